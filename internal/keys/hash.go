@@ -1,0 +1,119 @@
+package keys
+
+import (
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+const (
+	// DefaultIterations follows NIST SP 800-132 / OWASP for PBKDF2-HMAC-SHA256.
+	DefaultIterations = 600_000
+	// MaxIterations bounds the work a stored hash can ask of a verifier, so a
+	// crafted record cannot pin a CPU.
+	MaxIterations = 10_000_000
+	saltLength    = 16
+	hashLength    = 32
+	phcID         = "pbkdf2-sha256"
+)
+
+var b64 = base64.RawStdEncoding
+
+// Hasher hashes keys with PBKDF2-HMAC-SHA256 into PHC strings:
+//
+//	$pbkdf2-sha256$i=600000$<salt>$<hash>
+//
+// with unpadded standard base64 salt (16 random bytes) and hash (32 bytes).
+type Hasher struct {
+	iterations int
+}
+
+// NewHasher returns a Hasher with the given iteration count (the default when
+// zero). Fewer than DefaultIterations is refused unless allowInsecure is set:
+// that switch exists for tests and development only.
+func NewHasher(iterations int, allowInsecure bool) (Hasher, error) {
+	if iterations == 0 {
+		iterations = DefaultIterations
+	}
+	switch {
+	case iterations < 1 || iterations > MaxIterations:
+		return Hasher{}, fmt.Errorf("PBKDF2 iterations must be between 1 and %d, got %d", MaxIterations, iterations)
+	case iterations < DefaultIterations && !allowInsecure:
+		return Hasher{}, fmt.Errorf("PBKDF2 iterations below %d need the explicit insecure (test/development) setting, got %d", DefaultIterations, iterations)
+	}
+	return Hasher{iterations: iterations}, nil
+}
+
+// Iterations is the configured PBKDF2 work factor.
+func (h Hasher) Iterations() int { return h.iterations }
+
+// Hash returns the PHC string of the plaintext key.
+func (h Hasher) Hash(key Key) (string, error) {
+	if h.iterations == 0 {
+		return "", errors.New("keys: zero Hasher; use NewHasher")
+	}
+	salt := make([]byte, saltLength)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("reading salt: %w", err)
+	}
+	dk, err := pbkdf2.Key(sha256.New, key.Plaintext(), salt, h.iterations, hashLength)
+	if err != nil {
+		return "", fmt.Errorf("pbkdf2: %w", err)
+	}
+	return "$" + phcID + "$i=" + strconv.Itoa(h.iterations) + "$" + b64.EncodeToString(salt) + "$" + b64.EncodeToString(dk), nil
+}
+
+// ErrMalformedHash means a stored hash is not a PHC string this package wrote.
+var ErrMalformedHash = errors.New("stored hash is not a valid $pbkdf2-sha256$ PHC string")
+
+// Verify reports whether key matches the PHC string, comparing in constant time.
+func Verify(key Key, encoded string) (bool, error) {
+	p, err := ParseHash(encoded)
+	if err != nil {
+		return false, err
+	}
+	dk, err := pbkdf2.Key(sha256.New, key.Plaintext(), p.salt, p.Iterations, len(p.hash))
+	if err != nil {
+		return false, fmt.Errorf("pbkdf2: %w", err)
+	}
+	return subtle.ConstantTimeCompare(dk, p.hash) == 1, nil
+}
+
+// Hash is a parsed PHC string.
+type Hash struct {
+	Iterations int
+	salt, hash []byte
+}
+
+// ParseHash checks a PHC string without computing anything.
+func ParseHash(encoded string) (Hash, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 5 || parts[0] != "" || parts[1] != phcID || !strings.HasPrefix(parts[2], "i=") {
+		return Hash{}, ErrMalformedHash
+	}
+	iter, err := strconv.Atoi(parts[2][2:])
+	if err != nil || iter < 1 || iter > MaxIterations {
+		return Hash{}, ErrMalformedHash
+	}
+	salt, err := b64.DecodeString(parts[3])
+	if err != nil || len(salt) < saltLength {
+		return Hash{}, ErrMalformedHash
+	}
+	dk, err := b64.DecodeString(parts[4])
+	if err != nil || len(dk) != hashLength {
+		return Hash{}, ErrMalformedHash
+	}
+	return Hash{Iterations: iter, salt: salt, hash: dk}, nil
+}
+
+// Equal compares two keys in constant time, for callers that hold both
+// plaintexts.
+func (k Key) Equal(o Key) bool {
+	return subtle.ConstantTimeCompare([]byte(k.Plaintext()), []byte(o.Plaintext())) == 1
+}

@@ -1,0 +1,170 @@
+// Package record is the contract between keyward's manager and its
+// verifier: everything the verifier knows about a key, and nothing it must
+// not know. The manager writes one record per key into a Secret in the
+// verifier's namespace; the verifier reads only these.
+//
+// A record never contains a plaintext key: only PBKDF2 hashes in PHC form.
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+// Schema names this version of the record format. A verifier refuses
+// records of a schema it does not know instead of guessing.
+const Schema = "keyward.dev/record/v1"
+
+// Labels and data key of the Secret that carries a record. The verifier
+// selects on RecordLabel; nothing else in its namespace is read.
+const (
+	RecordLabel    = "keyward.dev/record"
+	KeyIDLabel     = "keyward.dev/key-id"
+	APIKeyUIDLabel = "keyward.dev/apikey-uid"
+	// APIKeyAnnotation holds "<namespace>/<name>" of the APIKey, for
+	// people and for the manager's watch.
+	APIKeyAnnotation = "keyward.dev/apikey"
+	DataKey          = "record.json"
+)
+
+// SecretName is the name of the Secret holding the record of a key ID.
+func SecretName(keyID string) string { return "keyward-key-" + keyID }
+
+// State is a key's state as the verifier must enforce it.
+type State string
+
+const (
+	// Active keys verify when their secret matches and their scopes and
+	// conditions allow the request.
+	Active State = "active"
+	// Suspended keys are denied but may be resumed.
+	Suspended State = "suspended"
+	// Revoked keys are denied for good. Their record is a tombstone.
+	Revoked State = "revoked"
+	// Expired keys are denied.
+	Expired State = "expired"
+)
+
+// Secret is one valid secret of a key: its hash and when it is valid.
+type Secret struct {
+	// Serial identifies the secret without revealing anything about it;
+	// the delivery Secret carries the same serial, so the manager can tell
+	// which delivered key a hash belongs to without running PBKDF2.
+	Serial string `json:"serial"`
+	// Hash is the PBKDF2-HMAC-SHA256 PHC string of the whole key.
+	Hash string `json:"hash"`
+	// NotBefore is when the secret was issued.
+	NotBefore time.Time `json:"notBefore"`
+	// NotAfter, when set, ends this secret's validity before the key's
+	// (the previous secret during a rotation's grace period).
+	NotAfter *time.Time `json:"notAfter,omitempty"`
+}
+
+// Conditions restrict where a key may be used from.
+type Conditions struct {
+	SourceCIDRs []string `json:"sourceCIDRs,omitempty"`
+}
+
+// Record is everything the verifier knows about one key.
+type Record struct {
+	Schema     string     `json:"schema"`
+	KeyID      string     `json:"keyID"`
+	Owner      string     `json:"owner"`
+	State      State      `json:"state"`
+	Secrets    []Secret   `json:"secrets,omitempty"`
+	Scopes     []string   `json:"scopes,omitempty"`
+	Conditions Conditions `json:"conditions,omitzero"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	// Version increases with every change of the record's content, so a
+	// verifier can drop what it cached about an older version.
+	Version int64 `json:"version"`
+}
+
+// Validate checks a record completely, so that neither side ever acts on a
+// half-formed one.
+func (r *Record) Validate() error {
+	var errs []error
+	if r.Schema != Schema {
+		errs = append(errs, fmt.Errorf("schema %q is not %q", r.Schema, Schema))
+	}
+	if err := keys.ValidateID(r.KeyID); err != nil {
+		errs = append(errs, err)
+	}
+	if r.Owner == "" {
+		errs = append(errs, errors.New("owner is empty"))
+	}
+	switch r.State {
+	case Active:
+		if len(r.Secrets) == 0 {
+			errs = append(errs, errors.New("an active key needs at least one secret"))
+		}
+	case Suspended, Revoked, Expired:
+		if len(r.Secrets) != 0 {
+			errs = append(errs, fmt.Errorf("a %s key keeps no secrets", r.State))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown state %q", r.State))
+	}
+	for i, s := range r.Secrets {
+		if s.Serial == "" {
+			errs = append(errs, fmt.Errorf("secrets[%d]: serial is empty", i))
+		}
+		if _, err := keys.ParseHash(s.Hash); err != nil {
+			errs = append(errs, fmt.Errorf("secrets[%d]: %w", i, err))
+		}
+	}
+	if _, err := scope.ParseSet(r.Scopes); err != nil {
+		errs = append(errs, err)
+	}
+	if r.Version < 1 {
+		errs = append(errs, errors.New("version must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// Encode validates and serialises a record. The output is deterministic, so
+// equal records encode to equal bytes.
+func Encode(r Record) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid key record: %w", err)
+	}
+	return json.Marshal(r)
+}
+
+// Decode parses and validates a record. Unknown fields are ignored so that a
+// newer manager can add optional data; incompatible changes bump Schema.
+func Decode(b []byte) (Record, error) {
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return Record{}, fmt.Errorf("decoding key record: %w", err)
+	}
+	if err := r.Validate(); err != nil {
+		return Record{}, fmt.Errorf("invalid key record: %w", err)
+	}
+	return r, nil
+}
+
+// SameContent reports whether two records say the same thing, whatever their
+// versions: the manager writes only when content changes.
+func SameContent(a, b Record) bool {
+	a.Version, b.Version = 0, 0
+	ea, errA := json.Marshal(a)
+	eb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ea, eb)
+}
+
+// Current returns the secret issued last, the one the delivery Secret holds.
+func (r *Record) Current() (Secret, bool) {
+	if len(r.Secrets) == 0 {
+		return Secret{}, false
+	}
+	return slices.MaxFunc(r.Secrets, func(a, b Secret) int { return a.NotBefore.Compare(b.NotBefore) }), true
+}
