@@ -1,0 +1,62 @@
+package v1alpha1
+
+// Condition types of an APIKey.
+const (
+	// ReadyCondition is True when the key is delivered, its record is
+	// published and it may be used. False only for failures and for the
+	// terminal states Revoked and Expired; Unknown while issuing.
+	ReadyCondition = "Ready"
+
+	// DeliveredCondition is True when the delivery Secret holds the current
+	// key.
+	DeliveredCondition = "Delivered"
+
+	// PublishedCondition is True when the key record in the verifier's
+	// namespace carries the current hash, scopes and state.
+	PublishedCondition = "Published"
+
+	// RevokedCondition is True once the key is revoked.
+	RevokedCondition = "Revoked"
+)
+
+// Condition reasons of an APIKey. They double as Event reasons.
+const (
+	// KeyReadyReason: the key is delivered and published.
+	KeyReadyReason = "KeyReady"
+	// IssuingReason: a secret is being generated, delivered or published.
+	IssuingReason = "Issuing"
+	// RevokedReason: spec.revoked is true.
+	RevokedReason = "Revoked"
+	// NotRevokedReason: spec.revoked is false.
+	NotRevokedReason = "NotRevoked"
+	// ExpiredReason: the expiration time has passed.
+	ExpiredReason = "Expired"
+	// SecretWrittenReason: the delivery Secret holds the current key.
+	SecretWrittenReason = "SecretWritten"
+	// SecretConflictReason: the delivery Secret exists and belongs to
+	// something else; keyward will not overwrite it.
+	SecretConflictReason = "SecretConflict"
+	// SecretReissuedReason: the delivery Secret was deleted or its key
+	// damaged, so a new secret was issued; the previous one no longer
+	// verifies.
+	SecretReissuedReason = "SecretReissued"
+	// DeliveryFailedReason: writing the delivery Secret failed.
+	DeliveryFailedReason = "DeliveryFailed"
+	// RecordPublishedReason: the key record is current.
+	RecordPublishedReason = "RecordPublished"
+	// PublishFailedReason: writing the key record failed.
+	PublishFailedReason = "PublishFailed"
+	// InvalidSpecReason: the spec passed schema validation but cannot be
+	// used (for example a scope the scope grammar refuses).
+	InvalidSpecReason = "InvalidSpec"
+)
+
+// Event reasons for lifecycle transitions that are not condition reasons.
+const (
+	// CreatedReason: a key was issued for a new APIKey.
+	CreatedReason = "Created"
+	// UpdatedReason: the key record changed (scopes, conditions, expiry).
+	UpdatedReason = "Updated"
+	// DeletedReason: the key record and delivery Secret were removed.
+	DeletedReason = "Deleted"
+)

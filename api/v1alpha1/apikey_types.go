@@ -1,0 +1,211 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// APIKeySpec declares one API key.
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be undone: a revoked key stays revoked; create a new APIKey instead"
+// +kubebuilder:validation:XValidation:rule="(has(self.delivery) && has(self.delivery.secretName) ? self.delivery.secretName : '') == (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) ? oldSelf.delivery.secretName : '')",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
+type APIKeySpec struct {
+	// owner is the user or service the key belongs to, for example a user ID
+	// such as "15a6" or an e-mail address. Together with the key ID it forms
+	// the key's prefix "<owner>/<keyID>", and
+	// `kubectl get apikeys --field-selector spec.owner=<owner>` lists the keys
+	// of one owner.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9._@+-]*[A-Za-z0-9])?$`
+	Owner string `json:"owner"`
+
+	// description says what the key is for. It is shown by kubectl describe
+	// and copied into the key record for audit; never put secrets in it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Description string `json:"description,omitempty"`
+
+	// scopes lists what the key may do, each written
+	// "<org>/<project>/<type>[/<id>]:<action>", for example
+	// "acme/payments/investigations:read". org > project > resource type >
+	// resource ID is a hierarchy; "*" as a whole segment matches any one
+	// value; without an ID the scope covers every resource of the type.
+	// action is one of read, write, delete, execute or admin, and admin
+	// implies the other four.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Scopes []Scope `json:"scopes"`
+
+	// conditions restrict where the key may be used from. A request must
+	// meet every condition that is set.
+	// +optional
+	Conditions *AccessConditions `json:"conditions,omitempty"`
+
+	// expiration ends the key's validity, either a number of days after the
+	// APIKey was created (afterDays) or at a fixed time (at). Without it the
+	// key does not expire.
+	// +optional
+	Expiration *Expiration `json:"expiration,omitempty"`
+
+	// delivery says where the plaintext key is written for its consumer.
+	// +optional
+	Delivery *Delivery `json:"delivery,omitempty"`
+
+	// revoked, once true, revokes the key for good: the verifier denies it
+	// with reason "revoked". It cannot be set back to false.
+	// +optional
+	Revoked bool `json:"revoked,omitempty"`
+}
+
+// Scope is one permission, "<org>/<project>/<type>[/<id>]:<action>".
+// The pattern is scope.Pattern from keyward's scope package, which the
+// verifier and the webhook use to read scopes; a test keeps them equal.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=256
+// +kubebuilder:validation:Pattern=`^([*]|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)/([*]|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)/([*]|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(/([*]|[A-Za-z0-9][A-Za-z0-9._-]{0,127}))?:(read|write|delete|execute|admin)$`
+type Scope string
+
+// AccessConditions restrict the requests a key may authorise.
+// +kubebuilder:validation:MinProperties=1
+type AccessConditions struct {
+	// sourceCIDRs allows requests only from these networks, for example
+	// "203.0.113.0/24" or "2001:db8::/32". The client address is taken from
+	// the connection, or from trusted proxy headers as the verifier is
+	// configured.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	SourceCIDRs []CIDR `json:"sourceCIDRs,omitempty"`
+}
+
+// CIDR is an IPv4 or IPv6 network in CIDR notation.
+// +kubebuilder:validation:MaxLength=49
+// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="must be a network in CIDR notation, such as 10.0.0.0/8 or 2001:db8::/32"
+type CIDR string
+
+// Expiration ends a key's validity.
+// +kubebuilder:validation:XValidation:rule="has(self.afterDays) != has(self.at)",message="set exactly one of afterDays or at"
+type Expiration struct {
+	// afterDays is the key's lifetime in days, counted from the APIKey's
+	// creation time.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3650
+	AfterDays *int32 `json:"afterDays,omitempty"`
+
+	// at is the time the key expires, in RFC 3339 form.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+}
+
+// Delivery says where the plaintext key goes.
+type Delivery struct {
+	// secretName is the Secret, in the APIKey's namespace, that receives the
+	// key under the data key "key" (and its public ID under "keyID"). It
+	// defaults to the APIKey's name. keyward never overwrites a Secret it
+	// did not create. It cannot be changed after creation.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName,omitempty"`
+}
+
+// APIKeyStatus is what keyward observed and did. It never holds secret
+// material.
+type APIKeyStatus struct {
+	// conditions: Ready, and Delivered, Published and Revoked with the detail.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=32
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// keyID is the key's public identifier, the part of the key after
+	// "keyward_" and before the secret. It is safe to share.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	KeyID string `json:"keyID,omitempty"`
+
+	// prefix names the key as "<owner>/<keyID>".
+	// +optional
+	// +kubebuilder:validation:MaxLength=145
+	Prefix string `json:"prefix,omitempty"`
+
+	// secretName is the Secret that holds the plaintext key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName,omitempty"`
+
+	// issuedTime is when the current secret was generated.
+	// +optional
+	IssuedTime *metav1.Time `json:"issuedTime,omitempty"`
+
+	// expirationTime is when the key stops being valid.
+	// +optional
+	ExpirationTime *metav1.Time `json:"expirationTime,omitempty"`
+}
+
+// APIKey is one API key: keyward generates it, delivers the plaintext to a
+// Secret in this namespace, and publishes only its PBKDF2 hash, scopes and
+// conditions to the verifier.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ak,categories=keyward
+// +kubebuilder:selectablefield:JSONPath=".spec.owner"
+// +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=".spec.owner"
+// +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=".status.prefix"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].status"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].reason"
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=".status.expirationTime"
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=".status.secretName",priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+type APIKey struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the object's metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the key.
+	// +required
+	Spec APIKeySpec `json:"spec"`
+
+	// status is what keyward observed.
+	// +optional
+	Status APIKeyStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// APIKeyList is a list of APIKeys.
+type APIKeyList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the list's metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the APIKeys.
+	Items []APIKey `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&APIKey{}, &APIKeyList{})
+}
+
+// DeliverySecretName is the Secret the key is delivered to.
+func (k *APIKey) DeliverySecretName() string {
+	if k.Spec.Delivery != nil && k.Spec.Delivery.SecretName != "" {
+		return k.Spec.Delivery.SecretName
+	}
+	return k.Name
+}

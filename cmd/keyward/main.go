@@ -1,0 +1,36 @@
+// Command keyward is keyward's one binary: `keyward manager` runs the
+// controllers; `keyward verifier` (coming) enforces keys on traffic.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: keyward <command> [flags]
+
+commands:
+  manager    run the controllers (APIKey), metrics and health probes
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "manager":
+		err = runManager(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "keyward: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "keyward %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}

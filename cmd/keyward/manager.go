@@ -1,0 +1,145 @@
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/keys"
+)
+
+type managerOptions struct {
+	metricsAddr, probeAddr  string
+	secureMetrics           bool
+	leaderElect             bool
+	verifierNamespace       string
+	iterations              int
+	allowLowIterations      bool
+	hashConcurrency         int
+	maxConcurrentReconciles int
+	apiQPS                  float64
+	apiBurst                int
+	zap                     zap.Options
+}
+
+func runManager(args []string) error {
+	o := managerOptions{}
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", `address of the metrics endpoint; "0" disables it`)
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, for more than one replica")
+	fs.StringVar(&o.verifierNamespace, "verifier-namespace", envOr("POD_NAMESPACE", "keyward-system"), "namespace of the verifier, where key records are published")
+	fs.IntVar(&o.iterations, "pbkdf2-iterations", keys.DefaultIterations, "PBKDF2-HMAC-SHA256 iterations for new hashes")
+	fs.BoolVar(&o.allowLowIterations, "insecure-allow-low-pbkdf2-iterations", false, "allow fewer PBKDF2 iterations than the default; for tests and development only")
+	fs.IntVar(&o.hashConcurrency, "hash-concurrency", controllers.DefaultHashConcurrency(), "PBKDF2 hashes computed at once")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "APIKeys reconciled at once")
+	fs.Float64Var(&o.apiQPS, "kube-api-qps", 100, "queries per second to the API server")
+	fs.IntVar(&o.apiBurst, "kube-api-burst", 200, "burst of queries to the API server")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	logger := zap.New(zap.UseFlagOptions(&o.zap))
+	ctrl.SetLogger(logger)
+	// client-go logs through klog; its verbosity stays at 0 whatever the
+	// zap level, because its wire-level traces (-v 8 and above) print
+	// request bodies, and delivery Secrets carry plaintext keys.
+	klog.SetLogger(logger)
+
+	hasher, err := keys.NewHasher(o.iterations, o.allowLowIterations)
+	if err != nil {
+		return err
+	}
+	if o.iterations < keys.DefaultIterations {
+		logger.Info("WARNING: PBKDF2 iterations below the default; use this only for tests and development", "iterations", o.iterations)
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.apiQPS), o.apiBurst
+	mgr, err := ctrl.NewManager(cfg, managerConfig(o))
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := (&controllers.APIKeyReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("keyward"),
+		Clock:                   clock.RealClock{},
+		Hashes:                  controllers.NewHashPool(hasher, o.hashConcurrency),
+		VerifierNamespace:       o.verifierNamespace,
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the APIKey controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	logger.Info("starting manager", "verifierNamespace", o.verifierNamespace, "pbkdf2Iterations", o.iterations,
+		"hashConcurrency", o.hashConcurrency)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// Scheme knows the kinds the manager reads and writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(keywardv1.AddToScheme(s))
+	return s
+}
+
+func managerConfig(o managerOptions) ctrl.Options {
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.secureMetrics,
+		// HTTP/2 is off to stay clear of the HTTP/2 rapid-reset CVEs.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if o.secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return ctrl.Options{
+		Scheme:                 Scheme(),
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       "keyward-manager.keyward.dev",
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Only Secrets keyward wrote: delivery Secrets and key records.
+			// Everything else in the cluster stays out of memory.
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{controllers.ManagedByLabel: controllers.ManagedByValue})},
+		}},
+	}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

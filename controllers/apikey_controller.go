@@ -1,0 +1,202 @@
+// Package controllers holds keyward's reconcilers, one per kind.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+const (
+	// FieldOwner is the server-side apply field manager of every write.
+	FieldOwner = "keyward"
+	// Finalizer lets the record, which lives in another namespace and so
+	// cannot be garbage-collected through an ownerReference, go with its key.
+	Finalizer = "keyward.dev/key-record"
+	// ManagedByLabel marks every object keyward writes; the manager's cache
+	// holds only Secrets that carry it.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "keyward"
+)
+
+// APIKeyReconciler issues keys, delivers them and publishes their records.
+type APIKeyReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server directly. It confirms what the
+	// cache shows before any irreversible step (minting, hashing), because a
+	// cache that lags behind our own last write must never cause a second
+	// secret.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Hashes    *HashPool
+	// VerifierNamespace is where key records are published.
+	VerifierNamespace string
+	// MaxConcurrentReconciles bounds parallel reconciles; hashing is bounded
+	// separately by Hashes.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;update;delete;deletecollection
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile drives one APIKey towards: a secret delivered, its hash
+// published, its status telling the story.
+func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	key := &keywardv1.APIKey{}
+	if err := r.Client.Get(ctx, req.NamespacedName, key); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !key.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, key)
+	}
+	if !controllerutil.ContainsFinalizer(key, Finalizer) {
+		patch := client.MergeFrom(key.DeepCopy())
+		controllerutil.AddFinalizer(key, Finalizer)
+		if err := r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	s := newKeyScope(key, r.Clock.Now())
+	defer func() {
+		if retErr == nil {
+			key.Status.ObservedGeneration = key.Generation
+		}
+		r.recordTransitions(s)
+		if err := r.patchStatus(ctx, s); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	return runPhases(ctx, s,
+		r.readSpec,
+		r.ensureSecret,
+		r.publishRecord,
+		r.expireIfDue,
+	)
+}
+
+// phase is one named step of a reconcile. A phase stops the ones after it
+// by returning an error or setting s.stop.
+type phase func(context.Context, *keyScope) (ctrl.Result, error)
+
+func runPhases(ctx context.Context, s *keyScope, phases ...phase) (ctrl.Result, error) {
+	var merged ctrl.Result
+	for _, p := range phases {
+		res, err := p(ctx, s)
+		merged = earliest(merged, res)
+		if err != nil || s.stop {
+			return merged, err
+		}
+	}
+	s.markReady()
+	return merged, nil
+}
+
+// earliest merges requeue requests: the soonest non-zero one wins.
+func earliest(a, b ctrl.Result) ctrl.Result {
+	switch {
+	case a.RequeueAfter == 0:
+		return b
+	case b.RequeueAfter == 0 || a.RequeueAfter < b.RequeueAfter:
+		return a
+	default:
+		return b
+	}
+}
+
+// readSpec parses what the schema cannot fully check and works out the
+// key's state.
+func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result, error) {
+	set, err := scope.ParseSet(scopeStrings(s.key.Spec.Scopes))
+	if err != nil {
+		s.fail(keywardv1.InvalidSpecReason, err.Error())
+		return ctrl.Result{}, nil
+	}
+	s.scopes = set.Strings()
+	s.expiresAt = expirationTime(s.key)
+	switch {
+	case s.key.Spec.Revoked:
+		s.state = record.Revoked
+	case s.expiresAt != nil && !s.now.Before(*s.expiresAt):
+		s.state = record.Expired
+	default:
+		s.state = record.Active
+	}
+	return ctrl.Result{}, nil
+}
+
+// expireIfDue asks to be woken when the key expires, so that its record and
+// status change at that instant without any timer in the process.
+func (r *APIKeyReconciler) expireIfDue(_ context.Context, s *keyScope) (ctrl.Result, error) {
+	if s.state != record.Active || s.expiresAt == nil {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: s.expiresAt.Sub(s.now)}, nil
+}
+
+func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) error {
+	if equality.Semantic.DeepEqual(s.original.Status, s.key.Status) {
+		return nil
+	}
+	return r.Client.Status().Patch(ctx, s.key, client.MergeFrom(s.original), client.FieldOwner(FieldOwner))
+}
+
+// SetupWithManager watches APIKeys, the delivery Secrets they own and the
+// records they publish.
+func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	isRecord := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[record.RecordLabel] == "true"
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&keywardv1.APIKey{}).
+		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Named("apikey").
+		Complete(r)
+}
+
+func scopeStrings(in []keywardv1.Scope) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func expirationTime(key *keywardv1.APIKey) *time.Time {
+	e := key.Spec.Expiration
+	switch {
+	case e == nil:
+		return nil
+	case e.At != nil:
+		t := e.At.UTC()
+		return &t
+	case e.AfterDays != nil:
+		t := key.CreationTimestamp.UTC().Add(time.Duration(*e.AfterDays) * 24 * time.Hour)
+		return &t
+	}
+	return nil
+}

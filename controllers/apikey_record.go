@@ -1,0 +1,220 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// RecordSecretType marks key record Secrets.
+const RecordSecretType corev1.SecretType = "keyward.dev/key-record"
+
+// publishedRecord is a record as found in the verifier namespace.
+type publishedRecord struct {
+	secret *corev1.Secret
+	record record.Record
+}
+
+// publishRecord writes the key record the verifier enforces, and writes
+// nothing when the record already says what the spec asks for.
+func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+	keyID := s.key.Status.KeyID
+	if keyID == "" {
+		// Revoked or expired before a secret was ever issued: nothing exists
+		// that the verifier could be asked about.
+		return ctrl.Result{}, nil
+	}
+	existing, err := r.recordOf(ctx, keyID, false)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	desired := record.Record{
+		Schema:     record.Schema,
+		KeyID:      keyID,
+		Owner:      s.key.Spec.Owner,
+		State:      s.state,
+		Scopes:     s.scopes,
+		Conditions: record.Conditions{SourceCIDRs: sourceCIDRs(s.key)},
+		ExpiresAt:  s.expiresAt,
+	}
+	if s.state == record.Active {
+		secret, fresher, err := r.currentSecret(ctx, s, existing)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		existing = fresher
+		desired.Secrets = []record.Secret{secret}
+	}
+	if existing != nil && record.SameContent(existing.record, desired) {
+		s.recordVersion = existing.record.Version
+		s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason,
+			fmt.Sprintf("Key record %s/%s is current.", r.VerifierNamespace, record.SecretName(keyID)))
+		return ctrl.Result{}, r.removeStaleRecords(ctx, s.key, keyID)
+	}
+	desired.Version = 1
+	if existing != nil {
+		desired.Version = existing.record.Version + 1
+	}
+	if err := r.writeRecord(ctx, s.key, desired, existing); err != nil {
+		s.setCondition(keywardv1.PublishedCondition, metav1.ConditionFalse, keywardv1.PublishFailedReason,
+			"Writing the key record failed: "+err.Error())
+		s.fail(keywardv1.PublishFailedReason, "Writing the key record failed: "+err.Error())
+		return ctrl.Result{}, err
+	}
+	s.recordWritten, s.recordVersion = true, desired.Version
+	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason,
+		fmt.Sprintf("Key record %s/%s is current.", r.VerifierNamespace, record.SecretName(keyID)))
+	return ctrl.Result{}, r.removeStaleRecords(ctx, s.key, keyID)
+}
+
+// currentSecret returns the record entry for the delivered key. It reuses
+// the published hash when the serials match and runs PBKDF2 only when the
+// API server confirms that the record does not describe the delivered key
+// (a crash between delivery and publishing, or a lost record).
+func (r *APIKeyReconciler) currentSecret(ctx context.Context, s *keyScope, existing *publishedRecord) (record.Secret, *publishedRecord, error) {
+	if s.newHash != "" {
+		return record.Secret{Serial: s.serial, Hash: s.newHash, NotBefore: s.issuedAt}, existing, nil
+	}
+	if cur, ok := describes(existing, s.serial); ok {
+		return cur, existing, nil
+	}
+	live, err := r.recordOf(ctx, s.key.Status.KeyID, true)
+	if err != nil {
+		return record.Secret{}, nil, err
+	}
+	sec, err := r.deliverySecret(ctx, s.key, true)
+	if err != nil {
+		return record.Secret{}, nil, err
+	}
+	if sec == nil || !s.adoptDelivered(sec) {
+		return record.Secret{}, nil, fmt.Errorf("delivery Secret %q changed while publishing; retrying", s.key.DeliverySecretName())
+	}
+	if cur, ok := describes(live, s.serial); ok {
+		return cur, live, nil
+	}
+	phc, err := r.Hashes.Hash(ctx, *s.delivered)
+	if err != nil {
+		return record.Secret{}, nil, fmt.Errorf("hashing the delivered secret: %w", err)
+	}
+	s.newHash = phc
+	return record.Secret{Serial: s.serial, Hash: phc, NotBefore: s.issuedAt}, live, nil
+}
+
+func describes(p *publishedRecord, serial string) (record.Secret, bool) {
+	if p == nil {
+		return record.Secret{}, false
+	}
+	cur, ok := p.record.Current()
+	return cur, ok && cur.Serial == serial
+}
+
+// recordOf reads a key's record, from the cache or, when live, from the API
+// server. A record that does not decode is treated as absent so it gets
+// rewritten whole.
+func (r *APIKeyReconciler) recordOf(ctx context.Context, keyID string, live bool) (*publishedRecord, error) {
+	reader := client.Reader(r.Client)
+	if live {
+		reader = r.APIReader
+	}
+	sec := &corev1.Secret{}
+	err := reader.Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: record.SecretName(keyID)}, sec)
+	switch {
+	case apierrors.IsNotFound(err) && !live:
+		return r.recordOf(ctx, keyID, true)
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	rec, err := record.Decode(sec.Data[record.DataKey])
+	if err != nil {
+		return &publishedRecord{secret: sec}, nil
+	}
+	return &publishedRecord{secret: sec, record: rec}, nil
+}
+
+func (r *APIKeyReconciler) writeRecord(ctx context.Context, key *keywardv1.APIKey, rec record.Record, existing *publishedRecord) error {
+	data, err := record.Encode(rec)
+	if err != nil {
+		return err
+	}
+	apply := corev1ac.Secret(record.SecretName(rec.KeyID), r.VerifierNamespace).
+		WithType(RecordSecretType).
+		WithLabels(map[string]string{
+			ManagedByLabel:        ManagedByValue,
+			record.RecordLabel:    "true",
+			record.KeyIDLabel:     rec.KeyID,
+			record.APIKeyUIDLabel: string(key.UID),
+		}).
+		WithAnnotations(map[string]string{record.APIKeyAnnotation: key.Namespace + "/" + key.Name}).
+		WithData(map[string][]byte{record.DataKey: data})
+	if existing != nil {
+		// Versions must only grow: a write based on a stale read fails here
+		// and is retried on fresh data.
+		apply.WithResourceVersion(existing.secret.ResourceVersion)
+	}
+	if err := r.Client.Apply(ctx, apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return err
+	}
+	recordWritesTotal.Inc()
+	return nil
+}
+
+// removeStaleRecords deletes records this APIKey published under another
+// key ID (its status was lost and a new key ID issued), so that no key
+// outlives the one the APIKey now describes.
+func (r *APIKeyReconciler) removeStaleRecords(ctx context.Context, key *keywardv1.APIKey, keyID string) error {
+	list := &corev1.SecretList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(r.VerifierNamespace),
+		client.MatchingLabels{record.RecordLabel: "true", record.APIKeyUIDLabel: string(key.UID)}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		if list.Items[i].Labels[record.KeyIDLabel] == keyID {
+			continue
+		}
+		if err := r.Client.Delete(ctx, &list.Items[i]); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sourceCIDRs(key *keywardv1.APIKey) []string {
+	if key.Spec.Conditions == nil {
+		return nil
+	}
+	out := make([]string, len(key.Spec.Conditions.SourceCIDRs))
+	for i, c := range key.Spec.Conditions.SourceCIDRs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+// apiKeyOfRecord maps a record Secret to the APIKey that published it.
+func apiKeyOfRecord(_ context.Context, o client.Object) []reconcile.Request {
+	ns, name, ok := splitNamespacedName(o.GetAnnotations()[record.APIKeyAnnotation])
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}}
+}
+
+func splitNamespacedName(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], i > 0 && i < len(s)-1
+		}
+	}
+	return "", "", false
+}

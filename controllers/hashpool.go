@@ -1,0 +1,42 @@
+package controllers
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/keys"
+)
+
+// HashPool runs PBKDF2 with bounded concurrency. A burst of new keys then
+// queues here instead of taking every core from the manager's other work
+// (leader election renewals, other controllers, the API client).
+type HashPool struct {
+	hasher keys.Hasher
+	slots  chan struct{}
+}
+
+// DefaultHashConcurrency leaves one core for everything else.
+func DefaultHashConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+// NewHashPool returns a pool that runs at most concurrency hashes at once.
+func NewHashPool(h keys.Hasher, concurrency int) *HashPool {
+	return &HashPool{hasher: h, slots: make(chan struct{}, max(1, concurrency))}
+}
+
+// Hash waits for a slot, then hashes the key.
+func (p *HashPool) Hash(ctx context.Context, k keys.Key) (string, error) {
+	waitStart := time.Now()
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-p.slots }()
+	hashWaitSeconds.Observe(time.Since(waitStart).Seconds())
+	start := time.Now()
+	phc, err := p.hasher.Hash(k)
+	hashSeconds.Observe(time.Since(start).Seconds())
+	hashesTotal.Inc()
+	return phc, err
+}
