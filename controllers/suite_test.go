@@ -29,6 +29,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/logging"
 )
 
 // The whole package shares one real API server and one manager, started in
@@ -54,9 +55,10 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	// Everything, at every level, goes to the buffer the plaintext test
+	// The most verbose zap setting there is, through the same cap the
+	// manager applies; all of it goes to the buffer the plaintext test
 	// searches.
-	logger := zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-127)), zap.UseDevMode(true))
+	logger := logging.Cap(zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-127)), zap.UseDevMode(true)))
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 

@@ -7,7 +7,7 @@ import (
 // APIKeySpec declares one API key.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be undone: a revoked key stays revoked; create a new APIKey instead"
-// +kubebuilder:validation:XValidation:rule="(has(self.delivery) && has(self.delivery.secretName) ? self.delivery.secretName : ”) == (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) ? oldSelf.delivery.secretName : ”)",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
+// +kubebuilder:validation:XValidation:rule="has(self.delivery) && has(self.delivery.secretName) ? (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) && oldSelf.delivery.secretName == self.delivery.secretName) : !(has(oldSelf.delivery) && has(oldSelf.delivery.secretName))",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
 type APIKeySpec struct {
 	// owner is the user or service the key belongs to, for example a user ID
 	// such as "15a6" or an e-mail address. Together with the key ID it forms

@@ -24,6 +24,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/logging"
 )
 
 type managerOptions struct {
@@ -59,11 +60,10 @@ func runManager(args []string) error {
 		return err
 	}
 
-	logger := zap.New(zap.UseFlagOptions(&o.zap))
-	ctrl.SetLogger(logger)
-	// client-go logs through klog; its verbosity stays at 0 whatever the
-	// zap level, because its wire-level traces (-v 8 and above) print
+	// Capped whatever --zap-log-level says: client-go's wire traces print
 	// request bodies, and delivery Secrets carry plaintext keys.
+	logger := logging.Cap(zap.New(zap.UseFlagOptions(&o.zap)))
+	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 
 	hasher, err := keys.NewHasher(o.iterations, o.allowLowIterations)

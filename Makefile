@@ -1,0 +1,203 @@
+# keyward: Kubernetes operator for API keys (kubebuilder go/v4 layout).
+#
+# `make help` lists the targets. Nothing here needs Docker except
+# docker-build/docker-push, and nothing needs a kustomize binary:
+# `kubectl kustomize` / `kubectl apply -k` render config/.
+
+# Image the deploy target puts into the manager Deployment (config/manager
+# uses the placeholder keyward:dev).
+IMG ?= keyward:dev
+
+# Kubernetes version of the envtest control plane (kube-apiserver, etcd,
+# kubectl); hack/envtest-assets.sh fetches or builds it once per machine.
+ENVTEST_K8S_VERSION ?= 1.37.2
+
+# Extra arguments for go test (e.g. TEST_ARGS='-run TestFoo -v').
+TEST_ARGS ?=
+# Packages for `make test`; test/e2e needs a real cluster and runs under `make e2e`.
+TEST_PKGS_EXCLUDE ?= /test/e2e
+
+# Benchmarks (`make bench`): BENCH selects benchmarks (-bench regexp),
+# BENCH_PKGS the unit-benchmark packages, BENCH_ARGS extra go test flags for
+# them; BENCH_OPERATOR_PKG is the envtest-based operator benchmark,
+# BENCH_OPERATOR_TIME its -benchtime and BENCH_OPERATOR_TIMEOUT its -timeout.
+BENCH ?= .
+BENCH_PKGS ?= ./internal/...
+BENCH_ARGS ?= -benchmem
+BENCH_OPERATOR_PKG ?= ./test/bench/
+BENCH_OPERATOR_TIME ?= 1x
+BENCH_OPERATOR_TIMEOUT ?= 30m
+
+# Extra arguments for the manager in `make run` and for hack/run-local.
+RUN_ARGS ?=
+RUN_LOCAL_ARGS ?=
+
+# Container tool for docker-build/docker-push.
+CONTAINER_TOOL ?= docker
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+# Options are set to exit when a recipe line exits non-zero or a piped command fails.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+# The help target prints out all targets with their descriptions organized
+# beneath their categories. The categories are represented by '##@' and the
+# target descriptions by '##'.
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate ClusterRole (config/rbac/role.yaml), CRDs (config/crd/bases) and webhook configs.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy, DeepCopyInto and DeepCopyObject methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+.PHONY: lint
+lint: vet ## Check formatting (gofmt) and run go vet, changing nothing.
+	@out="$$(gofmt -l $$(go list -f '{{.Dir}}' ./...))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+.PHONY: envtest
+envtest: setup-envtest ## Ensure the envtest binaries (kube-apiserver, etcd, kubectl) and print their directory.
+	@$(ENVTEST_ASSETS)
+
+.PHONY: test
+test: manifests generate fmt vet setup-envtest ## Run unit and envtest tests (everything but test/e2e).
+	@assets="$$($(ENVTEST_ASSETS))"; \
+	pkgs="$$(go list ./... | { grep -v -e '$(TEST_PKGS_EXCLUDE)' || true; })"; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	@if [ "$${CI:-}" = "true" ]; then \
+		changed="$$(git status --porcelain -- api config)"; \
+		if [ -n "$$changed" ]; then \
+			echo "$$changed"; git --no-pager diff --stat -- api config || true; \
+			echo "generated files are out of date: run make manifests generate and commit"; \
+			exit 1; \
+		fi; \
+	fi
+
+# Placeholder for later work: end-to-end tests against a real cluster live in
+# test/e2e and get their own target here (.ci/run has the matching slot).
+
+.PHONY: bench
+bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest operator benchmark (BENCH_OPERATOR_PKG).
+	go test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH)' $(BENCH_ARGS)
+	@if [ ! -d "$(BENCH_OPERATOR_PKG)" ]; then \
+		echo "$(BENCH_OPERATOR_PKG) does not exist yet: operator benchmark skipped"; exit 0; \
+	fi; \
+	assets="$$($(ENVTEST_ASSETS))"; \
+	set -x; \
+	KUBEBUILDER_ASSETS="$$assets" go test $(BENCH_OPERATOR_PKG) -run '^$$' -bench '$(BENCH)' \
+		-benchtime=$(BENCH_OPERATOR_TIME) -timeout $(BENCH_OPERATOR_TIMEOUT) -v
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the keyward binary into bin/keyward.
+	go build -o bin/keyward ./cmd/keyward
+
+.PHONY: run
+run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig (install the CRDs first).
+	go run ./cmd/keyward manager --metrics-bind-address=0 --health-probe-bind-address=:8081 $(RUN_ARGS)
+
+.PHONY: run-local
+run-local: build manifests ## Build, then run keyward locally with hack/run-local (RUN_LOCAL_ARGS passes arguments).
+	go run ./hack/run-local $(RUN_LOCAL_ARGS)
+
+# If you wish to build the image targeting other platforms you can use the
+# --platform flag (requires docker buildx), e.g.
+# make docker-build IMG=example/keyward:v0.1.0 CONTAINER_TOOL="docker buildx" ...
+.PHONY: docker-build
+docker-build: ## Build the container image IMG (needs a container engine).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the container image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	kubectl apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Uninstall the CRDs. Call with ignore-not-found=true to ignore missing resources.
+	kubectl delete --ignore-not-found=$(ignore-not-found) -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the controller (CRDs, RBAC, manager with image IMG) to the current kubeconfig's cluster.
+	kubectl kustomize config/default | sed "s|image: keyward:dev|image: $(IMG)|" | kubectl apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Undeploy the controller. Call with ignore-not-found=true to ignore missing resources.
+	kubectl kustomize config/default | kubectl delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Dependencies
+
+## Location to install dependencies to
+LOCALBIN ?= $(shell pwd)/bin
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+## Tool versions
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+ENVTEST_VERSION ?= v0.25.1
+
+## Tool binaries (versioned file names: a version bump installs anew)
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(ENVTEST_VERSION)
+
+## Prints the envtest assets directory (for KUBEBUILDER_ASSETS) on stdout.
+ENVTEST_ASSETS = SETUP_ENVTEST="$(SETUP_ENVTEST)" ENVTEST_K8S_VERSION="$(ENVTEST_K8S_VERSION)" bash hack/envtest-assets.sh
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/ if missing.
+$(CONTROLLER_GEN): | $(LOCALBIN)
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: setup-envtest
+setup-envtest: $(SETUP_ENVTEST) ## Install setup-envtest into bin/ if missing.
+$(SETUP_ENVTEST): | $(LOCALBIN)
+	$(call go-install-tool,$(SETUP_ENVTEST),sigs.k8s.io/controller-runtime/tools/setup-envtest,$(ENVTEST_VERSION))
+
+# go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
+# $1 - target path with name of binary (versioned)
+# $2 - package url which can be installed
+# $3 - specific version of package
+# It installs into a scratch GOBIN inside $(LOCALBIN) and renames the result,
+# so an unversioned binary of the same name in bin/ is left alone.
+define go-install-tool
+@[ -f "$(1)" ] || { \
+set -e; \
+package=$(2)@$(3) ;\
+tmpbin="$(LOCALBIN)/.install-$$$$" ;\
+echo "Installing $${package}" ;\
+rm -rf "$$tmpbin" ;\
+GOBIN="$$tmpbin" go install $${package} ;\
+mv "$$tmpbin/$$(basename $(2))" "$(1)" ;\
+rm -rf "$$tmpbin" ;\
+}
+endef
