@@ -12,8 +12,8 @@ import (
 // queues here instead of taking every core from the manager's other work
 // (leader election renewals, other controllers, the API client).
 type HashPool struct {
-	hasher keys.Hasher
-	slots  chan struct{}
+	hash  func(keys.Key) (string, error)
+	slots chan struct{}
 }
 
 // DefaultHashConcurrency leaves one core for everything else.
@@ -21,7 +21,7 @@ func DefaultHashConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // NewHashPool returns a pool that runs at most concurrency hashes at once.
 func NewHashPool(h keys.Hasher, concurrency int) *HashPool {
-	return &HashPool{hasher: h, slots: make(chan struct{}, max(1, concurrency))}
+	return &HashPool{hash: h.Hash, slots: make(chan struct{}, max(1, concurrency))}
 }
 
 // Hash waits for a slot, then hashes the key.
@@ -35,7 +35,7 @@ func (p *HashPool) Hash(ctx context.Context, k keys.Key) (string, error) {
 	defer func() { <-p.slots }()
 	hashWaitSeconds.Observe(time.Since(waitStart).Seconds())
 	start := time.Now()
-	phc, err := p.hasher.Hash(k)
+	phc, err := p.hash(k)
 	hashSeconds.Observe(time.Since(start).Seconds())
 	hashesTotal.Inc()
 	return phc, err
