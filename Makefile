@@ -119,8 +119,9 @@ run: manifests generate fmt vet ## Run the manager against the cluster of the cu
 	go run ./cmd/keyward manager --metrics-bind-address=0 --health-probe-bind-address=:8081 $(RUN_ARGS)
 
 .PHONY: run-local
-run-local: build manifests ## Build, then run keyward locally with hack/run-local (RUN_LOCAL_ARGS passes arguments).
-	go run ./hack/run-local $(RUN_LOCAL_ARGS)
+run-local: build manifests ## A local control plane, the CRDs, the manager and the samples; Ctrl-C stops it all.
+	go build -o bin/run-local ./hack/run-local
+	bin/run-local $(RUN_LOCAL_ARGS)
 
 # If you wish to build the image targeting other platforms you can use the
 # --platform flag (requires docker buildx), e.g.

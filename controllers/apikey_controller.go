@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -52,6 +54,16 @@ type APIKeyReconciler struct {
 	// MaxConcurrentReconciles bounds parallel reconciles; hashing is bounded
 	// separately by Hashes.
 	MaxConcurrentReconciles int
+	// WarnBefore is how long before a scheduled rotation or the expiry the
+	// Expiring condition, a Warning Event and a notification go out.
+	WarnBefore time.Duration
+	// TombstoneRetention is how long a revoked key's record stays, so the
+	// verifier can answer "revoked" rather than "unknown".
+	TombstoneRetention time.Duration
+	// Notifier, when set, receives the warnings as CloudEvents.
+	Notifier Notifier
+	// Audit receives one event per lifecycle transition.
+	Audit audit.Sink
 }
 
 // +kubebuilder:rbac:groups=keyward.dev,resources=apikeys,verbs=get;list;watch;patch;update
@@ -92,8 +104,11 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	return runPhases(ctx, s,
 		r.readSpec,
 		r.ensureSecret,
+		r.rotateIfDue,
 		r.publishRecord,
-		r.expireIfDue,
+		r.promoteRotation,
+		r.endGrace,
+		r.warnAndSchedule,
 	)
 }
 
@@ -139,21 +154,17 @@ func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result
 	switch {
 	case s.key.Spec.Revoked:
 		s.state = record.Revoked
+		if s.key.Status.RevokedTime == nil {
+			s.key.Status.RevokedTime = &metav1.Time{Time: s.now}
+		}
 	case s.expiresAt != nil && !s.now.Before(*s.expiresAt):
 		s.state = record.Expired
+	case s.key.Spec.Suspended:
+		s.state = record.Suspended
 	default:
 		s.state = record.Active
 	}
 	return ctrl.Result{}, nil
-}
-
-// expireIfDue asks to be woken when the key expires, so that its record and
-// status change at that instant without any timer in the process.
-func (r *APIKeyReconciler) expireIfDue(_ context.Context, s *keyScope) (ctrl.Result, error) {
-	if s.state != record.Active || s.expiresAt == nil {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: s.expiresAt.Sub(s.now)}, nil
 }
 
 func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) error {

@@ -36,7 +36,7 @@ func TestAPIKeyBecomesReadyWithAVerifyingRecord(t *testing.T) {
 	g.Expect(sec.Type).To(Equal(DeliverySecretType))
 	g.Expect(metav1.IsControlledBy(sec, key)).To(BeTrue())
 	g.Expect(string(sec.Data[DeliveryKeyIDField])).To(Equal(key.Status.KeyID))
-	delivered := deliveredKey(g, key)
+	delivered := deliveredPlaintext(g, key)
 	g.Expect(delivered.ID()).To(Equal(key.Status.KeyID))
 
 	recSecret := recordSecret(g, key.Status.KeyID)
@@ -88,8 +88,8 @@ func TestReconcilingAnUnchangedKeyWritesNothing(t *testing.T) {
 	}
 	g.Expect(writes.since(mark, ns+"/", recName)).To(BeEmpty(), "a reconcile of an unchanged APIKey writes nothing")
 
-	after := deliveredKey(g, key)
-	g.Expect(after.Equal(deliveredKey(g, key))).To(BeTrue())
+	after := deliveredPlaintext(g, key)
+	g.Expect(after.Equal(deliveredPlaintext(g, key))).To(BeTrue())
 	g.Expect(recordFor(g, key.Status.KeyID).Version).To(Equal(int64(1)))
 }
 
@@ -97,7 +97,7 @@ func TestScopeChangeUpdatesTheRecordAndKeepsTheSecret(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	key := createReady(g, newAPIKey(ns, "scoped"))
-	before := deliveredKey(g, key)
+	before := deliveredPlaintext(g, key)
 	beforeRec := recordFor(g, key.Status.KeyID)
 
 	patch := client.MergeFrom(key.DeepCopy())
@@ -110,7 +110,7 @@ func TestScopeChangeUpdatesTheRecordAndKeepsTheSecret(t *testing.T) {
 		g.Expect(rec.Version).To(Equal(beforeRec.Version + 1))
 		g.Expect(rec.Secrets).To(Equal(beforeRec.Secrets), "the same hash: no new secret")
 	}).WithTimeout(timeout).Should(Succeed())
-	g.Expect(deliveredKey(g, key).Equal(before)).To(BeTrue(), "the delivered key is unchanged")
+	g.Expect(deliveredPlaintext(g, key).Equal(before)).To(BeTrue(), "the delivered key is unchanged")
 	waitFor(g, key, keywardv1.KeyReadyReason)
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventsFor(g, key)).To(HaveKey(keywardv1.UpdatedReason))
@@ -126,22 +126,28 @@ func TestDeletingTheAPIKeyRemovesSecretAndRecord(t *testing.T) {
 	rec := recordSecret(g, key.Status.KeyID)
 
 	g.Expect(k8s.Delete(context.Background(), key)).To(Succeed())
-	// envtest runs no garbage collector: the controller itself removes both.
-	g.Eventually(gone(rec)).WithTimeout(timeout).Should(BeTrue(), "record removed")
+	// envtest runs no garbage collector: the controller itself removes the
+	// Secret, and the record turns into a tombstone at once.
 	g.Eventually(gone(sec)).WithTimeout(timeout).Should(BeTrue(), "delivery Secret removed")
 	g.Eventually(gone(key)).WithTimeout(timeout).Should(BeTrue(), "finalizer released")
+	tomb := recordFor(g, key.Status.KeyID)
+	g.Expect(tomb.State).To(Equal(record.Revoked))
+	g.Expect(tomb.Secrets).To(BeEmpty())
+	// Then the tombstone goes when its retention is over.
+	g.Eventually(gone(rec)).WithTimeout(timeout).Should(BeTrue(), "tombstone removed after retention")
+	g.Expect(time.Now()).To(BeTemporally(">=", tomb.RevokedAt.Add(testRetention)))
 }
 
 func TestDeletedDeliverySecretIssuesANewSecret(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	key := createReady(g, newAPIKey(ns, "lost"))
-	old := deliveredKey(g, key)
+	old := deliveredPlaintext(g, key)
 	g.Expect(k8s.Delete(context.Background(), deliverySecret(g, key))).To(Succeed())
 
 	var fresh keys.Key
 	g.Eventually(func(g Gomega) {
-		fresh = deliveredKey(g, key)
+		fresh = deliveredPlaintext(g, key)
 		g.Expect(fresh.Equal(old)).To(BeFalse())
 		rec := recordFor(g, key.Status.KeyID)
 		g.Expect(rec.Secrets).To(HaveLen(1))
@@ -162,14 +168,14 @@ func TestALostRecordIsRepublishedForTheDeliveredKey(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	key := createReady(g, newAPIKey(ns, "crashed"))
-	delivered := deliveredKey(g, key)
+	delivered := deliveredPlaintext(g, key)
 	g.Expect(k8s.Delete(context.Background(), recordSecret(g, key.Status.KeyID))).To(Succeed())
 
 	g.Eventually(func(g Gomega) {
 		rec := recordFor(g, key.Status.KeyID)
 		g.Expect(keys.Verify(delivered, rec.Secrets[0].Hash)).To(BeTrue())
 	}).WithTimeout(timeout).Should(Succeed())
-	g.Expect(deliveredKey(g, key).Equal(delivered)).To(BeTrue(), "the consumer's key keeps working")
+	g.Expect(deliveredPlaintext(g, key).Equal(delivered)).To(BeTrue(), "the consumer's key keeps working")
 }
 
 func TestAForeignSecretIsNeverOverwritten(t *testing.T) {
@@ -214,7 +220,7 @@ func TestRevocationPublishesATombstone(t *testing.T) {
 func TestAnExpiredKeyIsPublishedAsExpired(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	past := metav1.NewTime(fakeClock.Now().Add(-time.Hour).Truncate(time.Second))
+	past := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
 	key := newAPIKey(ns, "old", func(k *keywardv1.APIKey) {
 		k.Spec.Expiration = &keywardv1.Expiration{At: &past}
 	})
@@ -224,27 +230,38 @@ func TestAnExpiredKeyIsPublishedAsExpired(t *testing.T) {
 	g.Expect(got.Status.KeyID).To(BeEmpty(), "no secret is issued for a key that is already expired")
 }
 
-func TestTheClockDrivesExpiry(t *testing.T) {
+func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	soon := metav1.NewTime(fakeClock.Now().Add(time.Hour).Truncate(time.Second))
+	soon := metav1.NewTime(time.Now().Add(5 * time.Second).Truncate(time.Second))
 	key := createReady(g, newAPIKey(ns, "soon", func(k *keywardv1.APIKey) {
 		k.Spec.Expiration = &keywardv1.Expiration{At: &soon}
 	}))
 
-	// A reconcile asks to come back exactly at the expiry instant.
+	// A reconcile asks to come back when the warning window opens (or, once
+	// it is open, at the expiry itself): never later.
 	res, err := reconciler.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKeyFromObject(key)})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(res.RequeueAfter).To(BeNumerically("~", soon.Sub(fakeClock.Now()), time.Second))
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", time.Until(soon.Time)+time.Second))
 
-	// Past that instant, the same reconcile publishes the expiry.
-	// The shared clock only ever moves forward; the other tests' keys expire
-	// months from now.
-	fakeClock.SetTime(soon.Add(time.Second))
-	_, err = reconciler.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKeyFromObject(key)})
-	g.Expect(err).NotTo(HaveOccurred())
-	waitFor(g, key, keywardv1.ExpiredReason)
+	warned := &keywardv1.APIKey{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), warned)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(warned.Status.Conditions, keywardv1.ExpiringCondition)).To(BeTrue())
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	g.Expect(meta.FindStatusCondition(warned.Status.Conditions, keywardv1.ExpiringCondition).Reason).To(Equal(keywardv1.ExpiresSoonReason))
+
+	expired := waitFor(g, key, keywardv1.ExpiredReason)
+	g.Expect(time.Now()).To(BeTemporally(">=", soon.Time))
+	g.Expect(expired.Status.ExpirationTime.Time).To(BeTemporally("==", soon.Time))
 	rec := recordFor(g, key.Status.KeyID)
 	g.Expect(rec.State).To(Equal(record.Expired))
 	g.Expect(rec.Secrets).To(BeEmpty())
+	g.Eventually(func(g Gomega) {
+		ev := eventsFor(g, key)
+		g.Expect(ev).To(HaveKey(keywardv1.ExpiresSoonReason))
+		g.Expect(ev).To(HaveKey(keywardv1.ExpiredReason))
+		g.Expect(sink.about(expired.Status.Prefix)).To(ContainElement(HaveKeyWithValue("type", "dev.keyward.apikey.expiry.due")))
+	}).WithTimeout(timeout).Should(Succeed())
 }

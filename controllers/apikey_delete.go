@@ -2,8 +2,9 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,18 +12,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
-// reconcileDelete removes the record first, so the verifier denies the key
-// from that moment, then the plaintext, without waiting for the garbage
-// collector, and only then lets the APIKey go.
+// reconcileDelete revokes the key first: its record becomes a tombstone, so
+// the verifier answers "revoked" from that moment (and, until the retention
+// ends, rather than "unknown"). Then the plaintext goes, without waiting for
+// the garbage collector, and only then the APIKey.
 func (r *APIKeyReconciler) reconcileDelete(ctx context.Context, key *keywardv1.APIKey) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(key, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(r.VerifierNamespace),
-		client.MatchingLabels{record.RecordLabel: "true", record.APIKeyUIDLabel: string(key.UID)}); err != nil {
+	now := r.Clock.Now().UTC().Truncate(time.Second)
+	if key.Status.KeyID != "" {
+		if err := r.tombstone(ctx, key, now); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.removeStaleRecords(ctx, key, key.Status.KeyID); err != nil {
 		return ctrl.Result{}, err
 	}
 	sec, err := r.deliverySecret(ctx, key, false)
@@ -34,11 +42,36 @@ func (r *APIKeyReconciler) reconcileDelete(ctx context.Context, key *keywardv1.A
 			return ctrl.Result{}, err
 		}
 	}
-	r.Recorder.Eventf(key, nil, corev1.EventTypeNormal, keywardv1.DeletedReason, "Delete",
-		"Removed the key record and the delivery Secret; key %s no longer verifies.", key.Status.Prefix)
+	s := newKeyScope(key, now)
+	r.emit(s, "Normal", keywardv1.DeletedReason, audit.Deleted, "Delete",
+		fmt.Sprintf("Revoked key %s/%s and removed its delivery Secret; its record stays as a tombstone for %s.",
+			key.Spec.Owner, key.Status.KeyID, r.TombstoneRetention))
 	log.FromContext(ctx).Info("deleted key", "keyID", key.Status.KeyID)
 
 	patch := client.MergeFrom(key.DeepCopy())
 	controllerutil.RemoveFinalizer(key, Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)))
+}
+
+// tombstone rewrites a key's record as revoked, without secrets.
+func (r *APIKeyReconciler) tombstone(ctx context.Context, key *keywardv1.APIKey, now time.Time) error {
+	existing, err := r.recordOf(ctx, key.Status.KeyID, true)
+	if err != nil || existing == nil {
+		return err
+	}
+	if existing.record.State == record.Revoked {
+		return nil
+	}
+	revokedAt := now
+	if key.Status.RevokedTime != nil {
+		revokedAt = key.Status.RevokedTime.UTC()
+	}
+	rec := existing.record
+	if rec.Schema == "" {
+		// The record did not decode; write a whole tombstone.
+		rec = record.Record{Schema: record.Schema, KeyID: key.Status.KeyID, Owner: key.Spec.Owner}
+	}
+	rec.State, rec.Secrets, rec.RevokedAt = record.Revoked, nil, &revokedAt
+	rec.Version++
+	return r.writeRecord(ctx, key, rec, existing)
 }

@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -19,20 +17,6 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
-)
-
-// The delivery Secret's layout: what a consumer mounts or reads.
-const (
-	// DeliveryKeyField holds the plaintext key.
-	DeliveryKeyField = "key"
-	// DeliveryKeyIDField holds the public key ID.
-	DeliveryKeyIDField = "keyID"
-	// SerialAnnotation pairs the delivered key with its hash in the record.
-	SerialAnnotation = "keyward.dev/serial"
-	// IssuedAtAnnotation is when the delivered secret was generated.
-	IssuedAtAnnotation = "keyward.dev/issued-at"
-	// DeliverySecretType marks delivery Secrets for people and tools.
-	DeliverySecretType corev1.SecretType = "keyward.dev/api-key"
 )
 
 // conflictRetry is how soon a key whose Secret name is taken looks again;
@@ -45,7 +29,7 @@ const conflictRetry = time.Minute
 // the plaintext of the old one is gone, so it cannot be delivered again,
 // and a key nobody can hold any more must not stay valid.
 func (r *APIKeyReconciler) ensureSecret(ctx context.Context, s *keyScope) (ctrl.Result, error) {
-	if s.state != record.Active {
+	if s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
 	}
 	sec, err := r.deliverySecret(ctx, s.key, false)
@@ -58,7 +42,7 @@ func (r *APIKeyReconciler) ensureSecret(ctx context.Context, s *keyScope) (ctrl.
 		s.fail(keywardv1.SecretConflictReason, msg)
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	if sec != nil && s.adoptDelivered(sec) {
+	if sec != nil && s.adopt(sec) {
 		return ctrl.Result{}, nil
 	}
 	// What the cache shows is missing or damaged. Ask the API server before
@@ -66,65 +50,51 @@ func (r *APIKeyReconciler) ensureSecret(ctx context.Context, s *keyScope) (ctrl.
 	if sec, err = r.deliverySecret(ctx, s.key, true); err != nil {
 		return ctrl.Result{}, err
 	}
-	if sec != nil && metav1.IsControlledBy(sec, s.key) && s.adoptDelivered(sec) {
+	if sec != nil && metav1.IsControlledBy(sec, s.key) && s.adopt(sec) {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, r.mint(ctx, s, sec)
+	if s.state == record.Suspended {
+		// Nothing to deliver while suspended; resuming issues the key.
+		return ctrl.Result{}, nil
+	}
+	var resourceVersion string
+	if sec != nil {
+		resourceVersion = sec.ResourceVersion
+	}
+	return ctrl.Result{}, r.mint(ctx, s, resourceVersion)
 }
 
-// adoptDelivered takes the key from an owned delivery Secret if it is
+// adopt takes the keys from an owned delivery Secret if its current key is
 // intact and belongs to this key ID.
-func (s *keyScope) adoptDelivered(sec *corev1.Secret) bool {
-	k, err := keys.Parse(string(sec.Data[DeliveryKeyField]))
-	if err != nil || (s.key.Status.KeyID != "" && k.ID() != s.key.Status.KeyID) {
+func (s *keyScope) adopt(sec *corev1.Secret) bool {
+	d, ok := parseDelivered(sec, s.key.Status.KeyID)
+	if !ok {
 		return false
 	}
-	serial := sec.Annotations[SerialAnnotation]
-	issued, err := time.Parse(time.RFC3339, sec.Annotations[IssuedAtAnnotation])
-	if serial == "" || err != nil {
-		return false
-	}
-	s.delivered, s.serial, s.issuedAt = &k, serial, issued.UTC()
-	s.key.Status.KeyID = k.ID()
-	s.key.Status.IssuedTime = &metav1.Time{Time: s.issuedAt}
+	s.delivered = d
+	s.key.Status.KeyID = d.current.key.ID()
 	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason,
 		fmt.Sprintf("Secret %q holds the key under %q.", sec.Name, DeliveryKeyField))
 	return true
 }
 
-// mint generates a secret, hashes it, and stores it in the delivery Secret.
-// The hash is published only afterwards (publishRecord), so a key whose
-// hash the verifier accepts always has its plaintext delivered.
-func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope, existing *corev1.Secret) error {
-	k, err := keys.Generate(s.key.Status.KeyID)
+// mint generates the first secret (or a replacement for a lost one), hashes
+// it, and stores it in the delivery Secret. The hash is published only
+// afterwards (publishRecord), so a key whose hash the verifier accepts
+// always has its plaintext delivered.
+func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope, resourceVersion string) error {
+	dk, err := r.newSecret(ctx, s, s.key.Status.KeyID)
 	if err != nil {
 		return err
 	}
-	phc, err := r.Hashes.Hash(ctx, k)
-	if err != nil {
-		return fmt.Errorf("hashing the new secret: %w", err)
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return err
-	}
-	apply := deliveryApplyConfig(s.key, k, serial, s.now)
-	if existing != nil {
-		// Only our own damaged Secret gets here; the resourceVersion makes a
-		// concurrent change fail instead of being overwritten.
-		apply.WithResourceVersion(existing.ResourceVersion)
-	}
-	if err := r.Client.Apply(ctx, apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionFalse, keywardv1.DeliveryFailedReason,
-			"Writing the delivery Secret failed: "+err.Error())
-		s.fail(keywardv1.DeliveryFailedReason, "Writing the delivery Secret failed: "+err.Error())
+	trigger, annotation := s.key.RotationRequest()
+	d := &delivered{current: dk, handledTrigger: trigger, handledAnnotation: annotation, resourceVersion: resourceVersion}
+	if err := r.writeDelivery(ctx, s, d); err != nil {
 		return err
 	}
 	s.reissued = s.key.Status.KeyID != ""
 	s.minted = true
-	s.delivered, s.serial, s.issuedAt, s.newHash = &k, serial, s.now, phc
-	s.key.Status.KeyID = k.ID()
-	s.key.Status.IssuedTime = &metav1.Time{Time: s.now}
+	s.key.Status.KeyID = dk.key.ID()
 	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason,
 		fmt.Sprintf("Secret %q holds the key under %q.", s.key.DeliverySecretName(), DeliveryKeyField))
 	reason := "created"
@@ -132,8 +102,64 @@ func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope, existing *core
 		reason = "reissued"
 	}
 	keysIssuedTotal.WithLabelValues(reason).Inc()
-	log.FromContext(ctx).Info("issued a secret", "keyID", k.ID(), "reason", reason)
+	log.FromContext(ctx).Info("issued a secret", "keyID", dk.key.ID(), "reason", reason)
 	return nil
+}
+
+// newSecret generates and hashes a secret; the hash waits in the scope
+// until the plaintext is stored.
+func (r *APIKeyReconciler) newSecret(ctx context.Context, s *keyScope, keyID string) (deliveredKey, error) {
+	k, err := keys.Generate(keyID)
+	if err != nil {
+		return deliveredKey{}, err
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return deliveredKey{}, err
+	}
+	phc, err := r.Hashes.Hash(ctx, k)
+	if err != nil {
+		return deliveredKey{}, fmt.Errorf("hashing a new secret: %w", err)
+	}
+	s.hashes[serial] = phc
+	return deliveredKey{key: k, serial: serial, issuedAt: s.now}, nil
+}
+
+// writeDelivery stores d and makes it the scope's view of the Secret.
+func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *keyScope, d *delivered) error {
+	if err := r.Client.Apply(ctx, d.applyConfig(s.key), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		msg := "Writing the delivery Secret failed: " + err.Error()
+		s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionFalse, keywardv1.DeliveryFailedReason, msg)
+		s.fail(keywardv1.DeliveryFailedReason, msg)
+		return err
+	}
+	d.resourceVersion = ""
+	s.delivered = d
+	// The next write must be based on what the API server now holds.
+	s.deliveryStale = true
+	return nil
+}
+
+// freshDelivery re-reads the delivery Secret from the API server when this
+// reconcile wrote it, so that a second write in the same reconcile carries
+// the right resourceVersion.
+func (r *APIKeyReconciler) freshDelivery(ctx context.Context, s *keyScope) (*delivered, error) {
+	if !s.deliveryStale && s.delivered.resourceVersion != "" {
+		return s.delivered.copy(), nil
+	}
+	sec, err := r.deliverySecret(ctx, s.key, true)
+	if err != nil {
+		return nil, err
+	}
+	if sec == nil || !metav1.IsControlledBy(sec, s.key) {
+		return nil, fmt.Errorf("delivery Secret %q disappeared; retrying", s.key.DeliverySecretName())
+	}
+	d, ok := parseDelivered(sec, s.key.Status.KeyID)
+	if !ok {
+		return nil, fmt.Errorf("delivery Secret %q changed; retrying", s.key.DeliverySecretName())
+	}
+	s.delivered, s.deliveryStale = d, false
+	return d.copy(), nil
 }
 
 // deliverySecret returns the delivery Secret or nil. live reads the API
@@ -154,27 +180,6 @@ func (r *APIKeyReconciler) deliverySecret(ctx context.Context, key *keywardv1.AP
 		return nil, err
 	}
 	return sec, nil
-}
-
-func deliveryApplyConfig(key *keywardv1.APIKey, k keys.Key, serial string, now time.Time) *corev1ac.SecretApplyConfiguration {
-	return corev1ac.Secret(key.DeliverySecretName(), key.Namespace).
-		WithType(DeliverySecretType).
-		WithLabels(map[string]string{ManagedByLabel: ManagedByValue}).
-		WithAnnotations(map[string]string{
-			SerialAnnotation:   serial,
-			IssuedAtAnnotation: now.Format(time.RFC3339),
-		}).
-		WithOwnerReferences(metav1ac.OwnerReference().
-			WithAPIVersion(keywardv1.GroupVersion.String()).
-			WithKind("APIKey").
-			WithName(key.Name).
-			WithUID(key.UID).
-			WithController(true).
-			WithBlockOwnerDeletion(true)).
-		WithData(map[string][]byte{
-			DeliveryKeyField:   []byte(k.Plaintext()),
-			DeliveryKeyIDField: []byte(k.ID()),
-		})
 }
 
 func newSerial() (string, error) {

@@ -1,39 +1,104 @@
 package controllers
 
 import (
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/audit"
 )
 
-// recordTransitions emits one Event per transition of this reconcile and
-// none when nothing changed, so a resync never floods `kubectl describe`.
+// recordTransitions emits one Event and one audit line per transition of
+// this reconcile and none when nothing changed, so a resync never floods
+// `kubectl describe` or the trail.
 func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 	key := s.key
+	prefix := key.Spec.Owner + "/" + key.Status.KeyID
+	switch {
+	case s.minted && s.reissued:
+		r.emit(s, corev1.EventTypeWarning, keywardv1.SecretReissuedReason, audit.Reissued, "Issue",
+			fmt.Sprintf("Delivery Secret %s was missing or damaged: issued a new secret for key %s. The previous secret no longer verifies.",
+				key.DeliverySecretName(), prefix))
+	case s.minted:
+		r.emit(s, corev1.EventTypeNormal, keywardv1.CreatedReason, audit.Created, "Issue",
+			fmt.Sprintf("Issued key %s, delivered to Secret %s.", prefix, key.DeliverySecretName()))
+	}
+	if s.rotated {
+		r.emit(s, corev1.EventTypeNormal, keywardv1.RotatedReason, audit.Rotated, "Rotate",
+			fmt.Sprintf("Rotated key %s (%s): the new secret is in %s/%s; the previous one, in %s, verifies until %s.",
+				prefix, s.rotationCauseOrResumed(), key.DeliverySecretName(), DeliveryKeyField, DeliveryPreviousKeyField,
+				key.Status.PreviousSecretValidUntil.UTC().Format("2006-01-02T15:04:05Z")))
+	}
+	if s.graceEnded {
+		r.emit(s, corev1.EventTypeNormal, keywardv1.GraceEndedReason, audit.GraceEnded, "Rotate",
+			fmt.Sprintf("The grace period of key %s ended: only the current secret verifies.", prefix))
+	}
+
 	before := s.condition(s.original, keywardv1.ReadyCondition)
 	after := s.condition(key, keywardv1.ReadyCondition)
 	readyChanged := after != nil && (before == nil || before.Reason != after.Reason)
-
-	switch {
-	case s.minted && s.reissued:
-		r.Recorder.Eventf(key, nil, corev1.EventTypeWarning, keywardv1.SecretReissuedReason, "Issue",
-			"Delivery Secret %s was missing or damaged: issued a new secret for key %s/%s. The previous secret no longer verifies.",
-			key.DeliverySecretName(), key.Spec.Owner, key.Status.KeyID)
-	case s.minted:
-		r.Recorder.Eventf(key, nil, corev1.EventTypeNormal, keywardv1.CreatedReason, "Issue",
-			"Issued key %s/%s, delivered to Secret %s.", key.Spec.Owner, key.Status.KeyID, key.DeliverySecretName())
-	case s.recordWritten && !readyChanged:
+	if s.recordWritten && !s.minted && !s.staged && !s.rotated && !s.graceEnded && !readyChanged {
 		r.Recorder.Eventf(key, nil, corev1.EventTypeNormal, keywardv1.UpdatedReason, "Publish",
 			"Published key record version %d.", s.recordVersion)
 	}
+	if readyChanged {
+		switch {
+		case after.Reason == keywardv1.RevokedReason:
+			r.emit(s, corev1.EventTypeNormal, keywardv1.RevokedReason, audit.Revoked, "Revoke", after.Message)
+		case after.Reason == keywardv1.ExpiredReason:
+			r.emit(s, corev1.EventTypeWarning, keywardv1.ExpiredReason, audit.Expired, "Expire", after.Message)
+		case after.Reason == keywardv1.SuspendedReason:
+			r.emit(s, corev1.EventTypeNormal, keywardv1.SuspendedReason, audit.Suspended, "Suspend", after.Message)
+		case after.Status == metav1.ConditionTrue && before != nil && before.Reason == keywardv1.SuspendedReason:
+			r.emit(s, corev1.EventTypeNormal, keywardv1.ResumedReason, audit.Resumed, "Resume",
+				fmt.Sprintf("Key %s is resumed; the verifier accepts it again.", prefix))
+		case after.Status != metav1.ConditionTrue:
+			r.Recorder.Eventf(key, nil, corev1.EventTypeWarning, after.Reason, "Reconcile", "%s", after.Message)
+		}
+	}
 
-	if !readyChanged || after.Status == metav1.ConditionTrue {
+	beforeWarn := s.condition(s.original, keywardv1.ExpiringCondition)
+	afterWarn := s.condition(key, keywardv1.ExpiringCondition)
+	if afterWarn != nil && afterWarn.Status == metav1.ConditionTrue &&
+		(beforeWarn == nil || beforeWarn.Status != metav1.ConditionTrue || beforeWarn.Message != afterWarn.Message) {
+		r.Recorder.Eventf(key, nil, corev1.EventTypeWarning, afterWarn.Reason, "Warn", "%s", afterWarn.Message)
+	}
+}
+
+func (s *keyScope) rotationCauseOrResumed() string {
+	if s.rotationCause == "" {
+		return "stored rotation completed"
+	}
+	return s.rotationCause
+}
+
+// emit sends one Event and the matching audit line.
+func (r *APIKeyReconciler) emit(s *keyScope, eventType, reason, action, verb, msg string) {
+	r.Recorder.Eventf(s.key, nil, eventType, reason, verb, "%s", msg)
+	if r.Audit == nil {
 		return
 	}
-	eventType := corev1.EventTypeWarning
-	if after.Reason == keywardv1.RevokedReason {
-		eventType = corev1.EventTypeNormal
+	r.Audit.Record(audit.Event{
+		Time: s.now, Action: action, KeyID: s.key.Status.KeyID, Owner: s.key.Spec.Owner,
+		Namespace: s.key.Namespace, Name: s.key.Name, Reason: msg, Actor: lastWriter(s.key),
+	})
+}
+
+// lastWriter names the field manager of the latest change to the APIKey
+// other than keyward's own status and finalizer writes. The admission
+// webhook will replace this with the authenticated user.
+func lastWriter(key *keywardv1.APIKey) string {
+	var who string
+	var when metav1.Time
+	for _, mf := range key.ManagedFields {
+		if mf.Manager == FieldOwner || mf.Subresource != "" || mf.Time == nil {
+			continue
+		}
+		if who == "" || mf.Time.After(when.Time) {
+			who, when = mf.Manager, *mf.Time
+		}
 	}
-	r.Recorder.Eventf(key, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
+	return who
 }

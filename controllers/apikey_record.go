@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,7 +27,8 @@ type publishedRecord struct {
 }
 
 // publishRecord writes the key record the verifier enforces, and writes
-// nothing when the record already says what the spec asks for.
+// nothing when the record already says what the spec and the delivery
+// Secret ask for.
 func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl.Result, error) {
 	keyID := s.key.Status.KeyID
 	if keyID == "" {
@@ -47,18 +49,29 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		Conditions: record.Conditions{SourceCIDRs: sourceCIDRs(s.key)},
 		ExpiresAt:  s.expiresAt,
 	}
-	if s.state == record.Active {
-		secret, fresher, err := r.currentSecret(ctx, s, existing)
-		if err != nil {
+	if s.state == record.Revoked {
+		desired.RevokedAt = &s.key.Status.RevokedTime.Time
+		if !s.now.Before(desired.RevokedAt.Add(r.TombstoneRetention)) {
+			// The tombstone has served its retention; the janitor removes
+			// it and it is not written again.
+			return ctrl.Result{}, nil
+		}
+	}
+	if s.delivered != nil && (s.state == record.Active || s.state == record.Suspended) {
+		if desired.Secrets, existing, err = r.recordSecrets(ctx, s, existing); err != nil {
 			return ctrl.Result{}, err
 		}
-		existing = fresher
-		desired.Secrets = []record.Secret{secret}
+		if s.state == record.Active && len(desired.Secrets) == 0 {
+			return ctrl.Result{}, fmt.Errorf("no valid secret to publish for key %s; retrying", keyID)
+		}
 	}
+	for _, sec := range desired.Secrets {
+		s.published[sec.Serial] = true
+	}
+	published := fmt.Sprintf("Key record %s/%s is current.", r.VerifierNamespace, record.SecretName(keyID))
 	if existing != nil && record.SameContent(existing.record, desired) {
 		s.recordVersion = existing.record.Version
-		s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason,
-			fmt.Sprintf("Key record %s/%s is current.", r.VerifierNamespace, record.SecretName(keyID)))
+		s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason, published)
 		return ctrl.Result{}, r.removeStaleRecords(ctx, s.key, keyID)
 	}
 	desired.Version = 1
@@ -66,56 +79,77 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		desired.Version = existing.record.Version + 1
 	}
 	if err := r.writeRecord(ctx, s.key, desired, existing); err != nil {
-		s.setCondition(keywardv1.PublishedCondition, metav1.ConditionFalse, keywardv1.PublishFailedReason,
-			"Writing the key record failed: "+err.Error())
-		s.fail(keywardv1.PublishFailedReason, "Writing the key record failed: "+err.Error())
+		msg := "Writing the key record failed: " + err.Error()
+		s.setCondition(keywardv1.PublishedCondition, metav1.ConditionFalse, keywardv1.PublishFailedReason, msg)
+		s.fail(keywardv1.PublishFailedReason, msg)
 		return ctrl.Result{}, err
 	}
 	s.recordWritten, s.recordVersion = true, desired.Version
-	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason,
-		fmt.Sprintf("Key record %s/%s is current.", r.VerifierNamespace, record.SecretName(keyID)))
+	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason, published)
 	return ctrl.Result{}, r.removeStaleRecords(ctx, s.key, keyID)
 }
 
-// currentSecret returns the record entry for the delivered key. It reuses
-// the published hash when the serials match and runs PBKDF2 only when the
-// API server confirms that the record does not describe the delivered key
-// (a crash between delivery and publishing, or a lost record).
-func (r *APIKeyReconciler) currentSecret(ctx context.Context, s *keyScope, existing *publishedRecord) (record.Secret, *publishedRecord, error) {
-	if s.newHash != "" {
-		return record.Secret{Serial: s.serial, Hash: s.newHash, NotBefore: s.issuedAt}, existing, nil
+// recordSecrets lists the secrets that verify now, oldest first: the
+// previous one while its grace runs, the current one (ending with the grace
+// when a new one is stored), and a stored new one. Hashes come from this
+// reconcile or from the published record by serial; PBKDF2 runs only for a
+// delivered key the API server confirms is not published.
+func (r *APIKeyReconciler) recordSecrets(ctx context.Context, s *keyScope, existing *publishedRecord) ([]record.Secret, *publishedRecord, error) {
+	list, missing := r.wantedSecrets(s, existing)
+	if len(missing) > 0 {
+		// Confirm before paying for PBKDF2: the cache may lag behind.
+		live, err := r.recordOf(ctx, s.key.Status.KeyID, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := r.freshDelivery(ctx, s); err != nil {
+			return nil, nil, err
+		}
+		existing = live
+		list, missing = r.wantedSecrets(s, existing)
+		for _, dk := range missing {
+			phc, err := r.Hashes.Hash(ctx, dk.key)
+			if err != nil {
+				return nil, nil, fmt.Errorf("hashing a delivered secret: %w", err)
+			}
+			s.hashes[dk.serial] = phc
+		}
+		list, _ = r.wantedSecrets(s, existing)
 	}
-	if cur, ok := describes(existing, s.serial); ok {
-		return cur, existing, nil
-	}
-	live, err := r.recordOf(ctx, s.key.Status.KeyID, true)
-	if err != nil {
-		return record.Secret{}, nil, err
-	}
-	sec, err := r.deliverySecret(ctx, s.key, true)
-	if err != nil {
-		return record.Secret{}, nil, err
-	}
-	if sec == nil || !s.adoptDelivered(sec) {
-		return record.Secret{}, nil, fmt.Errorf("delivery Secret %q changed while publishing; retrying", s.key.DeliverySecretName())
-	}
-	if cur, ok := describes(live, s.serial); ok {
-		return cur, live, nil
-	}
-	phc, err := r.Hashes.Hash(ctx, *s.delivered)
-	if err != nil {
-		return record.Secret{}, nil, fmt.Errorf("hashing the delivered secret: %w", err)
-	}
-	s.newHash = phc
-	return record.Secret{Serial: s.serial, Hash: phc, NotBefore: s.issuedAt}, live, nil
+	return list, existing, nil
 }
 
-func describes(p *publishedRecord, serial string) (record.Secret, bool) {
-	if p == nil {
-		return record.Secret{}, false
+func (r *APIKeyReconciler) wantedSecrets(s *keyScope, existing *publishedRecord) ([]record.Secret, []deliveredKey) {
+	d := s.delivered
+	var list []record.Secret
+	var missing []deliveredKey
+	add := func(dk deliveredKey, notAfter *time.Time) {
+		phc, ok := s.hashes[dk.serial]
+		if !ok && existing != nil {
+			var sec record.Secret
+			if sec, ok = existing.record.BySerial(dk.serial); ok {
+				phc = sec.Hash
+			}
+		}
+		if !ok {
+			missing = append(missing, dk)
+			return
+		}
+		list = append(list, record.Secret{Serial: dk.serial, Hash: phc, NotBefore: dk.issuedAt, NotAfter: notAfter})
 	}
-	cur, ok := p.record.Current()
-	return cur, ok && cur.Serial == serial
+	if d.previous != nil && s.now.Before(d.previousValidUntil) {
+		until := d.previousValidUntil
+		add(*d.previous, &until)
+	}
+	if d.next != nil {
+		until := d.nextGraceUntil
+		add(d.current, &until)
+		add(*d.next, nil)
+	} else {
+		add(d.current, nil)
+	}
+	record.SortSecrets(list)
+	return list, missing
 }
 
 // recordOf reads a key's record, from the cache or, when live, from the API

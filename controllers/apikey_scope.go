@@ -7,7 +7,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
-	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -23,22 +22,27 @@ type keyScope struct {
 	expiresAt *time.Time
 	state     record.State
 
-	// delivered is the key the delivery Secret holds (or was just given).
-	delivered *keys.Key
-	serial    string
-	issuedAt  time.Time
-	// newHash is set when this reconcile hashed the delivered key.
-	newHash string
+	// delivered is what the delivery Secret holds (or was just given).
+	delivered     *delivered
+	deliveryStale bool
+	// hashes are the PBKDF2 hashes computed in this reconcile, by serial.
+	hashes map[string]string
+	// published are the serials the record carries after publishRecord.
+	published map[string]bool
 
-	minted, reissued bool
-	recordWritten    bool
-	recordVersion    int64
+	minted, reissued, staged, rotated, graceEnded bool
+	rotationCause                                 string
+	recordWritten                                 bool
+	recordVersion                                 int64
 
 	stop bool
 }
 
 func newKeyScope(key *keywardv1.APIKey, now time.Time) *keyScope {
-	return &keyScope{key: key, original: key.DeepCopy(), now: now.UTC().Truncate(time.Second)}
+	return &keyScope{
+		key: key, original: key.DeepCopy(), now: now.UTC().Truncate(time.Second),
+		hashes: map[string]string{}, published: map[string]bool{},
+	}
 }
 
 func (s *keyScope) setCondition(condType string, status metav1.ConditionStatus, reason, message string) {
@@ -58,7 +62,8 @@ func (s *keyScope) fail(reason, message string) {
 	s.stop = true
 }
 
-// markReady runs after every phase succeeded and sets Ready from the state.
+// markReady runs after every phase succeeded and sets Ready and the
+// status facts from what the phases found.
 func (s *keyScope) markReady() {
 	revoked := metav1.ConditionFalse
 	revokedReason, revokedMsg := keywardv1.NotRevokedReason, "The key is not revoked."
@@ -74,6 +79,9 @@ func (s *keyScope) markReady() {
 	case record.Expired:
 		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, keywardv1.ExpiredReason,
 			"The key expired at "+s.expiresAt.Format(time.RFC3339)+".")
+	case record.Suspended:
+		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, keywardv1.SuspendedReason,
+			"The key is suspended (spec.suspended); the verifier denies it until it is resumed.")
 	default:
 		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionTrue, keywardv1.KeyReadyReason,
 			"The key is delivered to Secret "+s.key.DeliverySecretName()+" and published to the verifier.")
@@ -83,11 +91,28 @@ func (s *keyScope) markReady() {
 	if st.KeyID != "" {
 		st.Prefix = s.key.Spec.Owner + "/" + st.KeyID
 	}
-	if s.expiresAt != nil {
-		st.ExpirationTime = &metav1.Time{Time: *s.expiresAt}
-	} else {
-		st.ExpirationTime = nil
+	st.ExpirationTime = timeOrNil(s.expiresAt)
+	st.PreviousSecretValidUntil = nil
+	if d := s.delivered; d != nil {
+		st.IssuedTime = &metav1.Time{Time: d.current.issuedAt}
+		if d.previous != nil {
+			st.PreviousSecretValidUntil = &metav1.Time{Time: d.previousValidUntil}
+		}
 	}
+	if st.PreviousSecretValidUntil != nil && s.state != record.Revoked && s.state != record.Expired {
+		s.setCondition(keywardv1.RotatingCondition, metav1.ConditionTrue, keywardv1.GracePeriodReason,
+			"The previous secret verifies until "+st.PreviousSecretValidUntil.Format(time.RFC3339)+".")
+	} else {
+		s.setCondition(keywardv1.RotatingCondition, metav1.ConditionFalse, keywardv1.SingleSecretReason,
+			"One secret verifies.")
+	}
+}
+
+func timeOrNil(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	return &metav1.Time{Time: *t}
 }
 
 func (s *keyScope) condition(obj *keywardv1.APIKey, condType string) *metav1.Condition {

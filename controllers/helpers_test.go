@@ -75,7 +75,7 @@ func deliverySecret(g Gomega, key *keywardv1.APIKey) *corev1.Secret {
 	return sec
 }
 
-func deliveredKey(g Gomega, key *keywardv1.APIKey) keys.Key {
+func deliveredPlaintext(g Gomega, key *keywardv1.APIKey) keys.Key {
 	k, err := keys.Parse(string(deliverySecret(g, key).Data[DeliveryKeyField]))
 	g.Expect(err).NotTo(HaveOccurred())
 	return k

@@ -23,14 +23,27 @@ var (
 	})
 	keysIssuedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyward_keys_issued_total",
-		Help: "Secrets generated, by reason (created, reissued).",
+		Help: "Secrets put into use, by reason (created, reissued, rotated).",
 	}, []string{"reason"})
 	recordWritesTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keyward_key_record_writes_total",
 		Help: "Key records created or changed.",
 	})
+	notificationsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keyward_notifications_total",
+		Help: "Warnings delivered to the notification sink.",
+	})
+	notificationFailuresTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keyward_notification_failures_total",
+		Help: "Warnings the notification sink did not accept (retried).",
+	})
+	tombstonesRemovedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keyward_tombstones_removed_total",
+		Help: "Revoked key records removed after their retention.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(hashesTotal, hashSeconds, hashWaitSeconds, keysIssuedTotal, recordWritesTotal)
+	metrics.Registry.MustRegister(hashesTotal, hashSeconds, hashWaitSeconds, keysIssuedTotal, recordWritesTotal,
+		notificationsTotal, notificationFailuresTotal, tombstonesRemovedTotal)
 }

@@ -26,14 +26,14 @@ func TestNoPlaintextOutsideTheDeliverySecret(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	key := createReady(g, newAPIKey(ns, "audited"))
-	seen := []keys.Key{deliveredKey(g, key)}
+	seen := []keys.Key{deliveredPlaintext(g, key)}
 
 	patch := client.MergeFrom(key.DeepCopy())
 	key.Spec.Scopes = []keywardv1.Scope{"acme/payments/users:read"}
 	g.Expect(k8s.Patch(ctx, key, patch)).To(Succeed())
 	g.Expect(k8s.Delete(ctx, deliverySecret(g, key))).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		k := deliveredKey(g, key)
+		k := deliveredPlaintext(g, key)
 		g.Expect(k.Equal(seen[0])).To(BeFalse())
 		seen = append(seen, k)
 	}).WithTimeout(timeout).Should(Succeed())

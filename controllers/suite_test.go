@@ -19,7 +19,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
-	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,8 +28,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
+	"github.com/keyward-dev/keyward/internal/notify"
 )
 
 // The whole package shares one real API server and one manager, started in
@@ -39,9 +41,11 @@ var (
 	k8s        client.Client // direct, uncached: what a user's kubectl sees
 	reconciler *APIKeyReconciler
 	mgrCache   cache.Cache
-	fakeClock  = clocktesting.NewFakeClock(time.Now())
+	janitor    *RecordJanitor
 	logs       = &syncBuffer{}
+	auditLines = &syncBuffer{}
 	writes     = &writeLog{}
+	sink       = &eventSink{}
 )
 
 const verifierNamespace = "keyward-system"
@@ -49,6 +53,13 @@ const verifierNamespace = "keyward-system"
 // testIterations keeps envtest tests fast; the 600,000 default is covered by
 // internal/keys.TestDefaultIterations and by make bench.
 const testIterations = 1000
+
+// Real, short durations: the manager runs on the real clock, as in
+// production, and the lifecycle tests wait for real instants.
+const (
+	testWarnBefore = 2 * time.Second
+	testRetention  = 3 * time.Second
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -112,16 +123,26 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	mgrCache = mgr.GetCache()
+	notifier := notify.NewSink(sink.start())
+	notifier.Backoff = 10 * time.Millisecond
 	reconciler = &APIKeyReconciler{
 		Client:                  &countingClient{Client: mgr.GetClient(), log: writes},
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("keyward"),
-		Clock:                   fakeClock,
+		Clock:                   clock.RealClock{},
 		Hashes:                  NewHashPool(hasher, 2),
 		VerifierNamespace:       verifierNamespace,
 		MaxConcurrentReconciles: 4,
+		WarnBefore:              testWarnBefore,
+		TombstoneRetention:      testRetention,
+		Notifier:                notifier,
+		Audit:                   audit.NewWriter(auditLines),
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	janitor = &RecordJanitor{Client: mgr.GetClient(), Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace, Retention: testRetention}
+	if err := janitor.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() {

@@ -17,6 +17,14 @@ const (
 
 	// RevokedCondition is True once the key is revoked.
 	RevokedCondition = "Revoked"
+
+	// RotatingCondition is True while a rotation's grace period runs: two
+	// secrets verify.
+	RotatingCondition = "Rotating"
+
+	// ExpiringCondition is True when a scheduled rotation or the expiry is
+	// near (the manager's --warn-before window).
+	ExpiringCondition = "Expiring"
 )
 
 // Condition reasons of an APIKey. They double as Event reasons.
@@ -46,6 +54,23 @@ const (
 	RecordPublishedReason = "RecordPublished"
 	// PublishFailedReason: writing the key record failed.
 	PublishFailedReason = "PublishFailed"
+	// SuspendedReason: spec.suspended is true.
+	SuspendedReason = "Suspended"
+	// ResumedReason: spec.suspended went back to false.
+	ResumedReason = "Resumed"
+	// GracePeriodReason: the previous secret still verifies.
+	GracePeriodReason = "GracePeriod"
+	// SingleSecretReason: exactly one secret verifies.
+	SingleSecretReason = "SingleSecret"
+	// RotationDueSoonReason: a scheduled rotation is near.
+	RotationDueSoonReason = "RotationDueSoon"
+	// ExpiresSoonReason: the key's expiry is near.
+	ExpiresSoonReason = "ExpiresSoon"
+	// NotExpiringReason: nothing is near.
+	NotExpiringReason = "NotExpiring"
+	// NotificationFailedReason: the notification sink refused a warning;
+	// it is retried with backoff.
+	NotificationFailedReason = "NotificationFailed"
 	// InvalidSpecReason: the spec passed schema validation but cannot be
 	// used (for example a scope the scope grammar refuses).
 	InvalidSpecReason = "InvalidSpec"
@@ -59,4 +84,8 @@ const (
 	UpdatedReason = "Updated"
 	// DeletedReason: the key record and delivery Secret were removed.
 	DeletedReason = "Deleted"
+	// RotatedReason: a new secret replaced the current one.
+	RotatedReason = "Rotated"
+	// GraceEndedReason: the previous secret stopped verifying.
+	GraceEndedReason = "GraceEnded"
 )

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -53,6 +55,18 @@ type APIKeySpec struct {
 	// delivery says where the plaintext key is written for its consumer.
 	// +optional
 	Delivery *Delivery `json:"delivery,omitempty"`
+
+	// rotation replaces the key's secret on a schedule or on demand. The key
+	// ID stays; during the grace period the previous secret verifies too and
+	// stays in the delivery Secret under "previousKey".
+	// +optional
+	Rotation *Rotation `json:"rotation,omitempty"`
+
+	// suspended, while true, makes the verifier deny the key with reason
+	// "suspended". Setting it back to false resumes the key with the same
+	// secret.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
 
 	// revoked, once true, revokes the key for good: the verifier denies it
 	// with reason "revoked". It cannot be set back to false.
@@ -115,6 +129,41 @@ type Delivery struct {
 	SecretName string `json:"secretName,omitempty"`
 }
 
+// Rotation replaces a key's secret.
+type Rotation struct {
+	// intervalSeconds rotates the secret this many seconds after it was
+	// issued. Without it the secret is rotated only on demand. A rotation
+	// that would fall after the key's expiry does not happen.
+	// +optional
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=315360000
+	IntervalSeconds *int64 `json:"intervalSeconds,omitempty"`
+
+	// gracePeriodSeconds is how long the previous secret keeps verifying
+	// after a rotation, so that consumers can pick up the new one. Zero ends
+	// it at once. Defaults to 3600 (one hour).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+
+	// trigger rotates the secret once each time its value changes, for
+	// GitOps: commit a new value (a date, a ticket number) to rotate.
+	// Re-applying the same value never rotates again. Its value when the
+	// APIKey is created rotates nothing. The annotation
+	// "keyward.dev/rotate" does the same for `kubectl annotate` users.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Trigger string `json:"trigger,omitempty"`
+}
+
+// RotateAnnotation requests a rotation whenever its value changes, e.g.
+// `kubectl annotate apikey NAME keyward.dev/rotate="$(date +%s)" --overwrite`.
+const RotateAnnotation = "keyward.dev/rotate"
+
+// DefaultGracePeriodSeconds applies when rotation.gracePeriodSeconds is unset.
+const DefaultGracePeriodSeconds = 3600
+
 // APIKeyStatus is what keyward observed and did. It never holds secret
 // material.
 type APIKeyStatus struct {
@@ -152,6 +201,23 @@ type APIKeyStatus struct {
 	// expirationTime is when the key stops being valid.
 	// +optional
 	ExpirationTime *metav1.Time `json:"expirationTime,omitempty"`
+
+	// lastRotationTime is when the secret was last replaced.
+	// +optional
+	LastRotationTime *metav1.Time `json:"lastRotationTime,omitempty"`
+
+	// nextRotationTime is when the secret is due for scheduled rotation.
+	// +optional
+	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
+
+	// previousSecretValidUntil is when the previous secret stops verifying,
+	// while a rotation's grace period runs.
+	// +optional
+	PreviousSecretValidUntil *metav1.Time `json:"previousSecretValidUntil,omitempty"`
+
+	// revokedTime is when the key was revoked.
+	// +optional
+	RevokedTime *metav1.Time `json:"revokedTime,omitempty"`
 }
 
 // APIKey is one API key: keyward generates it, delivers the plaintext to a
@@ -166,7 +232,8 @@ type APIKeyStatus struct {
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=".status.prefix"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].status"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].reason"
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=".status.expirationTime"
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=".status.expirationTime"
+// +kubebuilder:printcolumn:name="Next-Rotation",type=string,JSONPath=".status.nextRotationTime",priority=1
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=".status.secretName",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
@@ -200,6 +267,31 @@ type APIKeyList struct {
 
 func init() {
 	SchemeBuilder.Register(&APIKey{}, &APIKeyList{})
+}
+
+// GracePeriod is the rotation grace period in effect.
+func (k *APIKey) GracePeriod() time.Duration {
+	if k.Spec.Rotation != nil && k.Spec.Rotation.GracePeriodSeconds != nil {
+		return time.Duration(*k.Spec.Rotation.GracePeriodSeconds) * time.Second
+	}
+	return DefaultGracePeriodSeconds * time.Second
+}
+
+// RotationInterval is the scheduled rotation interval, zero when off.
+func (k *APIKey) RotationInterval() time.Duration {
+	if k.Spec.Rotation != nil && k.Spec.Rotation.IntervalSeconds != nil {
+		return time.Duration(*k.Spec.Rotation.IntervalSeconds) * time.Second
+	}
+	return 0
+}
+
+// RotationRequest is what asks for on-demand rotation: the spec trigger
+// and the annotation, as one comparable value.
+func (k *APIKey) RotationRequest() (trigger, annotation string) {
+	if k.Spec.Rotation != nil {
+		trigger = k.Spec.Rotation.Trigger
+	}
+	return trigger, k.Annotations[RotateAnnotation]
 }
 
 // DeliverySecretName is the Secret the key is delivered to.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -23,8 +24,10 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
+	"github.com/keyward-dev/keyward/internal/notify"
 )
 
 type managerOptions struct {
@@ -38,6 +41,10 @@ type managerOptions struct {
 	maxConcurrentReconciles int
 	apiQPS                  float64
 	apiBurst                int
+	warnBefore              time.Duration
+	tombstoneRetention      time.Duration
+	notificationSink        string
+	auditLog                string
 	zap                     zap.Options
 }
 
@@ -55,6 +62,10 @@ func runManager(args []string) error {
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "APIKeys reconciled at once")
 	fs.Float64Var(&o.apiQPS, "kube-api-qps", 100, "queries per second to the API server")
 	fs.IntVar(&o.apiBurst, "kube-api-burst", 200, "burst of queries to the API server")
+	fs.DurationVar(&o.warnBefore, "warn-before", 7*24*time.Hour, "how long before a scheduled rotation or an expiry to warn (condition Expiring, a Warning Event, a notification)")
+	fs.DurationVar(&o.tombstoneRetention, "revoked-record-retention", 30*24*time.Hour, "how long a revoked key's record stays so the verifier can answer \"revoked\"")
+	fs.StringVar(&o.notificationSink, "notification-sink", "", "URL that receives warnings as CloudEvents (HTTP POST); empty disables them")
+	fs.StringVar(&o.auditLog, "audit-log", "stdout", `where the audit trail goes: "stdout" or a file path`)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +85,16 @@ func runManager(args []string) error {
 		logger.Info("WARNING: PBKDF2 iterations below the default; use this only for tests and development", "iterations", o.iterations)
 	}
 
+	auditSink, auditCloser, err := audit.Open(o.auditLog)
+	if err != nil {
+		return err
+	}
+	defer auditCloser.Close()
+	var notifier controllers.Notifier
+	if o.notificationSink != "" {
+		notifier = notify.NewSink(o.notificationSink)
+	}
+
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
@@ -91,8 +112,20 @@ func runManager(args []string) error {
 		Hashes:                  controllers.NewHashPool(hasher, o.hashConcurrency),
 		VerifierNamespace:       o.verifierNamespace,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		WarnBefore:              o.warnBefore,
+		TombstoneRetention:      o.tombstoneRetention,
+		Notifier:                notifier,
+		Audit:                   auditSink,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the APIKey controller: %w", err)
+	}
+	if err := (&controllers.RecordJanitor{
+		Client:            mgr.GetClient(),
+		Clock:             clock.RealClock{},
+		VerifierNamespace: o.verifierNamespace,
+		Retention:         o.tombstoneRetention,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the record janitor: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

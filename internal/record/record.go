@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/keys"
@@ -44,9 +45,11 @@ const (
 	// Active keys verify when their secret matches and their scopes and
 	// conditions allow the request.
 	Active State = "active"
-	// Suspended keys are denied but may be resumed.
+	// Suspended keys are denied but may be resumed; their secrets stay so
+	// that resuming needs no new hash.
 	Suspended State = "suspended"
-	// Revoked keys are denied for good. Their record is a tombstone.
+	// Revoked keys are denied for good. Their record is a tombstone without
+	// secrets, kept for audit until the manager's retention ends.
 	Revoked State = "revoked"
 	// Expired keys are denied.
 	Expired State = "expired"
@@ -82,6 +85,8 @@ type Record struct {
 	Scopes     []string   `json:"scopes,omitempty"`
 	Conditions Conditions `json:"conditions,omitzero"`
 	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	// RevokedAt is when a revoked key was revoked.
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 	// Version increases with every change of the record's content, so a
 	// verifier can drop what it cached about an older version.
 	Version int64 `json:"version"`
@@ -105,7 +110,8 @@ func (r *Record) Validate() error {
 		if len(r.Secrets) == 0 {
 			errs = append(errs, errors.New("an active key needs at least one secret"))
 		}
-	case Suspended, Revoked, Expired:
+	case Suspended:
+	case Revoked, Expired:
 		if len(r.Secrets) != 0 {
 			errs = append(errs, fmt.Errorf("a %s key keeps no secrets", r.State))
 		}
@@ -122,6 +128,12 @@ func (r *Record) Validate() error {
 	}
 	if _, err := scope.ParseSet(r.Scopes); err != nil {
 		errs = append(errs, err)
+	}
+	if (r.State == Revoked) != (r.RevokedAt != nil) {
+		errs = append(errs, errors.New("revokedAt is set exactly when the state is revoked"))
+	}
+	if !slices.IsSortedFunc(r.Secrets, bySerialTime) {
+		errs = append(errs, errors.New("secrets must be ordered oldest first"))
 	}
 	if r.Version < 1 {
 		errs = append(errs, errors.New("version must be at least 1"))
@@ -161,10 +173,31 @@ func SameContent(a, b Record) bool {
 	return errA == nil && errB == nil && bytes.Equal(ea, eb)
 }
 
-// Current returns the secret issued last, the one the delivery Secret holds.
+// Current returns the secret issued last.
 func (r *Record) Current() (Secret, bool) {
 	if len(r.Secrets) == 0 {
 		return Secret{}, false
 	}
-	return slices.MaxFunc(r.Secrets, func(a, b Secret) int { return a.NotBefore.Compare(b.NotBefore) }), true
+	return r.Secrets[len(r.Secrets)-1], true
+}
+
+// BySerial returns the secret with the given serial.
+func (r *Record) BySerial(serial string) (Secret, bool) {
+	for _, s := range r.Secrets {
+		if s.Serial == serial {
+			return s, true
+		}
+	}
+	return Secret{}, false
+}
+
+// SortSecrets orders secrets oldest first, the order Validate requires, so
+// that equal content always encodes to equal bytes.
+func SortSecrets(s []Secret) { slices.SortStableFunc(s, bySerialTime) }
+
+func bySerialTime(a, b Secret) int {
+	if c := a.NotBefore.Compare(b.NotBefore); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Serial, b.Serial)
 }

@@ -60,12 +60,18 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"bad key ID":              {func(r *Record) { r.KeyID = "UPPER" }, "key ID"},
 		"no owner":                {func(r *Record) { r.Owner = "" }, "owner is empty"},
 		"active without secret":   {func(r *Record) { r.Secrets = nil }, "at least one secret"},
-		"revoked keeping secrets": {func(r *Record) { r.State = Revoked }, "keeps no secrets"},
-		"unknown state":           {func(r *Record) { r.State = "paused" }, "unknown state"},
-		"bad hash":                {func(r *Record) { r.Secrets[0].Hash = "plain" }, "PHC"},
-		"no serial":               {func(r *Record) { r.Secrets[0].Serial = "" }, "serial is empty"},
-		"bad scope":               {func(r *Record) { r.Scopes = []string{"acme:read"} }, "scopes[0]"},
-		"zero version":            {func(r *Record) { r.Version = 0 }, "version"},
+		"revoked keeping secrets": {func(r *Record) { r.State = Revoked; r.RevokedAt = r.ExpiresAt }, "keeps no secrets"},
+		"revoked without time":    {func(r *Record) { r.State = Revoked; r.Secrets = nil }, "revokedAt"},
+		"secrets out of order": {func(r *Record) {
+			later := r.Secrets[0]
+			later.Serial, later.NotBefore = "s2", later.NotBefore.Add(time.Hour)
+			r.Secrets = []Secret{later, r.Secrets[0]}
+		}, "oldest first"},
+		"unknown state": {func(r *Record) { r.State = "paused" }, "unknown state"},
+		"bad hash":      {func(r *Record) { r.Secrets[0].Hash = "plain" }, "PHC"},
+		"no serial":     {func(r *Record) { r.Secrets[0].Serial = "" }, "serial is empty"},
+		"bad scope":     {func(r *Record) { r.Scopes = []string{"acme:read"} }, "scopes[0]"},
+		"zero version":  {func(r *Record) { r.Version = 0 }, "version"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -96,6 +102,7 @@ func TestCurrentIsTheNewestSecret(t *testing.T) {
 	newer.Serial = "s2"
 	newer.NotBefore = older.NotBefore.Add(time.Hour)
 	r.Secrets = []Secret{newer, older}
+	SortSecrets(r.Secrets)
 	cur, ok := r.Current()
 	g.Expect(ok).To(BeTrue())
 	g.Expect(cur.Serial).To(Equal("s2"))

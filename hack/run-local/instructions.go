@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// exampleAPIKey is printed unindented: a heredoc's closing EOF only counts
+// at the start of a line, and people paste what they see.
+const exampleAPIKey = `kubectl apply -f - <<EOF
+apiVersion: keyward.dev/v1alpha1
+kind: APIKey
+metadata:
+  name: my-first-key
+spec:
+  owner: "15a6"
+  description: Trying keyward out
+  scopes:
+    - acme/payments/investigations:read
+  expiration:
+    afterDays: 7
+EOF`
+
+func printInstructions(kubeconfig, assets string, samples bool) {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	line("")
+	line("keyward is running on a local control plane.")
+	line("")
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		line("  export PATH=%s:\"$PATH\"   # kubectl from the envtest binaries", shellQuote(assets))
+	}
+	line("  export KUBECONFIG=%s", shellQuote(kubeconfig))
+	line("  kubectl get apikeys                       # Owner, Prefix, Ready, Expires")
+	if samples {
+		line("  kubectl get apikeys --field-selector spec.owner=15a6")
+		line("  kubectl describe apikey fraud-reporting   # conditions and Events: the key's story")
+		line("  kubectl get secret fraud-reporting -o jsonpath='{.data.key}' | base64 -d; echo   # the key, shown once to whoever may read the Secret")
+	}
+	line("  kubectl get secrets -n %s -l keyward.dev/record=true   # hashed key records, no plaintext", verifierNamespace)
+	line("  tail -f %s", filepath.Join(localDir, "manager.log"))
+	line("")
+	line("Create a key of your own:")
+	line("")
+	line("%s", exampleAPIKey)
+	line("")
+	line("Everything lives only as long as this program: the data is gone when it stops.")
+	line("Press Ctrl-C to stop the manager and the control plane.")
+	fmt.Print(b.String())
+}
+
+// shellQuote leaves ordinary paths readable and quotes the others so the
+// printed commands still paste into a shell.
+func shellQuote(s string) string {
+	safe := strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@", r))
+	}) < 0
+	if safe && s != "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

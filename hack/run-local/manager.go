@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var errManagerExited = errors.New("the keyward manager exited")
+
+const (
+	managerReadyTimeout = 60 * time.Second
+	managerStopTimeout  = 10 * time.Second
+)
+
+// manager is `keyward manager` running as a child process, exactly as it
+// runs in a cluster, rather than in-process: what the user watches in
+// manager.log is the real binary's behaviour.
+type manager struct {
+	cmd     *exec.Cmd
+	log     string
+	readyz  string
+	done    chan struct{}
+	waitErr error // valid once done is closed
+}
+
+func startManager(kubeconfig string, extraArgs []string) (*manager, error) {
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, fmt.Errorf("finding a free port for the manager's health probes: %w", err)
+	}
+	logPath := filepath.Join(localDir, "manager.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", logPath, err)
+	}
+	// The child holds its own descriptor; ours is not needed after Start.
+	defer logFile.Close()
+
+	probeAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args := append([]string{"manager",
+		"--verifier-namespace=" + verifierNamespace,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=" + probeAddr,
+		"--zap-log-level=info",
+	}, extraArgs...)
+	cmd := exec.Command(managerBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// Out of the terminal's process group, like envtest's etcd and
+	// kube-apiserver: Ctrl-C reaches only this program, which then stops
+	// the manager before the API server it talks to. (envtest itself is
+	// Unix-only, so Setpgid costs no portability.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", managerBin, err)
+	}
+	m := &manager{cmd: cmd, log: logPath, readyz: "http://" + probeAddr + "/readyz", done: make(chan struct{})}
+	go func() {
+		m.waitErr = cmd.Wait()
+		close(m.done)
+	}()
+	fmt.Printf("started the keyward manager (pid %d); its log: tail -f %s\n", cmd.Process.Pid, logPath)
+	return m, nil
+}
+
+// freeLoopbackPort asks the kernel for an unused port. Another process could
+// take it before the manager binds it, which on a developer machine is rare
+// enough; the manager would then exit and say so in its log.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (m *manager) waitReady(ctx context.Context) error {
+	fmt.Println("waiting for the manager to report ready...")
+	httpClient := &http.Client{Timeout: 2 * time.Second}
+	err := poll(ctx, managerReadyTimeout, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.readyz, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s answered %s", m.readyz, resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the manager to be ready (see %s): %w", m.log, err)
+	}
+	return nil
+}
+
+// stop asks the manager to shut down as Kubernetes would (SIGTERM), and
+// kills it if it has not finished in time.
+func (m *manager) stop() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	fmt.Println("stopping the keyward manager...")
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		fmt.Fprintf(os.Stderr, "run-local: signalling the manager: %v\n", err)
+	}
+	select {
+	case <-m.done:
+	case <-time.After(managerStopTimeout):
+		fmt.Fprintf(os.Stderr, "run-local: the manager did not stop within %s; killing it\n", managerStopTimeout)
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+}
+
+// exitError describes an exit nobody asked for, with the end of the log,
+// which usually says why.
+func (m *manager) exitError() error {
+	<-m.done
+	status := "exited with status 0"
+	if m.waitErr != nil {
+		status = m.waitErr.Error()
+	}
+	return fmt.Errorf("%w on its own (%s); last lines of %s:\n%s", errManagerExited, status, m.log, lastLines(m.log, 15))
+}
+
+func lastLines(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, "  "+sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	if len(lines) == 0 {
+		return "  (empty)"
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,112 @@
+// Package notify sends keyward's warnings as CloudEvents 1.0 (structured
+// JSON over HTTP POST) to a sink. It never sends secret material: events
+// name keys by ID and owner.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Event types.
+const (
+	RotationDueType = "dev.keyward.apikey.rotation.due"
+	ExpiryDueType   = "dev.keyward.apikey.expiry.due"
+)
+
+// Warning is the data of a warning event.
+type Warning struct {
+	KeyID     string    `json:"keyID"`
+	Owner     string    `json:"owner"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	At        time.Time `json:"at"`
+	Message   string    `json:"message"`
+}
+
+type cloudEvent struct {
+	SpecVersion     string    `json:"specversion"`
+	Type            string    `json:"type"`
+	Source          string    `json:"source"`
+	ID              string    `json:"id"`
+	Time            time.Time `json:"time"`
+	Subject         string    `json:"subject"`
+	DataContentType string    `json:"datacontenttype"`
+	Data            Warning   `json:"data"`
+}
+
+// Sink posts events to one URL.
+type Sink struct {
+	URL    string
+	Client *http.Client
+	// Attempts and Backoff bound the retries within one Send; the caller's
+	// own retry (the reconciler's requeue with backoff) covers longer
+	// outages and restarts.
+	Attempts int
+	Backoff  time.Duration
+}
+
+// NewSink returns a sink with a short per-request timeout.
+func NewSink(url string) *Sink {
+	return &Sink{URL: url, Client: &http.Client{Timeout: 5 * time.Second}, Attempts: 3, Backoff: 200 * time.Millisecond}
+}
+
+// Send posts one event, retrying with exponential backoff on network
+// errors and on 429 and 5xx answers.
+func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return err
+	}
+	body, err := json.Marshal(cloudEvent{
+		SpecVersion: "1.0", Type: eventType, Source: "keyward/" + w.Namespace + "/" + w.Name,
+		ID: hex.EncodeToString(id), Time: time.Now().UTC(), Subject: w.Owner + "/" + w.KeyID,
+		DataContentType: "application/json", Data: w,
+	})
+	if err != nil {
+		return err
+	}
+	backoff := s.Backoff
+	var lastErr error
+	for attempt := range max(1, s.Attempts) {
+		if attempt > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			backoff *= 2
+		}
+		if lastErr = s.post(ctx, body); lastErr == nil {
+			return nil
+		}
+	}
+	return lastErr
+}
+
+type permanent struct{ error }
+
+func (s *Sink) post(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return permanent{err}
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json; charset=utf-8")
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting to the notification sink: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("notification sink answered %s", resp.Status)
+	}
+	return nil
+}
