@@ -95,9 +95,14 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		if retErr == nil {
 			key.Status.ObservedGeneration = key.Generation
 		}
-		r.recordTransitions(s)
-		if err := r.patchStatus(ctx, s); err != nil {
+		r.recordActions(s)
+		changed, err := r.patchStatus(ctx, s)
+		if err != nil {
 			retErr = errors.Join(retErr, err)
+			return
+		}
+		if changed {
+			r.recordTransitions(s)
 		}
 	}()
 
@@ -167,11 +172,16 @@ func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result
 	return ctrl.Result{}, nil
 }
 
-func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) error {
+// patchStatus writes the status when it changed. The patch is conditional
+// on the resourceVersion the reconcile started from, so a reconcile that
+// ran on a stale copy fails here, before it can announce a transition that
+// an earlier reconcile already announced.
+func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) (bool, error) {
 	if equality.Semantic.DeepEqual(s.original.Status, s.key.Status) {
-		return nil
+		return false, nil
 	}
-	return r.Client.Status().Patch(ctx, s.key, client.MergeFrom(s.original), client.FieldOwner(FieldOwner))
+	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
+	return true, r.Client.Status().Patch(ctx, s.key, patch, client.FieldOwner(FieldOwner))
 }
 
 // SetupWithManager watches APIKeys, the delivery Secrets they own and the

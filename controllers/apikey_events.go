@@ -10,10 +10,10 @@ import (
 	"github.com/keyward-dev/keyward/internal/audit"
 )
 
-// recordTransitions emits one Event and one audit line per transition of
-// this reconcile and none when nothing changed, so a resync never floods
-// `kubectl describe` or the trail.
-func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
+// recordActions emits one Event and one audit line for each write this
+// reconcile made to keys (issue, rotate, end a grace period). Those writes
+// are guarded against repetition, so their Events are too.
+func (r *APIKeyReconciler) recordActions(s *keyScope) {
 	key := s.key
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
 	switch {
@@ -36,14 +36,27 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 			fmt.Sprintf("The grace period of key %s ended: only the current secret verifies.", prefix))
 	}
 
-	before := s.condition(s.original, keywardv1.ReadyCondition)
-	after := s.condition(key, keywardv1.ReadyCondition)
-	readyChanged := after != nil && (before == nil || before.Reason != after.Reason)
-	if s.recordWritten && !s.minted && !s.staged && !s.rotated && !s.graceEnded && !readyChanged {
+	if s.recordWritten && !s.minted && !s.staged && !s.rotated && !s.graceEnded && !s.readyChanged() {
 		r.Recorder.Eventf(key, nil, corev1.EventTypeNormal, keywardv1.UpdatedReason, "Publish",
 			"Published key record version %d.", s.recordVersion)
 	}
-	if readyChanged {
+}
+
+func (s *keyScope) readyChanged() bool {
+	before := s.condition(s.original, keywardv1.ReadyCondition)
+	after := s.condition(s.key, keywardv1.ReadyCondition)
+	return after != nil && (before == nil || before.Reason != after.Reason)
+}
+
+// recordTransitions emits one Event and one audit line per condition
+// transition. It runs only after the status that records the transition was
+// written, so each transition is announced once.
+func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
+	key := s.key
+	prefix := key.Spec.Owner + "/" + key.Status.KeyID
+	before := s.condition(s.original, keywardv1.ReadyCondition)
+	after := s.condition(key, keywardv1.ReadyCondition)
+	if s.readyChanged() {
 		switch {
 		case after.Reason == keywardv1.RevokedReason:
 			r.emit(s, corev1.EventTypeNormal, keywardv1.RevokedReason, audit.Revoked, "Revoke", after.Message)

@@ -15,12 +15,33 @@ import (
 type writeLog struct {
 	mu      sync.Mutex
 	entries []string
+	// afterWrite, when set, runs after every successful write; an error it
+	// returns is what the reconciler sees, as if the process had died right
+	// after the write reached the API server.
+	afterWrite func(verb string, obj any) error
 }
 
 func (w *writeLog) add(verb string, obj any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.entries = append(w.entries, fmt.Sprintf("%s %s", verb, describe(obj)))
+}
+
+func (w *writeLog) setAfterWrite(f func(verb string, obj any) error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.afterWrite = f
+}
+
+// done runs the afterWrite hook for a write that returned err.
+func (w *writeLog) done(verb string, obj any, err error) error {
+	w.mu.Lock()
+	hook := w.afterWrite
+	w.mu.Unlock()
+	if err != nil || hook == nil {
+		return err
+	}
+	return hook(verb, obj)
 }
 
 // since returns the writes after mark that mention any of the needles.
@@ -72,32 +93,32 @@ type countingClient struct {
 
 func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	c.log.add("create", obj)
-	return c.Client.Create(ctx, obj, opts...)
+	return c.log.done("create", obj, c.Client.Create(ctx, obj, opts...))
 }
 
 func (c *countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
 	c.log.add("update", obj)
-	return c.Client.Update(ctx, obj, opts...)
+	return c.log.done("update", obj, c.Client.Update(ctx, obj, opts...))
 }
 
 func (c *countingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 	c.log.add("patch", obj)
-	return c.Client.Patch(ctx, obj, patch, opts...)
+	return c.log.done("patch", obj, c.Client.Patch(ctx, obj, patch, opts...))
 }
 
 func (c *countingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 	c.log.add("apply", obj)
-	return c.Client.Apply(ctx, obj, opts...)
+	return c.log.done("apply", obj, c.Client.Apply(ctx, obj, opts...))
 }
 
 func (c *countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	c.log.add("delete", obj)
-	return c.Client.Delete(ctx, obj, opts...)
+	return c.log.done("delete", obj, c.Client.Delete(ctx, obj, opts...))
 }
 
 func (c *countingClient) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
 	c.log.add("deleteallof", obj)
-	return c.Client.DeleteAllOf(ctx, obj, opts...)
+	return c.log.done("deleteallof", obj, c.Client.DeleteAllOf(ctx, obj, opts...))
 }
 
 func (c *countingClient) Status() client.SubResourceWriter {
@@ -111,15 +132,15 @@ type countingStatus struct {
 
 func (s *countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 	s.log.add("status-update", obj)
-	return s.SubResourceWriter.Update(ctx, obj, opts...)
+	return s.log.done("status-update", obj, s.SubResourceWriter.Update(ctx, obj, opts...))
 }
 
 func (s *countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 	s.log.add("status-patch", obj)
-	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	return s.log.done("status-patch", obj, s.SubResourceWriter.Patch(ctx, obj, patch, opts...))
 }
 
 func (s *countingStatus) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
 	s.log.add("status-apply", obj)
-	return s.SubResourceWriter.Apply(ctx, obj, opts...)
+	return s.log.done("status-apply", obj, s.SubResourceWriter.Apply(ctx, obj, opts...))
 }

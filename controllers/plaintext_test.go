@@ -39,6 +39,17 @@ func TestNoPlaintextOutsideTheDeliverySecret(t *testing.T) {
 	}).WithTimeout(timeout).Should(Succeed())
 	waitFor(g, key, keywardv1.KeyReadyReason)
 
+	// A rotation puts keys in nextKey and previousKey on the way.
+	patchKey(g, key, func(k *keywardv1.APIKey) {
+		k.Spec.Rotation = &keywardv1.Rotation{Trigger: "now"}
+	})
+	g.Eventually(func(g Gomega) {
+		k := deliveredPlaintext(g, key)
+		g.Expect(k.Equal(seen[1])).To(BeFalse())
+		seen = append(seen, k)
+	}).WithTimeout(timeout).Should(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(key), key)).To(Succeed())
+
 	patch = client.MergeFrom(key.DeepCopy())
 	key.Spec.Revoked = true
 	g.Expect(k8s.Patch(ctx, key, patch)).To(Succeed())
@@ -47,6 +58,10 @@ func TestNoPlaintextOutsideTheDeliverySecret(t *testing.T) {
 	// Everything a person or a tool could read, other than the Secret.
 	var haystack strings.Builder
 	haystack.WriteString(logs.String())
+	haystack.WriteString(auditLines.String())
+	for _, ev := range sink.about(revokedPrefix(key)) {
+		haystack.WriteString(ev["_raw"].(string))
+	}
 	apikeyJSON, _ := json.Marshal(revoked)
 	haystack.Write(apikeyJSON)
 	g.Eventually(func(g Gomega) {
@@ -81,3 +96,5 @@ func TestNoPlaintextOutsideTheDeliverySecret(t *testing.T) {
 		}
 	}
 }
+
+func revokedPrefix(key *keywardv1.APIKey) string { return key.Spec.Owner + "/" + key.Status.KeyID }

@@ -1,0 +1,81 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// verifierAccepts answers as the verifier will from the record alone: the
+// key is active and one of its unexpired hashes verifies the key.
+func verifierAccepts(rec record.Record, k keys.Key, now time.Time) bool {
+	if rec.State != record.Active {
+		return false
+	}
+	for _, s := range rec.Secrets {
+		if s.NotAfter != nil && !now.Before(*s.NotAfter) {
+			continue
+		}
+		if ok, _ := keys.Verify(k, s.Hash); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// deliveredField reads one key from the delivery Secret, if present.
+func deliveredField(g Gomega, key *keywardv1.APIKey, field string) (keys.Key, bool) {
+	raw, ok := deliverySecret(g, key).Data[field]
+	if !ok {
+		return keys.Key{}, false
+	}
+	k, err := keys.Parse(string(raw))
+	g.Expect(err).NotTo(HaveOccurred())
+	return k, true
+}
+
+// deleteAtEnd removes a key when the test ends, so that its schedule stops
+// writing while later tests count writes.
+func deleteAtEnd(t *testing.T, key *keywardv1.APIKey) {
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), key) })
+}
+
+func patchKey(g *WithT, key *keywardv1.APIKey, change func(*keywardv1.APIKey)) {
+	latest := &keywardv1.APIKey{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), latest)).To(Succeed())
+	patch := client.MergeFrom(latest.DeepCopy())
+	change(latest)
+	g.Expect(k8s.Patch(context.Background(), latest, patch)).To(Succeed())
+}
+
+// auditFor returns the audit actions recorded for one key, in order.
+func auditFor(key *keywardv1.APIKey) []string {
+	var out []string
+	for _, line := range strings.Split(auditLines.String(), "\n") {
+		if strings.Contains(line, `"namespace":"`+key.Namespace+`"`) && strings.Contains(line, `"name":"`+key.Name+`"`) {
+			i := strings.Index(line, `"action":"`)
+			rest := line[i+len(`"action":"`):]
+			out = append(out, rest[:strings.Index(rest, `"`)])
+		}
+	}
+	return out
+}
+
+func eventCount(g Gomega, key *keywardv1.APIKey, reason string) int {
+	return len(eventsFor(g, key)[reason])
+}
+
+func liveSecret(key *keywardv1.APIKey) (*corev1.Secret, error) {
+	sec := &corev1.Secret{}
+	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: key.Namespace, Name: key.DeliverySecretName()}, sec)
+	return sec, err
+}
