@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,7 +40,8 @@ const (
 	PreviousValidUntilAnnotation   = "keyward.dev/previous-valid-until"
 	NextSerialAnnotation           = "keyward.dev/next-serial"
 	NextIssuedAtAnnotation         = "keyward.dev/next-issued-at"
-	NextGraceUntilAnnotation       = "keyward.dev/next-grace-until"
+	GenerationAnnotation           = "keyward.dev/generation"
+	NextGenerationAnnotation       = "keyward.dev/next-generation"
 	HandledTriggerAnnotation       = "keyward.dev/handled-trigger"
 	HandledRotateRequestAnnotation = "keyward.dev/handled-rotate-annotation"
 )
@@ -49,6 +51,8 @@ type deliveredKey struct {
 	key      keys.Key
 	serial   string
 	issuedAt time.Time
+	// generation counts the secrets this key has had: 1 for the first.
+	generation int64
 }
 
 // delivered is the delivery Secret, parsed.
@@ -57,10 +61,10 @@ type delivered struct {
 	// previous verifies until previousValidUntil (grace period).
 	previous           *deliveredKey
 	previousValidUntil time.Time
-	// next is stored but not yet published; its grace for current starts
-	// at nextGraceUntil's minus the grace period.
-	next           *deliveredKey
-	nextGraceUntil time.Time
+	// next is stored but not yet the key consumers read. The grace period
+	// of the current key starts only when next replaces it: a crash in
+	// between must not run the consumers' key out of time.
+	next *deliveredKey
 	// handledTrigger and handledAnnotation are the on-demand rotation
 	// requests already acted on.
 	handledTrigger, handledAnnotation string
@@ -71,7 +75,7 @@ type delivered struct {
 // it unusable (false); a damaged previous or next key is dropped, which the
 // next write then repairs.
 func parseDelivered(sec *corev1.Secret, keyID string) (*delivered, bool) {
-	cur, ok := parseDeliveredKey(sec, DeliveryKeyField, SerialAnnotation, IssuedAtAnnotation, keyID)
+	cur, ok := parseDeliveredKey(sec, DeliveryKeyField, SerialAnnotation, IssuedAtAnnotation, GenerationAnnotation, keyID)
 	if !ok {
 		return nil, false
 	}
@@ -81,20 +85,18 @@ func parseDelivered(sec *corev1.Secret, keyID string) (*delivered, bool) {
 		handledAnnotation: sec.Annotations[HandledRotateRequestAnnotation],
 		resourceVersion:   sec.ResourceVersion,
 	}
-	if prev, ok := parseDeliveredKey(sec, DeliveryPreviousKeyField, PreviousSerialAnnotation, PreviousIssuedAtAnnotation, cur.key.ID()); ok {
+	if prev, ok := parseDeliveredKey(sec, DeliveryPreviousKeyField, PreviousSerialAnnotation, PreviousIssuedAtAnnotation, "", cur.key.ID()); ok {
 		if until, err := time.Parse(time.RFC3339, sec.Annotations[PreviousValidUntilAnnotation]); err == nil {
 			d.previous, d.previousValidUntil = &prev, until.UTC()
 		}
 	}
-	if next, ok := parseDeliveredKey(sec, DeliveryNextKeyField, NextSerialAnnotation, NextIssuedAtAnnotation, cur.key.ID()); ok {
-		if until, err := time.Parse(time.RFC3339, sec.Annotations[NextGraceUntilAnnotation]); err == nil {
-			d.next, d.nextGraceUntil = &next, until.UTC()
-		}
+	if next, ok := parseDeliveredKey(sec, DeliveryNextKeyField, NextSerialAnnotation, NextIssuedAtAnnotation, NextGenerationAnnotation, cur.key.ID()); ok {
+		d.next = &next
 	}
 	return d, true
 }
 
-func parseDeliveredKey(sec *corev1.Secret, field, serialAnn, issuedAnn, keyID string) (deliveredKey, bool) {
+func parseDeliveredKey(sec *corev1.Secret, field, serialAnn, issuedAnn, generationAnn, keyID string) (deliveredKey, bool) {
 	raw, ok := sec.Data[field]
 	if !ok {
 		return deliveredKey{}, false
@@ -108,7 +110,11 @@ func parseDeliveredKey(sec *corev1.Secret, field, serialAnn, issuedAnn, keyID st
 	if serial == "" || err != nil {
 		return deliveredKey{}, false
 	}
-	return deliveredKey{key: k, serial: serial, issuedAt: issued.UTC()}, true
+	generation, err := strconv.ParseInt(sec.Annotations[generationAnn], 10, 64)
+	if err != nil || generation < 1 {
+		generation = 1
+	}
+	return deliveredKey{key: k, serial: serial, issuedAt: issued.UTC(), generation: generation}, true
 }
 
 // applyConfig renders d as the whole of what keyward owns in the Secret:
@@ -122,6 +128,7 @@ func (d *delivered) applyConfig(key *keywardv1.APIKey) *corev1ac.SecretApplyConf
 	ann := map[string]string{
 		SerialAnnotation:               d.current.serial,
 		IssuedAtAnnotation:             d.current.issuedAt.Format(time.RFC3339),
+		GenerationAnnotation:           strconv.FormatInt(d.current.generation, 10),
 		HandledTriggerAnnotation:       d.handledTrigger,
 		HandledRotateRequestAnnotation: d.handledAnnotation,
 	}
@@ -135,7 +142,7 @@ func (d *delivered) applyConfig(key *keywardv1.APIKey) *corev1ac.SecretApplyConf
 		data[DeliveryNextKeyField] = []byte(d.next.key.Plaintext())
 		ann[NextSerialAnnotation] = d.next.serial
 		ann[NextIssuedAtAnnotation] = d.next.issuedAt.Format(time.RFC3339)
-		ann[NextGraceUntilAnnotation] = d.nextGraceUntil.Format(time.RFC3339)
+		ann[NextGenerationAnnotation] = strconv.FormatInt(d.next.generation, 10)
 	}
 	apply := corev1ac.Secret(key.DeliverySecretName(), key.Namespace).
 		WithType(DeliverySecretType).

@@ -87,6 +87,8 @@ func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope, resourceVersio
 	if err != nil {
 		return err
 	}
+	// A reissued secret continues the count, so status shows it changed.
+	dk.generation = s.key.Status.SecretGeneration + 1
 	trigger, annotation := s.key.RotationRequest()
 	d := &delivered{current: dk, handledTrigger: trigger, handledAnnotation: annotation, resourceVersion: resourceVersion}
 	if err := r.writeDelivery(ctx, s, d); err != nil {
@@ -122,7 +124,7 @@ func (r *APIKeyReconciler) newSecret(ctx context.Context, s *keyScope, keyID str
 		return deliveredKey{}, fmt.Errorf("hashing a new secret: %w", err)
 	}
 	s.hashes[serial] = phc
-	return deliveredKey{key: k, serial: serial, issuedAt: s.now}, nil
+	return deliveredKey{key: k, serial: serial, issuedAt: s.now, generation: 1}, nil
 }
 
 // writeDelivery stores d and makes it the scope's view of the Secret.

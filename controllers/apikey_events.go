@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,33 +11,19 @@ import (
 	"github.com/keyward-dev/keyward/internal/audit"
 )
 
-// recordActions emits one Event and one audit line for each write this
-// reconcile made to keys (issue, rotate, end a grace period). Those writes
-// are guarded against repetition, so their Events are too.
+// recordActions emits the Events of writes that leave no trace in status:
+// a reissued secret and a record update. Like every Event they are at most
+// once: a crash right after the write loses the Event, never the write.
 func (r *APIKeyReconciler) recordActions(s *keyScope) {
 	key := s.key
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
-	switch {
-	case s.minted && s.reissued:
+	if s.minted && s.reissued {
 		r.emit(s, corev1.EventTypeWarning, keywardv1.SecretReissuedReason, audit.Reissued, "Issue",
 			fmt.Sprintf("Delivery Secret %s was missing or damaged: issued a new secret for key %s. The previous secret no longer verifies.",
 				key.DeliverySecretName(), prefix))
-	case s.minted:
-		r.emit(s, corev1.EventTypeNormal, keywardv1.CreatedReason, audit.Created, "Issue",
-			fmt.Sprintf("Issued key %s, delivered to Secret %s.", prefix, key.DeliverySecretName()))
 	}
-	if s.rotated {
-		r.emit(s, corev1.EventTypeNormal, keywardv1.RotatedReason, audit.Rotated, "Rotate",
-			fmt.Sprintf("Rotated key %s (%s): the new secret is in %s/%s; the previous one, in %s, verifies until %s.",
-				prefix, s.rotationCauseOrResumed(), key.DeliverySecretName(), DeliveryKeyField, DeliveryPreviousKeyField,
-				key.Status.PreviousSecretValidUntil.UTC().Format("2006-01-02T15:04:05Z")))
-	}
-	if s.graceEnded {
-		r.emit(s, corev1.EventTypeNormal, keywardv1.GraceEndedReason, audit.GraceEnded, "Rotate",
-			fmt.Sprintf("The grace period of key %s ended: only the current secret verifies.", prefix))
-	}
-
-	if s.recordWritten && !s.minted && !s.staged && !s.rotated && !s.graceEnded && !s.readyChanged() {
+	if s.recordWritten && !s.minted && !s.staged && !s.rotated && !s.graceEnded && !s.readyChanged() &&
+		s.original.Status.KeyID != "" {
 		r.Recorder.Eventf(key, nil, corev1.EventTypeNormal, keywardv1.UpdatedReason, "Publish",
 			"Published key record version %d.", s.recordVersion)
 	}
@@ -48,12 +35,26 @@ func (s *keyScope) readyChanged() bool {
 	return after != nil && (before == nil || before.Reason != after.Reason)
 }
 
-// recordTransitions emits one Event and one audit line per condition
-// transition. It runs only after the status that records the transition was
-// written, so each transition is announced once.
+// recordTransitions emits one Event and one audit line per transition
+// that the status records. It runs only after that status was written, so
+// each transition is announced once, whoever finishes a step after a crash.
 func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
-	key := s.key
+	key, old := s.key, &s.original.Status
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
+	if old.KeyID == "" && key.Status.KeyID != "" {
+		r.emit(s, corev1.EventTypeNormal, keywardv1.CreatedReason, audit.Created, "Issue",
+			fmt.Sprintf("Issued key %s, delivered to Secret %s.", prefix, key.DeliverySecretName()))
+	}
+	if key.Status.SecretGeneration > old.SecretGeneration && old.SecretGeneration > 0 && key.Status.PreviousSecretValidUntil != nil {
+		r.emit(s, corev1.EventTypeNormal, keywardv1.RotatedReason, audit.Rotated, "Rotate",
+			fmt.Sprintf("Rotated key %s (%s): the new secret is in %s/%s; the previous one, in %s, verifies until %s.",
+				prefix, s.rotationCauseOrResumed(), key.DeliverySecretName(), DeliveryKeyField, DeliveryPreviousKeyField,
+				key.Status.PreviousSecretValidUntil.UTC().Format(time.RFC3339)))
+	}
+	if old.PreviousSecretValidUntil != nil && key.Status.PreviousSecretValidUntil == nil && s.delivered != nil {
+		r.emit(s, corev1.EventTypeNormal, keywardv1.GraceEndedReason, audit.GraceEnded, "Rotate",
+			fmt.Sprintf("The grace period of key %s ended: only the current secret verifies.", prefix))
+	}
 	before := s.condition(s.original, keywardv1.ReadyCondition)
 	after := s.condition(key, keywardv1.ReadyCondition)
 	if s.readyChanged() {
@@ -82,7 +83,7 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 
 func (s *keyScope) rotationCauseOrResumed() string {
 	if s.rotationCause == "" {
-		return "stored rotation completed"
+		return "completed after an interruption"
 	}
 	return s.rotationCause
 }

@@ -90,8 +90,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 }
 
 // recordSecrets lists the secrets that verify now, oldest first: the
-// previous one while its grace runs, the current one (ending with the grace
-// when a new one is stored), and a stored new one. Hashes come from this
+// previous one while its grace runs, the current one, and a stored new one. Hashes come from this
 // reconcile or from the published record by serial; PBKDF2 runs only for a
 // delivered key the API server confirms is not published.
 func (r *APIKeyReconciler) recordSecrets(ctx context.Context, s *keyScope, existing *publishedRecord) ([]record.Secret, *publishedRecord, error) {
@@ -141,12 +140,9 @@ func (r *APIKeyReconciler) wantedSecrets(s *keyScope, existing *publishedRecord)
 		until := d.previousValidUntil
 		add(*d.previous, &until)
 	}
+	add(d.current, nil)
 	if d.next != nil {
-		until := d.nextGraceUntil
-		add(d.current, &until)
 		add(*d.next, nil)
-	} else {
-		add(d.current, nil)
 	}
 	record.SortSecrets(list)
 	return list, missing

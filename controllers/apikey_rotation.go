@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -68,7 +67,8 @@ func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	d.next, d.nextGraceUntil = &next, s.now.Add(s.key.GracePeriod())
+	next.generation = d.current.generation + 1
+	d.next = &next
 	d.handledTrigger, d.handledAnnotation = s.key.RotationRequest()
 	if err := r.writeDelivery(ctx, s, d); err != nil {
 		return ctrl.Result{}, err
@@ -79,8 +79,8 @@ func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.R
 }
 
 // promoteRotation makes the stored new secret the current one once the
-// record carries its hash; the old one becomes previousKey for the grace
-// period.
+// record carries its hash; the old one becomes previousKey, and its grace
+// period starts now. The record then learns when the grace ends.
 func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *keyScope) (ctrl.Result, error) {
 	if s.delivered == nil || s.delivered.next == nil || !s.published[s.delivered.next.serial] {
 		return ctrl.Result{}, nil
@@ -90,16 +90,15 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *keyScope) (ct
 		return ctrl.Result{}, err
 	}
 	old := d.current
-	d.previous, d.previousValidUntil = &old, d.nextGraceUntil
+	d.previous, d.previousValidUntil = &old, s.now.Add(s.key.GracePeriod())
 	d.current, d.next = *d.next, nil
 	if err := r.writeDelivery(ctx, s, d); err != nil {
 		return ctrl.Result{}, err
 	}
 	s.rotated = true
-	s.key.Status.LastRotationTime = &metav1.Time{Time: s.now}
 	keysIssuedTotal.WithLabelValues("rotated").Inc()
 	log.FromContext(ctx).Info("rotated", "keyID", d.current.key.ID(), "previousValidUntil", d.previousValidUntil)
-	return ctrl.Result{}, nil
+	return r.publishRecord(ctx, s)
 }
 
 // endGrace removes the previous key from the delivery Secret once its grace

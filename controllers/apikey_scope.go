@@ -95,8 +95,12 @@ func (s *keyScope) markReady() {
 	st.PreviousSecretValidUntil = nil
 	if d := s.delivered; d != nil {
 		st.IssuedTime = &metav1.Time{Time: d.current.issuedAt}
+		st.SecretGeneration = d.current.generation
 		if d.previous != nil {
 			st.PreviousSecretValidUntil = &metav1.Time{Time: d.previousValidUntil}
+			// The current secret replaced the previous one: read from the
+			// Secret, so that a rotation finished after a crash still shows.
+			st.LastRotationTime = &metav1.Time{Time: d.current.issuedAt}
 		}
 	}
 	if st.PreviousSecretValidUntil != nil && s.state != record.Revoked && s.state != record.Expired {

@@ -138,6 +138,7 @@ func TestOnDemandRotationHappensOncePerRequest(t *testing.T) {
 	g.Expect(eventsFor(g, key)[keywardv1.RotatedReason]).To(ConsistOf(
 		ContainSubstring("spec.rotation.trigger changed"), ContainSubstring("annotation keyward.dev/rotate changed")))
 	g.Expect(deliveredPlaintext(g, key).Equal(third)).To(BeTrue())
+	g.Expect(waitFor(g, key, keywardv1.KeyReadyReason).Status.SecretGeneration).To(Equal(int64(3)))
 }
 
 func TestSuspendAndResumeReachTheRecord(t *testing.T) {

@@ -194,6 +194,11 @@ type APIKeyStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	SecretName string `json:"secretName,omitempty"`
 
+	// secretGeneration counts the secrets the key has had: 1 for the
+	// first, one more for each rotation or reissue.
+	// +optional
+	SecretGeneration int64 `json:"secretGeneration,omitempty"`
+
 	// issuedTime is when the current secret was generated.
 	// +optional
 	IssuedTime *metav1.Time `json:"issuedTime,omitempty"`
