@@ -58,8 +58,8 @@ func NewSink(url string) *Sink {
 	return &Sink{URL: url, Client: &http.Client{Timeout: 5 * time.Second}, Attempts: 3, Backoff: 200 * time.Millisecond}
 }
 
-// Send posts one event, retrying with exponential backoff on network
-// errors and on 429 and 5xx answers.
+// Send posts one event, retrying with exponential backoff when the sink
+// cannot be reached or does not answer 2xx.
 func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -91,12 +91,10 @@ func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
 	return lastErr
 }
 
-type permanent struct{ error }
-
 func (s *Sink) post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
-		return permanent{err}
+		return fmt.Errorf("notification sink URL: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/cloudevents+json; charset=utf-8")
 	resp, err := s.Client.Do(req)
