@@ -164,18 +164,24 @@ func (r *APIKeyReconciler) freshDelivery(ctx context.Context, s *keyScope) (*del
 	return d.copy(), nil
 }
 
-// deliverySecret returns the delivery Secret or nil. live reads the API
-// server instead of the cache, which holds only Secrets keyward labelled.
+// deliverySecret returns the delivery Secret or nil.
 func (r *APIKeyReconciler) deliverySecret(ctx context.Context, key *keywardv1.APIKey, live bool) (*corev1.Secret, error) {
+	return r.secret(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.DeliverySecretName()}, live)
+}
+
+// secret reads a Secret, or returns nil when there is none. The cache holds
+// only Secrets keyward labelled, so a miss there is confirmed against the
+// API server; live skips the cache altogether.
+func (r *APIKeyReconciler) secret(ctx context.Context, name client.ObjectKey, live bool) (*corev1.Secret, error) {
 	reader := client.Reader(r.Client)
 	if live {
 		reader = r.APIReader
 	}
 	sec := &corev1.Secret{}
-	err := reader.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.DeliverySecretName()}, sec)
+	err := reader.Get(ctx, name, sec)
 	switch {
 	case apierrors.IsNotFound(err) && !live:
-		return r.deliverySecret(ctx, key, true)
+		return r.secret(ctx, name, true)
 	case apierrors.IsNotFound(err):
 		return nil, nil
 	case err != nil:

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -152,18 +151,8 @@ func (r *APIKeyReconciler) wantedSecrets(s *keyScope, existing *publishedRecord)
 // server. A record that does not decode is treated as absent so it gets
 // rewritten whole.
 func (r *APIKeyReconciler) recordOf(ctx context.Context, keyID string, live bool) (*publishedRecord, error) {
-	reader := client.Reader(r.Client)
-	if live {
-		reader = r.APIReader
-	}
-	sec := &corev1.Secret{}
-	err := reader.Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: record.SecretName(keyID)}, sec)
-	switch {
-	case apierrors.IsNotFound(err) && !live:
-		return r.recordOf(ctx, keyID, true)
-	case apierrors.IsNotFound(err):
-		return nil, nil
-	case err != nil:
+	sec, err := r.secret(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: record.SecretName(keyID)}, live)
+	if sec == nil || err != nil {
 		return nil, err
 	}
 	rec, err := record.Decode(sec.Data[record.DataKey])
