@@ -42,6 +42,8 @@ const (
 	NextIssuedAtAnnotation         = "keyward.dev/next-issued-at"
 	GenerationAnnotation           = "keyward.dev/generation"
 	NextGenerationAnnotation       = "keyward.dev/next-generation"
+	NextCauseAnnotation            = "keyward.dev/next-cause"
+	CauseAnnotation                = "keyward.dev/cause"
 	HandledTriggerAnnotation       = "keyward.dev/handled-trigger"
 	HandledRotateRequestAnnotation = "keyward.dev/handled-rotate-annotation"
 )
@@ -53,6 +55,9 @@ type deliveredKey struct {
 	issuedAt time.Time
 	// generation counts the secrets this key has had: 1 for the first.
 	generation int64
+	// cause says why the secret was made by a rotation, for the Event of
+	// whichever process completes it.
+	cause string
 }
 
 // delivered is the delivery Secret, parsed.
@@ -79,6 +84,7 @@ func parseDelivered(sec *corev1.Secret, keyID string) (*delivered, bool) {
 	if !ok {
 		return nil, false
 	}
+	cur.cause = sec.Annotations[CauseAnnotation]
 	d := &delivered{
 		current:           cur,
 		handledTrigger:    sec.Annotations[HandledTriggerAnnotation],
@@ -91,6 +97,7 @@ func parseDelivered(sec *corev1.Secret, keyID string) (*delivered, bool) {
 		}
 	}
 	if next, ok := parseDeliveredKey(sec, DeliveryNextKeyField, NextSerialAnnotation, NextIssuedAtAnnotation, NextGenerationAnnotation, cur.key.ID()); ok {
+		next.cause = sec.Annotations[NextCauseAnnotation]
 		d.next = &next
 	}
 	return d, true
@@ -129,6 +136,7 @@ func (d *delivered) applyConfig(key *keywardv1.APIKey) *corev1ac.SecretApplyConf
 		SerialAnnotation:               d.current.serial,
 		IssuedAtAnnotation:             d.current.issuedAt.Format(time.RFC3339),
 		GenerationAnnotation:           strconv.FormatInt(d.current.generation, 10),
+		CauseAnnotation:                d.current.cause,
 		HandledTriggerAnnotation:       d.handledTrigger,
 		HandledRotateRequestAnnotation: d.handledAnnotation,
 	}
@@ -143,6 +151,7 @@ func (d *delivered) applyConfig(key *keywardv1.APIKey) *corev1ac.SecretApplyConf
 		ann[NextSerialAnnotation] = d.next.serial
 		ann[NextIssuedAtAnnotation] = d.next.issuedAt.Format(time.RFC3339)
 		ann[NextGenerationAnnotation] = strconv.FormatInt(d.next.generation, 10)
+		ann[NextCauseAnnotation] = d.next.cause
 	}
 	apply := corev1ac.Secret(key.DeliverySecretName(), key.Namespace).
 		WithType(DeliverySecretType).

@@ -48,7 +48,7 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 	if key.Status.SecretGeneration > old.SecretGeneration && old.SecretGeneration > 0 && key.Status.PreviousSecretValidUntil != nil {
 		r.emit(s, corev1.EventTypeNormal, keywardv1.RotatedReason, audit.Rotated, "Rotate",
 			fmt.Sprintf("Rotated key %s (%s): the new secret is in %s/%s; the previous one, in %s, verifies until %s.",
-				prefix, s.rotationCauseOrResumed(), key.DeliverySecretName(), DeliveryKeyField, DeliveryPreviousKeyField,
+				prefix, s.rotationCause(), key.DeliverySecretName(), DeliveryKeyField, DeliveryPreviousKeyField,
 				key.Status.PreviousSecretValidUntil.UTC().Format(time.RFC3339)))
 	}
 	if old.PreviousSecretValidUntil != nil && key.Status.PreviousSecretValidUntil == nil && s.delivered != nil {
@@ -81,11 +81,11 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 	}
 }
 
-func (s *keyScope) rotationCauseOrResumed() string {
-	if s.rotationCause == "" {
-		return "completed after an interruption"
+func (s *keyScope) rotationCause() string {
+	if s.delivered == nil || s.delivered.current.cause == "" {
+		return "cause not recorded"
 	}
-	return s.rotationCause
+	return s.delivered.current.cause
 }
 
 // emit sends one Event and the matching audit line.

@@ -67,13 +67,13 @@ func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	next.generation = d.current.generation + 1
+	next.generation, next.cause = d.current.generation+1, cause
 	d.next = &next
 	d.handledTrigger, d.handledAnnotation = s.key.RotationRequest()
 	if err := r.writeDelivery(ctx, s, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	s.staged, s.rotationCause = true, cause
+	s.staged = true
 	log.FromContext(ctx).Info("stored a new secret for rotation", "keyID", d.current.key.ID(), "cause", cause)
 	return ctrl.Result{}, nil
 }

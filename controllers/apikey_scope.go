@@ -31,7 +31,6 @@ type keyScope struct {
 	published map[string]bool
 
 	minted, reissued, staged, rotated, graceEnded bool
-	rotationCause                                 string
 	recordWritten                                 bool
 	recordVersion                                 int64
 

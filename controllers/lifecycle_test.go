@@ -11,7 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -100,22 +102,19 @@ func TestOnDemandRotationHappensOncePerRequest(t *testing.T) {
 		waitFor(g, key, keywardv1.KeyReadyReason)
 		return cur
 	}
-	// steady proves that nothing rotates again: the manager's own
-	// reconciles, repeated applies and a restarted reconciler (a new
-	// instance with nothing in memory) all leave the key as it is.
+	// steady proves that nothing rotates again: repeated applies, the
+	// manager's own reconciles, and a second manager starting from nothing
+	// (as after a restart or a leader change) that resyncs every key.
 	steady := func(cur keys.Key) {
 		patchKey(g, key, func(k *keywardv1.APIKey) { k.Spec.Description = "re-applied " + time.Now().String() })
 		waitFor(g, key, keywardv1.KeyReadyReason)
-		restarted := *reconciler
-		restarted.Hashes = NewHashPool(mustHasher(g), 1)
-		restarted.Clock = clock.RealClock{}
+		restarted := startSecondManager(t, g)
 		for range 3 {
 			_, err := restarted.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKeyFromObject(key)})
 			g.Expect(err).NotTo(HaveOccurred())
 		}
 		g.Expect(deliveredPlaintext(g, key).Equal(cur)).To(BeTrue())
 	}
-
 	patchKey(g, key, func(k *keywardv1.APIKey) { k.Spec.Rotation.Trigger = "2026-11-22" })
 	second := rotatedTo(first)
 	steady(second)
@@ -190,4 +189,25 @@ func mustHasher(g *WithT) keys.Hasher {
 	h, err := keys.NewHasher(testIterations, true)
 	g.Expect(err).NotTo(HaveOccurred())
 	return h
+}
+
+// startSecondManager starts another manager with an empty cache and a fresh
+// reconciler, stopped when the test ends. Its startup resyncs every APIKey.
+func startSecondManager(t *testing.T, g *WithT) *APIKeyReconciler {
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+		Scheme: testScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, Cache: CacheOptions(),
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	second := &APIKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
+		Clock: clock.RealClock{}, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace,
+		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, secondInstance: true,
+	}
+	g.Expect(second.SetupWithManager(mgr)).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	g.Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	return second
 }
