@@ -21,11 +21,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/record"
-	"github.com/keyward-dev/keyward/internal/scope"
 )
 
 const (
@@ -67,6 +67,8 @@ type APIKeyReconciler struct {
 	Notifier Notifier
 	// Audit receives one event per lifecycle transition.
 	Audit audit.Sink
+	// DefaultAllow decides for namespaces no KeyPolicy selects.
+	DefaultAllow bool
 
 	// secondInstance lets a test run another manager beside the first, as
 	// during a restart or a leader handover.
@@ -78,6 +80,8 @@ type APIKeyReconciler struct {
 // +kubebuilder:rbac:groups=keyward.dev,resources=apikeys/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;update;delete;deletecollection
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=keyward.dev,resources=keypolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Reconcile drives one APIKey towards: a secret delivered, its hash
 // published, its status telling the story.
@@ -115,6 +119,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 
 	return runPhases(ctx, s,
 		r.readSpec,
+		r.applyPolicy,
 		r.ensureSecret,
 		r.rotateIfDue,
 		r.publishRecord,
@@ -164,13 +169,7 @@ func earliest(a, b ctrl.Result) ctrl.Result {
 // readSpec parses what the schema cannot fully check and works out the
 // key's state.
 func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result, error) {
-	set, err := scope.ParseSet(scopeStrings(s.key.Spec.Scopes))
-	if err != nil {
-		s.fail(keywardv1.InvalidSpecReason, err.Error())
-		return ctrl.Result{}, nil
-	}
-	s.scopes = set.Strings()
-	s.expiresAt = expirationTime(s.key)
+	s.expiresAt = s.key.ExpiresAt(s.now)
 	switch {
 	case s.key.Spec.Revoked:
 		s.state = record.Revoked
@@ -199,9 +198,18 @@ func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) (bool, 
 	return true, r.Client.Status().Patch(ctx, s.key, patch, client.FieldOwner(FieldOwner))
 }
 
-// SetupWithManager watches APIKeys, the delivery Secrets they own and the
-// records they publish.
+// SetupWithManager watches APIKeys, the delivery Secrets they own, the
+// records they publish, and what a key's policy depends on: KeyPolicies,
+// namespace labels and parent keys.
 func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keywardv1.APIKey{}, ParentIndex, func(o client.Object) []string {
+		if p := o.(*keywardv1.APIKey).Spec.Parent; p != nil {
+			return []string{p.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	isRecord := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[record.RecordLabel] == "true"
 	})
@@ -209,6 +217,10 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&keywardv1.APIKey{}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
+		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).
+		Watches(&keywardv1.KeyPolicy{}, handler.EnqueueRequestsFromMapFunc(r.everyKey)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles),
 			SkipNameValidation:      ptr.To(r.secondInstance),
@@ -217,25 +229,40 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-func scopeStrings(in []keywardv1.Scope) []string {
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = string(s)
+// ParentIndex indexes APIKeys by the name of their parent key.
+const ParentIndex = "spec.parent.name"
+
+// childrenOf maps a key to the keys that delegate from it, so that revoking
+// or suspending a parent reaches every descendant (each child's reconcile
+// then wakes its own children).
+func (r *APIKeyReconciler) childrenOf(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &keywardv1.APIKeyList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{ParentIndex: o.GetName()}); err != nil {
+		return nil
 	}
-	return out
+	return requests(list)
 }
 
-func expirationTime(key *keywardv1.APIKey) *time.Time {
-	e := key.Spec.Expiration
-	switch {
-	case e == nil:
+func (r *APIKeyReconciler) everyKey(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &keywardv1.APIKeyList{}
+	if err := r.Client.List(ctx, list); err != nil {
 		return nil
-	case e.At != nil:
-		t := e.At.UTC()
-		return &t
-	case e.AfterDays != nil:
-		t := key.CreationTimestamp.UTC().Add(time.Duration(*e.AfterDays) * 24 * time.Hour)
-		return &t
 	}
-	return nil
+	return requests(list)
+}
+
+func (r *APIKeyReconciler) keysInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &keywardv1.APIKeyList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	return requests(list)
+}
+
+func requests(list *keywardv1.APIKeyList) []reconcile.Request {
+	out := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return out
 }

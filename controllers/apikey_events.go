@@ -73,6 +73,13 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 		}
 	}
 
+	beforePolicy := s.condition(s.original, keywardv1.PolicyViolationCondition)
+	afterPolicy := s.condition(key, keywardv1.PolicyViolationCondition)
+	if afterPolicy != nil && afterPolicy.Status == metav1.ConditionTrue &&
+		(beforePolicy == nil || beforePolicy.Status != metav1.ConditionTrue || beforePolicy.Message != afterPolicy.Message) {
+		r.Recorder.Eventf(key, nil, corev1.EventTypeWarning, keywardv1.PolicyViolatedReason, "Evaluate", "%s", afterPolicy.Message)
+	}
+
 	beforeWarn := s.condition(s.original, keywardv1.ExpiringCondition)
 	afterWarn := s.condition(key, keywardv1.ExpiringCondition)
 	if afterWarn != nil && afterWarn.Status == metav1.ConditionTrue &&

@@ -21,6 +21,9 @@ type keyScope struct {
 	scopes    []string
 	expiresAt *time.Time
 	state     record.State
+	// stateReason and stateMessage explain a state that comes from
+	// elsewhere than the key's own spec (its parent, a policy).
+	stateReason, stateMessage string
 
 	// delivered is what the delivery Secret holds (or was just given).
 	delivered     *delivered
@@ -71,14 +74,16 @@ func (s *keyScope) markReady() {
 	}
 	s.setCondition(keywardv1.RevokedCondition, revoked, revokedReason, revokedMsg)
 
-	switch s.state {
-	case record.Revoked:
+	switch {
+	case s.stateReason != "":
+		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, s.stateReason, s.stateMessage)
+	case s.state == record.Revoked:
 		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, keywardv1.RevokedReason,
 			"The key is revoked and can no longer be used.")
-	case record.Expired:
+	case s.state == record.Expired:
 		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, keywardv1.ExpiredReason,
 			"The key expired at "+s.expiresAt.Format(time.RFC3339)+".")
-	case record.Suspended:
+	case s.state == record.Suspended:
 		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, keywardv1.SuspendedReason,
 			"The key is suspended (spec.suspended); the verifier denies it until it is resumed.")
 	default:

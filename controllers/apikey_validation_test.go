@@ -38,7 +38,11 @@ func TestTheAPIServerRefusesInvalidAPIKeys(t *testing.T) {
 		},
 		"no scopes": {
 			func(k *keywardv1.APIKey) { k.Spec.Scopes = nil },
-			[]string{"spec.scopes", "Required value"},
+			[]string{"spec", "set exactly one of scopes or role"},
+		},
+		"scopes and a role": {
+			func(k *keywardv1.APIKey) { k.Spec.Role = "analyst" },
+			[]string{"spec", "set exactly one of scopes or role"},
 		},
 		"duplicate scopes": {
 			func(k *keywardv1.APIKey) { k.Spec.Scopes = []keywardv1.Scope{"a/b/c:read", "a/b/c:read"} },
@@ -101,6 +105,11 @@ func TestTheAPIServerRefusesInvalidChanges(t *testing.T) {
 			func(k *keywardv1.APIKey) { k.Spec.Revoked = true },
 			func(k *keywardv1.APIKey) { k.Spec.Revoked = false },
 			"revoked cannot be undone",
+		},
+		"changing the parent": {
+			func(k *keywardv1.APIKey) {},
+			func(k *keywardv1.APIKey) { k.Spec.Parent = &keywardv1.ParentReference{Name: "other"} },
+			"parent is immutable",
 		},
 		"moving the delivery Secret": {
 			func(k *keywardv1.APIKey) {},

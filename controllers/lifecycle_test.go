@@ -201,7 +201,7 @@ func startSecondManager(t *testing.T, g *WithT) *APIKeyReconciler {
 	second := &APIKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
 		Clock: clock.RealClock{}, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace,
-		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, secondInstance: true,
+		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, DefaultAllow: true, secondInstance: true,
 	}
 	g.Expect(second.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -134,8 +134,12 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		TombstoneRetention:      testRetention,
 		Notifier:                notifier,
 		Audit:                   audit.NewWriter(auditLines),
+		DefaultAllow:            true,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	janitor = &RecordJanitor{Client: mgr.GetClient(), Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace, Retention: testRetention}

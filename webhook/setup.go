@@ -1,9 +1,12 @@
 // Package webhook holds keyward's admission validators: one typed validator
-// per kind, errors gathered into a field.ErrorList.
+// per kind, every violation gathered into one field.ErrorList.
 package webhook
 
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/audit"
 )
 
 // Options configure the validators.
@@ -11,9 +14,24 @@ type Options struct {
 	// DefaultAllow decides for namespaces no KeyPolicy selects: true
 	// admits keys there, false refuses them.
 	DefaultAllow bool
+	// Audit receives one line per admitted change that is not a dry run,
+	// naming the user who made it.
+	Audit audit.Sink
 }
 
-// Setup registers every validator with the manager's webhook server.
+// Setup registers every validator with the manager's webhook server. The
+// validators read KeyPolicies, Namespaces and parent keys from the
+// manager's cache.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	return nil
+	if opts.Audit == nil {
+		opts.Audit = audit.Discard{}
+	}
+	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.APIKey{}).
+		WithValidator(&APIKeyValidator{Reader: mgr.GetClient(), DefaultAllow: opts.DefaultAllow, Audit: opts.Audit}).
+		Complete(); err != nil {
+		return err
+	}
+	return ctrl.NewWebhookManagedBy(mgr, &keywardv1.KeyPolicy{}).
+		WithValidator(&KeyPolicyValidator{Reader: mgr.GetClient()}).
+		Complete()
 }

@@ -22,6 +22,10 @@ const (
 	// secrets verify.
 	RotatingCondition = "Rotating"
 
+	// PolicyViolationCondition is True when a KeyPolicy that applies (or
+	// the parent key) no longer allows the key as it is.
+	PolicyViolationCondition = "PolicyViolation"
+
 	// ExpiringCondition is True when a scheduled rotation or the expiry is
 	// near (the manager's --warn-before window).
 	ExpiringCondition = "Expiring"
@@ -71,6 +75,15 @@ const (
 	// NotificationFailedReason: the notification sink refused a warning;
 	// it is retried with backoff.
 	NotificationFailedReason = "NotificationFailed"
+	// PolicyViolatedReason: a KeyPolicy or the parent key does not allow
+	// the key; see the PolicyViolation condition's message.
+	PolicyViolatedReason = "PolicyViolated"
+	// CompliantReason: every applicable KeyPolicy allows the key.
+	CompliantReason = "Compliant"
+	// ParentRevokedReason: the parent key is revoked or gone.
+	ParentRevokedReason = "ParentRevoked"
+	// ParentSuspendedReason: the parent key is suspended.
+	ParentSuspendedReason = "ParentSuspended"
 	// InvalidSpecReason: the spec passed schema validation but cannot be
 	// used (for example a scope the scope grammar refuses).
 	InvalidSpecReason = "InvalidSpec"

@@ -8,6 +8,8 @@ import (
 
 // APIKeySpec declares one API key.
 //
+// +kubebuilder:validation:XValidation:rule="has(self.scopes) != has(self.role)",message="set exactly one of scopes or role"
+// +kubebuilder:validation:XValidation:rule="has(self.parent) == has(oldSelf.parent) && (!has(self.parent) || self.parent.name == oldSelf.parent.name)",message="parent is immutable: create a new APIKey to delegate from another key"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be undone: a revoked key stays revoked; create a new APIKey instead"
 // +kubebuilder:validation:XValidation:rule="has(self.delivery) && has(self.delivery.secretName) ? (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) && oldSelf.delivery.secretName == self.delivery.secretName) : !(has(oldSelf.delivery) && has(oldSelf.delivery.secretName))",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
 type APIKeySpec struct {
@@ -35,11 +37,28 @@ type APIKeySpec struct {
 	// value; without an ID the scope covers every resource of the type.
 	// action is one of read, write, delete, execute or admin, and admin
 	// implies the other four.
-	// +required
+	// Set exactly one of scopes and role.
+	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
-	Scopes []Scope `json:"scopes"`
+	Scopes []Scope `json:"scopes,omitempty"`
+
+	// role asks for a named bundle of scopes defined by a KeyPolicy that
+	// applies to this namespace, instead of listing scopes.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Role string `json:"role,omitempty"`
+
+	// parent delegates from another APIKey in this namespace: this key may
+	// hold only a subset of the parent's scopes, must be at least as
+	// restricted in where it is used from and expire no later. Revoking or
+	// suspending the parent revokes or suspends this key too. It cannot
+	// change after creation.
+	// +optional
+	Parent *ParentReference `json:"parent,omitempty"`
 
 	// conditions restrict where the key may be used from. A request must
 	// meet every condition that is set.
@@ -72,6 +91,15 @@ type APIKeySpec struct {
 	// with reason "revoked". It cannot be set back to false.
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
+}
+
+// ParentReference names the APIKey a key delegates from.
+type ParentReference struct {
+	// name of the parent APIKey, in the same namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // Scope is one permission, "<org>/<project>/<type>[/<id>]:<action>".
@@ -219,6 +247,13 @@ type APIKeyStatus struct {
 	// while a rotation's grace period runs.
 	// +optional
 	PreviousSecretValidUntil *metav1.Time `json:"previousSecretValidUntil,omitempty"`
+
+	// scopes are the scopes the key holds: spec.scopes, or the scopes of
+	// spec.role as the applicable KeyPolicies define it.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Scopes []string `json:"scopes,omitempty"`
 
 	// revokedTime is when the key was revoked.
 	// +optional

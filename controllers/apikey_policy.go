@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/policy"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// applyPolicy works out the scopes the key holds (its own, or its role's)
+// and re-checks it against today's KeyPolicies and its parent keys: the
+// webhook checked it at admission, but policies and parents change later.
+// A revoked or deleted ancestor revokes the key; a suspended ancestor, a
+// broader-than-parent key and a violated policy in Suspend mode suspend it.
+func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+	rules, err := keywardv1.PoliciesFor(ctx, r.Client, s.key.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	pk := s.key.PolicyKey(s.now)
+	set, violations := policy.Evaluate(pk, rules, r.DefaultAllow)
+	s.scopes = set.Strings()
+	s.key.Status.Scopes = s.scopes
+
+	ancestry, err := keywardv1.Ancestors(ctx, r.Client, s.key)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case ancestry.Cycle || ancestry.TooDeep:
+		violations = append(violations, policy.Violation{Field: "spec.parent", Suspend: true,
+			Message: fmt.Sprintf("the chain of parent keys loops or is deeper than %d", policy.MaxDelegationDepth)})
+	case ancestry.Parent != nil && set != nil:
+		parent, err := ancestry.Parent.PolicyParent()
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		violations = append(violations, policy.Delegation(pk, set, parent)...)
+	}
+	s.recordViolations(violations)
+
+	if s.state == record.Revoked || s.state == record.Expired {
+		return ctrl.Result{}, nil
+	}
+	switch {
+	case ancestry.Missing != "" && s.key.Spec.Parent != nil:
+		s.revokeBy(keywardv1.ParentRevokedReason, fmt.Sprintf("Parent key %q is gone, so this delegated key is revoked.", ancestry.Missing))
+	case ancestry.Revoked != "":
+		s.revokeBy(keywardv1.ParentRevokedReason, fmt.Sprintf("Parent key %q is revoked, so this delegated key is revoked.", ancestry.Revoked))
+	case s.state == record.Suspended:
+	case ancestry.Suspended != "":
+		s.suspendBy(keywardv1.ParentSuspendedReason, fmt.Sprintf("Parent key %q is suspended, so this delegated key is suspended.", ancestry.Suspended))
+	case suspends(violations):
+		s.suspendBy(keywardv1.PolicyViolatedReason, "The key is suspended until it complies: "+joinViolations(violations, true)+".")
+	}
+	return ctrl.Result{}, nil
+}
+
+func (s *keyScope) recordViolations(vs []policy.Violation) {
+	if len(vs) == 0 {
+		s.setCondition(keywardv1.PolicyViolationCondition, metav1.ConditionFalse, keywardv1.CompliantReason,
+			"Every KeyPolicy that applies, and the parent key, allow this key.")
+		return
+	}
+	s.setCondition(keywardv1.PolicyViolationCondition, metav1.ConditionTrue, keywardv1.PolicyViolatedReason,
+		joinViolations(vs, false)+".")
+}
+
+func (s *keyScope) revokeBy(reason, msg string) {
+	s.state, s.stateReason, s.stateMessage = record.Revoked, reason, msg
+	if s.key.Status.RevokedTime == nil {
+		s.key.Status.RevokedTime = &metav1.Time{Time: s.now}
+	}
+}
+
+func (s *keyScope) suspendBy(reason, msg string) {
+	s.state, s.stateReason, s.stateMessage = record.Suspended, reason, msg
+}
+
+func suspends(vs []policy.Violation) bool {
+	for _, v := range vs {
+		if v.Suspend {
+			return true
+		}
+	}
+	return false
+}
+
+func joinViolations(vs []policy.Violation, onlySuspending bool) string {
+	var parts []string
+	for _, v := range vs {
+		if !onlySuspending || v.Suspend {
+			parts = append(parts, v.String())
+		}
+	}
+	return strings.Join(parts, "; ")
+}

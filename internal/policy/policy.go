@@ -1,0 +1,256 @@
+// Package policy decides whether an API key is allowed by the KeyPolicies
+// that select it and by the key it delegates from. It is the one
+// implementation behind the admission webhook (which refuses) and the
+// controller (which re-evaluates existing keys when a policy or a parent
+// changes), so the two can never disagree.
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+// MaxDelegationDepth bounds a chain of parent keys.
+const MaxDelegationDepth = 4
+
+// Rules is one KeyPolicy, as plain data.
+type Rules struct {
+	Name string
+	// Suspend: keys this policy no longer allows are suspended, not only
+	// reported.
+	Suspend bool
+	// AllowedScopes, when not nil, must cover every scope of a key.
+	AllowedScopes scope.Set
+	// Roles name bundles of scopes a key may ask for instead of scopes.
+	Roles map[string]scope.Set
+	// MaxLifetime, when set, requires an expiry at most this far from the
+	// key's creation.
+	MaxLifetime time.Duration
+	// MaxRotationInterval, when set, requires scheduled rotation at most
+	// this often.
+	MaxRotationInterval time.Duration
+	// SourceCIDRsRequiredFor lists actions a key may only hold with a
+	// source CIDR allowlist.
+	SourceCIDRsRequiredFor []scope.Action
+}
+
+// Key is what an APIKey asks for, as plain data.
+type Key struct {
+	Scopes      []string
+	Role        string
+	SourceCIDRs []string
+	// Lifetime is from creation to expiry; nil when the key never expires.
+	Lifetime *time.Duration
+	// ExpiresAt is the expiry instant, nil for never.
+	ExpiresAt        *time.Time
+	RotationInterval time.Duration
+}
+
+// Parent is the key a delegated key derives from.
+type Parent struct {
+	Name        string
+	Scopes      scope.Set
+	SourceCIDRs []string
+	ExpiresAt   *time.Time
+}
+
+// Violation is one reason a key is not allowed, with the field it concerns
+// and a sentence a person can act on.
+type Violation struct {
+	Field   string
+	Message string
+	// Suspend: the violation suspends an existing key (a policy in
+	// Suspend mode, an unresolvable role, a broader-than-parent key).
+	Suspend bool
+}
+
+func (v Violation) String() string { return v.Field + ": " + v.Message }
+
+// Scopes resolves the scopes a key asks for: its own, or its role's from
+// the first selecting policy (by name) that defines the role.
+func Scopes(k Key, rules []Rules) (scope.Set, []Violation) {
+	if k.Role == "" {
+		set, err := scope.ParseSet(k.Scopes)
+		if err != nil {
+			return nil, []Violation{{Field: "spec.scopes", Message: err.Error(), Suspend: true}}
+		}
+		return set, nil
+	}
+	for _, r := range sortedByName(rules) {
+		if set, ok := r.Roles[k.Role]; ok {
+			return set, nil
+		}
+	}
+	var defined []string
+	for _, r := range rules {
+		for name := range r.Roles {
+			defined = append(defined, name)
+		}
+	}
+	slices.Sort(defined)
+	msg := fmt.Sprintf("role %q is not defined by any KeyPolicy that applies to this namespace", k.Role)
+	if len(defined) > 0 {
+		msg += " (roles defined: " + strings.Join(slices.Compact(defined), ", ") + ")"
+	}
+	return nil, []Violation{{Field: "spec.role", Message: msg, Suspend: true}}
+}
+
+// Evaluate checks a key against every selecting policy: all must allow.
+// With no selecting policy, defaultAllow decides.
+func Evaluate(k Key, rules []Rules, defaultAllow bool) (scope.Set, []Violation) {
+	if len(rules) == 0 && !defaultAllow {
+		return nil, []Violation{{Field: "metadata.namespace", Message: "no KeyPolicy applies to this namespace, and keyward is configured to refuse keys without one (--default-policy=deny)"}}
+	}
+	set, vs := Scopes(k, rules)
+	if len(vs) > 0 {
+		return nil, vs
+	}
+	for _, r := range sortedByName(rules) {
+		for _, v := range r.check(k, set) {
+			v.Suspend = r.Suspend
+			vs = append(vs, v)
+		}
+	}
+	return set, vs
+}
+
+func (r Rules) check(k Key, set scope.Set) []Violation {
+	var vs []Violation
+	field := func(i int) string {
+		if k.Role != "" {
+			return "spec.role"
+		}
+		return fmt.Sprintf("spec.scopes[%d]", i)
+	}
+	if r.AllowedScopes != nil {
+		for i, s := range set {
+			if !r.AllowedScopes.Covers(scope.Set{s}) {
+				vs = append(vs, Violation{Field: field(i), Message: fmt.Sprintf("scope %q is not allowed by KeyPolicy %q (allowed: %s)",
+					s, r.Name, strings.Join(r.AllowedScopes.Strings(), ", "))})
+			}
+		}
+	}
+	if r.MaxLifetime > 0 {
+		switch {
+		case k.Lifetime == nil:
+			vs = append(vs, Violation{Field: "spec.expiration", Message: fmt.Sprintf("KeyPolicy %q requires an expiry at most %s after creation", r.Name, days(r.MaxLifetime))})
+		case *k.Lifetime > r.MaxLifetime:
+			vs = append(vs, Violation{Field: "spec.expiration", Message: fmt.Sprintf("a lifetime of %s is longer than the %s KeyPolicy %q allows", days(*k.Lifetime), days(r.MaxLifetime), r.Name)})
+		}
+	}
+	if r.MaxRotationInterval > 0 {
+		switch {
+		case k.RotationInterval == 0:
+			vs = append(vs, Violation{Field: "spec.rotation.intervalSeconds", Message: fmt.Sprintf("KeyPolicy %q requires scheduled rotation at least every %d seconds", r.Name, int64(r.MaxRotationInterval/time.Second))})
+		case k.RotationInterval > r.MaxRotationInterval:
+			vs = append(vs, Violation{Field: "spec.rotation.intervalSeconds", Message: fmt.Sprintf("a rotation interval of %d seconds is longer than the %d seconds KeyPolicy %q allows",
+				int64(k.RotationInterval/time.Second), int64(r.MaxRotationInterval/time.Second), r.Name)})
+		}
+	}
+	if len(r.SourceCIDRsRequiredFor) > 0 && len(k.SourceCIDRs) == 0 {
+		for i, s := range set {
+			for _, a := range r.SourceCIDRsRequiredFor {
+				if s.Grants(a) {
+					vs = append(vs, Violation{Field: field(i), Message: fmt.Sprintf("scope %q grants %s, which KeyPolicy %q allows only with spec.conditions.sourceCIDRs", s, a, r.Name)})
+					break
+				}
+			}
+		}
+	}
+	return vs
+}
+
+// Delegation checks a key against the parent it delegates from: no broader
+// scopes, conditions at least as strict, no later expiry. A key that holds
+// more than its parent is an escalation, so every violation suspends.
+func Delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
+	vs := delegation(child, childScopes, parent)
+	for i := range vs {
+		vs[i].Suspend = true
+	}
+	return vs
+}
+
+func delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
+	var vs []Violation
+	for i, s := range childScopes {
+		if !parent.Scopes.Covers(scope.Set{s}) {
+			f := fmt.Sprintf("spec.scopes[%d]", i)
+			if child.Role != "" {
+				f = "spec.role"
+			}
+			vs = append(vs, Violation{Field: f, Message: fmt.Sprintf("scope %q is broader than parent key %q allows (parent scopes: %s)", s, parent.Name, strings.Join(parent.Scopes.Strings(), ", "))})
+		}
+	}
+	if len(parent.SourceCIDRs) > 0 {
+		if len(child.SourceCIDRs) == 0 {
+			vs = append(vs, Violation{Field: "spec.conditions.sourceCIDRs", Message: fmt.Sprintf("parent key %q is limited to %s; a delegated key must be limited to those networks or narrower", parent.Name, strings.Join(parent.SourceCIDRs, ", "))})
+		}
+		for i, c := range child.SourceCIDRs {
+			if !within(c, parent.SourceCIDRs) {
+				vs = append(vs, Violation{Field: fmt.Sprintf("spec.conditions.sourceCIDRs[%d]", i), Message: fmt.Sprintf("network %s is not inside the networks of parent key %q (%s)", c, parent.Name, strings.Join(parent.SourceCIDRs, ", "))})
+			}
+		}
+	}
+	if parent.ExpiresAt != nil {
+		switch {
+		case child.ExpiresAt == nil:
+			vs = append(vs, Violation{Field: "spec.expiration", Message: fmt.Sprintf("parent key %q expires at %s; a delegated key must expire no later", parent.Name, parent.ExpiresAt.UTC().Format(time.RFC3339))})
+		case child.ExpiresAt.After(*parent.ExpiresAt):
+			vs = append(vs, Violation{Field: "spec.expiration", Message: fmt.Sprintf("expiry %s is later than parent key %q's (%s)", child.ExpiresAt.UTC().Format(time.RFC3339), parent.Name, parent.ExpiresAt.UTC().Format(time.RFC3339))})
+		}
+	}
+	return vs
+}
+
+// Warnings are soft issues worth telling the person who applies a key.
+func Warnings(k Key, set scope.Set) []string {
+	var ws []string
+	if k.Lifetime == nil {
+		ws = append(ws, "spec.expiration is not set: this key never expires")
+	}
+	for _, s := range set {
+		if s.Org() == "*" || s.Project() == "*" {
+			ws = append(ws, fmt.Sprintf("scope %q applies to every %s", s, map[bool]string{true: "organisation", false: "project"}[s.Org() == "*"]))
+		}
+	}
+	return ws
+}
+
+// within reports whether network c lies inside one of the parents.
+func within(c string, parents []string) bool {
+	cp, err := netip.ParsePrefix(c)
+	if err != nil {
+		return false
+	}
+	cp = cp.Masked()
+	for _, p := range parents {
+		pp, err := netip.ParsePrefix(p)
+		if err != nil {
+			continue
+		}
+		pp = pp.Masked()
+		if pp.Addr().Is4() == cp.Addr().Is4() && pp.Bits() <= cp.Bits() && pp.Contains(cp.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedByName(rules []Rules) []Rules {
+	out := slices.Clone(rules)
+	slices.SortFunc(out, func(a, b Rules) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", int64(d/(24*time.Hour)))
+	}
+	return d.String()
+}

@@ -1,0 +1,151 @@
+package policy
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+func set(ss ...string) scope.Set {
+	s, err := scope.ParseSet(ss)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func dur(d time.Duration) *time.Duration { return &d }
+
+func TestEvaluate(t *testing.T) {
+	day := 24 * time.Hour
+	payments := Rules{
+		Name:                   "payments",
+		AllowedScopes:          set("acme/payments/*:read", "acme/payments/investigations:write"),
+		Roles:                  map[string]scope.Set{"analyst": set("acme/payments/investigations:read", "acme/payments/evidence:read")},
+		MaxLifetime:            90 * day,
+		MaxRotationInterval:    30 * day,
+		SourceCIDRsRequiredFor: []scope.Action{scope.Write, scope.Delete, scope.Admin},
+	}
+	good := Key{Scopes: []string{"acme/payments/evidence:read"}, Lifetime: dur(30 * day), RotationInterval: day}
+	cases := map[string]struct {
+		key          Key
+		rules        []Rules
+		defaultAllow bool
+		want         []string // field: substring
+	}{
+		"allowed": {good, []Rules{payments}, false, nil},
+		"scope outside the policy": {
+			Key{Scopes: []string{"acme/hr/users:read"}, Lifetime: dur(day), RotationInterval: day}, []Rules{payments}, false,
+			[]string{`spec.scopes[0]: scope "acme/hr/users:read" is not allowed by KeyPolicy "payments"`},
+		},
+		"role resolves": {Key{Role: "analyst", Lifetime: dur(day), RotationInterval: day}, []Rules{payments}, false, nil},
+		"unknown role": {
+			Key{Role: "auditor", Lifetime: dur(day)}, []Rules{payments}, false,
+			[]string{`spec.role: role "auditor" is not defined by any KeyPolicy that applies to this namespace (roles defined: analyst)`},
+		},
+		"no expiry": {
+			Key{Scopes: good.Scopes, RotationInterval: day}, []Rules{payments}, false,
+			[]string{`spec.expiration: KeyPolicy "payments" requires an expiry at most 90 days after creation`},
+		},
+		"lifetime too long": {
+			Key{Scopes: good.Scopes, Lifetime: dur(365 * day), RotationInterval: day}, []Rules{payments}, false,
+			[]string{`spec.expiration: a lifetime of 365 days is longer than the 90 days KeyPolicy "payments" allows`},
+		},
+		"no rotation": {
+			Key{Scopes: good.Scopes, Lifetime: dur(day)}, []Rules{payments}, false,
+			[]string{`spec.rotation.intervalSeconds: KeyPolicy "payments" requires scheduled rotation at least every 2592000 seconds`},
+		},
+		"write without allowlist": {
+			Key{Scopes: []string{"acme/payments/investigations:write"}, Lifetime: dur(day), RotationInterval: day}, []Rules{payments}, false,
+			[]string{`spec.scopes[0]: scope "acme/payments/investigations:write" grants write, which KeyPolicy "payments" allows only with spec.conditions.sourceCIDRs`},
+		},
+		"write with allowlist": {
+			Key{Scopes: []string{"acme/payments/investigations:write"}, SourceCIDRs: []string{"10.0.0.0/8"}, Lifetime: dur(day), RotationInterval: day},
+			[]Rules{payments}, false, nil,
+		},
+		"every policy must allow": {
+			good, []Rules{payments, {Name: "strict", AllowedScopes: set("acme/payments/investigations:read")}}, false,
+			[]string{`spec.scopes[0]: scope "acme/payments/evidence:read" is not allowed by KeyPolicy "strict"`},
+		},
+		"no policy, default allow": {good, nil, true, nil},
+		"no policy, default deny": {
+			good, nil, false,
+			[]string{"metadata.namespace: no KeyPolicy applies to this namespace"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			_, vs := Evaluate(tc.key, tc.rules, tc.defaultAllow)
+			var got []string
+			for _, v := range vs {
+				got = append(got, v.String())
+			}
+			g.Expect(got).To(HaveLen(len(tc.want)), "%v", got)
+			for i, w := range tc.want {
+				g.Expect(got[i]).To(HavePrefix(w))
+			}
+		})
+	}
+}
+
+func TestDelegation(t *testing.T) {
+	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	later := exp.Add(time.Hour)
+	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), SourceCIDRs: []string{"10.0.0.0/8"}, ExpiresAt: &exp}
+	cases := map[string]struct {
+		child Key
+		want  []string
+	}{
+		"a narrower child": {Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"10.1.0.0/16"}, ExpiresAt: &exp}, nil},
+		"broader scope": {
+			Key{Scopes: []string{"acme/payments/evidence:read"}, SourceCIDRs: []string{"10.1.0.0/16"}, ExpiresAt: &exp},
+			[]string{`spec.scopes[0]: scope "acme/payments/evidence:read" is broader than parent key "org-key" allows`},
+		},
+		"no allowlist": {
+			Key{Scopes: []string{"acme/payments/investigations:read"}, ExpiresAt: &exp},
+			[]string{`spec.conditions.sourceCIDRs: parent key "org-key" is limited to 10.0.0.0/8`},
+		},
+		"wider network": {
+			Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"0.0.0.0/0"}, ExpiresAt: &exp},
+			[]string{`spec.conditions.sourceCIDRs[0]: network 0.0.0.0/0 is not inside the networks of parent key "org-key"`},
+		},
+		"outlives the parent": {
+			Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"10.0.0.0/8"}, ExpiresAt: &later},
+			[]string{`spec.expiration: expiry 2027-01-01T01:00:00Z is later than parent key "org-key"'s`},
+		},
+		"never expires": {
+			Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"10.0.0.0/8"}},
+			[]string{`spec.expiration: parent key "org-key" expires at 2027-01-01T00:00:00Z`},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			childScopes, vs := Scopes(tc.child, nil)
+			g.Expect(vs).To(BeEmpty())
+			var got []string
+			for _, v := range Delegation(tc.child, childScopes, parent) {
+				got = append(got, v.String())
+			}
+			g.Expect(got).To(HaveLen(len(tc.want)), "%v", got)
+			for i, w := range tc.want {
+				g.Expect(got[i]).To(HavePrefix(w))
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	g := NewWithT(t)
+	k := Key{Scopes: []string{"*/x/users:read", "acme/*/users:read", "acme/p/users:read"}}
+	s, _ := Scopes(k, nil)
+	g.Expect(Warnings(k, s)).To(Equal([]string{
+		"spec.expiration is not set: this key never expires",
+		`scope "*/x/users:read" applies to every organisation`,
+		`scope "acme/*/users:read" applies to every project`,
+	}))
+}

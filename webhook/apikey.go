@@ -1,0 +1,121 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/policy"
+)
+
+// +kubebuilder:webhook:path=/validate-keyward-dev-v1alpha1-apikey,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=keyward.dev,resources=apikeys,verbs=create;update,versions=v1alpha1,name=vapikey.keyward.dev,admissionReviewVersions=v1
+
+// APIKeyValidator admits an APIKey only if every KeyPolicy that selects its
+// namespace allows it and, when it delegates, its parent does.
+type APIKeyValidator struct {
+	Reader       client.Reader
+	DefaultAllow bool
+	Audit        audit.Sink
+	// Now is the clock for keys not created yet; time.Now when nil.
+	Now func() time.Time
+}
+
+var _ admission.Validator[*keywardv1.APIKey] = &APIKeyValidator{}
+
+// ValidateCreate checks a new key.
+func (v *APIKeyValidator) ValidateCreate(ctx context.Context, key *keywardv1.APIKey) (admission.Warnings, error) {
+	return v.validate(ctx, key, "create")
+}
+
+// ValidateUpdate checks a changed key. Changes that only take something
+// away (revoking, suspending, deleting) are never refused: a policy must
+// not stand in the way of shutting a key down.
+func (v *APIKeyValidator) ValidateUpdate(ctx context.Context, old, key *keywardv1.APIKey) (admission.Warnings, error) {
+	if !key.DeletionTimestamp.IsZero() || (key.Spec.Revoked && !old.Spec.Revoked) {
+		v.record(ctx, key, "update")
+		return nil, nil
+	}
+	return v.validate(ctx, key, "update")
+}
+
+// ValidateDelete admits every deletion; the controller revokes the key.
+func (v *APIKeyValidator) ValidateDelete(ctx context.Context, key *keywardv1.APIKey) (admission.Warnings, error) {
+	v.record(ctx, key, "delete")
+	return nil, nil
+}
+
+func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, op string) (admission.Warnings, error) {
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	rules, err := keywardv1.PoliciesFor(ctx, v.Reader, key.Namespace)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	pk := key.PolicyKey(now)
+	scopes, violations := policy.Evaluate(pk, rules, v.DefaultAllow)
+
+	var errs field.ErrorList
+	for _, vi := range violations {
+		errs = append(errs, toFieldError(vi, key))
+	}
+	if key.Spec.Parent != nil {
+		errs = append(errs, v.checkParent(ctx, key, pk, scopes)...)
+	}
+	if len(errs) > 0 {
+		return nil, apierrors.NewInvalid(keywardv1.GroupVersion.WithKind("APIKey").GroupKind(), key.Name, errs)
+	}
+	v.record(ctx, key, op)
+	return admission.Warnings(policy.Warnings(pk, scopes)), nil
+}
+
+// checkParent refuses a missing, revoked or broader parent, cycles and
+// chains deeper than policy.MaxDelegationDepth.
+func (v *APIKeyValidator) checkParent(ctx context.Context, key *keywardv1.APIKey, pk policy.Key, scopes []scopeT) field.ErrorList {
+	path := field.NewPath("spec", "parent", "name")
+	name := key.Spec.Parent.Name
+	a, err := keywardv1.Ancestors(ctx, v.Reader, key)
+	switch {
+	case err != nil:
+		return field.ErrorList{field.InternalError(path, err)}
+	case a.Cycle:
+		return field.ErrorList{field.Invalid(path, name, "the chain of parent keys leads back to this key")}
+	case a.TooDeep:
+		return field.ErrorList{field.Invalid(path, name, fmt.Sprintf("the chain of parent keys is deeper than %d", policy.MaxDelegationDepth))}
+	case a.Missing != "":
+		return field.ErrorList{field.NotFound(path, fmt.Sprintf("APIKey %q (in namespace %s)", a.Missing, key.Namespace))}
+	case a.Revoked != "":
+		return field.ErrorList{field.Invalid(path, name, fmt.Sprintf("parent key %q is revoked", a.Revoked))}
+	}
+	parent, err := a.Parent.PolicyParent()
+	if err != nil {
+		return field.ErrorList{field.InternalError(path, err)}
+	}
+	var errs field.ErrorList
+	for _, vi := range policy.Delegation(pk, scopes, parent) {
+		errs = append(errs, toFieldError(vi, key))
+	}
+	return errs
+}
+
+// record writes who changed the key to the audit trail, on real requests
+// only: a dry run (kubectl --dry-run=server, Argo CD's diff) leaves no trace.
+func (v *APIKeyValidator) record(ctx context.Context, key *keywardv1.APIKey, op string) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil || (req.DryRun != nil && *req.DryRun) {
+		return
+	}
+	v.Audit.Record(audit.Event{
+		Time: time.Now().UTC(), Action: "admitted_" + op, KeyID: key.Status.KeyID, Owner: key.Spec.Owner,
+		Namespace: key.Namespace, Name: key.Name, Actor: req.UserInfo.Username,
+		Reason: fmt.Sprintf("%s admitted (admission request %s)", op, req.UID),
+	})
+}
