@@ -45,9 +45,9 @@ func (v *APIKeyValidator) ValidateUpdate(ctx context.Context, old, key *keywardv
 	return v.validate(ctx, key, "update")
 }
 
-// ValidateDelete admits every deletion; the controller revokes the key.
-func (v *APIKeyValidator) ValidateDelete(ctx context.Context, key *keywardv1.APIKey) (admission.Warnings, error) {
-	v.record(ctx, key, "delete")
+// ValidateDelete is not called: the webhook does not intercept deletions,
+// so that an outage of it can never keep a key from being revoked.
+func (v *APIKeyValidator) ValidateDelete(context.Context, *keywardv1.APIKey) (admission.Warnings, error) {
 	return nil, nil
 }
 

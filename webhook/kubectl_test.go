@@ -1,0 +1,62 @@
+package webhook
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+// The refusals as a person sees them: the real kubectl against the real
+// API server and this webhook. `go test ./webhook -run Kubectl -v` prints
+// the transcript.
+func TestKubectlShowsTheRefusalsAndWarnings(t *testing.T) {
+	g := NewWithT(t)
+	ns, _ := policyNamespace(t)
+	plain := namespaceWithLabels(t, nil)
+	kubectl := testEnv.ControlPlane.KubeCtl()
+	apply := func(manifest string, args ...string) (string, error) {
+		path := filepath.Join(t.TempDir(), "apikey.yaml")
+		g.Expect(os.WriteFile(path, []byte(manifest), 0o600)).To(Succeed())
+		stdout, stderr, err := kubectl.Run(append([]string{"apply", "-f", path}, args...)...)
+		out, _ := io.ReadAll(stdout)
+		errOut, _ := io.ReadAll(stderr)
+		text := strings.TrimSpace(string(out) + string(errOut))
+		t.Logf("$ kubectl apply -f apikey.yaml %s\n%s\n%s", strings.Join(args, " "), manifest, text)
+		return text, err
+	}
+	manifest := func(namespace, name, spec string) string {
+		return fmt.Sprintf("apiVersion: keyward.dev/v1alpha1\nkind: APIKey\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  owner: \"15a6\"\n%s", name, namespace, spec)
+	}
+
+	out, err := apply(manifest(ns, "too-much", `  scopes:
+  - acme/hr/users:read
+  - acme/payments/evidence:delete
+  expiration:
+    afterDays: 365
+`))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(ContainSubstring(`The APIKey "too-much" is invalid`))
+	g.Expect(out).To(ContainSubstring(`spec.scopes[0]: Forbidden: scope "acme/hr/users:read" is not allowed by KeyPolicy`))
+	g.Expect(out).To(ContainSubstring(`spec.scopes[1]: Forbidden: scope "acme/payments/evidence:delete" grants delete`))
+	g.Expect(out).To(ContainSubstring(`spec.expiration: Forbidden: a lifetime of 365 days is longer than the 90 days`))
+
+	out, err = apply(manifest(ns, "auditor", "  role: auditor\n  expiration:\n    afterDays: 30\n"))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(ContainSubstring(`spec.role: Forbidden: role "auditor" is not defined by any KeyPolicy that applies to this namespace (roles defined: analyst)`))
+
+	out, err = apply(manifest(ns, "analyst", "  role: analyst\n  expiration:\n    afterDays: 30\n"), "--dry-run=server")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(ContainSubstring("created (server dry run)"))
+	g.Expect(auditLines.String()).NotTo(ContainSubstring(`"name":"analyst"`), "a dry run leaves no audit line")
+
+	out, err = apply(manifest(plain, "forever", "  scopes:\n  - acme/*/users:read\n"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(ContainSubstring("Warning: spec.expiration is not set: this key never expires"))
+	g.Expect(out).To(ContainSubstring(`Warning: scope "acme/*/users:read" applies to every project`))
+	g.Expect(out).To(ContainSubstring("apikey.keyward.dev/forever created"))
+}
