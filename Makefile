@@ -8,14 +8,20 @@
 # uses the placeholder keyward:dev).
 IMG ?= keyward:dev
 
+# Kustomization that deploy/undeploy render: config/default (the webhook's
+# certificate managed by keyward itself) or config/cert-manager (issued by
+# cert-manager).
+DEPLOY_CONFIG ?= config/default
+
 # Kubernetes version of the envtest control plane (kube-apiserver, etcd,
 # kubectl); hack/envtest-assets.sh fetches or builds it once per machine.
 ENVTEST_K8S_VERSION ?= 1.37.2
 
 # Extra arguments for go test (e.g. TEST_ARGS='-run TestFoo -v').
 TEST_ARGS ?=
-# Packages for `make test`; test/e2e needs a real cluster and runs under `make e2e`.
-TEST_PKGS_EXCLUDE ?= /test/e2e
+# Packages for `make test`: test/bench runs under `make bench`, test/e2e (a real
+# cluster) under `make e2e`.
+TEST_PKGS_EXCLUDE ?= /test/
 
 # Benchmarks (`make bench`): BENCH selects benchmarks (-bench regexp),
 # BENCH_PKGS the unit-benchmark packages, BENCH_ARGS extra go test flags for
@@ -114,9 +120,11 @@ bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest operato
 build: manifests generate fmt vet ## Build the keyward binary into bin/keyward.
 	go build -o bin/keyward ./cmd/keyward
 
+# A manager outside the cluster cannot be reached by the API server, so it
+# serves no admission webhooks.
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig (install the CRDs first).
-	go run ./cmd/keyward manager --metrics-bind-address=0 --health-probe-bind-address=:8081 $(RUN_ARGS)
+	go run ./cmd/keyward manager --metrics-bind-address=0 --health-probe-bind-address=:8081 --enable-webhooks=false $(RUN_ARGS)
 
 .PHONY: run-local
 run-local: build manifests ## A local control plane, the CRDs, the manager and the samples; Ctrl-C stops it all.
@@ -149,12 +157,12 @@ uninstall: manifests ## Uninstall the CRDs. Call with ignore-not-found=true to i
 	kubectl delete --ignore-not-found=$(ignore-not-found) -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the controller (CRDs, RBAC, manager with image IMG) to the current kubeconfig's cluster.
-	kubectl kustomize config/default | sed "s|image: keyward:dev|image: $(IMG)|" | kubectl apply --server-side -f -
+deploy: manifests ## Deploy the controller (CRDs, RBAC, manager with image IMG, webhook; DEPLOY_CONFIG=config/cert-manager for cert-manager) to the current kubeconfig's cluster.
+	kubectl kustomize $(DEPLOY_CONFIG) | sed "s|image: keyward:dev|image: $(IMG)|" | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Undeploy the controller. Call with ignore-not-found=true to ignore missing resources.
-	kubectl kustomize config/default | kubectl delete --ignore-not-found=$(ignore-not-found) -f -
+	kubectl kustomize $(DEPLOY_CONFIG) | kubectl delete --ignore-not-found=$(ignore-not-found) -f -
 
 ##@ Dependencies
 

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
@@ -42,6 +43,20 @@ type managerOptions struct {
 	notificationSink        string
 	auditLog                string
 	zap                     zap.Options
+
+	// Admission webhooks.
+	enableWebhooks     bool
+	webhookCertMode    string // certModeSelfManaged or certModeExternal
+	webhookPort        int
+	webhookCertDir     string
+	webhookSecretName  string
+	webhookServiceName string
+	webhookConfigName  string
+	webhookNamespace   string // the manager's own (POD_NAMESPACE), where the cert Secret and Service live
+	defaultPolicy      string // "allow" or "deny"
+	// defaultAllow is --default-policy parsed: true admits keys in
+	// namespaces no KeyPolicy selects, false refuses them.
+	defaultAllow bool
 }
 
 func runManager(args []string) error {
@@ -62,10 +77,28 @@ func runManager(args []string) error {
 	fs.DurationVar(&o.tombstoneRetention, "revoked-record-retention", 30*24*time.Hour, "how long a revoked key's record stays so the verifier can answer \"revoked\"")
 	fs.StringVar(&o.notificationSink, "notification-sink", "", "URL that receives warnings as CloudEvents (HTTP POST); empty disables them")
 	fs.StringVar(&o.auditLog, "audit-log", "stdout", `where the audit trail goes: "stdout" or a file path`)
+	fs.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "serve the admission webhooks; false for a manager outside the cluster, which the API server cannot reach")
+	fs.StringVar(&o.webhookCertMode, "webhook-cert-mode", certModeSelfManaged, `where the webhook's serving certificate comes from: "self-managed" (generated and rotated into --webhook-secret-name, its CA injected into --webhook-configuration-name) or "external" (files provided in --webhook-cert-dir, e.g. by cert-manager)`)
+	fs.IntVar(&o.webhookPort, "webhook-port", crwebhook.DefaultPort, "port of the webhook server")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", defaultWebhookCertDir, "directory holding the webhook server's tls.crt and tls.key")
+	fs.StringVar(&o.webhookSecretName, "webhook-secret-name", defaultWebhookSecretName, "self-managed mode: Secret in the manager's namespace that holds the CA and serving certificate; it must exist and be mounted at --webhook-cert-dir")
+	fs.StringVar(&o.webhookServiceName, "webhook-service-name", defaultWebhookServiceName, "self-managed mode: Service in the manager's namespace through which the API server calls the webhook (the certificate's DNS names)")
+	fs.StringVar(&o.webhookConfigName, "webhook-configuration-name", defaultWebhookConfigName, "self-managed mode: ValidatingWebhookConfiguration that gets the CA bundle (the ClusterRole allows updating only the default name)")
+	fs.StringVar(&o.defaultPolicy, "default-policy", "allow", `decision for APIKeys in namespaces no KeyPolicy selects: "allow" or "deny"`)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	switch o.defaultPolicy {
+	case "allow", "deny":
+		o.defaultAllow = o.defaultPolicy == "allow"
+	default:
+		return fmt.Errorf(`--default-policy must be "allow" or "deny", not %q`, o.defaultPolicy)
+	}
+	if o.webhookCertMode != certModeSelfManaged && o.webhookCertMode != certModeExternal {
+		return fmt.Errorf("--webhook-cert-mode must be %q or %q, not %q", certModeSelfManaged, certModeExternal, o.webhookCertMode)
+	}
+	o.webhookNamespace = envOr("POD_NAMESPACE", "keyward-system")
 
 	// Capped whatever --zap-log-level says: client-go's wire traces print
 	// request bodies, and delivery Secrets carry plaintext keys.
@@ -96,7 +129,13 @@ func runManager(args []string) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(o.apiQPS), o.apiBurst
-	mgr, err := ctrl.NewManager(cfg, managerConfig(o))
+	// Closed by the cert rotator once the webhook's serving certificate is
+	// mounted and its CA injected (self-managed mode only).
+	var certsReady chan struct{}
+	if o.enableWebhooks && o.webhookCertMode == certModeSelfManaged {
+		certsReady = make(chan struct{})
+	}
+	mgr, err := ctrl.NewManager(cfg, managerConfig(o, newWebhookServer(o, certsReady)))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
@@ -112,8 +151,12 @@ func runManager(args []string) error {
 		TombstoneRetention:      o.tombstoneRetention,
 		Notifier:                notifier,
 		Audit:                   auditSink,
+		DefaultAllow:            o.defaultAllow,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the APIKey controller: %w", err)
+	}
+	if err := (&controllers.KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the KeyPolicy controller: %w", err)
 	}
 	if err := (&controllers.RecordJanitor{
 		Client:            mgr.GetClient(),
@@ -129,8 +172,14 @@ func runManager(args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	if o.enableWebhooks {
+		if err := setupWebhooks(mgr, o, certsReady, auditSink); err != nil {
+			return err
+		}
+	}
 	logger.Info("starting manager", "verifierNamespace", o.verifierNamespace, "pbkdf2Iterations", o.iterations,
-		"hashConcurrency", o.hashConcurrency)
+		"hashConcurrency", o.hashConcurrency, "webhooks", o.enableWebhooks, "webhookCertMode", o.webhookCertMode,
+		"defaultPolicy", o.defaultPolicy)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
@@ -142,7 +191,7 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-func managerConfig(o managerOptions) ctrl.Options {
+func managerConfig(o managerOptions, webhookServer crwebhook.Server) ctrl.Options {
 	metricsOpts := metricsserver.Options{
 		BindAddress:   o.metricsAddr,
 		SecureServing: o.secureMetrics,
@@ -156,6 +205,7 @@ func managerConfig(o managerOptions) ctrl.Options {
 		Scheme:                 Scheme(),
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.probeAddr,
+		WebhookServer:          webhookServer,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "keyward-manager.keyward.dev",
 		Cache:                  controllers.CacheOptions(),

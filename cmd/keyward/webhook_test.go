@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+
+	"github.com/keyward-dev/keyward/internal/audit"
+)
+
+// TestSelfManagedWebhookCertificates runs the manager's webhook wiring in
+// self-managed mode against a real API server, with the test in the
+// kubelet's place (copying the Secret into the cert dir): the rotator fills
+// the Secret, readiness waits for the files and the CA injection, and the
+// webhook server then serves, with a certificate the injected CA verifies
+// for the Service's DNS name, every path config/webhook/manifests.yaml names.
+func TestSelfManagedWebhookCertificates(t *testing.T) {
+	paths := generatedWebhookPaths(t)
+	ctx, cfg, k8s := startAPIServer(t)
+	o := testWebhookOptions(t, certModeSelfManaged)
+	// What config/default applies: the namespace, the empty Secret and a
+	// webhook configuration without caBundle (matching nothing the test
+	// writes, so the API server never calls it).
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.webhookNamespace, Name: o.webhookSecretName}}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.webhookNamespace}},
+		secret,
+		testWebhookConfiguration(o),
+	} {
+		if err := k8s.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mgrDone := startWebhookManager(t, ctx, cfg, o)
+
+	// The rotator fills the Secret; the files are not there yet, so the
+	// manager must not be ready.
+	waitFor(t, mgrDone, 30*time.Second, "the rotator to fill the Secret", func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret); err != nil {
+			return err
+		}
+		for _, k := range []string{"ca.crt", "ca.key", "tls.crt", "tls.key"} {
+			if len(secret.Data[k]) == 0 {
+				return fmt.Errorf("no %s yet", k)
+			}
+		}
+		return nil
+	})
+	readyz := "http://" + o.probeAddr + "/readyz"
+	waitFor(t, mgrDone, 30*time.Second, "/readyz to answer", func() error {
+		err := httpOK(readyz)
+		if err == nil {
+			t.Fatal("/readyz is OK before the certificate files exist")
+		}
+		var status httpStatus
+		if !errors.As(err, &status) {
+			return err // not answering yet
+		}
+		return nil
+	})
+
+	// The kubelet's part: the Secret's keys as files in the cert dir.
+	for k, v := range secret.Data {
+		if err := os.WriteFile(filepath.Join(o.webhookCertDir, k), v, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, mgrDone, 60*time.Second, "/readyz", func() error { return httpOK(readyz) })
+
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: o.webhookConfigName}, vwc); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range vwc.Webhooks {
+		if !bytes.Equal(w.ClientConfig.CABundle, secret.Data["ca.crt"]) {
+			t.Errorf("webhook %s: caBundle is not the rotator's CA", w.Name)
+		}
+	}
+	checkServed(t, o, vwc.Webhooks[0].ClientConfig.CABundle, paths)
+}
+
+// TestExternalWebhookCertificates: with the files in place (as cert-manager
+// mounts them), the webhook serves from the start and no rotator touches
+// anything.
+func TestExternalWebhookCertificates(t *testing.T) {
+	paths := generatedWebhookPaths(t)
+	ctx, cfg, _ := startAPIServer(t)
+	o := testWebhookOptions(t, certModeExternal)
+	issuer := &rotator.CertRotator{
+		CAName:       "test-ca",
+		DNSName:      o.webhookServiceName + "." + o.webhookNamespace + ".svc",
+		ExtKeyUsages: &[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	now := time.Now()
+	ca, err := issuer.CreateCACert(now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := issuer.CreateCertPEM(ca, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM} {
+		if err := os.WriteFile(filepath.Join(o.webhookCertDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mgrDone := startWebhookManager(t, ctx, cfg, o)
+	waitFor(t, mgrDone, 60*time.Second, "/readyz", func() error { return httpOK("http://" + o.probeAddr + "/readyz") })
+	checkServed(t, o, ca.CertPEM, paths)
+}
+
+// startAPIServer starts envtest with keyward's CRDs, and a manager log that
+// the test prints if it fails.
+func startAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client) {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("needs envtest's kube-apiserver and etcd: run make test")
+	}
+	logs := &syncBuffer{}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("manager log:\n%s", logs.String())
+		}
+	})
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	k8s, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cfg, k8s
+}
+
+func testWebhookOptions(t *testing.T, mode string) managerOptions {
+	return managerOptions{
+		metricsAddr:        "0",
+		probeAddr:          "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		enableWebhooks:     true,
+		webhookCertMode:    mode,
+		webhookPort:        freePort(t),
+		webhookCertDir:     t.TempDir(),
+		webhookSecretName:  defaultWebhookSecretName,
+		webhookServiceName: defaultWebhookServiceName,
+		webhookConfigName:  defaultWebhookConfigName,
+		webhookNamespace:   "keyward-system",
+		defaultAllow:       true,
+	}
+}
+
+// startWebhookManager wires a manager as runManager does, webhooks only,
+// and starts it; the test's cleanup stops it.
+func startWebhookManager(t *testing.T, ctx context.Context, cfg *rest.Config, o managerOptions) chan error {
+	t.Helper()
+	var certsReady chan struct{}
+	if o.webhookCertMode == certModeSelfManaged {
+		certsReady = make(chan struct{})
+	}
+	mgr, err := ctrl.NewManager(cfg, managerConfig(o, newWebhookServer(o, certsReady)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setupWebhooks(mgr, o, certsReady, audit.Discard{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-mgrDone; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return mgrDone
+}
+
+// checkServed calls every path as the API server would: through the
+// Service's DNS name, trusting caPEM.
+func checkServed(t *testing.T, o managerOptions, caPEM []byte, paths []string) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no certificate in the CA bundle")
+	}
+	httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs:    roots,
+		ServerName: o.webhookServiceName + "." + o.webhookNamespace + ".svc",
+	}}}
+	for _, path := range paths {
+		url := "https://127.0.0.1:" + strconv.Itoa(o.webhookPort) + path
+		resp, err := httpClient.Post(url, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		resp.Body.Close()
+		// A registered admission webhook answers a malformed review
+		// inside a 200 response; an unknown path is a 404.
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("POST %s: %s; is the path in config/webhook/manifests.yaml registered by webhook.Setup?", path, resp.Status)
+		}
+	}
+}
+
+func TestWebhookFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--default-policy=maybe"},
+		{"--webhook-cert-mode=manual"},
+	} {
+		flagName := strings.SplitN(args[0], "=", 2)[0]
+		if err := runManager(args); err == nil || !strings.Contains(err.Error(), flagName) {
+			t.Errorf("runManager(%q) = %v, want an error naming the flag", args, err)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// generatedWebhookPaths reads the paths the API server calls from the
+// generated webhook configuration.
+func generatedWebhookPaths(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "manifests.yaml"))
+	if err != nil {
+		t.Fatalf("%v (run make manifests)", err)
+	}
+	var paths []string
+	for _, doc := range strings.Split(string(data), "\n---") {
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := yaml.Unmarshal([]byte(doc), &vwc); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range vwc.Webhooks {
+			if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil {
+				t.Fatalf("webhook %s has no service path", w.Name)
+			}
+			paths = append(paths, *w.ClientConfig.Service.Path)
+		}
+	}
+	if len(paths) == 0 {
+		t.Fatal("config/webhook/manifests.yaml names no webhook")
+	}
+	return paths
+}
+
+func testWebhookConfiguration(o managerOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	none := admissionregistrationv1.SideEffectClassNone
+	hook := func(name string) admissionregistrationv1.ValidatingWebhook {
+		return admissionregistrationv1.ValidatingWebhook{
+			Name:                    name,
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             &none,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+				Namespace: o.webhookNamespace, Name: o.webhookServiceName, Path: ptr.To("/validate"),
+			}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{"test.keyward.dev"}, APIVersions: []string{"v1"}, Resources: []string{"widgets"},
+				},
+			}},
+		}
+	}
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: o.webhookConfigName},
+		Webhooks:   []admissionregistrationv1.ValidatingWebhook{hook("one.test.keyward.dev"), hook("two.test.keyward.dev")},
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func httpOK(url string) error {
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return httpStatus(resp.Status)
+	}
+	return nil
+}
+
+// httpStatus is an answer other than 200 OK.
+type httpStatus string
+
+func (s httpStatus) Error() string { return string(s) }
+
+// waitFor polls check until it succeeds, failing the test on timeout or if
+// the manager exits.
+func waitFor(t *testing.T, mgrDone chan error, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		select {
+		case mErr := <-mgrDone:
+			mgrDone <- mErr
+			t.Fatalf("waiting for %s: the manager exited: %v", what, mErr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
