@@ -142,11 +142,13 @@ func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *keyScope, d *de
 	return nil
 }
 
-// freshDelivery re-reads the delivery Secret from the API server when this
-// reconcile wrote it, so that a second write in the same reconcile carries
-// the right resourceVersion.
-func (r *APIKeyReconciler) freshDelivery(ctx context.Context, s *keyScope) (*delivered, error) {
-	if !s.deliveryStale && s.delivered.resourceVersion != "" {
+// freshDelivery returns a copy of the delivery Secret to change and write.
+// live reads it from the API server, for decisions that must not rest on
+// the cache (a rotation, a hash); otherwise the cached copy serves, since
+// its resourceVersion makes a write based on stale data fail. A Secret
+// this reconcile already wrote is always read again.
+func (r *APIKeyReconciler) freshDelivery(ctx context.Context, s *keyScope, live bool) (*delivered, error) {
+	if !live && !s.deliveryStale && s.delivered.resourceVersion != "" {
 		return s.delivered.copy(), nil
 	}
 	sec, err := r.deliverySecret(ctx, s.key, true)

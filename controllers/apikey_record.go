@@ -100,11 +100,11 @@ func (r *APIKeyReconciler) recordSecrets(ctx context.Context, s *keyScope, exist
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, err := r.freshDelivery(ctx, s); err != nil {
+		if _, err := r.freshDelivery(ctx, s, true); err != nil {
 			return nil, nil, err
 		}
 		existing = live
-		list, missing = r.wantedSecrets(s, existing)
+		_, missing = r.wantedSecrets(s, existing)
 		for _, dk := range missing {
 			phc, err := r.Hashes.Hash(ctx, dk.key)
 			if err != nil {

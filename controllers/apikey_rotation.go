@@ -55,7 +55,7 @@ func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.R
 	}
 	// Decide on what the API server holds, not on the cache: a rotation
 	// this process already stored must not happen twice.
-	d, err := r.freshDelivery(ctx, s)
+	d, err := r.freshDelivery(ctx, s, true)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -85,7 +85,7 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *keyScope) (ct
 	if s.delivered == nil || s.delivered.next == nil || !s.published[s.delivered.next.serial] {
 		return ctrl.Result{}, nil
 	}
-	d, err := r.freshDelivery(ctx, s)
+	d, err := r.freshDelivery(ctx, s, false)
 	if err != nil || d.next == nil {
 		return ctrl.Result{}, err
 	}
@@ -108,7 +108,7 @@ func (r *APIKeyReconciler) endGrace(ctx context.Context, s *keyScope) (ctrl.Resu
 	if d == nil || d.previous == nil || s.now.Before(d.previousValidUntil) || s.published[d.previous.serial] {
 		return ctrl.Result{}, nil
 	}
-	d, err := r.freshDelivery(ctx, s)
+	d, err := r.freshDelivery(ctx, s, false)
 	if err != nil || d.previous == nil {
 		return ctrl.Result{}, err
 	}

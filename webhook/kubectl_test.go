@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // The refusals as a person sees them: the real kubectl against the real
@@ -18,7 +19,11 @@ func TestKubectlShowsTheRefusalsAndWarnings(t *testing.T) {
 	g := NewWithT(t)
 	ns, _ := policyNamespace(t)
 	plain := namespaceWithLabels(t, nil)
-	kubectl := testEnv.ControlPlane.KubeCtl()
+	user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "platform-engineer", Groups: []string{"system:masters"}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	kubectl, err := user.Kubectl()
+	g.Expect(err).NotTo(HaveOccurred())
+	var out string
 	apply := func(manifest string, args ...string) (string, error) {
 		path := filepath.Join(t.TempDir(), "apikey.yaml")
 		g.Expect(os.WriteFile(path, []byte(manifest), 0o600)).To(Succeed())
@@ -33,7 +38,7 @@ func TestKubectlShowsTheRefusalsAndWarnings(t *testing.T) {
 		return fmt.Sprintf("apiVersion: keyward.dev/v1alpha1\nkind: APIKey\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  owner: \"15a6\"\n%s", name, namespace, spec)
 	}
 
-	out, err := apply(manifest(ns, "too-much", `  scopes:
+	out, err = apply(manifest(ns, "too-much", `  scopes:
   - acme/hr/users:read
   - acme/payments/evidence:delete
   expiration:
@@ -59,4 +64,6 @@ func TestKubectlShowsTheRefusalsAndWarnings(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("Warning: spec.expiration is not set: this key never expires"))
 	g.Expect(out).To(ContainSubstring(`Warning: scope "acme/*/users:read" applies to every project`))
 	g.Expect(out).To(ContainSubstring("apikey.keyward.dev/forever created"))
+	g.Expect(auditLines.String()).To(MatchRegexp(`"action":"admitted_create".*"name":"forever".*"actor":"platform-engineer"`),
+		"the audit line names the user who applied the key")
 }
