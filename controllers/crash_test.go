@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -160,6 +161,12 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 				rec := recordFor(g, key.Status.KeyID)
 				g.Expect(rec.Secrets).To(HaveLen(1))
 				g.Expect(verifierAccepts(rec, cur, time.Now())).To(BeTrue())
+				// ...and the status says so (the flow's last write).
+				got := &keywardv1.APIKey{}
+				g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
+				g.Expect(got.Status.SecretGeneration).To(Equal(int64(2)))
+				g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, keywardv1.RotatingCondition)).To(BeTrue())
+				g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, keywardv1.ReadyCondition)).To(BeTrue())
 			}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 			g.Expect(eventCount(g, key, keywardv1.RotatedReason)).To(BeNumerically("<=", 1))
 			g.Expect(auditFor(key)).To(HaveEach(Not(Equal("reissued"))))
