@@ -1,12 +1,10 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/notify"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // The whole package shares one real API server and one manager, started in
@@ -41,8 +40,8 @@ var (
 	reconciler *APIKeyReconciler
 	mgrCache   cache.Cache
 	janitor    *RecordJanitor
-	logs       = &syncBuffer{}
-	auditLines = &syncBuffer{}
+	logs       = &testutil.SyncBuffer{}
+	auditLines = &testutil.SyncBuffer{}
 	writes     = &writeLog{}
 	sink       = &eventSink{}
 )
@@ -155,22 +154,4 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return fmt.Errorf("cache did not sync")
 	}
 	return nil
-}
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,27 +1,7 @@
 package webhook
 
 import (
-	"bytes"
-	"sync"
-
 	"go.uber.org/zap/zapcore"
 )
 
 const zapLevelError = zapcore.ErrorLevel
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

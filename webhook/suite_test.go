@@ -24,6 +24,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // One API server with keyward's webhook configuration installed
@@ -34,7 +35,7 @@ var (
 	k8s     client.Client
 	// cached reads what the validators read.
 	cached     client.Reader
-	auditLines = &syncBuffer{}
+	auditLines = &testutil.SyncBuffer{}
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }

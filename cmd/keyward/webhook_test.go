@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,10 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // TestSelfManagedWebhookCertificates runs the manager's webhook wiring in
@@ -39,6 +39,7 @@ import (
 // webhook server then serves, with a certificate the injected CA verifies
 // for the Service's DNS name, every path config/webhook/manifests.yaml names.
 func TestSelfManagedWebhookCertificates(t *testing.T) {
+	g := NewWithT(t)
 	paths := generatedWebhookPaths(t)
 	ctx, cfg, k8s := startAPIServer(t)
 	o := testWebhookOptions(t, certModeSelfManaged)
@@ -51,9 +52,7 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 		secret,
 		testWebhookConfiguration(o),
 	} {
-		if err := k8s.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
+		g.Expect(k8s.Create(ctx, obj)).To(Succeed())
 	}
 	mgrDone := startWebhookManager(t, ctx, cfg, o)
 
@@ -74,7 +73,7 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 	waitFor(t, mgrDone, 30*time.Second, "/readyz to answer", func() error {
 		err := httpOK(readyz)
 		if err == nil {
-			t.Fatal("/readyz is OK before the certificate files exist")
+			return StopTrying("/readyz is OK before the certificate files exist")
 		}
 		var status httpStatus
 		if !errors.As(err, &status) {
@@ -85,20 +84,14 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 
 	// The kubelet's part: the Secret's keys as files in the cert dir.
 	for k, v := range secret.Data {
-		if err := os.WriteFile(filepath.Join(o.webhookCertDir, k), v, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		g.Expect(os.WriteFile(filepath.Join(o.webhookCertDir, k), v, 0o600)).To(Succeed())
 	}
 	waitFor(t, mgrDone, 60*time.Second, "/readyz", func() error { return httpOK(readyz) })
 
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	if err := k8s.Get(ctx, client.ObjectKey{Name: o.webhookConfigName}, vwc); err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: o.webhookConfigName}, vwc)).To(Succeed())
 	for _, w := range vwc.Webhooks {
-		if !bytes.Equal(w.ClientConfig.CABundle, secret.Data["ca.crt"]) {
-			t.Errorf("webhook %s: caBundle is not the rotator's CA", w.Name)
-		}
+		g.Expect(w.ClientConfig.CABundle).To(Equal(secret.Data["ca.crt"]), "webhook %s: caBundle is not the rotator's CA", w.Name)
 	}
 	checkServed(t, o, vwc.Webhooks[0].ClientConfig.CABundle, paths)
 }
@@ -107,6 +100,7 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 // mounts them), the webhook serves from the start and no rotator touches
 // anything.
 func TestExternalWebhookCertificates(t *testing.T) {
+	g := NewWithT(t)
 	paths := generatedWebhookPaths(t)
 	ctx, cfg, _ := startAPIServer(t)
 	o := testWebhookOptions(t, certModeExternal)
@@ -117,17 +111,11 @@ func TestExternalWebhookCertificates(t *testing.T) {
 	}
 	now := time.Now()
 	ca, err := issuer.CreateCACert(now.Add(-time.Hour), now.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(err).NotTo(HaveOccurred())
 	certPEM, keyPEM, err := issuer.CreateCertPEM(ca, now.Add(-time.Hour), now.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(err).NotTo(HaveOccurred())
 	for name, data := range map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM} {
-		if err := os.WriteFile(filepath.Join(o.webhookCertDir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		g.Expect(os.WriteFile(filepath.Join(o.webhookCertDir, name), data, 0o600)).To(Succeed())
 	}
 	mgrDone := startWebhookManager(t, ctx, cfg, o)
 	waitFor(t, mgrDone, 60*time.Second, "/readyz", func() error { return httpOK("http://" + o.probeAddr + "/readyz") })
@@ -141,7 +129,8 @@ func startAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client)
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Skip("needs envtest's kube-apiserver and etcd: run make test")
 	}
-	logs := &syncBuffer{}
+	g := NewWithT(t)
+	logs := &testutil.SyncBuffer{}
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -153,16 +142,12 @@ func startAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client)
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	k8s, err := client.New(cfg, client.Options{Scheme: Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(err).NotTo(HaveOccurred())
 	return ctx, cfg, k8s
 }
 
@@ -186,25 +171,20 @@ func testWebhookOptions(t *testing.T, mode string) managerOptions {
 // and starts it; the test's cleanup stops it.
 func startWebhookManager(t *testing.T, ctx context.Context, cfg *rest.Config, o managerOptions) chan error {
 	t.Helper()
+	g := NewWithT(t)
 	var certsReady chan struct{}
 	if o.webhookCertMode == certModeSelfManaged {
 		certsReady = make(chan struct{})
 	}
 	mgr, err := ctrl.NewManager(cfg, managerConfig(o, newWebhookServer(o, certsReady)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := setupWebhooks(mgr, o, certsReady, audit.Discard{}); err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(setupWebhooks(mgr, o, certsReady, audit.Discard{})).To(Succeed())
 	ctx, cancel := context.WithCancel(ctx)
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-mgrDone; err != nil {
-			t.Errorf("manager: %v", err)
-		}
+		g.Expect(<-mgrDone).To(Succeed(), "manager")
 	})
 	return mgrDone
 }
@@ -213,10 +193,9 @@ func startWebhookManager(t *testing.T, ctx context.Context, cfg *rest.Config, o 
 // Service's DNS name, trusting caPEM.
 func checkServed(t *testing.T, o managerOptions, caPEM []byte, paths []string) {
 	t.Helper()
+	g := NewWithT(t)
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatal("no certificate in the CA bundle")
-	}
+	g.Expect(roots.AppendCertsFromPEM(caPEM)).To(BeTrue(), "no certificate in the CA bundle")
 	httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs:    roots,
 		ServerName: o.webhookServiceName + "." + o.webhookNamespace + ".svc",
@@ -224,71 +203,44 @@ func checkServed(t *testing.T, o managerOptions, caPEM []byte, paths []string) {
 	for _, path := range paths {
 		url := "https://127.0.0.1:" + strconv.Itoa(o.webhookPort) + path
 		resp, err := httpClient.Post(url, "application/json", strings.NewReader("{}"))
-		if err != nil {
-			t.Fatalf("POST %s: %v", path, err)
-		}
+		g.Expect(err).NotTo(HaveOccurred(), "POST %s", path)
 		resp.Body.Close()
 		// A registered admission webhook answers a malformed review
 		// inside a 200 response; an unknown path is a 404.
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("POST %s: %s; is the path in config/webhook/manifests.yaml registered by webhook.Setup?", path, resp.Status)
-		}
+		g.Expect(resp.StatusCode).To(Equal(http.StatusOK),
+			"POST %s: %s; is the path in config/webhook/manifests.yaml registered by webhook.Setup?", path, resp.Status)
 	}
 }
 
 func TestWebhookFlags(t *testing.T) {
+	g := NewWithT(t)
 	for _, args := range [][]string{
 		{"--default-policy=maybe"},
 		{"--webhook-cert-mode=manual"},
 	} {
 		flagName := strings.SplitN(args[0], "=", 2)[0]
-		if err := runManager(args); err == nil || !strings.Contains(err.Error(), flagName) {
-			t.Errorf("runManager(%q) = %v, want an error naming the flag", args, err)
-		}
+		g.Expect(runManager(args)).To(MatchError(ContainSubstring(flagName)), "runManager(%q): want an error naming the flag", args)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // generatedWebhookPaths reads the paths the API server calls from the
 // generated webhook configuration.
 func generatedWebhookPaths(t *testing.T) []string {
 	t.Helper()
+	g := NewWithT(t)
 	data, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "manifests.yaml"))
-	if err != nil {
-		t.Fatalf("%v (run make manifests)", err)
-	}
+	g.Expect(err).NotTo(HaveOccurred(), "run make manifests")
 	var paths []string
 	for _, doc := range strings.Split(string(data), "\n---") {
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := yaml.Unmarshal([]byte(doc), &vwc); err != nil {
-			t.Fatal(err)
-		}
+		g.Expect(yaml.Unmarshal([]byte(doc), &vwc)).To(Succeed())
 		for _, w := range vwc.Webhooks {
-			if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil {
-				t.Fatalf("webhook %s has no service path", w.Name)
-			}
+			g.Expect(w.ClientConfig.Service).NotTo(BeNil(), "webhook %s has no service path", w.Name)
+			g.Expect(w.ClientConfig.Service.Path).NotTo(BeNil(), "webhook %s has no service path", w.Name)
 			paths = append(paths, *w.ClientConfig.Service.Path)
 		}
 	}
-	if len(paths) == 0 {
-		t.Fatal("config/webhook/manifests.yaml names no webhook")
-	}
+	g.Expect(paths).NotTo(BeEmpty(), "config/webhook/manifests.yaml names no webhook")
 	return paths
 }
 
@@ -318,10 +270,9 @@ func testWebhookConfiguration(o managerOptions) *admissionregistrationv1.Validat
 
 func freePort(t *testing.T) int {
 	t.Helper()
+	g := NewWithT(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(err).NotTo(HaveOccurred())
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
@@ -344,24 +295,20 @@ type httpStatus string
 func (s httpStatus) Error() string { return string(s) }
 
 // waitFor polls check until it succeeds, failing the test on timeout or if
-// the manager exits.
+// the manager exits. check can end the wait at once by returning StopTrying.
 func waitFor(t *testing.T, mgrDone chan error, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	NewWithT(t).Eventually(func() error {
 		err := check()
 		if err == nil {
-			return
+			return nil
 		}
 		select {
 		case mErr := <-mgrDone:
 			mgrDone <- mErr
-			t.Fatalf("waiting for %s: the manager exited: %v", what, mErr)
+			return StopTrying(fmt.Sprintf("the manager exited: %v", mErr))
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return err
+	}).WithTimeout(timeout).WithPolling(250*time.Millisecond).Should(Succeed(), "waiting for %s", what)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,10 @@ func startControlPlane(assets string) (*controlPlane, error) {
 			CRDDirectoryPaths:     []string{crdDir},
 			ErrorIfCRDPathMissing: true,
 			Scheme:                scheme(),
+			// keyward's webhook configuration, pointed at the manager on
+			// loopback with a serving certificate envtest generates, so
+			// that KeyPolicies are enforced at admission here too.
+			WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{webhookDir}},
 		},
 	}
 	fmt.Println("starting etcd and kube-apiserver on loopback and installing the CRDs...")
@@ -78,6 +83,17 @@ func startControlPlane(assets string) (*controlPlane, error) {
 		return nil, fmt.Errorf("creating a client for the local control plane: %w", err)
 	}
 	return cp, nil
+}
+
+// webhookArgs point the manager's webhook server at what envtest set up.
+func (cp *controlPlane) webhookArgs() []string {
+	w := cp.env.WebhookInstallOptions
+	return []string{
+		"--enable-webhooks=true",
+		"--webhook-cert-mode=external",
+		"--webhook-cert-dir=" + w.LocalServingCertDir,
+		"--webhook-port=" + strconv.Itoa(w.LocalServingPort),
+	}
 }
 
 func (cp *controlPlane) stop() {

@@ -23,6 +23,22 @@ spec:
     afterDays: 7
 EOF`
 
+// refusedAPIKey breaks the sample KeyPolicy three ways; the admission
+// webhook says so, field by field.
+const refusedAPIKey = `kubectl apply -f - <<EOF
+apiVersion: keyward.dev/v1alpha1
+kind: APIKey
+metadata:
+  name: too-broad
+spec:
+  owner: "15a6"
+  scopes:
+    - acme/hr/users:read
+    - acme/payments/evidence:delete
+  expiration:
+    afterDays: 365
+EOF`
+
 func printInstructions(kubeconfig, assets string, samples bool) {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -47,6 +63,12 @@ func printInstructions(kubeconfig, assets string, samples bool) {
 	line("")
 	line("%s", exampleAPIKey)
 	line("")
+	if samples {
+		line("And one the sample KeyPolicy refuses (kubectl describe keypolicy payments):")
+		line("")
+		line("%s", refusedAPIKey)
+		line("")
+	}
 	line("Everything lives only as long as this program: the data is gone when it stops.")
 	line("Press Ctrl-C to stop the manager and the control plane.")
 	fmt.Print(b.String())

@@ -24,7 +24,8 @@ import (
 // Paths relative to the repository root, where make runs this.
 const (
 	crdDir      = "config/crd/bases"
-	samplesFile = "config/samples/keyward_v1alpha1_apikey.yaml"
+	samplesFile = "config/samples/"
+	webhookDir  = "config/webhook"
 	managerBin  = "bin/keyward"
 	localDir    = "tmp/local"
 )
@@ -116,7 +117,7 @@ func runLocal(sigCtx context.Context, o options) error {
 		return err
 	}
 
-	mgr, err := startManager(kubeconfig, o.managerArgs)
+	mgr, err := startManager(kubeconfig, cp.webhookArgs(), o.managerArgs)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ type manager struct {
 	waitErr error // valid once done is closed
 }
 
-func startManager(kubeconfig string, extraArgs []string) (*manager, error) {
+func startManager(kubeconfig string, webhookArgs, extraArgs []string) (*manager, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port for the manager's health probes: %w", err)
@@ -52,11 +52,8 @@ func startManager(kubeconfig string, extraArgs []string) (*manager, error) {
 		"--verifier-namespace=" + verifierNamespace,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=" + probeAddr,
-		// No webhook configuration is installed here, and the manager
-		// would need a serving certificate the API server trusts.
-		"--enable-webhooks=false",
 		"--zap-log-level=info",
-	}, extraArgs...)
+	}, append(webhookArgs, extraArgs...)...)
 	cmd := exec.Command(managerBin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout = logFile
