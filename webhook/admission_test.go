@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -192,6 +193,8 @@ func TestAWebhookOutageBlocksOnlyKeywardsOwnKinds(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := namespaceWithLabels(t, nil)
+	existing := key(ns, "existing", nil)
+	g.Expect(k8s.Create(ctx, existing)).To(Succeed())
 	// keyward's webhook configuration, served by nobody: what a stopped
 	// webhook server looks like to the API server.
 	installed := &admissionregistrationv1.ValidatingWebhookConfigurationList{}
@@ -211,4 +214,10 @@ func TestAWebhookOutageBlocksOnlyKeywardsOwnKinds(t *testing.T) {
 		Should(MatchError(ContainSubstring("failed calling webhook")), "keyward's own kinds fail closed")
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, Data: map[string]string{"a": "b"}}
 	g.Expect(k8s.Create(ctx, cm)).To(Succeed(), "nothing else in the cluster is blocked")
+
+	g.Expect(k8s.Patch(ctx, existing, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"description":"x"}}`)))).
+		To(MatchError(ContainSubstring("failed calling webhook")), "other changes to keys fail closed")
+	g.Expect(k8s.Patch(ctx, existing, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"revoked":true}}`)))).
+		To(Succeed(), "revoking a key never waits for the webhook")
+	g.Expect(k8s.Delete(ctx, existing)).To(Succeed(), "nor does deleting one")
 }

@@ -15,7 +15,11 @@ import (
 	"github.com/keyward-dev/keyward/internal/policy"
 )
 
-// +kubebuilder:webhook:path=/validate-keyward-dev-v1alpha1-apikey,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=keyward.dev,resources=apikeys,verbs=create;update,versions=v1alpha1,name=vapikey.keyward.dev,admissionReviewVersions=v1
+// The match condition lets revocations through without calling the
+// webhook at all, so that an outage of it never keeps a key from being
+// revoked (a revoked key can do nothing, whatever else the update says).
+//
+// +kubebuilder:webhook:path=/validate-keyward-dev-v1alpha1-apikey,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=keyward.dev,resources=apikeys,verbs=create;update,versions=v1alpha1,name=vapikey.keyward.dev,admissionReviewVersions=v1,patch=`{"matchConditions":[{"name":"not-a-revocation","expression":"!(request.operation == 'UPDATE' && has(object.spec.revoked) && object.spec.revoked)"}]}`
 
 // APIKeyValidator admits an APIKey only if every KeyPolicy that selects its
 // namespace allows it and, when it delegates, its parent does.
