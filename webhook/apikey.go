@@ -69,7 +69,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 
 	var errs field.ErrorList
 	for _, vi := range violations {
-		errs = append(errs, toFieldError(vi, key))
+		errs = append(errs, toFieldError(vi))
 	}
 	if key.Spec.Parent != nil {
 		errs = append(errs, v.checkParent(ctx, key, pk, scopes)...)
@@ -105,7 +105,7 @@ func (v *APIKeyValidator) checkParent(ctx context.Context, key *keywardv1.APIKey
 	}
 	var errs field.ErrorList
 	for _, vi := range policy.Delegation(pk, scopes, parent) {
-		errs = append(errs, toFieldError(vi, key))
+		errs = append(errs, toFieldError(vi))
 	}
 	return errs
 }

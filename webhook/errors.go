@@ -6,7 +6,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -15,7 +14,7 @@ type scopeT = scope.Scope
 
 // toFieldError turns a policy violation into a field error on the path it
 // names.
-func toFieldError(v policy.Violation, _ *keywardv1.APIKey) *field.Error {
+func toFieldError(v policy.Violation) *field.Error {
 	return field.Forbidden(parsePath(v.Field), v.Message)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -262,26 +263,22 @@ func waitAllReady(b *testing.B, ctx context.Context, k8s client.Reader, ns strin
 }
 
 func counter(b *testing.B, name string) float64 {
-	families, err := metrics.Registry.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == name {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
+	return metric(b, name, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
 }
 
 func histogramSum(b *testing.B, name string) float64 {
+	return metric(b, name, func(m *dto.Metric) float64 { return m.GetHistogram().GetSampleSum() })
+}
+
+// metric reads one unlabelled metric from controller-runtime's registry.
+func metric(b *testing.B, name string, value func(*dto.Metric) float64) float64 {
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, f := range families {
 		if f.GetName() == name {
-			return f.GetMetric()[0].GetHistogram().GetSampleSum()
+			return value(f.GetMetric()[0])
 		}
 	}
 	return 0
