@@ -1,16 +1,9 @@
-// Package conditions decides whether a request's environment meets the access
-// conditions of a key: where the request comes from (source address, named
-// network class, country), when it is made (time-of-day windows in a time
-// zone, on chosen weekdays) and from what (a compliant device).
-//
-// It is pure: the manager copies conditions into key records, the verifier
-// compiles them once per record version and checks them per request, and the
-// admission policy compares a delegated key's conditions with its parent's.
-// There is one implementation of each rule.
 package conditions
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -92,3 +85,44 @@ const (
 	// DeviceNotCompliant: the device is not known to be compliant.
 	DeviceNotCompliant Failure = "device_not_compliant"
 )
+
+// IsZero reports whether no condition is set, so that a record without
+// conditions encodes without them whether its lists are nil or empty.
+func (c Conditions) IsZero() bool {
+	return len(c.SourceCIDRs) == 0 && len(c.TimeWindows) == 0 && len(c.Countries) == 0 &&
+		len(c.Networks) == 0 && !c.RequireCompliantDevice
+}
+
+// Problem is one thing wrong with conditions, at a field relative to the
+// Conditions, such as "timeWindows[1].timeZone" or "countries[0]".
+type Problem struct {
+	Field   string
+	Message string
+}
+
+func (p Problem) String() string { return p.Field + ": " + p.Message }
+
+// Problems are everything Compile or ParseClasses found wrong, at once.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+func (ps *Problems) add(field, format string, args ...any) {
+	*ps = append(*ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (ps Problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
