@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -70,10 +71,9 @@ type Secret struct {
 	NotAfter *time.Time `json:"notAfter,omitempty"`
 }
 
-// Conditions restrict where a key may be used from.
-type Conditions struct {
-	SourceCIDRs []string `json:"sourceCIDRs,omitempty"`
-}
+// Conditions restrict where, when and from what a key may be used; the
+// conditions package defines and checks them.
+type Conditions = conditions.Conditions
 
 // Record is everything the verifier knows about one key.
 type Record struct {
@@ -128,6 +128,11 @@ func (r *Record) Validate() error {
 	}
 	if _, err := scope.ParseSet(r.Scopes); err != nil {
 		errs = append(errs, err)
+	}
+	// The verifier enforces only conditions it can read: a record whose
+	// conditions do not compile is refused, not half-enforced.
+	if _, err := conditions.Compile(r.Conditions); err != nil {
+		errs = append(errs, fmt.Errorf("conditions: %w", err))
 	}
 	if (r.State == Revoked) != (r.RevokedAt != nil) {
 		errs = append(errs, errors.New("revokedAt is set exactly when the state is revoked"))

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
 )
 
@@ -72,6 +73,12 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"no serial":     {func(r *Record) { r.Secrets[0].Serial = "" }, "serial is empty"},
 		"bad scope":     {func(r *Record) { r.Scopes = []string{"acme:read"} }, "scopes[0]"},
 		"zero version":  {func(r *Record) { r.Version = 0 }, "version"},
+		"a CIDR that does not parse": {func(r *Record) { r.Conditions.SourceCIDRs = []string{"10.0.0.300/8"} },
+			`conditions: sourceCIDRs[0]: "10.0.0.300/8" is not a network`},
+		"an unknown time zone": {func(r *Record) {
+			r.Conditions.TimeWindows = []conditions.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Mars/Base"}}
+		}, `conditions: timeWindows[0].timeZone: unknown time zone "Mars/Base"`},
+		"a lower-case country": {func(r *Record) { r.Conditions.Countries = []string{"de"} }, "conditions: countries[0]"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -92,6 +99,72 @@ func TestSameContentIgnoresOnlyVersion(t *testing.T) {
 	g.Expect(SameContent(a, b)).To(BeTrue())
 	b.Scopes = []string{"acme/payments/investigations:write"}
 	g.Expect(SameContent(a, b)).To(BeFalse())
+}
+
+func TestConditionsTravelWhole(t *testing.T) {
+	g := NewWithT(t)
+	r, _ := validRecord(t)
+	r.Conditions = conditions.Conditions{
+		SourceCIDRs:            []string{"10.0.0.0/8"},
+		TimeWindows:            []conditions.TimeWindow{{Days: []string{"Mon", "Fri"}, Start: "22:00", End: "02:00", TimeZone: "Europe/Berlin"}},
+		Countries:              []string{"DE", "NL"},
+		Networks:               []string{"corp"},
+		RequireCompliantDevice: true,
+	}
+	b, err := Encode(r)
+	g.Expect(err).NotTo(HaveOccurred())
+	// The field names are the contract with verifiers of other versions.
+	g.Expect(string(b)).To(ContainSubstring(`"conditions":{"sourceCIDRs":["10.0.0.0/8"],` +
+		`"timeWindows":[{"days":["Mon","Fri"],"start":"22:00","end":"02:00","timeZone":"Europe/Berlin"}],` +
+		`"countries":["DE","NL"],"networks":["corp"],"requireCompliantDevice":true}`))
+	got, err := Decode(b)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.Conditions).To(Equal(r.Conditions))
+}
+
+func TestARecordWithoutConditionsCarriesNone(t *testing.T) {
+	for name, c := range map[string]conditions.Conditions{
+		"zero":        {},
+		"empty lists": {SourceCIDRs: []string{}, TimeWindows: []conditions.TimeWindow{}, Countries: []string{}, Networks: []string{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			r, _ := validRecord(t)
+			r.Conditions = c
+			b, err := Encode(r)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(b)).NotTo(ContainSubstring(`"conditions"`))
+		})
+	}
+}
+
+func TestSameContentSeesEveryCondition(t *testing.T) {
+	changes := map[string]func(*conditions.Conditions){
+		"source":  func(c *conditions.Conditions) { c.SourceCIDRs = []string{"10.1.0.0/16"} },
+		"window":  func(c *conditions.Conditions) { c.TimeWindows[0].End = "17:00" },
+		"zone":    func(c *conditions.Conditions) { c.TimeWindows[0].TimeZone = "Europe/Paris" },
+		"days":    func(c *conditions.Conditions) { c.TimeWindows[0].Days = []string{"Mon"} },
+		"country": func(c *conditions.Conditions) { c.Countries = []string{"NL"} },
+		"network": func(c *conditions.Conditions) { c.Networks = []string{"vpn"} },
+		"device":  func(c *conditions.Conditions) { c.RequireCompliantDevice = false },
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			a, _ := validRecord(t)
+			a.Conditions = conditions.Conditions{
+				SourceCIDRs:            []string{"10.0.0.0/8"},
+				TimeWindows:            []conditions.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Europe/Berlin"}},
+				Countries:              []string{"DE"},
+				Networks:               []string{"corp"},
+				RequireCompliantDevice: true,
+			}
+			b := a
+			b.Conditions.TimeWindows = []conditions.TimeWindow{a.Conditions.TimeWindows[0]}
+			change(&b.Conditions)
+			g.Expect(SameContent(a, b)).To(BeFalse())
+		})
+	}
 }
 
 func TestCurrentIsTheNewestSecret(t *testing.T) {
