@@ -116,13 +116,108 @@ type AccessConditions struct {
 	// sourceCIDRs allows requests only from these networks, for example
 	// "203.0.113.0/24" or "2001:db8::/32". The client address is taken from
 	// the connection, or from trusted proxy headers as the verifier is
-	// configured.
+	// configured. An IPv4 client connecting over IPv6 ("::ffff:203.0.113.7")
+	// counts as its IPv4 address.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	SourceCIDRs []CIDR `json:"sourceCIDRs,omitempty"`
+
+	// timeWindows allows requests only inside one of these windows of
+	// wall-clock time, for example office hours on weekdays in
+	// "Europe/Berlin". A window follows its time zone's daylight saving
+	// time.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	TimeWindows []TimeWindow `json:"timeWindows,omitempty"`
+
+	// countries allows requests only from these countries, as ISO 3166-1
+	// alpha-2 codes in upper case such as "DE". The verifier takes a
+	// request's country from a header its configuration trusts; a request
+	// whose country is unknown is denied.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=250
+	Countries []CountryCode `json:"countries,omitempty"`
+
+	// networks allows requests only from these network classes, such as
+	// "corp" or "vpn". The verifier's configuration names the classes and
+	// the CIDRs in each; a request must come from an address in one of
+	// them. A class the configuration does not define admits nothing.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Networks []NetworkName `json:"networks,omitempty"`
+
+	// requireCompliantDevice, when true, allows only requests from a
+	// device a header the verifier trusts reports as compliant. A request
+	// without that report is denied.
+	// +optional
+	RequireCompliantDevice bool `json:"requireCompliantDevice,omitempty"`
 }
+
+// TimeWindow is a daily window of wall-clock time in a time zone, on
+// chosen weekdays.
+// +kubebuilder:validation:XValidation:rule="self.start != self.end",message="start and end must differ: a window that closes when it opens would be empty; use 00:00 to 24:00 for a whole day"
+type TimeWindow struct {
+	// days are the weekdays the window opens on; every day when omitted. A
+	// window that ends past midnight belongs to the day it opens on: Fri
+	// 22:00 to 02:00 admits Saturday 01:00, not Friday 01:00.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=7
+	Days []Weekday `json:"days,omitempty"`
+
+	// start is when the window opens, "HH:MM" in 24-hour time, for
+	// example "09:00". The minute it names is inside the window.
+	// +required
+	// +kubebuilder:validation:MinLength=5
+	// +kubebuilder:validation:MaxLength=5
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	Start string `json:"start"`
+
+	// end is when the window closes, "HH:MM", for example "18:00"; the
+	// minute it names is no longer inside. "24:00" closes at midnight. An
+	// end before the start closes the window the next day, so "22:00" to
+	// "06:00" is a night.
+	// +required
+	// +kubebuilder:validation:MinLength=5
+	// +kubebuilder:validation:MaxLength=5
+	// +kubebuilder:validation:Pattern=`^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$`
+	End string `json:"end"`
+
+	// timeZone is the IANA time zone start and end are read in, for
+	// example "Europe/Berlin" or "America/New_York"; UTC when omitted.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`
+	TimeZone string `json:"timeZone,omitempty"`
+}
+
+// Weekday is a day of the week, written with its first three letters.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// CountryCode is an ISO 3166-1 alpha-2 country code in upper case, such as
+// "DE" or "US".
+// +kubebuilder:validation:MinLength=2
+// +kubebuilder:validation:MaxLength=2
+// +kubebuilder:validation:Pattern=`^[A-Z]{2}$`
+type CountryCode string
+
+// NetworkName names a network class of the verifier's configuration: a
+// DNS label such as "corp" or "vpn-eu".
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+type NetworkName string
 
 // CIDR is an IPv4 or IPv6 network in CIDR notation.
 // +kubebuilder:validation:MaxLength=49

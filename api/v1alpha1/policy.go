@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -40,11 +41,7 @@ func (k *APIKey) PolicyKey(now time.Time) policy.Key {
 	for _, s := range k.Spec.Scopes {
 		pk.Scopes = append(pk.Scopes, string(s))
 	}
-	if k.Spec.Conditions != nil {
-		for _, c := range k.Spec.Conditions.SourceCIDRs {
-			pk.SourceCIDRs = append(pk.SourceCIDRs, string(c))
-		}
-	}
+	pk.Conditions = k.AccessConditions()
 	created := now
 	if !k.CreationTimestamp.IsZero() {
 		created = k.CreationTimestamp.Time
@@ -194,7 +191,43 @@ func (k *APIKey) PolicyParent() (policy.Parent, error) {
 		return policy.Parent{}, err
 	}
 	pk := k.PolicyKey(time.Now())
-	return policy.Parent{Name: k.Name, Scopes: set, SourceCIDRs: pk.SourceCIDRs, ExpiresAt: pk.ExpiresAt}, nil
+	return policy.Parent{Name: k.Name, Scopes: set, Conditions: pk.Conditions, ExpiresAt: pk.ExpiresAt}, nil
+}
+
+// AccessConditions are the key's conditions as plain data: what the
+// webhook checks, delegation compares and the key record carries, so that
+// all three read the spec the same way. The result shares no memory with
+// the spec.
+func (k *APIKey) AccessConditions() conditions.Conditions {
+	c := k.Spec.Conditions
+	if c == nil {
+		return conditions.Conditions{}
+	}
+	out := conditions.Conditions{
+		SourceCIDRs:            plainStrings(c.SourceCIDRs),
+		Countries:              plainStrings(c.Countries),
+		Networks:               plainStrings(c.Networks),
+		RequireCompliantDevice: c.RequireCompliantDevice,
+	}
+	for _, w := range c.TimeWindows {
+		out.TimeWindows = append(out.TimeWindows, conditions.TimeWindow{
+			Days: plainStrings(w.Days), Start: w.Start, End: w.End, TimeZone: w.TimeZone,
+		})
+	}
+	return out
+}
+
+// plainStrings converts a list of a string type; empty lists become nil, so
+// that an empty and an omitted list read the same.
+func plainStrings[T ~string](in []T) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = string(s)
+	}
+	return out
 }
 
 func scopeStrings(in []Scope) []string {

@@ -7,11 +7,11 @@ package policy
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
@@ -41,9 +41,9 @@ type Rules struct {
 
 // Key is what an APIKey asks for, as plain data.
 type Key struct {
-	Scopes      []string
-	Role        string
-	SourceCIDRs []string
+	Scopes     []string
+	Role       string
+	Conditions conditions.Conditions
 	// Lifetime is from creation to expiry; nil when the key never expires.
 	Lifetime *time.Duration
 	// ExpiresAt is the expiry instant, nil for never.
@@ -53,10 +53,10 @@ type Key struct {
 
 // Parent is the key a delegated key derives from.
 type Parent struct {
-	Name        string
-	Scopes      scope.Set
-	SourceCIDRs []string
-	ExpiresAt   *time.Time
+	Name       string
+	Scopes     scope.Set
+	Conditions conditions.Conditions
+	ExpiresAt  *time.Time
 }
 
 // Violation is one reason a key is not allowed, with the field it concerns
@@ -152,7 +152,7 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 				int64(k.RotationInterval/time.Second), int64(r.MaxRotationInterval/time.Second), r.Name)})
 		}
 	}
-	if len(r.SourceCIDRsRequiredFor) > 0 && len(k.SourceCIDRs) == 0 {
+	if len(r.SourceCIDRsRequiredFor) > 0 && len(k.Conditions.SourceCIDRs) == 0 {
 		for i, s := range set {
 			for _, a := range r.SourceCIDRsRequiredFor {
 				if s.Grants(a) {
@@ -166,7 +166,8 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 }
 
 // Delegation checks a key against the parent it delegates from: no broader
-// scopes, conditions at least as strict, no later expiry. A key that holds
+// scopes, conditions at least as strict (conditions.AtLeastAsStrict), no
+// later expiry. A key that holds
 // more than its parent is an escalation, so every violation suspends.
 func Delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
 	vs := delegation(child, childScopes, parent)
@@ -187,15 +188,8 @@ func delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
 			vs = append(vs, Violation{Field: f, Message: fmt.Sprintf("scope %q is broader than parent key %q allows (parent scopes: %s)", s, parent.Name, strings.Join(parent.Scopes.Strings(), ", "))})
 		}
 	}
-	if len(parent.SourceCIDRs) > 0 {
-		if len(child.SourceCIDRs) == 0 {
-			vs = append(vs, Violation{Field: "spec.conditions.sourceCIDRs", Message: fmt.Sprintf("parent key %q is limited to %s; a delegated key must be limited to those networks or narrower", parent.Name, strings.Join(parent.SourceCIDRs, ", "))})
-		}
-		for i, c := range child.SourceCIDRs {
-			if !within(c, parent.SourceCIDRs) {
-				vs = append(vs, Violation{Field: fmt.Sprintf("spec.conditions.sourceCIDRs[%d]", i), Message: fmt.Sprintf("network %s is not inside the networks of parent key %q (%s)", c, parent.Name, strings.Join(parent.SourceCIDRs, ", "))})
-			}
-		}
+	for _, p := range conditions.AtLeastAsStrict(child.Conditions, parent.Conditions, parent.Name) {
+		vs = append(vs, Violation{Field: "spec.conditions." + p.Field, Message: p.Message})
 	}
 	if parent.ExpiresAt != nil {
 		switch {
@@ -220,26 +214,6 @@ func Warnings(k Key, set scope.Set) []string {
 		}
 	}
 	return ws
-}
-
-// within reports whether network c lies inside one of the parents.
-func within(c string, parents []string) bool {
-	cp, err := netip.ParsePrefix(c)
-	if err != nil {
-		return false
-	}
-	cp = cp.Masked()
-	for _, p := range parents {
-		pp, err := netip.ParsePrefix(p)
-		if err != nil {
-			continue
-		}
-		pp = pp.Masked()
-		if pp.Addr().Is4() == cp.Addr().Is4() && pp.Bits() <= cp.Bits() && pp.Contains(cp.Addr()) {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedByName(rules []Rules) []Rules {

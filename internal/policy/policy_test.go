@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
@@ -18,6 +19,8 @@ func set(ss ...string) scope.Set {
 }
 
 func dur(d time.Duration) *time.Duration { return &d }
+
+func cidrs(c []string) conditions.Conditions { return conditions.Conditions{SourceCIDRs: c} }
 
 func TestEvaluate(t *testing.T) {
 	day := 24 * time.Hour
@@ -63,7 +66,7 @@ func TestEvaluate(t *testing.T) {
 			[]string{`spec.scopes[0]: scope "acme/payments/investigations:write" grants write, which KeyPolicy "payments" allows only with spec.conditions.sourceCIDRs`},
 		},
 		"write with allowlist": {
-			Key{Scopes: []string{"acme/payments/investigations:write"}, SourceCIDRs: []string{"10.0.0.0/8"}, Lifetime: dur(day), RotationInterval: day},
+			Key{Scopes: []string{"acme/payments/investigations:write"}, Conditions: cidrs([]string{"10.0.0.0/8"}), Lifetime: dur(day), RotationInterval: day},
 			[]Rules{payments}, false, nil,
 		},
 		"every policy must allow": {
@@ -95,14 +98,14 @@ func TestEvaluate(t *testing.T) {
 func TestDelegation(t *testing.T) {
 	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	later := exp.Add(time.Hour)
-	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), SourceCIDRs: []string{"10.0.0.0/8"}, ExpiresAt: &exp}
+	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), Conditions: cidrs([]string{"10.0.0.0/8"}), ExpiresAt: &exp}
 	cases := map[string]struct {
 		child Key
 		want  []string
 	}{
-		"a narrower child": {Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"10.1.0.0/16"}, ExpiresAt: &exp}, nil},
+		"a narrower child": {Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: cidrs([]string{"10.1.0.0/16"}), ExpiresAt: &exp}, nil},
 		"broader scope": {
-			Key{Scopes: []string{"acme/payments/evidence:read"}, SourceCIDRs: []string{"10.1.0.0/16"}, ExpiresAt: &exp},
+			Key{Scopes: []string{"acme/payments/evidence:read"}, Conditions: cidrs([]string{"10.1.0.0/16"}), ExpiresAt: &exp},
 			[]string{`spec.scopes[0]: scope "acme/payments/evidence:read" is broader than parent key "org-key" allows`},
 		},
 		"no allowlist": {
@@ -110,15 +113,19 @@ func TestDelegation(t *testing.T) {
 			[]string{`spec.conditions.sourceCIDRs: parent key "org-key" is limited to 10.0.0.0/8`},
 		},
 		"wider network": {
-			Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"0.0.0.0/0"}, ExpiresAt: &exp},
+			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: cidrs([]string{"0.0.0.0/0"}), ExpiresAt: &exp},
 			[]string{`spec.conditions.sourceCIDRs[0]: network 0.0.0.0/0 is not inside the networks of parent key "org-key"`},
 		},
 		"outlives the parent": {
-			Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"10.0.0.0/8"}, ExpiresAt: &later},
+			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: cidrs([]string{"10.0.0.0/8"}), ExpiresAt: &later},
 			[]string{`spec.expiration: expiry 2027-01-01T01:00:00Z is later than parent key "org-key"'s`},
 		},
+		"a condition the parent lacks": {
+			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: conditions.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"FR"}}, ExpiresAt: &exp},
+			nil,
+		},
 		"never expires": {
-			Key{Scopes: []string{"acme/payments/investigations:read"}, SourceCIDRs: []string{"10.0.0.0/8"}},
+			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: cidrs([]string{"10.0.0.0/8"})},
 			[]string{`spec.expiration: parent key "org-key" expires at 2027-01-01T00:00:00Z`},
 		},
 	}
@@ -129,6 +136,70 @@ func TestDelegation(t *testing.T) {
 			g.Expect(vs).To(BeEmpty())
 			var got []string
 			for _, v := range Delegation(tc.child, childScopes, parent) {
+				got = append(got, v.String())
+			}
+			g.Expect(got).To(HaveLen(len(tc.want)), "%v", got)
+			for i, w := range tc.want {
+				g.Expect(got[i]).To(HavePrefix(w))
+			}
+		})
+	}
+}
+
+func TestDelegationComparesEveryCondition(t *testing.T) {
+	office := conditions.TimeWindow{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "08:00", End: "20:00", TimeZone: "Europe/Berlin"}
+	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), Conditions: conditions.Conditions{
+		SourceCIDRs: []string{"10.0.0.0/8"}, TimeWindows: []conditions.TimeWindow{office},
+		Countries: []string{"DE", "NL"}, Networks: []string{"corp"}, RequireCompliantDevice: true,
+	}}
+	narrow := func(mutate func(*conditions.Conditions)) Key {
+		c := conditions.Conditions{
+			SourceCIDRs: []string{"10.1.0.0/16"},
+			TimeWindows: []conditions.TimeWindow{{Days: []string{"Mon"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"}},
+			Countries:   []string{"DE"}, Networks: []string{"corp"}, RequireCompliantDevice: true,
+		}
+		if mutate != nil {
+			mutate(&c)
+		}
+		return Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: c}
+	}
+	cases := map[string]struct {
+		child Key
+		want  []string
+	}{
+		"narrower in every way": {narrow(nil), nil},
+		"a broader country": {
+			narrow(func(c *conditions.Conditions) { c.Countries = []string{"FR"} }),
+			[]string{`spec.conditions.countries[0]: country "FR" is not allowed by parent key "org-key" (parent allows: DE, NL)`},
+		},
+		"no countries": {
+			narrow(func(c *conditions.Conditions) { c.Countries = nil }),
+			[]string{`spec.conditions.countries: parent key "org-key" is limited to the countries DE, NL`},
+		},
+		"another network class": {
+			narrow(func(c *conditions.Conditions) { c.Networks = []string{"corp", "wifi"} }),
+			[]string{`spec.conditions.networks[1]: network class "wifi" is not allowed by parent key "org-key" (parent allows: corp)`},
+		},
+		"a later window": {
+			narrow(func(c *conditions.Conditions) { c.TimeWindows[0].End = "21:00" }),
+			[]string{`spec.conditions.timeWindows[0]: time window Mon 09:00-21:00 Europe/Berlin is not inside the time windows of parent key "org-key" (Mon,Tue,Wed,Thu,Fri 08:00-20:00 Europe/Berlin)`},
+		},
+		"any device": {
+			narrow(func(c *conditions.Conditions) { c.RequireCompliantDevice = false }),
+			[]string{`spec.conditions.requireCompliantDevice: parent key "org-key" requires a compliant device`},
+		},
+		"nothing at all": {
+			narrow(func(c *conditions.Conditions) { *c = conditions.Conditions{} }),
+			[]string{"spec.conditions.sourceCIDRs:", "spec.conditions.countries:", "spec.conditions.networks:", "spec.conditions.timeWindows:", "spec.conditions.requireCompliantDevice:"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			childScopes, _ := Scopes(tc.child, nil)
+			var got []string
+			for _, v := range Delegation(tc.child, childScopes, parent) {
+				g.Expect(v.Suspend).To(BeTrue(), "a key looser than its parent is an escalation")
 				got = append(got, v.String())
 			}
 			g.Expect(got).To(HaveLen(len(tc.want)), "%v", got)
