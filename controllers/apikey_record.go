@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -35,6 +36,10 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		// that the verifier could be asked about.
 		return ctrl.Result{}, nil
 	}
+	conds, ok := recordConditions(s)
+	if !ok {
+		return ctrl.Result{}, nil
+	}
 	existing, err := r.recordOf(ctx, keyID, false)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -45,7 +50,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		Owner:      s.key.Spec.Owner,
 		State:      s.state,
 		Scopes:     s.scopes,
-		Conditions: record.Conditions{SourceCIDRs: sourceCIDRs(s.key)},
+		Conditions: conds,
 		ExpiresAt:  s.expiresAt,
 	}
 	if s.state == record.Revoked {
@@ -86,6 +91,27 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 	s.recordWritten, s.recordVersion = true, desired.Version
 	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason, published)
 	return ctrl.Result{}, r.removeStaleRecords(ctx, s.key, keyID)
+}
+
+// recordConditions are the conditions the record carries. Conditions the
+// verifier could not read (the webhook normally refuses them) stop an
+// active key's record from being written: the last valid record stays, and
+// a key never published stays unusable. A suspended, revoked or expired
+// key is denied whatever its conditions say, so its record goes out
+// without them rather than not at all.
+func recordConditions(s *keyScope) (conditions.Conditions, bool) {
+	conds := s.key.AccessConditions()
+	_, err := conditions.Compile(conds)
+	switch {
+	case err == nil:
+		return conds, true
+	case s.state != record.Active:
+		return conditions.Conditions{}, true
+	}
+	msg := "The key record is not published: spec.conditions cannot be enforced: " + err.Error() + "."
+	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionFalse, keywardv1.InvalidSpecReason, msg)
+	s.fail(keywardv1.InvalidSpecReason, msg)
+	return conditions.Conditions{}, false
 }
 
 // recordSecrets lists the secrets that verify now, oldest first: the
@@ -207,17 +233,6 @@ func (r *APIKeyReconciler) removeStaleRecords(ctx context.Context, key *keywardv
 		}
 	}
 	return nil
-}
-
-func sourceCIDRs(key *keywardv1.APIKey) []string {
-	if key.Spec.Conditions == nil {
-		return nil
-	}
-	out := make([]string, len(key.Spec.Conditions.SourceCIDRs))
-	for i, c := range key.Spec.Conditions.SourceCIDRs {
-		out[i] = string(c)
-	}
-	return out
 }
 
 // apiKeyOfRecord maps a record Secret to the APIKey that published it.
