@@ -29,6 +29,14 @@ const (
 	// ExpiringCondition is True when a scheduled rotation or the expiry is
 	// near (the manager's --warn-before window).
 	ExpiringCondition = "Expiring"
+
+	// VerifierAvailableCondition is True when the verifier the manager
+	// deploys has at least one available replica, so the key can be
+	// verified on traffic. A key's health does not include the verifier's
+	// on its own: tools that only look at the APIKey (Argo CD) learn of an
+	// outage here. Absent when the manager does not deploy the verifier
+	// (--deploy-verifier=false), because it then cannot tell.
+	VerifierAvailableCondition = "VerifierAvailable"
 )
 
 // Condition reasons of an APIKey. They double as Event reasons.
@@ -87,6 +95,14 @@ const (
 	// InvalidSpecReason: the spec passed schema validation but cannot be
 	// used (for example a scope the scope grammar refuses).
 	InvalidSpecReason = "InvalidSpec"
+	// VerifierAvailableReason: the verifier has an available replica.
+	VerifierAvailableReason = "VerifierAvailable"
+	// VerifierUnavailableReason: the verifier Deployment exists but no
+	// replica is available (starting, crashing, not schedulable).
+	VerifierUnavailableReason = "VerifierUnavailable"
+	// VerifierNotDeployedReason: the verifier Deployment does not exist
+	// and the manager could not create it; the manager's log says why.
+	VerifierNotDeployedReason = "VerifierNotDeployed"
 )
 
 // Event reasons for lifecycle transitions that are not condition reasons.

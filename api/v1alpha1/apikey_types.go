@@ -370,6 +370,7 @@ type APIKeyStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=".status.expirationTime"
 // +kubebuilder:printcolumn:name="Next-Rotation",type=string,JSONPath=".status.nextRotationTime",priority=1
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=".status.secretName",priority=1
+// +kubebuilder:printcolumn:name="Verifier",type=string,JSONPath=".status.conditions[?(@.type==\"VerifierAvailable\")].status",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type APIKey struct {
