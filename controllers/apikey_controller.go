@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
@@ -69,6 +70,11 @@ type APIKeyReconciler struct {
 	Audit audit.Sink
 	// DefaultAllow decides for namespaces no KeyPolicy selects.
 	DefaultAllow bool
+	// Verifier is the availability of the verifier the manager deploys,
+	// reported on every key. Nil when something else runs the verifier
+	// (--deploy-verifier=false): keys then carry no VerifierAvailable
+	// condition.
+	Verifier *VerifierAvailability
 
 	// secondInstance lets a test run another manager beside the first, as
 	// during a restart or a leader handover.
@@ -119,6 +125,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 
 	return runPhases(ctx, s,
 		r.readSpec,
+		r.reportVerifier,
 		r.applyPolicy,
 		r.ensureSecret,
 		r.rotateIfDue,
@@ -130,11 +137,18 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 }
 
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
-// key records) in the manager's memory, not every Secret in the cluster.
-func CacheOptions() cache.Options {
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})},
-	}}
+// key records) in the manager's memory, not every Secret in the cluster,
+// and the verifier's objects only from the verifier namespace, where the
+// manager's Role lets it list and watch them.
+func CacheOptions(verifierNamespace string) cache.Options {
+	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: ours},
+	}
+	for _, obj := range verifierKinds() {
+		byObject[obj] = cache.ByObject{Label: ours, Namespaces: map[string]cache.Config{verifierNamespace: {}}}
+	}
+	return cache.Options{ByObject: byObject}
 }
 
 // phase is one named step of a reconcile. A phase stops the ones after it
@@ -199,8 +213,8 @@ func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) (bool, 
 }
 
 // SetupWithManager watches APIKeys, the delivery Secrets they own, the
-// records they publish, and what a key's policy depends on: KeyPolicies,
-// namespace labels and parent keys.
+// records they publish, what a key's policy depends on (KeyPolicies,
+// namespace labels and parent keys) and the verifier's availability.
 func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keywardv1.APIKey{}, ParentIndex, func(o client.Object) []string {
 		if p := o.(*keywardv1.APIKey).Spec.Parent; p != nil {
@@ -213,8 +227,11 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	isRecord := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[record.RecordLabel] == "true"
 	})
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&keywardv1.APIKey{}).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Verifier != nil {
+		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))
+	}
+	return b.For(&keywardv1.APIKey{}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
 		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).

@@ -86,6 +86,8 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 		(beforeWarn == nil || beforeWarn.Status != metav1.ConditionTrue || beforeWarn.Message != afterWarn.Message) {
 		r.Recorder.Eventf(key, nil, corev1.EventTypeWarning, afterWarn.Reason, "Warn", "%s", afterWarn.Message)
 	}
+
+	r.announceVerifier(s)
 }
 
 func (s *keyScope) rotationCause() string {

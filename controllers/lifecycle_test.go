@@ -195,13 +195,16 @@ func mustHasher(g *WithT) keys.Hasher {
 // reconciler, stopped when the test ends. Its startup resyncs every APIKey.
 func startSecondManager(t *testing.T, g *WithT) *APIKeyReconciler {
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
-		Scheme: testScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, Cache: CacheOptions(),
+		Scheme: testScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, Cache: CacheOptions(verifierNamespace),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	second := &APIKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
 		Clock: clock.RealClock{}, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace,
-		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, DefaultAllow: true, secondInstance: true,
+		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, DefaultAllow: true,
+		// Configured like the first: one that does not deploy the verifier
+		// would remove the condition the first sets, turn after turn.
+		Verifier: reconciler.Verifier, secondInstance: true,
 	}
 	g.Expect(second.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -46,4 +48,25 @@ var (
 func init() {
 	metrics.Registry.MustRegister(hashesTotal, hashSeconds, hashWaitSeconds, keysIssuedTotal, recordWritesTotal,
 		notificationsTotal, notificationFailuresTotal, tombstonesRemovedTotal)
+}
+
+// verifierAvailable is registered on the first observation, not in init:
+// a manager that does not deploy the verifier, or a replica that is not
+// the leader, knows nothing about it and must not export a 0 that an
+// alert would read as an outage.
+var (
+	verifierAvailable = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "keyward_verifier_available",
+		Help: "1 when the verifier Deployment the manager runs has an available replica, 0 when it has none.",
+	})
+	registerVerifierAvailable sync.Once
+)
+
+func setVerifierAvailableMetric(available bool) {
+	registerVerifierAvailable.Do(func() { metrics.Registry.MustRegister(verifierAvailable) })
+	if available {
+		verifierAvailable.Set(1)
+	} else {
+		verifierAvailable.Set(0)
+	}
 }

@@ -40,6 +40,7 @@ var (
 	reconciler *APIKeyReconciler
 	mgrCache   cache.Cache
 	janitor    *RecordJanitor
+	deployer   *VerifierDeployer
 	logs       = &testutil.SyncBuffer{}
 	auditLines = &testutil.SyncBuffer{}
 	writes     = &writeLog{}
@@ -47,6 +48,12 @@ var (
 )
 
 const verifierNamespace = "keyward-system"
+
+// testVerifierDeployment is the verifier the test manager deploys; its
+// image is never pulled, as envtest runs no kubelet.
+func testVerifierDeployment(namespace string) VerifierDeployment {
+	return VerifierDeployment{Namespace: namespace, Image: "keyward:test", Resources: DefaultVerifierResources()}
+}
 
 // testIterations keeps envtest tests fast; the 600,000 default is covered by
 // internal/keys.TestDefaultIterations and by make bench.
@@ -109,7 +116,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  testScheme(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   CacheOptions(),
+		Cache:   CacheOptions(verifierNamespace),
 	})
 	if err != nil {
 		return err
@@ -121,6 +128,15 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	mgrCache = mgr.GetCache()
 	notifier := notify.NewSink(sink.start())
 	notifier.Backoff = 10 * time.Millisecond
+	verifierAvailability := &VerifierAvailability{}
+	deployer = &VerifierDeployer{
+		Client:       mgr.GetClient(),
+		Config:       testVerifierDeployment(verifierNamespace),
+		Availability: verifierAvailability,
+	}
+	if err := deployer.SetupWithManager(mgr); err != nil {
+		return err
+	}
 	reconciler = &APIKeyReconciler{
 		Client:                  &countingClient{Client: mgr.GetClient(), log: writes},
 		APIReader:               mgr.GetAPIReader(),
@@ -134,6 +150,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		Notifier:                notifier,
 		Audit:                   audit.NewWriter(auditLines),
 		DefaultAllow:            true,
+		Verifier:                verifierAvailability,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return err

@@ -42,6 +42,7 @@ type managerOptions struct {
 	tombstoneRetention      time.Duration
 	notificationSink        string
 	auditLog                string
+	verifier                verifierFlags
 	zap                     zap.Options
 
 	// Admission webhooks.
@@ -85,6 +86,7 @@ func runManager(args []string) error {
 	fs.StringVar(&o.webhookServiceName, "webhook-service-name", defaultWebhookServiceName, "self-managed mode: Service in the manager's namespace through which the API server calls the webhook (the certificate's DNS names)")
 	fs.StringVar(&o.webhookConfigName, "webhook-configuration-name", defaultWebhookConfigName, "self-managed mode: ValidatingWebhookConfiguration that gets the CA bundle (the ClusterRole allows updating only the default name)")
 	fs.StringVar(&o.defaultPolicy, "default-policy", "allow", `decision for APIKeys in namespaces no KeyPolicy selects: "allow" or "deny"`)
+	o.verifier.bind(fs)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -99,6 +101,13 @@ func runManager(args []string) error {
 		return fmt.Errorf("--webhook-cert-mode must be %q or %q, not %q", certModeSelfManaged, certModeExternal, o.webhookCertMode)
 	}
 	o.webhookNamespace = envOr("POD_NAMESPACE", "keyward-system")
+	var verifierDeployment controllers.VerifierDeployment
+	if o.verifier.deploy {
+		var err error
+		if verifierDeployment, err = o.verifier.deployment(o.verifierNamespace); err != nil {
+			return err
+		}
+	}
 
 	// Capped whatever --zap-log-level says: client-go's wire traces print
 	// request bodies, and delivery Secrets carry plaintext keys.
@@ -139,6 +148,19 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	// nil unless the manager deploys the verifier: only then can it tell
+	// whether the verifier is available.
+	var verifierAvailability *controllers.VerifierAvailability
+	if o.verifier.deploy {
+		verifierAvailability = &controllers.VerifierAvailability{}
+		if err := (&controllers.VerifierDeployer{
+			Client:       mgr.GetClient(),
+			Config:       verifierDeployment,
+			Availability: verifierAvailability,
+		}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the verifier deployer: %w", err)
+		}
+	}
 	if err := (&controllers.APIKeyReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -152,6 +174,7 @@ func runManager(args []string) error {
 		Notifier:                notifier,
 		Audit:                   auditSink,
 		DefaultAllow:            o.defaultAllow,
+		Verifier:                verifierAvailability,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the APIKey controller: %w", err)
 	}
@@ -179,7 +202,7 @@ func runManager(args []string) error {
 	}
 	logger.Info("starting manager", "verifierNamespace", o.verifierNamespace, "pbkdf2Iterations", o.iterations,
 		"hashConcurrency", o.hashConcurrency, "webhooks", o.enableWebhooks, "webhookCertMode", o.webhookCertMode,
-		"defaultPolicy", o.defaultPolicy)
+		"defaultPolicy", o.defaultPolicy, "deployVerifier", o.verifier.deploy, "verifierImage", verifierDeployment.Image)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
@@ -208,7 +231,7 @@ func managerConfig(o managerOptions, webhookServer crwebhook.Server) ctrl.Option
 		WebhookServer:          webhookServer,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "keyward-manager.keyward.dev",
-		Cache:                  controllers.CacheOptions(),
+		Cache:                  controllers.CacheOptions(o.verifierNamespace),
 	}
 }
 

@@ -190,7 +190,7 @@ func startManager(b *testing.B, ctx context.Context, hasher keys.Hasher) (client
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(),
+		Cache:   controllers.CacheOptions(verifierNamespace),
 	})
 	if err != nil {
 		b.Fatal(err)
