@@ -4,8 +4,9 @@
 # docker-build/docker-push, and nothing needs a kustomize binary:
 # `kubectl kustomize` / `kubectl apply -k` render config/.
 
-# Image the deploy target puts into the manager Deployment (config/manager
-# uses the placeholder keyward:dev).
+# Image the deploy target puts into the manager Deployment and, as the
+# verifier's image, into its VERIFIER_IMAGE (config/manager uses the
+# placeholder keyward:dev for both). `make run` deploys the verifier from it.
 IMG ?= keyward:dev
 
 # Kustomization that deploy/undeploy render: config/default (the webhook's
@@ -124,7 +125,7 @@ build: manifests generate fmt vet ## Build the keyward binary into bin/keyward.
 # serves no admission webhooks.
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig (install the CRDs first).
-	go run ./cmd/keyward manager --metrics-bind-address=0 --health-probe-bind-address=:8081 --enable-webhooks=false $(RUN_ARGS)
+	go run ./cmd/keyward manager --metrics-bind-address=0 --health-probe-bind-address=:8081 --enable-webhooks=false --verifier-image=$(IMG) $(RUN_ARGS)
 
 .PHONY: run-local
 run-local: build manifests ## A local control plane, the CRDs, the manager and the samples; Ctrl-C stops it all.
@@ -158,7 +159,7 @@ uninstall: manifests ## Uninstall the CRDs. Call with ignore-not-found=true to i
 
 .PHONY: deploy
 deploy: manifests ## Deploy the controller (CRDs, RBAC, manager with image IMG, webhook; DEPLOY_CONFIG=config/cert-manager for cert-manager) to the current kubeconfig's cluster.
-	kubectl kustomize $(DEPLOY_CONFIG) | sed "s|image: keyward:dev|image: $(IMG)|" | kubectl apply --server-side -f -
+	kubectl kustomize $(DEPLOY_CONFIG) | sed -e "s|image: keyward:dev|image: $(IMG)|" -e "s|value: keyward:dev|value: $(IMG)|" | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Undeploy the controller. Call with ignore-not-found=true to ignore missing resources.

@@ -50,6 +50,9 @@ func startManager(kubeconfig string, webhookArgs, extraArgs []string) (*manager,
 	probeAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := append([]string{"manager",
 		"--verifier-namespace=" + verifierNamespace,
+		// The control plane has no kubelet to run a verifier Deployment;
+		// run-local runs the verifier as a process of its own.
+		"--deploy-verifier=false",
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=" + probeAddr,
 		"--zap-log-level=info",
