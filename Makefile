@@ -86,8 +86,12 @@ lint: vet ## Check formatting (gofmt) and run go vet, changing nothing.
 envtest: setup-envtest ## Ensure the envtest binaries (kube-apiserver, etcd, kubectl) and print their directory.
 	@$(ENVTEST_ASSETS)
 
+.PHONY: test-deps
+test-deps: ## Install what tests run for real (nginx) from Debian's packages when missing.
+	@bash hack/test-deps.sh
+
 .PHONY: test
-test: manifests generate fmt vet setup-envtest ## Run unit and envtest tests (everything but test/e2e).
+test: manifests generate fmt vet setup-envtest test-deps ## Run unit and envtest tests (everything but test/e2e).
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -v -e '$(TEST_PKGS_EXCLUDE)' || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \

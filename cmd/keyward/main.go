@@ -1,5 +1,5 @@
 // Command keyward is keyward's one binary: `keyward manager` runs the
-// controllers; `keyward verifier` (coming) enforces keys on traffic.
+// controllers; `keyward verifier` enforces keys on traffic.
 package main
 
 import (
@@ -10,7 +10,8 @@ import (
 const usage = `usage: keyward <command> [flags]
 
 commands:
-  manager    run the controllers (APIKey), metrics and health probes
+  manager    run the controllers, the admission webhooks, metrics and health probes
+  verifier   enforce keys on traffic: decision API, forward-auth for proxies
 `
 
 func main() {
@@ -22,6 +23,8 @@ func main() {
 	switch os.Args[1] {
 	case "manager":
 		err = runManager(os.Args[2:])
+	case "verifier":
+		err = runVerifier(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

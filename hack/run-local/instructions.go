@@ -39,7 +39,7 @@ spec:
     afterDays: 365
 EOF`
 
-func printInstructions(kubeconfig, assets string, samples bool) {
+func printInstructions(kubeconfig, assets, verifierAddr string, samples bool) {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
@@ -57,7 +57,21 @@ func printInstructions(kubeconfig, assets string, samples bool) {
 		line("  kubectl get secret fraud-reporting -o jsonpath='{.data.key}' | base64 -d; echo   # the key, shown once to whoever may read the Secret")
 	}
 	line("  kubectl get secrets -n %s -l keyward.dev/record=true   # hashed key records, no plaintext", verifierNamespace)
-	line("  tail -f %s", filepath.Join(localDir, "manager.log"))
+	line("  tail -f %s %s", filepath.Join(localDir, "manager.log"), filepath.Join(localDir, "verifier.log"))
+	line("")
+	line("The verifier answers on %s (forward-auth and the decision API):", verifierAddr)
+	line("")
+	line("  export VERIFIER=http://%s", verifierAddr)
+	if samples {
+		line("  KEY=$(kubectl get secret fraud-reporting -o jsonpath='{.data.key}' | base64 -d)")
+		line("  # Permit: 200 with X-Keyward-Key-Id, -Owner and -Scopes (the key allows 10.0.0.0/8)")
+		line(`  curl -i -H "Authorization: Bearer $KEY" -H "X-Forwarded-For: 10.1.2.3" $VERIFIER/authz/envoy/acme/payments/investigations/INV-7`)
+		line("  # Deny: 401 without a key, 403 insufficient_scope for a write")
+		line(`  curl -i -H "X-Forwarded-For: 10.1.2.3" $VERIFIER/authz/envoy/acme/payments/investigations/INV-7`)
+		line(`  curl -i -X POST -H "Authorization: Bearer $KEY" -H "X-Forwarded-For: 10.1.2.3" $VERIFIER/authz/envoy/acme/payments/investigations`)
+		line("  # Revoke it; the next request is denied")
+		line(`  kubectl patch apikey fraud-reporting --type=merge -p '{"spec":{"revoked":true}}'`)
+	}
 	line("")
 	line("Create a key of your own:")
 	line("")

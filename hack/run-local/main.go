@@ -65,7 +65,7 @@ func run(args []string) int {
 	case err == nil:
 		fmt.Println("stopped; nothing left running.")
 		return 0
-	case sigCtx.Err() != nil && !errors.Is(err, errManagerExited):
+	case sigCtx.Err() != nil && !errors.Is(err, errChildExited):
 		// The setup step's own error is only the echo of the interrupt.
 		fmt.Fprintln(os.Stderr, "run-local: interrupted before keyward was ready; stopped everything.")
 		return 130
@@ -122,32 +122,44 @@ func runLocal(sigCtx context.Context, o options) error {
 		return err
 	}
 	defer mgr.stop()
-	// From here on every wait also ends when the manager dies, so a crash
-	// shows up as itself rather than as a timeout.
+	ver, err := startVerifier(kubeconfig)
+	if err != nil {
+		return err
+	}
+	defer ver.stop()
+	// From here on every wait also ends when a child dies, so a crash shows
+	// up as itself rather than as a timeout.
 	ctx, cancel := context.WithCancelCause(sigCtx)
 	defer cancel(nil)
-	go func() {
-		<-mgr.done
-		cancel(errManagerExited)
-	}()
+	exited := make(chan *child, 2)
+	for _, c := range []*child{mgr, ver} {
+		go func() {
+			<-c.done
+			exited <- c
+			cancel(errChildExited)
+		}()
+	}
 
-	if err := setUp(ctx, cp, mgr, kubeconfig, o); err != nil {
-		if errors.Is(context.Cause(ctx), errManagerExited) {
-			return mgr.exitError()
+	if err := setUp(ctx, cp, mgr, ver, kubeconfig, o); err != nil {
+		if errors.Is(context.Cause(ctx), errChildExited) {
+			return (<-exited).exitError()
 		}
 		return err
 	}
 
 	<-ctx.Done()
-	if errors.Is(context.Cause(ctx), errManagerExited) {
-		return mgr.exitError()
+	if errors.Is(context.Cause(ctx), errChildExited) {
+		return (<-exited).exitError()
 	}
 	fmt.Println()
 	return nil
 }
 
-func setUp(ctx context.Context, cp *controlPlane, mgr *manager, kubeconfig string, o options) error {
+func setUp(ctx context.Context, cp *controlPlane, mgr, ver *child, kubeconfig string, o options) error {
 	if err := mgr.waitReady(ctx); err != nil {
+		return err
+	}
+	if err := ver.waitReady(ctx); err != nil {
 		return err
 	}
 	k := kubectl{path: cp.kubectlPath(), kubeconfig: kubeconfig}
@@ -156,7 +168,7 @@ func setUp(ctx context.Context, cp *controlPlane, mgr *manager, kubeconfig strin
 			return err
 		}
 	}
-	printInstructions(kubeconfig, cp.assets, o.samples)
+	printInstructions(kubeconfig, cp.assets, ver.apiAddr, o.samples)
 	return nil
 }
 

@@ -56,8 +56,10 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Record writes one line. A failing sink is reported on stderr rather than
 // failing a reconcile: the Kubernetes Events carry the same story.
-func (w *Writer) Record(e Event) {
-	line, err := json.Marshal(e)
+func (w *Writer) Record(e Event) { w.writeLine(e) }
+
+func (w *Writer) writeLine(v any) {
+	line, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
@@ -87,3 +89,32 @@ type Discard struct{}
 
 // Record drops the event.
 func (Discard) Record(Event) {}
+
+// Access actions of the verifier's trail.
+const (
+	Denied   = "denied"
+	FirstUse = "first_use"
+)
+
+// Access is one line of the verifier's trail: a denial, or the first time a
+// secret verified in a verifier process. It names keys by ID only.
+type Access struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	// Decision and Reason are the verifier's (Deny, Indeterminate, …).
+	Decision string `json:"decision,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	KeyID    string `json:"keyID,omitempty"`
+	Owner    string `json:"owner,omitempty"`
+	// Secret is "current" or "previous" (a rotated secret in its grace
+	// period), on first use.
+	Secret string `json:"secret,omitempty"`
+	// Resource and RequestAction are what the request asked for.
+	Resource      string `json:"resource,omitempty"`
+	RequestAction string `json:"requestAction,omitempty"`
+	// Source is the client address as the verifier determined it.
+	Source string `json:"source,omitempty"`
+}
+
+// RecordAccess writes one line of the verifier's trail.
+func (w *Writer) RecordAccess(a Access) { w.writeLine(a) }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	// Time zones of time-window conditions must resolve in a container
+	// image without /usr/share/zoneinfo.
+	_ "time/tzdata"
+
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/logging"
+	"github.com/keyward-dev/keyward/verifier"
+)
+
+type verifierOptions struct {
+	namespace                         string
+	bindAddr, probeAddr, metricsAddr  string
+	configPath, auditLog              string
+	hashConcurrency, hashQueue, cache int
+	hashWait                          time.Duration
+	freeFailures                      int
+	backoffBase, backoffMax           time.Duration
+	maxStaleness, heartbeat           time.Duration
+	zap                               zap.Options
+}
+
+func runVerifier(args []string) error {
+	o := verifierOptions{}
+	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "keyward-system"), "namespace whose key records are enforced (the only one read)")
+	fs.StringVar(&o.bindAddr, "bind-address", ":8080", "address of the decision API and the forward-auth endpoints")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8082", `address of /metrics; "0" disables it`)
+	fs.StringVar(&o.configPath, "config", "", "YAML file with routes, trusted headers and network classes (see docs/verifier.md)")
+	fs.StringVar(&o.auditLog, "audit-log", "stdout", `where denials and first uses are logged: "stdout" or a file path`)
+	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "PBKDF2 comparisons at once (0: half the CPUs, at least 1)")
+	fs.IntVar(&o.hashQueue, "hash-queue", 64, "verifications that may wait for a hashing slot; more are answered Indeterminate")
+	fs.DurationVar(&o.hashWait, "hash-wait", time.Second, "longest wait for a hashing slot")
+	fs.IntVar(&o.cache, "cache-size", 100_000, "most keys kept in the verified-key cache")
+	fs.IntVar(&o.freeFailures, "free-failures", 3, "failed verifications per key ID or client before backoff starts")
+	fs.DurationVar(&o.backoffBase, "backoff-base", time.Second, "first backoff delay; it doubles with every further failure")
+	fs.DurationVar(&o.backoffMax, "backoff-max", 5*time.Minute, "longest backoff delay")
+	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// Capped for the same reason as the manager's: nothing at any level may
+	// print request or response bodies.
+	logger := logging.Cap(zap.New(zap.UseFlagOptions(&o.zap))).WithName("verifier")
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+
+	conf, err := verifier.LoadConfig(o.configPath)
+	if err != nil {
+		return err
+	}
+	classes, err := conf.Classes()
+	if err != nil {
+		return err
+	}
+	sink, closer, err := audit.Open(o.auditLog)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	restCfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	index := verifier.NewIndex()
+	watch := verifier.NewWatch(client, o.namespace, index, verifier.WatchOptions{Log: logger})
+	v, err := verifier.New(index, verifier.Options{
+		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: verifier.AccessLog{W: sink}, Log: logger,
+		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
+		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
+		Ready: watch.Ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness,
+	})
+	if err != nil {
+		return err
+	}
+	api, err := verifier.NewHandler(v, conf)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.configPath, err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
+	servers := []*http.Server{newServer(o.bindAddr, api), newServer(o.probeAddr, v.HealthHandler())}
+	if o.metricsAddr != "0" {
+		servers = append(servers, newServer(o.metricsAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	}
+	for _, s := range servers {
+		g.Go(func() error {
+			if err := s.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving %s: %w", s.Addr, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			_ = s.Shutdown(shutdown)
+		}
+		return nil
+	})
+	logger.Info("starting verifier", "namespace", o.namespace, "address", o.bindAddr, "maxStaleness", o.maxStaleness)
+	return g.Wait()
+}
+
+// newServer bounds every phase of a request, so slow clients cannot hold
+// connections open.
+func newServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr: addr, Handler: h,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+	}
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the programs keyward's tests run for real (nginx for the
+# forward-auth test) from Debian's packages when they are missing. Without
+# root or sudo it only says what is missing: those tests then skip, except
+# under CI=true, where they fail.
+set -euo pipefail
+
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo=(sudo -n)
+else
+  echo "test-deps: missing ${need[*]}; install them (apt-get install ${need[*]}) to run the tests that use them" >&2
+  exit 0
+fi
+
+echo "test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

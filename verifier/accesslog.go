@@ -1,0 +1,56 @@
+package verifier
+
+import (
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/audit"
+)
+
+// AccessLog writes the verifier's audit trail: one JSON line per denial and
+// per first use of a secret in this process. It never sees the credential:
+// only the decision and the request's resource, action and address.
+type AccessLog struct{ W *audit.Writer }
+
+func (l AccessLog) denied(now time.Time, req Request, d Decision) {
+	if l.W == nil {
+		return
+	}
+	a := audit.Access{
+		Time: now, Action: audit.Denied, Decision: string(d.Result), Reason: string(d.Reason),
+		KeyID: d.KeyID, Owner: d.Owner, Source: sourceString(req),
+	}
+	if req.Resource.Type != "" {
+		a.Resource = resourceString(req)
+	}
+	if req.Action != 0 {
+		a.RequestAction = req.Action.String()
+	}
+	l.W.RecordAccess(a)
+}
+
+func (l AccessLog) firstUse(now time.Time, e *Entry, serial string) {
+	if l.W == nil {
+		return
+	}
+	secret := SecretCurrent
+	if cur, _ := e.Record.Current(); cur.Serial != serial {
+		secret = SecretPrevious
+	}
+	l.W.RecordAccess(audit.Access{Time: now, Action: audit.FirstUse, KeyID: e.Record.KeyID, Owner: e.Record.Owner, Secret: string(secret)})
+}
+
+func resourceString(req Request) string {
+	r := req.Resource
+	s := r.Org + "/" + r.Project + "/" + r.Type
+	if r.ID != "" {
+		s += "/" + r.ID
+	}
+	return s
+}
+
+func sourceString(req Request) string {
+	if !req.Env.Address.IsValid() {
+		return ""
+	}
+	return req.Env.Address.String()
+}

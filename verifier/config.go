@@ -1,0 +1,107 @@
+package verifier
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/keyward-dev/keyward/internal/conditions"
+)
+
+// Config is the verifier's request-facing configuration, read from the YAML
+// file given by --config. Every field is optional.
+type Config struct {
+	// Realm is the RFC 6750 realm of challenges (default "keyward").
+	Realm string `json:"realm,omitempty"`
+	// APIKeyHeaders are headers that may carry a key besides
+	// "Authorization: Bearer" (default ["Argus-API-Key"]). Keys are never
+	// read from the query string.
+	APIKeyHeaders []string `json:"apiKeyHeaders,omitempty"`
+	// ClientAddress says which header carries the client address and how
+	// many proxy hops to trust.
+	ClientAddress ClientAddress `json:"clientAddress,omitzero"`
+	// CountryHeader is a header your edge sets to the client's ISO 3166-1
+	// alpha-2 country, overwriting whatever the client sent. Unset (the
+	// default), country conditions deny every request: a header a client
+	// could forge is never trusted by default.
+	CountryHeader string `json:"countryHeader,omitempty"`
+	// DeviceHeader is a header your edge sets to "compliant" or
+	// "noncompliant", overwriting the client's. Unset, device conditions deny.
+	DeviceHeader string `json:"deviceHeader,omitempty"`
+	// NetworkClasses names groups of networks that keys may require, e.g.
+	// {"corporate": ["10.0.0.0/8"], "vpn": ["100.64.0.0/10"]}.
+	NetworkClasses map[string][]string `json:"networkClasses,omitempty"`
+	// Routes map forwarded requests to resources and actions (default
+	// DefaultRoutes); the first match wins.
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// LoadConfig reads a Config file, refusing unknown fields so a typo never
+// silently weakens enforcement. An empty path gives the defaults.
+func LoadConfig(path string) (Config, error) {
+	if path == "" {
+		return Config{}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	var c Config
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Classes parses the network classes.
+func (c Config) Classes() (conditions.Classes, error) {
+	cl, err := conditions.ParseClasses(c.NetworkClasses)
+	if err != nil {
+		return conditions.Classes{}, fmt.Errorf("networkClasses: %w", err)
+	}
+	return cl, nil
+}
+
+// compiledConfig is a Config checked and with defaults applied.
+type compiledConfig struct {
+	realm         string
+	apiKeyHeaders []string
+	clientAddress ClientAddress
+	countryHeader string
+	deviceHeader  string
+	router        router
+}
+
+func (c Config) compile() (compiledConfig, error) {
+	out := compiledConfig{
+		realm: c.Realm, apiKeyHeaders: c.APIKeyHeaders, clientAddress: c.ClientAddress.withDefaults(),
+		countryHeader: c.CountryHeader, deviceHeader: c.DeviceHeader,
+	}
+	if out.realm == "" {
+		out.realm = "keyward"
+	}
+	if strings.ContainsAny(out.realm, "\"\\") {
+		return compiledConfig{}, fmt.Errorf("realm must not contain quotes or backslashes")
+	}
+	if out.apiKeyHeaders == nil {
+		out.apiKeyHeaders = []string{"Argus-API-Key"}
+	}
+	for i, h := range out.apiKeyHeaders {
+		if strings.EqualFold(h, "Authorization") || h == "" || strings.ContainsAny(h, " :") {
+			return compiledConfig{}, fmt.Errorf("apiKeyHeaders[%d]: %q is not a usable header name", i, h)
+		}
+		out.apiKeyHeaders[i] = http.CanonicalHeaderKey(h)
+	}
+	routes := c.Routes
+	if len(routes) == 0 {
+		routes = DefaultRoutes
+	}
+	var err error
+	if out.router, err = compileRoutes(routes); err != nil {
+		return compiledConfig{}, err
+	}
+	return out, nil
+}

@@ -1,0 +1,134 @@
+package verifier
+
+import (
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+// Result is the outcome of a decision, as in XACML 3.0.
+type Result string
+
+const (
+	// Permit: the credential may do the action on the resource.
+	Permit Result = "Permit"
+	// Deny: it may not; Reason says why.
+	Deny Result = "Deny"
+	// NotApplicable: the request names nothing the verifier protects (no
+	// route maps it to a resource).
+	NotApplicable Result = "NotApplicable"
+	// Indeterminate: the verifier cannot decide now (not yet synced, out of
+	// touch with the API server, hashing overloaded). Callers must treat it
+	// as a denial; the verifier never permits what it cannot decide.
+	Indeterminate Result = "Indeterminate"
+)
+
+// Reason is the machine-readable cause of a decision. The values are part of
+// the API: proxies, dashboards and audit consumers match on them.
+type Reason string
+
+const (
+	ReasonAllowed Reason = "allowed"
+
+	// Credential problems: RFC 6750 invalid_request or invalid_token.
+	ReasonMissingCredential   Reason = "missing_credential"
+	ReasonMalformedRequest    Reason = "malformed_request"
+	ReasonCredentialInQuery   Reason = "credential_in_query"
+	ReasonMalformedCredential Reason = "malformed_credential"
+	ReasonUnknownKey          Reason = "unknown_key"
+	ReasonInvalidSecret       Reason = "invalid_secret"
+	ReasonRevoked             Reason = "revoked"
+	ReasonSuspended           Reason = "suspended"
+	ReasonExpired             Reason = "expired"
+	ReasonNotYetValid         Reason = "not_yet_valid"
+	ReasonSecretExpired       Reason = "secret_expired"
+	ReasonTooManyFailures     Reason = "too_many_failures"
+
+	// Authorisation problems: RFC 6750 insufficient_scope.
+	ReasonInsufficientScope  Reason = "insufficient_scope"
+	ReasonSourceNotAllowed   Reason = Reason(conditions.SourceNotAllowed)
+	ReasonOutsideTimeWindow  Reason = Reason(conditions.OutsideTimeWindow)
+	ReasonCountryNotAllowed  Reason = Reason(conditions.CountryNotAllowed)
+	ReasonNetworkNotAllowed  Reason = Reason(conditions.NetworkNotAllowed)
+	ReasonDeviceNotCompliant Reason = Reason(conditions.DeviceNotCompliant)
+
+	// NotApplicable.
+	ReasonNoRoute Reason = "no_route"
+
+	// Indeterminate.
+	ReasonNotReady    Reason = "not_ready"
+	ReasonStale       Reason = "verifier_stale"
+	ReasonHashingBusy Reason = "hashing_busy"
+)
+
+// credentialReason reports whether a reason is about the credential itself
+// (401) rather than about what the credential may do (403).
+func credentialReason(r Reason) bool {
+	switch r {
+	case ReasonMissingCredential, ReasonMalformedRequest, ReasonCredentialInQuery,
+		ReasonMalformedCredential, ReasonUnknownKey, ReasonInvalidSecret, ReasonRevoked,
+		ReasonSuspended, ReasonExpired, ReasonNotYetValid, ReasonSecretExpired, ReasonTooManyFailures:
+		return true
+	}
+	return false
+}
+
+// Secret says which of a key's secrets a credential matched.
+type Secret string
+
+const (
+	SecretCurrent Secret = "current"
+	// SecretPrevious: the secret a rotation replaced, still inside its
+	// grace period. Clients using it should pick up the new key.
+	SecretPrevious Secret = "previous"
+)
+
+// Request is one question to the verifier, in XACML's four categories.
+type Request struct {
+	// Subject: the credential as presented, or why there is none.
+	Credential        string
+	CredentialProblem CredentialProblem
+	// Resource and Action.
+	Resource scope.Resource
+	Action   scope.Action
+	// Environment: where and when.
+	Env conditions.Environment
+}
+
+// Decision is the verifier's answer.
+type Decision struct {
+	Result  Result `json:"decision"`
+	Reason  Reason `json:"reason"`
+	Message string `json:"message,omitempty"`
+	// KeyID and Owner identify the key once its ID is known to the
+	// verifier (never for malformed or unknown keys).
+	KeyID string `json:"keyID,omitempty"`
+	Owner string `json:"owner,omitempty"`
+	// MatchedScope is the key's scope that allowed the request (Permit, or
+	// a denial by conditions).
+	MatchedScope string `json:"matchedScope,omitempty"`
+	// RequiredScope is the narrowest scope that would allow the request;
+	// set on insufficient_scope.
+	RequiredScope string `json:"requiredScope,omitempty"`
+	Secret        Secret `json:"secret,omitempty"`
+	// RetryAfter, when set, is when trying again may succeed.
+	RetryAfter *time.Time `json:"retryAfter,omitempty"`
+
+	entry *Entry
+}
+
+func deny(r Reason, msg string) Decision { return Decision{Result: Deny, Reason: r, Message: msg} }
+
+func indeterminate(r Reason, msg string) Decision {
+	return Decision{Result: Indeterminate, Reason: r, Message: msg}
+}
+
+// requiredScope is the narrowest scope that allows exactly the request.
+func requiredScope(res scope.Resource, a scope.Action) string {
+	s := res.Org + "/" + res.Project + "/" + res.Type
+	if res.ID != "" {
+		s += "/" + res.ID
+	}
+	return s + ":" + a.String()
+}

@@ -1,0 +1,283 @@
+package verifier
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+// Paths the verifier serves on its main port.
+const (
+	DecisionPath = "/v1/decision"
+	// EnvoyPrefix is the path_prefix to configure in Envoy's ext_authz
+	// HTTP service: Envoy appends the original path.
+	EnvoyPrefix = "/authz/envoy"
+	TraefikPath = "/authz/traefik"
+	NginxPath   = "/authz/nginx"
+)
+
+// Identity headers on a Permit, for proxies to copy upstream.
+const (
+	HeaderKeyID        = "X-Keyward-Key-Id"
+	HeaderOwner        = "X-Keyward-Owner"
+	HeaderScopes       = "X-Keyward-Scopes"
+	HeaderMatchedScope = "X-Keyward-Matched-Scope"
+	HeaderSecret       = "X-Keyward-Secret"
+)
+
+const maxDecisionBody = 16 << 10
+
+type handler struct {
+	v   *Verifier
+	cfg compiledConfig
+	mux *http.ServeMux
+}
+
+// NewHandler serves the decision API and the forward-auth endpoints.
+func NewHandler(v *Verifier, c Config) (http.Handler, error) {
+	cfg, err := c.compile()
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{v: v, cfg: cfg, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST "+DecisionPath, h.decision)
+	h.mux.Handle(EnvoyPrefix+"/", h.forward(envoyStyle))
+	h.mux.Handle(TraefikPath, h.forward(traefikStyle))
+	h.mux.Handle(NginxPath, h.forward(nginxStyle))
+	return h.mux, nil
+}
+
+// proxyStyle is how one proxy passes the original request.
+type proxyStyle uint8
+
+const (
+	envoyStyle proxyStyle = iota
+	traefikStyle
+	nginxStyle
+)
+
+// original returns the method and URI (path and query) of the request the
+// proxy asks about.
+func (s proxyStyle) original(r *http.Request) (method, uri string) {
+	switch s {
+	case envoyStyle:
+		uri = strings.TrimPrefix(r.URL.EscapedPath(), EnvoyPrefix)
+		if r.URL.RawQuery != "" {
+			uri += "?" + r.URL.RawQuery
+		}
+		return r.Method, uri
+	case traefikStyle:
+		return r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Forwarded-Uri")
+	default:
+		return r.Header.Get("X-Original-Method"), r.Header.Get("X-Original-URI")
+	}
+}
+
+func (h *handler) forward(style proxyStyle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method, uri := style.original(r)
+		path, query, _ := strings.Cut(uri, "?")
+		req := Request{Env: h.environment(r)}
+		req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
+		var d Decision
+		switch {
+		case credentialInQuery(query):
+			d = deny(ReasonCredentialInQuery, "credentials are not accepted in the query string")
+			h.v.metrics.decided(d, 0)
+			h.v.audit.denied(h.v.clock.Now(), req, d)
+		default:
+			res, act, ok := h.cfg.router.match(strings.ToUpper(method), path)
+			if !ok {
+				d = Decision{Result: NotApplicable, Reason: ReasonNoRoute, Message: "no route maps this request to a protected resource"}
+				h.v.metrics.decided(d, 0)
+				h.v.audit.denied(h.v.clock.Now(), req, d)
+				break
+			}
+			req.Resource, req.Action = res, act
+			d = h.v.Decide(r.Context(), req)
+		}
+		h.writeForward(w, style, d)
+	})
+}
+
+// environment reads what the configured trusted headers say.
+func (h *handler) environment(r *http.Request) conditions.Environment {
+	env := conditions.Environment{Address: h.cfg.clientAddress.from(r)}
+	if h.cfg.countryHeader != "" {
+		env.Country = strings.TrimSpace(r.Header.Get(h.cfg.countryHeader))
+	}
+	if h.cfg.deviceHeader != "" {
+		env.Device = parseDevice(r.Header.Get(h.cfg.deviceHeader))
+	}
+	return env
+}
+
+func parseDevice(v string) conditions.Device {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "compliant":
+		return conditions.DeviceCompliant
+	case "":
+		return conditions.DeviceUnknown
+	}
+	return conditions.DeviceNonCompliant
+}
+
+// writeForward answers a proxy: 200 with identity headers on Permit; 401 for
+// credential problems; 403 for everything else that is not a Permit. Never a
+// 5xx: proxies treat those as errors, and some can be configured to let
+// traffic through on error.
+func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decision) {
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	if d.Result == Permit {
+		hdr.Set(HeaderKeyID, d.KeyID)
+		hdr.Set(HeaderOwner, d.Owner)
+		hdr.Set(HeaderScopes, d.entry.scopesHeader)
+		hdr.Set(HeaderMatchedScope, d.MatchedScope)
+		hdr.Set(HeaderSecret, string(d.Secret))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	status := http.StatusForbidden
+	challenge := `Bearer realm="` + h.cfg.realm + `"`
+	switch {
+	case d.Reason == ReasonMissingCredential:
+		status = http.StatusUnauthorized
+	case d.Reason == ReasonMalformedRequest || d.Reason == ReasonCredentialInQuery:
+		// nginx turns anything but 401 and 403 from auth_request into a 500.
+		status = http.StatusBadRequest
+		if style == nginxStyle {
+			status = http.StatusUnauthorized
+		}
+		challenge += `, error="invalid_request", error_description="` + quotable(d.Message) + `"`
+	case credentialReason(d.Reason):
+		status = http.StatusUnauthorized
+		challenge += `, error="invalid_token", error_description="` + quotable(d.Message) + `"`
+	case d.Result == Deny || d.Result == NotApplicable:
+		challenge += `, error="insufficient_scope", error_description="` + quotable(d.Message) + `"`
+		if d.RequiredScope != "" {
+			challenge += `, scope="` + quotable(d.RequiredScope) + `"`
+		}
+	}
+	hdr.Set("WWW-Authenticate", challenge)
+	if d.RetryAfter != nil {
+		hdr.Set("Retry-After", strconv.Itoa(max(1, int(d.RetryAfter.Sub(h.v.clock.Now()).Seconds()+0.999))))
+	} else if d.Result == Indeterminate {
+		hdr.Set("Retry-After", "1")
+	}
+	hdr.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// The body reaches the client through the proxy: it says what and why,
+	// but not the key's owner.
+	_ = json.NewEncoder(w).Encode(struct {
+		Result  Result `json:"decision"`
+		Reason  Reason `json:"reason"`
+		Message string `json:"message,omitempty"`
+	}{d.Result, d.Reason, d.Message})
+}
+
+// quotable keeps only the characters RFC 6750 allows inside a quoted
+// error_description or scope.
+func quotable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == 0x20 || r == 0x21 || (r >= 0x23 && r <= 0x5B) || (r >= 0x5D && r <= 0x7E) {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// DecisionRequest is the decision API's JSON request, in XACML 3.0's four
+// attribute categories.
+type DecisionRequest struct {
+	Subject struct {
+		// Credential is the key as the client presented it.
+		Credential string `json:"credential"`
+	} `json:"subject"`
+	Resource struct {
+		Org     string `json:"org"`
+		Project string `json:"project"`
+		Type    string `json:"type"`
+		ID      string `json:"id,omitempty"`
+	} `json:"resource"`
+	Action struct {
+		// ID is read, write, delete, execute or admin.
+		ID string `json:"id"`
+	} `json:"action"`
+	Environment struct {
+		// Address is the client's IP address.
+		Address string `json:"address,omitempty"`
+		// Time is when the request is made (RFC 3339), for time windows;
+		// the verifier's clock when empty. Expiry always uses the clock.
+		Time *time.Time `json:"time,omitempty"`
+		// Country is an ISO 3166-1 alpha-2 code.
+		Country string `json:"country,omitempty"`
+		// Network is a network class name, trusted only without Address.
+		Network string `json:"network,omitempty"`
+		// Device is "compliant" or "noncompliant".
+		Device string `json:"device,omitempty"`
+	} `json:"environment"`
+}
+
+func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	req, err := h.parseDecision(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, Decision{Result: Indeterminate, Reason: ReasonMalformedRequest, Message: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, h.v.Decide(r.Context(), req))
+}
+
+func (h *handler) parseDecision(r *http.Request) (Request, error) {
+	if r.URL.RawQuery != "" {
+		return Request{}, errors.New("the decision API takes no query parameters")
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxDecisionBody))
+	dec.DisallowUnknownFields()
+	var in DecisionRequest
+	if err := dec.Decode(&in); err != nil {
+		return Request{}, errors.New("the body is not a decision request: " + err.Error())
+	}
+	var req Request
+	req.Credential = in.Subject.Credential
+	if req.Credential == "" {
+		req.CredentialProblem = CredentialMissing
+	}
+	req.Resource = scope.Resource{Org: in.Resource.Org, Project: in.Resource.Project, Type: in.Resource.Type, ID: in.Resource.ID}
+	if req.Resource.Org == "" || req.Resource.Project == "" || req.Resource.Type == "" {
+		return Request{}, errors.New("resource.org, resource.project and resource.type are required")
+	}
+	act, err := scope.ParseAction(in.Action.ID)
+	if err != nil {
+		return Request{}, errors.New("action.id: " + err.Error())
+	}
+	req.Action = act
+	env := &in.Environment
+	if env.Address != "" {
+		a, err := netip.ParseAddr(env.Address)
+		if err != nil {
+			return Request{}, errors.New("environment.address is not an IP address")
+		}
+		req.Env.Address = a.Unmap()
+	}
+	if env.Time != nil {
+		req.Env.Time = *env.Time
+	}
+	req.Env.Country, req.Env.Network, req.Env.Device = env.Country, env.Network, parseDevice(env.Device)
+	return req, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,25 @@
+package verifier
+
+import (
+	"net/http"
+)
+
+// HealthHandler serves /healthz (the process answers) and /readyz (records
+// loaded and the API server heard recently enough to permit).
+func (v *Verifier) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case !v.ready():
+			http.Error(w, "key records not loaded yet", http.StatusServiceUnavailable)
+		case v.stale(v.clock.Now()):
+			http.Error(w, "the API server has not been heard for longer than the staleness bound", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ok\n"))
+		}
+	})
+	return mux
+}

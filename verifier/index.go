@@ -1,0 +1,107 @@
+package verifier
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/scope"
+)
+
+// Entry is one key record, parsed once per version so that a request only
+// compares values.
+type Entry struct {
+	Record record.Record
+	scopes scope.Set
+	conds  *conditions.Compiled
+	// scopesHeader is the key's scopes as the identity header carries them.
+	scopesHeader string
+}
+
+func newEntry(r record.Record) (*Entry, error) {
+	set, err := scope.ParseSet(r.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	conds, err := conditions.Compile(r.Conditions)
+	if err != nil {
+		return nil, err
+	}
+	return &Entry{Record: r, scopes: set, conds: conds, scopesHeader: strings.Join(set.Strings(), " ")}, nil
+}
+
+// Index holds the records the verifier enforces, by key ID. Watch events
+// change it synchronously, so a change applies to the next request after
+// its event.
+type Index struct {
+	mu       sync.RWMutex
+	byID     map[string]*Entry
+	idBySecr map[string]string // record Secret name → key ID
+
+	// changed is told the key ID of every record that changed or went,
+	// so caches can drop what they hold about it.
+	changed func(keyID string)
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{byID: map[string]*Entry{}, idBySecr: map[string]string{}}
+}
+
+// Lookup returns the entry of a key ID.
+func (ix *Index) Lookup(keyID string) (*Entry, bool) {
+	ix.mu.RLock()
+	e, ok := ix.byID[keyID]
+	ix.mu.RUnlock()
+	return e, ok
+}
+
+// Len is the number of records loaded.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.byID)
+}
+
+// Put loads the record carried by the named Secret. A record that does not
+// decode removes whatever the Secret held before: the verifier fails closed
+// rather than enforcing an outdated version of a key.
+func (ix *Index) Put(secretName string, data []byte) error {
+	r, err := record.Decode(data)
+	var e *Entry
+	if err == nil {
+		e, err = newEntry(r)
+	}
+	if err == nil && record.SecretName(r.KeyID) != secretName {
+		err = fmt.Errorf("record of key %s is in Secret %q, not %q", r.KeyID, secretName, record.SecretName(r.KeyID))
+	}
+	if err != nil {
+		ix.Remove(secretName)
+		return fmt.Errorf("record Secret %q: %w", secretName, err)
+	}
+	ix.mu.Lock()
+	_, had := ix.byID[r.KeyID]
+	ix.byID[r.KeyID] = e
+	ix.idBySecr[secretName] = r.KeyID
+	ix.mu.Unlock()
+	if had && ix.changed != nil {
+		ix.changed(r.KeyID)
+	}
+	return nil
+}
+
+// Remove forgets the record of the named Secret.
+func (ix *Index) Remove(secretName string) {
+	ix.mu.Lock()
+	id, ok := ix.idBySecr[secretName]
+	if ok {
+		delete(ix.idBySecr, secretName)
+		delete(ix.byID, id)
+	}
+	ix.mu.Unlock()
+	if ok && ix.changed != nil {
+		ix.changed(id)
+	}
+}

@@ -1,0 +1,67 @@
+package verifier
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the verifier's Prometheus metrics. No label carries a key ID,
+// an owner or an address: their values are unbounded.
+type Metrics struct {
+	decisions   *prometheus.CounterVec
+	latency     prometheus.Histogram
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	hashes      prometheus.Counter
+	reg         prometheus.Registerer
+}
+
+// NewMetrics registers the verifier's metrics with reg (nil: not exported).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyward_verifier_decisions_total",
+			Help: "Decisions by result (Permit, Deny, NotApplicable, Indeterminate) and reason.",
+		}, []string{"decision", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "keyward_verifier_decision_duration_seconds",
+			Help:    "Time to decide one request, hashing included.",
+			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.1, 0.25, 0.5, 1},
+		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_verifier_cache_hits_total", Help: "Keys answered from the verified-key cache.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_verifier_cache_misses_total", Help: "Known keys not in the verified-key cache.",
+		}),
+		hashes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_verifier_hashes_total", Help: "PBKDF2 comparisons computed.",
+		}),
+		reg: reg,
+	}
+	if reg != nil {
+		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes)
+	}
+	return m
+}
+
+// observe exports sizes that are read when scraped.
+func (m *Metrics) observe(ix *Index, c *verifiedCache) {
+	if m.reg == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyward_verifier_records", Help: "Key records loaded.",
+		}, func() float64 { return float64(ix.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyward_verifier_cache_entries", Help: "Entries in the verified-key cache.",
+		}, func() float64 { return float64(c.len()) }),
+	)
+}
+
+func (m *Metrics) decided(d Decision, took time.Duration) {
+	m.decisions.WithLabelValues(string(d.Result), string(d.Reason)).Inc()
+	m.latency.Observe(took.Seconds())
+}

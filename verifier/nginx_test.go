@@ -1,0 +1,157 @@
+package verifier
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/keyward-dev/keyward/internal/keys"
+)
+
+// nginxBinary finds nginx. Under CI=true a missing nginx fails the run: the
+// CI script installs it, and a skipped proxy test would prove nothing.
+func nginxBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"nginx", "/usr/sbin/nginx"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("nginx is not installed (apt-get install nginx-light); CI must run the nginx test")
+	}
+	t.Skip("nginx is not installed; apt-get install nginx-light to run this test")
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startNginx renders docs/proxies/nginx.conf, the configuration users are
+// told to copy, and runs nginx with it in the foreground.
+func startNginx(t *testing.T, upstream, verifierAddr string) string {
+	t.Helper()
+	bin := nginxBinary(t)
+	dir := t.TempDir()
+	tmpl, err := template.ParseFiles(filepath.Join("..", "docs", "proxies", "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	var conf bytes.Buffer
+	if err := tmpl.Execute(&conf, map[string]string{"Dir": dir, "Listen": listen, "Upstream": upstream, "Verifier": verifierAddr}); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-g", "daemon off;")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	NewWithT(t).Eventually(func() error {
+		select {
+		case err := <-exited:
+			exited <- err
+			return StopTrying(fmt.Sprintf("nginx exited: %v: %s", err, stderr.String()))
+		default:
+		}
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	return "http://" + listen
+}
+
+func TestRealNginxAuthRequest(t *testing.T) {
+	f := newFixture(t, Options{})
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	h, err := NewHandler(f.v, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifierSrv := httptest.NewServer(h)
+	defer verifierSrv.Close()
+	var upstreamSaw atomic.Pointer[http.Header]
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		upstreamSaw.Store(&h)
+		fmt.Fprint(w, "hello from upstream")
+	}))
+	defer upstream.Close()
+	base := startNginx(t, strings.TrimPrefix(upstream.URL, "http://"), strings.TrimPrefix(verifierSrv.URL, "http://"))
+
+	do := func(method, path, authz string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, base+path, nil)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	g := NewWithT(t)
+
+	resp, body := do("GET", "/acme/payments/investigations/INV-7", "Bearer "+k.key.Plaintext())
+	g.Expect(resp.StatusCode).To(Equal(200))
+	g.Expect(body).To(Equal("hello from upstream"))
+	saw := *upstreamSaw.Load()
+	g.Expect(saw.Get(HeaderKeyID)).To(Equal(k.key.ID()))
+	g.Expect(saw.Get(HeaderOwner)).To(Equal("team-fraud"))
+	g.Expect(saw.Get(HeaderMatchedScope)).To(Equal("acme/payments/investigations:read"))
+
+	upstreamSaw.Store(nil)
+	resp, body = do("GET", "/acme/payments/investigations/INV-7", "")
+	g.Expect(resp.StatusCode).To(Equal(401))
+	g.Expect(resp.Header.Get("WWW-Authenticate")).To(Equal(`Bearer realm="keyward"`))
+	g.Expect(body).NotTo(ContainSubstring("hello from upstream"))
+
+	unknown, _ := keys.Generate("")
+	resp, _ = do("GET", "/acme/payments/investigations/INV-7", "Bearer "+unknown.Plaintext())
+	g.Expect(resp.StatusCode).To(Equal(401))
+	g.Expect(resp.Header.Get("WWW-Authenticate")).To(ContainSubstring(`error="invalid_token"`))
+
+	resp, _ = do("DELETE", "/acme/payments/investigations/INV-7", "Bearer "+k.key.Plaintext())
+	g.Expect(resp.StatusCode).To(Equal(403))
+
+	resp, _ = do("GET", "/acme/payments/investigations/INV-7?access_token="+k.key.Plaintext(), "")
+	g.Expect(resp.StatusCode).To(Equal(401), "a key in the query string is refused, not a 500")
+
+	g.Expect(upstreamSaw.Load()).To(BeNil(), "no denied request reached the upstream")
+}

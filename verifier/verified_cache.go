@@ -1,0 +1,122 @@
+package verifier
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"hash"
+	"sync"
+)
+
+// macKey identifies a presented key without holding it: HMAC-SHA256 under a
+// key drawn at start-up and never stored, so neither a memory dump of the
+// cache nor another process can turn an entry back into a usable key.
+type macKey [sha256.Size]byte
+
+type macer struct{ pool sync.Pool }
+
+func newMacer() (*macer, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	m := &macer{}
+	m.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	return m, nil
+}
+
+func (m *macer) sum(plaintext string) macKey {
+	h := m.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(plaintext))
+	var out macKey
+	h.Sum(out[:0])
+	m.pool.Put(h)
+	return out
+}
+
+// verified is what the cache remembers about a key that verified: which
+// secret it matched in which version of the record.
+type verified struct {
+	keyID   string
+	version int64
+	serial  string
+}
+
+// verifiedCache remembers keys that verified, so that each key costs one
+// PBKDF2 per record version and process. Only a correct key can add an
+// entry, so its size grows with legitimate use; it is still capped, and a
+// full cache evicts an arbitrary entry, which costs its owner one hash.
+type verifiedCache struct {
+	mu      sync.RWMutex
+	max     int
+	entries map[macKey]verified
+	byKeyID map[string][]macKey
+}
+
+func newVerifiedCache(max int) *verifiedCache {
+	return &verifiedCache{max: max, entries: map[macKey]verified{}, byKeyID: map[string][]macKey{}}
+}
+
+// get returns the entry for mac if it was made from this record version.
+func (c *verifiedCache) get(mac macKey, keyID string, version int64) (verified, bool) {
+	c.mu.RLock()
+	v, ok := c.entries[mac]
+	c.mu.RUnlock()
+	if !ok || v.keyID != keyID || v.version != version {
+		return verified{}, false
+	}
+	return v, true
+}
+
+// put adds an entry and reports whether this is the first time the secret
+// verified in this cache (the audit trail's "first use").
+func (c *verifiedCache) put(mac macKey, v verified) (first bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[mac]; ok && old.keyID == v.keyID {
+		c.entries[mac] = v
+		return false
+	}
+	for len(c.entries) >= c.max {
+		for k, old := range c.entries {
+			c.removeLocked(k, old.keyID)
+			break
+		}
+	}
+	c.entries[mac] = v
+	c.byKeyID[v.keyID] = append(c.byKeyID[v.keyID], mac)
+	return true
+}
+
+// forget drops every entry of a key whose record changed or went.
+func (c *verifiedCache) forget(keyID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, mac := range c.byKeyID[keyID] {
+		delete(c.entries, mac)
+	}
+	delete(c.byKeyID, keyID)
+}
+
+func (c *verifiedCache) removeLocked(mac macKey, keyID string) {
+	delete(c.entries, mac)
+	macs := c.byKeyID[keyID]
+	for i, m := range macs {
+		if m == mac {
+			macs = append(macs[:i], macs[i+1:]...)
+			break
+		}
+	}
+	if len(macs) == 0 {
+		delete(c.byKeyID, keyID)
+	} else {
+		c.byKeyID[keyID] = macs
+	}
+}
+
+func (c *verifiedCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}

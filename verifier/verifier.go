@@ -1,0 +1,282 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// Verifier decides requests against the records in its Index.
+type Verifier struct {
+	index   *Index
+	clock   clock.PassiveClock
+	mac     *macer
+	cache   *verifiedCache
+	hashes  *hasher
+	byKeyID *backoff
+	bySrc   *backoff
+	classes conditions.Classes
+	metrics *Metrics
+	audit   AccessLog
+	log     logr.Logger
+
+	hashWait time.Duration
+	// ready and lastContact come from the record watch; maxStaleness bounds
+	// how long the verifier permits without hearing the API server.
+	ready        func() bool
+	lastContact  func() time.Time
+	maxStaleness time.Duration
+}
+
+// Options configure a Verifier; zero values take the documented defaults.
+type Options struct {
+	Clock   clock.PassiveClock
+	Classes conditions.Classes
+	Metrics *Metrics
+	Audit   AccessLog
+	Log     logr.Logger
+
+	// HashConcurrency bounds PBKDF2 computations at once (default: half
+	// the CPUs, at least one), leaving the rest to cached traffic.
+	HashConcurrency int
+	// HashQueue bounds verifications waiting for a slot (default 64).
+	HashQueue int
+	// HashWait bounds how long one request waits for a slot (default 1s).
+	HashWait time.Duration
+	// CacheSize caps the verified-key cache (default 100,000).
+	CacheSize int
+	// Backoff of repeated failures: FreeFailures without delay (default 3),
+	// then BackoffBase doubling up to BackoffMax (defaults 1s and 5m), for at
+	// most BackoffTracked identifiers per kind (default 100,000).
+	FreeFailures   int
+	BackoffBase    time.Duration
+	BackoffMax     time.Duration
+	BackoffTracked int
+
+	// Ready reports whether the records are loaded (the first sync).
+	Ready func() bool
+	// LastContact is when the verifier last heard the API server, and
+	// MaxStaleness how long it may permit without hearing it (0: forever).
+	LastContact  func() time.Time
+	MaxStaleness time.Duration
+}
+
+// New returns a Verifier over index.
+func New(index *Index, o Options) (*Verifier, error) {
+	if index == nil {
+		return nil, errors.New("verifier: nil index")
+	}
+	mac, err := newMacer()
+	if err != nil {
+		return nil, fmt.Errorf("verifier: drawing the cache key: %w", err)
+	}
+	o = o.withDefaults()
+	v := &Verifier{
+		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
+		cache:    newVerifiedCache(o.CacheSize),
+		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
+		byKeyID:  newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
+		bySrc:    newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
+		hashWait: o.HashWait, ready: o.Ready, lastContact: o.LastContact, maxStaleness: o.MaxStaleness,
+	}
+	v.hashes.onRun = v.metrics.hashes.Inc
+	index.changed = v.cache.forget
+	v.metrics.observe(index, v.cache)
+	return v, nil
+}
+
+// HashesRun is how many PBKDF2 comparisons this verifier computed.
+func (v *Verifier) HashesRun() int64 { return v.hashes.runs.Load() }
+
+// Decide answers one request. It never returns Permit without a verified
+// credential whose scopes and conditions allow the request.
+func (v *Verifier) Decide(ctx context.Context, req Request) Decision {
+	start := time.Now()
+	d := v.decide(ctx, req)
+	v.metrics.decided(d, time.Since(start))
+	if d.Result != Permit {
+		v.audit.denied(v.clock.Now(), req, d)
+	}
+	return d
+}
+
+func (v *Verifier) decide(ctx context.Context, req Request) Decision {
+	if !v.ready() {
+		return indeterminate(ReasonNotReady, "the verifier has not loaded its key records yet")
+	}
+	now := v.clock.Now()
+	if v.stale(now) {
+		return indeterminate(ReasonStale, "the verifier has not heard the API server for too long to permit anything")
+	}
+	switch req.CredentialProblem {
+	case CredentialMissing:
+		return deny(ReasonMissingCredential, "no credential was presented")
+	case CredentialMalformed:
+		return deny(ReasonMalformedRequest, "the credential headers are not a single Bearer credential or API-key header")
+	}
+	d := v.authenticate(ctx, req, now)
+	if d.Result != Permit {
+		return d
+	}
+	return v.authorize(d, req, now)
+}
+
+func (v *Verifier) stale(now time.Time) bool {
+	return v.maxStaleness > 0 && now.Sub(v.lastContact()) > v.maxStaleness
+}
+
+func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time) Decision {
+	key, err := keys.Parse(req.Credential)
+	if err != nil {
+		return deny(ReasonMalformedCredential, err.Error())
+	}
+	e, ok := v.index.Lookup(key.ID())
+	if !ok {
+		return deny(ReasonUnknownKey, "the key is not valid")
+	}
+	if d, ok := stateDenial(e, now); !ok {
+		return d
+	}
+	mac := v.mac.sum(req.Credential)
+	if hit, ok := v.cache.get(mac, e.Record.KeyID, e.Record.Version); ok {
+		v.metrics.cacheHits.Inc()
+		return secretDecision(e, hit.serial, now)
+	}
+	v.metrics.cacheMisses.Inc()
+	src := sourceID(req.Env.Address)
+	for _, b := range [...]struct {
+		table *backoff
+		id    string
+	}{{v.byKeyID, e.Record.KeyID}, {v.bySrc, src}} {
+		if until, blocked := b.table.blocked(b.id, now); blocked {
+			d := withKey(deny(ReasonTooManyFailures, "too many failed attempts; try again later"), e)
+			d.RetryAfter = &until
+			return d
+		}
+	}
+	if v.bySrc.full(src, now) {
+		return withKey(indeterminate(ReasonHashingBusy, "too many clients are failing verification; try again later"), e)
+	}
+	secrets := make([]secretHash, 0, len(e.Record.Secrets))
+	for i := len(e.Record.Secrets) - 1; i >= 0; i-- { // newest first: the common case
+		s := e.Record.Secrets[i]
+		secrets = append(secrets, secretHash{serial: s.Serial, hash: s.Hash})
+	}
+	hctx, cancel := context.WithTimeout(ctx, v.hashWait)
+	defer cancel()
+	serial, err := v.hashes.match(hctx, string(mac[:])+fmt.Sprint(e.Record.Version), key, secrets)
+	if err != nil {
+		return withKey(indeterminate(ReasonHashingBusy, "the key could not be verified right now; try again"), e)
+	}
+	if serial == "" {
+		v.byKeyID.fail(e.Record.KeyID, now)
+		v.bySrc.fail(src, now)
+		return deny(ReasonInvalidSecret, "the key is not valid")
+	}
+	v.byKeyID.succeed(e.Record.KeyID)
+	if v.cache.put(mac, verified{keyID: e.Record.KeyID, version: e.Record.Version, serial: serial}) {
+		v.audit.firstUse(now, e, serial)
+	}
+	return secretDecision(e, serial, now)
+}
+
+// stateDenial applies the record's state and expiry, which need no secret.
+func stateDenial(e *Entry, now time.Time) (Decision, bool) {
+	r := &e.Record
+	switch {
+	case r.State == record.Revoked:
+		return withKey(deny(ReasonRevoked, "the key was revoked"), e), false
+	case r.State == record.Expired || (r.ExpiresAt != nil && !now.Before(*r.ExpiresAt)):
+		return withKey(deny(ReasonExpired, "the key has expired"), e), false
+	case r.State == record.Suspended:
+		return withKey(deny(ReasonSuspended, "the key is suspended"), e), false
+	case r.State != record.Active:
+		return withKey(deny(ReasonRevoked, "the key is not active"), e), false
+	}
+	return Decision{}, true
+}
+
+// secretDecision checks the validity window of the matched secret.
+func secretDecision(e *Entry, serial string, now time.Time) Decision {
+	s, ok := e.Record.BySerial(serial)
+	if !ok {
+		return deny(ReasonInvalidSecret, "the key is not valid")
+	}
+	if now.Before(s.NotBefore) {
+		return withKey(deny(ReasonNotYetValid, "the key is not valid yet"), e)
+	}
+	if s.NotAfter != nil && !now.Before(*s.NotAfter) {
+		return withKey(deny(ReasonSecretExpired, "this secret was replaced and its grace period has ended; use the new key"), e)
+	}
+	d := withKey(Decision{Result: Permit, Reason: ReasonAllowed, Secret: SecretCurrent}, e)
+	if cur, _ := e.Record.Current(); cur.Serial != serial {
+		d.Secret = SecretPrevious
+	}
+	return d
+}
+
+func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
+	e := d.entry
+	matched, ok := e.scopes.Allows(req.Resource, req.Action)
+	if !ok {
+		out := withKey(deny(ReasonInsufficientScope, "the key's scopes do not allow this action on this resource"), e)
+		out.RequiredScope = requiredScope(req.Resource, req.Action)
+		return out
+	}
+	env := req.Env
+	if env.Time.IsZero() {
+		env.Time = now
+	}
+	if f := e.conds.Check(env, v.classes); f != conditions.Met {
+		out := withKey(deny(Reason(f), conditionMessage(f)), e)
+		out.MatchedScope = matched.String()
+		out.RequiredScope = requiredScope(req.Resource, req.Action)
+		return out
+	}
+	d.MatchedScope = matched.String()
+	return d
+}
+
+func conditionMessage(f conditions.Failure) string {
+	switch f {
+	case conditions.SourceNotAllowed:
+		return "the key may not be used from this address"
+	case conditions.OutsideTimeWindow:
+		return "the key may not be used at this time"
+	case conditions.CountryNotAllowed:
+		return "the key may not be used from this country"
+	case conditions.NetworkNotAllowed:
+		return "the key may not be used from this network"
+	case conditions.DeviceNotCompliant:
+		return "the key may only be used from a compliant device"
+	}
+	return "the request does not meet the key's conditions"
+}
+
+func withKey(d Decision, e *Entry) Decision {
+	d.KeyID, d.Owner, d.entry = e.Record.KeyID, e.Record.Owner, e
+	return d
+}
+
+// sourceID groups addresses for backoff: an IPv6 client controls at least a
+// /64, so counting single addresses would let it dodge backoff for free.
+func sourceID(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}

@@ -1,0 +1,146 @@
+package verifier
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// Watch feeds an Index from the record Secrets of one namespace. It needs
+// only get, list and watch on Secrets in that namespace, and reads only
+// Secrets that carry the record label.
+type Watch struct {
+	informer cache.SharedIndexInformer
+	client   kubernetes.Interface
+	ns       string
+	index    *Index
+	log      logr.Logger
+	clock    clock.PassiveClock
+	// lastContact is the Unix nanoseconds of the last sign of life from
+	// the API server: a watch event or a successful heartbeat.
+	lastContact atomic.Int64
+	invalid     atomic.Int64
+}
+
+// WatchOptions tune a Watch.
+type WatchOptions struct {
+	Log   logr.Logger
+	Clock clock.PassiveClock
+	// Heartbeat is how often the API server is asked for one record to
+	// prove it can still be heard (default 10s).
+	Heartbeat time.Duration
+}
+
+// NewWatch prepares a Watch; Run starts it.
+func NewWatch(client kubernetes.Interface, namespace string, index *Index, o WatchOptions) *Watch {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = record.RecordLabel }))
+	w := &Watch{
+		informer: factory.Core().V1().Secrets().Informer(),
+		client:   client, ns: namespace, index: index, log: o.Log, clock: o.Clock,
+	}
+	// Keep only what a record needs: the verifier holds every record in
+	// memory, and annotations and managed fields would multiply that.
+	_ = w.informer.SetTransform(func(obj any) (any, error) {
+		s, ok := obj.(*corev1.Secret)
+		if !ok {
+			return obj, nil
+		}
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, UID: s.UID},
+			Data:       map[string][]byte{record.DataKey: s.Data[record.DataKey]},
+		}, nil
+	})
+	_, _ = w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.put(obj) },
+		UpdateFunc: func(_, obj any) { w.put(obj) },
+		DeleteFunc: w.remove,
+	})
+	return w
+}
+
+// Run watches until ctx ends, with a heartbeat every interval.
+func (w *Watch) Run(ctx context.Context, heartbeat time.Duration) {
+	if heartbeat <= 0 {
+		heartbeat = 10 * time.Second
+	}
+	go w.informer.RunWithContext(ctx)
+	if cache.WaitForCacheSync(ctx.Done(), w.informer.HasSynced) {
+		w.touch()
+		w.log.Info("key records loaded", "namespace", w.ns, "records", w.index.Len())
+	}
+	t := time.NewTicker(heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.heartbeat(ctx)
+		}
+	}
+}
+
+func (w *Watch) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := w.client.CoreV1().Secrets(w.ns).List(ctx, metav1.ListOptions{LabelSelector: record.RecordLabel, Limit: 1})
+	if err != nil {
+		w.log.Info("the API server cannot be heard", "error", err.Error())
+		return
+	}
+	w.touch()
+}
+
+// Ready reports whether the first list of records is loaded.
+func (w *Watch) Ready() bool { return w.informer.HasSynced() }
+
+// LastContact is when the API server was last heard.
+func (w *Watch) LastContact() time.Time { return time.Unix(0, w.lastContact.Load()) }
+
+// Invalid is how many record Secrets failed to load.
+func (w *Watch) Invalid() int64 { return w.invalid.Load() }
+
+func (w *Watch) touch() { w.lastContact.Store(w.clock.Now().UnixNano()) }
+
+func (w *Watch) put(obj any) {
+	w.touch()
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	if err := w.index.Put(s.Name, s.Data[record.DataKey]); err != nil {
+		w.invalid.Add(1)
+		// The error names the Secret and the problem; records hold hashes,
+		// never plaintext, and decoding errors do not quote the data.
+		w.log.Error(err, "ignoring an invalid key record; its key is denied")
+	}
+}
+
+func (w *Watch) remove(obj any) {
+	w.touch()
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		w.index.Remove(s.Name)
+	}
+}
+
+// String names the watch for logs.
+func (w *Watch) String() string { return fmt.Sprintf("records in %s", w.ns) }
