@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/policy"
 )
 
@@ -71,6 +73,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	for _, vi := range violations {
 		errs = append(errs, toFieldError(vi))
 	}
+	errs = append(errs, conditionErrors(pk.Conditions)...)
 	if key.Spec.Parent != nil {
 		errs = append(errs, v.checkParent(ctx, key, pk, scopes)...)
 	}
@@ -79,6 +82,25 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	}
 	v.record(ctx, key, op)
 	return admission.Warnings(policy.Warnings(pk, scopes)), nil
+}
+
+// conditionErrors refuses conditions the verifier could not enforce. The
+// schema checks their form; whether a time zone exists only the conditions
+// package can tell, and the verifier refuses a record it cannot compile.
+func conditionErrors(c conditions.Conditions) field.ErrorList {
+	_, err := conditions.Compile(c)
+	if err == nil {
+		return nil
+	}
+	var problems conditions.Problems
+	if !errors.As(err, &problems) {
+		return field.ErrorList{field.InternalError(field.NewPath("spec", "conditions"), err)}
+	}
+	errs := make(field.ErrorList, 0, len(problems))
+	for _, p := range problems {
+		errs = append(errs, field.Invalid(parsePath("spec.conditions."+p.Field), field.OmitValueType{}, p.Message))
+	}
+	return errs
 }
 
 // checkParent refuses a missing, revoked or broader parent, cycles and
