@@ -94,17 +94,18 @@ func compileWindow(tw TimeWindow, field string) (window, Problems) {
 	if len(tw.Days) == 0 {
 		w.days = everyDay
 	}
-	var ok bool
-	if w.start, ok = clock(tw.Start, false); !ok {
+	start, startOK := clock(tw.Start, false)
+	if !startOK {
 		ps.add(field+".start", "%q is not a time of day in HH:MM form, 00:00 to 23:59", tw.Start)
 	}
-	endOK := true
-	if w.end, endOK = clock(tw.End, true); !endOK {
+	end, endOK := clock(tw.End, true)
+	if !endOK {
 		ps.add(field+".end", "%q is not a time of day in HH:MM form, 00:00 to 24:00", tw.End)
 	}
-	if ok && endOK && w.start == w.end {
+	if startOK && endOK && start == end {
 		ps.add(field+".end", "the window opens and closes at %s: it would be empty; use 00:00 to 24:00 for a whole day", tw.Start)
 	}
+	w.start, w.end = start, end
 	loc, err := loadZone(tw.TimeZone)
 	if err != nil {
 		ps.add(field+".timeZone", "%v", err)
