@@ -1,0 +1,166 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/verifier"
+)
+
+const (
+	verifierNamespace = "keyward-system"
+	// testIterations keeps key creation fast; the verifier reads the
+	// iteration count from each hash, so nothing else changes.
+	testIterations = 1000
+	// verifierUser is the verifier's ServiceAccount, which the manager
+	// binds to its Role; the verifier's client impersonates it.
+	verifierUser = "system:serviceaccount:" + verifierNamespace + ":keyward-verifier"
+)
+
+var (
+	k8s         client.Client
+	verifierURL string
+	watch       *verifier.Watch
+	v           *verifier.Verifier
+	trail       = &testutil.SyncBuffer{}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(logr.Discard())
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting envtest (run make test, which provides KUBEBUILDER_ASSETS): %v\n", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := start(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func start(ctx context.Context, cfg *rest.Config) error {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(keywardv1.AddToScheme(scheme))
+	var err error
+	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return err
+	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: verifierNamespace}}); err != nil {
+		return err
+	}
+	if err := startManager(ctx, cfg, scheme); err != nil {
+		return err
+	}
+	return startVerifier(ctx, cfg)
+}
+
+func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, Cache: controllers.CacheOptions(verifierNamespace),
+	})
+	if err != nil {
+		return err
+	}
+	hasher, err := keys.NewHasher(testIterations, true)
+	if err != nil {
+		return err
+	}
+	availability := &controllers.VerifierAvailability{}
+	if err := (&controllers.APIKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
+		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace,
+		MaxConcurrentReconciles: 4, WarnBefore: time.Second, TombstoneRetention: time.Hour,
+		Audit: audit.Discard{}, DefaultAllow: true, Verifier: availability,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	// The deployer creates the verifier's Role and RoleBinding, which the
+	// verifier below is limited to.
+	if err := (&controllers.VerifierDeployer{
+		Client: mgr.GetClient(), Availability: availability,
+		Config: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+			os.Exit(1)
+		}
+	}()
+	return nil
+}
+
+// startVerifier runs the verifier as `keyward verifier` does, as the
+// verifier's ServiceAccount: if its Role lacked anything it needs, the
+// record watch would never sync and every test would fail.
+func startVerifier(ctx context.Context, cfg *rest.Config) error {
+	asVerifier := rest.CopyConfig(cfg)
+	asVerifier.Impersonate = rest.ImpersonationConfig{UserName: verifierUser}
+	cs, err := kubernetes.NewForConfig(asVerifier)
+	if err != nil {
+		return err
+	}
+	conf := verifier.Config{
+		CountryHeader:  "X-Country",
+		DeviceHeader:   "X-Device",
+		NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}},
+	}
+	classes, err := conf.Classes()
+	if err != nil {
+		return err
+	}
+	index := verifier.NewIndex()
+	watch = verifier.NewWatch(cs, verifierNamespace, index, verifier.WatchOptions{})
+	v, err = verifier.New(index, verifier.Options{
+		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(trail)},
+		Ready: watch.Ready, LastContact: watch.LastContact, MaxStaleness: time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := verifier.NewHandler(v, conf)
+	if err != nil {
+		return err
+	}
+	go watch.Run(ctx, time.Second)
+	srv := httptest.NewServer(h)
+	go func() { <-ctx.Done(); srv.Close() }()
+	verifierURL = srv.URL
+	return nil
+}
