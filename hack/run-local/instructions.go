@@ -84,7 +84,7 @@ func printInstructions(kubeconfig, assets, verifierAddr string, samples bool) {
 		line("")
 	}
 	line("Everything lives only as long as this program: the data is gone when it stops.")
-	line("Press Ctrl-C to stop the manager and the control plane.")
+	line("Press Ctrl-C to stop the verifier, the manager and the control plane.")
 	fmt.Print(b.String())
 }
 
