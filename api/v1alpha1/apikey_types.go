@@ -53,15 +53,19 @@ type APIKeySpec struct {
 	Role string `json:"role,omitempty"`
 
 	// parent delegates from another APIKey in this namespace: this key may
-	// hold only a subset of the parent's scopes, must be at least as
-	// restricted in where it is used from and expire no later. Revoking or
+	// hold only a subset of the parent's scopes, must have every access
+	// condition the parent has, each at least as strict, and expire no
+	// later. Revoking or
 	// suspending the parent revokes or suspends this key too. It cannot
 	// change after creation.
 	// +optional
 	Parent *ParentReference `json:"parent,omitempty"`
 
-	// conditions restrict where the key may be used from. A request must
-	// meet every condition that is set.
+	// conditions restrict where, when and from what device the key may be
+	// used: source networks, named network classes, countries, time windows
+	// and device compliance. A request must meet every condition that is
+	// set; one the verifier cannot establish (no address, no country) is
+	// not met.
 	// +optional
 	Conditions *AccessConditions `json:"conditions,omitempty"`
 
