@@ -32,11 +32,8 @@ func (l AccessLog) firstUse(now time.Time, e *Entry, serial string) {
 	if l.W == nil {
 		return
 	}
-	secret := SecretCurrent
-	if cur, _ := e.Record.Current(); cur.Serial != serial {
-		secret = SecretPrevious
-	}
-	l.W.RecordAccess(audit.Access{Time: now, Action: audit.FirstUse, KeyID: e.Record.KeyID, Owner: e.Record.Owner, Secret: string(secret)})
+	s, _ := e.Record.BySerial(serial)
+	l.W.RecordAccess(audit.Access{Time: now, Action: audit.FirstUse, KeyID: e.Record.KeyID, Owner: e.Record.Owner, Secret: string(secretKind(s))})
 }
 
 func resourceString(req Request) string {

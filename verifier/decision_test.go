@@ -304,3 +304,18 @@ func TestRandomKeyFloodRunsNoHash(t *testing.T) {
 	}
 	g.Expect(f.v.HashesRun()).To(BeZero())
 }
+
+func TestPreviousSecretIssuedInTheSameSecond(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{})
+	k := f.issue("acme/payments/investigations:read")
+	k.rec.Secrets[0].NotBefore = t0
+	k.rec.Secrets[0].Serial = "z" // sorts after the new secret's serial
+	old := k.key
+	next := f.rotate(k, time.Hour)
+	k.rec.Secrets[1].Serial = "a"
+	record.SortSecrets(k.rec.Secrets)
+	f.publish(k)
+	g.Expect(f.decide(old.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretPrevious))
+	g.Expect(f.decide(next.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretCurrent))
+}

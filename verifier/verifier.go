@@ -217,11 +217,17 @@ func secretDecision(e *Entry, serial string, now time.Time) Decision {
 	if s.NotAfter != nil && !now.Before(*s.NotAfter) {
 		return withKey(deny(ReasonSecretExpired, "this secret was replaced and its grace period has ended; use the new key"), e)
 	}
-	d := withKey(Decision{Result: Permit, Reason: ReasonAllowed, Secret: SecretCurrent}, e)
-	if cur, _ := e.Record.Current(); cur.Serial != serial {
-		d.Secret = SecretPrevious
+	return withKey(Decision{Result: Permit, Reason: ReasonAllowed, Secret: secretKind(s)}, e)
+}
+
+// secretKind tells the secret a rotation replaced by its end of validity:
+// the manager sets NotAfter only on that one. (Issue times have a resolution
+// of one second, so their order cannot tell two secrets of one second apart.)
+func secretKind(s record.Secret) Secret {
+	if s.NotAfter != nil {
+		return SecretPrevious
 	}
-	return d
+	return SecretCurrent
 }
 
 func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
