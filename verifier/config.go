@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -56,6 +57,16 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// Validate reports every problem of the configuration that would stop the
+// verifier from serving, so that it fails at start rather than later.
+func (c Config) Validate() error {
+	if _, err := c.Classes(); err != nil {
+		return err
+	}
+	_, err := c.compile()
+	return err
+}
+
 // Classes parses the network classes.
 func (c Config) Classes() (conditions.Classes, error) {
 	cl, err := conditions.ParseClasses(c.NetworkClasses)
@@ -89,6 +100,7 @@ func (c Config) compile() (compiledConfig, error) {
 	if out.apiKeyHeaders == nil {
 		out.apiKeyHeaders = []string{"Argus-API-Key"}
 	}
+	out.apiKeyHeaders = slices.Clone(out.apiKeyHeaders)
 	for i, h := range out.apiKeyHeaders {
 		if strings.EqualFold(h, "Authorization") || h == "" || strings.ContainsAny(h, " :") {
 			return compiledConfig{}, fmt.Errorf("apiKeyHeaders[%d]: %q is not a usable header name", i, h)

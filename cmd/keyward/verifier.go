@@ -72,6 +72,9 @@ func runVerifier(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := conf.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", o.configPath, err)
+	}
 	classes, err := conf.Classes()
 	if err != nil {
 		return err
@@ -105,7 +108,7 @@ func runVerifier(args []string) error {
 	}
 	api, err := verifier.NewHandler(v, conf)
 	if err != nil {
-		return fmt.Errorf("%s: %w", o.configPath, err)
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

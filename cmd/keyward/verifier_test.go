@@ -1,0 +1,27 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+func TestVerifierRefusesABadConfiguration(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unknown field":     {"realm: keyward\ntrustedHops: 2\n", `unknown field "trustedHops"`},
+		"bad route":         {"routes:\n- path: /{org}/{project}\n", `routes[0] ("/{org}/{project}"): the route neither captures {type} nor fixes type`},
+		"bad network class": {"networkClasses:\n  corp: [10.0.0.0/33]\n", "networkClasses: "},
+		"bad header":        {"apiKeyHeaders: [Authorization]\n", `apiKeyHeaders[0]: "Authorization" is not a usable header name`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			path := filepath.Join(t.TempDir(), "verifier.yaml")
+			g.Expect(os.WriteFile(path, []byte(tc.yaml), 0o600)).To(Succeed())
+			err := runVerifier([]string{"--config=" + path})
+			g.Expect(err).To(MatchError(ContainSubstring(tc.want)))
+			g.Expect(err.Error()).To(ContainSubstring(path))
+		})
+	}
+}
