@@ -46,6 +46,45 @@ func policyNamespace(t *testing.T) (ns, policyName string) {
 	return ns, policyName
 }
 
+// refusal is an APIKey the webhook must refuse and the messages it must
+// give, each naming a field.
+type refusal struct {
+	mutate func(*keywardv1.APIKey)
+	want   []string
+}
+
+// expectRefused creates each key and checks it is refused with every
+// message, and that nothing was written.
+func expectRefused(t *testing.T, ns string, refused map[string]refusal) {
+	t.Helper()
+	ctx := context.Background()
+	for name, tc := range refused {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			k := key(ns, "refused", tc.mutate)
+			err := k8s.Create(ctx, k)
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+			for _, w := range tc.want {
+				g.Expect(err.Error()).To(ContainSubstring(w))
+			}
+			g.Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(k), &keywardv1.APIKey{}))).To(BeTrue(), "nothing half-written")
+		})
+	}
+}
+
+// expectAdmitted creates each key, under names of its own, and checks it is
+// admitted.
+func expectAdmitted(t *testing.T, ns string, admitted map[string]func(*keywardv1.APIKey)) {
+	t.Helper()
+	i := 0
+	for name, mutate := range admitted {
+		i++
+		t.Run(name, func(t *testing.T) {
+			NewWithT(t).Expect(k8s.Create(context.Background(), key(ns, fmt.Sprintf("ok-%d", i), mutate))).To(Succeed())
+		})
+	}
+}
+
 func key(ns, name string, mutate func(*keywardv1.APIKey)) *keywardv1.APIKey {
 	k := &keywardv1.APIKey{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -81,10 +120,7 @@ func TestAdmissionRefusesWhatPoliciesAndParentsForbid(t *testing.T) {
 		}
 	}
 
-	refused := map[string]struct {
-		mutate func(*keywardv1.APIKey)
-		want   []string
-	}{
+	refused := map[string]refusal{
 		"a scope outside the policy": {
 			func(k *keywardv1.APIKey) { k.Spec.Scopes = []keywardv1.Scope{"acme/hr/users:read"} },
 			[]string{fmt.Sprintf(`spec.scopes[0]: Forbidden: scope "acme/hr/users:read" is not allowed by KeyPolicy %q (allowed: acme/payments/*:admin)`, p)},
@@ -132,18 +168,7 @@ func TestAdmissionRefusesWhatPoliciesAndParentsForbid(t *testing.T) {
 				`spec.scopes[1]: Forbidden: scope "acme/payments/evidence:delete" grants delete`},
 		},
 	}
-	for name, tc := range refused {
-		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			k := key(ns, "refused", tc.mutate)
-			err := k8s.Create(ctx, k)
-			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
-			for _, w := range tc.want {
-				g.Expect(err.Error()).To(ContainSubstring(w))
-			}
-			g.Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(k), &keywardv1.APIKey{}))).To(BeTrue(), "nothing half-written")
-		})
-	}
+	expectRefused(t, ns, refused)
 
 	admitted := map[string]func(*keywardv1.APIKey){
 		"an in-policy key": func(k *keywardv1.APIKey) {},
@@ -154,13 +179,7 @@ func TestAdmissionRefusesWhatPoliciesAndParentsForbid(t *testing.T) {
 		},
 		"a narrower child": child(nil),
 	}
-	i := 0
-	for name, mutate := range admitted {
-		i++
-		t.Run(name, func(t *testing.T) {
-			NewWithT(t).Expect(k8s.Create(ctx, key(ns, fmt.Sprintf("ok-%d", i), mutate))).To(Succeed())
-		})
-	}
+	expectAdmitted(t, ns, admitted)
 }
 
 func TestAdmissionRefusesACycleOfParents(t *testing.T) {

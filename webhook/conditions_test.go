@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -51,10 +50,7 @@ func TestAdmissionChecksConditions(t *testing.T) {
 		}
 	}
 
-	refused := map[string]struct {
-		mutate func(*keywardv1.APIKey)
-		want   []string
-	}{
+	refused := map[string]refusal{
 		"an unknown time zone": {
 			func(k *keywardv1.APIKey) {
 				k.Spec.Conditions = &keywardv1.AccessConditions{TimeWindows: []keywardv1.TimeWindow{
@@ -92,18 +88,7 @@ func TestAdmissionChecksConditions(t *testing.T) {
 			},
 		},
 	}
-	for name, tc := range refused {
-		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			k := key(ns, "refused", tc.mutate)
-			err := k8s.Create(ctx, k)
-			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
-			for _, w := range tc.want {
-				g.Expect(err.Error()).To(ContainSubstring(w))
-			}
-			g.Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(k), &keywardv1.APIKey{}))).To(BeTrue(), "nothing half-written")
-		})
-	}
+	expectRefused(t, ns, refused)
 
 	admitted := map[string]func(*keywardv1.APIKey){
 		"a child as narrow as its parent": child(nil),
@@ -117,13 +102,7 @@ func TestAdmissionChecksConditions(t *testing.T) {
 			}}
 		},
 	}
-	i := 0
-	for name, mutate := range admitted {
-		i++
-		t.Run(name, func(t *testing.T) {
-			NewWithT(t).Expect(k8s.Create(ctx, key(ns, fmt.Sprintf("ok-%d", i), mutate))).To(Succeed())
-		})
-	}
+	expectAdmitted(t, ns, admitted)
 }
 
 // The API server refuses what the schema can tell is wrong before the
