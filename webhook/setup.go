@@ -21,17 +21,18 @@ type Options struct {
 
 // Setup registers every validator with the manager's webhook server. The
 // validators read KeyPolicies, Namespaces and parent keys from the
-// manager's cache.
+// manager's cache, and from the API server what the cache has not seen yet.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Audit == nil {
 		opts.Audit = audit.Discard{}
 	}
+	reader := cacheThenLive{cache: mgr.GetClient(), live: mgr.GetAPIReader()}
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.APIKey{}).
-		WithValidator(&APIKeyValidator{Reader: mgr.GetClient(), DefaultAllow: opts.DefaultAllow, Audit: opts.Audit}).
+		WithValidator(&APIKeyValidator{Reader: reader, DefaultAllow: opts.DefaultAllow, Audit: opts.Audit}).
 		Complete(); err != nil {
 		return err
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &keywardv1.KeyPolicy{}).
-		WithValidator(&KeyPolicyValidator{Reader: mgr.GetClient()}).
+		WithValidator(&KeyPolicyValidator{Reader: reader}).
 		Complete()
 }
