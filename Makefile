@@ -26,8 +26,12 @@ TEST_PKGS_EXCLUDE ?= /test/
 
 # Benchmarks (`make bench`): BENCH selects benchmarks (-bench regexp),
 # BENCH_PKGS the unit-benchmark packages, BENCH_ARGS extra go test flags for
-# them; BENCH_OPERATOR_PKG is the envtest-based operator benchmark,
-# BENCH_OPERATOR_TIME its -benchtime and BENCH_OPERATOR_TIMEOUT its -timeout.
+# them; BENCH_OPERATOR_PKG holds the envtest-based benchmarks (operator,
+# revocation propagation, verifier under load: BENCH='Verifier|Revocation'
+# runs the last two), BENCH_OPERATOR_TIME their -benchtime and
+# BENCH_OPERATOR_TIMEOUT their -timeout. The verifier benchmark reads
+# VERIFIER_BENCH_DURATION, _ROUNDS, _WARMUP, _CONNECTIONS and _CPUPROFILE from
+# the environment (test/bench/verifier_bench_test.go).
 BENCH ?= .
 BENCH_PKGS ?= ./internal/...
 BENCH_ARGS ?= -benchmem
@@ -109,7 +113,7 @@ test: manifests generate fmt vet setup-envtest test-deps ## Run unit and envtest
 # test/e2e and get their own target here (.ci/run has the matching slot).
 
 .PHONY: bench
-bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest operator benchmark (BENCH_OPERATOR_PKG).
+bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load.
 	go test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH)' $(BENCH_ARGS)
 	@if [ ! -d "$(BENCH_OPERATOR_PKG)" ]; then \
 		echo "$(BENCH_OPERATOR_PKG) does not exist yet: operator benchmark skipped"; exit 0; \

@@ -1,0 +1,502 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/verifier"
+)
+
+// Knobs of BenchmarkVerifier, so that a quick run is possible:
+//
+//	VERIFIER_BENCH_DURATION     measured time of each target (default 5s)
+//	VERIFIER_BENCH_ROUNDS       rounds the duration is split into (default 5)
+//	VERIFIER_BENCH_WARMUP       unmeasured traffic before each load run, at
+//	                            the run's own rate; it also opens the
+//	                            connections (default 500ms)
+//	VERIFIER_BENCH_CONNECTIONS  keep-alive connections of every run (default 32)
+//	VERIFIER_BENCH_CPUPROFILE   a directory for CPU profiles of this process
+//	                            in every closed-loop run, one file per target
+//	                            and round (hello-1.pprof, cached-1.pprof, …);
+//	                            `go tool pprof` merges the files it is given
+const (
+	envDuration    = "VERIFIER_BENCH_DURATION"
+	envRounds      = "VERIFIER_BENCH_ROUNDS"
+	envWarmup      = "VERIFIER_BENCH_WARMUP"
+	envConnections = "VERIFIER_BENCH_CONNECTIONS"
+	envCPUProfile  = "VERIFIER_BENCH_CPUPROFILE"
+)
+
+// forwardedPath is what Envoy's ext_authz HTTP service sends for a client's
+// GET /acme/payments/investigations/INV-7.
+const forwardedPath = verifier.EnvoyPrefix + "/acme/payments/investigations/INV-7"
+
+// BenchmarkVerifier puts the verifier's forward-auth endpoint next to a bare
+// net/http handler that writes "hello", on the same machine, behind the same
+// kind of listener and server settings, driven by the same load generator
+// in a process of its own. The hello server is the ceiling of what any Go
+// HTTP service does here; the ratios say how much of it the verifier keeps.
+//
+// The targets take turns in short rounds rather than one long run each:
+// whatever else the machine does then weighs on all of them alike instead
+// of on whichever ran at the wrong moment.
+func BenchmarkVerifier(b *testing.B) {
+	rounds := envInt(b, envRounds, 5)
+	lg := loadgen{
+		bin:      buildLoadgen(b),
+		conns:    envInt(b, envConnections, 32),
+		duration: envDur(b, envDuration, 5*time.Second) / time.Duration(rounds),
+		warmup:   envDur(b, envWarmup, 500*time.Millisecond),
+		rounds:   rounds,
+	}
+	for i := 0; i < b.N; i++ {
+		benchVerifierOnce(b, lg)
+	}
+}
+
+func benchVerifierOnce(b *testing.B, lg loadgen) {
+	helloURL := serve(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("hello"))
+	}))
+
+	// Real PBKDF2 cost, so that the first request of each key and any
+	// request that slipped past the cache would show in the figures.
+	hasher, err := keys.NewHasher(keys.DefaultIterations, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf := verifier.Config{
+		CountryHeader:  "X-Country",
+		DeviceHeader:   "X-Device",
+		NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}, "vpn": {"100.64.0.0/10"}},
+	}
+	classes, err := conf.Classes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Denials go to a file, as with --audit-log: the flood is all
+	// denials, and writing them is part of what a flood costs.
+	auditLog, closeAudit, err := audit.Open(filepath.Join(b.TempDir(), "audit.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = closeAudit.Close() }()
+	index := verifier.NewIndex()
+	v, err := verifier.New(index, verifier.Options{
+		Classes: classes, Metrics: verifier.NewMetrics(prometheus.NewRegistry()), Audit: verifier.AccessLog{W: auditLog},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := publish(b, index, hasher, conditions.Conditions{})
+	conditioned := publish(b, index, hasher, conditions.Conditions{
+		SourceCIDRs: []string{"10.0.0.0/8"},
+		TimeWindows: []conditions.TimeWindow{{
+			Days:  []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"},
+			Start: "00:00", End: "24:00",
+		}},
+		Countries:              []string{"DE", "AT"},
+		Networks:               []string{"corporate"},
+		RequireCompliantDevice: true,
+	})
+	h, err := verifier.NewHandler(v, conf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	verifierURL := serve(b, h)
+
+	hello := loadSpec{Method: http.MethodGet, URL: helloURL + "/", Expect: http.StatusOK}
+	cached := loadSpec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
+		Headers: map[string]string{"Authorization": "Bearer " + plain.Plaintext()}}
+	pipeline := loadSpec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
+		Headers: map[string]string{
+			"Authorization":   "Bearer " + conditioned.Plaintext(),
+			"X-Forwarded-For": "10.1.2.3",
+			"X-Country":       "DE",
+			"X-Device":        "compliant",
+		}}
+	flood := loadSpec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusUnauthorized,
+		Headers:   map[string]string{"X-Forwarded-For": "10.1.2.3"},
+		RandomKey: &randomKey{Header: "Authorization", Prefix: "Bearer ", Pool: 100_000}}
+
+	// One request each before any load: it proves every target answers
+	// what the figures assume, and runs the one PBKDF2 per key that
+	// "cached" means is already behind us.
+	for _, s := range []loadSpec{hello, cached, pipeline} {
+		probe(b, s)
+	}
+
+	helloPeak := &loadResult{name: "hello, closed loop"}
+	cachedPeak := &loadResult{name: "cached verification, closed loop"}
+	pipelinePeak := &loadResult{name: "full pipeline, closed loop"}
+	floodPeak := &loadResult{name: "random-key flood, closed loop"}
+	hashes := map[*loadResult]int64{}
+	profiles := os.Getenv(envCPUProfile)
+	for round := range lg.rounds {
+		for _, t := range []struct {
+			into *loadResult
+			tag  string
+			spec loadSpec
+		}{{helloPeak, "hello", hello}, {cachedPeak, "cached", cached}, {pipelinePeak, "pipeline", pipeline}, {floodPeak, "flood", flood}} {
+			profile := ""
+			if profiles != "" {
+				profile = filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", t.tag, round+1))
+			}
+			before := v.HashesRun()
+			t.into.add(lg.run(b, t.into.name, t.spec, 0, profile))
+			hashes[t.into] += v.HashesRun() - before
+		}
+	}
+	if profiles != "" {
+		fmt.Printf("CPU profiles of the closed-loop runs: %s/{hello,cached,pipeline,flood}-*.pprof\n", profiles)
+	}
+	if n := hashes[cachedPeak] + hashes[pipelinePeak]; n != 0 {
+		b.Errorf("the cached and full-pipeline runs computed %d PBKDF2 hashes: the cache was missed", n)
+	}
+	floodHashes := hashes[floodPeak]
+
+	half := helloPeak.rps() / 2
+	helloOpen := &loadResult{name: "hello, open loop"}
+	pipelineOpen := &loadResult{name: "full pipeline, open loop"}
+	for range lg.rounds {
+		helloOpen.add(lg.run(b, helloOpen.name, hello, half, ""))
+		pipelineOpen.add(lg.run(b, pipelineOpen.name, pipeline, half, ""))
+	}
+	all := []*loadResult{helloPeak, cachedPeak, pipelinePeak, helloOpen, pipelineOpen, floodPeak}
+
+	cachedRatio := cachedPeak.rps() / helloPeak.rps()
+	pipelineRatio := pipelinePeak.rps() / helloPeak.rps()
+	floodRatio := floodPeak.rps() / helloPeak.rps()
+	b.ReportMetric(helloPeak.rps(), "hello-req/s")
+	b.ReportMetric(cachedRatio, "cached/hello")
+	b.ReportMetric(pipelineRatio, "pipeline/hello")
+	b.ReportMetric(floodRatio, "flood/hello")
+	b.ReportMetric(float64(floodHashes), "flood-hashes")
+	b.ReportMetric(ms(helloOpen.quantile(0.99)), "hello-half-p99-ms")
+	b.ReportMetric(ms(pipelineOpen.quantile(0.99)), "pipeline-half-p99-ms")
+
+	fmt.Printf("\nVerifier forward-auth (Envoy ext_authz request) against a bare net/http hello handler\n")
+	fmt.Printf("%d CPUs, GOMAXPROCS %d; load generator in its own process, %d keep-alive connections;\n",
+		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), lg.conns)
+	fmt.Printf("each target measured for %d rounds of %s (each after %s of warm-up), the targets taking turns\n\n",
+		lg.rounds, lg.duration, lg.warmup)
+	fmt.Printf("  %-34s %9s %9s %9s %9s %9s %7s %6s %9s %9s\n",
+		"run", "req/s", "p50", "p90", "p99", "max", "errors", "wrong", "srv CPU", "gen CPU")
+	for _, r := range all {
+		srv, gen := r.cpuPerRequest()
+		fmt.Printf("  %-34s %9.0f %9s %9s %9s %9s %7d %6d %9s %9s\n", r.name, r.rps(),
+			r.quantile(0.50), r.quantile(0.90), r.quantile(0.99), r.max, r.Errors, r.Unexpected, srv, gen)
+	}
+	fmt.Printf("  (srv CPU: CPU time per request of this process, both servers and whatever else it runs;\n")
+	fmt.Printf("   gen CPU: of the load generator, which shares the machine's CPUs with the server)\n")
+	fmt.Printf("\n  cached ÷ hello            = %.3f  (goal ≥ 0.9)\n", cachedRatio)
+	fmt.Printf("  full pipeline ÷ hello     = %.3f  (goal ≥ 0.8)\n", pipelineRatio)
+	fmt.Printf("  p99 at %.0f req/s (half of hello's peak): hello %s, full pipeline %s (open loop; achieved %.0f and %.0f req/s)\n",
+		half, helloOpen.quantile(0.99), pipelineOpen.quantile(0.99), helloOpen.rps(), pipelineOpen.rps())
+	fmt.Printf("  random-key flood ÷ hello  = %.3f  with %d PBKDF2 hashes run (goal 0 hashes)\n\n", floodRatio, floodHashes)
+
+	for _, r := range all {
+		if r.Errors > 0 || r.Unexpected > 0 {
+			b.Errorf("%s: %d transport errors (first: %s), %d unexpected statuses: its figures do not measure what they claim",
+				r.name, r.Errors, r.FirstError, r.Unexpected)
+		}
+	}
+}
+
+// publish puts an active record of a new key into the index, with the
+// scope every run's request needs.
+func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, conds conditions.Conditions) keys.Key {
+	b.Helper()
+	k, err := keys.Generate("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	phc, err := hasher.Hash(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := record.Encode(record.Record{
+		Schema: record.Schema, KeyID: k.ID(), Owner: "team-fraud", State: record.Active,
+		Secrets:    []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Hour)}},
+		Scopes:     []string{"acme/payments/investigations:read", "acme/payments/evidence:write"},
+		Conditions: conds, Version: 1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := index.Put(record.SecretName(k.ID()), data); err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+// serve runs h on a loopback listener with the verifier's own server
+// settings (cmd/keyward), so that both servers differ only in the handler.
+func serve(b *testing.B, h http.Handler) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+	}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func probe(b *testing.B, s loadSpec) {
+	b.Helper()
+	req, err := http.NewRequest(s.Method, s.URL, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k, v := range s.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != s.Expect {
+		b.Fatalf("%s answered %d, not %d: %s", s.URL, resp.StatusCode, s.Expect, body)
+	}
+}
+
+// startProfile writes a CPU profile of this process (the servers, not the
+// load generator) to path until the returned function is called.
+func startProfile(b *testing.B, path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatalf("%s: %v (not together with go test -cpuprofile)", envCPUProfile, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
+}
+
+// loadSpec and randomKey are the load generator's stdin spec.
+type loadSpec struct {
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Expect    int               `json:"expect"`
+	RandomKey *randomKey        `json:"randomKey,omitempty"`
+}
+
+type randomKey struct {
+	Header string `json:"header"`
+	Prefix string `json:"prefix,omitempty"`
+	Pool   int    `json:"pool"`
+}
+
+// loadResult is the load generator's output line; loadgen/main.go
+// documents the fields.
+type loadResult struct {
+	Seconds    float64    `json:"seconds"`
+	Requests   int64      `json:"requests"`
+	Errors     int64      `json:"errors"`
+	Unexpected int64      `json:"unexpected"`
+	MaxMicros  float64    `json:"maxus"`
+	CPUSeconds float64    `json:"cpuSeconds"`
+	FirstError string     `json:"firstError"`
+	Histogram  [][3]int64 `json:"histogram"`
+
+	// ServerCPU is this process's CPU time in the measured phase.
+	ServerCPU time.Duration
+
+	name string
+	max  time.Duration
+	// buckets merges the rounds' histograms: low bound → [high, count].
+	buckets map[int64][2]int64
+}
+
+// add merges one round into r.
+func (r *loadResult) add(o loadResult) {
+	r.Seconds += o.Seconds
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Unexpected += o.Unexpected
+	r.CPUSeconds += o.CPUSeconds
+	r.ServerCPU += o.ServerCPU
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+	r.max = max(r.max, time.Duration(o.MaxMicros*float64(time.Microsecond)).Round(time.Microsecond))
+	if r.buckets == nil {
+		r.buckets = map[int64][2]int64{}
+	}
+	for _, bk := range o.Histogram {
+		cur := r.buckets[bk[0]]
+		r.buckets[bk[0]] = [2]int64{bk[1], cur[1] + bk[2]}
+	}
+}
+
+func (r *loadResult) rps() float64 {
+	if r.Seconds == 0 {
+		return 0
+	}
+	return float64(r.Requests-r.Errors) / r.Seconds
+}
+
+// quantile is the nearest-rank quantile over every round, as the upper
+// bound of its histogram bucket (about 1.5% wide).
+func (r *loadResult) quantile(q float64) time.Duration {
+	lows := slices.Sorted(maps.Keys(r.buckets))
+	var total int64
+	for _, bk := range r.buckets {
+		total += bk[1]
+	}
+	rank := max(1, int64(math.Ceil(q*float64(total))))
+	var seen int64
+	for _, low := range lows {
+		if seen += r.buckets[low][1]; seen >= rank {
+			return min(time.Duration(r.buckets[low][0]).Round(time.Microsecond), r.max)
+		}
+	}
+	return r.max
+}
+
+// cpuPerRequest is the server's and the generator's CPU time per answered
+// request.
+func (r *loadResult) cpuPerRequest() (server, generator time.Duration) {
+	n := r.Requests - r.Errors
+	if n <= 0 {
+		return 0, 0
+	}
+	gen := time.Duration(r.CPUSeconds * float64(time.Second))
+	return (r.ServerCPU / time.Duration(n)).Round(10 * time.Nanosecond), (gen / time.Duration(n)).Round(10 * time.Nanosecond)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+type loadgen struct {
+	bin              string
+	conns, rounds    int
+	duration, warmup time.Duration
+}
+
+func buildLoadgen(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "loadgen")
+	cmd := exec.Command("go", "build", "-o", bin, "./loadgen")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the load generator: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// run drives one target: closed loop when rate is 0, else open loop at
+// rate. It samples this process's CPU time over exactly the measured phase,
+// and, when profile is not "", writes a CPU profile of that phase there.
+func (l loadgen) run(b *testing.B, name string, s loadSpec, rate float64, profile string) loadResult {
+	b.Helper()
+	spec, err := json.Marshal(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := []string{"-c", strconv.Itoa(l.conns), "-d", l.duration.String(), "-warmup", l.warmup.String(), "-spec", "-", "-announce"}
+	if rate > 0 {
+		args = append(args, "-mode", "open", "-rate", strconv.FormatFloat(rate, 'f', 0, 64))
+	} else {
+		args = append(args, "-mode", "closed")
+	}
+	cmd := exec.Command(l.bin, args...)
+	cmd.Stdin = bytes.NewReader(spec)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("%s: load generator: %v", name, err)
+	}
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 0, 64<<10), 16<<20) // the histogram makes a long line
+	if !lines.Scan() || lines.Text() != "measuring" {
+		_ = cmd.Wait()
+		b.Fatalf("%s: the load generator did not announce its measured phase (%v)", name, lines.Err())
+	}
+	stopProfile := startProfile(b, profile)
+	cpuBefore := cpuTime(b)
+	ok := lines.Scan()
+	serverCPU := cpuTime(b) - cpuBefore
+	stopProfile()
+	out := slices.Clone(lines.Bytes())
+	if err := cmd.Wait(); err != nil || !ok {
+		b.Fatalf("%s: load generator: %v %v", name, err, lines.Err())
+	}
+	var r loadResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatalf("%s: load generator output %q: %v", name, out, err)
+	}
+	r.ServerCPU = serverCPU
+	return r
+}
+
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q is not a positive integer", name, s)
+	}
+	return n
+}
+
+func envDur(b *testing.B, name string, def time.Duration) time.Duration {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		b.Fatalf("%s=%q is not a duration", name, s)
+	}
+	return d
+}
