@@ -57,7 +57,15 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		desired.RevokedAt = &s.key.Status.RevokedTime.Time
 		if !s.now.Before(desired.RevokedAt.Add(r.TombstoneRetention)) {
 			// The tombstone has served its retention; the janitor removes
-			// it and it is not written again.
+			// it and it is not written again. A record that is still not a
+			// tombstone (a retention shorter than the time to get here)
+			// must not outlive the revocation: it goes now.
+			if existing != nil && existing.record.State != record.Revoked {
+				sec := existing.secret
+				if err := r.Client.Delete(ctx, sec, client.Preconditions{UID: &sec.UID}); client.IgnoreNotFound(err) != nil {
+					return ctrl.Result{}, err
+				}
+			}
 			return ctrl.Result{}, nil
 		}
 	}

@@ -97,6 +97,9 @@ func runManager(args []string) error {
 	default:
 		return fmt.Errorf(`--default-policy must be "allow" or "deny", not %q`, o.defaultPolicy)
 	}
+	if o.tombstoneRetention <= 0 {
+		return fmt.Errorf("--revoked-record-retention must be positive, not %s: the verifier answers \"revoked\" only while the record is kept", o.tombstoneRetention)
+	}
 	if o.webhookCertMode != certModeSelfManaged && o.webhookCertMode != certModeExternal {
 		return fmt.Errorf("--webhook-cert-mode must be %q or %q, not %q", certModeSelfManaged, certModeExternal, o.webhookCertMode)
 	}

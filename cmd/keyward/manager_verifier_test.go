@@ -71,3 +71,8 @@ func TestRunManagerRefusesAVerifierWithoutImage(t *testing.T) {
 	t.Setenv("VERIFIER_IMAGE", "")
 	NewWithT(t).Expect(runManager(nil)).To(MatchError(ContainSubstring("--verifier-image")))
 }
+
+func TestRunManagerRefusesNoRetentionOfRevokedRecords(t *testing.T) {
+	NewWithT(t).Expect(runManager([]string{"--revoked-record-retention=0"})).
+		To(MatchError(ContainSubstring("--revoked-record-retention must be positive")))
+}
