@@ -56,16 +56,21 @@ func (c ClientAddress) from(r *http.Request) netip.Addr {
 // X-Forwarded-For values taken as one list (RFC 7239's order: each proxy
 // appends the address it received the request from).
 func forwardedFor(values []string, hops int) netip.Addr {
-	var list []string
-	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			list = append(list, strings.TrimSpace(part))
+	// Walk from the right, the end the trusted proxies appended to.
+	for i := len(values) - 1; i >= 0; i-- {
+		v := values[i]
+		for {
+			j := strings.LastIndexByte(v, ',')
+			if hops--; hops == 0 {
+				return parseAddr(strings.TrimSpace(v[j+1:]))
+			}
+			if j < 0 {
+				break
+			}
+			v = v[:j]
 		}
 	}
-	if hops > len(list) {
-		return netip.Addr{}
-	}
-	return parseAddr(list[len(list)-hops])
+	return netip.Addr{}
 }
 
 func parseAddr(s string) netip.Addr {

@@ -115,7 +115,8 @@ type Decision struct {
 	// RetryAfter, when set, is when trying again may succeed.
 	RetryAfter *time.Time `json:"retryAfter,omitempty"`
 
-	entry *Entry
+	entry   *Entry
+	matched int // index of MatchedScope in entry's scopes
 }
 
 func deny(r Reason, msg string) Decision { return Decision{Result: Deny, Reason: r, Message: msg} }

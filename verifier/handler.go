@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/conditions"
@@ -36,10 +38,16 @@ const (
 const maxDecisionBody = 16 << 10
 
 type handler struct {
-	v   *Verifier
-	cfg compiledConfig
-	mux *http.ServeMux
+	v      *Verifier
+	cfg    compiledConfig
+	mux    *http.ServeMux
+	bodies sync.Map // denialBody → its JSON, encoded once
+	nBody  atomic.Int32
 }
+
+// maxBodies bounds the encoded-body cache; the reasons and messages are a
+// fixed set far below it, so the bound only guards against a mistake.
+const maxBodies = 256
 
 // NewHandler serves the decision API and the forward-auth endpoints.
 func NewHandler(v *Verifier, c Config) (http.Handler, error) {
@@ -49,10 +57,23 @@ func NewHandler(v *Verifier, c Config) (http.Handler, error) {
 	}
 	h := &handler{v: v, cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST "+DecisionPath, h.decision)
-	h.mux.Handle(EnvoyPrefix+"/", h.forward(envoyStyle))
-	h.mux.Handle(TraefikPath, h.forward(traefikStyle))
-	h.mux.Handle(NginxPath, h.forward(nginxStyle))
-	return h.mux, nil
+	return h, nil
+}
+
+// ServeHTTP picks the forward-auth endpoints by plain comparison, without
+// the ServeMux's pattern matching: they answer every request a proxy sees.
+// Envoy's path is the prefix followed by the client's path, kept escaped.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, EnvoyPrefix+"/"):
+		h.forward(w, r, envoyStyle)
+	case p == TraefikPath:
+		h.forward(w, r, traefikStyle)
+	case p == NginxPath:
+		h.forward(w, r, nginxStyle)
+	default:
+		h.mux.ServeHTTP(w, r)
+	}
 }
 
 // proxyStyle is how one proxy passes the original request.
@@ -81,31 +102,22 @@ func (s proxyStyle) original(r *http.Request) (method, uri string) {
 	}
 }
 
-func (h *handler) forward(style proxyStyle) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		method, uri := style.original(r)
-		path, query, _ := strings.Cut(uri, "?")
-		req := Request{Env: h.environment(r)}
-		req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
-		var d Decision
-		switch {
-		case credentialInQuery(query):
-			d = deny(ReasonCredentialInQuery, "credentials are not accepted in the query string")
-			h.v.metrics.decided(d, 0)
-			h.v.audit.denied(h.v.clock.Now(), req, d)
-		default:
-			res, act, ok := h.cfg.router.match(strings.ToUpper(method), path)
-			if !ok {
-				d = Decision{Result: NotApplicable, Reason: ReasonNoRoute, Message: "no route maps this request to a protected resource"}
-				h.v.metrics.decided(d, 0)
-				h.v.audit.denied(h.v.clock.Now(), req, d)
-				break
-			}
-			req.Resource, req.Action = res, act
-			d = h.v.Decide(r.Context(), req)
-		}
-		h.writeForward(w, style, d)
-	})
+func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxyStyle) {
+	method, uri := style.original(r)
+	path, query, _ := strings.Cut(uri, "?")
+	req := Request{Env: h.environment(r)}
+	req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
+	var d Decision
+	switch res, act, ok := h.cfg.router.match(method, path); {
+	case credentialInQuery(query):
+		d = h.v.refuse(req, deny(ReasonCredentialInQuery, "credentials are not accepted in the query string"))
+	case !ok:
+		d = h.v.refuse(req, Decision{Result: NotApplicable, Reason: ReasonNoRoute, Message: "no route maps this request to a protected resource"})
+	default:
+		req.Resource, req.Action = res, act
+		d = h.v.Decide(r.Context(), req)
+	}
+	h.writeForward(w, style, d)
 }
 
 // environment reads what the configured trusted headers say.
@@ -136,13 +148,14 @@ func parseDevice(v string) conditions.Device {
 // traffic through on error.
 func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decision) {
 	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-store")
+	hdr["Cache-Control"] = noStore
 	if d.Result == Permit {
-		hdr.Set(HeaderKeyID, d.KeyID)
-		hdr.Set(HeaderOwner, d.Owner)
-		hdr.Set(HeaderScopes, d.entry.scopesHeader)
-		hdr.Set(HeaderMatchedScope, d.MatchedScope)
-		hdr.Set(HeaderSecret, string(d.Secret))
+		e := d.entry
+		hdr[HeaderKeyID] = e.keyIDHeader
+		hdr[HeaderOwner] = e.ownerHeader
+		hdr[HeaderScopes] = e.scopesHeader
+		hdr[HeaderMatchedScope] = e.matchedHeaders[d.matched]
+		hdr[HeaderSecret] = secretHeaders[d.Secret]
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -173,16 +186,38 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 	} else if d.Result == Indeterminate {
 		hdr.Set("Retry-After", "1")
 	}
-	hdr.Set("Content-Type", "application/json")
+	hdr["Content-Type"] = jsonType
 	w.WriteHeader(status)
-	// The body reaches the client through the proxy: it says what and why,
-	// but not the key's owner.
-	_ = json.NewEncoder(w).Encode(struct {
-		Result  Result `json:"decision"`
-		Reason  Reason `json:"reason"`
-		Message string `json:"message,omitempty"`
-	}{d.Result, d.Reason, d.Message})
+	_, _ = w.Write(h.denialBody(d))
 }
+
+// denialBody reaches the client through the proxy: it says what and why,
+// but not the key's owner. Its few distinct values are encoded once.
+type denialBody struct {
+	Result  Result `json:"decision"`
+	Reason  Reason `json:"reason"`
+	Message string `json:"message,omitempty"`
+}
+
+func (h *handler) denialBody(d Decision) []byte {
+	k := denialBody{d.Result, d.Reason, d.Message}
+	if b, ok := h.bodies.Load(k); ok {
+		return b.([]byte)
+	}
+	b, _ := json.Marshal(k)
+	b = append(b, '\n')
+	if h.nBody.Add(1) <= maxBodies {
+		h.bodies.Store(k, b)
+	}
+	return b
+}
+
+// Header values shared by every response; net/http only reads them.
+var (
+	noStore       = []string{"no-store"}
+	jsonType      = []string{"application/json"}
+	secretHeaders = map[Secret][]string{SecretCurrent: {string(SecretCurrent)}, SecretPrevious: {string(SecretPrevious)}}
+)
 
 // quotable keeps only the characters RFC 6750 allows inside a quoted
 // error_description or scope.

@@ -16,8 +16,12 @@ type Entry struct {
 	Record record.Record
 	scopes scope.Set
 	conds  *conditions.Compiled
-	// scopesHeader is the key's scopes as the identity header carries them.
-	scopesHeader string
+	// scopeStrings are the canonical forms of scopes, by position.
+	scopeStrings []string
+	// Identity header values of a Permit, built once per record version:
+	// net/http takes header values as slices.
+	keyIDHeader, ownerHeader, scopesHeader []string
+	matchedHeaders                         [][]string
 }
 
 func newEntry(r record.Record) (*Entry, error) {
@@ -29,7 +33,15 @@ func newEntry(r record.Record) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Entry{Record: r, scopes: set, conds: conds, scopesHeader: strings.Join(set.Strings(), " ")}, nil
+	e := &Entry{
+		Record: r, scopes: set, conds: conds, scopeStrings: set.Strings(),
+		keyIDHeader: []string{r.KeyID}, ownerHeader: []string{r.Owner},
+	}
+	e.scopesHeader = []string{strings.Join(e.scopeStrings, " ")}
+	for _, s := range e.scopeStrings {
+		e.matchedHeaders = append(e.matchedHeaders, []string{s})
+	}
+	return e, nil
 }
 
 // Index holds the records the verifier enforces, by key ID. Watch events

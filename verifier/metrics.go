@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,14 @@ type Metrics struct {
 	cacheMisses prometheus.Counter
 	hashes      prometheus.Counter
 	reg         prometheus.Registerer
+	// byOutcome holds the decision counters already resolved, so the
+	// request path does not hash label values; outcomes are a fixed set.
+	byOutcome sync.Map
+}
+
+type outcome struct {
+	result Result
+	reason Reason
 }
 
 // NewMetrics registers the verifier's metrics with reg (nil: not exported).
@@ -62,6 +71,11 @@ func (m *Metrics) observe(ix *Index, c *verifiedCache) {
 }
 
 func (m *Metrics) decided(d Decision, took time.Duration) {
-	m.decisions.WithLabelValues(string(d.Result), string(d.Reason)).Inc()
+	k := outcome{d.Result, d.Reason}
+	c, ok := m.byOutcome.Load(k)
+	if !ok {
+		c, _ = m.byOutcome.LoadOrStore(k, m.decisions.WithLabelValues(string(d.Result), string(d.Reason)))
+	}
+	c.(prometheus.Counter).Inc()
 	m.latency.Observe(took.Seconds())
 }

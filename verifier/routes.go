@@ -226,18 +226,24 @@ func cleanPath(p string) bool {
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\?#") {
 		return false
 	}
-	lower := strings.ToLower(p)
-	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%2e") || strings.Contains(lower, "%00") {
-		return false
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] == '%' && encodedSeparator(p[i+1], p[i+2]) {
+			return false
+		}
 	}
-	trimmed := strings.TrimSuffix(p[1:], "/")
 	if p == "/" {
 		return true
 	}
-	for seg := range strings.SplitSeq(trimmed, "/") {
+	for seg := range strings.SplitSeq(strings.TrimSuffix(p[1:], "/"), "/") {
 		if seg == "" || seg == "." || seg == ".." {
 			return false
 		}
 	}
 	return true
+}
+
+// encodedSeparator reports whether %XY encodes "/", "\\", "." or NUL.
+func encodedSeparator(x, y byte) bool {
+	y |= 0x20 // lower-cases a letter; leaves a digit as it is
+	return (x == '2' && (y == 'f' || y == 'e')) || (x == '5' && y == 'c') || (x == '0' && y == '0')
 }

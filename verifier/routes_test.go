@@ -90,3 +90,31 @@ func TestRouteErrors(t *testing.T) {
 		NewWithT(t).Expect(err).To(HaveOccurred(), r.Path)
 	}
 }
+
+func TestCleanPath(t *testing.T) {
+	g := NewWithT(t)
+	for p, want := range map[string]bool{
+		"/":                 true,
+		"/a/b/c":            true,
+		"/a/b/c/":           true,
+		"/a/b%20c/d":        true,
+		"/a/%41/b":          true,
+		"/a/%2F/b":          false,
+		"/a/%2f":            false,
+		"/a/%2E%2e/b":       false,
+		"/a/%5C":            false,
+		"/a/%00":            false,
+		"/a/%":              true, // not an escape the upstream could decode into a separator
+		"/a//b":             false,
+		"/a/./b":            false,
+		"/a/../b":           false,
+		"a/b":               false,
+		"/a/b?c":            false,
+		"/a\\b":             false,
+		"/a/b/%2":           true,
+		"/%2e%2e/secret":    false,
+		"/acme/pay%2Fments": false,
+	} {
+		g.Expect(cleanPath(p)).To(Equal(want), p)
+	}
+}

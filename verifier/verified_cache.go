@@ -15,23 +15,34 @@ type macKey [sha256.Size]byte
 
 type macer struct{ pool sync.Pool }
 
+// macState is one HMAC with scratch space, pooled so that a request's MAC
+// allocates nothing.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	out []byte
+}
+
 func newMacer() (*macer, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
 	m := &macer{}
-	m.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, secret)} }
 	return m, nil
 }
 
 func (m *macer) sum(plaintext string) macKey {
-	h := m.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(plaintext))
+	st := m.pool.Get().(*macState)
+	st.h.Reset()
+	st.in = append(st.in[:0], plaintext...)
+	st.h.Write(st.in)
+	st.out = st.h.Sum(st.out[:0])
 	var out macKey
-	h.Sum(out[:0])
-	m.pool.Put(h)
+	copy(out[:], st.out)
+	clear(st.in) // the buffer held a key
+	m.pool.Put(st)
 	return out
 }
 

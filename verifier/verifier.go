@@ -109,6 +109,14 @@ func (v *Verifier) Decide(ctx context.Context, req Request) Decision {
 	return d
 }
 
+// refuse records a decision made before the verifier was asked (a request
+// the handler could not map), as Decide records its own.
+func (v *Verifier) refuse(req Request, d Decision) Decision {
+	v.metrics.decided(d, 0)
+	v.audit.denied(v.clock.Now(), req, d)
+	return d
+}
+
 func (v *Verifier) decide(ctx context.Context, req Request) Decision {
 	if !v.ready() {
 		return indeterminate(ReasonNotReady, "the verifier has not loaded its key records yet")
@@ -232,8 +240,8 @@ func secretKind(s record.Secret) Secret {
 
 func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
 	e := d.entry
-	matched, ok := e.scopes.Allows(req.Resource, req.Action)
-	if !ok {
+	matched := e.scopes.Match(req.Resource, req.Action)
+	if matched < 0 {
 		out := withKey(deny(ReasonInsufficientScope, "the key's scopes do not allow this action on this resource"), e)
 		out.RequiredScope = requiredScope(req.Resource, req.Action)
 		return out
@@ -244,11 +252,11 @@ func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
 	}
 	if f := e.conds.Check(env, v.classes); f != conditions.Met {
 		out := withKey(deny(Reason(f), conditionMessage(f)), e)
-		out.MatchedScope = matched.String()
+		out.MatchedScope, out.matched = e.scopeStrings[matched], matched
 		out.RequiredScope = requiredScope(req.Resource, req.Action)
 		return out
 	}
-	d.MatchedScope = matched.String()
+	d.MatchedScope, d.matched = e.scopeStrings[matched], matched
 	return d
 }
 

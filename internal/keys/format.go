@@ -94,10 +94,10 @@ func Parse(s string) (Key, error) {
 		return Key{}, ErrCharset
 	}
 	secret, sum := rest[1:1+SecretLength], rest[1+SecretLength:]
-	if !within(id, idAlphabet) || !within(secret, base62Alphabet) || !within(sum, base62Alphabet) {
+	if !within(id, &idSet) || !within(secret, &base62Set) || !within(sum, &base62Set) {
 		return Key{}, ErrCharset
 	}
-	if checksum(s[:len(s)-checksumLength]) != sum {
+	if !checksumMatches(s[:len(s)-checksumLength], sum) {
 		return Key{}, ErrChecksum
 	}
 	return Key{id: id, secret: secret}, nil
@@ -105,20 +105,44 @@ func Parse(s string) (Key, error) {
 
 // ValidateID reports whether id has the form of a key ID.
 func ValidateID(id string) error {
-	if len(id) != IDLength || !within(id, idAlphabet) {
+	if len(id) != IDLength || !within(id, &idSet) {
 		return fmt.Errorf("key ID must be %d characters of [a-z2-7]", IDLength)
 	}
 	return nil
 }
 
 func checksum(body string) string {
-	v := uint64(crc32.ChecksumIEEE([]byte(body)))
+	out := checksumBytes(body)
+	return string(out[:])
+}
+
+// checksumMatches is checksum(body) == sum without building a string: Parse
+// runs on every request a verifier answers.
+func checksumMatches(body, sum string) bool {
+	out := checksumBytes(body)
+	return string(out[:]) == sum
+}
+
+var ieeeTable = crc32.MakeTable(crc32.IEEE)
+
+// crcString is crc32.ChecksumIEEE of a string, without the copy into a
+// []byte that the standard library's signature requires.
+func crcString(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = ieeeTable[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	return ^crc
+}
+
+func checksumBytes(body string) [checksumLength]byte {
+	v := uint64(crcString(body))
 	var out [checksumLength]byte
 	for i := checksumLength - 1; i >= 0; i-- {
 		out[i] = base62Alphabet[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out
 }
 
 // randomString draws n characters uniformly from alphabet, rejecting bytes
@@ -143,9 +167,25 @@ func randomString(alphabet string, n int) (string, error) {
 	return string(out), nil
 }
 
-func within(s, alphabet string) bool {
+// charset is a byte set for the alphabets; a lookup per byte keeps Parse
+// cheap on the request path.
+type charset [256]bool
+
+func newCharset(alphabet string) (c charset) {
+	for i := 0; i < len(alphabet); i++ {
+		c[alphabet[i]] = true
+	}
+	return c
+}
+
+var (
+	idSet     = newCharset(idAlphabet)
+	base62Set = newCharset(base62Alphabet)
+)
+
+func within(s string, set *charset) bool {
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(alphabet, s[i]) < 0 {
+		if !set[s[i]] {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"fmt"
+	"hash/crc32"
 	"regexp"
 	"strings"
 	"testing"
@@ -150,4 +151,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a key the scan pattern misses")
 		}
 	})
+}
+
+func TestChecksumIsCRC32IEEE(t *testing.T) {
+	g := NewWithT(t)
+	for _, s := range []string{"", "a", "keyward_abcdefghijklmnop_0123456789", strings.Repeat("\xff", 100)} {
+		g.Expect(crcString(s)).To(Equal(crc32.ChecksumIEEE([]byte(s))), s)
+	}
+	k, err := Generate("")
+	g.Expect(err).NotTo(HaveOccurred())
+	p := k.Plaintext()
+	g.Expect(testing.AllocsPerRun(100, func() { _, _ = Parse(p) })).To(BeZero(), "Parse runs on every request")
 }

@@ -31,12 +31,22 @@ func ParseSet(ss []string) (Set, error) {
 // Allows returns the scope that granted the request so the verifier can
 // record why it was allowed.
 func (set Set) Allows(r Resource, a Action) (Scope, bool) {
-	for _, s := range set {
-		if s.Allows(r, a) {
-			return s, true
-		}
+	if i := set.Match(r, a); i >= 0 {
+		return set[i], true
 	}
 	return Scope{}, false
+}
+
+// Match is Allows by position, so a caller can keep per-scope data (such as
+// the scope's string) beside the set: the index of the first scope that
+// allows the request, or -1.
+func (set Set) Match(r Resource, a Action) int {
+	for i, s := range set {
+		if s.Allows(r, a) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Covers checks each scope of o against single scopes of set. That is as

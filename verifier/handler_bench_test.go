@@ -1,0 +1,68 @@
+package verifier
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/keyward-dev/keyward/internal/conditions"
+)
+
+// BenchmarkForwardAuthCached is the verifier's own share of a cached
+// forward-auth request, without the network; make bench measures it end to
+// end against a bare handler.
+func BenchmarkForwardAuthCached(b *testing.B) {
+	benchForward(b, conditions.Conditions{}, Config{})
+}
+
+func BenchmarkForwardAuthConditions(b *testing.B) {
+	benchForward(b, conditions.Conditions{
+		SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"DE"}, Networks: []string{"corporate"},
+		TimeWindows:            []conditions.TimeWindow{{Start: "00:00", End: "24:00"}},
+		RequireCompliantDevice: true,
+	}, Config{CountryHeader: "X-Country", DeviceHeader: "X-Device", NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}}})
+}
+
+func benchForward(b *testing.B, conds conditions.Conditions, conf Config) {
+	f := newFixture(&testing.T{}, Options{Classes: mustClassesB(b, conf.NetworkClasses)})
+	k := f.issue("acme/payments/investigations:read")
+	k.rec.Conditions = conds
+	f.publish(k)
+	h, err := NewHandler(f.v, conf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, EnvoyPrefix+"/acme/payments/investigations/INV-7", nil)
+	r.Header.Set("Authorization", "Bearer "+k.key.Plaintext())
+	r.Header.Set("X-Forwarded-For", "10.1.2.3")
+	r.Header.Set("X-Country", "DE")
+	r.Header.Set("X-Device", "compliant")
+	w := &discardWriter{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	if w.code != http.StatusOK {
+		b.Fatalf("status %d", w.code)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
+func mustClassesB(b *testing.B, m map[string][]string) conditions.Classes {
+	c, err := conditions.ParseClasses(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
