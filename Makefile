@@ -33,7 +33,7 @@ TEST_PKGS_EXCLUDE ?= /test/
 # VERIFIER_BENCH_DURATION, _ROUNDS, _WARMUP, _CONNECTIONS and _CPUPROFILE from
 # the environment (test/bench/verifier_bench_test.go).
 BENCH ?= .
-BENCH_PKGS ?= ./internal/...
+BENCH_PKGS ?= ./internal/... ./verifier/
 BENCH_ARGS ?= -benchmem
 BENCH_OPERATOR_PKG ?= ./test/bench/
 BENCH_OPERATOR_TIME ?= 1x
