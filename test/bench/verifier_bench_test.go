@@ -27,6 +27,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/test/bench/loadspec"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -129,14 +130,14 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	verifierURL := serve(b, h)
 
 	// Every run sends the same headers; only the key differs.
-	cached := loadSpec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
+	cached := loadspec.Spec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
 		Headers: map[string]string{
 			"Authorization":   "Bearer " + plain.Plaintext(),
 			"X-Forwarded-For": "10.1.2.3",
 			"X-Country":       "DE",
 			"X-Device":        "compliant",
 		}}
-	pipeline := loadSpec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
+	pipeline := loadspec.Spec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
 		Headers: map[string]string{
 			"Authorization":   "Bearer " + conditioned.Plaintext(),
 			"X-Forwarded-For": "10.1.2.3",
@@ -146,15 +147,15 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	// The baseline receives the very request the full pipeline gets, same
 	// path and headers: what is compared is the work of deciding, not the
 	// cost of parsing a longer request.
-	hello := loadSpec{Method: http.MethodGet, URL: helloURL + forwardedPath, Expect: http.StatusOK, Headers: pipeline.Headers}
-	flood := loadSpec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusUnauthorized,
+	hello := loadspec.Spec{Method: http.MethodGet, URL: helloURL + forwardedPath, Expect: http.StatusOK, Headers: pipeline.Headers}
+	flood := loadspec.Spec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusUnauthorized,
 		Headers:   map[string]string{"X-Forwarded-For": "10.1.2.3"},
-		RandomKey: &randomKey{Header: "Authorization", Prefix: "Bearer ", Pool: 100_000}}
+		RandomKey: &loadspec.RandomKey{Header: "Authorization", Prefix: "Bearer ", Pool: 100_000}}
 
 	// One request each before any load: it proves every target answers
 	// what the figures assume, and runs the one PBKDF2 per key that
 	// "cached" means is already behind us.
-	for _, s := range []loadSpec{hello, cached, pipeline} {
+	for _, s := range []loadspec.Spec{hello, cached, pipeline} {
 		probe(b, s)
 	}
 
@@ -168,7 +169,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		for _, t := range []struct {
 			into *loadResult
 			tag  string
-			spec loadSpec
+			spec loadspec.Spec
 		}{{helloPeak, "hello", hello}, {cachedPeak, "cached", cached}, {pipelinePeak, "pipeline", pipeline}, {floodPeak, "flood", flood}} {
 			profile := ""
 			if profiles != "" {
@@ -280,7 +281,7 @@ func serve(b *testing.B, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-func probe(b *testing.B, s loadSpec) {
+func probe(b *testing.B, s loadspec.Spec) {
 	b.Helper()
 	req, err := http.NewRequest(s.Method, s.URL, nil)
 	if err != nil {
@@ -317,21 +318,6 @@ func startProfile(b *testing.B, path string) func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}
-}
-
-// loadSpec and randomKey are the load generator's stdin spec.
-type loadSpec struct {
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers,omitempty"`
-	Expect    int               `json:"expect"`
-	RandomKey *randomKey        `json:"randomKey,omitempty"`
-}
-
-type randomKey struct {
-	Header string `json:"header"`
-	Prefix string `json:"prefix,omitempty"`
-	Pool   int    `json:"pool"`
 }
 
 // loadResult is the load generator's output line; loadgen/main.go
@@ -433,7 +419,7 @@ func buildLoadgen(b *testing.B) string {
 // run drives one target: closed loop when rate is 0, else open loop at
 // rate. It samples this process's CPU time over exactly the measured phase,
 // and, when profile is not "", writes a CPU profile of that phase there.
-func (l loadgen) run(b *testing.B, name string, s loadSpec, rate float64, profile string) loadResult {
+func (l loadgen) run(b *testing.B, name string, s loadspec.Spec, rate float64, profile string) loadResult {
 	b.Helper()
 	spec, err := json.Marshal(s)
 	if err != nil {

@@ -1,0 +1,54 @@
+// Package loadspec is what passes between the benchmarks and the load
+// generator process: the request to send (on the generator's stdin) and the
+// result (its one line of output).
+package loadspec
+
+// Spec is the request to send.
+type Spec struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Expect is the status a correct answer has; any other is counted.
+	Expect int `json:"expect"`
+	// RandomKey, when set, puts a different well-formed key that no record
+	// knows into every request.
+	RandomKey *RandomKey `json:"randomKey,omitempty"`
+}
+
+// RandomKey says where the random keys go.
+type RandomKey struct {
+	// Header carries the key, after Prefix (e.g. "Authorization",
+	// "Bearer ").
+	Header string `json:"header"`
+	Prefix string `json:"prefix,omitempty"`
+	// Pool is how many distinct keys are generated before the timed phase,
+	// so that generating them costs the measurement nothing. Requests cycle
+	// through them.
+	Pool int `json:"pool"`
+}
+
+// Result is the one line of output. Latencies are in microseconds.
+type Result struct {
+	Mode        string  `json:"mode"`
+	Connections int     `json:"connections"`
+	Seconds     float64 `json:"seconds"`
+	TargetRate  float64 `json:"targetRate,omitempty"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	Unexpected  int64   `json:"unexpected"`
+	RPS         float64 `json:"rps"`
+	P50         float64 `json:"p50us"`
+	P90         float64 `json:"p90us"`
+	P99         float64 `json:"p99us"`
+	Max         float64 `json:"maxus"`
+	// CPUSeconds is the generator's own CPU time (user and system) in the
+	// measured phase: on a small machine it competes with the server.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// FirstError is one transport error, to tell refused connections from
+	// timeouts without logging every one.
+	FirstError string `json:"firstError,omitempty"`
+	// Histogram holds every latency as [low, high, count] buckets in
+	// nanoseconds (high exclusive, about 1.5% wide), so that runs split
+	// into rounds can be merged into exact-enough percentiles.
+	Histogram [][3]int64 `json:"histogram"`
+}
