@@ -44,7 +44,7 @@ func TestQuotaPeriod(t *testing.T) {
 		"month, April":                  {Monthly, "America/New_York", "2026-04-15 00:00 -0400", "2026-04-01 00:00 -0400", "2026-05-01 00:00 -0400", 30 * 24 * time.Hour},
 		"month with DST end":            {Monthly, "America/New_York", "2026-11-30 23:59 -0500", "2026-11-01 00:00 -0400", "2026-12-01 00:00 -0500", 30*24*time.Hour + time.Hour},
 		"month, December into January":  {Monthly, "Asia/Tokyo", "2026-12-31 23:59 +0900", "2026-12-01 00:00 +0900", "2027-01-01 00:00 +0900", 31 * 24 * time.Hour},
-		"month, UTC":                     {Monthly, "UTC", "2026-06-30 23:59 +0000", "2026-06-01 00:00 +0000", "2026-07-01 00:00 +0000", 30 * 24 * time.Hour},
+		"month, UTC":                    {Monthly, "UTC", "2026-06-30 23:59 +0000", "2026-06-01 00:00 +0000", "2026-07-01 00:00 +0000", 30 * 24 * time.Hour},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
