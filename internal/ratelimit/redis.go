@@ -210,19 +210,19 @@ func redisArgs(l *Limit, total, now int64) []any {
 	p := int64(l.Period)
 	switch l.Strategy {
 	case FixedWindow:
-		return []any{"F", total, l.Capacity(), itoa(p), itoa(now - now%p), "0", "0", 0}
+		return []any{"F", total, l.Capacity(), itoa(p), itoa(now - now%p), "0", "0", "0"}
 	case Quota:
 		start, end := quotaPeriod(l.Refill, l.Location, now)
-		return []any{"Q", total, l.Capacity(), "0", itoa(start), itoa(end), "0", 0}
+		return []any{"Q", total, l.Capacity(), "0", itoa(start), itoa(end), "0", "0"}
 	case TokenBucket:
-		return []any{"T", total, l.Capacity(), itoa(p), itoa(l.Limit), "0", "0", 0}
+		return []any{"T", total, l.Capacity(), itoa(p), itoa(l.Limit), "0", "0", "0"}
 	default: // SlidingWindow
 		slot := slotLength(l.Period)
 		past := "-"
 		if now-p >= 0 {
 			past = itoa((now - p) / slot)
 		}
-		return []any{"S", total, l.Capacity(), itoa(p), itoa(now / slot), past, itoa(slot), l.Limit}
+		return []any{"S", total, l.Capacity(), itoa(p), itoa(now / slot), past, itoa(slot), itoa(now % slot)}
 	}
 }
 

@@ -4,10 +4,12 @@
 -- ever sees a request half spent.
 --
 -- The rules are those of advance, available and consume in strategy.go,
--- step for step. Lua has only doubles, and times in nanoseconds, fractions
--- of a token and their products do not fit in 53 bits, so every such value
--- travels as a decimal string and is computed on exactly as a list of
--- base-10^7 digits. Counts are doubles: MaxLimit keeps them exact.
+-- step for step, and exact. Lua has only doubles: times in nanoseconds and
+-- slot numbers travel as decimal strings and are split into seconds and
+-- nanoseconds; counts are doubles, which MaxLimit keeps exact. A token
+-- bucket works in doubles while its products stay below 2^53 (periods up
+-- to weeks, fills up to about 10^6 tokens a second), and on exact big
+-- numbers beyond.
 --
 -- KEYS[i]  one bucket (the caller merged requests on the same bucket)
 -- ARGV[1]  now, Unix nanoseconds
@@ -23,7 +25,7 @@
 --           S: now's slot number, and the slot holding now-Period
 --              ("-" before the epoch's first Period)
 --   slot    S: a slot's length in nanoseconds
---   limit   S: the Limit
+--   into    S: nanoseconds from now's slot's start to now
 --
 -- A bucket is a hash: s start, e end, c count, f fraction of a token
 -- missing, r the sliding window's slots as 32 comma-separated counts; a
@@ -33,8 +35,35 @@
 -- its fields s, e, c, f, r as read, before this call, for the caller to
 -- describe the bucket with the same Go code the in-memory store uses.
 
-local BASE = 10000000
+local E9 = 1000000000
 local SLOTS = 32
+local EXACT = 9007199254740992 -- 2^53
+
+-- pair splits a time or slot number into two exact doubles, hi·10^9 + lo.
+-- 10^9 is a multiple of 32, so lo alone gives a slot's place in the ring.
+local function pair(s)
+  local n = #s
+  if n <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))
+end
+
+local function pstr(hi, lo)
+  if hi == 0 then return string.format('%d', lo) end
+  return string.format('%d%09d', hi, lo)
+end
+
+local function pless(ah, al, bh, bl)
+  return ah < bh or (ah == bh and al < bl)
+end
+
+-- pdiff is exact below 2^53.
+local function pdiff(ah, al, bh, bl)
+  return (ah - bh) * E9 + (al - bl)
+end
+
+-- Big numbers, for token buckets whose products outgrow a double: lists
+-- of base-10^7 digits, lowest first, so that digit products stay exact.
+local BASE = 10000000
 
 local function norm(a)
   while #a > 1 and a[#a] == 0 do a[#a] = nil end
@@ -69,7 +98,7 @@ local function str(a)
   return table.concat(parts)
 end
 
--- tonum is exact below 2^53 and close above, which is all the expiry needs.
+-- tonum is exact below 2^53 and close above.
 local function tonum(a)
   local n = 0
   for i = #a, 1, -1 do n = n * BASE + a[i] end
@@ -137,8 +166,41 @@ local function divmod(a, d)
   return q, r
 end
 
-local ZERO = {0}
-local now = big(ARGV[1])
+-- refill is advance for a token bucket that misses c tokens and the
+-- fraction f (a decimal string, in 1/Period of a token) and gained dt
+-- nanoseconds; it returns the new c and f.
+local function refill(c, f, dt, dts, p, ps, lim)
+  if p < EXACT / 2 and c * p < EXACT then
+    -- Every value below is an integer under 2^53, or, for dt·lim, at
+    -- least 2^53 only when it covers need anyway.
+    local fn = tonumber(f)
+    local need = c * p - fn
+    local got = dt * lim
+    if got >= need then return 0, '0' end
+    local whole = math.floor(got / p)
+    local rem = got - whole * p
+    while rem < 0 do whole, rem = whole - 1, rem + p end
+    while rem >= p do whole, rem = whole + 1, rem - p end
+    local frac = fn + rem
+    if frac >= p then frac, whole = frac - p, whole + 1 end
+    return c - whole, string.format('%d', frac)
+  end
+  local bp = big(ps)
+  local bf = big(f)
+  local need = sub(mul(bignum(c), bp), bf)
+  local got = mul(dts(), bignum(lim))
+  if cmp(got, need) >= 0 then return 0, '0' end
+  local whole, rem = divmod(got, bp)
+  local frac = add(bf, rem)
+  if cmp(frac, bp) >= 0 then
+    frac = sub(frac, bp)
+    whole = whole + 1
+  end
+  return c - whole, str(frac)
+end
+
+local nows = ARGV[1]
+local nh, nl = pair(nows)
 local slack = tonumber(ARGV[2])
 
 local buckets = {}
@@ -150,122 +212,114 @@ for i, key in ipairs(KEYS) do
   local kind = ARGV[at]
   local cost = tonumber(ARGV[at + 1])
   local cap = tonumber(ARGV[at + 2])
-  local period = big(ARGV[at + 3])
   local a, b = ARGV[at + 4], ARGV[at + 5]
 
   local v = redis.call('HMGET', key, 's', 'e', 'c', 'f', 'r')
   for j = 1, 5 do out[#out + 1] = v[j] or '' end
-  local st = {s = big(v[1] or '0'), e = big(v[2] or '0'), c = tonumber(v[3] or '0'), f = big(v[4] or '0')}
-  local ring = {}
-  for j = 0, SLOTS - 1 do ring[j] = 0 end
-  if v[5] then
-    local j = 0
-    for n in string.gmatch(v[5], '[^,]+') do
-      ring[j] = tonumber(n)
-      j = j + 1
-    end
-  end
-
+  local bk = {key = key, kind = kind, cost = cost, exists = v[1] or v[2] or v[3] or v[4] or v[5]}
+  local sh, sl = pair(v[1] or '0')
+  local c = tonumber(v[3] or '0')
   local avail
-  local slot, limit, lowest
+
   if kind == 'F' then
-    local w = big(a)
-    if cmp(w, st.s) > 0 then st.s, st.c = w, 0 end
-    avail = cap - st.c
+    local wh, wl = pair(a)
+    if pless(sh, sl, wh, wl) then sh, sl, c = wh, wl, 0 end
+    bk.period = tonumber(ARGV[at + 3])
+    avail = cap - c
   elseif kind == 'Q' then
-    if cmp(st.e, ZERO) == 0 or cmp(now, st.e) >= 0 then
-      st.s, st.e, st.c = big(a), big(b), 0
+    local eh, el = pair(v[2] or '0')
+    if (eh == 0 and el == 0) or not pless(nh, nl, eh, el) then
+      sh, sl = pair(a)
+      eh, el = pair(b)
+      c = 0
     end
-    avail = cap - st.c
+    bk.eh, bk.el = eh, el
+    avail = cap - c
   elseif kind == 'T' then
-    if cmp(now, st.s) > 0 then
-      local dt = sub(now, st.s)
-      st.s = now
-      if st.c <= 0 then
-        st.c, st.f = 0, ZERO
+    local f = v[4] or '0'
+    local ps = ARGV[at + 3]
+    local p, lim = tonumber(ps), tonumber(a)
+    if pless(sh, sl, nh, nl) then
+      local old = v[1] or '0'
+      local dt = pdiff(nh, nl, sh, sl)
+      sh, sl = nh, nl
+      if c <= 0 then
+        c, f = 0, '0'
       else
-        -- In 1/Period of a token: what is missing, and what dt refills.
-        local need = sub(mul(bignum(st.c), period), st.f)
-        local refill = mul(dt, big(a))
-        if cmp(refill, need) >= 0 then
-          st.c, st.f = 0, ZERO
-        else
-          local whole, rem = divmod(refill, period)
-          local frac = add(st.f, rem)
-          if cmp(frac, period) >= 0 then
-            frac = sub(frac, period)
-            whole = whole + 1
-          end
-          st.c, st.f = st.c - whole, frac
-        end
+        c, f = refill(c, f, dt, function() return sub(big(nows), big(old)) end, p, ps, lim)
       end
     end
-    avail = cap - st.c
+    bk.f, bk.p, bk.lim = f, p, lim
+    avail = cap - c
   else -- 'S'
-    local k = big(a)
-    slot = big(ARGV[at + 6])
-    limit = tonumber(ARGV[at + 7])
-    if cmp(k, st.s) > 0 then
-      local gap = sub(k, st.s)
-      if cmp(gap, bignum(SLOTS)) >= 0 then
+    local ring = {}
+    if v[5] then
+      local j = 0
+      for n in string.gmatch(v[5], '[^,]+') do
+        ring[j] = tonumber(n)
+        j = j + 1
+      end
+    else
+      for j = 0, SLOTS - 1 do ring[j] = 0 end
+    end
+    local kh, kl = pair(a)
+    if pless(sh, sl, kh, kl) then
+      local gap = pdiff(kh, kl, sh, sl)
+      if gap >= SLOTS then
         for j = 0, SLOTS - 1 do ring[j] = 0 end
       else
-        -- 10^7 is a multiple of 32: the lowest digit gives the slot.
-        local from = st.s[1] % SLOTS
-        for j = 1, tonum(gap) do ring[(from + j) % SLOTS] = 0 end
+        for j = 1, gap do ring[(sl + j) % SLOTS] = 0 end
       end
-      st.s = k
+      sh, sl = kh, kl
     end
     -- How many slots before the newest still count: at most 31, none
     -- before slot 0, none that ended before now-Period.
-    lowest = math.min(SLOTS - 1, tonum(st.s))
+    local lowest = SLOTS - 1
+    if sh == 0 then lowest = math.min(lowest, sl) end
     if b ~= '-' then
-      local tb = big(b)
-      if cmp(tb, st.s) > 0 then
+      local th, tl = pair(b)
+      if pless(sh, sl, th, tl) then
         lowest = -1
       else
-        lowest = math.min(lowest, tonum(sub(st.s, tb)))
+        lowest = math.min(lowest, pdiff(sh, sl, th, tl))
       end
     end
     local used = 0
-    local newest = st.s[1] % SLOTS
-    for j = 0, lowest do used = used + ring[(newest - j) % SLOTS] end
-    avail = limit - used
+    for j = 0, lowest do used = used + ring[(sl - j) % SLOTS] end
+    avail = cap - used
+    bk.ring, bk.lowest = ring, lowest
+    -- Where the newest slot ends, from now, for the expiry.
+    bk.ahead = pdiff(sh, sl, kh, kl)
+    bk.slot, bk.into, bk.period = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7]), tonumber(ARGV[at + 3])
   end
 
+  bk.sh, bk.sl, bk.c = sh, sl, c
   if cost > avail then all = false end
-  buckets[i] = {key = key, kind = kind, cost = cost, st = st, ring = ring, period = period,
-                exists = v[1] or v[2] or v[3] or v[4] or v[5],
-                a = a, slot = slot, lowest = lowest}
+  buckets[i] = bk
 end
 
 if all then out[1] = '1' end
 
--- until returns nanoseconds from now to when the bucket holds nothing
--- (fullAt in strategy.go), or 0 when it holds nothing already.
+-- until is how many nanoseconds from now the bucket holds nothing any
+-- more (fullAt in strategy.go), 0 if it holds nothing. Only the expiry
+-- uses it, and that has slack: doubles are close enough.
 local function until_(bk)
-  local st = bk.st
-  local t
   if bk.kind == 'F' then
-    if st.c > 0 then t = add(st.s, bk.period) end
+    if bk.c > 0 then return pdiff(bk.sh, bk.sl, nh, nl) + bk.period end
   elseif bk.kind == 'Q' then
-    if st.c > 0 then t = st.e end
+    if bk.c > 0 then return pdiff(bk.eh, bk.el, nh, nl) end
   elseif bk.kind == 'T' then
-    if st.c > 0 then
-      local missing = sub(mul(bignum(st.c), bk.period), st.f)
-      return tonum(sub(st.s, now)) + math.ceil(tonum(missing) / tonumber(bk.a))
+    if bk.c > 0 then
+      return pdiff(bk.sh, bk.sl, nh, nl) + math.ceil((bk.c * bk.p - tonumber(bk.f)) / bk.lim)
     end
   else
-    local newest = st.s[1] % SLOTS
     for j = 0, bk.lowest do
-      if bk.ring[(newest - j) % SLOTS] ~= 0 then
-        t = add(mul(sub(add(st.s, {1}), bignum(j)), bk.slot), bk.period)
-        break
+      if bk.ring[(bk.sl - j) % SLOTS] ~= 0 then
+        return (bk.ahead - j + 1) * bk.slot - bk.into + bk.period
       end
     end
   end
-  if t == nil or cmp(t, now) <= 0 then return 0 end
-  return tonum(sub(t, now))
+  return 0
 end
 
 -- Keep every bucket as the in-memory store keeps it: brought to now even
@@ -273,34 +327,33 @@ end
 -- from there and not from the bucket's older time; and no new bucket for
 -- a call that spends nothing on it.
 for _, bk in ipairs(buckets) do
-  local st = bk.st
   if all then
     if bk.kind == 'S' then
-      local newest = st.s[1] % SLOTS
+      local newest = bk.sl % SLOTS
       bk.ring[newest] = bk.ring[newest] + bk.cost
     else
-      st.c = st.c + bk.cost
+      bk.c = bk.c + bk.cost
     end
   end
   if bk.exists or (all and bk.cost > 0) then
-    local fields = {'s', str(st.s), 'c', string.format('%d', st.c)}
-    if bk.kind == 'Q' then
-      fields[#fields + 1] = 'e'
-      fields[#fields + 1] = str(st.e)
-    elseif bk.kind == 'T' then
-      fields[#fields + 1] = 'f'
-      fields[#fields + 1] = str(st.f)
-    elseif bk.kind == 'S' then
+    local fields = {'s', pstr(bk.sh, bk.sl)}
+    if bk.kind == 'S' then
       local r = {}
       for j = 0, SLOTS - 1 do r[j + 1] = string.format('%d', bk.ring[j]) end
-      fields[#fields + 1] = 'r'
-      fields[#fields + 1] = table.concat(r, ',')
+      fields[3], fields[4] = 'r', table.concat(r, ',')
+    else
+      fields[3], fields[4] = 'c', string.format('%d', bk.c)
+      if bk.kind == 'Q' then
+        fields[5], fields[6] = 'e', pstr(bk.eh, bk.el)
+      elseif bk.kind == 'T' then
+        fields[5], fields[6] = 'f', bk.f
+      end
     end
     redis.call('HSET', bk.key, unpack(fields))
     -- Expire a bucket once it holds nothing, so that Redis keeps only the
     -- buckets that still count; the slack covers lagging clocks, for
     -- which an empty bucket's time still matters.
-    redis.call('PEXPIRE', bk.key, math.ceil(until_(bk) / 1000000) + slack)
+    redis.call('PEXPIRE', bk.key, math.max(0, math.ceil(until_(bk) / 1000000)) + slack)
   end
 end
 
