@@ -15,20 +15,23 @@ type arrival struct {
 }
 
 // admitted plays arrivals, in time order, against one bucket and returns
-// those let through.
+// those let through. It runs the steps of Take on one state in place:
+// a million of them under the race detector is otherwise slow.
 func admitted(t *testing.T, l Limit, arrivals []arrival) []arrival {
 	t.Helper()
-	var s State
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var c cell
+	var ring [SlidingSlots]int64
 	var out []arrival
 	for _, a := range arrivals {
-		next, res, err := Take(l, s, t0.Add(a.at), a.cost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Allowed {
+		now := t0.Add(a.at).UnixNano()
+		advance(&l, &c, &ring, now)
+		if a.cost <= available(&l, &c, &ring, now) {
+			consume(&l, &c, &ring, a.cost)
 			out = append(out, a)
 		}
-		s = next
 	}
 	return out
 }
@@ -202,13 +205,16 @@ func offered(l Limit, load float64, jitter, weighted bool, rng *rand.Rand) []arr
 // leaves room for it.
 func exactSliding(l Limit, arrivals []arrival) int64 {
 	var log []arrival
+	var inWindow int64 // cost of log[head:], the admissions after now−Period
+	head := 0
 	for _, a := range arrivals {
-		var sum int64
-		for i := len(log) - 1; i >= 0 && log[i].at > a.at-l.Period; i-- {
-			sum += log[i].cost
+		for head < len(log) && log[head].at <= a.at-l.Period {
+			inWindow -= log[head].cost
+			head++
 		}
-		if sum+a.cost <= l.Limit {
+		if inWindow+a.cost <= l.Limit {
 			log = append(log, a)
+			inWindow += a.cost
 		}
 	}
 	return total(log)

@@ -8,8 +8,11 @@ import (
 
 // SlidingSlots is how many slots a SlidingWindow's ring holds. A slot
 // lasts ceil(Period / (SlidingSlots-1)), so every window of Period spans
-// at most SlidingSlots of them.
+// at most SlidingSlots of them. A power of two: slot n lives at
+// n & (SlidingSlots-1).
 const SlidingSlots = 32
+
+const slotMask = SlidingSlots - 1
 
 // State is everything one bucket stores; its zero value is a bucket
 // nobody has used. Times are Unix nanoseconds. Which fields a strategy
@@ -131,7 +134,7 @@ func advance(l *Limit, c *cell, ring *[SlidingSlots]int64, now int64) {
 			*ring = [SlidingSlots]int64{}
 		} else {
 			for n := c.start + 1; n <= k; n++ {
-				ring[n%SlidingSlots] = 0
+				ring[n&slotMask] = 0
 			}
 		}
 		c.start = k
@@ -157,14 +160,14 @@ func available(l *Limit, c *cell, ring *[SlidingSlots]int64, now int64) int64 {
 	}
 	used := int64(0)
 	for n := oldestSlot(l, c, now); n <= c.start; n++ {
-		used += ring[n%SlidingSlots]
+		used += ring[n&slotMask]
 	}
 	return l.Limit - used
 }
 
 func consume(l *Limit, c *cell, ring *[SlidingSlots]int64, cost int64) {
 	if l.Strategy == SlidingWindow {
-		ring[c.start%SlidingSlots] += cost
+		ring[c.start&slotMask] += cost
 		return
 	}
 	c.count += cost
@@ -190,7 +193,7 @@ func fullAt(l *Limit, c *cell, ring *[SlidingSlots]int64, now int64) int64 {
 	case SlidingWindow:
 		s := slotLength(l.Period)
 		for n := c.start; n >= oldestSlot(l, c, now); n-- {
-			if ring[n%SlidingSlots] != 0 {
+			if ring[n&slotMask] != 0 {
 				return (n+1)*s + int64(l.Period)
 			}
 		}
@@ -244,7 +247,7 @@ func retryAt(l *Limit, c *cell, ring *[SlidingSlots]int64, now, cost int64) int6
 	excess := -(available(l, c, ring, now) - cost)
 	freed := int64(0)
 	for n := oldestSlot(l, c, now); n <= c.start; n++ {
-		if freed += ring[n%SlidingSlots]; freed >= excess {
+		if freed += ring[n&slotMask]; freed >= excess {
 			return (n+1)*s + int64(l.Period)
 		}
 	}
