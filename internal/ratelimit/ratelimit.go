@@ -1,9 +1,3 @@
-// Package ratelimit decides whether a request may consume from the limits
-// that apply to it: fixed windows (billing-style quotas), sliding windows,
-// token buckets and calendar quotas that refill daily or monthly, each
-// request weighted by a cost. It is pure: the verifier wires it to keys, and
-// a Store keeps the counters (in memory with a hard cap, or in Redis for
-// many verifier replicas).
 package ratelimit
 
 import (
