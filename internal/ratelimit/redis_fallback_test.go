@@ -1,0 +1,250 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	. "github.com/onsi/gomega"
+)
+
+// redisTestLog records what a FallbackStore logs.
+type redisTestLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *redisTestLog) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, args)
+	}, funcr.Options{})
+}
+
+func (l *redisTestLog) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// redisTestPrimary answers with err while it is set, and counts its calls.
+// Its outage errors wrap ErrStoreUnavailable, as a RedisStore's do.
+type redisTestPrimary struct {
+	calls atomic.Int64
+	err   atomic.Pointer[error]
+}
+
+func (p *redisTestPrimary) TakeAll(_ context.Context, _ time.Time, reqs []Request) ([]Result, error) {
+	p.calls.Add(1)
+	if err := p.err.Load(); err != nil {
+		return nil, *err
+	}
+	res := make([]Result, len(reqs))
+	for i, r := range reqs {
+		res[i] = Result{Limit: r.Limit, Allowed: true, Remaining: 1000}
+	}
+	return res, nil
+}
+
+func (p *redisTestPrimary) fail(err error) { p.err.Store(&err) }
+
+func redisOutageErr(msg string) error { return fmt.Errorf("%w: %s", ErrStoreUnavailable, msg) }
+func (p *redisTestPrimary) heal()     { p.err.Store(nil) }
+
+// redisOutage takes requests from many goroutines at once, as a verifier
+// does when Redis goes away under load.
+func redisOutage(t *testing.T, s Store, now time.Time, reqs []Request, n int) ([][]Result, []error) {
+	t.Helper()
+	results := make([][]Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i], errs[i] = s.TakeAll(context.Background(), now, reqs) })
+	}
+	wg.Wait()
+	return results, errs
+}
+
+func TestFallbackStoreFailsOpenToLocalLimitsWhileRedisIsDown(t *testing.T) {
+	g := NewWithT(t)
+	srv := startRedisServer(t)
+	var log redisTestLog
+	f := &FallbackStore{
+		Primary: NewRedisStore(srv.Client(), RedisOptions{}),
+		Local:   redisMemoryStore(t),
+		Policy:  FailOpenLocal,
+		Log:     log.logger(),
+	}
+	l := Limit{Name: "per-hour", Strategy: FixedWindow, Limit: 5, Period: time.Hour}
+	reqs := []Request{redisReq("k", l, 1)}
+	now := redisT0
+	ctx := context.Background()
+
+	res, err := f.TakeAll(ctx, now, append(reqs[:0:0], redisReq("k", l, 4)))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res[0].Remaining).To(Equal(int64(1)))
+	g.Expect(f.Degraded()).To(BeFalse())
+
+	srv.Stop()
+	results, errs := redisOutage(t, f, now, reqs, 8)
+	allowed := 0
+	for i := range results {
+		g.Expect(errs[i]).NotTo(HaveOccurred())
+		if results[i][0].Allowed {
+			allowed++
+		}
+	}
+	// The local store knows nothing of the 4 Redis counted: it allows its
+	// own 5 of the 8.
+	g.Expect(allowed).To(Equal(5))
+	g.Expect(f.Degraded()).To(BeTrue())
+	g.Expect(f.Fallbacks()).To(Equal(uint64(8)))
+	g.Expect(log.count("rate-limit store unavailable")).To(Equal(1))
+	st := f.Status()
+	g.Expect(st.Degraded).To(BeTrue())
+	g.Expect(st.Since).To(Equal(now))
+	g.Expect(st.Err).To(HaveOccurred())
+
+	res, err = f.TakeAll(ctx, now.Add(time.Minute), reqs)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res[0].Allowed).To(BeFalse())
+	g.Expect(log.count("rate-limit store unavailable")).To(Equal(1))
+
+	srv.Start()
+	g.Eventually(func() bool {
+		now = now.Add(time.Second)
+		res, err = f.TakeAll(ctx, now, reqs)
+		return err == nil && !f.Degraded()
+	}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(BeTrue())
+	// Redis restarted empty: the primary decides again, with its own count.
+	g.Expect(res[0].Allowed).To(BeTrue())
+	g.Expect(res[0].Remaining).To(Equal(int64(4)))
+	g.Expect(f.Status()).To(Equal(FallbackStatus{Fallbacks: f.Fallbacks()}))
+	g.Expect(log.count("rate-limit store unavailable")).To(Equal(1))
+	g.Expect(log.count("rate-limit store answers again")).To(Equal(1))
+}
+
+func TestFallbackStoreDeniesWhileRedisIsDown(t *testing.T) {
+	g := NewWithT(t)
+	srv := startRedisServer(t)
+	var log redisTestLog
+	local := redisMemoryStore(t)
+	f := &FallbackStore{
+		Primary: NewRedisStore(srv.Client(), RedisOptions{}),
+		Local:   local,
+		Policy:  Deny,
+		Log:     log.logger(),
+	}
+	l := Limit{Name: "per-hour", Strategy: FixedWindow, Limit: 5, Period: time.Hour}
+	reqs := []Request{redisReq("k", l, 1)}
+	now := redisT0
+	ctx := context.Background()
+
+	_, err := f.TakeAll(ctx, now, reqs)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	srv.Stop()
+	results, errs := redisOutage(t, f, now, reqs, 8)
+	for i := range results {
+		g.Expect(results[i]).To(BeNil())
+		g.Expect(errors.Is(errs[i], ErrStoreUnavailable)).To(BeTrue(), "%v", errs[i])
+	}
+	g.Expect(local.Buckets()).To(BeZero())
+	g.Expect(f.Degraded()).To(BeTrue())
+	g.Expect(f.Fallbacks()).To(Equal(uint64(8)))
+	g.Expect(log.count("rate-limit store unavailable")).To(Equal(1))
+
+	srv.Start()
+	g.Eventually(func() error {
+		now = now.Add(time.Second)
+		_, err := f.TakeAll(ctx, now, reqs)
+		return err
+	}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
+	g.Expect(f.Degraded()).To(BeFalse())
+	g.Expect(log.count("rate-limit store unavailable")).To(Equal(1))
+	g.Expect(log.count("rate-limit store answers again")).To(Equal(1))
+}
+
+func TestFallbackStoreProbesThePrimaryAtMostOncePerInterval(t *testing.T) {
+	g := NewWithT(t)
+	primary := &redisTestPrimary{}
+	primary.fail(redisOutageErr("connection refused"))
+	f := &FallbackStore{Primary: primary, Local: redisMemoryStore(t), Policy: FailOpenLocal}
+	l := Limit{Name: "l", Strategy: FixedWindow, Limit: 1 << 40, Period: time.Hour}
+	reqs := []Request{redisReq("k", l, 1)}
+	now := redisT0
+
+	_, errs := redisOutage(t, f, now, reqs, 1)
+	g.Expect(errs[0]).NotTo(HaveOccurred())
+	g.Expect(primary.calls.Load()).To(Equal(int64(1)))
+
+	// Within the interval every request stays local.
+	redisOutage(t, f, now.Add(999*time.Millisecond), reqs, 50)
+	g.Expect(primary.calls.Load()).To(Equal(int64(1)))
+
+	// Once it has passed, one request of many tries the primary.
+	redisOutage(t, f, now.Add(time.Second), reqs, 50)
+	g.Expect(primary.calls.Load()).To(Equal(int64(2)))
+	redisOutage(t, f, now.Add(1500*time.Millisecond), reqs, 50)
+	g.Expect(primary.calls.Load()).To(Equal(int64(2)))
+	g.Expect(f.Fallbacks()).To(Equal(uint64(151)))
+
+	primary.heal()
+	res, errs := redisOutage(t, f, now.Add(2*time.Second), reqs, 1)
+	g.Expect(errs[0]).NotTo(HaveOccurred())
+	g.Expect(res[0][0].Remaining).To(Equal(int64(1000)), "decided by the primary")
+	g.Expect(f.Degraded()).To(BeFalse())
+	redisOutage(t, f, now.Add(2*time.Second), reqs, 50)
+	g.Expect(primary.calls.Load()).To(Equal(int64(53)))
+	g.Expect(f.Fallbacks()).To(Equal(uint64(151)))
+}
+
+func TestFallbackStoreIgnoresACallerThatGaveUp(t *testing.T) {
+	g := NewWithT(t)
+	primary := &redisTestPrimary{}
+	primary.fail(context.Canceled)
+	f := &FallbackStore{Primary: primary, Local: redisMemoryStore(t), Policy: Deny}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := f.TakeAll(ctx, redisT0, []Request{redisReq("k", Limit{Name: "l", Strategy: FixedWindow, Limit: 1, Period: time.Second}, 1)})
+	g.Expect(err).To(MatchError(context.Canceled))
+	g.Expect(f.Degraded()).To(BeFalse())
+	g.Expect(f.Fallbacks()).To(BeZero())
+}
+
+func TestFallbackStoreWithoutAPolicyDenies(t *testing.T) {
+	g := NewWithT(t)
+	primary := &redisTestPrimary{}
+	primary.fail(redisOutageErr("connection refused"))
+	f := &FallbackStore{Primary: primary, Local: redisMemoryStore(t)}
+	_, err := f.TakeAll(context.Background(), redisT0, []Request{redisReq("k", Limit{Name: "l", Strategy: FixedWindow, Limit: 1, Period: time.Second}, 1)})
+	g.Expect(err).To(MatchError(ErrStoreUnavailable))
+	g.Expect(err).To(MatchError(ContainSubstring("connection refused")))
+}
+
+// TestFallbackStorePassesOnBadRequests: a request Redis never saw says
+// nothing about Redis.
+func TestFallbackStorePassesOnBadRequests(t *testing.T) {
+	g := NewWithT(t)
+	srv := startRedisServer(t)
+	f := &FallbackStore{Primary: NewRedisStore(srv.Client(), RedisOptions{}), Local: redisMemoryStore(t), Policy: FailOpenLocal}
+	l := Limit{Name: "l", Strategy: FixedWindow, Limit: 1, Period: time.Second}
+	_, err := f.TakeAll(context.Background(), redisT0, []Request{redisReq("k", l, 2)})
+	g.Expect(err).To(MatchError(ErrCostExceedsCapacity))
+	g.Expect(f.Degraded()).To(BeFalse())
+	g.Expect(f.Fallbacks()).To(BeZero())
+}

@@ -1,0 +1,128 @@
+package ratelimit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisServerBinary finds redis-server. Under CI=true a missing one fails
+// the run: the CI script installs it, and a skipped test of the shared store
+// would prove nothing.
+func redisServerBinary(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"redis-server", "/usr/bin/redis-server"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("redis-server is not installed (apt-get install redis-server); CI must run the Redis store's tests")
+	}
+	t.Skip("redis-server is not installed; apt-get install redis-server to run this test")
+	return ""
+}
+
+// redisServer is a redis-server of the test's own on a loopback port,
+// without persistence, that the test can stop and start again on the same
+// port.
+type redisServer struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error
+	stderr *bytes.Buffer
+}
+
+func startRedisServer(t testing.TB) *redisServer {
+	t.Helper()
+	s := &redisServer{t: t, bin: redisServerBinary(t), dir: t.TempDir(), port: redisFreePort(t)}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func redisFreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *redisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Client returns a client of its own, as a separate verifier replica has;
+// it fails at once rather than retrying, so that an outage shows quickly.
+func (s *redisServer) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:         s.Addr(),
+		MaxRetries:   -1,
+		DialTimeout:  time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+	})
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Start runs the server and waits until it answers PING.
+func (s *redisServer) Start() {
+	t := s.t
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var stderr bytes.Buffer
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.cmd, s.exited, s.stderr = cmd, exited, &stderr
+
+	ping := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	defer ping.Close()
+	NewWithT(t).Eventually(func() error {
+		select {
+		case err := <-exited:
+			exited <- err
+			return StopTrying(fmt.Sprintf("redis-server exited: %v: %s", err, stderr.String()))
+		default:
+		}
+		return ping.Ping(context.Background()).Err()
+	}).WithTimeout(20 * time.Second).WithPolling(20 * time.Millisecond).Should(Succeed())
+}
+
+// Stop kills the server, as a crash or a lost node would, and waits until
+// it is gone.
+func (s *redisServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
