@@ -91,7 +91,7 @@ envtest: setup-envtest ## Ensure the envtest binaries (kube-apiserver, etcd, kub
 	@$(ENVTEST_ASSETS)
 
 .PHONY: test-deps
-test-deps: ## Install what tests run for real (nginx) from Debian's packages when missing.
+test-deps: ## Install what tests run for real (nginx, redis-server) from Debian's packages when missing.
 	@bash hack/test-deps.sh
 
 .PHONY: test
