@@ -19,23 +19,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
-
-// nginxBinary finds nginx. Under CI=true a missing nginx fails the run: the
-// CI script installs it, and a skipped proxy test would prove nothing.
-func nginxBinary(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"nginx", "/usr/sbin/nginx"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("nginx is not installed (apt-get install nginx-light); CI must run the nginx test")
-	}
-	t.Skip("nginx is not installed; apt-get install nginx-light to run this test")
-	return ""
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -51,7 +36,7 @@ func freeAddr(t *testing.T) string {
 // told to copy, and runs nginx with it in the foreground.
 func startNginx(t *testing.T, upstream, verifierAddr string) string {
 	t.Helper()
-	bin := nginxBinary(t)
+	bin := testutil.Program(t, "nginx", "nginx-light", "/usr/sbin/nginx")
 	dir := t.TempDir()
 	tmpl, err := template.ParseFiles(filepath.Join("..", "docs", "proxies", "nginx.conf"))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -14,24 +13,9 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/redis/go-redis/v9"
-)
 
-// redisServerBinary finds redis-server. Under CI=true a missing one fails
-// the run: the CI script installs it, and a skipped test of the shared store
-// would prove nothing.
-func redisServerBinary(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{"redis-server", "/usr/bin/redis-server"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("redis-server is not installed (apt-get install redis-server); CI must run the Redis store's tests")
-	}
-	t.Skip("redis-server is not installed; apt-get install redis-server to run this test")
-	return ""
-}
+	"github.com/keyward-dev/keyward/internal/testutil"
+)
 
 // redisServer is a redis-server of the test's own on a loopback port,
 // without persistence, that the test can stop and start again on the same
@@ -50,7 +34,7 @@ type redisServer struct {
 
 func startRedisServer(t testing.TB) *redisServer {
 	t.Helper()
-	s := &redisServer{t: t, bin: redisServerBinary(t), dir: t.TempDir(), port: redisFreePort(t)}
+	s := &redisServer{t: t, bin: testutil.Program(t, "redis-server", "redis-server", "/usr/bin/redis-server"), dir: t.TempDir(), port: redisFreePort(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
