@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -32,7 +34,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "keyward: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// --help printed the flags; that is not a failure.
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "keyward %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
