@@ -163,3 +163,15 @@ func TestClaimsJSONDecoding(t *testing.T) {
 		})
 	}
 }
+
+func TestSignerPublishesItsPublicKey(t *testing.T) {
+	g := NewWithT(t)
+	testKeys(t)
+	jwk, err := mustSigner(t, "ec-1", ecKey).PublicJWK()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(jwk.IsPublic()).To(BeTrue())
+	g.Expect(jwk.KeyID).To(Equal("ec-1"))
+	g.Expect(jwk.Algorithm).To(Equal(ES256))
+	_, err = Signer{}.PublicJWK()
+	g.Expect(err).To(HaveOccurred())
+}
