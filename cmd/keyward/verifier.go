@@ -10,11 +10,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -67,13 +69,36 @@ func runVerifier(args []string) error {
 	logger := logging.Cap(zap.New(zap.UseFlagOptions(&o.zap))).WithName("verifier")
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
+	if err := checkVerifierConfig(o.configPath); err != nil {
+		return err
+	}
+	restCfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return serveVerifier(ctx, o, restCfg, logger)
+}
 
-	conf, err := verifier.LoadConfig(o.configPath)
+// checkVerifierConfig fails before anything connects, so that a typo in
+// the configuration is reported as itself.
+func checkVerifierConfig(path string) error {
+	conf, err := verifier.LoadConfig(path)
 	if err != nil {
 		return err
 	}
 	if err := conf.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", o.configPath, err)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// serveVerifier runs the verifier until ctx ends.
+func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config, logger logr.Logger) error {
+	conf, err := verifier.LoadConfig(o.configPath)
+	if err != nil {
+		return err
 	}
 	classes, err := conf.Classes()
 	if err != nil {
@@ -84,10 +109,6 @@ func runVerifier(args []string) error {
 		return err
 	}
 	defer closer.Close()
-	restCfg, err := ctrl.GetConfig()
-	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
-	}
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
@@ -111,8 +132,6 @@ func runVerifier(args []string) error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
 	servers := []*http.Server{newServer(o.bindAddr, api), newServer(o.probeAddr, v.HealthHandler())}

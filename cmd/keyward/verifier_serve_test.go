@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// TestVerifierServesFromRecordSecrets runs the verifier as the command
+// wires it (its three servers, the record watch, metrics and the audit log)
+// against a real API server, with a record Secret written by hand as the
+// manager would write it.
+func TestVerifierServesFromRecordSecrets(t *testing.T) {
+	ctx, cfg, k8s := startAPIServer(t)
+	g := NewWithT(t)
+	const ns = "keyward-system"
+	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+
+	key, err := keys.Generate("")
+	g.Expect(err).NotTo(HaveOccurred())
+	hasher, err := keys.NewHasher(1000, true)
+	g.Expect(err).NotTo(HaveOccurred())
+	phc, err := hasher.Hash(key)
+	g.Expect(err).NotTo(HaveOccurred())
+	data, err := record.Encode(record.Record{
+		Schema: record.Schema, KeyID: key.ID(), Owner: "15a6", State: record.Active, Version: 1,
+		Secrets: []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Minute).UTC().Truncate(time.Second)}},
+		Scopes:  []string{"acme/payments/investigations:read"},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	rec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: record.SecretName(key.ID()), Labels: map[string]string{record.RecordLabel: "true"}},
+		Data:       map[string][]byte{record.DataKey: data},
+	}
+	g.Expect(k8s.Create(ctx, rec)).To(Succeed())
+
+	o := verifierOptions{
+		namespace:   ns,
+		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
+		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
+		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- serveVerifier(serveCtx, o, cfg, logr.Discard()) }()
+	waitFor(t, done, 30*time.Second, "/readyz", func() error { return httpOK("http://" + o.probeAddr + "/readyz") })
+
+	decide := func(g Gomega) map[string]any {
+		body := `{"subject":{"credential":"` + key.Plaintext() + `"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`
+		resp, err := http.Post("http://"+o.bindAddr+"/v1/decision", "application/json", strings.NewReader(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		var out map[string]any
+		g.Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
+		return out
+	}
+	g.Expect(decide(g)).To(HaveKeyWithValue("decision", "Permit"))
+
+	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
+	g.Expect(err).NotTo(HaveOccurred())
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	g.Expect(string(metrics)).To(ContainSubstring(`keyward_verifier_decisions_total{decision="Permit",reason="allowed"} 1`))
+	g.Expect(string(metrics)).To(ContainSubstring("keyward_verifier_records 1"))
+	g.Expect(string(metrics)).NotTo(ContainSubstring(key.ID()))
+
+	// Deleting the record reaches the verifier through its watch.
+	g.Expect(k8s.Delete(ctx, rec)).To(Succeed())
+	g.Eventually(decide).WithTimeout(10 * time.Second).Should(HaveKeyWithValue("reason", "unknown_key"))
+
+	stop()
+	g.Eventually(done).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
+	trail, err := os.ReadFile(o.auditLog)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(trail)).To(ContainSubstring(`"action":"first_use"`))
+	g.Expect(string(trail)).To(ContainSubstring(`"reason":"unknown_key"`))
+	g.Expect(string(trail)).NotTo(ContainSubstring(key.Plaintext()))
+}
