@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -54,14 +55,23 @@ func startNginx(t *testing.T, upstream, verifierAddr string) string {
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-g", "daemon off;")
 	cmd.Stderr = &stderr
+	// A process group of its own, so that the cleanup reaches the worker
+	// processes too: killing only the master would leave them behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		// SIGTERM is nginx's fast shutdown: the master stops its workers.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
 	})
 	NewWithT(t).Eventually(func() error {
 		select {
