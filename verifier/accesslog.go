@@ -20,7 +20,7 @@ func (l AccessLog) denied(now time.Time, req Request, d Decision) {
 		KeyID: d.KeyID, Owner: d.Owner, Source: sourceString(req),
 	}
 	if req.Resource.Type != "" {
-		a.Resource = resourceString(req)
+		a.Resource = req.Resource.String()
 	}
 	if req.Action != 0 {
 		a.RequestAction = req.Action.String()
@@ -34,15 +34,6 @@ func (l AccessLog) firstUse(now time.Time, e *Entry, serial string) {
 	}
 	s, _ := e.Record.BySerial(serial)
 	l.W.RecordAccess(audit.Access{Time: now, Action: audit.FirstUse, KeyID: e.Record.KeyID, Owner: e.Record.Owner, Secret: string(secretKind(s))})
-}
-
-func resourceString(req Request) string {
-	r := req.Resource
-	s := r.Org + "/" + r.Project + "/" + r.Type
-	if r.ID != "" {
-		s += "/" + r.ID
-	}
-	return s
 }
 
 func sourceString(req Request) string {

@@ -88,7 +88,23 @@ func credentialInQuery(rawQuery string) bool {
 	if rawQuery == "" {
 		return false
 	}
-	lower := strings.ToLower(rawQuery)
-	return strings.Contains(lower, "access_token=") || strings.Contains(rawQuery, "keyward_") ||
-		strings.Contains(lower, "api_key=") || strings.Contains(lower, "apikey=")
+	return strings.Contains(rawQuery, "keyward_") || containsFold(rawQuery, "access_token=") ||
+		containsFold(rawQuery, "api_key=") || containsFold(rawQuery, "apikey=")
 }
+
+// containsFold is an ASCII case-insensitive strings.Contains for a
+// lower-case sub, without lower-casing a copy of s on the request path.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && s[i+j]|0x20 == sub[j]|0x20 && (s[i+j] == sub[j] || isASCIILetter(sub[j])) {
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' }

@@ -50,6 +50,10 @@ func TestCredentialInQuery(t *testing.T) {
 		"api_key=abc":             true,
 		"apikey=abc":              true,
 		"token_type=access_token": false,
+		"API_KEY=abc":             true,
+		"q=1&Access_Token=abc":    true,
+		"apikey":                  false,
+		"api-key=abc":             false,
 	} {
 		g.Expect(credentialInQuery(q)).To(Equal(want), q)
 	}

@@ -127,9 +127,5 @@ func indeterminate(r Reason, msg string) Decision {
 
 // requiredScope is the narrowest scope that allows exactly the request.
 func requiredScope(res scope.Resource, a scope.Action) string {
-	s := res.Org + "/" + res.Project + "/" + res.Type
-	if res.ID != "" {
-		s += "/" + res.ID
-	}
-	return s + ":" + a.String()
+	return res.String() + ":" + a.String()
 }

@@ -6,6 +6,16 @@ type Resource struct {
 	Org, Project, Type, ID string
 }
 
+// String writes the resource as a scope's path, "<org>/<project>/<type>[/<id>]",
+// so that a resource and the scope naming exactly it read the same.
+func (r Resource) String() string {
+	s := r.Org + "/" + r.Project + "/" + r.Type
+	if r.ID != "" {
+		s += "/" + r.ID
+	}
+	return s
+}
+
 // Allows is on the per-request path, so it only compares strings and never
 // allocates.
 func (s Scope) Allows(r Resource, a Action) bool {
