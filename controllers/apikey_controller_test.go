@@ -49,6 +49,7 @@ func TestAPIKeyBecomesReadyWithAVerifyingRecord(t *testing.T) {
 	g.Expect(rec.State).To(Equal(record.Active))
 	g.Expect(rec.Scopes).To(Equal([]string{"acme/payments/investigations:read", "acme/payments/evidence:write"}))
 	g.Expect(rec.Conditions.SourceCIDRs).To(Equal([]string{"10.0.0.0/8"}))
+	g.Expect(rec.AuthMethods).To(BeEmpty(), "no authMethods: the key itself, as the record's default")
 	g.Expect(*rec.ExpiresAt).To(BeTemporally("==", key.Status.ExpirationTime.Time))
 	g.Expect(rec.Secrets).To(HaveLen(1))
 	g.Expect(rec.Secrets[0].Serial).To(Equal(sec.Annotations[SerialAnnotation]))
@@ -278,4 +279,14 @@ func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	g.Expect(sink.failNext).To(BeZero(), "the sink did refuse the first attempts")
+}
+
+func TestRecordCarriesAuthMethods(t *testing.T) {
+	g := NewWithT(t)
+	k := newAPIKey(newNamespace(t), "tokens")
+	k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientCredentials}
+	key := createReady(g, k)
+	rec := recordFor(g, key.Status.KeyID)
+	g.Expect(rec.AuthMethods).To(Equal([]string{"ClientCredentials"}))
+	g.Expect(rec.Allows(record.AuthAPIKey)).To(BeFalse())
 }

@@ -53,6 +53,9 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		Conditions: conds,
 		ExpiresAt:  s.expiresAt,
 	}
+	for _, m := range s.key.Spec.AuthMethods {
+		desired.AuthMethods = append(desired.AuthMethods, string(m))
+	}
 	if s.state == record.Revoked {
 		desired.RevokedAt = &s.key.Status.RevokedTime.Time
 		if !s.now.Before(desired.RevokedAt.Add(r.TombstoneRetention)) {

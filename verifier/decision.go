@@ -44,6 +44,9 @@ const (
 	ReasonNotYetValid         Reason = "not_yet_valid"
 	ReasonSecretExpired       Reason = "secret_expired"
 	ReasonTooManyFailures     Reason = "too_many_failures"
+	// ReasonAuthMethodNotAllowed: the key may not authenticate this way
+	// (spec.authMethods), e.g. a key for the token endpoint sent as is.
+	ReasonAuthMethodNotAllowed Reason = "auth_method_not_allowed"
 
 	// Authorisation problems: RFC 6750 insufficient_scope.
 	ReasonInsufficientScope  Reason = "insufficient_scope"
@@ -68,7 +71,8 @@ func credentialReason(r Reason) bool {
 	switch r {
 	case ReasonMissingCredential, ReasonMalformedRequest, ReasonCredentialInQuery,
 		ReasonMalformedCredential, ReasonUnknownKey, ReasonInvalidSecret, ReasonRevoked,
-		ReasonSuspended, ReasonExpired, ReasonNotYetValid, ReasonSecretExpired, ReasonTooManyFailures:
+		ReasonSuspended, ReasonExpired, ReasonNotYetValid, ReasonSecretExpired, ReasonTooManyFailures,
+		ReasonAuthMethodNotAllowed:
 		return true
 	}
 	return false

@@ -30,6 +30,8 @@ func TestDecisionsByKeyState(t *testing.T) {
 		// does not wait for it.
 		"past expiry, still active": {func(r *record.Record) { r.ExpiresAt = &past }, ReasonExpired, Deny},
 		"not yet valid":             {func(r *record.Record) { r.Secrets[0].NotBefore = future }, ReasonNotYetValid, Deny},
+		"tokens only":               {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials} }, ReasonAuthMethodNotAllowed, Deny},
+		"key and tokens":            {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials, record.AuthAPIKey} }, ReasonAllowed, Permit},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -153,6 +154,9 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	}
 	if d, ok := stateDenial(e, now); !ok {
 		return d
+	}
+	if !e.Record.Allows(record.AuthAPIKey) {
+		return withKey(deny(ReasonAuthMethodNotAllowed, "this key may not be sent with requests; its auth methods are "+strings.Join(e.Record.AuthMethods, ", ")), e)
 	}
 	mac := v.mac.sum(req.Credential)
 	if hit, ok := v.cache.get(mac, e.Record.KeyID, e.Record.Version); ok {

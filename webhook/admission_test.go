@@ -19,8 +19,8 @@ import (
 )
 
 // policyNamespace makes a namespace governed by a fresh KeyPolicy: scopes
-// within acme/payments, role "analyst", at most 90 days, and write, delete
-// and admin only with a source allowlist.
+// within acme/payments, role "analyst", at most 90 days, write, delete
+// and admin only with a source allowlist, and no client assertions.
 func policyNamespace(t *testing.T) (ns, policyName string) {
 	t.Helper()
 	g := NewWithT(t)
@@ -35,6 +35,7 @@ func policyNamespace(t *testing.T) (ns, policyName string) {
 				"acme/payments/investigations:read", "acme/payments/evidence:read"}}},
 			MaxLifetimeDays:        ptr.To[int32](90),
 			SourceCIDRsRequiredFor: []keywardv1.Action{"write", "delete", "admin"},
+			AllowedAuthMethods:     []keywardv1.AuthMethod{keywardv1.AuthMethodAPIKey, keywardv1.AuthMethodClientCredentials},
 		},
 	}
 	g.Expect(k8s.Create(context.Background(), p)).To(Succeed())
@@ -155,6 +156,18 @@ func TestAdmissionRefusesWhatPoliciesAndParentsForbid(t *testing.T) {
 			}),
 			[]string{`spec.conditions.sourceCIDRs[0]: Forbidden: network 192.168.0.0/16 is not inside the networks of parent key "org" (10.0.0.0/8)`},
 		},
+		"an auth method outside the policy": {
+			func(k *keywardv1.APIKey) {
+				k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientAssertion}
+			},
+			[]string{fmt.Sprintf(`spec.authMethods[0]: Forbidden: auth method "ClientAssertion" is not allowed by KeyPolicy %q (allowed: APIKey, ClientCredentials)`, p)},
+		},
+		"a child with an auth method its parent lacks": {
+			child(func(k *keywardv1.APIKey) {
+				k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientCredentials}
+			}),
+			[]string{`spec.authMethods[0]: Forbidden: auth method "ClientCredentials" is not one parent key "org" may use (parent auth methods: APIKey)`},
+		},
 		"a missing parent": {
 			func(k *keywardv1.APIKey) { k.Spec.Parent = &keywardv1.ParentReference{Name: "ghost"} },
 			[]string{`spec.parent.name: Not found: "APIKey \"ghost\" (in namespace ` + ns + `)"`},
@@ -173,6 +186,9 @@ func TestAdmissionRefusesWhatPoliciesAndParentsForbid(t *testing.T) {
 	admitted := map[string]func(*keywardv1.APIKey){
 		"an in-policy key": func(k *keywardv1.APIKey) {},
 		"a role":           func(k *keywardv1.APIKey) { k.Spec.Scopes, k.Spec.Role = nil, "analyst" },
+		"tokens only": func(k *keywardv1.APIKey) {
+			k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientCredentials}
+		},
 		"write with an allowlist": func(k *keywardv1.APIKey) {
 			k.Spec.Scopes = []keywardv1.Scope{"acme/payments/investigations:write"}
 			k.Spec.Conditions = &keywardv1.AccessConditions{SourceCIDRs: []keywardv1.CIDR{"10.0.0.0/8"}}

@@ -61,6 +61,17 @@ type APIKeySpec struct {
 	// +optional
 	Parent *ParentReference `json:"parent,omitempty"`
 
+	// authMethods are the ways the key may authenticate: APIKey (the key
+	// itself in a request header), ClientCredentials (exchanged for a
+	// short-lived token at the verifier's OAuth 2.0 token endpoint) and
+	// ClientAssertion (a JWT signed with a client SigningKey linked to this
+	// key). Omitted means [APIKey].
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	AuthMethods []AuthMethod `json:"authMethods,omitempty"`
+
 	// conditions restrict where, when and from what device the key may be
 	// used: source networks, named network classes, countries, time windows
 	// and device compliance. A request must meet every condition that is
@@ -96,6 +107,25 @@ type APIKeySpec struct {
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
 }
+
+// AuthMethod is one way an API key may authenticate.
+// +kubebuilder:validation:Enum=APIKey;ClientCredentials;ClientAssertion
+type AuthMethod string
+
+const (
+	// AuthMethodAPIKey: the key itself, in the Authorization or API-key
+	// header of each request.
+	AuthMethodAPIKey AuthMethod = "APIKey"
+	// AuthMethodClientCredentials: the key authenticates an OAuth 2.0
+	// client credentials grant and the request carries the token.
+	AuthMethodClientCredentials AuthMethod = "ClientCredentials"
+	// AuthMethodClientAssertion: a JWT signed with an enrolled client
+	// SigningKey linked to the key.
+	AuthMethodClientAssertion AuthMethod = "ClientAssertion"
+)
+
+// DefaultAuthMethods is what a key without spec.authMethods may use.
+var DefaultAuthMethods = []AuthMethod{AuthMethodAPIKey}
 
 // ParentReference names the APIKey a key delegates from.
 type ParentReference struct {

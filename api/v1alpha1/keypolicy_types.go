@@ -53,6 +53,14 @@ type KeyPolicySpec struct {
 	// +kubebuilder:validation:MaxItems=5
 	SourceCIDRsRequiredFor []Action `json:"sourceCIDRsRequiredFor,omitempty"`
 
+	// allowedAuthMethods, when set, lists the only authentication methods
+	// a key may have (spec.authMethods; a key without it has [APIKey]).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	AllowedAuthMethods []AuthMethod `json:"allowedAuthMethods,omitempty"`
+
 	// enforcement says what happens to existing keys that this policy, once
 	// changed, no longer allows: Report marks them with the PolicyViolation
 	// condition and an Event; Suspend also suspends them until they comply.

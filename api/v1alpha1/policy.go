@@ -42,6 +42,7 @@ func (k *APIKey) PolicyKey(now time.Time) policy.Key {
 		pk.Scopes = append(pk.Scopes, string(s))
 	}
 	pk.Conditions = k.AccessConditions()
+	pk.AuthMethods = authMethodStrings(k.EffectiveAuthMethods())
 	created := now
 	if !k.CreationTimestamp.IsZero() {
 		created = k.CreationTimestamp.Time
@@ -78,6 +79,9 @@ func (p *KeyPolicy) Rules() (policy.Rules, error) {
 	}
 	if p.Spec.MaxRotationIntervalSeconds != nil {
 		r.MaxRotationInterval = time.Duration(*p.Spec.MaxRotationIntervalSeconds) * time.Second
+	}
+	if len(p.Spec.AllowedAuthMethods) > 0 {
+		r.AllowedAuthMethods = authMethodStrings(p.Spec.AllowedAuthMethods)
 	}
 	for _, a := range p.Spec.SourceCIDRsRequiredFor {
 		action, err := scope.ParseAction(string(a))
@@ -191,7 +195,7 @@ func (k *APIKey) PolicyParent() (policy.Parent, error) {
 		return policy.Parent{}, err
 	}
 	pk := k.PolicyKey(time.Now())
-	return policy.Parent{Name: k.Name, Scopes: set, Conditions: pk.Conditions, ExpiresAt: pk.ExpiresAt}, nil
+	return policy.Parent{Name: k.Name, Scopes: set, Conditions: pk.Conditions, ExpiresAt: pk.ExpiresAt, AuthMethods: pk.AuthMethods}, nil
 }
 
 // AccessConditions are the key's conditions as plain data: what the
@@ -243,3 +247,20 @@ type labelSet map[string]string
 func (l labelSet) Has(k string) bool              { _, ok := l[k]; return ok }
 func (l labelSet) Get(k string) string            { return l[k] }
 func (l labelSet) Lookup(k string) (string, bool) { v, ok := l[k]; return v, ok }
+
+// EffectiveAuthMethods are the key's authentication methods, the default
+// when it sets none.
+func (k *APIKey) EffectiveAuthMethods() []AuthMethod {
+	if len(k.Spec.AuthMethods) == 0 {
+		return DefaultAuthMethods
+	}
+	return k.Spec.AuthMethods
+}
+
+func authMethodStrings(ms []AuthMethod) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
+}

@@ -97,6 +97,11 @@ func (in *APIKeySpec) DeepCopyInto(out *APIKeySpec) {
 		*out = new(ParentReference)
 		**out = **in
 	}
+	if in.AuthMethods != nil {
+		in, out := &in.AuthMethods, &out.AuthMethods
+		*out = make([]AuthMethod, len(*in))
+		copy(*out, *in)
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = new(AccessConditions)
@@ -364,6 +369,11 @@ func (in *KeyPolicySpec) DeepCopyInto(out *KeyPolicySpec) {
 	if in.SourceCIDRsRequiredFor != nil {
 		in, out := &in.SourceCIDRsRequiredFor, &out.SourceCIDRsRequiredFor
 		*out = make([]Action, len(*in))
+		copy(*out, *in)
+	}
+	if in.AllowedAuthMethods != nil {
+		in, out := &in.AllowedAuthMethods, &out.AllowedAuthMethods
+		*out = make([]AuthMethod, len(*in))
 		copy(*out, *in)
 	}
 }

@@ -37,6 +37,9 @@ type Rules struct {
 	// SourceCIDRsRequiredFor lists actions a key may only hold with a
 	// source CIDR allowlist.
 	SourceCIDRsRequiredFor []scope.Action
+	// AllowedAuthMethods, when not nil, lists the only authentication
+	// methods a key may have.
+	AllowedAuthMethods []string
 }
 
 // Key is what an APIKey asks for, as plain data.
@@ -49,6 +52,9 @@ type Key struct {
 	// ExpiresAt is the expiry instant, nil for never.
 	ExpiresAt        *time.Time
 	RotationInterval time.Duration
+	// AuthMethods are the ways the key may authenticate (never empty for
+	// a key; the API's default is filled in by the caller).
+	AuthMethods []string
 }
 
 // Parent is the key a delegated key derives from.
@@ -57,6 +63,8 @@ type Parent struct {
 	Scopes     scope.Set
 	Conditions conditions.Conditions
 	ExpiresAt  *time.Time
+	// AuthMethods are the parent's; nil when unknown (not checked).
+	AuthMethods []string
 }
 
 // Violation is one reason a key is not allowed, with the field it concerns
@@ -162,6 +170,14 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 			}
 		}
 	}
+	if r.AllowedAuthMethods != nil {
+		for i, m := range k.AuthMethods {
+			if !slices.Contains(r.AllowedAuthMethods, m) {
+				vs = append(vs, Violation{Field: fmt.Sprintf("spec.authMethods[%d]", i), Message: fmt.Sprintf("auth method %q is not allowed by KeyPolicy %q (allowed: %s)",
+					m, r.Name, strings.Join(r.AllowedAuthMethods, ", "))})
+			}
+		}
+	}
 	return vs
 }
 
@@ -190,6 +206,13 @@ func delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
 	}
 	for _, p := range conditions.AtLeastAsStrict(child.Conditions, parent.Conditions, parent.Name) {
 		vs = append(vs, Violation{Field: "spec.conditions." + p.Field, Message: p.Message})
+	}
+	if parent.AuthMethods != nil {
+		for i, m := range child.AuthMethods {
+			if !slices.Contains(parent.AuthMethods, m) {
+				vs = append(vs, Violation{Field: fmt.Sprintf("spec.authMethods[%d]", i), Message: fmt.Sprintf("auth method %q is not one parent key %q may use (parent auth methods: %s)", m, parent.Name, strings.Join(parent.AuthMethods, ", "))})
+			}
+		}
 	}
 	if parent.ExpiresAt != nil {
 		switch {

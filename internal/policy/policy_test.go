@@ -73,6 +73,11 @@ func TestEvaluate(t *testing.T) {
 			good, []Rules{payments, {Name: "strict", AllowedScopes: set("acme/payments/investigations:read")}}, false,
 			[]string{`spec.scopes[0]: scope "acme/payments/evidence:read" is not allowed by KeyPolicy "strict"`},
 		},
+		"an auth method outside the policy": {
+			Key{Scopes: good.Scopes, Lifetime: dur(day), RotationInterval: day, AuthMethods: []string{"APIKey", "ClientCredentials"}},
+			[]Rules{{Name: "tokens-only", AllowedAuthMethods: []string{"ClientCredentials"}}}, false,
+			[]string{`spec.authMethods[0]: auth method "APIKey" is not allowed by KeyPolicy "tokens-only" (allowed: ClientCredentials)`},
+		},
 		"no policy, default allow": {good, nil, true, nil},
 		"no policy, default deny": {
 			good, nil, false,
@@ -98,7 +103,7 @@ func TestEvaluate(t *testing.T) {
 func TestDelegation(t *testing.T) {
 	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	later := exp.Add(time.Hour)
-	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), Conditions: cidrs([]string{"10.0.0.0/8"}), ExpiresAt: &exp}
+	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), Conditions: cidrs([]string{"10.0.0.0/8"}), ExpiresAt: &exp, AuthMethods: []string{"APIKey"}}
 	cases := map[string]struct {
 		child Key
 		want  []string
@@ -123,6 +128,10 @@ func TestDelegation(t *testing.T) {
 		"a condition the parent lacks": {
 			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: conditions.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"FR"}}, ExpiresAt: &exp},
 			nil,
+		},
+		"an auth method the parent lacks": {
+			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: cidrs([]string{"10.0.0.0/8"}), ExpiresAt: &exp, AuthMethods: []string{"ClientCredentials"}},
+			[]string{`spec.authMethods[0]: auth method "ClientCredentials" is not one parent key "org-key" may use (parent auth methods: APIKey)`},
 		},
 		"never expires": {
 			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: cidrs([]string{"10.0.0.0/8"})},

@@ -56,6 +56,21 @@ const (
 	Expired State = "expired"
 )
 
+// Authentication methods a record may allow.
+const (
+	AuthAPIKey            = "APIKey"
+	AuthClientCredentials = "ClientCredentials"
+	AuthClientAssertion   = "ClientAssertion"
+)
+
+// Allows reports whether the key may authenticate by method.
+func (r *Record) Allows(method string) bool {
+	if len(r.AuthMethods) == 0 {
+		return method == AuthAPIKey
+	}
+	return slices.Contains(r.AuthMethods, method)
+}
+
 // Secret is one valid secret of a key: its hash and when it is valid.
 type Secret struct {
 	// Serial identifies the secret without revealing anything about it;
@@ -85,6 +100,10 @@ type Record struct {
 	Scopes     []string   `json:"scopes,omitempty"`
 	Conditions Conditions `json:"conditions,omitzero"`
 	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	// AuthMethods are the ways the key may authenticate; empty means
+	// [AuthAPIKey], so records written before the field existed keep
+	// their meaning.
+	AuthMethods []string `json:"authMethods,omitempty"`
 	// RevokedAt is when a revoked key was revoked.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 	// Version increases with every change of the record's content, so a
@@ -133,6 +152,16 @@ func (r *Record) Validate() error {
 	// conditions do not compile is refused, not half-enforced.
 	if _, err := conditions.Compile(r.Conditions); err != nil {
 		errs = append(errs, fmt.Errorf("conditions: %w", err))
+	}
+	for i, m := range r.AuthMethods {
+		switch m {
+		case AuthAPIKey, AuthClientCredentials, AuthClientAssertion:
+		default:
+			errs = append(errs, fmt.Errorf("authMethods[%d]: unknown method %q", i, m))
+		}
+		if slices.Contains(r.AuthMethods[:i], m) {
+			errs = append(errs, fmt.Errorf("authMethods[%d]: %q is listed twice", i, m))
+		}
 	}
 	if (r.State == Revoked) != (r.RevokedAt != nil) {
 		errs = append(errs, errors.New("revokedAt is set exactly when the state is revoked"))

@@ -78,7 +78,9 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"an unknown time zone": {func(r *Record) {
 			r.Conditions.TimeWindows = []conditions.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Mars/Base"}}
 		}, `conditions: timeWindows[0].timeZone: unknown time zone "Mars/Base"`},
-		"a lower-case country": {func(r *Record) { r.Conditions.Countries = []string{"de"} }, "conditions: countries[0]"},
+		"a lower-case country":        {func(r *Record) { r.Conditions.Countries = []string{"de"} }, "conditions: countries[0]"},
+		"an unknown auth method":      {func(r *Record) { r.AuthMethods = []string{"Password"} }, `authMethods[0]: unknown method "Password"`},
+		"an auth method listed twice": {func(r *Record) { r.AuthMethods = []string{AuthAPIKey, AuthAPIKey} }, `authMethods[1]: "APIKey" is listed twice`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -198,4 +200,14 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded record does not re-encode: %v", err)
 		}
 	})
+}
+
+func TestAllowsDefaultsToTheKeyItself(t *testing.T) {
+	g := NewWithT(t)
+	r, _ := validRecord(t)
+	g.Expect(r.Allows(AuthAPIKey)).To(BeTrue(), "a record without authMethods predates them: the key itself")
+	g.Expect(r.Allows(AuthClientCredentials)).To(BeFalse())
+	r.AuthMethods = []string{AuthClientCredentials}
+	g.Expect(r.Allows(AuthAPIKey)).To(BeFalse())
+	g.Expect(r.Allows(AuthClientCredentials)).To(BeTrue())
 }
