@@ -38,6 +38,10 @@ type Config struct {
 	// Routes map forwarded requests to resources and actions (default
 	// DefaultRoutes); the first match wins.
 	Routes []Route `json:"routes,omitempty"`
+	// RateLimits says where the counters of keys' rate limits live (in
+	// memory, or in Redis shared by the replicas) and limits the
+	// verifications that need hashing.
+	RateLimits RateLimits `json:"rateLimits,omitzero"`
 }
 
 // LoadConfig reads a Config file, refusing unknown fields so a typo never
@@ -61,6 +65,9 @@ func LoadConfig(path string) (Config, error) {
 // verifier from serving, so that it fails at start rather than later.
 func (c Config) Validate() error {
 	if _, err := c.Classes(); err != nil {
+		return err
+	}
+	if _, err := c.RateLimits.compile(); err != nil {
 		return err
 	}
 	_, err := c.compile()

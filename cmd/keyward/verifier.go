@@ -123,10 +123,12 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
 		Ready: watch.Ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness,
+		RateLimits: conf.RateLimits,
 	})
 	if err != nil {
 		return err
 	}
+	defer v.Close()
 	api, err := verifier.NewHandler(v, conf)
 	if err != nil {
 		return err
