@@ -108,15 +108,16 @@ func TestTheVerifierRunsLockedDown(t *testing.T) {
 
 // The Role is what a verifier compromised through its request path could
 // use, so the test asks the API server's authorizer, not only the rules.
-func TestTheVerifierMayOnlyReadSecretsInItsNamespace(t *testing.T) {
+func TestTheVerifierMayOnlyReadSecretsAndWriteUsageInItsNamespace(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	deployedVerifier(g)
 	role := &rbacv1.Role{}
 	g.Expect(k8s.Get(ctx, verifierKey(), role)).To(Succeed())
-	g.Expect(role.Rules).To(Equal([]rbacv1.PolicyRule{{
-		APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"},
-	}}))
+	g.Expect(role.Rules).To(Equal([]rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "patch"}},
+	}))
 	binding := &rbacv1.RoleBinding{}
 	g.Expect(k8s.Get(ctx, verifierKey(), binding)).To(Succeed())
 	g.Expect(binding.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: VerifierName}))
@@ -134,8 +135,16 @@ func TestTheVerifierMayOnlyReadSecretsInItsNamespace(t *testing.T) {
 		{verifierNamespace, "create", "secrets", false},
 		{verifierNamespace, "update", "secrets", false},
 		{verifierNamespace, "delete", "secrets", false},
+		{verifierNamespace, "create", "configmaps", true},
+		{verifierNamespace, "patch", "configmaps", true},
+		{verifierNamespace, "get", "configmaps", false},
 		{verifierNamespace, "list", "configmaps", false},
+		{verifierNamespace, "watch", "configmaps", false},
+		{verifierNamespace, "update", "configmaps", false},
+		{verifierNamespace, "delete", "configmaps", false},
 		{other, "list", "secrets", false},
+		{other, "create", "configmaps", false},
+		{other, "patch", "configmaps", false},
 	} {
 		g.Eventually(func(g Gomega) {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{

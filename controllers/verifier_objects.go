@@ -115,14 +115,23 @@ func (v VerifierDeployment) serviceAccount() *corev1ac.ServiceAccountApplyConfig
 	return corev1ac.ServiceAccount(VerifierName, v.Namespace).WithLabels(v.labels())
 }
 
-// role lets the verifier read key records and nothing else. Key records
-// are Secrets found by label, so it cannot be narrowed by resourceNames.
+// role lets the verifier read key records and write its usage report, and
+// nothing else. Key records are Secrets found by label, so reading cannot
+// be narrowed by resourceNames; nor can writing, as each replica's report
+// is named after its pod. Server-side apply needs only patch, and create
+// for the first write; the verifier never reads, lists or deletes
+// ConfigMaps.
 func (v VerifierDeployment) role() *rbacv1ac.RoleApplyConfiguration {
 	return rbacv1ac.Role(VerifierName, v.Namespace).WithLabels(v.labels()).
-		WithRules(rbacv1ac.PolicyRule().
-			WithAPIGroups("").
-			WithResources("secrets").
-			WithVerbs("get", "list", "watch"))
+		WithRules(
+			rbacv1ac.PolicyRule().
+				WithAPIGroups("").
+				WithResources("secrets").
+				WithVerbs("get", "list", "watch"),
+			rbacv1ac.PolicyRule().
+				WithAPIGroups("").
+				WithResources("configmaps").
+				WithVerbs("create", "patch"))
 }
 
 func (v VerifierDeployment) roleBinding() *rbacv1ac.RoleBindingApplyConfiguration {

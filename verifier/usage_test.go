@@ -29,7 +29,7 @@ func TestAReportKeepsTheMostRecentlyUsedKeys(t *testing.T) {
 	g.Expect(entries).To(HaveKey(testKeyID(usage.MaxKeys - 1)))
 	g.Expect(entries).NotTo(HaveKey(testKeyID(usage.MaxKeys)))
 	g.Expect(entries).NotTo(HaveKey("zzzzzzzzzzzzzzzz"))
-	
+
 }
 
 // testKeyID is a valid key ID for every i.
