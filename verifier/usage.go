@@ -69,6 +69,15 @@ func ReplicaName() (string, error) {
 	return os.Hostname()
 }
 
+// PodUID is $POD_UID when $POD_NAME names this replica's Pod: an owner
+// reference needs both to be the Pod's.
+func PodUID() types.UID {
+	if os.Getenv("POD_NAME") == "" {
+		return ""
+	}
+	return types.UID(os.Getenv("POD_UID"))
+}
+
 // Run reports every Interval until ctx ends. A failed write is logged once
 // per run of failures and tried again at the next interval: usage in
 // status is informational and must never stop the verifier.
