@@ -48,6 +48,9 @@ var (
 	watch       *verifier.Watch
 	v           *verifier.Verifier
 	trail       = &testutil.SyncBuffer{}
+	// restConfig is the envtest administrator's; tests derive other
+	// identities from it.
+	restConfig *rest.Config
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -77,6 +80,7 @@ func run(m *testing.M) int {
 }
 
 func start(ctx context.Context, cfg *rest.Config) error {
+	restConfig = cfg
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(keywardv1.AddToScheme(scheme))

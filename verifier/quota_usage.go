@@ -6,14 +6,6 @@ import (
 	"time"
 )
 
-// QuotaUsage is what this verifier last saw of one key's quota.
-type QuotaUsage struct {
-	KeyID     string
-	Used      int64
-	Remaining int64
-	ResetAt   time.Time
-}
-
 // maxTrackedQuotas bounds the keys whose quota usage is remembered for
 // reporting; past it, the usage of an arbitrary key is forgotten (and
 // reported again after its next request).
