@@ -88,7 +88,12 @@ func timeOf(t *metav1.Time) time.Time {
 // changes are not transitions and go only into status.
 func (r *APIKeyReconciler) announceQuota(s *keyScope) {
 	before, after := s.original.Status.Quota, s.key.Status.Quota
-	if before == nil || before.Remaining == 0 || after == nil || after.Remaining != 0 || after.ResetTime == nil {
+	if after == nil || after.Remaining != 0 || after.ResetTime == nil {
+		return
+	}
+	// Once per period: a key may run out before its first report, and run
+	// out again in the next period.
+	if before != nil && before.Remaining == 0 && before.ResetTime != nil && before.ResetTime.Equal(after.ResetTime) {
 		return
 	}
 	r.Recorder.Eventf(s.key, nil, corev1.EventTypeWarning, keywardv1.QuotaExhaustedReason, "Limit",

@@ -167,6 +167,10 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	go watch.Run(ctx, time.Second)
+	// As `keyward verifier` does, with a short interval: quota usage
+	// reaches the APIKeys' status within the tests' patience.
+	reporter := &verifier.UsageReporter{Client: cs, Namespace: verifierNamespace, Replica: "integration", Snapshot: v.QuotaUsage, Interval: 200 * time.Millisecond}
+	go func() { _ = reporter.Run(ctx) }()
 	srv := httptest.NewServer(h)
 	go func() { <-ctx.Done(); srv.Close() }()
 	verifierURL = srv.URL
