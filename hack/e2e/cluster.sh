@@ -67,7 +67,7 @@ kill_cgroup_tree() {
 kill_shims() {
   local p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "-address $S/containerd/containerd.sock"; then
+    if tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -qF -- "-address $S/containerd/containerd.sock"; then
       kill -KILL "${p#/proc/}" 2>/dev/null || true
     fi
   done
