@@ -17,12 +17,27 @@ dir="$(bash "$here/../envtest-assets.sh")"
 STORE="${ENVTEST_STORE:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest}"
 work="$STORE/.build-${K8S_VERSION}"
 
+# kubernetes_module sets up the build of k8s.io/kubernetes commands as
+# hack/envtest-assets.sh does, for when kube-apiserver was downloaded.
+kubernetes_module() {
+  mkdir -p "$work/apiserver"
+  local gomod
+  gomod=$(cd "$work/apiserver" && go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    printf 'module keyward.local/envtest-apiserver\n\ngo %s\n\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' \
+      "$(sed -n 's/^go //p' "$gomod")" "$K8S_VERSION"
+    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" |
+      while read -r m; do echo "	$m => $m v0.${K8S_VERSION#*.}"; done
+    echo ")"
+  } > "$work/apiserver/go.mod"
+}
+
 major="${K8S_VERSION%%.*}"
 minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
 pkg=k8s.io/component-base/version
 for bin in kubelet kube-controller-manager kube-scheduler; do
   [ -x "$dir/$bin" ] && continue
-  [ -f "$work/apiserver/go.mod" ] || { log "$work/apiserver/go.mod missing: remove $dir/kube-apiserver and re-run"; exit 1; }
+  [ -f "$work/apiserver/go.mod" ] || kubernetes_module
   log "building $bin v${K8S_VERSION} from source (a few minutes, once per machine)"
   (cd "$work/apiserver" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$dir/$bin.tmp" \
     -ldflags "-s -w -X $pkg.gitVersion=v${K8S_VERSION} -X $pkg.gitMajor=${major} -X $pkg.gitMinor=${minor}" \

@@ -252,10 +252,23 @@ record_sysctls() {
   mv "$S/sysctls.tmp" "$S/sysctls"
 }
 
+# ports_free fails, naming them, when ports the cluster or its host-network
+# pods listen on are taken: otherwise a pod would fail later, obscurely.
+ports_free() {
+  local taken=() port
+  for port in "$APISERVER_PORT" "$ETCD_PORT" "$((ETCD_PORT + 1))" 10248 10250 10257 10259 8080 8081 8082 8091 8443 9443; do
+    if ss -Hltn "sport = :$port" | grep -q .; then taken+=("$port"); fi
+  done
+  [ "${#taken[@]}" = 0 ] && return 0
+  log "ports in use, needed by the cluster and its pods: ${taken[*]}"
+  return 1
+}
+
 up() {
   [ "$(id -u)" = 0 ] || { log "needs root (kubelet and containerd manage cgroups and mounts)"; exit 1; }
   BIN="$(bash "$here/binaries.sh")"
   down || true
+  ports_free
   mkdir -p "$S/pids" "$S/logs"
   record_sysctls
   pki
