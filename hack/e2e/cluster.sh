@@ -239,6 +239,10 @@ authorization: {mode: Webhook}
 # A shared build machine: never evict the suite's pods for disk or memory
 # the rest of the machine uses.
 evictionHard: {memory.available: "50Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+# The manager's webhook certificate Secret starts empty and is filled once
+# it runs; the kubelet refreshes mounted Secrets on each pod sync (a minute
+# by default), which would hold the manager unready that long.
+syncFrequency: 10s
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 YAML
