@@ -12,7 +12,9 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// The tests run in this order and build on each other.
+// The tests run in this order, which follows the product's story; each
+// sets up what it needs (samples, its own keys), so that any of them runs
+// alone with E2E_TEST_ARGS='-run NAME'.
 
 func TestTheManagerIsReadyAndLeads(t *testing.T) {
 	g := NewWithT(t)
@@ -46,15 +48,23 @@ func TestTheCRDsAndTheWebhookAreRegistered(t *testing.T) {
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
-func TestTheSamplesBecomeReady(t *testing.T) {
-	g := NewWithT(t)
+// samples applies config/samples (two APIKeys and the KeyPolicy governing
+// "default") and waits until the keys are Ready. Re-applying them writes
+// nothing, so every test that uses them calls it and runs alone too.
+func samples(t *testing.T) {
+	t.Helper()
 	// Through the webhook: until the manager serves it, creation is refused.
-	g.Eventually(func() error {
+	NewWithT(t).Eventually(func() error {
 		_, err := kubectl("apply", "-n", "default", "-f", "../../config/samples/")
 		return err
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	waitReady(t, "apikey/fraud-reporting")
 	waitReady(t, "apikey/case-intake")
+}
+
+func TestTheSamplesBecomeReady(t *testing.T) {
+	g := NewWithT(t)
+	samples(t)
 
 	list := must(t, "get", "apikeys", "-n", "default")
 	t.Logf("kubectl get apikeys\n%s", list)
@@ -71,6 +81,7 @@ func TestTheSamplesBecomeReady(t *testing.T) {
 
 func TestTheManagerDeploysTwoReadyVerifiers(t *testing.T) {
 	g := NewWithT(t)
+	samples(t)
 	g.Eventually(func(g Gomega) {
 		g.Expect(jsonpath(g, "{.spec.replicas} {.status.readyReplicas}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("2 2"))
 		g.Expect(jsonpath(g, "{.metadata.labels.app\\.kubernetes\\.io/managed-by}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("keyward"))
@@ -87,6 +98,7 @@ func TestTheManagerDeploysTwoReadyVerifiers(t *testing.T) {
 // verified, so requests go on until both pods have logged one.
 func TestAKeyIsVerifiedByTheVerifierPods(t *testing.T) {
 	g := NewWithT(t)
+	samples(t)
 	key := deliveredKey(g, "fraud-reporting", "key")
 	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "fraud-reporting", "-n", "default")
 
@@ -131,7 +143,17 @@ func containsAll(s string, subs []string) bool {
 // Revocation reaches every verifier pod: once one denies, a run of fresh
 // connections (spread over both) must all deny.
 func TestRevocationReachesTheVerifiers(t *testing.T) {
+	revokedKey(t)
+}
+
+// revokedKey revokes the key e2e-revoked, once it verified, and returns it
+// when every verifier pod denies it as revoked.
+func revokedKey(t *testing.T) string {
+	t.Helper()
 	g := NewWithT(t)
+	if _, err := kubectl("delete", "apikey", "e2e-revoked", "-n", "default", "--ignore-not-found", "--wait=true"); err != nil {
+		t.Fatal(err)
+	}
 	applyKey(t, "e2e-revoked")
 	key := deliveredKey(g, "e2e-revoked", "key")
 	g.Eventually(func(g Gomega) {
@@ -148,6 +170,7 @@ func TestRevocationReachesTheVerifiers(t *testing.T) {
 			g.Expect(d.Decision + "/" + d.Reason).To(Equal("Deny/revoked"))
 		}
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	return key
 }
 
 // While requests flow, one verifier pod is deleted and replaced. Every
@@ -155,8 +178,9 @@ func TestRevocationReachesTheVerifiers(t *testing.T) {
 // refuses or resets is retried, as a proxy retries it (decideAsAProxy).
 func TestDeletingAVerifierPodLosesNoDecision(t *testing.T) {
 	g := NewWithT(t)
+	samples(t)
 	permitted := deliveredKey(g, "fraud-reporting", "key")
-	revoked := deliveredKey(g, "e2e-revoked", "key")
+	revoked := revokedKey(t)
 
 	var (
 		stop                     atomic.Bool
@@ -268,6 +292,7 @@ func TestANewLeaderContinuesRotation(t *testing.T) {
 // outside it, on a dry run and for real, and nothing is created.
 func TestTheWebhookRefusesWhatThePolicyForbids(t *testing.T) {
 	g := NewWithT(t)
+	samples(t)
 	manifest := `apiVersion: keyward.dev/v1alpha1
 kind: APIKey
 metadata:
