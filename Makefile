@@ -119,7 +119,7 @@ E2E_DIR ?= $(shell pwd)/tmp/e2e
 E2E_IMAGES ?= $(LOCALBIN)/images
 
 .PHONY: e2e
-e2e: manifests ## Run test/e2e on a throw-away one-node cluster (root; about 2 GB of disk for binaries and state). E2E_KEEP=1 keeps it up.
+e2e: manifests ## Run test/e2e on a throw-away one-node cluster (root; about 2 GB of disk). E2E_KEEP=1 keeps it up.
 	E2E_DIR="$(E2E_DIR)" E2E_IMAGES="$(E2E_IMAGES)" IMG="$(IMG)" bash hack/e2e/run.sh
 
 .PHONY: e2e-down
