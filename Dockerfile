@@ -10,8 +10,8 @@ COPY go.mod go.mod
 COPY go.sum go.sum
 RUN go mod download
 
-# Copy the Go source: .dockerignore lets in only cmd/, api/, controllers/
-# and internal/ (a directory that does not exist yet is simply absent).
+# Copy the Go source: .dockerignore lets in only cmd/, api/, controllers/,
+# internal/, verifier/ and webhook/.
 COPY . .
 
 # GOARCH has no default, so the binary is built for the platform of the

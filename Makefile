@@ -115,8 +115,22 @@ test: manifests generate fmt vet setup-envtest test-deps ## Run unit and envtest
 		fi; \
 	fi
 
-# Placeholder for later work: end-to-end tests against a real cluster live in
-# test/e2e and get their own target here (.ci/run has the matching slot).
+# The real-cluster suite: hack/e2e brings up a one-node cluster without
+# Docker (needs root; changes it makes to the host are undone by
+# e2e-down, which e2e runs also when it fails), builds the images with
+# image-tar, deploys config/e2e and runs test/e2e with the real kubectl.
+# E2E_KEEP=1 keeps the cluster up afterwards; E2E_TEST_ARGS passes go test
+# flags (e.g. E2E_TEST_ARGS='-run Revocation').
+E2E_DIR ?= $(shell pwd)/tmp/e2e
+E2E_IMAGES ?= $(LOCALBIN)/images
+
+.PHONY: e2e
+e2e: manifests ## Run test/e2e on a throw-away one-node cluster (root; about 2 GB of disk). E2E_KEEP=1 keeps it up.
+	E2E_DIR="$(E2E_DIR)" E2E_IMAGES="$(E2E_IMAGES)" IMG="$(IMG)" bash hack/e2e/run.sh
+
+.PHONY: e2e-down
+e2e-down: ## Stop the e2e cluster (after E2E_KEEP=1 or a crash) and undo its changes to the host.
+	bash hack/e2e/cluster.sh down "$(E2E_DIR)"
 
 .PHONY: bench
 bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load.
@@ -152,6 +166,10 @@ run-local: build manifests ## A local control plane, the CRDs, the manager and t
 .PHONY: docker-build
 docker-build: ## Build the container image IMG (needs a container engine).
 	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: image-tar
+image-tar: ## Build the image IMG without a container engine, as an OCI tarball in bin/images (with the e2e cluster's pause image).
+	IMG="$(IMG)" bash hack/e2e/images.sh "$(E2E_IMAGES)"
 
 .PHONY: docker-push
 docker-push: ## Push the container image IMG.

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -393,4 +394,39 @@ func generatedManagerRules(t *testing.T) (cluster, namespaced []rbacv1.PolicyRul
 		t.Fatal("config/rbac/role.yaml lacks the ClusterRole or the Role: run make manifests")
 	}
 	return cluster, namespaced
+}
+
+// On the host network, two replicas on one node share the ports, which
+// container ports would forbid (they become host ports there); the API
+// server's defaulting is part of what is tested, so the objects are applied.
+func TestAVerifierOnTheHostNetworkSharesItsPorts(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	const ns = "verifier-host-network"
+	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	v := testVerifierDeployment(ns)
+	v.HostNetwork = true
+	v.Env = []corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"}, {Name: "KUBERNETES_SERVICE_PORT", Value: "6443"}}
+	for _, obj := range []runtime.ApplyConfiguration{v.deployment(), v.service()} {
+		g.Expect(k8s.Apply(ctx, obj, client.FieldOwner("test"), client.ForceOwnership)).To(Succeed())
+	}
+
+	dep := &appsv1.Deployment{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, dep)).To(Succeed())
+	pod := dep.Spec.Template.Spec
+	g.Expect(pod.HostNetwork).To(BeTrue())
+	g.Expect(pod.DNSPolicy).To(Equal(corev1.DNSClusterFirstWithHostNet))
+	c := pod.Containers[0]
+	g.Expect(c.Ports).To(BeEmpty(), "no host ports: a second replica on the node must schedule")
+	g.Expect(c.Args).To(ContainElement("--reuse-port"))
+	g.Expect(c.Env).To(ContainElements(
+		corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
+		corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"}))
+	g.Expect(c.ReadinessProbe.HTTPGet.Port).To(Equal(intstr.FromInt32(verifierProbePort)))
+
+	svc := &corev1.Service{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, svc)).To(Succeed())
+	g.Expect(svc.Spec.Ports).To(ConsistOf(
+		HaveField("TargetPort", intstr.FromInt32(verifierHTTPPort)),
+		HaveField("TargetPort", intstr.FromInt32(verifierMetricsPort))))
 }

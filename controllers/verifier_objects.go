@@ -56,6 +56,16 @@ type VerifierDeployment struct {
 	// ConfigMap, when set, names a ConfigMap in Namespace whose key
 	// verifier.yaml becomes the verifier's --config.
 	ConfigMap string
+	// HostNetwork runs the verifier in its node's network namespace, for
+	// clusters whose callers cannot reach the pod network. Replicas on one
+	// node then share its ports (the verifier's --reuse-port), so the pods
+	// declare no container ports: on the host network those would become
+	// host ports, which the scheduler grants once per node.
+	HostNetwork bool
+	// Env is added to the verifier container's environment; with
+	// HostNetwork it carries the API server's address when the cluster's
+	// Service address is not reachable from the host.
+	Env []corev1.EnvVar
 }
 
 // DefaultVerifierResources requests what an idle verifier needs and sets
@@ -107,6 +117,9 @@ func (v VerifierDeployment) args() []string {
 	}
 	if v.ConfigMap != "" {
 		args = append(args, "--config="+VerifierConfigDir+"/"+VerifierConfigKey)
+	}
+	if v.HostNetwork {
+		args = append(args, "--reuse-port")
 	}
 	return args
 }
@@ -174,6 +187,10 @@ func (v VerifierDeployment) podTemplate() *corev1ac.PodTemplateSpecApplyConfigur
 			WithWhenUnsatisfiable(corev1.ScheduleAnyway).
 			WithLabelSelector(metav1ac.LabelSelector().WithMatchLabels(v.selectorLabels()))).
 		WithContainers(v.container())
+	if v.HostNetwork {
+		// Cluster DNS stays the resolver, as for the other pods.
+		spec.WithHostNetwork(true).WithDNSPolicy(corev1.DNSClusterFirstWithHostNet)
+	}
 	if v.ConfigMap != "" {
 		spec.WithVolumes(corev1ac.Volume().WithName("config").
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().
@@ -198,17 +215,22 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 		// The namespace is what the verifier enforces; the Pod's name and
 		// UID name its usage report and make the Pod own it, so that a
 		// report goes away with its replica.
-		WithEnv(fieldEnv("POD_NAMESPACE", "metadata.namespace"), fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_UID", "metadata.uid")).
-		WithPorts(
+		WithEnv(fieldEnv("POD_NAMESPACE", "metadata.namespace"), fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_UID", "metadata.uid"))
+	for _, e := range v.Env {
+		c.WithEnv(corev1ac.EnvVar().WithName(e.Name).WithValue(e.Value))
+	}
+	if !v.HostNetwork {
+		c.WithPorts(
 			corev1ac.ContainerPort().WithName("http").WithContainerPort(verifierHTTPPort).WithProtocol(corev1.ProtocolTCP),
 			corev1ac.ContainerPort().WithName("health").WithContainerPort(verifierProbePort).WithProtocol(corev1.ProtocolTCP),
-			corev1ac.ContainerPort().WithName("metrics").WithContainerPort(verifierMetricsPort).WithProtocol(corev1.ProtocolTCP)).
-		WithSecurityContext(corev1ac.SecurityContext().
-			WithRunAsNonRoot(true).
-			WithReadOnlyRootFilesystem(true).
-			WithAllowPrivilegeEscalation(false).
-			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
-			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+			corev1ac.ContainerPort().WithName("metrics").WithContainerPort(verifierMetricsPort).WithProtocol(corev1.ProtocolTCP))
+	}
+	c.WithSecurityContext(corev1ac.SecurityContext().
+		WithRunAsNonRoot(true).
+		WithReadOnlyRootFilesystem(true).
+		WithAllowPrivilegeEscalation(false).
+		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
+		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
 		WithLivenessProbe(corev1ac.Probe().
 			WithHTTPGet(corev1ac.HTTPGetAction().WithPath("/healthz").WithPort(intstr.FromInt32(verifierProbePort))).
 			WithInitialDelaySeconds(15).
@@ -225,15 +247,21 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 	return c
 }
 
+// service targets the container ports by name, or by number on the host
+// network, where the pods declare none.
 func (v VerifierDeployment) service() *corev1ac.ServiceApplyConfiguration {
+	httpPort, metricsPort := intstr.FromString("http"), intstr.FromString("metrics")
+	if v.HostNetwork {
+		httpPort, metricsPort = intstr.FromInt32(verifierHTTPPort), intstr.FromInt32(verifierMetricsPort)
+	}
 	return corev1ac.Service(VerifierName, v.Namespace).WithLabels(v.labels()).
 		WithSpec(corev1ac.ServiceSpec().
 			WithSelector(v.selectorLabels()).
 			WithPorts(
 				corev1ac.ServicePort().WithName("http").WithPort(80).
-					WithTargetPort(intstr.FromString("http")).WithProtocol(corev1.ProtocolTCP),
+					WithTargetPort(httpPort).WithProtocol(corev1.ProtocolTCP),
 				corev1ac.ServicePort().WithName("metrics").WithPort(verifierMetricsPort).
-					WithTargetPort(intstr.FromString("metrics")).WithProtocol(corev1.ProtocolTCP)))
+					WithTargetPort(metricsPort).WithProtocol(corev1.ProtocolTCP)))
 }
 
 // podDisruptionBudget lets a drain evict one verifier pod at a time,

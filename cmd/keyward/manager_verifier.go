@@ -19,6 +19,7 @@ type verifierFlags struct {
 	image                string
 	replicas             int
 	configMap            string
+	hostNetwork          bool
 	cpuRequest, cpuLimit string
 	memRequest, memLimit string
 }
@@ -31,6 +32,7 @@ func (f *verifierFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.image, "verifier-image", os.Getenv("VERIFIER_IMAGE"), "image of the verifier Deployment: keyward's, the manager's own (default $VERIFIER_IMAGE); required with --deploy-verifier")
 	fs.IntVar(&f.replicas, "verifier-replicas", controllers.DefaultVerifierReplicas, "replicas of the verifier Deployment")
 	fs.StringVar(&f.configMap, "verifier-config-map", "", "ConfigMap in --verifier-namespace whose key "+controllers.VerifierConfigKey+" the verifier reads as its --config (mounted at "+controllers.VerifierConfigDir+"); empty for none")
+	fs.BoolVar(&f.hostNetwork, "verifier-host-network", false, "run the verifier on its node's network (its replicas share the node's ports) with the manager's KUBERNETES_SERVICE_HOST and _PORT, for clusters whose callers cannot reach the pod network")
 	fs.StringVar(&f.cpuRequest, "verifier-cpu-request", quantity(def.Requests, corev1.ResourceCPU), "CPU request of each verifier pod")
 	fs.StringVar(&f.cpuLimit, "verifier-cpu-limit", quantity(def.Limits, corev1.ResourceCPU), "CPU limit of each verifier pod; empty for none, so that PBKDF2 on a key's first use is not throttled past a proxy's timeout")
 	fs.StringVar(&f.memRequest, "verifier-memory-request", quantity(def.Requests, corev1.ResourceMemory), "memory request of each verifier pod")
@@ -73,10 +75,29 @@ func (f *verifierFlags) deployment(namespace string) (controllers.VerifierDeploy
 		q.into[q.name] = v
 	}
 	return controllers.VerifierDeployment{
-		Namespace: namespace,
-		Image:     f.image,
-		Replicas:  int32(f.replicas),
-		Resources: res,
-		ConfigMap: f.configMap,
+		Namespace:   namespace,
+		Image:       f.image,
+		Replicas:    int32(f.replicas),
+		Resources:   res,
+		ConfigMap:   f.configMap,
+		HostNetwork: f.hostNetwork,
+		Env:         f.env(),
 	}, nil
+}
+
+// env passes the API server's address the manager uses on to a verifier
+// on the host network: the kubelet gives host-network pods the Service
+// address of the API server, which only a node with a service proxy
+// reaches, while the manager may have been given one that works.
+func (f *verifierFlags) env() []corev1.EnvVar {
+	if !f.hostNetwork {
+		return nil
+	}
+	var env []corev1.EnvVar
+	for _, name := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
+		if v := os.Getenv(name); v != "" {
+			env = append(env, corev1.EnvVar{Name: name, Value: v})
+		}
+	}
+	return env
 }

@@ -76,3 +76,20 @@ func TestRunManagerRefusesNoRetentionOfRevokedRecords(t *testing.T) {
 	NewWithT(t).Expect(runManager([]string{"--revoked-record-retention=0"})).
 		To(MatchError(ContainSubstring("--revoked-record-retention must be positive")))
 }
+
+// A verifier on the host network reaches the API server the way the
+// manager was told to, not through the Service address the kubelet gives.
+func TestAVerifierOnTheHostNetworkGetsTheManagersAPIServer(t *testing.T) {
+	g := NewWithT(t)
+	t.Setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "6443")
+	v, err := parseVerifierFlags(t, "--verifier-image=keyward:1", "--verifier-host-network").deployment("keyward-system")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(v.HostNetwork).To(BeTrue())
+	g.Expect(v.Env).To(Equal([]corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"}, {Name: "KUBERNETES_SERVICE_PORT", Value: "6443"}}))
+
+	v, err = parseVerifierFlags(t, "--verifier-image=keyward:1").deployment("keyward-system")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(v.HostNetwork).To(BeFalse())
+	g.Expect(v.Env).To(BeEmpty())
+}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -40,6 +41,7 @@ type verifierOptions struct {
 	backoffBase, backoffMax           time.Duration
 	maxStaleness, heartbeat           time.Duration
 	usageInterval                     time.Duration
+	reusePort                         bool
 	zap                               zap.Options
 }
 
@@ -62,6 +64,7 @@ func runVerifier(args []string) error {
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
 	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
+	fs.BoolVar(&o.reusePort, "reuse-port", false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request port opens only once the key records are loaded, so that no request reaches a verifier that has not seen them")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -155,13 +158,23 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 			return nil
 		})
 	}
-	servers := []*http.Server{newServer(o.bindAddr, api), newServer(o.probeAddr, v.HealthHandler())}
+	apiServer := newServer(o.bindAddr, api)
+	servers := []*http.Server{apiServer, newServer(o.probeAddr, v.HealthHandler())}
 	if o.metricsAddr != "0" {
 		servers = append(servers, newServer(o.metricsAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	}
 	for _, s := range servers {
 		g.Go(func() error {
-			if err := s.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			// A verifier sharing its port takes connections the moment it
+			// listens, from a sibling that has the records loaded.
+			if s == apiServer && o.reusePort && !cache.WaitForCacheSync(ctx.Done(), watch.Ready) {
+				return nil
+			}
+			l, err := listen(ctx, s.Addr, o.reusePort)
+			if err != nil {
+				return fmt.Errorf("serving %s: %w", s.Addr, err)
+			}
+			if err := s.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving %s: %w", s.Addr, err)
 			}
 			return nil

@@ -103,3 +103,51 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	g.Expect(string(trail)).To(ContainSubstring(`"reason":"unknown_key"`))
 	g.Expect(string(trail)).NotTo(ContainSubstring(key.Plaintext()))
 }
+
+// Two verifiers with --reuse-port share all three ports, as two replicas
+// on one node's network do; when one stops, the other keeps answering on
+// the same address.
+func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
+	ctx, cfg, k8s := startAPIServer(t)
+	g := NewWithT(t)
+	const ns = "keyward-system"
+	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	o := verifierOptions{
+		namespace:   ns,
+		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
+		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
+		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
+		reusePort: true,
+	}
+	var stops []context.CancelFunc
+	var dones []chan error
+	for range 2 {
+		serveCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serveVerifier(serveCtx, o, cfg, logr.Discard()) }()
+		stops, dones = append(stops, stop), append(dones, done)
+	}
+	decide := func() error {
+		resp, err := http.Post("http://"+o.bindAddr+"/v1/decision", "application/json",
+			strings.NewReader(`{"subject":{"credential":"keyward_unknown"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	for _, done := range dones {
+		waitFor(t, done, 30*time.Second, "the decision API", decide)
+	}
+
+	stops[0]()
+	g.Eventually(dones[0]).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
+	g.Consistently(dones[1]).WithTimeout(time.Second).ShouldNot(Receive(), "the second verifier bound every port too")
+	g.Expect(decide()).To(Succeed())
+	g.Expect(httpOK("http://" + o.probeAddr + "/readyz")).To(Succeed())
+	stops[1]()
+	g.Eventually(dones[1]).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
+}

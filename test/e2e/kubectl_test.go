@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+// Deadlines of Eventually: long enough for a cold pod start and a PBKDF2
+// hash on a loaded two-core machine.
+const (
+	timeout  = 2 * time.Minute
+	interval = 500 * time.Millisecond
+)
+
+// kubectl runs the real kubectl (KUBECONFIG comes from `make e2e`) and
+// returns its standard output; the error carries standard error.
+func kubectl(args ...string) (string, error) {
+	return kubectlIn("", args...)
+}
+
+func kubectlIn(stdin string, args ...string) (string, error) {
+	cmd := exec.Command("kubectl", args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// must runs kubectl and fails the test on an error.
+func must(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := kubectl(args...)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+// jsonpath reads one field; an Eventually retries it.
+func jsonpath(g Gomega, path string, args ...string) string {
+	out, err := kubectl(append(args, "-o", "jsonpath="+path)...)
+	g.Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+// deliveredKey reads a key from its delivery Secret, as its consumer
+// would. It is never logged.
+func deliveredKey(g Gomega, secret, field string) string {
+	enc := jsonpath(g, "{.data."+field+"}", "get", "secret", secret, "-n", "default")
+	plain, err := base64.StdEncoding.DecodeString(enc)
+	g.Expect(err).NotTo(HaveOccurred())
+	return string(plain)
+}
+
+// applyKey creates an APIKey in the namespace "default" the sample
+// KeyPolicy governs, and waits until it is Ready.
+func applyKey(t *testing.T, name string) {
+	t.Helper()
+	manifest := fmt.Sprintf(`apiVersion: keyward.dev/v1alpha1
+kind: APIKey
+metadata:
+  name: %s
+  namespace: default
+spec:
+  owner: e2e
+  description: end-to-end test key
+  scopes: [acme/payments/investigations:read]
+  conditions:
+    sourceCIDRs: [10.0.0.0/8]
+  expiration:
+    afterDays: 30
+`, name)
+	_, err := kubectlIn(manifest, "apply", "-f", "-")
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	waitReady(t, "apikey/"+name)
+}
+
+func waitReady(t *testing.T, what string) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(jsonpath(g, `{.status.conditions[?(@.type=="Ready")].status}`, "get", what, "-n", "default")).To(Equal("True"))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+}
