@@ -178,8 +178,10 @@ func revokedKey(t *testing.T) string {
 // refuses or resets is retried, as a proxy retries it (decideAsAProxy).
 func TestDeletingAVerifierPodLosesNoDecision(t *testing.T) {
 	g := NewWithT(t)
-	samples(t)
-	permitted := deliveredKey(g, "fraud-reporting", "key")
+	// A key without rate limits: what is measured is the replacement of a
+	// pod, not the key's limits.
+	applyKeyIn(t, ungovernedNS, "e2e-load", "")
+	permitted := deliveredKeyIn(g, ungovernedNS, "e2e-load", "key")
 	revoked := revokedKey(t)
 
 	var (
@@ -220,7 +222,7 @@ func TestDeletingAVerifierPodLosesNoDecision(t *testing.T) {
 		g.Expect(jsonpath(g, "{.status.readyReplicas}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("2"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	// Requests reach the new pod too before the test stops them.
-	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "fraud-reporting", "-n", "default")
+	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-load", "-n", ungovernedNS)
 	g.Eventually(func(g Gomega) {
 		g.Expect(podsThatLogged(g, `"action":"first_use"`, keyID)).To(Equal(2))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
@@ -306,7 +308,10 @@ spec:
 `
 	for _, args := range [][]string{{"apply", "--dry-run=server", "-f", "-"}, {"apply", "-f", "-"}} {
 		_, err := kubectlIn(manifest, args...)
-		g.Expect(err).To(MatchError(ContainSubstring(`The APIKey "e2e-too-much" is invalid: spec.scopes[0]: Forbidden: scope "acme/hr/users:read" is not allowed by KeyPolicy "payments"`)))
+		g.Expect(err).To(MatchError(SatisfyAll(
+			ContainSubstring(`The APIKey "e2e-too-much" is invalid`),
+			ContainSubstring(`spec.scopes[0]: Forbidden: scope "acme/hr/users:read" is not allowed by KeyPolicy "payments"`),
+			ContainSubstring(`spec.rateLimit.limits: Forbidden: KeyPolicy "payments" requires a rate limit of at most 100 per 1s (at most 200 at once)`))))
 	}
 	_, err := kubectl("get", "apikey", "e2e-too-much", "-n", "default")
 	g.Expect(err).To(MatchError(ContainSubstring("NotFound")))

@@ -53,24 +53,52 @@ func jsonpath(g Gomega, path string, args ...string) string {
 	return out
 }
 
-// deliveredKey reads a key from its delivery Secret, as its consumer
-// would. It is never logged.
+// deliveredKey reads a key from its delivery Secret in "default", as its
+// consumer would. It is never logged.
 func deliveredKey(g Gomega, secret, field string) string {
-	enc := jsonpath(g, "{.data."+field+"}", "get", "secret", secret, "-n", "default")
+	return deliveredKeyIn(g, "default", secret, field)
+}
+
+func deliveredKeyIn(g Gomega, ns, secret, field string) string {
+	enc := jsonpath(g, "{.data."+field+"}", "get", "secret", secret, "-n", ns)
 	plain, err := base64.StdEncoding.DecodeString(enc)
 	g.Expect(err).NotTo(HaveOccurred())
 	return string(plain)
 }
 
+// The sample KeyPolicy's ceiling: every key in "default" needs a limit at
+// least this strict.
+const withinTheCeiling = `  rateLimit:
+    limits:
+      - {name: per-second, strategy: TokenBucket, limit: 100, periodSeconds: 1, burst: 200}
+`
+
+// ungovernedNS is a namespace no KeyPolicy selects: its keys need no rate
+// limit (the manager's --default-policy is allow).
+const ungovernedNS = "keyward-e2e"
+
 // applyKey creates an APIKey in the namespace "default" the sample
 // KeyPolicy governs, and waits until it is Ready.
 func applyKey(t *testing.T, name string) {
 	t.Helper()
-	manifest := fmt.Sprintf(`apiVersion: keyward.dev/v1alpha1
+	applyKeyIn(t, "default", name, withinTheCeiling)
+}
+
+// applyKeyIn creates an APIKey that may read investigations from 10/8 in
+// namespace ns, creating it if need be, with extra spec lines, and waits
+// until it is Ready.
+func applyKeyIn(t *testing.T, ns, name, extraSpec string) {
+	t.Helper()
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+---
+apiVersion: keyward.dev/v1alpha1
 kind: APIKey
 metadata:
-  name: %s
-  namespace: default
+  name: %[2]s
+  namespace: %[1]s
 spec:
   owner: e2e
   description: end-to-end test key
@@ -79,15 +107,20 @@ spec:
     sourceCIDRs: [10.0.0.0/8]
   expiration:
     afterDays: 30
-`, name)
+%[3]s`, ns, name, extraSpec)
 	_, err := kubectlIn(manifest, "apply", "-f", "-")
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
-	waitReady(t, "apikey/"+name)
+	waitReadyIn(t, ns, "apikey/"+name)
 }
 
 func waitReady(t *testing.T, what string) {
 	t.Helper()
+	waitReadyIn(t, "default", what)
+}
+
+func waitReadyIn(t *testing.T, ns, what string) {
+	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(jsonpath(g, `{.status.conditions[?(@.type=="Ready")].status}`, "get", what, "-n", "default")).To(Equal("True"))
+		g.Expect(jsonpath(g, `{.status.conditions[?(@.type=="Ready")].status}`, "get", what, "-n", ns)).To(Equal("True"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
