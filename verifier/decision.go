@@ -75,7 +75,7 @@ func credentialReason(r Reason) bool {
 		ReasonAuthMethodNotAllowed:
 		return true
 	}
-	return false
+	return tokenReason(r)
 }
 
 // Secret says which of a key's secrets a credential matched.
@@ -98,6 +98,10 @@ type Request struct {
 	Action   scope.Action
 	// Environment: where and when.
 	Env conditions.Environment
+
+	// tokenRequest: the key authenticates a token request, whose auth
+	// method the token endpoint checks once the secret is verified.
+	tokenRequest bool
 }
 
 // Decision is the verifier's answer.

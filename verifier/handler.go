@@ -57,6 +57,7 @@ func NewHandler(v *Verifier, c Config) (http.Handler, error) {
 	}
 	h := &handler{v: v, cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST "+DecisionPath, h.decision)
+	h.registerOAuth()
 	return h, nil
 }
 
