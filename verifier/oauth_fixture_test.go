@@ -96,10 +96,16 @@ func (f *oauthFixture) putIssuer(key crypto.Signer, publish, signFrom time.Time,
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	// A key that signs from its publication still announces the overlap
+	// of the rotation that will replace it.
+	ahead := testOverlap
+	if d := signFrom.Sub(publish); d > 0 {
+		ahead = d
+	}
 	rec := signingrecord.Record{
 		Schema: signingrecord.Schema, KID: kid, Mode: signingrecord.Issuer, Algorithm: alg, PublicJWK: jwk,
 		PublishAt: publish, SignFrom: signFrom, SignUntil: signUntil, WithdrawAt: withdraw,
-		TokenLifetime: testTokenLifetime, Version: 1,
+		TokenLifetime: testTokenLifetime, PublishAhead: ahead, Version: 1,
 	}
 	b, err := signingrecord.Encode(rec)
 	if err != nil {

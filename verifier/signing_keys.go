@@ -151,8 +151,8 @@ func (s *SigningKeys) activeSigner(now time.Time) (*token.Signer, signingrecord.
 
 // jwks is the set published at now and how long a client may cache it: no
 // longer than the shortest publish-ahead overlap, so a cached copy is
-// refreshed before a newly published key signs, and not past the moment the
-// next key appears.
+// refreshed before a key published after it was fetched signs, and not past
+// the moment a key already scheduled appears.
 func (s *SigningKeys) jwks(now time.Time, maxAge time.Duration) (token.KeySet, time.Duration) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -163,7 +163,7 @@ func (s *SigningKeys) jwks(now time.Time, maxAge time.Duration) (token.KeySet, t
 		if r.Mode != signingrecord.Issuer {
 			continue
 		}
-		age = min(age, r.SignFrom.Sub(r.PublishAt))
+		age = min(age, r.PublishAhead)
 		if now.Before(r.PublishAt) {
 			age = min(age, r.PublishAt.Sub(now))
 		}

@@ -66,6 +66,10 @@ type Record struct {
 	// TokenLifetime bounds the tokens an issuer key signs, so WithdrawAt
 	// can be computed from SignUntil.
 	TokenLifetime time.Duration `json:"tokenLifetime,omitempty"`
+	// PublishAhead is how long before it signs the next key of the same
+	// issuer will be published: no client may cache the JWKS for longer,
+	// or it would meet a token whose key it has not fetched.
+	PublishAhead time.Duration `json:"publishAhead,omitempty"`
 
 	// KeyID is the APIKey a client key authenticates as (its client_id),
 	// and Owner that key's owner.
@@ -95,6 +99,9 @@ func (r *Record) Validate() error {
 	case Issuer:
 		if r.PublishAt.IsZero() || r.SignFrom.Before(r.PublishAt) {
 			errs = append(errs, errors.New("an issuer key needs publishAt, and signFrom not before it"))
+		}
+		if r.PublishAhead <= 0 {
+			errs = append(errs, errors.New("an issuer key needs a positive publishAhead"))
 		}
 		if r.TokenLifetime <= 0 {
 			errs = append(errs, errors.New("an issuer key needs a positive tokenLifetime"))
