@@ -38,6 +38,8 @@ type Config struct {
 	// Routes map forwarded requests to resources and actions (default
 	// DefaultRoutes); the first match wins.
 	Routes []Route `json:"routes,omitempty"`
+	// OAuth turns on the token endpoint, the JWKS and JWT bearer tokens.
+	OAuth OAuthConfig `json:"oauth,omitzero"`
 }
 
 // LoadConfig reads a Config file, refusing unknown fields so a typo never
@@ -61,6 +63,9 @@ func LoadConfig(path string) (Config, error) {
 // verifier from serving, so that it fails at start rather than later.
 func (c Config) Validate() error {
 	if _, err := c.Classes(); err != nil {
+		return err
+	}
+	if _, err := c.OAuth.compile(); err != nil {
 		return err
 	}
 	_, err := c.compile()
