@@ -7,11 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
+	"encoding/base32"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -41,8 +42,9 @@ func KID(pub crypto.PublicKey) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("thumbprint: %w", err)
 	}
-	// 128 bits of the thumbprint keep kids short enough for Secret names.
-	return base64.RawURLEncoding.EncodeToString(tp[:16]), nil
+	// 128 bits of the thumbprint, in lower-case base32, so a kid is also a
+	// valid Secret name part and label value.
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(tp[:16])), nil
 }
 
 // PublicJWKJSON is the JSON of the public JWK for a record.

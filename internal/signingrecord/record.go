@@ -27,6 +27,9 @@ const (
 	Label = "keyward.dev/signing-key"
 	// SigningKeyUIDLabel ties every Secret to the SigningKey it belongs to.
 	SigningKeyUIDLabel = "keyward.dev/signingkey-uid"
+	KIDLabel           = "keyward.dev/kid"
+	// SigningKeyAnnotation holds "<namespace>/<name>" of the SigningKey.
+	SigningKeyAnnotation = "keyward.dev/signingkey"
 	DataKey            = "signing-key.json"
 	// PrivateKeyDataKey holds the PKCS #8 PEM private key of an issuer key.
 	// It is a separate data key so that the record itself can be logged
