@@ -30,7 +30,7 @@ const (
 	KIDLabel           = "keyward.dev/kid"
 	// SigningKeyAnnotation holds "<namespace>/<name>" of the SigningKey.
 	SigningKeyAnnotation = "keyward.dev/signingkey"
-	DataKey            = "signing-key.json"
+	DataKey              = "signing-key.json"
 	// PrivateKeyDataKey holds the PKCS #8 PEM private key of an issuer key.
 	// It is a separate data key so that the record itself can be logged
 	// and compared without ever touching private material.
