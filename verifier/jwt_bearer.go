@@ -104,7 +104,11 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 		method string
 		d      Decision
 	)
-	if rec, pub, ok := t.keys.clientKey(headerKID(req.Credential)); ok {
+	// Only access tokens are cached, so a hit needs no look at the header;
+	// assertions are single-use and never cached.
+	if c, ok := t.cache.Get(req.Credential, now); ok {
+		claims, method = c, record.AuthClientCredentials
+	} else if rec, pub, ok := t.keys.clientKey(headerKID(req.Credential)); ok {
 		claims, d = t.assertion(req.Credential, rec, pub, now)
 		method = record.AuthClientAssertion
 	} else {
@@ -127,7 +131,7 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 	if method == record.AuthClientCredentials {
 		// The token's scope narrows the key's; the key's own scopes and
 		// conditions are checked after this, as for the key itself.
-		set, err := scope.ParseSet(strings.Fields(claims.Scope))
+		set, err := t.scopeSet(claims.Scope)
 		if err != nil || set.Match(req.Resource, req.Action) < 0 {
 			out := withKey(deny(ReasonInsufficientScope, "the token's scope does not allow this action on this resource"), e)
 			out.RequiredScope = requiredScope(req.Resource, req.Action)
@@ -137,12 +141,8 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 	return withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
 }
 
-// accessToken validates a token the verifier issued, from the cache when
-// it was validated before.
+// accessToken validates a token the verifier issued and caches it.
 func (t *Tokens) accessToken(raw string, now time.Time) (token.Claims, Decision) {
-	if c, ok := t.cache.Get(raw, now); ok {
-		return c, Decision{}
-	}
 	c, err := t.issued.Validate(raw, now)
 	if err != nil {
 		return token.Claims{}, tokenDenial(err)
@@ -186,4 +186,24 @@ func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.Resol
 		return token.Claims{}, deny(ReasonAssertionInvalid, "the assertion cannot be accepted now; "+err.Error())
 	}
 	return c, Decision{}
+}
+
+// maxScopeSets bounds the parsed scope strings kept; tokens carry few
+// distinct ones (a key's scopes, or the subsets its clients ask for).
+const maxScopeSets = 4096
+
+// scopeSet parses a validated token's scope once. Only tokens whose
+// signature verified get here, so only the issuer decides what is kept.
+func (t *Tokens) scopeSet(s string) (scope.Set, error) {
+	if v, ok := t.scopeSets.Load(s); ok {
+		return v.(scope.Set), nil
+	}
+	set, err := scope.ParseSet(strings.Fields(s))
+	if err != nil {
+		return nil, err
+	}
+	if t.nScopeSets.Add(1) <= maxScopeSets {
+		t.scopeSets.Store(s, set)
+	}
+	return set, nil
 }

@@ -1,6 +1,8 @@
 package verifier
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -19,6 +21,9 @@ type Tokens struct {
 	cache  *token.Cache
 	replay *token.ReplayCache
 	skew   *token.SkewTracker
+
+	scopeSets  sync.Map // token scope string → scope.Set
+	nScopeSets atomic.Int32
 }
 
 // NewTokens validates c; it returns nil, nil when c turns tokens off.
