@@ -99,7 +99,9 @@ func (r *SigningKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
-	s := &signingScope{key: key, original: key.DeepCopy(), now: r.Clock.Now()}
+	// Status times have a resolution of one second; the records must say
+	// exactly what status says, or every reconcile would rewrite them.
+	s := &signingScope{key: key, original: key.DeepCopy(), now: r.Clock.Now().Truncate(time.Second)}
 	defer func() {
 		if retErr == nil && !s.stop {
 			key.Status.ObservedGeneration = key.Generation

@@ -24,6 +24,10 @@ const maxIssuerKeys = 3
 // Secret is written before the status names the kid, so a crash in
 // between leaves a Secret that the next reconcile adopts.
 func (r *SigningKeyReconciler) ensureIssuerKey(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+	if s.key.Namespace != r.VerifierNamespace {
+		s.fail(keywardv1.IssuerNamespaceReason, "Issuer keys are used only from the verifier namespace "+r.VerifierNamespace+"; create this SigningKey there.")
+		return ctrl.Result{}, nil
+	}
 	st := &s.key.Status
 	if len(st.Keys) > 0 {
 		return ctrl.Result{}, nil

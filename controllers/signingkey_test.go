@@ -73,8 +73,7 @@ func signingEvents(g Gomega, sk *keywardv1.SigningKey) []string {
 func TestIssuerRotationTimeline(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
-	sk := newIssuerKey(ns, "tokens")
+	sk := newIssuerKey(verifierNamespace, "tokens")
 	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
 
@@ -153,8 +152,7 @@ func TestIssuerRotationTimeline(t *testing.T) {
 func TestIssuerRotationOnDemand(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
-	sk := newIssuerKey(ns, "on-demand")
+	sk := newIssuerKey(verifierNamespace, "on-demand")
 	sk.Spec.Issuer.Algorithm = keywardv1.ES256
 	sk.Spec.Issuer.Rotation = &keywardv1.SigningKeyRotation{Trigger: "2026-11-01"}
 	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
@@ -253,6 +251,24 @@ func TestClientKeyEnrollmentAndEviction(t *testing.T) {
 	// Deleting the SigningKey removes its Secret from the verifier namespace.
 	g.Expect(k8s.Delete(ctx, sk)).To(Succeed())
 	g.Eventually(gone(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: signingrecord.SecretName(got.Status.KID)}}), timeout, interval).Should(BeTrue())
+}
+
+// TestIssuerOnlyInTheVerifierNamespace: a namespace editor cannot choose
+// the key every token is signed with.
+func TestIssuerOnlyInTheVerifierNamespace(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sk := newIssuerKey(newNamespace(t), "rogue")
+	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
+	g.Eventually(func(g Gomega) {
+		got := &keywardv1.SigningKey{}
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sk), got)).To(Succeed())
+		c := meta.FindStatusCondition(got.Status.Conditions, keywardv1.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(keywardv1.IssuerNamespaceReason))
+		g.Expect(got.Status.Keys).To(BeEmpty())
+	}, timeout, interval).Should(Succeed())
 }
 
 // TestClientKeyWaitsForItsAPIKey: Ready=False naming the missing APIKey.

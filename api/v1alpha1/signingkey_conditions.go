@@ -36,6 +36,10 @@ const (
 	// EvictedReason: the verifier was told to forget the client key's
 	// replay cache and clock-skew state.
 	EvictedReason = "Evicted"
+	// IssuerNamespaceReason: an issuer key outside the verifier namespace
+	// is ignored: whoever may edit a namespace must not choose the key
+	// every token is signed with.
+	IssuerNamespaceReason = "IssuerOutsideVerifierNamespace"
 	// EnrolledReason: a client key was published to the verifier.
 	EnrolledReason = "Enrolled"
 )
