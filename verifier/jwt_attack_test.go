@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -182,11 +183,18 @@ func TestJWTAttacks(t *testing.T) {
 // client's own clock.
 func assertionFor(t *testing.T, key *ecdsa.PrivateKey, keyID string, iat time.Time, jti string) string {
 	t.Helper()
-	return sign(t, key, token.Claims{
-		Issuer: keyID, Subject: keyID, Audience: []string{testIssuer},
-		IssuedAt: iat, Expiry: iat.Add(5 * time.Minute), ID: jti,
-	})
+	return sign(t, key, assertionClaims(keyID, iat, jti, testIssuer))
 }
+
+func assertionClaims(keyID string, iat time.Time, jti, aud string) token.Claims {
+	return token.Claims{
+		Issuer: keyID, Subject: keyID, Audience: []string{aud},
+		IssuedAt: iat, Expiry: iat.Add(5 * time.Minute), ID: jti,
+	}
+}
+
+// signerKey is what sign accepts.
+type signerKey = crypto.Signer
 
 func b64JSON(t *testing.T, v any) string {
 	return base64.RawURLEncoding.EncodeToString(mustJSON(t, v))

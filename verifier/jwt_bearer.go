@@ -125,7 +125,11 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 	if d, ok := stateDenial(e, now); !ok {
 		return d
 	}
-	if !e.Record.Allows(method) {
+	// A token comes from the token endpoint by either grant, so a key that
+	// still allows either may use it.
+	allowed := e.Record.Allows(method) ||
+		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion))
+	if !allowed {
 		return withKey(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
 	}
 	if method == record.AuthClientCredentials {
