@@ -20,6 +20,9 @@ ENVTEST_K8S_VERSION ?= 1.37.2
 
 # Extra arguments for go test (e.g. TEST_ARGS='-run TestFoo -v').
 TEST_ARGS ?=
+# Tests `make test` runs a second time under the race detector: concurrent
+# spending from rate-limit stores, replicas sharing Redis, floods, outages.
+RACE_TESTS ?= Concurrent|Replicas|ShareOneLimit|Flood|Outage
 # Packages for `make test`: test/bench runs under `make bench`, test/e2e (a real
 # cluster) under `make e2e`.
 TEST_PKGS_EXCLUDE ?= /test/
@@ -100,6 +103,9 @@ test: manifests generate fmt vet setup-envtest test-deps ## Run unit and envtest
 	pkgs="$$(go list ./... | { grep -v -e '$(TEST_PKGS_EXCLUDE)' || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	@# The tests that share rate-limit counters between goroutines and
+	@# replicas, again under the race detector.
+	go test -race -count=1 -timeout 10m -run '$(RACE_TESTS)' ./internal/ratelimit/ ./verifier/
 	@if [ "$${CI:-}" = "true" ]; then \
 		changed="$$(git status --porcelain -- api config)"; \
 		if [ -n "$$changed" ]; then \

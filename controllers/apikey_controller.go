@@ -27,6 +27,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/usage"
 )
 
 const (
@@ -75,6 +76,9 @@ type APIKeyReconciler struct {
 	// (--deploy-verifier=false): keys then carry no VerifierAvailable
 	// condition.
 	Verifier *VerifierAvailability
+
+	// usage holds the verifiers' decoded usage reports.
+	usage usageReports
 
 	// secondInstance lets a test run another manager beside the first, as
 	// during a restart or a leader handover.
@@ -133,20 +137,27 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.promoteRotation,
 		r.endGrace,
 		r.warnAndSchedule,
+		r.reportQuota,
 	)
 }
 
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
 // key records) in the manager's memory, not every Secret in the cluster,
-// and the verifier's objects only from the verifier namespace, where the
-// manager's Role lets it list and watch them.
+// the verifier's objects only from the verifier namespace, where the
+// manager's Role lets it list and watch them, and of ConfigMaps only the
+// verifiers' usage reports.
 func CacheOptions(verifierNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
+	inVerifierNamespace := map[string]cache.Config{verifierNamespace: {}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: ours},
+		&corev1.ConfigMap{}: {
+			Label:      labels.SelectorFromSet(labels.Set{usage.Label: "true"}),
+			Namespaces: inVerifierNamespace,
+		},
 	}
 	for _, obj := range verifierKinds() {
-		byObject[obj] = cache.ByObject{Label: ours, Namespaces: map[string]cache.Config{verifierNamespace: {}}}
+		byObject[obj] = cache.ByObject{Label: ours, Namespaces: inVerifierNamespace}
 	}
 	return cache.Options{ByObject: byObject}
 }
@@ -213,8 +224,9 @@ func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) (bool, 
 }
 
 // SetupWithManager watches APIKeys, the delivery Secrets they own, the
-// records they publish, what a key's policy depends on (KeyPolicies,
-// namespace labels and parent keys) and the verifier's availability.
+// records they publish, the verifiers' usage reports, what a key's policy
+// depends on (KeyPolicies, namespace labels and parent keys) and the
+// verifier's availability.
 func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keywardv1.APIKey{}, ParentIndex, func(o client.Object) []string {
 		if p := o.(*keywardv1.APIKey).Spec.Parent; p != nil {
@@ -227,6 +239,9 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	isRecord := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[record.RecordLabel] == "true"
 	})
+	isUsage := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[usage.Label] == "true"
+	})
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))
@@ -234,6 +249,7 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.For(&keywardv1.APIKey{}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
+		Watches(&corev1.ConfigMap{}, r.usageHandler(), builder.WithPredicates(isUsage)).
 		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).
 		Watches(&keywardv1.KeyPolicy{}, handler.EnqueueRequestsFromMapFunc(r.everyKey)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace),

@@ -88,6 +88,7 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 	}
 
 	r.announceVerifier(s)
+	r.announceQuota(s)
 }
 
 func (s *keyScope) rotationCause() string {

@@ -52,6 +52,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 		Scopes:     s.scopes,
 		Conditions: conds,
 		ExpiresAt:  s.expiresAt,
+		RateLimit:  s.key.RecordRateLimit(),
 	}
 	for _, m := range s.key.Spec.AuthMethods {
 		desired.AuthMethods = append(desired.AuthMethods, string(m))

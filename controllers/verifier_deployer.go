@@ -43,9 +43,9 @@ type VerifierDeployer struct {
 // The namespaced rules become a Role in the manager's namespace (config/
 // rbac), which is the verifier's by default: the manager may create
 // Roles, RoleBindings and Deployments there and nowhere else. The Role it
-// creates grants Secrets get/list/watch, which the manager holds itself
-// (manager-role); without that the API server would refuse it as an
-// escalation.
+// creates grants Secrets get/list/watch and ConfigMaps create/patch,
+// which the manager holds itself (manager-role); without that the API
+// server would refuse it as an escalation.
 //
 // +kubebuilder:rbac:groups=apps,namespace=system,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",namespace=system,resources=services;serviceaccounts,verbs=get;list;watch;create;patch

@@ -70,7 +70,9 @@ func TestTheVerifierRunsLockedDown(t *testing.T) {
 	g.Expect(c.Image).To(Equal(testVerifierDeployment(verifierNamespace).Image))
 	g.Expect(c.Args).To(Equal([]string{"verifier", "--namespace=" + verifierNamespace,
 		"--bind-address=:8080", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8082"}))
-	g.Expect(c.Env).To(ContainElement(HaveField("ValueFrom.FieldRef.FieldPath", "metadata.namespace")))
+	for _, path := range []string{"metadata.namespace", "metadata.name", "metadata.uid"} {
+		g.Expect(c.Env).To(ContainElement(HaveField("ValueFrom.FieldRef.FieldPath", path)))
+	}
 	sc := c.SecurityContext
 	g.Expect(sc.RunAsNonRoot).To(HaveValue(BeTrue()))
 	g.Expect(sc.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
@@ -108,15 +110,16 @@ func TestTheVerifierRunsLockedDown(t *testing.T) {
 
 // The Role is what a verifier compromised through its request path could
 // use, so the test asks the API server's authorizer, not only the rules.
-func TestTheVerifierMayOnlyReadSecretsInItsNamespace(t *testing.T) {
+func TestTheVerifierMayOnlyReadSecretsAndWriteUsageInItsNamespace(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	deployedVerifier(g)
 	role := &rbacv1.Role{}
 	g.Expect(k8s.Get(ctx, verifierKey(), role)).To(Succeed())
-	g.Expect(role.Rules).To(Equal([]rbacv1.PolicyRule{{
-		APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"},
-	}}))
+	g.Expect(role.Rules).To(Equal([]rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "patch"}},
+	}))
 	binding := &rbacv1.RoleBinding{}
 	g.Expect(k8s.Get(ctx, verifierKey(), binding)).To(Succeed())
 	g.Expect(binding.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: VerifierName}))
@@ -134,8 +137,16 @@ func TestTheVerifierMayOnlyReadSecretsInItsNamespace(t *testing.T) {
 		{verifierNamespace, "create", "secrets", false},
 		{verifierNamespace, "update", "secrets", false},
 		{verifierNamespace, "delete", "secrets", false},
+		{verifierNamespace, "create", "configmaps", true},
+		{verifierNamespace, "patch", "configmaps", true},
+		{verifierNamespace, "get", "configmaps", false},
 		{verifierNamespace, "list", "configmaps", false},
+		{verifierNamespace, "watch", "configmaps", false},
+		{verifierNamespace, "update", "configmaps", false},
+		{verifierNamespace, "delete", "configmaps", false},
 		{other, "list", "secrets", false},
+		{other, "create", "configmaps", false},
+		{other, "patch", "configmaps", false},
 	} {
 		g.Eventually(func(g Gomega) {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{

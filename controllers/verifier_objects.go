@@ -115,14 +115,23 @@ func (v VerifierDeployment) serviceAccount() *corev1ac.ServiceAccountApplyConfig
 	return corev1ac.ServiceAccount(VerifierName, v.Namespace).WithLabels(v.labels())
 }
 
-// role lets the verifier read key records and nothing else. Key records
-// are Secrets found by label, so it cannot be narrowed by resourceNames.
+// role lets the verifier read key records and write its usage report, and
+// nothing else. Key records are Secrets found by label, so reading cannot
+// be narrowed by resourceNames; nor can writing, as each replica's report
+// is named after its pod. Server-side apply needs only patch, and create
+// for the first write; the verifier never reads, lists or deletes
+// ConfigMaps.
 func (v VerifierDeployment) role() *rbacv1ac.RoleApplyConfiguration {
 	return rbacv1ac.Role(VerifierName, v.Namespace).WithLabels(v.labels()).
-		WithRules(rbacv1ac.PolicyRule().
-			WithAPIGroups("").
-			WithResources("secrets").
-			WithVerbs("get", "list", "watch"))
+		WithRules(
+			rbacv1ac.PolicyRule().
+				WithAPIGroups("").
+				WithResources("secrets").
+				WithVerbs("get", "list", "watch"),
+			rbacv1ac.PolicyRule().
+				WithAPIGroups("").
+				WithResources("configmaps").
+				WithVerbs("create", "patch"))
 }
 
 func (v VerifierDeployment) roleBinding() *rbacv1ac.RoleBindingApplyConfiguration {
@@ -186,9 +195,10 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 		WithName("verifier").
 		WithImage(v.Image).
 		WithArgs(v.args()...).
-		WithEnv(corev1ac.EnvVar().WithName("POD_NAMESPACE").
-			WithValueFrom(corev1ac.EnvVarSource().
-				WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("metadata.namespace")))).
+		// The namespace is what the verifier enforces; the Pod's name and
+		// UID name its usage report and make the Pod own it, so that a
+		// report goes away with its replica.
+		WithEnv(fieldEnv("POD_NAMESPACE", "metadata.namespace"), fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_UID", "metadata.uid")).
 		WithPorts(
 			corev1ac.ContainerPort().WithName("http").WithContainerPort(verifierHTTPPort).WithProtocol(corev1.ProtocolTCP),
 			corev1ac.ContainerPort().WithName("health").WithContainerPort(verifierProbePort).WithProtocol(corev1.ProtocolTCP),
@@ -238,4 +248,9 @@ func (v VerifierDeployment) podDisruptionBudget() *policyv1ac.PodDisruptionBudge
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(v.selectorLabels())).
 			WithMaxUnavailable(intstr.FromInt32(1)).
 			WithUnhealthyPodEvictionPolicy(policyv1.AlwaysAllow))
+}
+
+func fieldEnv(name, path string) *corev1ac.EnvVarApplyConfiguration {
+	return corev1ac.EnvVar().WithName(name).
+		WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath(path)))
 }

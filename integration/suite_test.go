@@ -48,6 +48,9 @@ var (
 	watch       *verifier.Watch
 	v           *verifier.Verifier
 	trail       = &testutil.SyncBuffer{}
+	// restConfig is the envtest administrator's; tests derive other
+	// identities from it.
+	restConfig *rest.Config
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -77,6 +80,7 @@ func run(m *testing.M) int {
 }
 
 func start(ctx context.Context, cfg *rest.Config) error {
+	restConfig = cfg
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(keywardv1.AddToScheme(scheme))
@@ -180,6 +184,10 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	}
 	go watch.Run(ctx, time.Second)
 	go signingWatch.Run(ctx)
+	// As `keyward verifier` does, with a short interval: quota usage
+	// reaches the APIKeys' status within the tests' patience.
+	reporter := &verifier.UsageReporter{Client: cs, Namespace: verifierNamespace, Replica: "integration", Snapshot: v.QuotaUsage, Interval: 200 * time.Millisecond}
+	go func() { _ = reporter.Run(ctx) }()
 	srv.Config.Handler = h
 	srv.Start()
 	go func() { <-ctx.Done(); srv.Close() }()

@@ -38,6 +38,10 @@ type Config struct {
 	// Routes map forwarded requests to resources and actions (default
 	// DefaultRoutes); the first match wins.
 	Routes []Route `json:"routes,omitempty"`
+	// RateLimits says where the counters of keys' rate limits live (in
+	// memory, or in Redis shared by the replicas) and limits the
+	// verifications that need hashing.
+	RateLimits RateLimits `json:"rateLimits,omitzero"`
 	// OAuth turns on the token endpoint, the JWKS and JWT bearer tokens.
 	OAuth OAuthConfig `json:"oauth,omitzero"`
 }
@@ -63,6 +67,9 @@ func LoadConfig(path string) (Config, error) {
 // verifier from serving, so that it fails at start rather than later.
 func (c Config) Validate() error {
 	if _, err := c.Classes(); err != nil {
+		return err
+	}
+	if _, err := c.RateLimits.compile(); err != nil {
 		return err
 	}
 	if _, err := c.OAuth.compile(); err != nil {

@@ -56,6 +56,10 @@ const (
 	ReasonNetworkNotAllowed  Reason = Reason(conditions.NetworkNotAllowed)
 	ReasonDeviceNotCompliant Reason = Reason(conditions.DeviceNotCompliant)
 
+	// Limits: 429 with Retry-After.
+	ReasonRateLimited    Reason = "rate_limited"
+	ReasonQuotaExhausted Reason = "quota_exhausted"
+
 	// NotApplicable.
 	ReasonNoRoute Reason = "no_route"
 
@@ -63,6 +67,9 @@ const (
 	ReasonNotReady    Reason = "not_ready"
 	ReasonStale       Reason = "verifier_stale"
 	ReasonHashingBusy Reason = "hashing_busy"
+	// ReasonRateLimitUnavailable: the shared rate-limit store failed and
+	// the configured fallback is to deny.
+	ReasonRateLimitUnavailable Reason = "rate_limit_unavailable"
 )
 
 // credentialReason reports whether a reason is about the credential itself
@@ -98,6 +105,9 @@ type Request struct {
 	Action   scope.Action
 	// Environment: where and when.
 	Env conditions.Environment
+	// Cost, when set (by a route), is what the request spends from the
+	// key's limits instead of its action's cost.
+	Cost *int64
 
 	// tokenRequest: the key authenticates a token request, whose auth
 	// method the token endpoint checks once the secret is verified.
@@ -122,6 +132,9 @@ type Decision struct {
 	Secret        Secret `json:"secret,omitempty"`
 	// RetryAfter, when set, is when trying again may succeed.
 	RetryAfter *time.Time `json:"retryAfter,omitempty"`
+	// RateLimit is the key's limit closest to refusing, when it has
+	// limits: what remains on a Permit, what refused on rate_limited.
+	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
 
 	entry   *Entry
 	matched int // index of MatchedScope in entry's scopes

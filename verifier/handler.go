@@ -109,13 +109,13 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 	req := Request{Env: h.environment(r)}
 	req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
 	var d Decision
-	switch res, act, ok := h.cfg.router.match(method, path); {
+	switch res, act, cost, ok := h.cfg.router.matchCost(method, path); {
 	case credentialInQuery(query):
 		d = h.v.refuse(req, deny(ReasonCredentialInQuery, "credentials are not accepted in the query string"))
 	case !ok:
 		d = h.v.refuse(req, Decision{Result: NotApplicable, Reason: ReasonNoRoute, Message: "no route maps this request to a protected resource"})
 	default:
-		req.Resource, req.Action = res, act
+		req.Resource, req.Action, req.Cost = res, act, cost
 		d = h.v.Decide(r.Context(), req)
 	}
 	h.writeForward(w, style, d)
@@ -150,6 +150,9 @@ func parseDevice(v string) conditions.Device {
 func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decision) {
 	hdr := w.Header()
 	hdr["Cache-Control"] = noStore
+	if d.RateLimit != nil {
+		writeRateLimitHeaders(hdr, d.RateLimit)
+	}
 	if d.Result == Permit {
 		e := d.entry
 		hdr[HeaderKeyID] = e.keyIDHeader
@@ -172,6 +175,12 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 			status = http.StatusUnauthorized
 		}
 		challenge += `, error="invalid_request", error_description="` + quotable(d.Message) + `"`
+	case d.Reason == ReasonRateLimited || d.Reason == ReasonQuotaExhausted:
+		// nginx's auth_request passes on only 401 and 403.
+		status = http.StatusTooManyRequests
+		if style == nginxStyle {
+			status = http.StatusForbidden
+		}
 	case credentialReason(d.Reason):
 		status = http.StatusUnauthorized
 		challenge += `, error="invalid_token", error_description="` + quotable(d.Message) + `"`

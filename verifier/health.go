@@ -18,6 +18,12 @@ func (v *Verifier) HealthHandler() http.Handler {
 		case v.stale(v.clock.Now()):
 			http.Error(w, "the API server has not been heard for longer than the staleness bound", http.StatusServiceUnavailable)
 		default:
+			// A failing shared rate-limit store does not make the replica
+			// unready: the fallback policy decides meanwhile. It is told.
+			if detail := v.limits.degraded(); detail != "" {
+				_, _ = w.Write([]byte("ok; " + detail + "\n"))
+				return
+			}
 			_, _ = w.Write([]byte("ok\n"))
 		}
 	})

@@ -22,6 +22,10 @@ type Entry struct {
 	// net/http takes header values as slices.
 	keyIDHeader, ownerHeader, scopesHeader []string
 	matchedHeaders                         [][]string
+	// plan is the key's rate limits; bucketKeys name each limit's
+	// counter: the key's own, or its owner's for a shared limit.
+	plan       record.Plan
+	bucketKeys []string
 }
 
 func newEntry(r record.Record) (*Entry, error) {
@@ -36,6 +40,16 @@ func newEntry(r record.Record) (*Entry, error) {
 	e := &Entry{
 		Record: r, scopes: set, conds: conds, scopeStrings: set.Strings(),
 		keyIDHeader: []string{r.KeyID}, ownerHeader: []string{r.Owner},
+	}
+	if e.plan, err = r.RateLimit.Compile(); err != nil {
+		return nil, err
+	}
+	for _, shared := range e.plan.SharedByOwner {
+		if shared {
+			e.bucketKeys = append(e.bucketKeys, "o:"+r.Owner)
+		} else {
+			e.bucketKeys = append(e.bucketKeys, "k:"+r.KeyID)
+		}
 	}
 	e.scopesHeader = []string{strings.Join(e.scopeStrings, " ")}
 	for _, s := range e.scopeStrings {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyward-dev/keyward/internal/ratelimit"
 )
 
 // Metrics are the verifier's Prometheus metrics. No label carries a key ID,
@@ -78,4 +80,45 @@ func (m *Metrics) decided(d Decision, took time.Duration) {
 	}
 	c.(prometheus.Counter).Inc()
 	m.latency.Observe(took.Seconds())
+}
+
+// observeLimits exports the rate-limit stores' sizes and the state of a
+// shared store.
+func (m *Metrics) observeLimits(l *limiter) {
+	if m.reg == nil {
+		return
+	}
+	stores := map[string]*ratelimit.MemoryStore{"limits": l.local}
+	if l.preAuth != nil {
+		stores["preauth"] = l.preAuth
+	}
+	for name, s := range stores {
+		labels := prometheus.Labels{"store": name}
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "keyward_verifier_ratelimit_buckets", Help: "Rate-limit counters held in memory, by store (limits, preauth).", ConstLabels: labels,
+			}, func() float64 { return float64(s.Buckets()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "keyward_verifier_ratelimit_evictions_total", Help: "Idle counters evicted to make room, by store.", ConstLabels: labels,
+			}, func() float64 { return float64(s.Evictions()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "keyward_verifier_ratelimit_full_total", Help: "Requests refused because the store was full of live counters, by store.", ConstLabels: labels,
+			}, func() float64 { return float64(s.Refusals()) }),
+		)
+	}
+	if f := l.fallback; f != nil {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "keyward_verifier_ratelimit_degraded", Help: "1 while the shared rate-limit store (Redis) fails and the fallback policy decides.",
+			}, func() float64 {
+				if f.Degraded() {
+					return 1
+				}
+				return 0
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "keyward_verifier_ratelimit_fallbacks_total", Help: "Requests decided by the fallback policy instead of the shared store.",
+			}, func() float64 { return float64(f.Fallbacks()) }),
+		)
+	}
 }

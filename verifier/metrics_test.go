@@ -30,7 +30,7 @@ func TestMetricsCarryNoKeyOrAddress(t *testing.T) {
 		for _, m := range mf.GetMetric() {
 			name := mf.GetName()
 			for _, l := range m.GetLabel() {
-				g.Expect(l.GetName()).To(BeElementOf("decision", "reason"), name)
+				g.Expect(l.GetName()).To(BeElementOf("decision", "reason", "store"), name)
 				g.Expect(l.GetValue()).NotTo(SatisfyAny(ContainSubstring(k.key.ID()), ContainSubstring("10.1.2.3")))
 				name += "," + l.GetValue()
 			}

@@ -27,6 +27,10 @@ type Route struct {
 	Org     string `json:"org,omitempty"`
 	Project string `json:"project,omitempty"`
 	Type    string `json:"type,omitempty"`
+	// Cost, when set, is what a request on this route spends from the
+	// key's rate limits and quota, instead of its action's cost in the
+	// key's spec.rateLimit.costs (e.g. 10 for an expensive export).
+	Cost *int64 `json:"cost,omitempty"`
 }
 
 // DefaultRoutes map "/<org>/<project>/<type>[/<id>]" one to one onto scopes.
@@ -50,6 +54,7 @@ type compiledRoute struct {
 	methods []string
 	action  scope.Action
 	fixed   scope.Resource
+	cost    *int64
 }
 
 type segment struct {
@@ -76,7 +81,10 @@ func compileRoute(r Route) (compiledRoute, error) {
 	if !strings.HasPrefix(r.Path, "/") {
 		return compiledRoute{}, fmt.Errorf(`path must start with "/"`)
 	}
-	cr := compiledRoute{fixed: scope.Resource{Org: r.Org, Project: r.Project, Type: r.Type}}
+	cr := compiledRoute{fixed: scope.Resource{Org: r.Org, Project: r.Project, Type: r.Type}, cost: r.Cost}
+	if r.Cost != nil && (*r.Cost < 0 || *r.Cost > 1_000_000) {
+		return compiledRoute{}, fmt.Errorf("cost %d is not between 0 and 1000000", *r.Cost)
+	}
 	for _, m := range r.Methods {
 		cr.methods = append(cr.methods, strings.ToUpper(m))
 	}
@@ -161,15 +169,21 @@ func methodAction(method string) (scope.Action, bool) {
 // match maps a method and an escaped request path to a resource and action.
 // ok is false when no route applies; the caller then answers NotApplicable.
 func (rt router) match(method, path string) (scope.Resource, scope.Action, bool) {
+	res, act, _, ok := rt.matchCost(method, path)
+	return res, act, ok
+}
+
+// matchCost also returns the matching route's cost, nil when it sets none.
+func (rt router) matchCost(method, path string) (scope.Resource, scope.Action, *int64, bool) {
 	if !cleanPath(path) {
-		return scope.Resource{}, 0, false
+		return scope.Resource{}, 0, nil, false
 	}
 	for i := range rt.routes {
 		if res, act, ok := rt.routes[i].match(method, path); ok {
-			return res, act, true
+			return res, act, rt.routes[i].cost, true
 		}
 	}
-	return scope.Resource{}, 0, false
+	return scope.Resource{}, 0, nil, false
 }
 
 func (cr *compiledRoute) match(method, path string) (scope.Resource, scope.Action, bool) {

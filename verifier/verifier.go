@@ -26,6 +26,7 @@ type Verifier struct {
 	byKeyID *backoff
 	bySrc   *backoff
 	classes conditions.Classes
+	limits  *limiter
 	metrics *Metrics
 	audit   AccessLog
 	log     logr.Logger
@@ -67,6 +68,10 @@ type Options struct {
 	BackoffMax     time.Duration
 	BackoffTracked int
 
+	// RateLimits configures the counters of keys' limits and the
+	// pre-authentication limiter (defaults: in memory).
+	RateLimits RateLimits
+
 	// Ready reports whether the records are loaded (the first sync).
 	Ready func() bool
 	// LastContact is when the verifier last heard the API server, and
@@ -85,8 +90,13 @@ func New(index *Index, o Options) (*Verifier, error) {
 		return nil, fmt.Errorf("verifier: drawing the cache key: %w", err)
 	}
 	o = o.withDefaults()
+	limits, err := newLimiter(o.RateLimits, o.Log)
+	if err != nil {
+		return nil, err
+	}
 	v := &Verifier{
-		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log, tokens: o.Tokens,
+		limits: limits, tokens: o.Tokens,
+		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
 		byKeyID:  newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
@@ -96,8 +106,12 @@ func New(index *Index, o Options) (*Verifier, error) {
 	v.hashes.onRun = v.metrics.hashes.Inc
 	index.changed = v.cache.forget
 	v.metrics.observe(index, v.cache)
+	v.metrics.observeLimits(limits)
 	return v, nil
 }
+
+// Close releases the connection to a shared rate-limit store.
+func (v *Verifier) Close() error { return v.limits.Close() }
 
 // HashesRun is how many PBKDF2 comparisons this verifier computed.
 func (v *Verifier) HashesRun() int64 { return v.hashes.runs.Load() }
@@ -140,7 +154,10 @@ func (v *Verifier) decide(ctx context.Context, req Request) Decision {
 	if d.Result != Permit {
 		return d
 	}
-	return v.authorize(d, req, now)
+	if d = v.authorize(d, req, now); d.Result != Permit {
+		return d
+	}
+	return v.spend(ctx, d, req, now)
 }
 
 func (v *Verifier) stale(now time.Time) bool {
@@ -184,6 +201,9 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	}
 	if v.bySrc.full(src, now) {
 		return withKey(indeterminate(ReasonHashingBusy, "too many clients are failing verification; try again later"), e)
+	}
+	if d, ok := v.preAuthorize(ctx, e, src, now); !ok {
+		return d
 	}
 	secrets := make([]secretHash, 0, len(e.Record.Secrets))
 	for i := len(e.Record.Secrets) - 1; i >= 0; i-- { // newest first: the common case

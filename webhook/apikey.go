@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/policy"
+	"github.com/keyward-dev/keyward/internal/record"
 )
 
 // The match condition lets revocations through without calling the
@@ -74,6 +76,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 		errs = append(errs, toFieldError(vi))
 	}
 	errs = append(errs, conditionErrors(pk.Conditions)...)
+	errs = append(errs, rateLimitErrors(pk.RateLimit)...)
 	if key.Spec.Parent != nil {
 		errs = append(errs, v.checkParent(ctx, key, pk, scopes)...)
 	}
@@ -101,6 +104,32 @@ func conditionErrors(c conditions.Conditions) field.ErrorList {
 		errs = append(errs, field.Invalid(parsePath("spec.conditions."+p.Field), field.OmitValueType{}, p.Message))
 	}
 	return errs
+}
+
+// rateLimitErrors refuses limits the verifier could not enforce: what the
+// schema cannot see, such as an unknown time zone or a cost no limit can
+// ever hold.
+func rateLimitErrors(rl record.RateLimit) field.ErrorList {
+	_, err := rl.Compile()
+	if err == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, e := range unjoin(err) {
+		path, msg, ok := strings.Cut(e.Error(), ": ")
+		if !ok {
+			path, msg = "", e.Error()
+		}
+		errs = append(errs, field.Invalid(parsePath("spec.rateLimit."+path), field.OmitValueType{}, msg))
+	}
+	return errs
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // checkParent refuses a missing, revoked or broader parent, cycles and

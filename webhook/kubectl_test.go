@@ -59,6 +59,21 @@ func TestKubectlShowsTheRefusalsAndWarnings(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("created (server dry run)"))
 	g.Expect(auditLines.String()).NotTo(ContainSubstring(`"name":"analyst"`), "a dry run leaves no audit line")
 
+	ceilingNS, _ := ceilingNamespace(t)
+	out, err = apply(manifest(ceilingNS, "too-fast", `  scopes:
+  - acme/payments/investigations:read
+  expiration:
+    afterDays: 30
+  rateLimit:
+    limits:
+    - name: per-second
+      strategy: SlidingWindow
+      limit: 1000
+      periodSeconds: 1
+`))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(ContainSubstring(`spec.rateLimit.limits: Forbidden: KeyPolicy "ceiling-` + ceilingNS + `" requires a rate limit of at most 100 per 1s (at most 200 at once); this key has none that strict`))
+
 	out, err = apply(manifest(plain, "forever", "  scopes:\n  - acme/*/users:read\n"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out).To(ContainSubstring("Warning: spec.expiration is not set: this key never expires"))

@@ -117,4 +117,7 @@ const (
 	RotatedReason = "Rotated"
 	// GraceEndedReason: the previous secret stopped verifying.
 	GraceEndedReason = "GraceEnded"
+	// QuotaExhaustedReason: the verifiers reported nothing left of the
+	// period's credits; requests are refused until status.quota.resetTime.
+	QuotaExhaustedReason = "QuotaExhausted"
 )

@@ -72,6 +72,10 @@ type APIKeySpec struct {
 	// +kubebuilder:validation:MaxItems=3
 	AuthMethods []AuthMethod `json:"authMethods,omitempty"`
 
+	// rateLimit limits the key's request rate and spending: see RateLimit.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
 	// conditions restrict where, when and from what device the key may be
 	// used: source networks, named network classes, countries, time windows
 	// and device compliance. A request must meet every condition that is
@@ -387,6 +391,11 @@ type APIKeyStatus struct {
 	// revokedTime is when the key was revoked.
 	// +optional
 	RevokedTime *metav1.Time `json:"revokedTime,omitempty"`
+
+	// quota is the key's spending of spec.rateLimit.quota in the current
+	// period, as the verifiers last reported it.
+	// +optional
+	Quota *QuotaStatus `json:"quota,omitempty"`
 }
 
 // APIKey is one API key: keyward generates it, delivers the plaintext to a
@@ -405,6 +414,7 @@ type APIKeyStatus struct {
 // +kubebuilder:printcolumn:name="Next-Rotation",type=string,JSONPath=".status.nextRotationTime",priority=1
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=".status.secretName",priority=1
 // +kubebuilder:printcolumn:name="Verifier",type=string,JSONPath=".status.conditions[?(@.type==\"VerifierAvailable\")].status",priority=1
+// +kubebuilder:printcolumn:name="Quota-Left",type=integer,JSONPath=".status.quota.remaining",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type APIKey struct {

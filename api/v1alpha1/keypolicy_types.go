@@ -61,6 +61,11 @@ type KeyPolicySpec struct {
 	// +kubebuilder:validation:MaxItems=3
 	AllowedAuthMethods []AuthMethod `json:"allowedAuthMethods,omitempty"`
 
+	// rateLimitCeiling, when set, requires every key to have a rate limit
+	// at least as strict (spec.rateLimit.limits).
+	// +optional
+	RateLimitCeiling *RateLimitCeiling `json:"rateLimitCeiling,omitempty"`
+
 	// enforcement says what happens to existing keys that this policy, once
 	// changed, no longer allows: Report marks them with the PolicyViolation
 	// condition and an Event; Suspend also suspends them until they comply.

@@ -43,6 +43,7 @@ func (k *APIKey) PolicyKey(now time.Time) policy.Key {
 	}
 	pk.Conditions = k.AccessConditions()
 	pk.AuthMethods = authMethodStrings(k.EffectiveAuthMethods())
+	pk.RateLimit = k.RecordRateLimit()
 	created := now
 	if !k.CreationTimestamp.IsZero() {
 		created = k.CreationTimestamp.Time
@@ -56,7 +57,7 @@ func (k *APIKey) PolicyKey(now time.Time) policy.Key {
 
 // Rules converts a KeyPolicy for the policy package.
 func (p *KeyPolicy) Rules() (policy.Rules, error) {
-	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == EnforcementSuspend}
+	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == EnforcementSuspend, RateLimitCeiling: p.Spec.RateLimitCeiling.rules()}
 	if len(p.Spec.AllowedScopes) > 0 {
 		set, err := scope.ParseSet(scopeStrings(p.Spec.AllowedScopes))
 		if err != nil {
@@ -195,7 +196,7 @@ func (k *APIKey) PolicyParent() (policy.Parent, error) {
 		return policy.Parent{}, err
 	}
 	pk := k.PolicyKey(time.Now())
-	return policy.Parent{Name: k.Name, Scopes: set, Conditions: pk.Conditions, ExpiresAt: pk.ExpiresAt, AuthMethods: pk.AuthMethods}, nil
+	return policy.Parent{Name: k.Name, Scopes: set, Conditions: pk.Conditions, ExpiresAt: pk.ExpiresAt, AuthMethods: pk.AuthMethods, RateLimit: pk.RateLimit}, nil
 }
 
 // AccessConditions are the key's conditions as plain data: what the

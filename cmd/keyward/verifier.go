@@ -39,6 +39,7 @@ type verifierOptions struct {
 	freeFailures                      int
 	backoffBase, backoffMax           time.Duration
 	maxStaleness, heartbeat           time.Duration
+	usageInterval                     time.Duration
 	zap                               zap.Options
 }
 
@@ -60,6 +61,7 @@ func runVerifier(args []string) error {
 	fs.DurationVar(&o.backoffMax, "backoff-max", 5*time.Minute, "longest backoff delay")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
+	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -134,10 +136,12 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
 		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
+		RateLimits: conf.RateLimits,
 	})
 	if err != nil {
 		return err
 	}
+	defer v.Close()
 	api, err := verifier.NewHandler(v, conf)
 	if err != nil {
 		return err
@@ -147,6 +151,23 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
 	if signingWatch != nil {
 		g.Go(func() error { signingWatch.Run(ctx); return nil })
+	}
+	if o.usageInterval > 0 {
+		// Usage in status is informational: without it the verifier
+		// still enforces every quota, so nothing here stops it.
+		g.Go(func() error {
+			replica, err := verifier.ReplicaName()
+			if err == nil {
+				err = (&verifier.UsageReporter{
+					Client: client, Namespace: o.namespace, Replica: replica, PodUID: verifier.PodUID(),
+					Snapshot: v.QuotaUsage, Interval: o.usageInterval, Log: logger,
+				}).Run(ctx)
+			}
+			if err != nil {
+				logger.Error(err, "quota usage is not reported")
+			}
+			return nil
+		})
 	}
 	servers := []*http.Server{newServer(o.bindAddr, api), newServer(o.probeAddr, v.HealthHandler())}
 	if o.metricsAddr != "0" {

@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
@@ -57,7 +58,9 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
 		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
 		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
+		usageInterval: 100 * time.Millisecond,
 	}
+	t.Setenv("POD_NAME", "verifier-0")
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- serveVerifier(serveCtx, o, cfg, logr.Discard()) }()
@@ -81,6 +84,12 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	g.Expect(string(metrics)).To(ContainSubstring(`keyward_verifier_decisions_total{decision="Permit",reason="allowed"} 1`))
 	g.Expect(string(metrics)).To(ContainSubstring("keyward_verifier_records 1"))
 	g.Expect(string(metrics)).NotTo(ContainSubstring(key.ID()))
+
+	// The usage reporter runs: its first report, with nothing counted yet,
+	// is written whatever the usage.
+	g.Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keyward-usage-verifier-0"}, &corev1.ConfigMap{})
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 
 	// Deleting the record reaches the verifier through its watch.
 	g.Expect(k8s.Delete(ctx, rec)).To(Succeed())

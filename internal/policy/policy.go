@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
@@ -40,6 +41,9 @@ type Rules struct {
 	// AllowedAuthMethods, when not nil, lists the only authentication
 	// methods a key may have.
 	AllowedAuthMethods []string
+	// RateLimitCeiling, when not nil, is the loosest rate limit a key may
+	// have; a key needs at least one limit within it.
+	RateLimitCeiling *Ceiling
 }
 
 // Key is what an APIKey asks for, as plain data.
@@ -55,6 +59,7 @@ type Key struct {
 	// AuthMethods are the ways the key may authenticate (never empty for
 	// a key; the API's default is filled in by the caller).
 	AuthMethods []string
+	RateLimit   record.RateLimit
 }
 
 // Parent is the key a delegated key derives from.
@@ -65,6 +70,7 @@ type Parent struct {
 	ExpiresAt  *time.Time
 	// AuthMethods are the parent's; nil when unknown (not checked).
 	AuthMethods []string
+	RateLimit   record.RateLimit
 }
 
 // Violation is one reason a key is not allowed, with the field it concerns
@@ -170,6 +176,7 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 			}
 		}
 	}
+	vs = append(vs, r.checkCeiling(k)...)
 	if r.AllowedAuthMethods != nil {
 		for i, m := range k.AuthMethods {
 			if !slices.Contains(r.AllowedAuthMethods, m) {
@@ -182,8 +189,8 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 }
 
 // Delegation checks a key against the parent it delegates from: no broader
-// scopes, conditions at least as strict (conditions.AtLeastAsStrict), no
-// later expiry. A key that holds
+// scopes, conditions at least as strict (conditions.AtLeastAsStrict), rate
+// limits at least as strict, no later expiry. A key that holds
 // more than its parent is an escalation, so every violation suspends.
 func Delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
 	vs := delegation(child, childScopes, parent)
@@ -207,6 +214,7 @@ func delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
 	for _, p := range conditions.AtLeastAsStrict(child.Conditions, parent.Conditions, parent.Name) {
 		vs = append(vs, Violation{Field: "spec.conditions." + p.Field, Message: p.Message})
 	}
+	vs = append(vs, delegatedLimits(child, parent)...)
 	if parent.AuthMethods != nil {
 		for i, m := range child.AuthMethods {
 			if !slices.Contains(parent.AuthMethods, m) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // BenchmarkRedisStoreTakeAll is one call with a per-second token bucket
 // and a daily quota, the common shape of a key's limits, over loopback.
 func BenchmarkRedisStoreTakeAll(b *testing.B) {
-	srv := startRedisServer(b)
+	srv := testutil.StartRedisServer(b)
 	store := NewRedisStore(srv.Client(), RedisOptions{})
 	reqs := []Request{
 		redisReq("acme/k1", Limit{Name: "per-second", Strategy: TokenBucket, Limit: 1 << 40, Period: time.Second}, 1),

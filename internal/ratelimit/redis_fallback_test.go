@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
+
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // redisTestLog records what a FallbackStore logs.
@@ -81,7 +83,7 @@ func redisOutage(t *testing.T, s Store, now time.Time, reqs []Request, n int) ([
 
 func TestFallbackStoreFailsOpenToLocalLimitsWhileRedisIsDown(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	var log redisTestLog
 	f := &FallbackStore{
 		Primary: NewRedisStore(srv.Client(), RedisOptions{}),
@@ -140,7 +142,7 @@ func TestFallbackStoreFailsOpenToLocalLimitsWhileRedisIsDown(t *testing.T) {
 
 func TestFallbackStoreDeniesWhileRedisIsDown(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	var log redisTestLog
 	local := redisMemoryStore(t)
 	f := &FallbackStore{
@@ -240,7 +242,7 @@ func TestFallbackStoreWithoutAPolicyDenies(t *testing.T) {
 // nothing about Redis.
 func TestFallbackStorePassesOnBadRequests(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	f := &FallbackStore{Primary: NewRedisStore(srv.Client(), RedisOptions{}), Local: redisMemoryStore(t), Policy: FailOpenLocal}
 	l := Limit{Name: "l", Strategy: FixedWindow, Limit: 1, Period: time.Second}
 	_, err := f.TakeAll(context.Background(), redisT0, []Request{redisReq("k", l, 2)})

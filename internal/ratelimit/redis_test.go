@@ -11,6 +11,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // redisT0 begins a minute, a second and a day in UTC, so that the tests'
@@ -31,7 +33,7 @@ func redisMemoryStore(t *testing.T) *MemoryStore {
 }
 
 func TestRedisStoreCases(t *testing.T) {
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	client := srv.Client()
 	var n atomic.Int64
 	runStoreCases(t, func(t *testing.T) Store {
@@ -83,7 +85,7 @@ func TestRedisStoreDecidesAsTheMemoryStore(t *testing.T) {
 
 func redisDifferential(t *testing.T, start time.Time, calls int, limits []Limit, scales []time.Duration) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	redisStore := NewRedisStore(srv.Client(), RedisOptions{})
 	// Simulated time runs far ahead of the real one; expiry must not
 	// forget what the simulated clock still counts.
@@ -157,7 +159,7 @@ func redisDifferential(t *testing.T, start time.Time, calls int, limits []Limit,
 }
 
 func TestRedisStoreAllOrNothing(t *testing.T) {
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	perSecond := Limit{Name: "per-second", Strategy: FixedWindow, Limit: 10, Period: time.Second}
 	daily := Limit{Name: "daily", Strategy: Quota, Limit: 3, Refill: Daily}
 	bucket := Limit{Name: "bucket", Strategy: TokenBucket, Limit: 1, Period: time.Minute, Burst: 2}
@@ -203,7 +205,7 @@ func TestRedisStoreAllOrNothing(t *testing.T) {
 
 func TestRedisStoreExpiresBucketsWithTheirState(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	client := srv.Client()
 	store := NewRedisStore(client, RedisOptions{Prefix: "test:"})
 	ctx := context.Background()
@@ -237,7 +239,7 @@ func TestRedisStoreExpiresBucketsWithTheirState(t *testing.T) {
 
 func TestRedisStoreLoadsItsScriptAfterAFlush(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	client := srv.Client()
 	store := NewRedisStore(client, RedisOptions{})
 	ctx := context.Background()
@@ -255,7 +257,7 @@ func TestRedisStoreLoadsItsScriptAfterAFlush(t *testing.T) {
 // caller's problem, not an outage, and never reaches Redis.
 func TestRedisStoreRefusesWhatTheMemoryStoreRefuses(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	client := srv.Client()
 	store := NewRedisStore(client, RedisOptions{})
 	mem := redisMemoryStore(t)
@@ -283,7 +285,7 @@ func TestRedisStoreRefusesWhatTheMemoryStoreRefuses(t *testing.T) {
 
 func TestRedisStoreErrorsWhenRedisIsDown(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	store := NewRedisStore(srv.Client(), RedisOptions{})
 	srv.Stop()
 	fixed := Limit{Name: "f", Strategy: FixedWindow, Limit: 3, Period: time.Second}
@@ -297,7 +299,7 @@ func TestRedisStoreErrorsWhenRedisIsDown(t *testing.T) {
 // together with the limit and with what one caller alone is allowed on
 // the same schedule.
 func TestRedisStoreReplicasShareOneLimit(t *testing.T) {
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	replicas := []*RedisStore{
 		NewRedisStore(srv.Client(), RedisOptions{}),
 		NewRedisStore(srv.Client(), RedisOptions{}),
@@ -380,7 +382,7 @@ func TestRedisStoreReplicasShareOneLimit(t *testing.T) {
 
 func TestRedisStoreKeepsPrefixesApart(t *testing.T) {
 	g := NewWithT(t)
-	srv := startRedisServer(t)
+	srv := testutil.StartRedisServer(t)
 	client := srv.Client()
 	a := NewRedisStore(client, RedisOptions{})
 	b := NewRedisStore(client, RedisOptions{Prefix: "other:"})

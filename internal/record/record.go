@@ -104,6 +104,8 @@ type Record struct {
 	// [AuthAPIKey], so records written before the field existed keep
 	// their meaning.
 	AuthMethods []string `json:"authMethods,omitempty"`
+	// RateLimit is what the key may spend; zero means unlimited.
+	RateLimit RateLimit `json:"rateLimit,omitzero"`
 	// RevokedAt is when a revoked key was revoked.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 	// Version increases with every change of the record's content, so a
@@ -152,6 +154,9 @@ func (r *Record) Validate() error {
 	// conditions do not compile is refused, not half-enforced.
 	if _, err := conditions.Compile(r.Conditions); err != nil {
 		errs = append(errs, fmt.Errorf("conditions: %w", err))
+	}
+	if _, err := r.RateLimit.Compile(); err != nil {
+		errs = append(errs, fmt.Errorf("rateLimit: %w", err))
 	}
 	for i, m := range r.AuthMethods {
 		switch m {

@@ -26,6 +26,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/test/bench/loadspec"
 	"github.com/keyward-dev/keyward/verifier"
@@ -112,8 +113,8 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain := publish(b, index, hasher, conditions.Conditions{})
-	conditioned := publish(b, index, hasher, conditions.Conditions{
+	plain := publish(b, index, hasher, conditions.Conditions{}, record.RateLimit{})
+	fullConditions := conditions.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8"},
 		TimeWindows: []conditions.TimeWindow{{
 			Days:  []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"},
@@ -122,7 +123,14 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		Countries:              []string{"DE", "AT"},
 		Networks:               []string{"corporate"},
 		RequireCompliantDevice: true,
-	})
+	}
+	conditioned := publish(b, index, hasher, fullConditions, record.RateLimit{})
+	// The same, spending from a token bucket on every request: a limit
+	// high enough never to refuse, so that every request does the whole
+	// work of a limited key and answers 200.
+	limited := publish(b, index, hasher, fullConditions, record.RateLimit{Limits: []record.Limit{
+		{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1},
+	}})
 	h, err := verifier.NewHandler(v, conf)
 	if err != nil {
 		b.Fatal(err)
@@ -144,6 +152,13 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 			"X-Country":       "DE",
 			"X-Device":        "compliant",
 		}}
+	withLimit := loadspec.Spec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusOK,
+		Headers: map[string]string{
+			"Authorization":   "Bearer " + limited.Plaintext(),
+			"X-Forwarded-For": "10.1.2.3",
+			"X-Country":       "DE",
+			"X-Device":        "compliant",
+		}}
 	// The baseline receives the very request the full pipeline gets, same
 	// path and headers: what is compared is the work of deciding, not the
 	// cost of parsing a longer request.
@@ -155,13 +170,14 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	// One request each before any load: it proves every target answers
 	// what the figures assume, and runs the one PBKDF2 per key that
 	// "cached" means is already behind us.
-	for _, s := range []loadspec.Spec{hello, cached, pipeline} {
+	for _, s := range []loadspec.Spec{hello, cached, pipeline, withLimit} {
 		probe(b, s)
 	}
 
 	helloPeak := &loadResult{name: "hello, closed loop"}
 	cachedPeak := &loadResult{name: "cached verification, closed loop"}
 	pipelinePeak := &loadResult{name: "full pipeline, closed loop"}
+	limitedPeak := &loadResult{name: "pipeline + token bucket, closed loop"}
 	floodPeak := &loadResult{name: "random-key flood, closed loop"}
 	hashes := map[*loadResult]int64{}
 	profiles := os.Getenv(envCPUProfile)
@@ -170,7 +186,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 			into *loadResult
 			tag  string
 			spec loadspec.Spec
-		}{{helloPeak, "hello", hello}, {cachedPeak, "cached", cached}, {pipelinePeak, "pipeline", pipeline}, {floodPeak, "flood", flood}} {
+		}{{helloPeak, "hello", hello}, {cachedPeak, "cached", cached}, {pipelinePeak, "pipeline", pipeline}, {limitedPeak, "limited", withLimit}, {floodPeak, "flood", flood}} {
 			profile := ""
 			if profiles != "" {
 				profile = filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", t.tag, round+1))
@@ -181,9 +197,9 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		}
 	}
 	if profiles != "" {
-		fmt.Printf("CPU profiles of the closed-loop runs: %s/{hello,cached,pipeline,flood}-*.pprof\n", profiles)
+		fmt.Printf("CPU profiles of the closed-loop runs: %s/{hello,cached,pipeline,limited,flood}-*.pprof\n", profiles)
 	}
-	if n := hashes[cachedPeak] + hashes[pipelinePeak]; n != 0 {
+	if n := hashes[cachedPeak] + hashes[pipelinePeak] + hashes[limitedPeak]; n != 0 {
 		b.Errorf("the cached and full-pipeline runs computed %d PBKDF2 hashes: the cache was missed", n)
 	}
 	floodHashes := hashes[floodPeak]
@@ -195,14 +211,16 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		helloOpen.add(lg.run(b, helloOpen.name, hello, half, ""))
 		pipelineOpen.add(lg.run(b, pipelineOpen.name, pipeline, half, ""))
 	}
-	all := []*loadResult{helloPeak, cachedPeak, pipelinePeak, helloOpen, pipelineOpen, floodPeak}
+	all := []*loadResult{helloPeak, cachedPeak, pipelinePeak, limitedPeak, helloOpen, pipelineOpen, floodPeak}
 
 	cachedRatio := cachedPeak.rps() / helloPeak.rps()
 	pipelineRatio := pipelinePeak.rps() / helloPeak.rps()
 	floodRatio := floodPeak.rps() / helloPeak.rps()
+	limitedRatio := limitedPeak.rps() / helloPeak.rps()
 	b.ReportMetric(helloPeak.rps(), "hello-req/s")
 	b.ReportMetric(cachedRatio, "cached/hello")
 	b.ReportMetric(pipelineRatio, "pipeline/hello")
+	b.ReportMetric(limitedRatio, "token-bucket/hello")
 	b.ReportMetric(floodRatio, "flood/hello")
 	b.ReportMetric(float64(floodHashes), "flood-hashes")
 	b.ReportMetric(ms(helloOpen.quantile(0.99)), "hello-half-p99-ms")
@@ -213,20 +231,21 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), lg.conns)
 	fmt.Printf("each target measured for %d rounds of %s (each after %s of warm-up), the targets taking turns\n\n",
 		lg.rounds, lg.duration, lg.warmup)
-	fmt.Printf("  %-34s %9s %9s %9s %9s %9s %7s %6s %9s %9s\n",
+	fmt.Printf("  %-38s %9s %9s %9s %9s %9s %7s %6s %9s %9s\n",
 		"run", "req/s", "p50", "p90", "p99", "max", "errors", "wrong", "srv CPU", "gen CPU")
 	for _, r := range all {
 		srv, gen := r.cpuPerRequest()
-		fmt.Printf("  %-34s %9.0f %9s %9s %9s %9s %7d %6d %9s %9s\n", r.name, r.rps(),
+		fmt.Printf("  %-38s %9.0f %9s %9s %9s %9s %7d %6d %9s %9s\n", r.name, r.rps(),
 			r.quantile(0.50), r.quantile(0.90), r.quantile(0.99), r.max, r.Errors, r.Unexpected, srv, gen)
 	}
 	fmt.Printf("  (srv CPU: CPU time per request of this process, both servers and whatever else it runs;\n")
 	fmt.Printf("   gen CPU: of the load generator, which shares the machine's CPUs with the server)\n")
-	fmt.Printf("\n  cached ÷ hello            = %.3f  (goal ≥ 0.9)\n", cachedRatio)
-	fmt.Printf("  full pipeline ÷ hello     = %.3f  (goal ≥ 0.8)\n", pipelineRatio)
+	fmt.Printf("\n  cached ÷ hello                  = %.3f  (goal ≥ 0.9)\n", cachedRatio)
+	fmt.Printf("  full pipeline ÷ hello           = %.3f  (goal ≥ 0.8)\n", pipelineRatio)
+	fmt.Printf("  pipeline + token bucket ÷ hello = %.3f  (goal ≥ 0.8)\n", limitedRatio)
 	fmt.Printf("  p99 at %.0f req/s (half of hello's peak): hello %s, full pipeline %s (open loop; achieved %.0f and %.0f req/s)\n",
 		half, helloOpen.quantile(0.99), pipelineOpen.quantile(0.99), helloOpen.rps(), pipelineOpen.rps())
-	fmt.Printf("  random-key flood ÷ hello  = %.3f  with %d PBKDF2 hashes run (goal 0 hashes)\n\n", floodRatio, floodHashes)
+	fmt.Printf("  random-key flood ÷ hello        = %.3f  with %d PBKDF2 hashes run (goal 0 hashes)\n\n", floodRatio, floodHashes)
 
 	for _, r := range all {
 		if r.Errors > 0 || r.Unexpected > 0 {
@@ -238,7 +257,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 
 // publish puts an active record of a new key into the index, with the
 // scope every run's request needs.
-func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, conds conditions.Conditions) keys.Key {
+func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, conds conditions.Conditions, limits record.RateLimit) keys.Key {
 	b.Helper()
 	k, err := keys.Generate("")
 	if err != nil {
@@ -252,7 +271,7 @@ func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, conds cond
 		Schema: record.Schema, KeyID: k.ID(), Owner: "team-fraud", State: record.Active,
 		Secrets:    []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Hour)}},
 		Scopes:     []string{"acme/payments/investigations:read", "acme/payments/evidence:write"},
-		Conditions: conds, Version: 1,
+		Conditions: conds, RateLimit: limits, Version: 1,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package ratelimit
+package testutil
 
 import (
 	"bytes"
@@ -13,14 +13,12 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
-// redisServer is a redis-server of the test's own on a loopback port,
+// RedisServer is a redis-server of the test's own on a loopback port,
 // without persistence, that the test can stop and start again on the same
 // port.
-type redisServer struct {
+type RedisServer struct {
 	t    testing.TB
 	bin  string
 	dir  string
@@ -32,15 +30,18 @@ type redisServer struct {
 	stderr *bytes.Buffer
 }
 
-func startRedisServer(t testing.TB) *redisServer {
+// StartRedisServer starts a RedisServer that stops when the test ends.
+// Without redis-server installed the test is skipped, or fails under CI.
+func StartRedisServer(t testing.TB) *RedisServer {
 	t.Helper()
-	s := &redisServer{t: t, bin: testutil.Program(t, "redis-server", "redis-server", "/usr/bin/redis-server"), dir: t.TempDir(), port: redisFreePort(t)}
+	s := &RedisServer{t: t, bin: Program(t, "redis-server", "redis-server", "/usr/bin/redis-server"), dir: t.TempDir(), port: FreePort(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func redisFreePort(t testing.TB) int {
+// FreePort is a TCP port on loopback that nothing listens on now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,11 +51,12 @@ func redisFreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func (s *redisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+// Addr is host:port.
+func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 // Client returns a client of its own, as a separate verifier replica has;
 // it fails at once rather than retrying, so that an outage shows quickly.
-func (s *redisServer) Client() *redis.Client {
+func (s *RedisServer) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:         s.Addr(),
 		MaxRetries:   -1,
@@ -67,7 +69,7 @@ func (s *redisServer) Client() *redis.Client {
 }
 
 // Start runs the server and waits until it answers PING.
-func (s *redisServer) Start() {
+func (s *RedisServer) Start() {
 	t := s.t
 	t.Helper()
 	s.mu.Lock()
@@ -100,7 +102,7 @@ func (s *redisServer) Start() {
 
 // Stop kills the server, as a crash or a lost node would, and waits until
 // it is gone.
-func (s *redisServer) Stop() {
+func (s *RedisServer) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
