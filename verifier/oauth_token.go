@@ -54,6 +54,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	resp, terr := h.issueToken(r)
 	if terr != nil {
+		h.v.tokens.metrics.refused.WithLabelValues(terr.Error).Inc()
 		if terr.basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="`+h.cfg.realm+`"`)
 		}
@@ -63,6 +64,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, terr.status, terr.oauthError)
 		return
 	}
+	h.v.tokens.metrics.issued.Inc()
 	writeJSON(w, http.StatusOK, resp)
 }
 

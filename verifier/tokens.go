@@ -24,6 +24,8 @@ type Tokens struct {
 
 	scopeSets  sync.Map // token scope string → scope.Set
 	nScopeSets atomic.Int32
+
+	metrics tokenMetrics
 }
 
 // NewTokens validates c; it returns nil, nil when c turns tokens off.
@@ -37,9 +39,10 @@ func NewTokens(keys *SigningKeys, c OAuthConfig, clk clock.PassiveClock) (*Token
 	}
 	t := &Tokens{
 		keys: keys, set: set, clock: clk,
-		cache:  token.NewCache(set.tokenCache),
-		replay: token.NewReplayCache(set.replay, set.perClient, set.leeway),
-		skew:   token.NewSkewTracker(set.skewStep, set.skewWait, set.skewTracked),
+		cache:   token.NewCache(set.tokenCache),
+		replay:  token.NewReplayCache(set.replay, set.perClient, set.leeway),
+		skew:    token.NewSkewTracker(set.skewStep, set.skewWait, set.skewTracked),
+		metrics: newTokenMetrics(),
 	}
 	t.issued = &token.Validator{
 		Keys: token.KeyResolverFunc(func(kid string) (token.ResolvedKey, bool) {

@@ -106,6 +106,9 @@ func New(index *Index, o Options) (*Verifier, error) {
 	v.hashes.onRun = v.metrics.hashes.Inc
 	index.changed = v.cache.forget
 	v.metrics.observe(index, v.cache)
+	if v.tokens != nil {
+		v.tokens.observe(v.metrics)
+	}
 	v.metrics.observeLimits(limits)
 	return v, nil
 }
