@@ -136,8 +136,12 @@ type Decision struct {
 	// limits: what remains on a Permit, what refused on rate_limited.
 	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
 
-	entry   *Entry
-	matched int // index of MatchedScope in entry's scopes
+	entry *Entry
+	// tokenScopes is the X-Keyward-Scopes value of a request made with
+	// an access token: the token's scopes, which may be fewer than the
+	// key's, so an upstream never sees more than the token grants.
+	tokenScopes []string
+	matched     int // index of MatchedScope in entry's scopes
 }
 
 func deny(r Reason, msg string) Decision { return Decision{Result: Deny, Reason: r, Message: msg} }

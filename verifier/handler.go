@@ -158,6 +158,9 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 		hdr[HeaderKeyID] = e.keyIDHeader
 		hdr[HeaderOwner] = e.ownerHeader
 		hdr[HeaderScopes] = e.scopesHeader
+		if d.tokenScopes != nil {
+			hdr[HeaderScopes] = d.tokenScopes
+		}
 		hdr[HeaderMatchedScope] = e.matchedHeaders[d.matched]
 		hdr[HeaderSecret] = secretHeaders[d.Secret]
 		w.WriteHeader(http.StatusOK)

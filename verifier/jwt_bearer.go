@@ -135,12 +135,15 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 	if method == record.AuthClientCredentials {
 		// The token's scope narrows the key's; the key's own scopes and
 		// conditions are checked after this, as for the key itself.
-		set, err := t.scopeSet(claims.Scope)
-		if err != nil || set.Match(req.Resource, req.Action) < 0 {
+		ts, err := t.scopeSet(claims.Scope)
+		if err != nil || ts.set.Match(req.Resource, req.Action) < 0 {
 			out := withKey(deny(ReasonInsufficientScope, "the token's scope does not allow this action on this resource"), e)
 			out.RequiredScope = requiredScope(req.Resource, req.Action)
 			return out
 		}
+		d := withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
+		d.tokenScopes = ts.header
+		return d
 	}
 	return withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
 }
@@ -196,18 +199,25 @@ func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.Resol
 // distinct ones (a key's scopes, or the subsets its clients ask for).
 const maxScopeSets = 4096
 
+// tokenScopes is a token's scope, parsed, and as an identity header value.
+type tokenScopes struct {
+	set    scope.Set
+	header []string
+}
+
 // scopeSet parses a validated token's scope once. Only tokens whose
 // signature verified get here, so only the issuer decides what is kept.
-func (t *Tokens) scopeSet(s string) (scope.Set, error) {
+func (t *Tokens) scopeSet(s string) (tokenScopes, error) {
 	if v, ok := t.scopeSets.Load(s); ok {
-		return v.(scope.Set), nil
+		return v.(tokenScopes), nil
 	}
 	set, err := scope.ParseSet(strings.Fields(s))
 	if err != nil {
-		return nil, err
+		return tokenScopes{}, err
 	}
+	ts := tokenScopes{set: set, header: []string{strings.Join(set.Strings(), " ")}}
 	if t.nScopeSets.Add(1) <= maxScopeSets {
-		t.scopeSets.Store(s, set)
+		t.scopeSets.Store(s, ts)
 	}
-	return set, nil
+	return ts, nil
 }

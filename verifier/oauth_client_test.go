@@ -75,6 +75,8 @@ func TestClientCredentialsEndToEnd(t *testing.T) {
 			w := f.forward(tok.AccessToken, "/acme/payments/investigations/INV-7")
 			g.Expect(w.Code).To(Equal(http.StatusOK), w.Body.String())
 			g.Expect(w.Header().Get(HeaderKeyID)).To(Equal(k.key.ID()))
+			// The upstream learns the token's scopes, not the key's wider ones.
+			g.Expect(w.Header().Get(HeaderScopes)).To(Equal("acme/payments/investigations:read"))
 
 			// The token carries less than the key: evidence is the key's,
 			// not the token's.

@@ -22,7 +22,7 @@ type Tokens struct {
 	replay *token.ReplayCache
 	skew   *token.SkewTracker
 
-	scopeSets  sync.Map // token scope string → scope.Set
+	scopeSets  sync.Map // token scope string → tokenScopes
 	nScopeSets atomic.Int32
 
 	metrics tokenMetrics
