@@ -34,8 +34,13 @@ const SigningKeyFinalizer = "keyward.dev/signing-key"
 // enrolled client keys, and passes evictions on to the verifier: all as
 // signing-key Secrets in the verifier namespace.
 type SigningKeyReconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader confirms, before a key is generated or a Secret deleted,
+	// that the SigningKey read from the cache is the latest: a cache that
+	// lags behind our own last status write would otherwise take a key
+	// just published for an orphan and delete it.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 	// Clock drives rotation, activation and withdrawal; tests inject a
 	// fake one.
 	Clock clock.PassiveClock
@@ -117,6 +122,12 @@ func (r *SigningKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			}
 		}
 	}()
+	if fresh, err := r.isFresh(ctx, key); err != nil || !fresh {
+		// The watch brings the newer version and with it the next
+		// reconcile; nothing is written from a stale view.
+		s.stop = true
+		return ctrl.Result{}, err
+	}
 	phases := []signingPhase{r.loadSecrets, r.ensureIssuerKey, r.rotateIfDue, r.withdrawRetired, r.publishIssuerKeys, r.scheduleIssuer}
 	if key.Spec.Mode == keywardv1.SigningKeyModeClient {
 		phases = []signingPhase{r.loadSecrets, r.publishClientKey}
@@ -143,6 +154,20 @@ func (r *SigningKeyReconciler) patchStatus(ctx context.Context, s *signingScope)
 	}
 	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
 	return true, r.Client.Status().Patch(ctx, s.key, patch, client.FieldOwner(FieldOwner))
+}
+
+// isFresh reports whether the API server holds the version of the
+// SigningKey the cache returned.
+func (r *SigningKeyReconciler) isFresh(ctx context.Context, key *keywardv1.SigningKey) (bool, error) {
+	if r.APIReader == nil {
+		return true, nil
+	}
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(keywardv1.GroupVersion.WithKind("SigningKey"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(key), live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return live.ResourceVersion == key.ResourceVersion, nil
 }
 
 // loadSecrets finds the Secrets this SigningKey published.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -105,12 +106,12 @@ func (r *SigningKeyReconciler) withdrawRetired(ctx context.Context, s *signingSc
 			kept = append(kept, k)
 			continue
 		}
-		if sec := s.secrets[k.KID]; sec != nil {
-			if err := r.Client.Delete(ctx, sec, client.Preconditions{UID: &sec.UID}); client.IgnoreNotFound(err) != nil {
-				return ctrl.Result{}, err
-			}
-			delete(s.secrets, k.KID)
+		// By name, not from the cache, which may not have seen the Secret.
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.VerifierNamespace, Name: signingrecord.SecretName(k.KID)}}
+		if err := r.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
 		}
+		delete(s.secrets, k.KID)
 		s.event(corev1.EventTypeNormal, keywardv1.KeyWithdrawnReason, "Withdraw",
 			fmt.Sprintf("Key %s left the JWKS: every token it signed has expired.", k.KID))
 	}
@@ -128,6 +129,17 @@ func (r *SigningKeyReconciler) publishIssuerKeys(ctx context.Context, s *signing
 		sec := s.secrets[k.KID]
 		if sec == nil && s.fresh[k.KID] {
 			continue // written by generate in this reconcile
+		}
+		if sec == nil && r.APIReader != nil {
+			// The cache may not have seen a Secret written a moment ago.
+			live := &corev1.Secret{}
+			err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: signingrecord.SecretName(k.KID)}, live)
+			switch {
+			case err == nil:
+				sec = live
+			case !apierrors.IsNotFound(err):
+				return ctrl.Result{}, err
+			}
 		}
 		if sec == nil {
 			s.setCondition(keywardv1.PublishedCondition, metav1.ConditionFalse, keywardv1.PublishFailedReason,

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	mrand "math/rand/v2"
 	"testing"
 	"time"
 
@@ -15,8 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -37,11 +39,14 @@ func newIssuerKey(ns, name string) *keywardv1.SigningKey {
 	}
 }
 
-// reconcileSigning runs the reconciler by hand after the fake clock moved:
-// its RequeueAfter would wait for the real clock.
+// reconcileSigning wakes the manager's reconciler after the fake clock
+// moved (its RequeueAfter would wait for the real clock) by touching the
+// object, and returns what the API server holds. Going through the
+// manager keeps reconciles of one object serialized, as in production.
 func reconcileSigning(g Gomega, sk *keywardv1.SigningKey) *keywardv1.SigningKey {
-	_, err := signingReconciler.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(sk)})
-	g.Expect(err).NotTo(HaveOccurred())
+	nudge := fmt.Sprintf(`{"metadata":{"annotations":{"test.keyward.dev/nudge":"%d"}}}`, mrand.Uint64())
+	g.Expect(k8s.Patch(context.Background(), &keywardv1.SigningKey{ObjectMeta: metav1.ObjectMeta{Namespace: sk.Namespace, Name: sk.Name}},
+		client.RawPatch(types.MergePatchType, []byte(nudge)))).To(Succeed())
 	got := &keywardv1.SigningKey{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(sk), got)).To(Succeed())
 	return got
@@ -73,7 +78,7 @@ func signingEvents(g Gomega, sk *keywardv1.SigningKey) []string {
 func TestIssuerRotationTimeline(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	sk := newIssuerKey(verifierNamespace, "tokens")
+	sk := newIssuerKey(verifierNamespace, fmt.Sprintf("tokens-%d", mrand.Uint32()))
 	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
 
@@ -142,7 +147,17 @@ func TestIssuerRotationTimeline(t *testing.T) {
 		g.Expect(got.Status.Keys[0].KID).To(Equal(next.KID))
 		g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, keywardv1.KeysRotatingCondition)).To(BeTrue())
 	}, timeout, interval).Should(Succeed())
-	g.Eventually(gone(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: signingrecord.SecretName(old.KID)}}), timeout, interval).Should(BeTrue())
+	oldSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: signingrecord.SecretName(old.KID)}}
+	g.Eventually(gone(oldSecret), timeout, interval).Should(BeTrue(), func() string {
+		cur := &keywardv1.SigningKey{}
+		_ = k8s.Get(ctx, client.ObjectKeyFromObject(sk), cur)
+		var mf []string
+		for _, m := range oldSecret.ManagedFields {
+			mf = append(mf, fmt.Sprintf("%s %s %v", m.Manager, m.Operation, m.Time))
+		}
+		return fmt.Sprintf("old key's Secret still there: created %v, written by %v; status %+v; events %v",
+			oldSecret.CreationTimestamp, mf, cur.Status, signingEvents(g, sk))
+	})
 	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(
 		ContainElements(keywardv1.KeyGeneratedReason, keywardv1.RotationStartedReason, keywardv1.KeyActivatedReason, keywardv1.KeyWithdrawnReason))
 }
@@ -152,7 +167,7 @@ func TestIssuerRotationTimeline(t *testing.T) {
 func TestIssuerRotationOnDemand(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	sk := newIssuerKey(verifierNamespace, "on-demand")
+	sk := newIssuerKey(verifierNamespace, fmt.Sprintf("on-demand-%d", mrand.Uint32()))
 	sk.Spec.Issuer.Algorithm = keywardv1.ES256
 	sk.Spec.Issuer.Rotation = &keywardv1.SigningKeyRotation{Trigger: "2026-11-01"}
 	g.Expect(k8s.Create(ctx, sk)).To(Succeed())

@@ -161,7 +161,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	signingReconciler = &SigningKeyReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("keyward"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
 		Clock: signingClock, VerifierNamespace: verifierNamespace,
 	}
 	if err := signingReconciler.SetupWithManager(mgr); err != nil {

@@ -118,7 +118,7 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 		return err
 	}
 	if err := (&controllers.SigningKeyReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("keyward"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
 		Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		return err

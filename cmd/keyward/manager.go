@@ -183,6 +183,7 @@ func runManager(args []string) error {
 	}
 	if err := (&controllers.SigningKeyReconciler{
 		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
 		Recorder:          mgr.GetEventRecorder("keyward"),
 		Clock:             clock.RealClock{},
 		VerifierNamespace: o.verifierNamespace,
