@@ -183,6 +183,7 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 		status = http.StatusTooManyRequests
 		if style == nginxStyle {
 			status = http.StatusForbidden
+			hdr[canonicalStatus] = tooManyRequests
 		}
 	case credentialReason(d.Reason):
 		status = http.StatusUnauthorized

@@ -20,6 +20,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -93,6 +95,10 @@ func TestRealNginxAuthRequest(t *testing.T) {
 	f := newFixture(t, Options{})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
+	limited := withLimits(f.issue("acme/payments/investigations:read"), record.RateLimit{
+		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: 2, PeriodSeconds: 60}},
+	})
+	f.publish(limited)
 	h, err := NewHandler(f.v, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -149,4 +155,24 @@ func TestRealNginxAuthRequest(t *testing.T) {
 	g.Expect(resp.StatusCode).To(Equal(401), "a key in the query string is refused, not a 500")
 
 	g.Expect(upstreamSaw.Load()).To(BeNil(), "no denied request reached the upstream")
+
+	// Over the limit: nginx turns the verifier's 403 + X-Keyward-Status
+	// into a 429 with Retry-After; the RateLimit headers reach the client
+	// on every answer.
+	for _, remaining := range []string{"1", "0"} {
+		resp, body = do("GET", "/acme/payments/investigations/INV-7", "Bearer "+limited.key.Plaintext())
+		g.Expect(resp.StatusCode).To(Equal(200))
+		g.Expect(body).To(Equal("hello from upstream"))
+		g.Expect(resp.Header.Get("RateLimit-Remaining")).To(Equal(remaining))
+		g.Expect(resp.Header.Get("RateLimit-Policy")).To(Equal(`2;w=60;name="per-minute"`))
+	}
+	upstreamSaw.Store(nil)
+	resp, _ = do("GET", "/acme/payments/investigations/INV-7", "Bearer "+limited.key.Plaintext())
+	g.Expect(resp.StatusCode).To(Equal(429))
+	g.Expect(resp.Header.Get("Retry-After")).To(Equal("60"))
+	g.Expect(resp.Header.Get("RateLimit-Remaining")).To(Equal("0"))
+	g.Expect(upstreamSaw.Load()).To(BeNil(), "the refused request did not reach the upstream")
+	resp, _ = do("DELETE", "/acme/payments/investigations/INV-7", "Bearer "+limited.key.Plaintext())
+	g.Expect(resp.StatusCode).To(Equal(403), "other denials stay 403")
+	g.Expect(resp.Header.Get("Retry-After")).To(BeEmpty())
 }

@@ -18,8 +18,16 @@ const (
 	HeaderRateLimitPolicy    = "RateLimit-Policy"
 )
 
+// HeaderStatus tells nginx, whose auth_request passes on only 401 and 403,
+// the status the verifier means: 429 for a request over its limit (see
+// docs/proxies/nginx.conf).
+const HeaderStatus = "X-Keyward-Status"
+
+var tooManyRequests = []string{"429"}
+
 // The header map's keys, canonical as net/http looks them up.
 var (
+	canonicalStatus    = http.CanonicalHeaderKey(HeaderStatus)
 	canonicalLimit     = http.CanonicalHeaderKey(HeaderRateLimitLimit)
 	canonicalRemaining = http.CanonicalHeaderKey(HeaderRateLimitRemaining)
 	canonicalReset     = http.CanonicalHeaderKey(HeaderRateLimitReset)

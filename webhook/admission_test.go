@@ -23,28 +23,31 @@ import (
 // and admin only with a source allowlist, and no client assertions.
 func policyNamespace(t *testing.T) (ns, policyName string) {
 	t.Helper()
-	g := NewWithT(t)
 	ns = namespaceWithLabels(t, map[string]string{"team": "payments"})
 	policyName = "payments-" + ns
-	p := &keywardv1.KeyPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: policyName},
-		Spec: keywardv1.KeyPolicySpec{
-			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
-			AllowedScopes:     []keywardv1.Scope{"acme/payments/*:admin"},
-			Roles: []keywardv1.Role{{Name: "analyst", Scopes: []keywardv1.Scope{
-				"acme/payments/investigations:read", "acme/payments/evidence:read"}}},
-			MaxLifetimeDays:        ptr.To[int32](90),
-			SourceCIDRsRequiredFor: []keywardv1.Action{"write", "delete", "admin"},
-			AllowedAuthMethods:     []keywardv1.AuthMethod{keywardv1.AuthMethodAPIKey, keywardv1.AuthMethodClientCredentials},
-		},
-	}
+	createPolicy(t, policyName, ns, keywardv1.KeyPolicySpec{
+		AllowedScopes: []keywardv1.Scope{"acme/payments/*:admin"},
+		Roles: []keywardv1.Role{{Name: "analyst", Scopes: []keywardv1.Scope{
+			"acme/payments/investigations:read", "acme/payments/evidence:read"}}},
+		MaxLifetimeDays:        ptr.To[int32](90),
+		SourceCIDRsRequiredFor: []keywardv1.Action{"write", "delete", "admin"},
+		AllowedAuthMethods:     []keywardv1.AuthMethod{keywardv1.AuthMethodAPIKey, keywardv1.AuthMethodClientCredentials},
+	})
+	return ns, policyName
+}
+
+// createPolicy creates a KeyPolicy that selects namespace ns, deleted when
+// the test ends, and waits until the validators' cache has it.
+func createPolicy(t *testing.T, name, ns string, spec keywardv1.KeyPolicySpec) {
+	t.Helper()
+	g := NewWithT(t)
+	spec.NamespaceSelector = metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	p := &keywardv1.KeyPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	g.Expect(k8s.Create(context.Background(), p)).To(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
-	// The validators read policies from their cache: wait until it has this one.
 	g.Eventually(func() error {
 		return cached.Get(context.Background(), client.ObjectKeyFromObject(p), &keywardv1.KeyPolicy{})
 	}).Should(Succeed())
-	return ns, policyName
 }
 
 // refusal is an APIKey the webhook must refuse and the messages it must

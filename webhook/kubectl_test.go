@@ -74,6 +74,44 @@ func TestKubectlShowsTheRefusalsAndWarnings(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(out).To(ContainSubstring(`spec.rateLimit.limits: Forbidden: KeyPolicy "ceiling-` + ceilingNS + `" requires a rate limit of at most 100 per 1s (at most 200 at once); this key has none that strict`))
 
+	// Delegation: a parent, two children it cannot have, and a cycle.
+	out, err = apply(manifest(plain, "org", `  scopes:
+  - acme/payments/investigations:admin
+  conditions:
+    sourceCIDRs: [10.0.0.0/8]
+  expiration:
+    afterDays: 60
+`))
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	out, err = apply(manifest(plain, "too-broad", `  parent: {name: org}
+  scopes:
+  - acme/payments/evidence:read
+  conditions:
+    sourceCIDRs: [10.1.0.0/16]
+  expiration:
+    afterDays: 30
+`))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(ContainSubstring(`spec.scopes[0]: Forbidden: scope "acme/payments/evidence:read" is broader than parent key "org" allows (parent scopes: acme/payments/investigations:admin)`))
+	out, err = apply(manifest(plain, "outliving", `  parent: {name: org}
+  scopes:
+  - acme/payments/investigations:read
+  conditions:
+    sourceCIDRs: [10.1.0.0/16]
+  expiration:
+    afterDays: 80
+`))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(MatchRegexp(`spec.expiration: Forbidden: expiry \S+ is later than parent key "org"'s`))
+	out, err = apply(manifest(plain, "team", "  parent: {name: org}\n  scopes:\n  - acme/payments/investigations:read\n  conditions:\n    sourceCIDRs: [10.1.0.0/16]\n  expiration:\n    afterDays: 30\n"))
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	_, _, err = kubectl.Run("delete", "apikey", "org", "-n", plain)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Logf("$ kubectl delete apikey org")
+	out, err = apply(manifest(plain, "org", "  parent: {name: team}\n  scopes:\n  - acme/payments/investigations:read\n"))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(ContainSubstring(`spec.parent.name: Invalid value: "team": the chain of parent keys leads back to this key`))
+
 	out, err = apply(manifest(plain, "forever", "  scopes:\n  - acme/*/users:read\n"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out).To(ContainSubstring("Warning: spec.expiration is not set: this key never expires"))

@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 )
@@ -17,21 +15,11 @@ import (
 // requests per second, 200 at once.
 func ceilingNamespace(t *testing.T) (ns, policyName string) {
 	t.Helper()
-	g := NewWithT(t)
 	ns = namespaceWithLabels(t, nil)
 	policyName = "ceiling-" + ns
-	p := &keywardv1.KeyPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: policyName},
-		Spec: keywardv1.KeyPolicySpec{
-			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
-			RateLimitCeiling:  &keywardv1.RateLimitCeiling{Limit: 100, PeriodSeconds: 1, MaxBurst: ptr.To[int64](200)},
-		},
-	}
-	g.Expect(k8s.Create(context.Background(), p)).To(Succeed())
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
-	g.Eventually(func() error {
-		return cached.Get(context.Background(), client.ObjectKeyFromObject(p), &keywardv1.KeyPolicy{})
-	}).Should(Succeed())
+	createPolicy(t, policyName, ns, keywardv1.KeyPolicySpec{
+		RateLimitCeiling: &keywardv1.RateLimitCeiling{Limit: 100, PeriodSeconds: 1, MaxBurst: ptr.To[int64](200)},
+	})
 	return ns, policyName
 }
 

@@ -50,15 +50,7 @@ func TestDelegatedLimits(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			var got []string
-			for _, v := range delegatedLimits(Key{RateLimit: tc.child}, parent) {
-				got = append(got, v.String())
-			}
-			g.Expect(got).To(HaveLen(len(tc.want)), "%v", got)
-			for i, w := range tc.want {
-				g.Expect(got[i]).To(HavePrefix(w))
-			}
+			expectViolations(NewWithT(t), delegatedLimits(Key{RateLimit: tc.child}, parent), tc.want)
 		})
 	}
 }
@@ -71,4 +63,17 @@ func TestCeilingNeedsOneLimitWithin(t *testing.T) {
 	g.Expect(r.checkCeiling(Key{RateLimit: limits(loose)})).To(HaveLen(1))
 	g.Expect(r.checkCeiling(Key{RateLimit: limits(loose, tight)})).To(BeEmpty(), "the tight limit bounds the key whatever the loose one says")
 	g.Expect(r.checkCeiling(Key{RateLimit: record.RateLimit{Quota: &record.Quota{Credits: 1, Refill: ratelimit.Daily}}})).To(HaveLen(1), "a quota is not a rate")
+}
+
+// expectViolations checks that vs are exactly the violations whose
+// "field: message" begin with want, in order.
+func expectViolations(g Gomega, vs []Violation, want []string) {
+	var got []string
+	for _, v := range vs {
+		got = append(got, v.String())
+	}
+	g.Expect(got).To(HaveLen(len(want)), "%v", got)
+	for i, w := range want {
+		g.Expect(got[i]).To(HavePrefix(w))
+	}
 }
