@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -74,4 +75,28 @@ func TestOAuthConfigRefusesWhatItCannotUse(t *testing.T) {
 		})
 	}
 	NewWithT(t).Expect(Config{OAuth: OAuthConfig{Issuer: testIssuer}}.Validate()).To(Succeed())
+}
+
+// TestTokenRequestsSpendTheKeysLimits: minting tokens is not a way around
+// the key's rate limit.
+func TestTokenRequestsSpendTheKeysLimits(t *testing.T) {
+	g := NewWithT(t)
+	f, srv := served(t)
+	f.putIssuer(testRSAKey(t, 0), t0.Add(-time.Hour), t0.Add(-time.Hour), nil, nil)
+	k := f.issue("acme/payments/investigations:read")
+	k.rec.AuthMethods = []string{record.AuthClientCredentials}
+	k = withLimits(k, record.RateLimit{
+		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: 2, PeriodSeconds: 60}},
+	})
+	f.publish(k)
+	grant := url.Values{"grant_type": {"client_credentials"}}
+	for range 2 {
+		status, _, body := postToken(t, srv, grant, k.key.ID(), k.key.Plaintext())
+		g.Expect(status).To(Equal(200), "%v", body)
+	}
+	status, hdr, body := postToken(t, srv, grant, k.key.ID(), k.key.Plaintext())
+	g.Expect(status).To(Equal(429))
+	g.Expect(body).To(HaveKeyWithValue("error", "temporarily_unavailable"))
+	g.Expect(body["error_description"]).To(ContainSubstring(`limit "per-minute" is used up`))
+	g.Expect(hdr.Get("Retry-After")).NotTo(BeEmpty())
 }

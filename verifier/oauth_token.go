@@ -94,6 +94,20 @@ func (h *handler) issueToken(r *http.Request) (tokenResponse, *tokenRequestError
 	if terr != nil {
 		return tokenResponse{}, terr
 	}
+	// A token costs an RSA signature: it spends from the key's limits like
+	// a read, so a key cannot mint tokens faster than it may make requests.
+	if d := v.spend(r.Context(), withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e), Request{Action: scope.Read}, now); d.Result != Permit {
+		terr := &tokenRequestError{status: http.StatusTooManyRequests,
+			oauthError: oauthError{Error: "temporarily_unavailable", Description: d.Message}}
+		if d.Result == Indeterminate {
+			terr.status = http.StatusServiceUnavailable
+		}
+		terr.retryAfter = time.Second
+		if d.RetryAfter != nil {
+			terr.retryAfter = d.RetryAfter.Sub(now)
+		}
+		return tokenResponse{}, terr
+	}
 	t := v.tokens
 	signer, srec, ok := t.keys.activeSigner(now)
 	if !ok {
