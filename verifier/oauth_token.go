@@ -191,7 +191,13 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.
 	if err != nil || k.ID() != id {
 		return nil, refuse("client_id must be the key ID and client_secret the API key")
 	}
-	d := h.v.authenticate(r.Context(), Request{Credential: secret, Env: h.environment(r), tokenRequest: true}, now)
+	req := Request{Credential: secret, Env: h.environment(r), tokenRequest: true}
+	d := h.v.authenticate(r.Context(), req, now)
+	if d.Result != Permit {
+		// A failed client authentication is a denial like any other in
+		// the audit trail (which never sees the credential).
+		h.v.audit.denied(now, req, d)
+	}
 	switch {
 	case d.Result == Indeterminate:
 		return nil, &tokenRequestError{status: http.StatusServiceUnavailable, retryAfter: time.Second,

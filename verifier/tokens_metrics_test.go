@@ -9,7 +9,10 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // TestTokenMetrics: issued and refused token requests are counted by error
@@ -57,4 +60,27 @@ func TestTokenMetrics(t *testing.T) {
 	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_token_requests_refused_total,unsupported_grant_type", 1.0))
 	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_signing_keys", 1.0))
 	g.Expect(values).To(HaveKey("keyward_verifier_token_cache_entries"))
+}
+
+// TestTokenEndpointAudit: a failed client authentication is in the audit
+// trail, without the credential.
+func TestTokenEndpointAudit(t *testing.T) {
+	g := NewWithT(t)
+	trail := &testutil.SyncBuffer{}
+	srv := httptest.NewUnstartedServer(nil)
+	f := newOAuthFixture(t, OAuthConfig{Issuer: "http://" + srv.Listener.Addr().String()})
+	v, err := New(f.index, Options{Clock: f.clock, Tokens: f.tokens, Audit: AccessLog{W: audit.NewWriter(trail)}})
+	g.Expect(err).NotTo(HaveOccurred())
+	h, err := NewHandler(v, Config{})
+	g.Expect(err).NotTo(HaveOccurred())
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+	k := f.issueWithMethods([]string{record.AuthClientCredentials}, "acme/payments/investigations:read")
+	wrong, err := keys.Generate(k.key.ID())
+	g.Expect(err).NotTo(HaveOccurred())
+	status, _, _ := postToken(t, srv, url.Values{"grant_type": {"client_credentials"}}, k.key.ID(), wrong.Plaintext())
+	g.Expect(status).To(Equal(401))
+	g.Expect(trail.String()).To(And(ContainSubstring(`"denied"`), ContainSubstring("invalid_secret")))
+	g.Expect(trail.String()).NotTo(ContainSubstring(wrong.Plaintext()))
 }
