@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,19 @@ func TestIssuerRotationTimeline(t *testing.T) {
 	})
 	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(
 		ContainElements(keywardv1.KeyGeneratedReason, keywardv1.RotationStartedReason, keywardv1.KeyActivatedReason, keywardv1.KeyWithdrawnReason))
+
+	// The private key is in its Secret and nowhere else: not in the
+	// manager's logs at any level, not in status, not in Events.
+	_, sec = signingRecordOf(g, next.KID)
+	body := strings.Split(string(sec.Data[signingrecord.PrivateKeyDataKey]), "\n")[1]
+	g.Expect(body).To(HaveLen(64))
+	g.Expect(logs.String()).NotTo(ContainSubstring(body))
+	final := &keywardv1.SigningKey{}
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sk), final)).To(Succeed())
+	g.Expect(string(mustMarshal(g, final))).NotTo(ContainSubstring(body))
+	evs := &corev1.EventList{}
+	g.Expect(k8s.List(ctx, evs, client.InNamespace(sk.Namespace))).To(Succeed())
+	g.Expect(string(mustMarshal(g, evs))).NotTo(ContainSubstring(body))
 }
 
 // TestIssuerRotationOnDemand: a changed trigger rotates once; the same
