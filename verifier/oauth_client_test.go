@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/token"
 )
 
 // served starts a real server for an OAuth fixture whose issuer is the
@@ -173,4 +174,35 @@ func TestMetadataDocuments(t *testing.T) {
 		g.Expect(doc).To(HaveKeyWithValue("jwks_uri", srv.URL+JWKSPath))
 		g.Expect(res.Header.Get("Cache-Control")).To(Equal("public, max-age=300"))
 	}
+}
+
+// TestDecisionAPIAcceptsTokens: the decision API takes a token as
+// subject.credential, like forward-auth.
+func TestDecisionAPIAcceptsTokens(t *testing.T) {
+	g := NewWithT(t)
+	f := newOAuthFixture(t, OAuthConfig{})
+	key := testRSAKey(t, 0)
+	f.putIssuer(key, t0.Add(-time.Hour), t0.Add(-time.Hour), nil, nil)
+	k := f.issueWithMethods([]string{record.AuthClientCredentials}, "acme/payments/investigations:read")
+	raw := sign(t, key, token.Claims{
+		Issuer: testIssuer, Subject: k.key.ID(), Audience: []string{testIssuer},
+		IssuedAt: t0, NotBefore: t0, Expiry: t0.Add(5 * time.Minute), Scope: "acme/payments/investigations:read",
+	})
+	decide := func(action string) Decision {
+		body := `{"subject":{"credential":"` + raw + `"},"resource":{"org":"acme","project":"payments","type":"investigations","id":"INV-7"},"action":{"id":"` + action + `"}}`
+		r := httptest.NewRequest(http.MethodPost, DecisionPath, strings.NewReader(body))
+		w := httptest.NewRecorder()
+		f.handler.ServeHTTP(w, r)
+		g.Expect(w.Code).To(Equal(http.StatusOK))
+		var d Decision
+		g.Expect(json.Unmarshal(w.Body.Bytes(), &d)).To(Succeed())
+		return d
+	}
+	d := decide("read")
+	g.Expect(d.Result).To(Equal(Permit))
+	g.Expect(d.KeyID).To(Equal(k.key.ID()))
+	d = decide("write")
+	g.Expect(d.Result).To(Equal(Deny))
+	g.Expect(d.Reason).To(Equal(ReasonInsufficientScope))
+	g.Expect(d.RequiredScope).To(Equal("acme/payments/investigations/INV-7:write"))
 }
