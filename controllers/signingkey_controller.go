@@ -120,6 +120,7 @@ func (r *SigningKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			for _, e := range s.events {
 				r.Recorder.Eventf(key, nil, e.eventType, e.reason, e.action, "%s", e.note)
 			}
+			r.warnOnFailure(s)
 		}
 	}()
 	if fresh, err := r.isFresh(ctx, key); err != nil || !fresh {
@@ -154,6 +155,20 @@ func (r *SigningKeyReconciler) patchStatus(ctx context.Context, s *signingScope)
 	}
 	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
 	return true, r.Client.Status().Patch(ctx, s.key, patch, client.FieldOwner(FieldOwner))
+}
+
+// warnOnFailure emits one Warning Event when Ready turns False or its
+// reason changes while False.
+func (r *SigningKeyReconciler) warnOnFailure(s *signingScope) {
+	before := conditionOf(s.original.Status.Conditions, keywardv1.ReadyCondition)
+	after := conditionOf(s.key.Status.Conditions, keywardv1.ReadyCondition)
+	if after == nil || after.Status != metav1.ConditionFalse {
+		return
+	}
+	if before != nil && before.Status == metav1.ConditionFalse && before.Reason == after.Reason {
+		return
+	}
+	r.Recorder.Eventf(s.key, nil, corev1.EventTypeWarning, after.Reason, "Reconcile", "%s", after.Message)
 }
 
 // isFresh reports whether the API server holds the version of the
