@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 	. "github.com/onsi/gomega"
 	"golang.org/x/oauth2/clientcredentials"
@@ -35,7 +36,11 @@ func ensureIssuer(t *testing.T, g *WithT) {
 	ctx := context.Background()
 	sk := &keywardv1.SigningKey{
 		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: "issuer"},
-		Spec:       keywardv1.SigningKeySpec{Mode: keywardv1.SigningKeyModeIssuer, Issuer: &keywardv1.IssuerKey{}},
+		// The shortest publish-ahead the API allows, so a test can watch a
+		// rotation hand over on the real clock.
+		Spec: keywardv1.SigningKeySpec{Mode: keywardv1.SigningKeyModeIssuer, Issuer: &keywardv1.IssuerKey{
+			PublishAheadSeconds: ptrTo[int64](10), TokenLifetimeSeconds: ptrTo[int64](300),
+		}},
 	}
 	if err := k8s.Create(ctx, sk); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -164,4 +169,82 @@ func TestEvictionReachesTheVerifierWithinASecond(t *testing.T) {
 		g.Expect(reason).To(Equal(string(verifier.ReasonAllowed)))
 	}).WithTimeout(time.Second).WithPolling(20 * time.Millisecond).Should(Succeed())
 	t.Logf("the verifier let the client back in %v after the evict was applied", time.Since(evicted).Round(time.Millisecond))
+}
+
+// TestIssuerRotationThroughTheWholeChain: a rotation requested on the
+// SigningKey reaches the verifier's JWKS at once; tokens keep the old kid
+// until the publish-ahead time has passed, then carry the new one, and a
+// token of the old key keeps working through the overlap.
+func TestIssuerRotationThroughTheWholeChain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ensureIssuer(t, g)
+	ns := newNamespace(t, g)
+	plaintext := applyKey(t, g, ns, "rotation", keywardv1.APIKeySpec{
+		Owner: "15a6", Scopes: []keywardv1.Scope{"acme/payments/investigations:read"},
+		AuthMethods: []keywardv1.AuthMethod{keywardv1.AuthMethodClientCredentials},
+	})
+	k, err := keys.Parse(plaintext)
+	g.Expect(err).NotTo(HaveOccurred())
+	cc := clientcredentials.Config{ClientID: k.ID(), ClientSecret: plaintext, TokenURL: verifierURL + verifier.TokenPath}
+	kidOf := func(raw string) string {
+		parsed, err := jws.Parse([]byte(raw))
+		g.Expect(err).NotTo(HaveOccurred())
+		kid, _ := parsed.Signatures()[0].ProtectedHeaders().KeyID()
+		return kid
+	}
+	jwks := func(g Gomega) (kids []string, cache string) {
+		res, err := http.Get(verifierURL + verifier.JWKSPath)
+		g.Expect(err).NotTo(HaveOccurred())
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		set, err := jwk.Parse(body)
+		g.Expect(err).NotTo(HaveOccurred())
+		for i := range set.Len() {
+			key, _ := set.Key(i)
+			kid, _ := key.KeyID()
+			kids = append(kids, kid)
+		}
+		return kids, res.Header.Get("Cache-Control")
+	}
+	var before string
+	g.Eventually(func(g Gomega) {
+		tok, err := cc.Token(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		before = tok.AccessToken
+	}).WithTimeout(waitFor).Should(Succeed())
+	oldKID := kidOf(before)
+
+	sk := &keywardv1.SigningKey{ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: "issuer"}}
+	g.Expect(k8s.Patch(ctx, sk, client.RawPatch("application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"keyward.dev/rotate":"`+time.Now().Format(time.RFC3339Nano)+`"}}}`)))).To(Succeed())
+	rotated := time.Now()
+	var newKID string
+	g.Eventually(func(g Gomega) {
+		kids, cache := jwks(g)
+		g.Expect(kids).To(HaveLen(2))
+		g.Expect(kids).To(ContainElement(oldKID))
+		g.Expect(cache).To(MatchRegexp(`max-age=(10|[0-9])$`), "no cache may keep the JWKS past the handover")
+		for _, kid := range kids {
+			if kid != oldKID {
+				newKID = kid
+			}
+		}
+	}).WithTimeout(5 * time.Second).Should(Succeed())
+	if time.Since(rotated) < 8*time.Second {
+		tok, err := cc.Token(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(kidOf(tok.AccessToken)).To(Equal(oldKID), "published ahead, not signing yet")
+	}
+	g.Eventually(func(g Gomega) {
+		tok, err := cc.Token(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(kidOf(tok.AccessToken)).To(Equal(newKID))
+	}).WithTimeout(20 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+	g.Expect(time.Since(rotated)).To(BeNumerically(">=", 9*time.Second), "the new key signs only after the publish-ahead time")
+
+	status, reason := endpoints[0].send(g, before, "GET", "/acme/payments/investigations/INV-7", nil)
+	g.Expect(status).To(Equal(http.StatusOK), reason)
+	kids, _ := jwks(g)
+	g.Expect(kids).To(ConsistOf(oldKID, newKID), "the old key stays published until its last token expired")
 }
