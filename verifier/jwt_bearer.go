@@ -171,6 +171,13 @@ func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.Resol
 		Algorithms: []string{token.RS256, token.ES256},
 	}
 	c, err := val.Validate(raw, now)
+	var ve *token.ValidationError
+	if errors.As(err, &ve) && ve.Reason == token.ReasonBadAudience {
+		// RFC 7523 §3 names the token endpoint as the audience; clients
+		// that follow it are as welcome as those naming the issuer.
+		val.Audience = t.set.issuer + TokenPath
+		c, err = val.Validate(raw, now)
+	}
 	if err != nil {
 		return token.Claims{}, tokenDenial(err)
 	}

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/scope"
 )
 
 // TestIssuerRotationOverlap follows one rotation on the fake clock, with
@@ -150,4 +152,26 @@ func TestEvictionLiftsSkewLockout(t *testing.T) {
 	// signature session", and why it is for trusted keys only.
 	g.Expect(reason(f.clock.Now(), "a")).To(Equal(ReasonAllowed))
 	g.Expect(reason(f.clock.Now(), "a")).To(Equal(ReasonAssertionReplayed))
+}
+
+// TestAssertionAudiences: an assertion may name the issuer or the token
+// endpoint (RFC 7523 §3) as its audience, nothing else.
+func TestAssertionAudiences(t *testing.T) {
+	f := newOAuthFixture(t, OAuthConfig{})
+	k := f.issueWithMethods([]string{record.AuthClientAssertion}, "acme/payments/investigations:read")
+	client := newECKey(t)
+	f.putClient(client.Public(), k.key.ID(), "")
+	for i, tc := range []struct {
+		aud  string
+		want Reason
+	}{
+		{testIssuer, ReasonAllowed},
+		{testIssuer + TokenPath, ReasonAllowed},
+		{"https://elsewhere.example.com", ReasonTokenAudience},
+	} {
+		g := NewWithT(t)
+		raw := sign(t, client, assertionClaims(k.key.ID(), t0, fmt.Sprint(i), tc.aud))
+		d := f.v.Decide(context.Background(), Request{Credential: raw, Resource: scope.Resource{Org: "acme", Project: "payments", Type: "investigations"}, Action: scope.Read})
+		g.Expect(d.Reason).To(Equal(tc.want), tc.aud)
+	}
 }
