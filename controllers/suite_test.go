@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,6 +46,10 @@ var (
 	auditLines = &testutil.SyncBuffer{}
 	writes     = &writeLog{}
 	sink       = &eventSink{}
+	// SigningKeys run on a fake clock: their rotations span minutes, and
+	// the tests step through them.
+	signingClock      = clocktesting.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	signingReconciler *SigningKeyReconciler
 )
 
 const verifierNamespace = "keyward-system"
@@ -153,6 +158,13 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		Verifier:                verifierAvailability,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	signingReconciler = &SigningKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
+		Clock: signingClock, VerifierNamespace: verifierNamespace,
+	}
+	if err := signingReconciler.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

@@ -117,6 +117,12 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&controllers.SigningKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
+		Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	// The deployer creates the verifier's Role and RoleBinding, which the
 	// verifier below is limited to.
 	if err := (&controllers.VerifierDeployer{
@@ -144,7 +150,10 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
+	// The issuer is the server's own URL, as RFC 8414 wants it.
+	srv := httptest.NewUnstartedServer(nil)
 	conf := verifier.Config{
+		OAuth:          verifier.OAuthConfig{Issuer: "http://" + srv.Listener.Addr().String()},
 		CountryHeader:  "X-Country",
 		DeviceHeader:   "X-Device",
 		NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}},
@@ -155,9 +164,16 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	}
 	index := verifier.NewIndex()
 	watch = verifier.NewWatch(cs, verifierNamespace, index, verifier.WatchOptions{})
+	signing := verifier.NewSigningKeys()
+	tokens, err := verifier.NewTokens(signing, conf.OAuth, nil)
+	if err != nil {
+		return err
+	}
+	signingWatch := verifier.NewSigningWatch(cs, verifierNamespace, signing, logr.Discard())
 	v, err = verifier.New(index, verifier.Options{
 		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(trail)},
-		Ready: watch.Ready, LastContact: watch.LastContact, MaxStaleness: time.Minute,
+		Ready:       func() bool { return watch.Ready() && signingWatch.Ready() },
+		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
 	})
 	if err != nil {
 		return err
@@ -167,11 +183,13 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	go watch.Run(ctx, time.Second)
+	go signingWatch.Run(ctx)
 	// As `keyward verifier` does, with a short interval: quota usage
 	// reaches the APIKeys' status within the tests' patience.
 	reporter := &verifier.UsageReporter{Client: cs, Namespace: verifierNamespace, Replica: "integration", Snapshot: v.QuotaUsage, Interval: 200 * time.Millisecond}
 	go func() { _ = reporter.Run(ctx) }()
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	go func() { <-ctx.Done(); srv.Close() }()
 	verifierURL = srv.URL
 	return nil

@@ -42,6 +42,8 @@ type Config struct {
 	// memory, or in Redis shared by the replicas) and limits the
 	// verifications that need hashing.
 	RateLimits RateLimits `json:"rateLimits,omitzero"`
+	// OAuth turns on the token endpoint, the JWKS and JWT bearer tokens.
+	OAuth OAuthConfig `json:"oauth,omitzero"`
 }
 
 // LoadConfig reads a Config file, refusing unknown fields so a typo never
@@ -68,6 +70,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if _, err := c.RateLimits.compile(); err != nil {
+		return err
+	}
+	if _, err := c.OAuth.compile(); err != nil {
 		return err
 	}
 	_, err := c.compile()

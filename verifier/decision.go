@@ -82,7 +82,7 @@ func credentialReason(r Reason) bool {
 		ReasonAuthMethodNotAllowed:
 		return true
 	}
-	return false
+	return tokenReason(r)
 }
 
 // Secret says which of a key's secrets a credential matched.
@@ -108,6 +108,10 @@ type Request struct {
 	// Cost, when set (by a route), is what the request spends from the
 	// key's limits instead of its action's cost.
 	Cost *int64
+
+	// tokenRequest: the key authenticates a token request, whose auth
+	// method the token endpoint checks once the secret is verified.
+	tokenRequest bool
 }
 
 // Decision is the verifier's answer.
@@ -132,8 +136,12 @@ type Decision struct {
 	// limits: what remains on a Permit, what refused on rate_limited.
 	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
 
-	entry   *Entry
-	matched int // index of MatchedScope in entry's scopes
+	entry *Entry
+	// tokenScopes is the X-Keyward-Scopes value of a request made with
+	// an access token: the token's scopes, which may be fewer than the
+	// key's, so an upstream never sees more than the token grants.
+	tokenScopes []string
+	matched     int // index of MatchedScope in entry's scopes
 }
 
 func deny(r Reason, msg string) Decision { return Decision{Result: Deny, Reason: r, Message: msg} }

@@ -57,6 +57,7 @@ func NewHandler(v *Verifier, c Config) (http.Handler, error) {
 	}
 	h := &handler{v: v, cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST "+DecisionPath, h.decision)
+	h.registerOAuth()
 	return h, nil
 }
 
@@ -157,6 +158,9 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 		hdr[HeaderKeyID] = e.keyIDHeader
 		hdr[HeaderOwner] = e.ownerHeader
 		hdr[HeaderScopes] = e.scopesHeader
+		if d.tokenScopes != nil {
+			hdr[HeaderScopes] = d.tokenScopes
+		}
 		hdr[HeaderMatchedScope] = e.matchedHeaders[d.matched]
 		hdr[HeaderSecret] = secretHeaders[d.Secret]
 		w.WriteHeader(http.StatusOK)

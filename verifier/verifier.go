@@ -30,6 +30,8 @@ type Verifier struct {
 	metrics *Metrics
 	audit   AccessLog
 	log     logr.Logger
+	// tokens is nil unless OAuth is configured; JWTs are then refused.
+	tokens *Tokens
 
 	hashWait time.Duration
 	// ready and lastContact come from the record watch; maxStaleness bounds
@@ -46,6 +48,8 @@ type Options struct {
 	Metrics *Metrics
 	Audit   AccessLog
 	Log     logr.Logger
+	// Tokens, when set, lets the verifier issue and accept JWTs.
+	Tokens *Tokens
 
 	// HashConcurrency bounds PBKDF2 computations at once (default: half
 	// the CPUs, at least one), leaving the rest to cached traffic.
@@ -91,8 +95,8 @@ func New(index *Index, o Options) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		limits: limits,
-		index:  index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
+		limits: limits, tokens: o.Tokens,
+		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
 		byKeyID:  newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
@@ -102,6 +106,9 @@ func New(index *Index, o Options) (*Verifier, error) {
 	v.hashes.onRun = v.metrics.hashes.Inc
 	index.changed = v.cache.forget
 	v.metrics.observe(index, v.cache)
+	if v.tokens != nil {
+		v.tokens.observe(v.metrics)
+	}
 	v.metrics.observeLimits(limits)
 	return v, nil
 }
@@ -161,6 +168,9 @@ func (v *Verifier) stale(now time.Time) bool {
 }
 
 func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time) Decision {
+	if looksLikeJWT(req.Credential) {
+		return v.authenticateJWT(req, now)
+	}
 	key, err := keys.Parse(req.Credential)
 	if err != nil {
 		return deny(ReasonMalformedCredential, err.Error())
@@ -172,7 +182,7 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	if d, ok := stateDenial(e, now); !ok {
 		return d
 	}
-	if !e.Record.Allows(record.AuthAPIKey) {
+	if !req.tokenRequest && !e.Record.Allows(record.AuthAPIKey) {
 		return withKey(deny(ReasonAuthMethodNotAllowed, "this key may not be sent with requests; its auth methods are "+strings.Join(e.Record.AuthMethods, ", ")), e)
 	}
 	mac := v.mac.sum(req.Credential)

@@ -32,6 +32,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Complete(); err != nil {
 		return err
 	}
+	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.SigningKey{}).
+		WithValidator(&SigningKeyValidator{Reader: reader}).
+		Complete(); err != nil {
+		return err
+	}
 	return ctrl.NewWebhookManagedBy(mgr, &keywardv1.KeyPolicy{}).
 		WithValidator(&KeyPolicyValidator{Reader: reader}).
 		Complete()

@@ -181,6 +181,15 @@ func runManager(args []string) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the APIKey controller: %w", err)
 	}
+	if err := (&controllers.SigningKeyReconciler{
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("keyward"),
+		Clock:             clock.RealClock{},
+		VerifierNamespace: o.verifierNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the SigningKey controller: %w", err)
+	}
 	if err := (&controllers.KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the KeyPolicy controller: %w", err)
 	}

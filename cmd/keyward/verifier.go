@@ -123,11 +123,22 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	index := verifier.NewIndex()
 	watch := verifier.NewWatch(client, o.namespace, index, verifier.WatchOptions{Log: logger})
+	signing := verifier.NewSigningKeys()
+	tokens, err := verifier.NewTokens(signing, conf.OAuth, nil)
+	if err != nil {
+		return err
+	}
+	ready := watch.Ready
+	var signingWatch *verifier.SigningWatch
+	if tokens != nil {
+		signingWatch = verifier.NewSigningWatch(client, o.namespace, signing, logger)
+		ready = func() bool { return watch.Ready() && signingWatch.Ready() }
+	}
 	v, err := verifier.New(index, verifier.Options{
 		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: verifier.AccessLog{W: sink}, Log: logger,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
-		Ready: watch.Ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness,
+		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
 		RateLimits: conf.RateLimits,
 	})
 	if err != nil {
@@ -141,6 +152,9 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
+	if signingWatch != nil {
+		g.Go(func() error { signingWatch.Run(ctx); return nil })
+	}
 	if o.usageInterval > 0 {
 		// Usage in status is informational: without it the verifier
 		// still enforces every quota, so nothing here stops it.

@@ -1,0 +1,71 @@
+package verifier
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Paths of the OAuth 2.0 endpoints, served when OAuth is configured.
+const (
+	JWKSPath          = "/.well-known/jwks.json"
+	ASMetadataPath    = "/.well-known/oauth-authorization-server"
+	OIDCDiscoveryPath = "/.well-known/openid-configuration"
+	TokenPath         = "/oauth2/token"
+)
+
+// registerOAuth adds the token endpoint, the JWKS and the metadata to the
+// mux when the verifier has Tokens.
+func (h *handler) registerOAuth() {
+	t := h.v.tokens
+	if t == nil {
+		return
+	}
+	h.mux.HandleFunc("GET "+JWKSPath, h.jwks)
+	h.mux.HandleFunc("GET "+ASMetadataPath, h.metadata)
+	h.mux.HandleFunc("GET "+OIDCDiscoveryPath, h.metadata)
+	h.mux.HandleFunc("POST "+TokenPath, h.token)
+}
+
+// jwks publishes the issuer keys (RFC 7517). Its max-age never exceeds a
+// rotation's publish-ahead time, so every cache has fetched a new key
+// before the first token it signs arrives.
+func (h *handler) jwks(w http.ResponseWriter, _ *http.Request) {
+	t := h.v.tokens
+	set, age := t.keys.jwks(h.v.clock.Now(), t.set.jwksAge)
+	b, err := json.Marshal(set)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable", Description: "the key set cannot be encoded"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	setMaxAge(w, age)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// metadata is both the RFC 8414 document and the OpenID discovery one:
+// OpenID relying parties insist on its three required fields, which are
+// true of a verifier that issues no ID tokens.
+func (h *handler) metadata(w http.ResponseWriter, _ *http.Request) {
+	t := h.v.tokens
+	_, age := t.keys.jwks(h.v.clock.Now(), t.set.jwksAge)
+	algs := []string{"RS256", "ES256"}
+	doc := map[string]any{
+		"issuer":                                t.set.issuer,
+		"token_endpoint":                        t.set.issuer + TokenPath,
+		"jwks_uri":                              t.set.issuer + JWKSPath,
+		"grant_types_supported":                 []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": algs,
+		"response_types_supported":                         []string{"token"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            algs,
+	}
+	setMaxAge(w, age)
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func setMaxAge(w http.ResponseWriter, age time.Duration) {
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(age/time.Second)))
+}

@@ -1,0 +1,230 @@
+package verifier
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/scope"
+	"github.com/keyward-dev/keyward/internal/signingrecord"
+	"github.com/keyward-dev/keyward/internal/token"
+)
+
+// Reasons of JWT denials. All are credential problems: 401 invalid_token.
+const (
+	ReasonTokenMalformed    Reason = "malformed_token"
+	ReasonTokenAlgorithm    Reason = "token_algorithm_not_allowed"
+	ReasonTokenUnknownKID   Reason = "unknown_signing_key"
+	ReasonTokenSignature    Reason = "invalid_signature"
+	ReasonTokenIssuer       Reason = "wrong_issuer"
+	ReasonTokenAudience     Reason = "wrong_audience"
+	ReasonTokenExpired      Reason = "token_expired"
+	ReasonTokenNotYetValid  Reason = "token_not_yet_valid"
+	ReasonTokensDisabled    Reason = "tokens_disabled"
+	ReasonAssertionReplayed Reason = "assertion_replayed"
+	ReasonAssertionInvalid  Reason = "invalid_assertion"
+	ReasonClientClockSkew   Reason = "client_clock_skew"
+)
+
+// tokenReason reports the JWT reasons, all about the credential itself.
+func tokenReason(r Reason) bool {
+	switch r {
+	case ReasonTokenMalformed, ReasonTokenAlgorithm, ReasonTokenUnknownKID, ReasonTokenSignature,
+		ReasonTokenIssuer, ReasonTokenAudience, ReasonTokenExpired, ReasonTokenNotYetValid,
+		ReasonTokensDisabled, ReasonAssertionReplayed, ReasonAssertionInvalid, ReasonClientClockSkew:
+		return true
+	}
+	return false
+}
+
+var tokenReasons = map[token.Reason]struct {
+	reason Reason
+	msg    string
+}{
+	token.ReasonMalformed:     {ReasonTokenMalformed, "the token is not a well-formed signed JWT"},
+	token.ReasonAlgNotAllowed: {ReasonTokenAlgorithm, "the token's algorithm is not accepted for its key"},
+	token.ReasonUnknownKID:    {ReasonTokenUnknownKID, "the token's signing key is not published"},
+	token.ReasonBadSignature:  {ReasonTokenSignature, "the token's signature does not verify"},
+	token.ReasonBadIssuer:     {ReasonTokenIssuer, "the token was not issued by this issuer"},
+	token.ReasonBadAudience:   {ReasonTokenAudience, "the token is not meant for this audience"},
+	token.ReasonExpired:       {ReasonTokenExpired, "the token has expired"},
+	token.ReasonNotYetValid:   {ReasonTokenNotYetValid, "the token is not valid yet"},
+}
+
+// tokenDenial turns a validation error into a decision; its message is
+// fixed text, never token content.
+func tokenDenial(err error) Decision {
+	var ve *token.ValidationError
+	if errors.As(err, &ve) {
+		if r, ok := tokenReasons[ve.Reason]; ok {
+			return deny(r.reason, r.msg)
+		}
+	}
+	return deny(ReasonTokenMalformed, "the token could not be validated")
+}
+
+// looksLikeJWT tells a compact JWS from a keyward key, which has no dots.
+func looksLikeJWT(cred string) bool { return strings.Count(cred, ".") == 2 }
+
+// headerKID reads the kid of a compact JWS without verifying anything, only
+// to choose between the issuer's keys and an enrolled client key; the
+// chosen validator then checks everything.
+func headerKID(raw string) string {
+	h, _, ok := strings.Cut(raw, ".")
+	if !ok || len(h) > 1024 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hdr struct {
+		KID string `json:"kid"`
+	}
+	if json.Unmarshal(b, &hdr) != nil {
+		return ""
+	}
+	return hdr.KID
+}
+
+// authenticateJWT accepts an access token this verifier issued or a client
+// assertion signed by an enrolled client key, then applies the record of
+// the key it names exactly as for the key itself: a token of a key revoked,
+// suspended or expired since it was issued is denied at once.
+func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
+	t := v.tokens
+	if t == nil {
+		return deny(ReasonTokensDisabled, "this verifier does not accept tokens")
+	}
+	var (
+		claims token.Claims
+		method string
+		d      Decision
+	)
+	// Only access tokens are cached, so a hit needs no look at the header;
+	// assertions are single-use and never cached.
+	if c, ok := t.cache.Get(req.Credential, now); ok {
+		claims, method = c, record.AuthClientCredentials
+	} else if rec, pub, ok := t.keys.clientKey(headerKID(req.Credential)); ok {
+		claims, d = t.assertion(req.Credential, rec, pub, now)
+		method = record.AuthClientAssertion
+	} else {
+		claims, d = t.accessToken(req.Credential, now)
+		method = record.AuthClientCredentials
+	}
+	if d.Result != "" {
+		return d
+	}
+	e, ok := v.index.Lookup(claims.Subject)
+	if !ok {
+		return deny(ReasonUnknownKey, "the token's key is not valid")
+	}
+	if d, ok := stateDenial(e, now); !ok {
+		return d
+	}
+	// A token comes from the token endpoint by either grant, so a key that
+	// still allows either may use it.
+	allowed := e.Record.Allows(method) ||
+		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion))
+	if !allowed {
+		return withKey(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
+	}
+	if method == record.AuthClientCredentials {
+		// The token's scope narrows the key's; the key's own scopes and
+		// conditions are checked after this, as for the key itself.
+		ts, err := t.scopeSet(claims.Scope)
+		if err != nil || ts.set.Match(req.Resource, req.Action) < 0 {
+			out := withKey(deny(ReasonInsufficientScope, "the token's scope does not allow this action on this resource"), e)
+			out.RequiredScope = requiredScope(req.Resource, req.Action)
+			return out
+		}
+		d := withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
+		d.tokenScopes = ts.header
+		return d
+	}
+	return withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
+}
+
+// accessToken validates a token the verifier issued and caches it.
+func (t *Tokens) accessToken(raw string, now time.Time) (token.Claims, Decision) {
+	c, err := t.issued.Validate(raw, now)
+	if err != nil {
+		return token.Claims{}, tokenDenial(err)
+	}
+	t.cache.Put(raw, c, now)
+	return c, Decision{}
+}
+
+// assertion validates a client assertion (RFC 7523 §3): iss = sub = the
+// key ID the client key is enrolled for, aud = the issuer, a short life, a
+// jti never seen before, and a clock that did not jump.
+func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.ResolvedKey, now time.Time) (token.Claims, Decision) {
+	val := token.Validator{
+		Keys: token.KeyResolverFunc(func(kid string) (token.ResolvedKey, bool) {
+			pub.Published = kid == rec.KID
+			return pub, pub.Published
+		}),
+		Issuer: rec.KeyID, Audience: t.set.issuer, Leeway: t.set.leeway,
+		Algorithms: []string{token.RS256, token.ES256},
+	}
+	c, err := val.Validate(raw, now)
+	var ve *token.ValidationError
+	if errors.As(err, &ve) && ve.Reason == token.ReasonBadAudience {
+		// RFC 7523 §3 names the token endpoint as the audience; clients
+		// that follow it are as welcome as those naming the issuer.
+		val.Audience = t.set.issuer + TokenPath
+		c, err = val.Validate(raw, now)
+	}
+	if err != nil {
+		return token.Claims{}, tokenDenial(err)
+	}
+	switch {
+	case c.Subject != rec.KeyID:
+		return token.Claims{}, deny(ReasonAssertionInvalid, "an assertion's sub must equal its iss, the client's key ID")
+	case c.IssuedAt.IsZero() || c.ID == "":
+		return token.Claims{}, deny(ReasonAssertionInvalid, "an assertion needs iat and jti")
+	case c.Expiry.Sub(c.IssuedAt) > t.set.maxAssertion:
+		return token.Claims{}, deny(ReasonAssertionInvalid, "the assertion lives longer than the verifier allows")
+	}
+	if err := t.skew.Observe(rec.KID, c.IssuedAt, now); err != nil {
+		return token.Claims{}, deny(ReasonClientClockSkew, "the client's clock moved; it is refused until the skew state times out or an admin evicts it")
+	}
+	seen, err := t.replay.SeenBefore(rec.KID, c.ID, c.Expiry, now)
+	switch {
+	case seen:
+		return token.Claims{}, deny(ReasonAssertionReplayed, "the assertion's jti was already used")
+	case err != nil:
+		return token.Claims{}, deny(ReasonAssertionInvalid, "the assertion cannot be accepted now; "+err.Error())
+	}
+	return c, Decision{}
+}
+
+// maxScopeSets bounds the parsed scope strings kept; tokens carry few
+// distinct ones (a key's scopes, or the subsets its clients ask for).
+const maxScopeSets = 4096
+
+// tokenScopes is a token's scope, parsed, and as an identity header value.
+type tokenScopes struct {
+	set    scope.Set
+	header []string
+}
+
+// scopeSet parses a validated token's scope once. Only tokens whose
+// signature verified get here, so only the issuer decides what is kept.
+func (t *Tokens) scopeSet(s string) (tokenScopes, error) {
+	if v, ok := t.scopeSets.Load(s); ok {
+		return v.(tokenScopes), nil
+	}
+	set, err := scope.ParseSet(strings.Fields(s))
+	if err != nil {
+		return tokenScopes{}, err
+	}
+	ts := tokenScopes{set: set, header: []string{strings.Join(set.Strings(), " ")}}
+	if t.nScopeSets.Add(1) <= maxScopeSets {
+		t.scopeSets.Store(s, ts)
+	}
+	return ts, nil
+}
