@@ -35,16 +35,16 @@ func acquiredLease(g Gomega, what string) bool {
 
 func TestTheCRDsAndTheWebhookAreRegistered(t *testing.T) {
 	g := NewWithT(t)
-	for _, crd := range []string{"apikeys.keyward.dev", "keypolicies.keyward.dev"} {
+	for _, crd := range []string{"apikeys.keyward.dev", "keypolicies.keyward.dev", "signingkeys.keyward.dev"} {
 		must(t, "wait", "--for=condition=Established", "crd/"+crd, "--timeout=1m")
 	}
 	// The manager's cert rotator injects its CA; until then the API server
 	// could not call the webhook.
 	g.Eventually(func(g Gomega) {
 		ca := jsonpath(g, "{.webhooks[*].clientConfig.caBundle}", "get", "validatingwebhookconfiguration", "keyward-validating-webhook-configuration")
-		g.Expect(strings.Fields(ca)).To(HaveLen(2))
+		g.Expect(strings.Fields(ca)).To(HaveLen(3))
 		g.Expect(jsonpath(g, "{.webhooks[*].name}", "get", "validatingwebhookconfiguration", "keyward-validating-webhook-configuration")).
-			To(Equal("vapikey.keyward.dev vkeypolicy.keyward.dev"))
+			To(Equal("vapikey.keyward.dev vkeypolicy.keyward.dev vsigningkey.keyward.dev"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 

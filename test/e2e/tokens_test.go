@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+// An operator turns tokens on, as the README says: a verifier
+// configuration with an issuer, the manager told to mount it, an issuer
+// SigningKey in the verifier namespace. A key that may use the client
+// credentials grant then gets a token from the verifier pods and is
+// permitted with it; revoking the key denies the token before it expires.
+func TestTokensFromTheVerifierPods(t *testing.T) {
+	g := NewWithT(t)
+	_, err := kubectlIn(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: keyward-verifier-config
+  namespace: `+systemNS+`
+data:
+  verifier.yaml: |
+    oauth:
+      issuer: http://`+verifierAddr+`
+---
+apiVersion: keyward.dev/v1alpha1
+kind: SigningKey
+metadata:
+  name: tokens
+  namespace: `+systemNS+`
+spec:
+  mode: Issuer
+  issuer:
+    algorithm: RS256
+    tokenLifetimeSeconds: 300
+`, "apply", "-f", "-")
+	g.Expect(err).NotTo(HaveOccurred())
+	args := jsonpath(g, "{.spec.template.spec.containers[0].args}", "-n", systemNS, "get", "deployment", "keyward-controller-manager")
+	if !strings.Contains(args, "--verifier-config-map=keyward-verifier-config") {
+		must(t, "-n", systemNS, "patch", "deployment", "keyward-controller-manager", "--type=json",
+			"-p", `[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--verifier-config-map=keyward-verifier-config"}]`)
+	}
+	must(t, "-n", systemNS, "rollout", "status", "deployment/keyward-controller-manager", "--timeout=3m")
+	// The new leader mounts the configuration into the verifier pods,
+	// which then roll.
+	g.Eventually(func(g Gomega) {
+		g.Expect(jsonpath(g, "{.spec.template.spec.volumes[*].configMap.name}", "-n", systemNS, "get", "deployment", "keyward-verifier")).
+			To(ContainSubstring("keyward-verifier-config"))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	must(t, "-n", systemNS, "rollout", "status", "deployment/keyward-verifier", "--timeout=3m")
+	waitReadyIn(t, systemNS, "signingkey/tokens")
+
+	applyKeyIn(t, ungovernedNS, "e2e-client", "  authMethods: [ClientCredentials]\n")
+	key := deliveredKeyIn(g, ungovernedNS, "e2e-client", "key")
+	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-client", "-n", ungovernedNS)
+
+	var token string
+	g.Eventually(func(g Gomega) {
+		req, err := http.NewRequest(http.MethodPost, "http://"+verifierAddr+"/oauth2/token",
+			strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {"acme/payments/investigations:read"}}.Encode()))
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(keyID, key)
+		resp, err := freshConnections.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		g.Expect(resp.StatusCode).To(Equal(http.StatusOK), string(body))
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			TokenType   string `json:"token_type"`
+		}
+		g.Expect(json.Unmarshal(body, &tok)).To(Succeed())
+		g.Expect(tok.TokenType).To(Equal("Bearer"))
+		token = tok.AccessToken
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	g.Expect(token).NotTo(ContainSubstring(key))
+
+	bearer := func() *http.Response {
+		req, err := http.NewRequest(http.MethodGet, "http://"+verifierAddr+"/authz/envoy/acme/payments/investigations/INV-7", nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Forwarded-For", "10.1.2.3")
+		resp, err := freshConnections.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		return resp
+	}
+	// Each replica verifies the token against the JWKS it loaded.
+	for range 10 {
+		resp := bearer()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		g.Expect(resp.Header.Get("X-Keyward-Key-Id")).To(Equal(keyID))
+	}
+	t.Logf("a token from POST /oauth2/token permitted by the verifier pods for key %s", keyID)
+
+	must(t, "patch", "apikey", "e2e-client", "-n", ungovernedNS, "--type=merge", "-p", `{"spec":{"revoked":true}}`)
+	g.Eventually(func(g Gomega) {
+		for range 10 {
+			g.Expect(bearer().StatusCode).To(Equal(http.StatusUnauthorized))
+		}
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed(), "the token of a revoked key is denied before it expires")
+}
