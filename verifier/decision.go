@@ -134,7 +134,7 @@ type Decision struct {
 	RetryAfter *time.Time `json:"retryAfter,omitempty"`
 	// RateLimit is the key's limit closest to refusing, when it has
 	// limits: what remains on a Permit, what refused on rate_limited.
-	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
+	RateLimit RateLimitStatus `json:"rateLimit,omitzero"`
 
 	entry *Entry
 	// tokenScopes is the X-Keyward-Scopes value of a request made with
@@ -142,6 +142,7 @@ type Decision struct {
 	// key's, so an upstream never sees more than the token grants.
 	tokenScopes []string
 	matched     int // index of MatchedScope in entry's scopes
+	limit       int // index of RateLimit's limit in entry's plan
 }
 
 func deny(r Reason, msg string) Decision { return Decision{Result: Deny, Reason: r, Message: msg} }

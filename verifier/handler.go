@@ -150,8 +150,8 @@ func parseDevice(v string) conditions.Device {
 func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decision) {
 	hdr := w.Header()
 	hdr["Cache-Control"] = noStore
-	if d.RateLimit != nil {
-		writeRateLimitHeaders(hdr, d.RateLimit)
+	if d.RateLimit.Policy != "" {
+		writeRateLimitHeaders(hdr, d)
 	}
 	if d.Result == Permit {
 		e := d.entry

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/record"
 )
 
 // BenchmarkForwardAuthCached is the verifier's own share of a cached
@@ -23,10 +25,17 @@ func BenchmarkForwardAuthConditions(b *testing.B) {
 	}, Config{CountryHeader: "X-Country", DeviceHeader: "X-Device", NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}}})
 }
 
-func benchForward(b *testing.B, conds conditions.Conditions, conf Config) {
+// BenchmarkForwardAuthTokenBucket adds a key's token bucket: what spending
+// from a limit and answering with RateLimit headers costs.
+func BenchmarkForwardAuthTokenBucket(b *testing.B) {
+	benchForward(b, conditions.Conditions{}, Config{}, record.Limit{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1})
+}
+
+func benchForward(b *testing.B, conds conditions.Conditions, conf Config, limits ...record.Limit) {
 	f := newFixture(&testing.T{}, Options{Classes: mustClassesB(b, conf.NetworkClasses)})
 	k := f.issue("acme/payments/investigations:read")
 	k.rec.Conditions = conds
+	k.rec.RateLimit.Limits = limits
 	f.publish(k)
 	h, err := NewHandler(f.v, conf)
 	if err != nil {

@@ -26,6 +26,8 @@ type Entry struct {
 	// counter: the key's own, or its owner's for a shared limit.
 	plan       record.Plan
 	bucketKeys []string
+	// policyHeaders are the limits' RateLimit-Policy values.
+	policyHeaders [][]string
 }
 
 func newEntry(r record.Record) (*Entry, error) {
@@ -43,6 +45,9 @@ func newEntry(r record.Record) (*Entry, error) {
 	}
 	if e.plan, err = r.RateLimit.Compile(); err != nil {
 		return nil, err
+	}
+	for _, l := range e.plan.Limits {
+		e.policyHeaders = append(e.policyHeaders, policyHeader(l))
 	}
 	for _, shared := range e.plan.SharedByOwner {
 		if shared {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -96,6 +97,15 @@ type RateLimitStatus struct {
 	WindowSeconds int64 `json:"windowSeconds"`
 }
 
+// takeBuffers are the slices of one spend, reused: the request path of a
+// limited key allocates nothing for them.
+type takeBuffers struct {
+	reqs []ratelimit.Request
+	res  []ratelimit.Result
+}
+
+var takePool = sync.Pool{New: func() any { return &takeBuffers{} }}
+
 // spend charges a permitted request to its key's limits. A request over
 // any limit spends nothing and is denied.
 func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.Time) Decision {
@@ -108,11 +118,19 @@ func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.
 	if req.Cost != nil {
 		cost = *req.Cost
 	}
-	reqs := make([]ratelimit.Request, len(plan.Limits))
+	buf := takePool.Get().(*takeBuffers)
+	defer takePool.Put(buf)
+	buf.reqs = buf.reqs[:0]
 	for i := range plan.Limits {
-		reqs[i] = ratelimit.Request{Key: e.bucketKeys[i], Limit: plan.Limits[i], Cost: cost}
+		buf.reqs = append(buf.reqs, ratelimit.Request{Key: e.bucketKeys[i], Limit: plan.Limits[i], Cost: cost})
 	}
-	res, err := v.limits.store.TakeAll(ctx, now, reqs)
+	var err error
+	if m, ok := v.limits.store.(*ratelimit.MemoryStore); ok {
+		buf.res, err = m.AppendTakeAll(ctx, buf.res[:0], now, buf.reqs)
+	} else {
+		buf.res, err = v.limits.store.TakeAll(ctx, now, buf.reqs)
+	}
+	res := buf.res
 	switch {
 	case errors.Is(err, ratelimit.ErrCostExceedsCapacity):
 		return withKey(deny(ReasonRateLimited, "this request costs more than the key's limits allow at once"), e)
@@ -133,7 +151,7 @@ func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.
 		}
 	}
 	if refused < 0 {
-		d.RateLimit = rateLimitStatus(res[closest], now)
+		d.RateLimit, d.limit = rateLimitStatus(res[closest]), closest
 		return d
 	}
 	r := res[refused]
@@ -142,18 +160,18 @@ func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.
 		out = withKey(deny(ReasonQuotaExhausted, "the key's quota for this period is used up"), e)
 	}
 	retry := now.Add(r.RetryAfter)
-	out.RetryAfter, out.RateLimit = &retry, rateLimitStatus(r, now)
+	out.RetryAfter, out.RateLimit, out.limit = &retry, rateLimitStatus(r), refused
 	return out
 }
 
-func rateLimitStatus(r ratelimit.Result, now time.Time) *RateLimitStatus {
+func rateLimitStatus(r ratelimit.Result) RateLimitStatus {
 	window := r.Limit.Period
 	if r.Limit.Strategy == ratelimit.Quota {
 		// A calendar period's length varies; the time to its end is what
 		// a client can plan with.
 		window = r.Reset
 	}
-	return &RateLimitStatus{
+	return RateLimitStatus{
 		Policy: r.Limit.Name, Limit: r.Limit.Capacity(), Remaining: r.Remaining,
 		ResetSeconds: ceilSeconds(r.Reset), WindowSeconds: ceilSeconds(window),
 	}
