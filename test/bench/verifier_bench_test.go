@@ -64,13 +64,15 @@ const forwardedPath = verifier.EnvoyPrefix + "/acme/payments/investigations/INV-
 //
 // The targets take turns in short rounds rather than one long run each:
 // whatever else the machine does then weighs on all of them alike instead
-// of on whichever ran at the wrong moment.
+// of on whichever ran at the wrong moment. Twelve rounds of a second each:
+// with five, the ratios of two runs on the same machine differed by up to
+// 0.15, more than the costs they measure.
 func BenchmarkVerifier(b *testing.B) {
-	rounds := envInt(b, envRounds, 5)
+	rounds := envInt(b, envRounds, 12)
 	lg := loadgen{
 		bin:      buildLoadgen(b),
 		conns:    envInt(b, envConnections, 32),
-		duration: envDur(b, envDuration, 5*time.Second) / time.Duration(rounds),
+		duration: envDur(b, envDuration, 12*time.Second) / time.Duration(rounds),
 		warmup:   envDur(b, envWarmup, 500*time.Millisecond),
 		rounds:   rounds,
 	}
