@@ -291,10 +291,7 @@ func TestIssuerOnlyInTheVerifierNamespace(t *testing.T) {
 	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
 	g.Eventually(func(g Gomega) {
-		got := &keywardv1.SigningKey{}
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sk), got)).To(Succeed())
-		c := meta.FindStatusCondition(got.Status.Conditions, keywardv1.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		got, c := signingKeyReady(g, sk)
 		g.Expect(c.Reason).To(Equal(keywardv1.IssuerNamespaceReason))
 		g.Expect(got.Status.Keys).To(BeEmpty())
 	}, timeout, interval).Should(Succeed())
@@ -316,10 +313,7 @@ func TestClientKeyWaitsForItsAPIKey(t *testing.T) {
 	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
 	g.Eventually(func(g Gomega) {
-		got := &keywardv1.SigningKey{}
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sk), got)).To(Succeed())
-		c := meta.FindStatusCondition(got.Status.Conditions, keywardv1.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		_, c := signingKeyReady(g, sk)
 		g.Expect(c.Reason).To(Equal(keywardv1.APIKeyNotReadyReason))
 		g.Expect(c.Message).To(ContainSubstring("APIKey missing does not exist"))
 	}, timeout, interval).Should(Succeed())
@@ -355,4 +349,14 @@ func mustMarshal(g Gomega, v any) []byte {
 	b, err := json.Marshal(v)
 	g.Expect(err).NotTo(HaveOccurred())
 	return b
+}
+
+// signingKeyReady reads sk as the API server holds it, with its Ready
+// condition, which must be set.
+func signingKeyReady(g Gomega, sk *keywardv1.SigningKey) (*keywardv1.SigningKey, *metav1.Condition) {
+	got := &keywardv1.SigningKey{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(sk), got)).To(Succeed())
+	c := meta.FindStatusCondition(got.Status.Conditions, keywardv1.ReadyCondition)
+	g.Expect(c).NotTo(BeNil())
+	return got, c
 }

@@ -62,13 +62,8 @@ func TestClientCredentialsThroughTheWholeChain(t *testing.T) {
 	ctx := context.Background()
 	ensureIssuer(t, g)
 	ns := newNamespace(t, g)
-	plaintext := applyKey(t, g, ns, "reporting", keywardv1.APIKeySpec{
-		Owner:       "15a6",
-		Scopes:      []keywardv1.Scope{"acme/payments/investigations:read", "acme/payments/evidence:read"},
-		AuthMethods: []keywardv1.AuthMethod{keywardv1.AuthMethodClientCredentials},
-	})
-	k, err := keys.Parse(plaintext)
-	g.Expect(err).NotTo(HaveOccurred())
+	plaintext, k := applyMethodKey(t, g, ns, "reporting", keywardv1.AuthMethodClientCredentials,
+		"acme/payments/investigations:read", "acme/payments/evidence:read")
 
 	cc := clientcredentials.Config{
 		ClientID: k.ID(), ClientSecret: plaintext, TokenURL: verifierURL + verifier.TokenPath,
@@ -120,12 +115,7 @@ func TestEvictionReachesTheVerifierWithinASecond(t *testing.T) {
 	ctx := context.Background()
 	g.Eventually(watch.Ready).WithTimeout(waitFor).Should(BeTrue())
 	ns := newNamespace(t, g)
-	plaintext := applyKey(t, g, ns, "device", keywardv1.APIKeySpec{
-		Owner: "15a6", Scopes: []keywardv1.Scope{"acme/payments/investigations:read"},
-		AuthMethods: []keywardv1.AuthMethod{keywardv1.AuthMethodClientAssertion},
-	})
-	k, err := keys.Parse(plaintext)
-	g.Expect(err).NotTo(HaveOccurred())
+	_, k := applyMethodKey(t, g, ns, "device", keywardv1.AuthMethodClientAssertion, "acme/payments/investigations:read")
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	g.Expect(err).NotTo(HaveOccurred())
 	der, err := x509.MarshalPKIXPublicKey(priv.Public())
@@ -180,12 +170,7 @@ func TestIssuerRotationThroughTheWholeChain(t *testing.T) {
 	ctx := context.Background()
 	ensureIssuer(t, g)
 	ns := newNamespace(t, g)
-	plaintext := applyKey(t, g, ns, "rotation", keywardv1.APIKeySpec{
-		Owner: "15a6", Scopes: []keywardv1.Scope{"acme/payments/investigations:read"},
-		AuthMethods: []keywardv1.AuthMethod{keywardv1.AuthMethodClientCredentials},
-	})
-	k, err := keys.Parse(plaintext)
-	g.Expect(err).NotTo(HaveOccurred())
+	plaintext, k := applyMethodKey(t, g, ns, "rotation", keywardv1.AuthMethodClientCredentials, "acme/payments/investigations:read")
 	cc := clientcredentials.Config{ClientID: k.ID(), ClientSecret: plaintext, TokenURL: verifierURL + verifier.TokenPath}
 	kidOf := func(raw string) string {
 		parsed, err := jws.Parse([]byte(raw))
@@ -247,4 +232,16 @@ func TestIssuerRotationThroughTheWholeChain(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusOK), reason)
 	kids, _ := jwks(g)
 	g.Expect(kids).To(ConsistOf(oldKID, newKID), "the old key stays published until its last token expired")
+}
+
+// applyMethodKey creates a key of owner 15a6 that authenticates only by
+// method, and returns its plaintext and parsed form.
+func applyMethodKey(t *testing.T, g *WithT, ns, name string, method keywardv1.AuthMethod, scopes ...keywardv1.Scope) (string, keys.Key) {
+	t.Helper()
+	plaintext := applyKey(t, g, ns, name, keywardv1.APIKeySpec{
+		Owner: "15a6", Scopes: scopes, AuthMethods: []keywardv1.AuthMethod{method},
+	})
+	k, err := keys.Parse(plaintext)
+	g.Expect(err).NotTo(HaveOccurred())
+	return plaintext, k
 }

@@ -40,14 +40,7 @@ import (
 //
 // It reads the same VERIFIER_BENCH_* knobs as BenchmarkVerifier.
 func BenchmarkTokens(b *testing.B) {
-	rounds := envInt(b, envRounds, 5)
-	lg := loadgen{
-		bin:      buildLoadgen(b),
-		conns:    envInt(b, envConnections, 32),
-		duration: envDur(b, envDuration, 5*time.Second) / time.Duration(rounds),
-		warmup:   envDur(b, envWarmup, 500*time.Millisecond),
-		rounds:   rounds,
-	}
+	lg := newLoadgen(b)
 	for i := 0; i < b.N; i++ {
 		benchTokensOnce(b, lg)
 	}

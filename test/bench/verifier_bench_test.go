@@ -68,14 +68,7 @@ const forwardedPath = verifier.EnvoyPrefix + "/acme/payments/investigations/INV-
 // with five, the ratios of two runs on the same machine differed by up to
 // 0.15, more than the costs they measure.
 func BenchmarkVerifier(b *testing.B) {
-	rounds := envInt(b, envRounds, 12)
-	lg := loadgen{
-		bin:      buildLoadgen(b),
-		conns:    envInt(b, envConnections, 32),
-		duration: envDur(b, envDuration, 12*time.Second) / time.Duration(rounds),
-		warmup:   envDur(b, envWarmup, 500*time.Millisecond),
-		rounds:   rounds,
-	}
+	lg := newLoadgen(b)
 	for i := 0; i < b.N; i++ {
 		benchVerifierOnce(b, lg)
 	}
@@ -249,6 +242,19 @@ func forwarded(verifierURL string, key keys.Key) loadspec.Spec {
 			"X-Country":       "DE",
 			"X-Device":        "compliant",
 		}}
+}
+
+// newLoadgen is the load generator as the VERIFIER_BENCH_* variables set
+// it up.
+func newLoadgen(b *testing.B) loadgen {
+	rounds := envInt(b, envRounds, 12)
+	return loadgen{
+		bin:      buildLoadgen(b),
+		conns:    envInt(b, envConnections, 32),
+		duration: envDur(b, envDuration, 12*time.Second) / time.Duration(rounds),
+		warmup:   envDur(b, envWarmup, 500*time.Millisecond),
+		rounds:   rounds,
+	}
 }
 
 // publish puts an active record of a new key into the index, with the
