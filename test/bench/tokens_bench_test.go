@@ -66,7 +66,9 @@ func benchTokensOnce(b *testing.B, lg loadgen) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := publishWithMethods(b, index, hasher, []string{record.AuthClientCredentials})
+	client := publish(b, index, hasher, func(r *record.Record) {
+		r.Scopes, r.AuthMethods = []string{"acme/payments/investigations:read"}, []string{record.AuthClientCredentials}
+	})
 	h, err := verifier.NewHandler(v, verifier.Config{})
 	if err != nil {
 		b.Fatal(err)
@@ -201,30 +203,4 @@ func publishIssuer(b *testing.B, keys *verifier.SigningKeys) *rsa.PrivateKey {
 		b.Fatal(err)
 	}
 	return priv
-}
-
-// publishWithMethods is publish for a key with the given auth methods.
-func publishWithMethods(b *testing.B, index *verifier.Index, hasher keys.Hasher, methods []string) keys.Key {
-	b.Helper()
-	k, err := keys.Generate("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	phc, err := hasher.Hash(k)
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := record.Encode(record.Record{
-		Schema: record.Schema, KeyID: k.ID(), Owner: "team-fraud", State: record.Active,
-		Secrets:     []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Hour)}},
-		Scopes:      []string{"acme/payments/investigations:read"},
-		AuthMethods: methods, Version: 1,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := index.Put(record.SecretName(k.ID()), data); err != nil {
-		b.Fatal(err)
-	}
-	return k
 }

@@ -108,7 +108,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain := publish(b, index, hasher, conditions.Conditions{}, record.RateLimit{})
+	plain := publish(b, index, hasher, nil)
 	fullConditions := conditions.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8"},
 		TimeWindows: []conditions.TimeWindow{{
@@ -119,13 +119,14 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		Networks:               []string{"corporate"},
 		RequireCompliantDevice: true,
 	}
-	conditioned := publish(b, index, hasher, fullConditions, record.RateLimit{})
+	conditioned := publish(b, index, hasher, func(r *record.Record) { r.Conditions = fullConditions })
 	// The same, spending from a token bucket on every request: a limit
 	// high enough never to refuse, so that every request does the whole
 	// work of a limited key and answers 200.
-	limited := publish(b, index, hasher, fullConditions, record.RateLimit{Limits: []record.Limit{
-		{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1},
-	}})
+	limited := publish(b, index, hasher, func(r *record.Record) {
+		r.Conditions = fullConditions
+		r.RateLimit.Limits = []record.Limit{{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1}}
+	})
 	h, err := verifier.NewHandler(v, conf)
 	if err != nil {
 		b.Fatal(err)
@@ -258,8 +259,8 @@ func newLoadgen(b *testing.B) loadgen {
 }
 
 // publish puts an active record of a new key into the index, with the
-// scope every run's request needs.
-func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, conds conditions.Conditions, limits record.RateLimit) keys.Key {
+// scope every run's request needs, changed by change when not nil.
+func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, change func(*record.Record)) keys.Key {
 	b.Helper()
 	k, err := keys.Generate("")
 	if err != nil {
@@ -269,12 +270,16 @@ func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, conds cond
 	if err != nil {
 		b.Fatal(err)
 	}
-	data, err := record.Encode(record.Record{
+	rec := record.Record{
 		Schema: record.Schema, KeyID: k.ID(), Owner: "team-fraud", State: record.Active,
-		Secrets:    []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Hour)}},
-		Scopes:     []string{"acme/payments/investigations:read", "acme/payments/evidence:write"},
-		Conditions: conds, RateLimit: limits, Version: 1,
-	})
+		Secrets: []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Hour)}},
+		Scopes:  []string{"acme/payments/investigations:read", "acme/payments/evidence:write"},
+		Version: 1,
+	}
+	if change != nil {
+		change(&rec)
+	}
+	data, err := record.Encode(rec)
 	if err != nil {
 		b.Fatal(err)
 	}
