@@ -50,16 +50,8 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	}
 	g.Expect(k8s.Create(ctx, rec)).To(Succeed())
 
-	o := verifierOptions{
-		namespace:   ns,
-		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
-		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
-		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
-		usageInterval: 100 * time.Millisecond,
-	}
+	o := testVerifierOptions(t, ns)
+	o.usageInterval = 100 * time.Millisecond
 	t.Setenv("POD_NAME", "verifier-0")
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -112,16 +104,8 @@ func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
 	g := NewWithT(t)
 	const ns = "keyward-system"
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	o := verifierOptions{
-		namespace:   ns,
-		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
-		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
-		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
-		reusePort: true,
-	}
+	o := testVerifierOptions(t, ns)
+	o.reusePort = true
 	var stops []context.CancelFunc
 	var dones []chan error
 	for range 2 {
@@ -150,4 +134,18 @@ func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
 	g.Expect(httpOK("http://" + o.probeAddr + "/readyz")).To(Succeed())
 	stops[1]()
 	g.Eventually(dones[1]).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
+}
+
+// testVerifierOptions are the command's defaults, on free loopback ports,
+// for the verifier of namespace ns.
+func testVerifierOptions(t *testing.T, ns string) verifierOptions {
+	return verifierOptions{
+		namespace:   ns,
+		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
+		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
+		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
+	}
 }
