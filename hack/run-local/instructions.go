@@ -21,9 +21,12 @@ spec:
     - acme/payments/investigations:read
   expiration:
     afterDays: 7
+  rateLimit:
+    limits:
+      - {name: per-second, strategy: TokenBucket, limit: 5, periodSeconds: 1, burst: 10}
 EOF`
 
-// refusedAPIKey breaks the sample KeyPolicy three ways; the admission
+// refusedAPIKey breaks the sample KeyPolicy four ways; the admission
 // webhook says so, field by field.
 const refusedAPIKey = `kubectl apply -f - <<EOF
 apiVersion: keyward.dev/v1alpha1
@@ -37,6 +40,9 @@ spec:
     - acme/payments/evidence:delete
   expiration:
     afterDays: 365
+  rateLimit:
+    limits:
+      - {name: per-second, strategy: TokenBucket, limit: 1000, periodSeconds: 1}
 EOF`
 
 func printInstructions(kubeconfig, assets, verifierAddr string, samples bool) {
