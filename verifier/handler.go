@@ -196,7 +196,7 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 	}
 	hdr.Set("WWW-Authenticate", challenge)
 	if d.RetryAfter != nil {
-		hdr.Set("Retry-After", strconv.Itoa(max(1, int(d.RetryAfter.Sub(h.v.clock.Now()).Seconds()+0.999))))
+		hdr.Set("Retry-After", retryAfter(d.RetryAfter.Sub(h.v.clock.Now())))
 	} else if d.Result == Indeterminate {
 		hdr.Set("Retry-After", "1")
 	}
@@ -330,3 +330,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// retryAfter is a Retry-After value: whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string { return strconv.FormatInt(max(1, ceilSeconds(d)), 10) }

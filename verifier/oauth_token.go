@@ -3,7 +3,6 @@ package verifier
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,7 +58,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="`+h.cfg.realm+`"`)
 		}
 		if terr.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(terr.retryAfter.Seconds()+0.999))))
+			w.Header().Set("Retry-After", retryAfter(terr.retryAfter))
 		}
 		writeJSON(w, terr.status, terr.oauthError)
 		return
