@@ -1,0 +1,269 @@
+package redteam
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/yaml"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/logging"
+	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/verifier"
+	"github.com/keyward-dev/keyward/webhook"
+)
+
+// The product as a cluster runs it: the webhook registered with the API
+// server, the manager's controllers, and the verifier reading records with
+// exactly the Role the manager gives it. Attackers are namespace editors
+// (the built-in "edit" ClusterRole plus keyward's editor roles, as
+// aggregation grants them), each with a namespace of their own.
+const (
+	// managerNamespace holds what only the manager reads.
+	managerNamespace = "keyward-system"
+	// verifierNamespace holds the records, signing keys and usage reports.
+	verifierNamespace = "keyward-verifier"
+	// testIterations keeps key creation fast; the verifier reads the
+	// iteration count from each hash.
+	testIterations = 1000
+	verifierUser   = "system:serviceaccount:" + verifierNamespace + ":keyward-verifier"
+	waitFor        = 30 * time.Second
+)
+
+var (
+	testEnv *envtest.Environment
+	// admin is the cluster administrator.
+	admin      client.Client
+	restConfig *rest.Config
+	watch      *verifier.Watch
+	signing    *verifier.SigningWatch
+	v          *verifier.Verifier
+	// verifierURL serves the decision API and forward-auth.
+	verifierURL string
+	// managerTrail is the manager's and the webhook's audit trail,
+	// verifierTrail the verifier's access log.
+	managerTrail  = &testutil.SyncBuffer{}
+	verifierTrail = &testutil.SyncBuffer{}
+	// managerLog captures the manager's log at its most verbose level.
+	managerLog = &testutil.SyncBuffer{}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(logr.Discard())
+	klog.SetLogger(logr.Discard())
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}},
+	}
+	cfg, err := testEnv.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting envtest (run make test, which provides KUBEBUILDER_ASSETS): %v\n", err)
+		return 1
+	}
+	defer func() { _ = testEnv.Stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := start(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(keywardv1.AddToScheme(s))
+	return s
+}
+
+func start(ctx context.Context, cfg *rest.Config) error {
+	restConfig = cfg
+	var err error
+	if admin, err = client.New(cfg, client.Options{Scheme: scheme()}); err != nil {
+		return err
+	}
+	for _, ns := range []string{managerNamespace, verifierNamespace} {
+		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	if err := installEditorRoles(ctx); err != nil {
+		return err
+	}
+	if err := startManager(ctx, cfg); err != nil {
+		return err
+	}
+	return startVerifier(ctx, cfg)
+}
+
+// installEditorRoles creates keyward's editor ClusterRoles from
+// config/rbac. Aggregation into "edit" is the job of a controller envtest
+// does not run, so tenants are bound to them beside "edit".
+func installEditorRoles(ctx context.Context) error {
+	for _, f := range []string{"apikey_editor_role.yaml", "signingkey_editor_role.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", f))
+		if err != nil {
+			return err
+		}
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.UnmarshalStrict(b, role); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if err := admin.Create(ctx, role); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func startManager(ctx context.Context, cfg *rest.Config) error {
+	opts := testEnv.WebhookInstallOptions
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: controllers.CacheOptions(verifierNamespace),
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: opts.LocalServingHost, Port: opts.LocalServingPort, CertDir: opts.LocalServingCertDir,
+		}),
+		// The most verbose level the manager allows (internal/logging caps
+		// it), so that a secret in any log line is found.
+		Logger: logging.Cap(zap.New(zap.WriteTo(managerLog), zap.Level(zapcore.Level(-127)))),
+	})
+	if err != nil {
+		return err
+	}
+	hasher, err := keys.NewHasher(testIterations, true)
+	if err != nil {
+		return err
+	}
+	trail := audit.NewWriter(managerTrail)
+	availability := &controllers.VerifierAvailability{}
+	if err := (&controllers.APIKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
+		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace,
+		MaxConcurrentReconciles: 4, WarnBefore: time.Second, TombstoneRetention: time.Hour,
+		Audit: trail, DefaultAllow: defaultAllow, Verifier: availability,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.SigningKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
+		Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.RecordJanitor{
+		Client: mgr.GetClient(), Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace, Retention: time.Hour,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.VerifierDeployer{
+		Client: mgr.GetClient(), Availability: availability,
+		Config: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: defaultAllow, Audit: trail}); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+			os.Exit(1)
+		}
+	}()
+	return waitForWebhook(opts.LocalServingHost, opts.LocalServingPort)
+}
+
+// defaultAllow is the manager's default for namespaces no KeyPolicy
+// selects, as `keyward manager` sets it without flags.
+var defaultAllow = true
+
+func waitForWebhook(host string, port int) error {
+	addr := fmt.Sprintf("%s:%d", host, port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
+		if err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("webhook server did not start: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// startVerifier runs the verifier as `keyward verifier` does, as the
+// verifier's ServiceAccount.
+func startVerifier(ctx context.Context, cfg *rest.Config) error {
+	asVerifier := rest.CopyConfig(cfg)
+	asVerifier.Impersonate = rest.ImpersonationConfig{UserName: verifierUser}
+	cs, err := kubernetes.NewForConfig(asVerifier)
+	if err != nil {
+		return err
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	conf := verifier.Config{OAuth: verifier.OAuthConfig{Issuer: "http://" + srv.Listener.Addr().String()}}
+	index := verifier.NewIndex()
+	watch = verifier.NewWatch(cs, verifierNamespace, index, verifier.WatchOptions{})
+	keys := verifier.NewSigningKeys()
+	tokens, err := verifier.NewTokens(keys, conf.OAuth, nil)
+	if err != nil {
+		return err
+	}
+	signing = verifier.NewSigningWatch(cs, verifierNamespace, keys, logr.Discard())
+	v, err = verifier.New(index, verifier.Options{
+		Audit:       verifier.AccessLog{W: audit.NewWriter(verifierTrail)},
+		Ready:       func() bool { return watch.Ready() && signing.Ready() },
+		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := verifier.NewHandler(v, conf)
+	if err != nil {
+		return err
+	}
+	go watch.Run(ctx, time.Second)
+	go signing.Run(ctx)
+	srv.Config.Handler = h
+	srv.Start()
+	go func() { <-ctx.Done(); srv.Close() }()
+	verifierURL = srv.URL
+	return nil
+}
