@@ -69,7 +69,7 @@ func (r *APIKeyReconciler) tombstone(ctx context.Context, key *keywardv1.APIKey,
 	rec := existing.record
 	if rec.Schema == "" {
 		// The record did not decode; write a whole tombstone.
-		rec = record.Record{Schema: record.Schema, KeyID: key.Status.KeyID, Owner: key.Spec.Owner}
+		rec = record.Record{Schema: record.Schema, KeyID: key.Status.KeyID, APIKey: apiKeyRef(key), Owner: key.Spec.Owner}
 	}
 	rec.State, rec.Secrets, rec.RevokedAt = record.Revoked, nil, &revokedAt
 	rec.Version++

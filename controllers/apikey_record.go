@@ -47,6 +47,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 	desired := record.Record{
 		Schema:     record.Schema,
 		KeyID:      keyID,
+		APIKey:     apiKeyRef(s.key),
 		Owner:      s.key.Spec.Owner,
 		State:      s.state,
 		Scopes:     s.scopes,
@@ -263,4 +264,9 @@ func splitNamespacedName(s string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// apiKeyRef binds a record to its APIKey.
+func apiKeyRef(key *keywardv1.APIKey) record.APIKeyRef {
+	return record.APIKeyRef{UID: string(key.UID), Namespace: key.Namespace, Name: key.Name}
 }

@@ -64,6 +64,7 @@ func (f *fixture) issue(scopes ...string) *issued {
 	}
 	return &issued{key: k, rec: record.Record{
 		Schema: record.Schema, KeyID: k.ID(), Owner: "team-fraud", State: record.Active,
+		APIKey:  record.APIKeyRef{UID: "uid-" + k.ID(), Namespace: "fraud", Name: "key-" + k.ID()},
 		Secrets: []record.Secret{{Serial: "1", Hash: phc, NotBefore: t0.Add(-time.Hour)}},
 		Scopes:  scopes, Version: 1,
 	}}

@@ -40,6 +40,7 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	data, err := record.Encode(record.Record{
 		Schema: record.Schema, KeyID: key.ID(), Owner: "15a6", State: record.Active, Version: 1,
+		APIKey:  record.APIKeyRef{UID: "uid-1", Namespace: "payments", Name: "fraud-reporting"},
 		Secrets: []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Minute).UTC().Truncate(time.Second)}},
 		Scopes:  []string{"acme/payments/investigations:read"},
 	})

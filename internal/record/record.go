@@ -90,10 +90,24 @@ type Secret struct {
 // conditions package defines and checks them.
 type Conditions = conditions.Conditions
 
+// APIKeyRef names the APIKey a record belongs to. A key ID is bound to
+// one APIKey, by UID, for the record's whole life: the manager never
+// writes a record bound to another UID, and nothing else may write in the
+// verifier's namespace.
+type APIKeyRef struct {
+	UID       string `json:"uid"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
 // Record is everything the verifier knows about one key.
 type Record struct {
-	Schema     string     `json:"schema"`
-	KeyID      string     `json:"keyID"`
+	Schema string `json:"schema"`
+	KeyID  string `json:"keyID"`
+	// APIKey is the object the key belongs to. Namespaces keep apart
+	// what keys share (an owner's rate-limit buckets), and a client
+	// signing key is accepted only for the UID it was enrolled for.
+	APIKey     APIKeyRef  `json:"apiKey"`
 	Owner      string     `json:"owner"`
 	State      State      `json:"state"`
 	Secrets    []Secret   `json:"secrets,omitempty"`
@@ -125,6 +139,9 @@ func (r *Record) Validate() error {
 	}
 	if r.Owner == "" {
 		errs = append(errs, errors.New("owner is empty"))
+	}
+	if r.APIKey.UID == "" || r.APIKey.Namespace == "" || r.APIKey.Name == "" {
+		errs = append(errs, errors.New("apiKey needs uid, namespace and name"))
 	}
 	switch r.State {
 	case Active:

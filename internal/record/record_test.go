@@ -25,6 +25,7 @@ func validRecord(t *testing.T) (Record, keys.Key) {
 	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	return Record{
 		Schema: Schema, KeyID: k.ID(), Owner: "15a6", State: Active,
+		APIKey:     APIKeyRef{UID: "5f0c5e4e-1111-4b39-9f3a-000000000001", Namespace: "payments", Name: "fraud-reporting"},
 		Secrets:    []Secret{{Serial: "s1", Hash: phc, NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		Scopes:     []string{"acme/payments/investigations:read"},
 		Conditions: Conditions{SourceCIDRs: []string{"10.0.0.0/8"}},
@@ -60,6 +61,7 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"unknown schema":          {func(r *Record) { r.Schema = "keyward.dev/record/v9" }, "schema"},
 		"bad key ID":              {func(r *Record) { r.KeyID = "UPPER" }, "key ID"},
 		"no owner":                {func(r *Record) { r.Owner = "" }, "owner is empty"},
+		"no APIKey":               {func(r *Record) { r.APIKey.UID = "" }, "apiKey needs uid"},
 		"active without secret":   {func(r *Record) { r.Secrets = nil }, "at least one secret"},
 		"revoked keeping secrets": {func(r *Record) { r.State = Revoked; r.RevokedAt = r.ExpiresAt }, "keeps no secrets"},
 		"revoked without time":    {func(r *Record) { r.State = Revoked; r.Secrets = nil }, "revokedAt"},
