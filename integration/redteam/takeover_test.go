@@ -7,9 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -39,24 +37,9 @@ func TestAttackKeyIDTakeover(t *testing.T) {
 		Spec:       keywardv1.APIKeySpec{Owner: "mallory", Scopes: readScope, Suspended: true},
 	}
 	g.Expect(mallory.c.Create(ctx, thief)).To(Succeed())
-	forged, err := keys.Generate(victimID)
+	crafted := forgedDelivery(g, thief, "thief", victimID)
+	forged, err := keys.Parse(string(crafted.Data["key"]))
 	g.Expect(err).NotTo(HaveOccurred())
-	crafted := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: mallory.ns, Name: "thief",
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "keyward"},
-			Annotations: map[string]string{
-				"keyward.dev/serial":    "0123456789abcdef",
-				"keyward.dev/issued-at": time.Now().UTC().Format(time.RFC3339),
-			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: keywardv1.GroupVersion.String(), Kind: "APIKey", Name: "thief", UID: thief.UID,
-				Controller: ptr.To(true),
-			}},
-		},
-		Type: "keyward.dev/api-key",
-		Data: map[string][]byte{"key": []byte(forged.Plaintext()), "keyID": []byte(victimID)},
-	}
 	g.Expect(mallory.c.Create(ctx, crafted)).To(Succeed())
 	g.Expect(mallory.c.Patch(ctx, thief, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"suspended":false}}`)))).To(Succeed())
 
