@@ -4,6 +4,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,6 +57,10 @@ type APIKeyReconciler struct {
 	Hashes    *HashPool
 	// VerifierNamespace is where key records are published.
 	VerifierNamespace string
+	// ManagerNamespace is the manager's own namespace, which neither the
+	// verifier nor the keys' namespaces can read: the fingerprint key of
+	// delivered secrets lives there.
+	ManagerNamespace string
 	// MaxConcurrentReconciles bounds parallel reconciles; hashing is bounded
 	// separately by Hashes.
 	MaxConcurrentReconciles int
@@ -79,6 +84,10 @@ type APIKeyReconciler struct {
 
 	// usage holds the verifiers' decoded usage reports.
 	usage usageReports
+	// fingerprints is the fingerprint key, loaded on first use; reissues
+	// holds back the replacement of secrets lost over and over.
+	fingerprints fingerprintKey
+	reissues     reissueBackoff
 
 	// secondInstance lets a test run another manager beside the first, as
 	// during a restart or a leader handover.
@@ -117,6 +126,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 			key.Status.ObservedGeneration = key.Generation
 		}
 		r.recordActions(s)
+		r.announceRepair(s)
 		changed, err := r.patchStatus(ctx, s)
 		if err != nil {
 			retErr = errors.Join(retErr, err)
@@ -131,11 +141,14 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.readSpec,
 		r.reportVerifier,
 		r.applyPolicy,
-		r.ensureSecret,
+		r.loadRecord,
+		r.readDelivery,
+		r.sealDelivery,
+		r.issueSecret,
 		r.rotateIfDue,
 		r.publishRecord,
 		r.promoteRotation,
-		r.endGrace,
+		r.repairDelivery,
 		r.warnAndSchedule,
 		r.reportQuota,
 	)
@@ -201,6 +214,13 @@ func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result
 		if s.key.Status.RevokedTime == nil {
 			s.key.Status.RevokedTime = &metav1.Time{Time: s.now}
 		}
+	case s.key.Status.RevokedTime != nil:
+		// Revoked through its parent: a revocation sticks, whatever is
+		// created later under the parent's name.
+		s.state = record.Revoked
+		if c := s.condition(s.key, keywardv1.RevokedCondition); c != nil && c.Status == metav1.ConditionTrue {
+			s.stateReason, s.stateMessage = c.Reason, c.Message
+		}
 	case s.expiresAt != nil && !s.now.Before(*s.expiresAt):
 		s.state = record.Expired
 	case s.key.Spec.Suspended:
@@ -228,6 +248,9 @@ func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) (bool, 
 // depends on (KeyPolicies, namespace labels and parent keys) and the
 // verifier's availability.
 func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.ManagerNamespace == "" || r.ManagerNamespace == r.VerifierNamespace {
+		return fmt.Errorf("the APIKey controller needs the manager's namespace, and one other than the verifier's (%q): the fingerprint key lives there", r.VerifierNamespace)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keywardv1.APIKey{}, ParentIndex, func(o client.Object) []string {
 		if p := o.(*keywardv1.APIKey).Spec.Parent; p != nil {
 			return []string{p.Name}

@@ -78,6 +78,9 @@ func TestReconcilingAnUnchangedKeyWritesNothing(t *testing.T) {
 		g.Expect(meta.IsStatusConditionTrue(cached.Status.Conditions, keywardv1.ReadyCondition)).To(BeTrue())
 		rec := &corev1.Secret{}
 		g.Expect(mgrCache.Get(context.Background(), client.ObjectKey{Namespace: verifierNamespace, Name: recName}, rec)).To(Succeed())
+		cachedRecord, err := record.Decode(rec.Data[record.DataKey])
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(cachedRecord.State).To(Equal(record.Active), "the cache saw the record's last write")
 	}).WithTimeout(timeout).Should(Succeed())
 
 	mark := writes.mark()
@@ -91,7 +94,8 @@ func TestReconcilingAnUnchangedKeyWritesNothing(t *testing.T) {
 
 	after := deliveredPlaintext(g, key)
 	g.Expect(after.Equal(deliveredPlaintext(g, key))).To(BeTrue())
-	g.Expect(recordFor(g, key.Status.KeyID).Version).To(Equal(int64(1)))
+	// Version 1 bound the key ID while issuing; version 2 published it.
+	g.Expect(recordFor(g, key.Status.KeyID).Version).To(Equal(int64(2)))
 }
 
 func TestScopeChangeUpdatesTheRecordAndKeepsTheSecret(t *testing.T) {
@@ -164,19 +168,31 @@ func TestDeletedDeliverySecretIssuesANewSecret(t *testing.T) {
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
-func TestALostRecordIsRepublishedForTheDeliveredKey(t *testing.T) {
-	// The state a crash between delivering and publishing leaves behind.
+// TestALostRecordIsReissuedUnderTheSameKeyID: the record is the key's only
+// source of truth. Deleted by hand, it takes the key's hash with it, and
+// the plaintext in the delivery Secret (which the key's namespace can
+// edit) is never hashed and published: the key gets a new secret under the
+// key ID status keeps, bound to the same APIKey again.
+func TestALostRecordIsReissuedUnderTheSameKeyID(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	key := createReady(g, newAPIKey(ns, "crashed"))
 	delivered := deliveredPlaintext(g, key)
 	g.Expect(k8s.Delete(context.Background(), recordSecret(g, key.Status.KeyID))).To(Succeed())
 
+	var fresh keys.Key
 	g.Eventually(func(g Gomega) {
 		rec := recordFor(g, key.Status.KeyID)
-		g.Expect(keys.Verify(delivered, rec.Secrets[0].Hash)).To(BeTrue())
+		g.Expect(rec.State).To(Equal(record.Active))
+		g.Expect(rec.APIKey.UID).To(Equal(string(key.UID)))
+		fresh = deliveredPlaintext(g, key)
+		g.Expect(keys.Verify(fresh, rec.Secrets[0].Hash)).To(BeTrue())
+		g.Expect(keys.Verify(delivered, rec.Secrets[0].Hash)).To(BeFalse(), "the plaintext read back is never published")
 	}).WithTimeout(timeout).Should(Succeed())
-	g.Expect(deliveredPlaintext(g, key).Equal(delivered)).To(BeTrue(), "the consumer's key keeps working")
+	g.Expect(fresh.ID()).To(Equal(delivered.ID()), "the key ID survives")
+	g.Eventually(func(g Gomega) {
+		g.Expect(eventsFor(g, key)).To(HaveKey(keywardv1.SecretReissuedReason))
+	}).WithTimeout(timeout).Should(Succeed())
 }
 
 func TestAForeignSecretIsNeverOverwritten(t *testing.T) {

@@ -25,10 +25,8 @@ func (r *APIKeyReconciler) reconcileDelete(ctx context.Context, key *keywardv1.A
 		return ctrl.Result{}, nil
 	}
 	now := r.Clock.Now().UTC().Truncate(time.Second)
-	if key.Status.KeyID != "" {
-		if err := r.tombstone(ctx, key, now); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.tombstone(ctx, key, now); err != nil {
+		return ctrl.Result{}, err
 	}
 	if err := r.removeStaleRecords(ctx, key, key.Status.KeyID); err != nil {
 		return ctrl.Result{}, err
@@ -53,25 +51,37 @@ func (r *APIKeyReconciler) reconcileDelete(ctx context.Context, key *keywardv1.A
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)))
 }
 
-// tombstone rewrites a key's record as revoked, without secrets.
+// tombstone rewrites a key's record as revoked, without secrets. Only a
+// record bound to this APIKey is touched, found by the key ID status
+// names or, when status lost it, by the APIKey's UID.
 func (r *APIKeyReconciler) tombstone(ctx context.Context, key *keywardv1.APIKey, now time.Time) error {
-	existing, err := r.recordOf(ctx, key.Status.KeyID, true)
-	if err != nil || existing == nil {
-		return err
+	var existing *publishedRecord
+	var err error
+	if key.Status.KeyID != "" {
+		if existing, err = r.recordOf(ctx, key.Status.KeyID, true); err != nil {
+			return err
+		}
 	}
-	if existing.record.State == record.Revoked {
+	if existing == nil || !existing.belongsTo(key) {
+		if existing, err = r.recordByUID(ctx, key); err != nil || existing == nil {
+			return err
+		}
+	}
+	if existing.decoded && existing.record.State == record.Revoked {
 		return nil
 	}
 	revokedAt := now
 	if key.Status.RevokedTime != nil {
 		revokedAt = key.Status.RevokedTime.UTC()
 	}
+	s := newKeyScope(key, now)
+	s.rec = existing
 	rec := existing.record
-	if rec.Schema == "" {
+	if !existing.decoded {
 		// The record did not decode; write a whole tombstone.
-		rec = record.Record{Schema: record.Schema, KeyID: key.Status.KeyID, APIKey: apiKeyRef(key), Owner: key.Spec.Owner}
+		rec = record.Record{KeyID: existing.secret.Labels[record.KeyIDLabel], Owner: key.Spec.Owner}
 	}
-	rec.State, rec.Secrets, rec.RevokedAt = record.Revoked, nil, &revokedAt
-	rec.Version++
-	return r.writeRecord(ctx, key, rec, existing)
+	rec.State, rec.Secrets, rec.Ledger, rec.RevokedAt = record.Revoked, nil, nil, &revokedAt
+	s.want = &rec
+	return r.saveRecord(ctx, s)
 }

@@ -1,18 +1,24 @@
 package controllers
 
 import (
+	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
 )
 
-// The delivery Secret's layout: what a consumer mounts or reads.
+// The delivery Secret's layout: what a consumer mounts or reads. The
+// delivery Secret is output only: anyone who edits the key's namespace
+// can change it, so the manager never takes a key ID, a serial, a time or
+// a plaintext to hash from it. It recognises the plaintexts it generated
+// by their fingerprints in the record, and rewrites everything else.
 const (
 	// DeliveryKeyField holds the plaintext key consumers use.
 	DeliveryKeyField = "key"
@@ -29,152 +35,162 @@ const (
 	// DeliverySecretType marks delivery Secrets for people and tools.
 	DeliverySecretType corev1.SecretType = "keyward.dev/api-key"
 
-	// Annotations pairing each delivered key with its hash in the record
-	// (by serial) and carrying the times the schedule needs. They are the
-	// durable memory of the rotation: status can be lost, these cannot
-	// without losing the keys themselves.
-	SerialAnnotation               = "keyward.dev/serial"
-	IssuedAtAnnotation             = "keyward.dev/issued-at"
-	PreviousSerialAnnotation       = "keyward.dev/previous-serial"
-	PreviousIssuedAtAnnotation     = "keyward.dev/previous-issued-at"
-	PreviousValidUntilAnnotation   = "keyward.dev/previous-valid-until"
-	NextSerialAnnotation           = "keyward.dev/next-serial"
-	NextIssuedAtAnnotation         = "keyward.dev/next-issued-at"
-	GenerationAnnotation           = "keyward.dev/generation"
-	NextGenerationAnnotation       = "keyward.dev/next-generation"
-	NextCauseAnnotation            = "keyward.dev/next-cause"
-	CauseAnnotation                = "keyward.dev/cause"
-	HandledTriggerAnnotation       = "keyward.dev/handled-trigger"
-	HandledRotateRequestAnnotation = "keyward.dev/handled-rotate-annotation"
+	// Annotations telling people which secret the Secret holds and how
+	// long the previous one verifies. keyward writes them and never reads
+	// them back: the record says what is true.
+	SerialAnnotation             = "keyward.dev/serial"
+	IssuedAtAnnotation           = "keyward.dev/issued-at"
+	GenerationAnnotation         = "keyward.dev/generation"
+	PreviousValidUntilAnnotation = "keyward.dev/previous-valid-until"
 )
 
-// deliveredKey is one key in the delivery Secret with its serial.
-type deliveredKey struct {
-	key      keys.Key
-	serial   string
-	issuedAt time.Time
-	// generation counts the secrets this key has had: 1 for the first.
-	generation int64
-	// cause says why the secret was made by a rotation, for the Event of
-	// whichever process completes it.
-	cause string
+// deliveryFields are the data keys keyward writes a plaintext to.
+var deliveryFields = []string{DeliveryKeyField, DeliveryPreviousKeyField, DeliveryNextKeyField}
+
+// deliveryView is what the delivery Secret must hold, worked out from the
+// record's ledger and the plaintexts the manager has.
+type deliveryView struct {
+	keyID                   string
+	current, previous, next *keys.Key
+	serial                  string
+	issuedAt                time.Time
+	generation              int64
+	previousValidUntil      *time.Time
 }
 
-// delivered is the delivery Secret, parsed.
-type delivered struct {
-	current deliveredKey
-	// previous verifies until previousValidUntil (grace period).
-	previous           *deliveredKey
-	previousValidUntil time.Time
-	// next is stored but not yet the key consumers read. The grace period
-	// of the current key starts only when next replaces it: a crash in
-	// between must not run the consumers' key out of time.
-	next *deliveredKey
-	// handledTrigger and handledAnnotation are the on-demand rotation
-	// requests already acted on.
-	handledTrigger, handledAnnotation string
-	resourceVersion                   string
+// view renders the delivery Secret the record's ledger asks for. A staged
+// first secret goes to "key" (the record is still issuing, so no consumer
+// can use it yet); a staged rotation or reissue goes to "nextKey".
+func (s *keyScope) view() deliveryView {
+	rec := s.want
+	l := rec.Ledger
+	v := deliveryView{keyID: rec.KeyID, generation: max(1, l.Generation)}
+	pick := func(serial string) *keys.Key {
+		if k, ok := s.plain[serial]; ok && serial != "" {
+			return &k
+		}
+		return nil
+	}
+	if l.Staged != nil && l.StagedFor == record.StagedForKey {
+		v.current, v.serial, v.issuedAt = pick(l.Staged.Serial), l.Staged.Serial, l.Staged.NotBefore
+		return v
+	}
+	if cur, ok := rec.BySerial(l.Current); ok {
+		v.current, v.serial, v.issuedAt = pick(cur.Serial), cur.Serial, cur.NotBefore
+	}
+	if prev, ok := rec.BySerial(l.Previous); ok {
+		v.previous, v.previousValidUntil = pick(prev.Serial), prev.NotAfter
+	}
+	v.next = pick(l.Next)
+	if l.Staged != nil && l.StagedFor == record.StagedForNext {
+		v.next = pick(l.Staged.Serial)
+	}
+	return v
 }
 
-// parseDelivered reads an owned delivery Secret. A damaged current key makes
-// it unusable (false); a damaged previous or next key is dropped, which the
-// next write then repairs.
-func parseDelivered(sec *corev1.Secret, keyID string) (*delivered, bool) {
-	cur, ok := parseDeliveredKey(sec, DeliveryKeyField, SerialAnnotation, IssuedAtAnnotation, GenerationAnnotation, keyID)
-	if !ok {
-		return nil, false
-	}
-	cur.cause = sec.Annotations[CauseAnnotation]
-	d := &delivered{
-		current:           cur,
-		handledTrigger:    sec.Annotations[HandledTriggerAnnotation],
-		handledAnnotation: sec.Annotations[HandledRotateRequestAnnotation],
-		resourceVersion:   sec.ResourceVersion,
-	}
-	if prev, ok := parseDeliveredKey(sec, DeliveryPreviousKeyField, PreviousSerialAnnotation, PreviousIssuedAtAnnotation, "", cur.key.ID()); ok {
-		if until, err := time.Parse(time.RFC3339, sec.Annotations[PreviousValidUntilAnnotation]); err == nil {
-			d.previous, d.previousValidUntil = &prev, until.UTC()
+// data is the view's Secret data.
+func (v deliveryView) data() map[string][]byte {
+	data := map[string][]byte{DeliveryKeyIDField: []byte(v.keyID)}
+	for field, k := range map[string]*keys.Key{DeliveryKeyField: v.current, DeliveryPreviousKeyField: v.previous, DeliveryNextKeyField: v.next} {
+		if k != nil {
+			data[field] = []byte(k.Plaintext())
 		}
 	}
-	if next, ok := parseDeliveredKey(sec, DeliveryNextKeyField, NextSerialAnnotation, NextIssuedAtAnnotation, NextGenerationAnnotation, cur.key.ID()); ok {
-		next.cause = sec.Annotations[NextCauseAnnotation]
-		d.next = &next
-	}
-	return d, true
+	return data
 }
 
-func parseDeliveredKey(sec *corev1.Secret, field, serialAnn, issuedAnn, generationAnn, keyID string) (deliveredKey, bool) {
-	raw, ok := sec.Data[field]
-	if !ok {
-		return deliveredKey{}, false
-	}
-	k, err := keys.Parse(string(raw))
-	if err != nil || (keyID != "" && k.ID() != keyID) {
-		return deliveredKey{}, false
-	}
-	serial := sec.Annotations[serialAnn]
-	issued, err := time.Parse(time.RFC3339, sec.Annotations[issuedAnn])
-	if serial == "" || err != nil {
-		return deliveredKey{}, false
-	}
-	generation, err := strconv.ParseInt(sec.Annotations[generationAnn], 10, 64)
-	if err != nil || generation < 1 {
-		generation = 1
-	}
-	return deliveredKey{key: k, serial: serial, issuedAt: issued.UTC(), generation: generation}, true
-}
-
-// applyConfig renders d as the whole of what keyward owns in the Secret:
-// server-side apply removes any field of ours that is left out, such as a
-// previous key whose grace period is over.
-func (d *delivered) applyConfig(key *keywardv1.APIKey) *corev1ac.SecretApplyConfiguration {
-	data := map[string][]byte{
-		DeliveryKeyField:   []byte(d.current.key.Plaintext()),
-		DeliveryKeyIDField: []byte(d.current.key.ID()),
-	}
+func (v deliveryView) annotations() map[string]string {
 	ann := map[string]string{
-		SerialAnnotation:               d.current.serial,
-		IssuedAtAnnotation:             d.current.issuedAt.Format(time.RFC3339),
-		GenerationAnnotation:           strconv.FormatInt(d.current.generation, 10),
-		CauseAnnotation:                d.current.cause,
-		HandledTriggerAnnotation:       d.handledTrigger,
-		HandledRotateRequestAnnotation: d.handledAnnotation,
+		SerialAnnotation:     v.serial,
+		IssuedAtAnnotation:   v.issuedAt.UTC().Format(time.RFC3339),
+		GenerationAnnotation: strconv.FormatInt(v.generation, 10),
 	}
-	if d.previous != nil {
-		data[DeliveryPreviousKeyField] = []byte(d.previous.key.Plaintext())
-		ann[PreviousSerialAnnotation] = d.previous.serial
-		ann[PreviousIssuedAtAnnotation] = d.previous.issuedAt.Format(time.RFC3339)
-		ann[PreviousValidUntilAnnotation] = d.previousValidUntil.Format(time.RFC3339)
+	if v.previous != nil && v.previousValidUntil != nil {
+		ann[PreviousValidUntilAnnotation] = v.previousValidUntil.UTC().Format(time.RFC3339)
 	}
-	if d.next != nil {
-		data[DeliveryNextKeyField] = []byte(d.next.key.Plaintext())
-		ann[NextSerialAnnotation] = d.next.serial
-		ann[NextIssuedAtAnnotation] = d.next.issuedAt.Format(time.RFC3339)
-		ann[NextGenerationAnnotation] = strconv.FormatInt(d.next.generation, 10)
-		ann[NextCauseAnnotation] = d.next.cause
-	}
-	apply := corev1ac.Secret(key.DeliverySecretName(), key.Namespace).
-		WithType(DeliverySecretType).
-		WithLabels(map[string]string{ManagedByLabel: ManagedByValue}).
-		WithAnnotations(ann).
-		WithOwnerReferences(metav1ac.OwnerReference().
-			WithAPIVersion(keywardv1.GroupVersion.String()).
-			WithKind("APIKey").
-			WithName(key.Name).
-			WithUID(key.UID).
-			WithController(true).
-			WithBlockOwnerDeletion(true)).
-		WithData(data)
-	if d.resourceVersion != "" {
-		// Every write after the first is conditional on what we read: a
-		// concurrent change fails the write instead of being overwritten.
-		apply.WithResourceVersion(d.resourceVersion)
-	}
-	return apply
+	return ann
 }
 
-// copy returns a shallow copy safe to change before writing.
-func (d *delivered) copy() *delivered {
-	c := *d
-	return &c
+// renderInto makes sec hold the view: keyward's data fields and
+// annotations exactly, whatever anyone else added left alone, and the
+// APIKey as its controller.
+func (v deliveryView) renderInto(sec *corev1.Secret, key *keywardv1.APIKey) {
+	data := v.data()
+	if sec.Data == nil {
+		sec.Data = map[string][]byte{}
+	}
+	for _, field := range append([]string{DeliveryKeyIDField}, deliveryFields...) {
+		if w, ok := data[field]; ok {
+			sec.Data[field] = w
+		} else {
+			delete(sec.Data, field)
+		}
+	}
+	ann := v.annotations()
+	for k := range sec.Annotations {
+		if _, ours := ann[k]; !ours && strings.HasPrefix(k, keywardAnnotationPrefix) {
+			delete(sec.Annotations, k)
+		}
+	}
+	if sec.Annotations == nil {
+		sec.Annotations = map[string]string{}
+	}
+	maps.Copy(sec.Annotations, ann)
+	if sec.Labels == nil {
+		sec.Labels = map[string]string{}
+	}
+	sec.Labels[ManagedByLabel] = ManagedByValue
+	sec.OwnerReferences = v.secret(key).OwnerReferences
+}
+
+// keywardAnnotationPrefix marks the annotations keyward writes on a
+// delivery Secret; any other of that prefix there (an earlier version's,
+// or a forged one) is removed.
+const keywardAnnotationPrefix = "keyward.dev/"
+
+// secret renders the view as a new Secret, for the first write, which is
+// a create: it fails rather than merge into a Secret someone else made in
+// the meantime.
+func (v deliveryView) secret(key *keywardv1.APIKey) *corev1.Secret {
+	isController := true
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: key.Namespace, Name: key.DeliverySecretName(),
+			Labels:      map[string]string{ManagedByLabel: ManagedByValue},
+			Annotations: v.annotations(),
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: keywardv1.GroupVersion.String(), Kind: "APIKey", Name: key.Name, UID: key.UID,
+				Controller: &isController, BlockOwnerDeletion: &isController,
+			}},
+		},
+		Type: DeliverySecretType,
+		Data: v.data(),
+	}
+}
+
+// heldBy reports whether sec already holds what the view renders: keyward's
+// fields only; whatever else someone added stays theirs.
+func (v deliveryView) heldBy(sec *corev1.Secret, key *keywardv1.APIKey) bool {
+	if sec == nil || sec.Type != DeliverySecretType || sec.Labels[ManagedByLabel] != ManagedByValue {
+		return false
+	}
+	want := v.data()
+	for _, field := range append([]string{DeliveryKeyIDField}, deliveryFields...) {
+		got, has := sec.Data[field]
+		w, wanted := want[field]
+		if has != wanted || string(got) != string(w) {
+			return false
+		}
+	}
+	for k, w := range v.annotations() {
+		if sec.Annotations[k] != w {
+			return false
+		}
+	}
+	for k := range sec.Annotations {
+		if _, ours := v.annotations()[k]; !ours && strings.HasPrefix(k, keywardAnnotationPrefix) {
+			return false
+		}
+	}
+	return metav1.IsControlledBy(sec, key) && len(sec.OwnerReferences) == 1
 }

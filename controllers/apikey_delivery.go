@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,12 +24,15 @@ import (
 // the foreign Secret is outside the cache, so no event would wake us.
 const conflictRetry = time.Minute
 
-// ensureSecret makes sure the delivery Secret holds a valid key for this
-// APIKey, generating one when there is none. Deleting the delivery Secret
-// by hand (or damaging its key) issues a new secret under the same key ID:
-// the plaintext of the old one is gone, so it cannot be delivered again,
-// and a key nobody can hold any more must not stay valid.
-func (r *APIKeyReconciler) ensureSecret(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+// errStale stops a reconcile that read an older record than the API server
+// holds: nothing is hashed or written from a stale view. The watch brings
+// the newer version.
+var errStale = errors.New("the cached key record is older than the API server's; retrying")
+
+// readDelivery reads the delivery Secret and finds in it, by fingerprint,
+// the plaintexts of the secrets the record lists. Nothing else is taken
+// from it: what it says about serials, times or key IDs is ignored.
+func (r *APIKeyReconciler) readDelivery(ctx context.Context, s *keyScope) (ctrl.Result, error) {
 	if s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
 	}
@@ -42,128 +46,348 @@ func (r *APIKeyReconciler) ensureSecret(ctx context.Context, s *keyScope) (ctrl.
 		s.fail(keywardv1.SecretConflictReason, msg)
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	if sec != nil && s.adopt(sec) {
+	s.delivery = sec
+	if s.want == nil || s.want.Ledger == nil {
 		return ctrl.Result{}, nil
 	}
-	// What the cache shows is missing or damaged. Ask the API server before
-	// minting: the cache may simply not have seen our own last write.
-	if sec, err = r.deliverySecret(ctx, s.key, true); err != nil {
+	fp, err := r.fingerprinter(ctx)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if sec != nil && metav1.IsControlledBy(sec, s.key) && s.adopt(sec) {
-		return ctrl.Result{}, nil
+	if s.match(fp); s.missing(fp) {
+		// The cache may not have seen our own last write: ask the API
+		// server before concluding that anything was lost.
+		if s.delivery, err = r.deliverySecret(ctx, s.key, true); err != nil {
+			return ctrl.Result{}, err
+		}
+		if s.delivery != nil && !metav1.IsControlledBy(s.delivery, s.key) {
+			return ctrl.Result{}, fmt.Errorf("delivery Secret %q changed owner; retrying", s.key.DeliverySecretName())
+		}
+		s.match(fp)
 	}
-	if s.state == record.Suspended {
-		// Nothing to deliver while suspended; resuming issues the key.
-		return ctrl.Result{}, nil
-	}
-	var resourceVersion string
-	if sec != nil {
-		resourceVersion = sec.ResourceVersion
-	}
-	return ctrl.Result{}, r.mint(ctx, s, resourceVersion)
+	l := s.want.Ledger
+	s.currentLost = lost(s, fp, l.Current)
+	s.nextLost = lost(s, fp, l.Next)
+	return ctrl.Result{}, nil
 }
 
-// adopt takes the keys from an owned delivery Secret if its current key is
-// intact and belongs to this key ID.
-func (s *keyScope) adopt(sec *corev1.Secret) bool {
-	d, ok := parseDelivered(sec, s.key.Status.KeyID)
+// match finds the record's secrets in the delivery Secret, in whichever
+// field, by their fingerprints.
+func (s *keyScope) match(fp *keys.Fingerprinter) {
+	clear(s.plain)
+	clear(s.field)
+	if s.delivery == nil {
+		return
+	}
+	for _, field := range deliveryFields {
+		k, err := keys.Parse(string(s.delivery.Data[field]))
+		if err != nil || k.ID() != s.want.KeyID {
+			continue
+		}
+		for _, sec := range s.ledgerSecrets() {
+			if _, seen := s.plain[sec.Serial]; seen {
+				continue
+			}
+			if ok, _ := fp.Match(k, sec.Fingerprint); ok {
+				s.plain[sec.Serial], s.field[sec.Serial] = k, field
+				break
+			}
+		}
+	}
+}
+
+// ledgerSecrets are the secrets the delivery Secret should hold.
+func (s *keyScope) ledgerSecrets() []record.Secret {
+	l := s.want.Ledger
+	var out []record.Secret
+	for _, serial := range []string{l.Current, l.Previous, l.Next} {
+		if sec, ok := s.want.BySerial(serial); ok && serial != "" {
+			out = append(out, sec)
+		}
+	}
+	if l.Staged != nil {
+		out = append(out, *l.Staged)
+	}
+	return out
+}
+
+// missing reports whether a secret the delivery Secret should hold was
+// not found in it.
+func (s *keyScope) missing(fp *keys.Fingerprinter) bool {
+	for _, sec := range s.ledgerSecrets() {
+		if _, ok := s.plain[sec.Serial]; !ok {
+			if _, known := fp.Match(keys.Key{}, sec.Fingerprint); known {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lost reports whether the secret of serial, whose fingerprint this
+// manager can check, is no longer in the delivery Secret.
+func lost(s *keyScope, fp *keys.Fingerprinter, serial string) bool {
+	if serial == "" {
+		return false
+	}
+	sec, ok := s.want.BySerial(serial)
 	if !ok {
 		return false
 	}
-	s.delivered = d
-	s.key.Status.KeyID = d.current.key.ID()
-	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason,
-		fmt.Sprintf("Secret %q holds the key under %q.", sec.Name, DeliveryKeyField))
-	return true
+	_, known := fp.Match(keys.Key{}, sec.Fingerprint)
+	_, found := s.plain[serial]
+	return known && !found
 }
 
-// mint generates the first secret (or a replacement for a lost one), hashes
-// it, and stores it in the delivery Secret. The hash is published only
-// afterwards (publishRecord), so a key whose hash the verifier accepts
-// always has its plaintext delivered.
-func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope, resourceVersion string) error {
-	dk, err := r.newSecret(ctx, s, s.key.Status.KeyID)
-	if err != nil {
+// issueSecret gives a key its first secret, replaces a lost one (with
+// backoff: the tenant decides how often it is lost, the manager how often
+// it hashes), and finishes what a crash interrupted. A new secret is
+// staged in the record (hash and fingerprint, not yet valid), then
+// delivered, then made valid by the next record write: the record never
+// accepts a secret that is not delivered, and a plaintext is never hashed
+// from anywhere but the manager's own memory.
+func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+	if s.state == record.Revoked || s.state == record.Expired || s.state == record.Suspended || s.stop {
+		return ctrl.Result{}, nil
+	}
+	if s.want == nil {
+		return ctrl.Result{}, r.mint(ctx, s)
+	}
+	r.settleStaged(s)
+	l := s.ledger()
+	_, hasCurrent := s.current()
+	switch {
+	case s.unsealed:
+		// The record's fingerprints cannot be checked yet (sealDelivery).
+		return ctrl.Result{}, nil
+	case !hasCurrent && l.Next == "":
+		// The first secret never reached the delivery Secret: a crash
+		// took its plaintext. Stage another.
+		if err := r.stage(ctx, s, record.StagedForKey, "created"); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.deliver(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.settleStaged(s)
+		return ctrl.Result{}, nil
+	case !s.currentLost || l.Next != "":
+		// Intact, or a replacement is already valid and promotion
+		// completes the reissue.
+		return ctrl.Result{}, nil
+	}
+	if wait := r.reissues.wait(s.key.UID, s.now); wait > 0 {
+		msg := fmt.Sprintf("The delivery Secret %q no longer holds the current key; keyward issues a new one in %s (it holds back after repeated losses).",
+			s.key.DeliverySecretName(), wait.Round(timeUnit))
+		s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionFalse, keywardv1.ReissueBackoffReason, msg)
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if err := r.stage(ctx, s, record.StagedForNext, "reissued: the delivery Secret no longer held the current key"); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.reissues.done(s.key.UID, s.now)
+	s.reissued = true
+	if err := r.deliver(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.settleStaged(s)
+	return ctrl.Result{}, nil
+}
+
+// mint binds a fresh key ID to this APIKey by creating its record (create
+// only: a key ID that exists is never reused), then delivers the first
+// secret. The record says "issuing" until the secret is delivered.
+func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope) error {
+	// The cache may not have seen the record of an earlier, interrupted
+	// reconcile; minting twice would bind a second key ID.
+	list := &corev1.SecretList{}
+	if err := r.APIReader.List(ctx, list, client.InNamespace(r.VerifierNamespace),
+		client.MatchingLabels{record.RecordLabel: "true", record.APIKeyUIDLabel: string(s.key.UID)}); err != nil {
 		return err
 	}
-	// A reissued secret continues the count, so status shows it changed.
-	dk.generation = s.key.Status.SecretGeneration + 1
-	trigger, annotation := s.key.RotationRequest()
-	d := &delivered{current: dk, handledTrigger: trigger, handledAnnotation: annotation, resourceVersion: resourceVersion}
-	if err := r.writeDelivery(ctx, s, d); err != nil {
+	if len(list.Items) > 0 {
+		return errStale
+	}
+	// A key ID status keeps (its record was deleted by hand) is bound to
+	// this APIKey again if nobody else holds it.
+	reissue := s.key.Status.KeyID != ""
+	for attempt := 0; ; attempt++ {
+		id, err := keys.NewID()
+		if err != nil {
+			return err
+		}
+		if attempt == 0 && reissue {
+			id = s.key.Status.KeyID
+		}
+		s.want = &record.Record{KeyID: id, Owner: s.key.Spec.Owner, State: record.Issuing, Ledger: &record.Ledger{}}
+		s.want.Ledger.HandledTrigger, s.want.Ledger.HandledAnnotation = s.key.RotationRequest()
+		err = r.stage(ctx, s, record.StagedForKey, "created")
+		if !apierrors.IsAlreadyExists(err) || attempt == 2 {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		// 80 random bits collided with a key ID that exists: draw again.
+		s.want, s.rec = nil, nil
+	}
+	s.minted, s.reissued = true, reissue
+	s.key.Status.KeyID = s.want.KeyID
+	keysIssuedTotal.WithLabelValues("created").Inc()
+	log.FromContext(ctx).Info("issued a key", "keyID", s.want.KeyID)
+	if err := r.deliver(ctx, s); err != nil {
 		return err
 	}
-	s.reissued = s.key.Status.KeyID != ""
-	s.minted = true
-	s.key.Status.KeyID = dk.key.ID()
-	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason,
-		fmt.Sprintf("Secret %q holds the key under %q.", s.key.DeliverySecretName(), DeliveryKeyField))
-	reason := "created"
-	if s.reissued {
-		reason = "reissued"
-	}
-	keysIssuedTotal.WithLabelValues(reason).Inc()
-	log.FromContext(ctx).Info("issued a secret", "keyID", dk.key.ID(), "reason", reason)
+	r.settleStaged(s)
 	return nil
 }
 
-// newSecret generates and hashes a secret; the hash waits in the scope
-// until the plaintext is stored.
-func (r *APIKeyReconciler) newSecret(ctx context.Context, s *keyScope, keyID string) (deliveredKey, error) {
-	k, err := keys.Generate(keyID)
+// stage generates a secret, hashes it and records hash and fingerprint in
+// the ledger, not yet valid: the one write after which a crash costs
+// nothing but the hash.
+func (r *APIKeyReconciler) stage(ctx context.Context, s *keyScope, forField, cause string) error {
+	if err := r.confirmFresh(ctx, s); err != nil {
+		return err
+	}
+	fp, err := r.fingerprinter(ctx)
 	if err != nil {
-		return deliveredKey{}, err
+		return err
+	}
+	k, err := keys.Generate(s.want.KeyID)
+	if err != nil {
+		return err
 	}
 	serial, err := newSerial()
 	if err != nil {
-		return deliveredKey{}, err
+		return err
 	}
 	phc, err := r.Hashes.Hash(ctx, k)
 	if err != nil {
-		return deliveredKey{}, fmt.Errorf("hashing a new secret: %w", err)
+		return fmt.Errorf("hashing a new secret: %w", err)
 	}
-	s.hashes[serial] = phc
-	return deliveredKey{key: k, serial: serial, issuedAt: s.now, generation: 1}, nil
+	l := s.ledger()
+	l.Staged = &record.Secret{Serial: serial, Hash: phc, NotBefore: s.now, Fingerprint: fp.Fingerprint(k)}
+	l.StagedFor = forField
+	if forField == record.StagedForKey {
+		l.Cause = cause
+	} else {
+		l.NextCause = cause
+	}
+	if err := r.saveRecord(ctx, s); err != nil {
+		l.Staged = nil
+		return err
+	}
+	s.plain[serial] = k
+	if forField == record.StagedForNext && cause != "" {
+		log.FromContext(ctx).Info("staged a new secret", "keyID", s.want.KeyID, "cause", cause)
+	}
+	return nil
 }
 
-// writeDelivery stores d and makes it the scope's view of the Secret.
-func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *keyScope, d *delivered) error {
-	if err := r.Client.Apply(ctx, d.applyConfig(s.key), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+// settleStaged moves a staged secret that the delivery Secret holds into
+// the record's valid secrets (the next record write publishes it), and
+// drops one it does not hold: its plaintext existed only in the memory of
+// a reconcile that did not finish, and a new one is staged if still due.
+// A rotation's next secret that vanished from the delivery Secret goes
+// too, and the rotation starts over.
+func (r *APIKeyReconciler) settleStaged(s *keyScope) {
+	l := s.ledger()
+	if s.nextLost {
+		s.want.Secrets = deleteSerial(s.want.Secrets, l.Next)
+		l.Next, s.nextLost = "", false
+		l.HandledTrigger, l.HandledAnnotation = "", ""
+	}
+	st := l.Staged
+	if st == nil {
+		return
+	}
+	if _, delivered := s.field[st.Serial]; !delivered {
+		l.Staged = nil
+		return
+	}
+	s.want.Secrets = append(s.want.Secrets, *st)
+	record.SortSecrets(s.want.Secrets)
+	if l.StagedFor == record.StagedForKey {
+		l.Current, l.Generation = st.Serial, max(1, l.Generation)
+		s.want.State = s.state
+	} else {
+		// The new secret serves whatever rotation requests stand now,
+		// whether this reconcile or an interrupted one staged it.
+		l.Next = st.Serial
+		l.HandledTrigger, l.HandledAnnotation = s.key.RotationRequest()
+	}
+	l.Staged, l.StagedFor = nil, ""
+}
+
+// deliver writes the delivery Secret the ledger asks for. The first write
+// is a create; later ones are a patch conditional on the version read,
+// which also removes what keyward's fields should not hold, whoever put it
+// there. A Secret of another type (made by hand) is replaced.
+func (r *APIKeyReconciler) deliver(ctx context.Context, s *keyScope) error {
+	v := s.view()
+	if v.current == nil && !s.currentLost {
+		// A key lost from the delivery Secret is replaced through
+		// "nextKey"; any other missing key is a bug to stop at.
+		return fmt.Errorf("the current secret of key %s is not at hand; retrying", s.want.KeyID)
+	}
+	written, err := r.writeDelivery(ctx, s, v)
+	if err != nil {
 		msg := "Writing the delivery Secret failed: " + err.Error()
 		s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionFalse, keywardv1.DeliveryFailedReason, msg)
 		s.fail(keywardv1.DeliveryFailedReason, msg)
 		return err
 	}
-	d.resourceVersion = ""
-	s.delivered = d
-	// The next write must be based on what the API server now holds.
-	s.deliveryStale = true
+	s.delivery = written
+	s.locate()
+	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason,
+		fmt.Sprintf("Secret %q holds the key under %q.", s.key.DeliverySecretName(), DeliveryKeyField))
 	return nil
 }
 
-// freshDelivery returns a copy of the delivery Secret to change and write.
-// live reads it from the API server, for decisions that must not rest on
-// the cache (a rotation, a hash); otherwise the cached copy serves, since
-// its resourceVersion makes a write based on stale data fail. A Secret
-// this reconcile already wrote is always read again.
-func (r *APIKeyReconciler) freshDelivery(ctx context.Context, s *keyScope, live bool) (*delivered, error) {
-	if !live && !s.deliveryStale && s.delivered.resourceVersion != "" {
-		return s.delivered.copy(), nil
+func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *keyScope, v deliveryView) (*corev1.Secret, error) {
+	old := s.delivery
+	if old != nil && old.Type != DeliverySecretType {
+		if err := r.Client.Delete(ctx, old, client.Preconditions{UID: &old.UID, ResourceVersion: &old.ResourceVersion}); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		old = nil
 	}
-	sec, err := r.deliverySecret(ctx, s.key, true)
-	if err != nil {
-		return nil, err
+	if old == nil {
+		sec := v.secret(s.key)
+		return sec, r.Client.Create(ctx, sec, client.FieldOwner(FieldOwner))
 	}
-	if sec == nil || !metav1.IsControlledBy(sec, s.key) {
-		return nil, fmt.Errorf("delivery Secret %q disappeared; retrying", s.key.DeliverySecretName())
+	sec := old.DeepCopy()
+	v.renderInto(sec, s.key)
+	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
+	return sec, r.Client.Patch(ctx, sec, patch, client.FieldOwner(FieldOwner))
+}
+
+// locate notes where each plaintext at hand now is in the delivery Secret.
+func (s *keyScope) locate() {
+	clear(s.field)
+	for serial, k := range s.plain {
+		for _, field := range deliveryFields {
+			if got, err := keys.Parse(string(s.delivery.Data[field])); err == nil && got.Equal(k) {
+				s.field[serial] = field
+			}
+		}
 	}
-	d, ok := parseDelivered(sec, s.key.Status.KeyID)
-	if !ok {
-		return nil, fmt.Errorf("delivery Secret %q changed; retrying", s.key.DeliverySecretName())
+}
+
+// confirmFresh refuses to hash on a record the cache shows older than the
+// API server holds.
+func (r *APIKeyReconciler) confirmFresh(ctx context.Context, s *keyScope) error {
+	if s.rec == nil {
+		return nil
 	}
-	s.delivered, s.deliveryStale = d, false
-	return d.copy(), nil
+	live, err := r.recordOf(ctx, s.want.KeyID, true)
+	switch {
+	case err != nil:
+		return err
+	case live == nil || live.secret.ResourceVersion != s.rec.secret.ResourceVersion:
+		return errStale
+	}
+	return nil
 }
 
 // deliverySecret returns the delivery Secret or nil.
@@ -190,6 +414,20 @@ func (r *APIKeyReconciler) secret(ctx context.Context, name client.ObjectKey, li
 		return nil, err
 	}
 	return sec, nil
+}
+
+func (r *APIKeyReconciler) fingerprinter(ctx context.Context) (*keys.Fingerprinter, error) {
+	return r.fingerprints.get(ctx, r.Client, r.APIReader, r.ManagerNamespace)
+}
+
+func deleteSerial(secrets []record.Secret, serial string) []record.Secret {
+	out := secrets[:0:0]
+	for _, sec := range secrets {
+		if sec.Serial != serial {
+			out = append(out, sec)
+		}
+	}
+	return out
 }
 
 func newSerial() (string, error) {

@@ -9,6 +9,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/record"
 )
 
 // recordActions emits the Events of writes that leave no trace in status:
@@ -17,12 +18,12 @@ import (
 func (r *APIKeyReconciler) recordActions(s *keyScope) {
 	key := s.key
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
-	if s.minted && s.reissued {
+	if s.reissued {
 		r.emit(s, corev1.EventTypeWarning, keywardv1.SecretReissuedReason, audit.Reissued, "Issue",
-			fmt.Sprintf("Delivery Secret %s was missing or damaged: issued a new secret for key %s. The previous secret no longer verifies.",
+			fmt.Sprintf("Delivery Secret %s was missing or no longer held the key keyward wrote: issued a new secret for key %s. The previous secret no longer verifies once the new one is delivered.",
 				key.DeliverySecretName(), prefix))
 	}
-	if s.recordWritten && !s.minted && !s.staged && !s.rotated && !s.graceEnded && !s.readyChanged() &&
+	if s.recordWritten && !s.minted && !s.reissued && !s.staged && !s.rotated && !s.graceEnded && !s.readyChanged() &&
 		s.original.Status.KeyID != "" {
 		r.Recorder.Eventf(key, nil, corev1.EventTypeNormal, keywardv1.UpdatedReason, "Publish",
 			"Published key record version %d.", s.recordVersion)
@@ -51,7 +52,7 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 				prefix, s.rotationCause(), key.DeliverySecretName(), DeliveryKeyField, DeliveryPreviousKeyField,
 				key.Status.PreviousSecretValidUntil.UTC().Format(time.RFC3339)))
 	}
-	if old.PreviousSecretValidUntil != nil && key.Status.PreviousSecretValidUntil == nil && s.delivered != nil {
+	if old.PreviousSecretValidUntil != nil && key.Status.PreviousSecretValidUntil == nil && s.state != record.Revoked && s.state != record.Expired {
 		r.emit(s, corev1.EventTypeNormal, keywardv1.GraceEndedReason, audit.GraceEnded, "Rotate",
 			fmt.Sprintf("The grace period of key %s ended: only the current secret verifies.", prefix))
 	}
@@ -92,10 +93,10 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 }
 
 func (s *keyScope) rotationCause() string {
-	if s.delivered == nil || s.delivered.current.cause == "" {
+	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Cause == "" {
 		return "cause not recorded"
 	}
-	return s.delivered.current.cause
+	return s.want.Ledger.Cause
 }
 
 // emit sends one Event and the matching audit line.

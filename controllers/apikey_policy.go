@@ -48,7 +48,16 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 	if s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
 	}
+	replaced := false
+	if p := ancestry.Parent; p != nil {
+		if s.key.Status.ParentUID == "" {
+			s.key.Status.ParentUID = string(p.UID)
+		}
+		replaced = s.key.Status.ParentUID != string(p.UID)
+	}
 	switch {
+	case replaced:
+		s.revokeBy(keywardv1.ParentReplacedReason, fmt.Sprintf("Parent key %q was deleted and re-created: this delegated key followed only the parent it was created under, and is revoked.", s.key.Spec.Parent.Name))
 	case ancestry.Missing != "" && s.key.Spec.Parent != nil:
 		s.revokeBy(keywardv1.ParentRevokedReason, fmt.Sprintf("Parent key %q is gone, so this delegated key is revoked.", ancestry.Missing))
 	case ancestry.Revoked != "":

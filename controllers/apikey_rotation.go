@@ -2,17 +2,23 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/lifecycle"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
-// plan asks the schedule what is due for the delivered keys now.
-func (r *APIKeyReconciler) plan(s *keyScope, d *delivered) lifecycle.Plan {
+// timeUnit rounds the waits messages mention.
+const timeUnit = time.Second
+
+// plan asks the schedule what is due for the key's secrets now.
+func (r *APIKeyReconciler) plan(s *keyScope) lifecycle.Plan {
 	in := lifecycle.Input{
 		Now:        s.now,
 		Active:     s.state == record.Active,
@@ -20,102 +26,142 @@ func (r *APIKeyReconciler) plan(s *keyScope, d *delivered) lifecycle.Plan {
 		ExpiresAt:  s.expiresAt,
 		WarnBefore: r.WarnBefore,
 	}
-	if d != nil {
-		in.IssuedAt = d.current.issuedAt
-		if d.previous != nil {
-			in.PreviousValidUntil = &d.previousValidUntil
+	if cur, ok := s.current(); ok {
+		in.IssuedAt = cur.NotBefore
+		if prev, ok := s.previous(); ok {
+			in.PreviousValidUntil = prev.NotAfter
 		}
 	}
 	return lifecycle.Schedule(in)
 }
 
-// rotateCause says why the delivered keys need a new secret, or "".
-func (r *APIKeyReconciler) rotateCause(s *keyScope, d *delivered) string {
-	if s.state != record.Active || d == nil || d.next != nil {
+// rotateCause says why the key needs a new secret, or "". Requests served
+// are in the record's ledger, where the key's namespace cannot undo them.
+func (r *APIKeyReconciler) rotateCause(s *keyScope) string {
+	if s.state != record.Active || s.want == nil || s.want.Ledger == nil || s.unsealed {
+		return ""
+	}
+	l := s.want.Ledger
+	if _, ok := s.current(); !ok || s.currentLost || l.Next != "" || l.Staged != nil {
 		return ""
 	}
 	trigger, annotation := s.key.RotationRequest()
 	switch {
-	case trigger != d.handledTrigger:
+	case trigger != l.HandledTrigger:
 		return "spec.rotation.trigger changed"
-	case annotation != d.handledAnnotation:
+	case annotation != l.HandledAnnotation:
 		return "annotation keyward.dev/rotate changed"
-	case r.plan(s, d).Rotate:
+	case r.plan(s).Rotate:
 		return "scheduled"
 	}
 	return ""
 }
 
-// rotateIfDue stores a new secret beside the current one (as nextKey). Its
-// hash is published next, and only then does it become the key consumers
-// read: consumers never see a key the verifier does not know yet.
+// rotateIfDue stages a new secret, delivers it as nextKey and marks it
+// valid for the record write that follows (publishRecord). Only after
+// that does it become the key consumers read (promoteRotation): consumers
+// never see a key the verifier does not know yet.
 func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.Result, error) {
-	if r.rotateCause(s, s.delivered) == "" {
-		return ctrl.Result{}, nil
-	}
-	// Decide on what the API server holds, not on the cache: a rotation
-	// this process already stored must not happen twice.
-	d, err := r.freshDelivery(ctx, s, true)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	cause := r.rotateCause(s, d)
+	cause := r.rotateCause(s)
 	if cause == "" {
 		return ctrl.Result{}, nil
 	}
-	next, err := r.newSecret(ctx, s, d.current.key.ID())
-	if err != nil {
+	if err := r.stage(ctx, s, record.StagedForNext, cause); err != nil {
 		return ctrl.Result{}, err
 	}
-	next.generation, next.cause = d.current.generation+1, cause
-	d.next = &next
-	d.handledTrigger, d.handledAnnotation = s.key.RotationRequest()
-	if err := r.writeDelivery(ctx, s, d); err != nil {
+	if err := r.deliver(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.settleStaged(s)
 	s.staged = true
-	log.FromContext(ctx).Info("stored a new secret for rotation", "keyID", d.current.key.ID(), "cause", cause)
 	return ctrl.Result{}, nil
 }
 
-// promoteRotation makes the stored new secret the current one once the
-// record carries its hash; the old one becomes previousKey, and its grace
-// period starts now. The record then learns when the grace ends.
+// promoteRotation makes the published next secret the one consumers read.
+// The replaced secret becomes previousKey, valid for the grace period from
+// now; a secret the delivery Secret had lost (a reissue) goes at once. The
+// delivery Secret changes first, then the record: a crash in between only
+// starts the grace period a little later.
 func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *keyScope) (ctrl.Result, error) {
-	if s.delivered == nil || s.delivered.next == nil || !s.published[s.delivered.next.serial] {
+	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Next == "" || s.rec == nil {
 		return ctrl.Result{}, nil
 	}
-	d, err := r.freshDelivery(ctx, s, false)
-	if err != nil || d.next == nil {
-		return ctrl.Result{}, err
+	l := s.want.Ledger
+	if _, published := s.rec.record.BySerial(l.Next); !published || s.rec.record.Ledger == nil || s.rec.record.Ledger.Next != l.Next {
+		return ctrl.Result{}, nil
 	}
-	old := d.current
-	d.previous, d.previousValidUntil = &old, s.now.Add(s.key.GracePeriod())
-	d.current, d.next = *d.next, nil
-	if err := r.writeDelivery(ctx, s, d); err != nil {
+	old, hadCurrent := s.current()
+	_, keepOld := s.plain[old.Serial]
+	keepOld = keepOld && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0
+	if keepOld {
+		until := s.now.Add(s.key.GracePeriod())
+		for i := range s.want.Secrets {
+			if s.want.Secrets[i].Serial == old.Serial {
+				s.want.Secrets[i].NotAfter = &until
+			}
+		}
+		if l.Previous != "" && l.Previous != old.Serial {
+			s.want.Secrets = deleteSerial(s.want.Secrets, l.Previous)
+		}
+		l.Previous = old.Serial
+	} else {
+		s.want.Secrets = deleteSerial(s.want.Secrets, old.Serial)
+		if l.Previous != "" {
+			s.want.Secrets = deleteSerial(s.want.Secrets, l.Previous)
+		}
+		l.Previous = ""
+	}
+	l.Current, l.Next = l.Next, ""
+	l.Generation++
+	l.Cause, l.NextCause = l.NextCause, ""
+	s.currentLost = false
+	if s.field[l.Current] != DeliveryKeyField || (keepOld && s.field[old.Serial] != DeliveryPreviousKeyField) {
+		if err := r.deliver(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.saveRecord(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	s.rotated = true
 	keysIssuedTotal.WithLabelValues("rotated").Inc()
-	log.FromContext(ctx).Info("rotated", "keyID", d.current.key.ID(), "previousValidUntil", d.previousValidUntil)
-	return r.publishRecord(ctx, s)
+	log.FromContext(ctx).Info("rotated", "keyID", s.want.KeyID, "previousValidUntil", s.key.GracePeriod())
+	return ctrl.Result{}, nil
 }
 
-// endGrace removes the previous key from the delivery Secret once its grace
-// period is over; publishRecord has already dropped its hash.
-func (r *APIKeyReconciler) endGrace(ctx context.Context, s *keyScope) (ctrl.Result, error) {
-	d := s.delivered
-	if d == nil || d.previous == nil || s.now.Before(d.previousValidUntil) || s.published[d.previous.serial] {
+// repairDelivery makes the delivery Secret hold what the ledger says, when
+// it does not: a previous key whose grace ended leaves it, and whatever
+// someone changed in keyward's fields (a serial, an end of validity, a
+// foreign key ID, a stray plaintext) is written back, without hashing,
+// with a Warning Event.
+func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Current == "" || s.currentLost || s.unsealed ||
+		s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
 	}
-	d, err := r.freshDelivery(ctx, s, false)
-	if err != nil || d.previous == nil {
+	v := s.view()
+	if v.current == nil || v.heldBy(s.delivery, s.key) {
+		return ctrl.Result{}, nil
+	}
+	endsGrace := s.delivery != nil && s.delivery.Data[DeliveryPreviousKeyField] != nil && v.previous == nil && s.original.Status.PreviousSecretValidUntil != nil
+	wroteThis := s.minted || s.reissued || s.staged || s.rotated
+	if err := r.deliver(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
-	d.previous, d.previousValidUntil = nil, time.Time{}
-	if err := r.writeDelivery(ctx, s, d); err != nil {
-		return ctrl.Result{}, err
+	switch {
+	case endsGrace:
+		s.graceEnded = true
+	case !wroteThis:
+		s.repaired = true
 	}
-	s.graceEnded = true
 	return ctrl.Result{}, nil
+}
+
+// announceRepair tells the key's owners that keyward undid a change to the
+// delivery Secret.
+func (r *APIKeyReconciler) announceRepair(s *keyScope) {
+	if s.repaired {
+		r.Recorder.Eventf(s.key, nil, corev1.EventTypeWarning, keywardv1.DeliveryRepairedReason, "Deliver",
+			"%s", fmt.Sprintf("Delivery Secret %s did not hold what keyward wrote; keyward wrote it again. Only keyward writes the key's fields and keyward.dev/ annotations there.", s.key.DeliverySecretName()))
+	}
 }

@@ -22,7 +22,7 @@ type Notifier interface {
 // time a rotation or the expiry comes within the warning window, and asks to
 // be woken at the next instant the schedule changes anything.
 func (r *APIKeyReconciler) warnAndSchedule(ctx context.Context, s *keyScope) (ctrl.Result, error) {
-	p := r.plan(s, s.delivered)
+	p := r.plan(s)
 	st := &s.key.Status
 	st.NextRotationTime = nil
 	if s.state == record.Active {

@@ -3,10 +3,12 @@ package controllers
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -25,17 +27,27 @@ type keyScope struct {
 	// elsewhere than the key's own spec (its parent, a policy).
 	stateReason, stateMessage string
 
-	// delivered is what the delivery Secret holds (or was just given).
-	delivered     *delivered
-	deliveryStale bool
-	// hashes are the PBKDF2 hashes computed in this reconcile, by serial.
-	hashes map[string]string
-	// published are the serials the record carries after publishRecord.
-	published map[string]bool
+	// rec is the key's record as published (nil when there is none yet),
+	// and want the record as this reconcile wants it: its secrets, their
+	// windows and the ledger are the key's only source of truth.
+	rec  *publishedRecord
+	want *record.Record
+	// delivery is the delivery Secret as last read or written; plain holds
+	// the plaintexts found in it by fingerprint, or generated in this
+	// reconcile, by serial, and field where each was found.
+	delivery *corev1.Secret
+	plain    map[string]keys.Key
+	field    map[string]string
+	// currentLost: the delivery Secret no longer holds the current secret
+	// (deleted, or edited); nextLost: nor the rotation's next one.
+	currentLost, nextLost bool
+	// unsealed: the record's fingerprints could not be checked yet, so
+	// nothing may be concluded from the delivery Secret.
+	unsealed bool
 
-	minted, reissued, staged, rotated, graceEnded bool
-	recordWritten                                 bool
-	recordVersion                                 int64
+	minted, reissued, staged, rotated, graceEnded, repaired bool
+	recordWritten                                            bool
+	recordVersion                                            int64
 
 	stop bool
 }
@@ -43,7 +55,7 @@ type keyScope struct {
 func newKeyScope(key *keywardv1.APIKey, now time.Time) *keyScope {
 	return &keyScope{
 		key: key, original: key.DeepCopy(), now: now.UTC().Truncate(time.Second),
-		hashes: map[string]string{}, published: map[string]bool{},
+		plain: map[string]keys.Key{}, field: map[string]string{},
 	}
 }
 
@@ -71,6 +83,9 @@ func (s *keyScope) markReady() {
 	revokedReason, revokedMsg := keywardv1.NotRevokedReason, "The key is not revoked."
 	if s.state == record.Revoked {
 		revoked, revokedReason, revokedMsg = metav1.ConditionTrue, keywardv1.RevokedReason, "The key is revoked; the verifier denies it."
+		if s.stateReason != "" {
+			revokedReason, revokedMsg = s.stateReason, s.stateMessage
+		}
 	}
 	s.setCondition(keywardv1.RevokedCondition, revoked, revokedReason, revokedMsg)
 
@@ -97,14 +112,14 @@ func (s *keyScope) markReady() {
 	}
 	st.ExpirationTime = timeOrNil(s.expiresAt)
 	st.PreviousSecretValidUntil = nil
-	if d := s.delivered; d != nil {
-		st.IssuedTime = &metav1.Time{Time: d.current.issuedAt}
-		st.SecretGeneration = d.current.generation
-		if d.previous != nil {
-			st.PreviousSecretValidUntil = &metav1.Time{Time: d.previousValidUntil}
+	if cur, ok := s.current(); ok {
+		st.IssuedTime = &metav1.Time{Time: cur.NotBefore}
+		st.SecretGeneration = s.want.Ledger.Generation
+		if prev, ok := s.previous(); ok {
+			st.PreviousSecretValidUntil = &metav1.Time{Time: *prev.NotAfter}
 			// The current secret replaced the previous one: read from the
-			// Secret, so that a rotation finished after a crash still shows.
-			st.LastRotationTime = &metav1.Time{Time: d.current.issuedAt}
+			// record, so that a rotation finished after a crash still shows.
+			st.LastRotationTime = &metav1.Time{Time: cur.NotBefore}
 		}
 	}
 	if st.PreviousSecretValidUntil != nil && s.state != record.Revoked && s.state != record.Expired {
@@ -125,4 +140,29 @@ func timeOrNil(t *time.Time) *metav1.Time {
 
 func (s *keyScope) condition(obj *keywardv1.APIKey, condType string) *metav1.Condition {
 	return meta.FindStatusCondition(obj.Status.Conditions, condType)
+}
+
+// current is the secret consumers read, as the record says.
+func (s *keyScope) current() (record.Secret, bool) {
+	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Current == "" {
+		return record.Secret{}, false
+	}
+	return s.want.BySerial(s.want.Ledger.Current)
+}
+
+// previous is the secret a rotation replaced, while its grace runs.
+func (s *keyScope) previous() (record.Secret, bool) {
+	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Previous == "" {
+		return record.Secret{}, false
+	}
+	sec, ok := s.want.BySerial(s.want.Ledger.Previous)
+	return sec, ok && sec.NotAfter != nil
+}
+
+// ledger returns the wanted record's ledger, creating an empty one.
+func (s *keyScope) ledger() *record.Ledger {
+	if s.want.Ledger == nil {
+		s.want.Ledger = &record.Ledger{}
+	}
+	return s.want.Ledger
 }

@@ -7,10 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/conditions"
@@ -93,10 +90,12 @@ func TestConditionsNobodyCanEnforceAreNotPublished(t *testing.T) {
 	g.Expect(ready.Message).To(ContainSubstring(`timeWindows[0].timeZone: unknown time zone "Mars/Olympus_Mons"`))
 	g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, keywardv1.PublishedCondition)).To(BeTrue())
 	g.Expect(got.Status.KeyID).NotTo(BeEmpty())
-	// The status is written after the publishing phase, so a record would
-	// exist by now.
-	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: verifierNamespace, Name: record.SecretName(got.Status.KeyID)}, &corev1.Secret{})
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no record, so the key cannot be used: %v", err)
+	// The status is written after the publishing phase, so a published
+	// record would exist by now: the key ID is bound (its record is
+	// issuing), but no secret verifies, so the key cannot be used.
+	issuing := recordFor(g, got.Status.KeyID)
+	g.Expect(issuing.State).To(Equal(record.Issuing))
+	g.Expect(issuing.Secrets).To(BeEmpty(), "no secret verifies, so the key cannot be used")
 
 	patchKey(g, key, func(k *keywardv1.APIKey) { k.Spec.Revoked = true })
 	waitFor(g, key, keywardv1.RevokedReason)

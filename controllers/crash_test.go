@@ -37,6 +37,9 @@ type crashAfter struct {
 	// currents and nexts are the distinct keys seen as "key" and
 	// "nextKey": a doubled mint or rotation shows up as one too many.
 	currents, nexts map[string]bool
+	// lost are the serials whose plaintext the test itself destroyed:
+	// their hashes may stay published until the manager replaces them.
+	lost map[string]bool
 }
 
 func (c *crashAfter) hook(verb string, obj any) error {
@@ -49,7 +52,7 @@ func (c *crashAfter) hook(verb string, obj any) error {
 	if c.currents == nil {
 		c.currents, c.nexts = map[string]bool{}, map[string]bool{}
 	}
-	if msg := invariantsBroken(c.ns, c.currents, c.nexts); msg != "" {
+	if msg := invariantsBroken(c.ns, c.currents, c.nexts, c.lost); msg != "" {
 		c.broken = append(c.broken, fmt.Sprintf("after write %d (%s %s): %s", c.seen, verb, describe(obj), msg))
 	}
 	if c.seen == c.n {
@@ -62,7 +65,7 @@ func (c *crashAfter) hook(verb string, obj any) error {
 func concerns(obj any, ns string) bool {
 	switch o := obj.(type) {
 	case client.Object:
-		return o.GetNamespace() == ns
+		return o.GetNamespace() == ns || strings.HasPrefix(o.GetAnnotations()[record.APIKeyAnnotation], ns+"/")
 	case *corev1ac.SecretApplyConfiguration:
 		return deref(o.Namespace) == ns || strings.HasPrefix(o.Annotations[record.APIKeyAnnotation], ns+"/")
 	}
@@ -71,8 +74,10 @@ func concerns(obj any, ns string) bool {
 
 // invariantsBroken reads what the API server holds and checks invariant 2:
 // every published hash belongs to a delivered plaintext, and an active
-// record always accepts the key consumers read.
-func invariantsBroken(ns string, currents, nexts map[string]bool) string {
+// record always accepts the key consumers read. A plaintext the test
+// destroyed (lost) cannot be delivered, and while the delivery Secret holds
+// no key at all, consumers read none.
+func invariantsBroken(ns string, currents, nexts, lost map[string]bool) string {
 	ctx := context.Background()
 	list := &keywardv1.APIKeyList{}
 	if err := k8s.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != 1 {
@@ -107,6 +112,9 @@ func invariantsBroken(ns string, currents, nexts map[string]bool) string {
 			return "undecodable record: " + err.Error()
 		}
 		for _, s := range rec.Secrets {
+			if lost[s.Serial] {
+				continue
+			}
 			found := false
 			for _, k := range delivered {
 				if ok, _ := keys.Verify(k, s.Hash); ok {
@@ -117,7 +125,7 @@ func invariantsBroken(ns string, currents, nexts map[string]bool) string {
 				return "a published hash has no delivered plaintext (serial " + s.Serial + ")"
 			}
 		}
-		if rec.State == record.Active {
+		if _, delivered := sec.Data[DeliveryKeyField]; rec.State == record.Active && (delivered || len(lost) == 0) {
 			cur, err := keys.Parse(string(sec.Data[DeliveryKeyField]))
 			if err != nil || !verifierAccepts(rec, cur, time.Now()) {
 				return fmt.Sprintf("the record is active but does not accept the key consumers read (serial %s; record %+v)",
@@ -132,12 +140,12 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 	flows := []struct {
 		name string
 		// run drives the flow and waits until it has converged.
-		run func(g *WithT, ns string, arm func())
+		run func(g *WithT, ns string, arm func(lost ...string))
 		// currents and nexts: how many distinct keys the flow puts in
 		// "key" and "nextKey" when nothing is doubled.
 		currents, nexts int
 	}{
-		{"create", func(g *WithT, ns string, arm func()) {
+		{"create", func(g *WithT, ns string, arm func(...string)) {
 			arm()
 			key := createReady(g, newAPIKey(ns, "k"))
 			g.Expect(verifierAccepts(recordFor(g, key.Status.KeyID), deliveredPlaintext(g, key), time.Now())).To(BeTrue())
@@ -145,7 +153,7 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 			// one, never repeat it.
 			g.Expect(eventCount(g, key, keywardv1.CreatedReason)).To(BeNumerically("<=", 1))
 		}, 1, 0},
-		{"rotate", func(g *WithT, ns string, arm func()) {
+		{"rotate", func(g *WithT, ns string, arm func(...string)) {
 			key := createReady(g, newAPIKey(ns, "k", func(k *keywardv1.APIKey) {
 				k.Spec.Rotation = &keywardv1.Rotation{Trigger: "a", GracePeriodSeconds: ptr.To[int64](1)}
 			}))
@@ -171,6 +179,33 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 			g.Expect(eventCount(g, key, keywardv1.RotatedReason)).To(BeNumerically("<=", 1))
 			g.Expect(auditFor(key)).To(HaveEach(Not(Equal("reissued"))))
 		}, 2, 1},
+		{"reissue", func(g *WithT, ns string, arm func(...string)) {
+			key := createReady(g, newAPIKey(ns, "k"))
+			original := deliveredPlaintext(g, key)
+			var serials []string
+			for _, s := range recordFor(g, key.Status.KeyID).Secrets {
+				serials = append(serials, s.Serial)
+			}
+			arm(serials...)
+			// Whoever edits the namespace deletes the delivery Secret.
+			g.Expect(k8s.Delete(context.Background(), deliverySecret(g, key))).To(Succeed())
+			// Converged: one new secret, delivered and verifying; the lost
+			// one no longer verifies.
+			g.Eventually(func(g Gomega) {
+				cur := deliveredPlaintext(g, key)
+				g.Expect(cur.Equal(original)).To(BeFalse())
+				g.Expect(cur.ID()).To(Equal(original.ID()))
+				rec := recordFor(g, key.Status.KeyID)
+				g.Expect(rec.Secrets).To(HaveLen(1))
+				g.Expect(verifierAccepts(rec, cur, time.Now())).To(BeTrue())
+				g.Expect(verifierAccepts(rec, original, time.Now())).To(BeFalse())
+				got := &keywardv1.APIKey{}
+				g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
+				g.Expect(got.Status.SecretGeneration).To(Equal(int64(2)))
+				g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, keywardv1.ReadyCondition)).To(BeTrue())
+			}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+			g.Expect(auditFor(key)).To(ContainElement("reissued"))
+		}, 1, 1},
 	}
 	for _, flow := range flows {
 		t.Run(flow.name, func(t *testing.T) {
@@ -178,7 +213,13 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 				g := NewWithT(t)
 				ns := newNamespace(t)
 				c := &crashAfter{ns: ns, n: n}
-				flow.run(g, ns, func() { writes.setAfterWrite(c.hook) })
+				flow.run(g, ns, func(lost ...string) {
+					c.lost = map[string]bool{}
+					for _, serial := range lost {
+						c.lost[serial] = true
+					}
+					writes.setAfterWrite(c.hook)
+				})
 				writes.setAfterWrite(nil)
 				c.mu.Lock()
 				crashed, broken, currents, nexts := c.crashed, c.broken, len(c.currents), len(c.nexts)

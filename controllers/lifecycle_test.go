@@ -204,7 +204,7 @@ func startSecondManager(t *testing.T, g *WithT) *APIKeyReconciler {
 	g.Expect(err).NotTo(HaveOccurred())
 	second := &APIKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace,
+		Clock: clock.RealClock{}, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, DefaultAllow: true,
 		// Configured like the first: one that does not deploy the verifier
 		// would remove the condition the first sets, turn after turn.

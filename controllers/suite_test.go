@@ -52,7 +52,12 @@ var (
 	signingReconciler *SigningKeyReconciler
 )
 
-const verifierNamespace = "keyward-system"
+const (
+	verifierNamespace = "keyward-verifier"
+	// managerNamespace holds what only the manager reads (the
+	// fingerprint key).
+	managerNamespace = "keyward-system"
+)
 
 // testVerifierDeployment is the verifier the test manager deploys; its
 // image is never pulled, as envtest runs no kubelet.
@@ -115,8 +120,10 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if k8s, err = client.New(cfg, client.Options{Scheme: testScheme()}); err != nil {
 		return err
 	}
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: verifierNamespace}}); err != nil {
-		return err
+	for _, ns := range []string{verifierNamespace, managerNamespace} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  testScheme(),
@@ -149,6 +156,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		Clock:                   clock.RealClock{},
 		Hashes:                  NewHashPool(hasher, 2),
 		VerifierNamespace:       verifierNamespace,
+		ManagerNamespace:        managerNamespace,
 		MaxConcurrentReconciles: 4,
 		WarnBefore:              testWarnBefore,
 		TombstoneRetention:      testRetention,

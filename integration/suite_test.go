@@ -33,7 +33,8 @@ import (
 )
 
 const (
-	verifierNamespace = "keyward-system"
+	verifierNamespace = "keyward-verifier"
+	managerNamespace  = "keyward-system"
 	// testIterations keeps key creation fast; the verifier reads the
 	// iteration count from each hash, so nothing else changes.
 	testIterations = 1000
@@ -88,8 +89,10 @@ func start(ctx context.Context, cfg *rest.Config) error {
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: verifierNamespace}}); err != nil {
-		return err
+	for _, ns := range []string{verifierNamespace, managerNamespace} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
 	}
 	if err := startManager(ctx, cfg, scheme); err != nil {
 		return err
@@ -111,7 +114,7 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 	availability := &controllers.VerifierAvailability{}
 	if err := (&controllers.APIKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace,
+		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		MaxConcurrentReconciles: 4, WarnBefore: time.Second, TombstoneRetention: time.Hour,
 		Audit: audit.Discard{}, DefaultAllow: true, Verifier: availability,
 	}).SetupWithManager(mgr); err != nil {

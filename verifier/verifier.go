@@ -241,6 +241,8 @@ func stateDenial(e *Entry, now time.Time) (Decision, bool) {
 		return withKey(deny(ReasonExpired, "the key has expired"), e), false
 	case r.State == record.Suspended:
 		return withKey(deny(ReasonSuspended, "the key is suspended"), e), false
+	case r.State == record.Issuing:
+		return withKey(deny(ReasonNotYetValid, "the key is being issued and does not verify yet"), e), false
 	case r.State != record.Active:
 		return withKey(deny(ReasonRevoked, "the key is not active"), e), false
 	}

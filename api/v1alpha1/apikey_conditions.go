@@ -62,6 +62,16 @@ const (
 	SecretReissuedReason = "SecretReissued"
 	// DeliveryFailedReason: writing the delivery Secret failed.
 	DeliveryFailedReason = "DeliveryFailed"
+	// ReissueBackoffReason: the delivery Secret lost the current key again
+	// soon after the last reissue; the next one waits (see the message).
+	ReissueBackoffReason = "ReissueBackoff"
+	// KeyIDConflictReason: the key ID in status is bound to another
+	// APIKey's record; keyward touches neither.
+	KeyIDConflictReason = "KeyIDConflict"
+	// ParentReplacedReason: the parent key was deleted and an APIKey of
+	// the same name created; a delegated key follows only the parent it
+	// was created under.
+	ParentReplacedReason = "ParentReplaced"
 	// RecordPublishedReason: the key record is current.
 	RecordPublishedReason = "RecordPublished"
 	// PublishFailedReason: writing the key record failed.
@@ -117,6 +127,9 @@ const (
 	RotatedReason = "Rotated"
 	// GraceEndedReason: the previous secret stopped verifying.
 	GraceEndedReason = "GraceEnded"
+	// DeliveryRepairedReason: the delivery Secret's keyward fields or
+	// annotations had been changed, and keyward wrote them again.
+	DeliveryRepairedReason = "DeliveryRepaired"
 	// QuotaExhaustedReason: the verifiers reported nothing left of the
 	// period's credits; requests are refused until status.quota.resetTime.
 	QuotaExhaustedReason = "QuotaExhausted"

@@ -388,9 +388,19 @@ type APIKeyStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	Scopes []string `json:"scopes,omitempty"`
 
-	// revokedTime is when the key was revoked.
+	// revokedTime is when the key was revoked, by spec.revoked or through
+	// its parent. A revocation sticks: once set, the key stays revoked.
 	// +optional
 	RevokedTime *metav1.Time `json:"revokedTime,omitempty"`
+
+	// parentUID is the UID of the parent key (spec.parent) this key was
+	// first seen under. A delegated key follows only that parent: if the
+	// parent is deleted and another APIKey of the same name created, this
+	// key is revoked, and a suspension through the parent lifts only when
+	// that same parent resumes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	ParentUID string `json:"parentUID,omitempty"`
 
 	// quota is the key's spending of spec.rateLimit.quota in the current
 	// period, as the verifiers last reported it.

@@ -171,6 +171,7 @@ func runManager(args []string) error {
 		Clock:                   clock.RealClock{},
 		Hashes:                  controllers.NewHashPool(hasher, o.hashConcurrency),
 		VerifierNamespace:       o.verifierNamespace,
+		ManagerNamespace:        o.webhookNamespace,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		WarnBefore:              o.warnBefore,
 		TombstoneRetention:      o.tombstoneRetention,

@@ -134,8 +134,9 @@ func TestAttackExtendedGrace(t *testing.T) {
 		status, _ := decide(g, old)
 		g.Expect(status).NotTo(Equal(http.StatusOK), "the previous secret stops verifying when its grace ends")
 	}).WithTimeout(waitFor).Should(Succeed())
-	k := mallory.getKey(g, "rotating")
-	g.Expect(k.Status.PreviousSecretValidUntil).To(BeNil())
+	g.Eventually(func(g Gomega) {
+		g.Expect(mallory.getKey(g, "rotating").Status.PreviousSecretValidUntil).To(BeNil())
+	}).WithTimeout(waitFor).Should(Succeed())
 }
 
 // TestAttackTamperingDoesNotHashInALoop: a tenant deletes its delivery

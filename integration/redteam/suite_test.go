@@ -97,7 +97,12 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if code != 0 && os.Getenv("REDTEAM_DUMP_LOG") != "" {
+		// For a person debugging a failure: the manager's log.
+		fmt.Fprintln(os.Stderr, managerLog.String())
+	}
+	return code
 }
 
 func scheme() *runtime.Scheme {
@@ -170,7 +175,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	availability := &controllers.VerifierAvailability{}
 	if err := (&controllers.APIKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace,
+		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		MaxConcurrentReconciles: 4, WarnBefore: time.Second, TombstoneRetention: time.Hour,
 		Audit: trail, DefaultAllow: defaultAllow, Verifier: availability,
 	}).SetupWithManager(mgr); err != nil {

@@ -54,6 +54,10 @@ const (
 	Revoked State = "revoked"
 	// Expired keys are denied.
 	Expired State = "expired"
+	// Issuing keys have a secret on its way to the delivery Secret and
+	// none that verifies yet: the record exists so that its key ID is
+	// bound to its APIKey before any plaintext leaves the manager.
+	Issuing State = "issuing"
 )
 
 // Authentication methods a record may allow.
@@ -84,7 +88,50 @@ type Secret struct {
 	// NotAfter, when set, ends this secret's validity before the key's
 	// (the previous secret during a rotation's grace period).
 	NotAfter *time.Time `json:"notAfter,omitempty"`
+	// Fingerprint lets the manager recognise this secret's plaintext in
+	// the delivery Secret without PBKDF2 (see keys.Fingerprinter). The
+	// verifier ignores it.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
+
+// Ledger is the manager's memory of a key's secrets: which one the
+// delivery Secret must hold as "key", "previousKey" and "nextKey", the
+// secret on its way there, and the rotation requests already served. It
+// lives in the record, where only keyward writes, and never in the
+// delivery Secret, which anyone who edits the key's namespace can change.
+// The verifier ignores it.
+type Ledger struct {
+	// Current is the serial of the secret consumers read as "key".
+	Current string `json:"current,omitempty"`
+	// Previous is the serial of the secret a rotation replaced, valid
+	// until its NotAfter.
+	Previous string `json:"previous,omitempty"`
+	// Next is the serial of a rotation's new secret: it verifies already
+	// and becomes Current once the delivery Secret holds it as "key".
+	Next string `json:"next,omitempty"`
+	// Staged is a new secret written, or about to be written, to the
+	// delivery Secret; it verifies only once moved into Secrets. StagedFor
+	// says where it goes: "key" (a first or reissued secret) or "nextKey"
+	// (a rotation).
+	Staged    *Secret `json:"staged,omitempty"`
+	StagedFor string  `json:"stagedFor,omitempty"`
+	// Generation counts the secrets the key has had; Cause says why the
+	// current one (or Next, or Staged) was made.
+	Generation int64  `json:"generation,omitempty"`
+	Cause      string `json:"cause,omitempty"`
+	NextCause  string `json:"nextCause,omitempty"`
+	// HandledTrigger and HandledAnnotation are the on-demand rotation
+	// requests (spec.rotation.trigger, the keyward.dev/rotate annotation)
+	// already acted on.
+	HandledTrigger    string `json:"handledTrigger,omitempty"`
+	HandledAnnotation string `json:"handledAnnotation,omitempty"`
+}
+
+// Where a staged secret goes in the delivery Secret.
+const (
+	StagedForKey  = "key"
+	StagedForNext = "nextKey"
+)
 
 // Conditions restrict where, when and from what a key may be used; the
 // conditions package defines and checks them.
@@ -122,6 +169,8 @@ type Record struct {
 	RateLimit RateLimit `json:"rateLimit,omitzero"`
 	// RevokedAt is when a revoked key was revoked.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// Ledger is the manager's; the verifier ignores it.
+	Ledger *Ledger `json:"ledger,omitempty"`
 	// Version increases with every change of the record's content, so a
 	// verifier can drop what it cached about an older version.
 	Version int64 `json:"version"`
@@ -149,6 +198,10 @@ func (r *Record) Validate() error {
 			errs = append(errs, errors.New("an active key needs at least one secret"))
 		}
 	case Suspended:
+	case Issuing:
+		if len(r.Secrets) != 0 || r.Ledger == nil || r.Ledger.Staged == nil {
+			errs = append(errs, errors.New("an issuing key has a staged secret and none that verifies"))
+		}
 	case Revoked, Expired:
 		if len(r.Secrets) != 0 {
 			errs = append(errs, fmt.Errorf("a %s key keeps no secrets", r.State))
@@ -164,6 +217,12 @@ func (r *Record) Validate() error {
 			errs = append(errs, fmt.Errorf("secrets[%d]: %w", i, err))
 		}
 	}
+	for i, s := range r.Secrets {
+		if s.Fingerprint != "" && !keys.ValidFingerprint(s.Fingerprint) {
+			errs = append(errs, fmt.Errorf("secrets[%d]: fingerprint is malformed", i))
+		}
+	}
+	errs = append(errs, r.Ledger.validate(r.Secrets)...)
 	if _, err := scope.ParseSet(r.Scopes); err != nil {
 		errs = append(errs, err)
 	}
@@ -256,4 +315,45 @@ func bySerialTime(a, b Secret) int {
 		return c
 	}
 	return strings.Compare(a.Serial, b.Serial)
+}
+
+func (l *Ledger) validate(secrets []Secret) []error {
+	if l == nil {
+		return nil
+	}
+	var errs []error
+	has := func(serial string) (Secret, bool) {
+		for _, s := range secrets {
+			if s.Serial == serial {
+				return s, true
+			}
+		}
+		return Secret{}, false
+	}
+	for _, ref := range []struct{ name, serial string }{{"current", l.Current}, {"previous", l.Previous}, {"next", l.Next}} {
+		if ref.serial == "" {
+			continue
+		}
+		if _, ok := has(ref.serial); !ok {
+			errs = append(errs, fmt.Errorf("ledger.%s: no secret has serial %q", ref.name, ref.serial))
+		}
+	}
+	if l.Previous != "" {
+		if s, _ := has(l.Previous); s.NotAfter == nil {
+			errs = append(errs, errors.New("ledger.previous: the previous secret needs notAfter"))
+		}
+	}
+	if l.Staged != nil {
+		st := l.Staged
+		if _, err := keys.ParseHash(st.Hash); err != nil || st.Serial == "" || !keys.ValidFingerprint(st.Fingerprint) {
+			errs = append(errs, errors.New("ledger.staged needs a serial, a hash and a fingerprint"))
+		}
+		if _, dup := has(st.Serial); dup {
+			errs = append(errs, fmt.Errorf("ledger.staged: serial %q already verifies", st.Serial))
+		}
+		if l.StagedFor != StagedForKey && l.StagedFor != StagedForNext {
+			errs = append(errs, fmt.Errorf("ledger.stagedFor must be %q or %q", StagedForKey, StagedForNext))
+		}
+	}
+	return errs
 }

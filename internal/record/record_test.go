@@ -83,6 +83,22 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"a lower-case country":        {func(r *Record) { r.Conditions.Countries = []string{"de"} }, "conditions: countries[0]"},
 		"an unknown auth method":      {func(r *Record) { r.AuthMethods = []string{"Password"} }, `authMethods[0]: unknown method "Password"`},
 		"an auth method listed twice": {func(r *Record) { r.AuthMethods = []string{AuthAPIKey, AuthAPIKey} }, `authMethods[1]: "APIKey" is listed twice`},
+		"a malformed fingerprint":     {func(r *Record) { r.Secrets[0].Fingerprint = "hmac-sha256:k1:short" }, "fingerprint is malformed"},
+		"a ledger naming no secret":   {func(r *Record) { r.Ledger = &Ledger{Current: "s9"} }, `ledger.current: no secret has serial "s9"`},
+		"a previous without end": {func(r *Record) { r.Ledger = &Ledger{Current: "s1", Previous: "s1"} },
+			"the previous secret needs notAfter"},
+		"a staged secret without fingerprint": {func(r *Record) {
+			r.Ledger = &Ledger{Current: "s1", Staged: &Secret{Serial: "s2", Hash: r.Secrets[0].Hash}, StagedFor: StagedForNext}
+		}, "ledger.staged needs a serial, a hash and a fingerprint"},
+		"a staged secret that verifies already": {func(r *Record) {
+			st := r.Secrets[0]
+			st.Fingerprint = testFingerprint
+			r.Ledger = &Ledger{Current: "s1", Staged: &st, StagedFor: StagedForNext}
+		}, `serial "s1" already verifies`},
+		"a staged secret going nowhere": {func(r *Record) {
+			r.Ledger = &Ledger{Current: "s1", Staged: &Secret{Serial: "s2", Hash: r.Secrets[0].Hash, Fingerprint: testFingerprint}}
+		}, "ledger.stagedFor"},
+		"issuing with a valid secret": {func(r *Record) { r.State = Issuing }, "an issuing key has a staged secret and none that verifies"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -93,6 +109,26 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 			g.Expect(err).To(MatchError(ContainSubstring(tc.want)))
 		})
 	}
+}
+
+// testFingerprint has the form of a fingerprint; records never check
+// what it matches.
+const testFingerprint = "hmac-sha256:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+func TestAnIssuingRecordHoldsOnlyAStagedSecret(t *testing.T) {
+	g := NewWithT(t)
+	r, _ := validRecord(t)
+	staged := r.Secrets[0]
+	staged.Fingerprint = testFingerprint
+	r.State, r.Secrets = Issuing, nil
+	r.Ledger = &Ledger{Staged: &staged, StagedFor: StagedForKey, Generation: 1}
+	b, err := Encode(r)
+	g.Expect(err).NotTo(HaveOccurred())
+	back, err := Decode(b)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(back.Ledger.Staged.Serial).To(Equal(staged.Serial))
+	_, ok := back.Current()
+	g.Expect(ok).To(BeFalse(), "nothing verifies while issuing")
 }
 
 func TestSameContentIgnoresOnlyVersion(t *testing.T) {

@@ -35,7 +35,8 @@ import (
 )
 
 const (
-	verifierNamespace = "keyward-system"
+	verifierNamespace = "keyward-verifier"
+	managerNamespace  = "keyward-system"
 	burst             = 200
 )
 
@@ -204,8 +205,10 @@ func startManager(ctx context.Context, hasher keys.Hasher) (client.Client, clien
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: verifierNamespace}}); err != nil {
-		return nil, nil, err
+	for _, ns := range []string{verifierNamespace, managerNamespace} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return nil, nil, err
+		}
 	}
 	// The same client settings as `keyward manager`'s defaults.
 	mgrCfg := rest.CopyConfig(cfg)
@@ -225,6 +228,7 @@ func startManager(ctx context.Context, hasher keys.Hasher) (client.Client, clien
 		Clock:                   clock.RealClock{},
 		Hashes:                  controllers.NewHashPool(hasher, controllers.DefaultHashConcurrency()),
 		VerifierNamespace:       verifierNamespace,
+		ManagerNamespace:        managerNamespace,
 		MaxConcurrentReconciles: 4,
 		// `keyward manager`'s default: a revoked key's record becomes a
 		// tombstone; with none, revocation would publish nothing.
