@@ -46,8 +46,8 @@ type keyScope struct {
 	unsealed bool
 
 	minted, reissued, staged, rotated, graceEnded, repaired bool
-	recordWritten                                            bool
-	recordVersion                                            int64
+	recordWritten                                           bool
+	recordVersion                                           int64
 
 	stop bool
 }
