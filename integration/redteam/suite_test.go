@@ -55,6 +55,9 @@ const (
 	testIterations = 1000
 	verifierUser   = "system:serviceaccount:" + verifierNamespace + ":keyward-verifier"
 	waitFor        = 30 * time.Second
+	// trustedCaller is the one address the verifier believes a decision
+	// request's environment from.
+	trustedCaller = "127.0.0.2"
 )
 
 var (
@@ -65,8 +68,9 @@ var (
 	watch      *verifier.Watch
 	signing    *verifier.SigningWatch
 	v          *verifier.Verifier
-	// verifierURL serves the decision API and forward-auth.
-	verifierURL string
+	// verifierURL serves the decision API and forward-auth, publicURL the
+	// OAuth endpoints (token, JWKS, metadata).
+	verifierURL, publicURL string
 	// managerTrail is the manager's and the webhook's audit trail,
 	// verifierTrail the verifier's access log.
 	managerTrail  = &testutil.SyncBuffer{}
@@ -265,5 +269,6 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	srv.Start()
 	go func() { <-ctx.Done(); srv.Close() }()
 	verifierURL = srv.URL
+	publicURL = srv.URL
 	return nil
 }
