@@ -43,7 +43,15 @@ func TestDecisionsByKeyState(t *testing.T) {
 			d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
 			g.Expect(d.Result).To(Equal(tc.result))
 			g.Expect(d.Reason).To(Equal(tc.want))
-			g.Expect(d.KeyID).To(Equal(k.key.ID()))
+			// The key is named only to a caller who proved its secret:
+			// state and auth method are decided before that.
+			if verified := tc.result == Permit || tc.want == ReasonNotYetValid; verified {
+				g.Expect(d.KeyID).To(Equal(k.key.ID()))
+				g.Expect(d.Owner).To(Equal("team-fraud"))
+			} else {
+				g.Expect(d.KeyID).To(BeEmpty())
+				g.Expect(d.Owner).To(BeEmpty())
+			}
 		})
 	}
 }

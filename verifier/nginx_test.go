@@ -99,11 +99,11 @@ func TestRealNginxAuthRequest(t *testing.T) {
 		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: 2, PeriodSeconds: 60}},
 	})
 	f.publish(limited)
-	h, err := NewHandler(f.v, Config{})
+	hs, err := NewHandlers(f.v, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifierSrv := httptest.NewServer(h)
+	verifierSrv := httptest.NewServer(hs.Decisions)
 	defer verifierSrv.Close()
 	var upstreamSaw atomic.Pointer[http.Header]
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -186,11 +186,11 @@ func TestAttackClientSentKeywardHeadersThroughRealNginx(t *testing.T) {
 	f := newFixture(t, Options{})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
-	h, err := NewHandler(f.v, Config{})
+	hs, err := NewHandlers(f.v, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifierSrv := httptest.NewServer(h)
+	verifierSrv := httptest.NewServer(hs.Decisions)
 	defer verifierSrv.Close()
 	var upstreamSaw atomic.Pointer[http.Header]
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +205,7 @@ func TestAttackClientSentKeywardHeadersThroughRealNginx(t *testing.T) {
 		HeaderOwner:        "victim",
 		HeaderScopes:       "acme/*/*:admin",
 		HeaderMatchedScope: "acme/*/*:admin",
-		HeaderSecret:       "current",
+		HeaderSecret:       "previous",
 		HeaderStatus:       "200",
 	}
 	do := func(authz string) int {

@@ -103,7 +103,9 @@ func TestAttackListenersAreSeparate(t *testing.T) {
 		WithTimeout(waitFor).Should(Equal(http.StatusOK))
 	g.Expect(status(http.MethodGet, publicURL+verifier.ASMetadataPath, "")).To(Equal(http.StatusOK))
 	// (invalid_client once the verifier has loaded the records)
-	g.Eventually(func() int { return status(http.MethodPost, publicURL+verifier.TokenPath, "grant_type=client_credentials") }).
+	g.Eventually(func() int {
+		return status(http.MethodPost, publicURL+verifier.TokenPath, "grant_type=client_credentials")
+	}).
 		WithTimeout(waitFor).Should(Equal(http.StatusUnauthorized))
 	// ...and nothing of the decision port's.
 	for _, p := range []struct{ method, path string }{
