@@ -70,7 +70,7 @@ func (h *handler) trustEnvironment(req *Request, r *http.Request) {
 	}
 	req.Env = conditions.Environment{}
 	h.v.metrics.untrustedEnv.Inc()
-	now := time.Now().Unix()
+	now := h.v.clock.Now().Unix()
 	last := h.lastUntrustedLog.Load()
 	if now-last >= int64(untrustedLogEvery/time.Second) && h.lastUntrustedLog.CompareAndSwap(last, now) {
 		h.v.log.Info("ignoring the environment of decision requests from a caller not in trustedCallers; conditions that need it fail closed",
