@@ -300,14 +300,12 @@ type DecisionRequest struct {
 func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	req, err := h.parseDecision(r)
-	if err == nil {
-		req.Peer = peerAddr(r)
-		h.trustEnvironment(&req, r)
-	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, Decision{Result: Indeterminate, Reason: ReasonMalformedRequest, Message: err.Error()})
 		return
 	}
+	req.Peer = peerAddr(r)
+	h.trustEnvironment(&req, r)
 	writeJSON(w, http.StatusOK, h.v.Decide(r.Context(), req))
 }
 
