@@ -70,7 +70,7 @@ func TestTheVerifierRunsLockedDown(t *testing.T) {
 	c := pod.Containers[0]
 	g.Expect(c.Image).To(Equal(testVerifierDeployment(verifierNamespace).Image))
 	g.Expect(c.Args).To(Equal([]string{"verifier", "--namespace=" + verifierNamespace,
-		"--bind-address=:8080", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8082"}))
+		"--bind-address=:8080", "--public-bind-address=:8083", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8082"}))
 	for _, path := range []string{"metadata.namespace", "metadata.name", "metadata.uid"} {
 		g.Expect(c.Env).To(ContainElement(HaveField("ValueFrom.FieldRef.FieldPath", path)))
 	}
@@ -94,11 +94,13 @@ func TestTheVerifierRunsLockedDown(t *testing.T) {
 	g.Expect(k8s.Get(ctx, verifierKey(), svc)).To(Succeed())
 	g.Expect(svc.Spec.Selector).To(Equal(dep.Spec.Template.Labels))
 	g.Expect(svc.Spec.Ports).To(ConsistOf(
-		And(HaveField("Name", "http"), HaveField("Port", int32(80)), HaveField("TargetPort", intstr.FromString("http"))),
+		And(HaveField("Name", "decisions"), HaveField("Port", int32(80)), HaveField("TargetPort", intstr.FromString("decisions"))),
+		And(HaveField("Name", "public"), HaveField("Port", int32(8083)), HaveField("TargetPort", intstr.FromString("public"))),
 		And(HaveField("Name", "metrics"), HaveField("Port", int32(8082)), HaveField("TargetPort", intstr.FromString("metrics"))),
 	))
 	g.Expect(c.Ports).To(ContainElements(
-		And(HaveField("Name", "http"), HaveField("ContainerPort", int32(8080))),
+		And(HaveField("Name", "decisions"), HaveField("ContainerPort", int32(8080))),
+		And(HaveField("Name", "public"), HaveField("ContainerPort", int32(8083))),
 		And(HaveField("Name", "metrics"), HaveField("ContainerPort", int32(8082))),
 	))
 
@@ -428,5 +430,6 @@ func TestAVerifierOnTheHostNetworkSharesItsPorts(t *testing.T) {
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, svc)).To(Succeed())
 	g.Expect(svc.Spec.Ports).To(ConsistOf(
 		HaveField("TargetPort", intstr.FromInt32(verifierHTTPPort)),
+		HaveField("TargetPort", intstr.FromInt32(verifierPublicPort)),
 		HaveField("TargetPort", intstr.FromInt32(verifierMetricsPort))))
 }

@@ -22,8 +22,13 @@ import (
 const VerifierName = "keyward-verifier"
 
 // The verifier's command line and files; `keyward verifier` defines them.
+// The decision port (decision API, forward-auth) is for the proxies the
+// operator trusts; the public port (OAuth token endpoint, JWKS, metadata)
+// is the one clients may reach. They are separate so that exposing one
+// never exposes the other.
 const (
 	verifierHTTPPort    = 8080
+	verifierPublicPort  = 8083
 	verifierProbePort   = 8081
 	verifierMetricsPort = 8082
 	// VerifierConfigDir is where the ConfigMap --verifier-config-map is
@@ -112,6 +117,7 @@ func (v VerifierDeployment) args() []string {
 	args := []string{"verifier",
 		"--namespace=" + v.Namespace,
 		"--bind-address=:" + strconv.Itoa(verifierHTTPPort),
+		"--public-bind-address=:" + strconv.Itoa(verifierPublicPort),
 		"--health-probe-bind-address=:" + strconv.Itoa(verifierProbePort),
 		"--metrics-bind-address=:" + strconv.Itoa(verifierMetricsPort),
 	}
@@ -221,7 +227,8 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 	}
 	if !v.HostNetwork {
 		c.WithPorts(
-			corev1ac.ContainerPort().WithName("http").WithContainerPort(verifierHTTPPort).WithProtocol(corev1.ProtocolTCP),
+			corev1ac.ContainerPort().WithName("decisions").WithContainerPort(verifierHTTPPort).WithProtocol(corev1.ProtocolTCP),
+			corev1ac.ContainerPort().WithName("public").WithContainerPort(verifierPublicPort).WithProtocol(corev1.ProtocolTCP),
 			corev1ac.ContainerPort().WithName("health").WithContainerPort(verifierProbePort).WithProtocol(corev1.ProtocolTCP),
 			corev1ac.ContainerPort().WithName("metrics").WithContainerPort(verifierMetricsPort).WithProtocol(corev1.ProtocolTCP))
 	}
@@ -248,18 +255,22 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 }
 
 // service targets the container ports by name, or by number on the host
-// network, where the pods declare none.
+// network, where the pods declare none. Port 80 ("decisions") is the one
+// proxies are configured with; "public" (8083) carries the OAuth endpoints,
+// the only port to route clients to.
 func (v VerifierDeployment) service() *corev1ac.ServiceApplyConfiguration {
-	httpPort, metricsPort := intstr.FromString("http"), intstr.FromString("metrics")
+	httpPort, publicPort, metricsPort := intstr.FromString("decisions"), intstr.FromString("public"), intstr.FromString("metrics")
 	if v.HostNetwork {
-		httpPort, metricsPort = intstr.FromInt32(verifierHTTPPort), intstr.FromInt32(verifierMetricsPort)
+		httpPort, publicPort, metricsPort = intstr.FromInt32(verifierHTTPPort), intstr.FromInt32(verifierPublicPort), intstr.FromInt32(verifierMetricsPort)
 	}
 	return corev1ac.Service(VerifierName, v.Namespace).WithLabels(v.labels()).
 		WithSpec(corev1ac.ServiceSpec().
 			WithSelector(v.selectorLabels()).
 			WithPorts(
-				corev1ac.ServicePort().WithName("http").WithPort(80).
+				corev1ac.ServicePort().WithName("decisions").WithPort(80).
 					WithTargetPort(httpPort).WithProtocol(corev1.ProtocolTCP),
+				corev1ac.ServicePort().WithName("public").WithPort(verifierPublicPort).
+					WithTargetPort(publicPort).WithProtocol(corev1.ProtocolTCP),
 				corev1ac.ServicePort().WithName("metrics").WithPort(verifierMetricsPort).
 					WithTargetPort(metricsPort).WithProtocol(corev1.ProtocolTCP)))
 }

@@ -66,7 +66,7 @@ func TestClientCredentialsThroughTheWholeChain(t *testing.T) {
 		"acme/payments/investigations:read", "acme/payments/evidence:read")
 
 	cc := clientcredentials.Config{
-		ClientID: k.ID(), ClientSecret: plaintext, TokenURL: verifierURL + verifier.TokenPath,
+		ClientID: k.ID(), ClientSecret: plaintext, TokenURL: publicURL + verifier.TokenPath,
 		Scopes: []string{"acme/payments/investigations:read"},
 	}
 	var access string
@@ -76,13 +76,13 @@ func TestClientCredentialsThroughTheWholeChain(t *testing.T) {
 		access = tok.AccessToken
 	}).WithTimeout(waitFor).Should(Succeed())
 
-	res, err := http.Get(verifierURL + verifier.JWKSPath)
+	res, err := http.Get(publicURL + verifier.JWKSPath)
 	g.Expect(err).NotTo(HaveOccurred())
 	body, _ := io.ReadAll(res.Body)
 	_ = res.Body.Close()
 	set, err := jwk.Parse(body)
 	g.Expect(err).NotTo(HaveOccurred())
-	parsed, err := jwt.Parse([]byte(access), jwt.WithKeySet(set), jwt.WithIssuer(verifierURL), jwt.WithAudience(verifierURL))
+	parsed, err := jwt.Parse([]byte(access), jwt.WithKeySet(set), jwt.WithIssuer(publicURL), jwt.WithAudience(publicURL))
 	g.Expect(err).NotTo(HaveOccurred())
 	sub, _ := parsed.Subject()
 	g.Expect(sub).To(Equal(k.ID()))
@@ -133,7 +133,7 @@ func TestEvictionReachesTheVerifierWithinASecond(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	assertion := func(g Gomega, clientClock time.Time) string {
 		raw, err := token.Sign(signer, token.Claims{
-			Issuer: k.ID(), Subject: k.ID(), Audience: []string{verifierURL},
+			Issuer: k.ID(), Subject: k.ID(), Audience: []string{publicURL},
 			IssuedAt: clientClock, Expiry: clientClock.Add(5 * time.Minute),
 		})
 		g.Expect(err).NotTo(HaveOccurred())
@@ -171,7 +171,7 @@ func TestIssuerRotationThroughTheWholeChain(t *testing.T) {
 	ensureIssuer(t, g)
 	ns := newNamespace(t, g)
 	plaintext, k := applyMethodKey(t, g, ns, "rotation", keywardv1.AuthMethodClientCredentials, "acme/payments/investigations:read")
-	cc := clientcredentials.Config{ClientID: k.ID(), ClientSecret: plaintext, TokenURL: verifierURL + verifier.TokenPath}
+	cc := clientcredentials.Config{ClientID: k.ID(), ClientSecret: plaintext, TokenURL: publicURL + verifier.TokenPath}
 	kidOf := func(raw string) string {
 		parsed, err := jws.Parse([]byte(raw))
 		g.Expect(err).NotTo(HaveOccurred())
@@ -179,7 +179,7 @@ func TestIssuerRotationThroughTheWholeChain(t *testing.T) {
 		return kid
 	}
 	jwks := func(g Gomega) (kids []string, cache string) {
-		res, err := http.Get(verifierURL + verifier.JWKSPath)
+		res, err := http.Get(publicURL + verifier.JWKSPath)
 		g.Expect(err).NotTo(HaveOccurred())
 		body, _ := io.ReadAll(res.Body)
 		_ = res.Body.Close()

@@ -44,11 +44,13 @@ const (
 )
 
 var (
-	k8s         client.Client
-	verifierURL string
-	watch       *verifier.Watch
-	v           *verifier.Verifier
-	trail       = &testutil.SyncBuffer{}
+	k8s client.Client
+	// verifierURL serves decisions and forward-auth, publicURL the OAuth
+	// endpoints.
+	verifierURL, publicURL string
+	watch                  *verifier.Watch
+	v                      *verifier.Verifier
+	trail                  = &testutil.SyncBuffer{}
 	// restConfig is the envtest administrator's; tests derive other
 	// identities from it.
 	restConfig *rest.Config
@@ -153,10 +155,13 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	// The issuer is the server's own URL, as RFC 8414 wants it.
-	srv := httptest.NewUnstartedServer(nil)
+	// Two listeners, as `keyward verifier` opens them. The issuer is the
+	// public one's URL, as RFC 8414 wants it.
+	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	conf := verifier.Config{
-		OAuth:          verifier.OAuthConfig{Issuer: "http://" + srv.Listener.Addr().String()},
+		OAuth: verifier.OAuthConfig{Issuer: "http://" + pub.Listener.Addr().String()},
+		// The tests' decision requests state their environment.
+		TrustedCallers: []string{"127.0.0.0/8"},
 		CountryHeader:  "X-Country",
 		DeviceHeader:   "X-Device",
 		NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}},
@@ -181,7 +186,7 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	h, err := verifier.NewHandler(v, conf)
+	doors, err := verifier.NewHandlers(v, conf)
 	if err != nil {
 		return err
 	}
@@ -191,9 +196,10 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	// reaches the APIKeys' status within the tests' patience.
 	reporter := &verifier.UsageReporter{Client: cs, Namespace: verifierNamespace, Replica: "integration", Snapshot: v.QuotaUsage, Interval: 200 * time.Millisecond}
 	go func() { _ = reporter.Run(ctx) }()
-	srv.Config.Handler = h
+	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
 	srv.Start()
-	go func() { <-ctx.Done(); srv.Close() }()
-	verifierURL = srv.URL
+	pub.Start()
+	go func() { <-ctx.Done(); srv.Close(); pub.Close() }()
+	verifierURL, publicURL = srv.URL, pub.URL
 	return nil
 }

@@ -17,7 +17,12 @@ func (l AccessLog) denied(now time.Time, req Request, d Decision) {
 	}
 	a := audit.Access{
 		Time: now, Action: audit.Denied, Decision: string(d.Result), Reason: string(d.Reason),
-		KeyID: d.KeyID, Owner: d.Owner, Source: sourceString(req),
+		Source: sourceString(req),
+	}
+	// The operator's trail names the key a denial was about even when the
+	// caller did not prove its secret: that is how guessing shows up.
+	if e := d.entry; e != nil {
+		a.KeyID, a.Owner = e.Record.KeyID, e.Record.Owner
 	}
 	if req.Resource.Type != "" {
 		a.Resource = req.Resource.String()

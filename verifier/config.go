@@ -3,6 +3,7 @@ package verifier
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -21,6 +22,14 @@ type Config struct {
 	// "Authorization: Bearer" (default ["Argus-API-Key"]). Keys are never
 	// read from the query string.
 	APIKeyHeaders []string `json:"apiKeyHeaders,omitempty"`
+	// TrustedCallers are the networks (CIDRs) of callers whose decision
+	// requests may state the environment: environment.address, time,
+	// country, network and device. The connection's peer address decides,
+	// never a header. From any other caller the environment is ignored and
+	// conditions that need it fail closed. Default: none, since no address
+	// is safe to trust without knowing the deployment (a service mesh's
+	// sidecar, for one, connects from loopback on every client's behalf).
+	TrustedCallers []string `json:"trustedCallers,omitempty"`
 	// ClientAddress says which header carries the client address and how
 	// many proxy hops to trust.
 	ClientAddress ClientAddress `json:"clientAddress,omitzero"`
@@ -96,6 +105,8 @@ type compiledConfig struct {
 	countryHeader string
 	deviceHeader  string
 	router        router
+	// trustedCallers may state a decision request's environment.
+	trustedCallers []netip.Prefix
 }
 
 func (c Config) compile() (compiledConfig, error) {
@@ -119,11 +130,14 @@ func (c Config) compile() (compiledConfig, error) {
 		}
 		out.apiKeyHeaders[i] = http.CanonicalHeaderKey(h)
 	}
+	var err error
+	if out.trustedCallers, err = compileTrustedCallers(c.TrustedCallers); err != nil {
+		return compiledConfig{}, err
+	}
 	routes := c.Routes
 	if len(routes) == 0 {
 		routes = DefaultRoutes
 	}
-	var err error
 	if out.router, err = compileRoutes(routes); err != nil {
 		return compiledConfig{}, err
 	}

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/conditions"
@@ -105,6 +106,11 @@ type Request struct {
 	Action   scope.Action
 	// Environment: where and when.
 	Env conditions.Environment
+	// Peer is the address of the connection the request came on: the
+	// proxy's, or the client's own. Backoff counts failures by it when
+	// Env.Address is unknown, so that clients without a known address do
+	// not all share one count.
+	Peer netip.Addr
 	// Cost, when set (by a route), is what the request spends from the
 	// key's limits instead of its action's cost.
 	Cost *int64
@@ -119,8 +125,10 @@ type Decision struct {
 	Result  Result `json:"decision"`
 	Reason  Reason `json:"reason"`
 	Message string `json:"message,omitempty"`
-	// KeyID and Owner identify the key once its ID is known to the
-	// verifier (never for malformed or unknown keys).
+	// KeyID and Owner identify the key once its secret (or a token's
+	// signature) was verified; never on a denial decided before that
+	// (unknown, revoked, suspended, expired, backoff…), which anyone who
+	// read a key ID somewhere could provoke.
 	KeyID string `json:"keyID,omitempty"`
 	Owner string `json:"owner,omitempty"`
 	// MatchedScope is the key's scope that allowed the request (Permit, or

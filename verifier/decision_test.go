@@ -11,6 +11,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/scope"
 )
 
 const inScope = "acme/payments/investigations/INV-7:read"
@@ -43,7 +44,15 @@ func TestDecisionsByKeyState(t *testing.T) {
 			d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
 			g.Expect(d.Result).To(Equal(tc.result))
 			g.Expect(d.Reason).To(Equal(tc.want))
-			g.Expect(d.KeyID).To(Equal(k.key.ID()))
+			// The key is named only to a caller who proved its secret:
+			// state and auth method are decided before that.
+			if verified := tc.result == Permit || tc.want == ReasonNotYetValid; verified {
+				g.Expect(d.KeyID).To(Equal(k.key.ID()))
+				g.Expect(d.Owner).To(Equal("team-fraud"))
+			} else {
+				g.Expect(d.KeyID).To(BeEmpty())
+				g.Expect(d.Owner).To(BeEmpty())
+			}
 		})
 	}
 }
@@ -320,4 +329,41 @@ func TestPreviousSecretIssuedInTheSameSecond(t *testing.T) {
 	f.publish(k)
 	g.Expect(f.decide(old.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretPrevious))
 	g.Expect(f.decide(next.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretCurrent))
+}
+
+// Failures count against the (key ID, client) pair and the client, never
+// the key ID alone: a stranger failing with a key's ID slows down only
+// itself, also when no client sends an address.
+func TestBackoffNeverLocksOutAKeyForOthers(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{FreeFailures: 2, BackoffBase: time.Minute, BackoffMax: time.Hour})
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	ask := func(cred string, env conditions.Environment, peer string) Decision {
+		r, a := resourceOf(scope.MustParse(inScope))
+		req := Request{Credential: cred, Resource: r, Action: a, Env: env}
+		if peer != "" {
+			req.Peer = addr(peer)
+		}
+		return f.v.Decide(context.Background(), req)
+	}
+	for _, attack := range []struct {
+		name           string
+		mallory, owner conditions.Environment
+		mPeer, oPeer   string
+	}{
+		{"other addresses", conditions.Environment{Address: addr("198.51.100.1")}, conditions.Environment{Address: addr("203.0.113.2")}, "10.0.0.1", "10.0.0.1"},
+		{"no addresses, other peers", conditions.Environment{}, conditions.Environment{}, "10.0.0.1", "10.0.0.2"},
+		{"other IPv6 /64s", conditions.Environment{Address: addr("2001:db8:1:1::1")}, conditions.Environment{Address: addr("2001:db8:1:2::1")}, "", ""},
+	} {
+		k := f.issue("acme/payments/investigations:read")
+		f.publish(k)
+		for range 10 {
+			wrong, _ := keys.Generate(k.key.ID())
+			g.Expect(ask(wrong.Plaintext(), attack.mallory, attack.mPeer).Result).To(Equal(Deny), attack.name)
+		}
+		g.Expect(ask(k.key.Plaintext(), attack.mallory, attack.mPeer).Reason).To(Equal(ReasonTooManyFailures), "%s: the guesser is slowed down", attack.name)
+		g.Expect(ask(k.key.Plaintext(), attack.owner, attack.oPeer).Result).To(Equal(Permit), "%s: the owner's first use is not", attack.name)
+	}
+	g.Expect(f.v.byKeySrc.len()).To(BeNumerically("<=", 3))
 }

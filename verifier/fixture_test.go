@@ -3,6 +3,7 @@ package verifier
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -129,4 +130,22 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// newTestHandler serves both doors from one handler, each path from the
+// door that owns it, for tests about one endpoint that need no second
+// server. TestDoorsServeOnlyTheirOwnPaths holds the doors apart.
+func newTestHandler(v *Verifier, c Config) (http.Handler, error) {
+	hs, err := NewHandlers(v, c)
+	if err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case TokenPath, JWKSPath, ASMetadataPath, OIDCDiscoveryPath:
+			hs.Public.ServeHTTP(w, r)
+		default:
+			hs.Decisions.ServeHTTP(w, r)
+		}
+	}), nil
 }

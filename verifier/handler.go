@@ -16,7 +16,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
-// Paths the verifier serves on its main port.
+// Paths the verifier serves on its decision port.
 const (
 	DecisionPath = "/v1/decision"
 	// EnvoyPrefix is the path_prefix to configure in Envoy's ext_authz
@@ -40,40 +40,59 @@ const maxDecisionBody = 16 << 10
 type handler struct {
 	v      *Verifier
 	cfg    compiledConfig
-	mux    *http.ServeMux
 	bodies sync.Map // denialBody → its JSON, encoded once
 	nBody  atomic.Int32
+	// lastUntrustedLog throttles the log line about ignored environments.
+	lastUntrustedLog atomic.Int64
 }
 
 // maxBodies bounds the encoded-body cache; the reasons and messages are a
 // fixed set far below it, so the bound only guards against a mistake.
 const maxBodies = 256
 
-// NewHandler serves the decision API and the forward-auth endpoints.
-func NewHandler(v *Verifier, c Config) (http.Handler, error) {
-	cfg, err := c.compile()
-	if err != nil {
-		return nil, err
-	}
-	h := &handler{v: v, cfg: cfg, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST "+DecisionPath, h.decision)
-	h.registerOAuth()
-	return h, nil
+// Handlers are the verifier's two doors. Decisions serves the decision API
+// and the forward-auth endpoints, for the proxies and services the operator
+// trusts; Public serves the OAuth 2.0 endpoints (token, JWKS, metadata),
+// which clients anywhere may need. Each answers 404 for the other's paths,
+// so exposing the public port never exposes a decision.
+type Handlers struct {
+	Decisions http.Handler
+	Public    http.Handler
 }
 
-// ServeHTTP picks the forward-auth endpoints by plain comparison, without
-// the ServeMux's pattern matching: they answer every request a proxy sees.
-// Envoy's path is the prefix followed by the client's path, kept escaped.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// NewHandlers builds both doors over one Verifier and configuration.
+func NewHandlers(v *Verifier, c Config) (Handlers, error) {
+	cfg, err := c.compile()
+	if err != nil {
+		return Handlers{}, err
+	}
+	h := &handler{v: v, cfg: cfg}
+	decisions := http.NewServeMux()
+	decisions.HandleFunc("POST "+DecisionPath, h.decision)
+	public := http.NewServeMux()
+	h.registerOAuth(public)
+	return Handlers{Decisions: decisionPort{h: h, mux: decisions}, Public: public}, nil
+}
+
+// decisionPort picks the forward-auth endpoints by plain comparison,
+// without the ServeMux's pattern matching: they answer every request a
+// proxy sees. Envoy's path is the prefix followed by the client's path,
+// kept escaped.
+type decisionPort struct {
+	h   *handler
+	mux *http.ServeMux
+}
+
+func (d decisionPort) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, EnvoyPrefix+"/"):
-		h.forward(w, r, envoyStyle)
+		d.h.forward(w, r, envoyStyle)
 	case p == TraefikPath:
-		h.forward(w, r, traefikStyle)
+		d.h.forward(w, r, traefikStyle)
 	case p == NginxPath:
-		h.forward(w, r, nginxStyle)
+		d.h.forward(w, r, nginxStyle)
 	default:
-		h.mux.ServeHTTP(w, r)
+		d.mux.ServeHTTP(w, r)
 	}
 }
 
@@ -106,7 +125,7 @@ func (s proxyStyle) original(r *http.Request) (method, uri string) {
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxyStyle) {
 	method, uri := style.original(r)
 	path, query, _ := strings.Cut(uri, "?")
-	req := Request{Env: h.environment(r)}
+	req := Request{Env: h.environment(r), Peer: peerAddr(r)}
 	req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
 	var d Decision
 	switch res, act, cost, ok := h.cfg.router.matchCost(method, path); {
@@ -261,6 +280,8 @@ type DecisionRequest struct {
 		// ID is read, write, delete, execute or admin.
 		ID string `json:"id"`
 	} `json:"action"`
+	// Environment is believed only from a trusted caller (the
+	// configuration's trustedCallers); from anyone else it is ignored.
 	Environment struct {
 		// Address is the client's IP address.
 		Address string `json:"address,omitempty"`
@@ -283,6 +304,8 @@ func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, Decision{Result: Indeterminate, Reason: ReasonMalformedRequest, Message: err.Error()})
 		return
 	}
+	req.Peer = peerAddr(r)
+	h.trustEnvironment(&req, r)
 	writeJSON(w, http.StatusOK, h.v.Decide(r.Context(), req))
 }
 

@@ -37,7 +37,7 @@ func benchForward(b *testing.B, conds conditions.Conditions, conf Config, limits
 	k.rec.Conditions = conds
 	k.rec.RateLimit.Limits = limits
 	f.publish(k)
-	h, err := NewHandler(f.v, conf)
+	h, err := newTestHandler(f.v, conf)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func TestForwardAuthContracts(t *testing.T) {
 			k := f.issue("acme/payments/investigations:read", "acme/payments/evidence:write")
 			k.rec.Conditions = conditions.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}}
 			f.publish(k)
-			h, err := NewHandler(f.v, configFor(p))
+			h, err := newTestHandler(f.v, configFor(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +165,7 @@ func TestForwardAuthClientAddress(t *testing.T) {
 		{3, []string{"10.9.9.9, 203.0.113.5"}, 403}, // fewer hops than trusted: unknown
 		{1, []string{"not-an-ip"}, 403},
 	} {
-		h, err := NewHandler(f.v, Config{ClientAddress: ClientAddress{TrustedHops: tc.hops}})
+		h, err := newTestHandler(f.v, Config{ClientAddress: ClientAddress{TrustedHops: tc.hops}})
 		g.Expect(err).NotTo(HaveOccurred())
 		r := proxies[2].build("GET", "/acme/payments/investigations", bearer)
 		r.Header["X-Forwarded-For"] = tc.xff
@@ -180,7 +180,8 @@ func TestDecisionAPI(t *testing.T) {
 	k := f.issue("acme/payments/investigations:read")
 	k.rec.Conditions = conditions.Conditions{Countries: []string{"DE"}, Networks: []string{"corporate"}}
 	f.publish(k)
-	h, err := NewHandler(f.v, Config{})
+	// httptest's requests come from 192.0.2.1.
+	h, err := newTestHandler(f.v, Config{TrustedCallers: []string{"192.0.2.0/24"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestTooManyFailuresCarriesRetryAfter(t *testing.T) {
 	f := newFixture(t, Options{FreeFailures: 1, BackoffBase: 30 * time.Second})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
-	h, _ := NewHandler(f.v, Config{})
+	h, _ := newTestHandler(f.v, Config{})
 	var last *httptest.ResponseRecorder
 	for range 3 {
 		wrong, _ := keys.Generate(k.key.ID())

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Paths of the OAuth 2.0 endpoints, served when OAuth is configured.
+// Paths of the OAuth 2.0 endpoints, served on the public port when OAuth
+// is configured.
 const (
 	JWKSPath          = "/.well-known/jwks.json"
 	ASMetadataPath    = "/.well-known/oauth-authorization-server"
@@ -16,16 +17,16 @@ const (
 )
 
 // registerOAuth adds the token endpoint, the JWKS and the metadata to the
-// mux when the verifier has Tokens.
-func (h *handler) registerOAuth() {
+// public port's mux when the verifier has Tokens.
+func (h *handler) registerOAuth(mux *http.ServeMux) {
 	t := h.v.tokens
 	if t == nil {
 		return
 	}
-	h.mux.HandleFunc("GET "+JWKSPath, h.jwks)
-	h.mux.HandleFunc("GET "+ASMetadataPath, h.metadata)
-	h.mux.HandleFunc("GET "+OIDCDiscoveryPath, h.metadata)
-	h.mux.HandleFunc("POST "+TokenPath, h.token)
+	mux.HandleFunc("GET "+JWKSPath, h.jwks)
+	mux.HandleFunc("GET "+ASMetadataPath, h.metadata)
+	mux.HandleFunc("GET "+OIDCDiscoveryPath, h.metadata)
+	mux.HandleFunc("POST "+TokenPath, h.token)
 }
 
 // jwks publishes the issuer keys (RFC 7517). Its max-age never exceeds a

@@ -130,22 +130,22 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 	allowed := e.Record.Allows(method) ||
 		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion))
 	if !allowed {
-		return withKey(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
+		return identified(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
 	}
 	if method == record.AuthClientCredentials {
 		// The token's scope narrows the key's; the key's own scopes and
 		// conditions are checked after this, as for the key itself.
 		ts, err := t.scopeSet(claims.Scope)
 		if err != nil || ts.set.Match(req.Resource, req.Action) < 0 {
-			out := withKey(deny(ReasonInsufficientScope, "the token's scope does not allow this action on this resource"), e)
+			out := identified(deny(ReasonInsufficientScope, "the token's scope does not allow this action on this resource"), e)
 			out.RequiredScope = requiredScope(req.Resource, req.Action)
 			return out
 		}
-		d := withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
+		d := identified(Decision{Result: Permit, Reason: ReasonAllowed}, e)
 		d.tokenScopes = ts.header
 		return d
 	}
-	return withKey(Decision{Result: Permit, Reason: ReasonAllowed}, e)
+	return identified(Decision{Result: Permit, Reason: ReasonAllowed}, e)
 }
 
 // accessToken validates a token the verifier issued and caches it.

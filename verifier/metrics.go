@@ -17,7 +17,9 @@ type Metrics struct {
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
 	hashes      prometheus.Counter
-	reg         prometheus.Registerer
+	// untrustedEnv counts decision requests whose environment was ignored.
+	untrustedEnv prometheus.Counter
+	reg          prometheus.Registerer
 	// byOutcome holds the decision counters already resolved, so the
 	// request path does not hash label values; outcomes are a fixed set.
 	byOutcome sync.Map
@@ -49,10 +51,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		hashes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "keyward_verifier_hashes_total", Help: "PBKDF2 comparisons computed.",
 		}),
+		untrustedEnv: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_verifier_untrusted_environment_total",
+			Help: "Decision requests whose environment was ignored because the caller is not in trustedCallers.",
+		}),
 		reg: reg,
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes)
+		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.untrustedEnv)
 	}
 	return m
 }

@@ -99,11 +99,11 @@ func TestRealNginxAuthRequest(t *testing.T) {
 		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: 2, PeriodSeconds: 60}},
 	})
 	f.publish(limited)
-	h, err := NewHandler(f.v, Config{})
+	hs, err := NewHandlers(f.v, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifierSrv := httptest.NewServer(h)
+	verifierSrv := httptest.NewServer(hs.Decisions)
 	defer verifierSrv.Close()
 	var upstreamSaw atomic.Pointer[http.Header]
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -175,4 +175,70 @@ func TestRealNginxAuthRequest(t *testing.T) {
 	resp, _ = do("DELETE", "/acme/payments/investigations/INV-7", "Bearer "+limited.key.Plaintext())
 	g.Expect(resp.StatusCode).To(Equal(403), "other denials stay 403")
 	g.Expect(resp.Header.Get("Retry-After")).To(BeEmpty())
+}
+
+// TestAttackClientSentKeywardHeadersThroughRealNginx: an upstream behind
+// the sample nginx.conf believes X-Keyward-* headers. A client sends its
+// own (a wider scope, someone else's key ID and owner) with its own valid
+// key, and without one: the upstream sees only what the verifier said on
+// the permitted request, and nothing at all of the denied one.
+func TestAttackClientSentKeywardHeadersThroughRealNginx(t *testing.T) {
+	f := newFixture(t, Options{})
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	hs, err := NewHandlers(f.v, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifierSrv := httptest.NewServer(hs.Decisions)
+	defer verifierSrv.Close()
+	var upstreamSaw atomic.Pointer[http.Header]
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		upstreamSaw.Store(&h)
+		fmt.Fprint(w, "hello from upstream")
+	}))
+	defer upstream.Close()
+	base := startNginx(t, strings.TrimPrefix(upstream.URL, "http://"), strings.TrimPrefix(verifierSrv.URL, "http://"))
+	forged := map[string]string{
+		HeaderKeyID:        "victimvictimvict",
+		HeaderOwner:        "victim",
+		HeaderScopes:       "acme/*/*:admin",
+		HeaderMatchedScope: "acme/*/*:admin",
+		HeaderSecret:       "previous",
+		HeaderStatus:       "200",
+	}
+	do := func(authz string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/acme/payments/investigations/INV-7", nil)
+		for name, v := range forged {
+			req.Header.Set(name, v)
+		}
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	g := NewWithT(t)
+
+	g.Expect(do("Bearer " + k.key.Plaintext())).To(Equal(http.StatusOK))
+	saw := *upstreamSaw.Load()
+	for name, v := range forged {
+		g.Expect(saw.Values(name)).NotTo(ContainElement(v), "the client's %s reached the upstream of a permitted request", name)
+	}
+	g.Expect(saw.Get(HeaderKeyID)).To(Equal(k.key.ID()))
+	g.Expect(saw.Get(HeaderOwner)).To(Equal("team-fraud"))
+	g.Expect(saw.Get(HeaderScopes)).To(Equal("acme/payments/investigations:read"))
+	g.Expect(saw.Get(HeaderMatchedScope)).To(Equal("acme/payments/investigations:read"))
+
+	upstreamSaw.Store(nil)
+	g.Expect(do("")).To(Equal(http.StatusUnauthorized))
+	unknown, _ := keys.Generate("")
+	g.Expect(do("Bearer " + unknown.Plaintext())).To(Equal(http.StatusUnauthorized))
+	g.Expect(upstreamSaw.Load()).To(BeNil(), "a denied request reached the upstream")
 }

@@ -50,7 +50,7 @@ func newOAuthFixture(t *testing.T, c OAuthConfig) *oauthFixture {
 		t.Fatal(err)
 	}
 	base.v = v
-	h, err := NewHandler(v, Config{})
+	h, err := newTestHandler(v, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.
 	if err != nil || k.ID() != id {
 		return nil, refuse("client_id must be the key ID and client_secret the API key")
 	}
-	req := Request{Credential: secret, Env: h.environment(r), tokenRequest: true}
+	req := Request{Credential: secret, Env: h.environment(r), Peer: peerAddr(r), tokenRequest: true}
 	d := h.v.authenticate(r.Context(), req, now)
 	if d.Result != Permit {
 		// A failed client authentication is a denial like any other in

@@ -133,9 +133,9 @@ func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.
 	res := buf.res
 	switch {
 	case errors.Is(err, ratelimit.ErrCostExceedsCapacity):
-		return withKey(deny(ReasonRateLimited, "this request costs more than the key's limits allow at once"), e)
+		return identified(deny(ReasonRateLimited, "this request costs more than the key's limits allow at once"), e)
 	case err != nil:
-		return withKey(indeterminate(ReasonRateLimitUnavailable, "the rate limits cannot be checked right now; try again"), e)
+		return identified(indeterminate(ReasonRateLimitUnavailable, "the rate limits cannot be checked right now; try again"), e)
 	}
 	if plan.HasQuota() {
 		q := res[len(res)-1]
@@ -155,9 +155,9 @@ func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.
 		return d
 	}
 	r := res[refused]
-	out := withKey(deny(ReasonRateLimited, fmt.Sprintf("the key's limit %q is used up; try again later", r.Limit.Name)), e)
+	out := identified(deny(ReasonRateLimited, fmt.Sprintf("the key's limit %q is used up; try again later", r.Limit.Name)), e)
 	if r.Limit.Strategy == ratelimit.Quota {
-		out = withKey(deny(ReasonQuotaExhausted, "the key's quota for this period is used up"), e)
+		out = identified(deny(ReasonQuotaExhausted, "the key's quota for this period is used up"), e)
 	}
 	retry := now.Add(r.RetryAfter)
 	out.RetryAfter, out.RateLimit, out.limit = &retry, rateLimitStatus(r), refused

@@ -108,7 +108,7 @@ func TestForwardAuthAnswers429WithRateLimitHeaders(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			g := NewWithT(t)
 			f.clock.Step(2 * time.Minute) // a fresh window for each proxy
-			h, err := NewHandler(f.v, Config{Routes: []Route{{Path: "/exports/{id}", Org: "acme", Project: "payments", Type: "investigations", Action: "read", Cost: ptr.To[int64](2)}, DefaultRoutes[0]}})
+			h, err := newTestHandler(f.v, Config{Routes: []Route{{Path: "/exports/{id}", Org: "acme", Project: "payments", Type: "investigations", Action: "read", Cost: ptr.To[int64](2)}, DefaultRoutes[0]}})
 			g.Expect(err).NotTo(HaveOccurred())
 			send := func(uri string) *httptest.ResponseRecorder {
 				w := httptest.NewRecorder()
@@ -145,7 +145,7 @@ func TestDecisionAPIReportsRemaining(t *testing.T) {
 		Quota: &record.Quota{Credits: 100, Refill: ratelimit.Monthly, TimeZone: "Europe/Berlin"},
 	})
 	f.publish(k)
-	h, _ := NewHandler(f.v, Config{})
+	h, _ := newTestHandler(f.v, Config{})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, DecisionPath, strings.NewReader(`{"subject":{"credential":"`+k.key.Plaintext()+`"},
 		"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`)))

@@ -233,11 +233,14 @@ func (cr *compiledRoute) match(method, path string) (scope.Resource, scope.Actio
 }
 
 // cleanPath refuses paths an upstream might resolve differently from the
-// verifier: empty or dot segments, and percent-encoded "/", "\" or ".",
-// which a later hop may decode into a different path than the one
-// authorised. Such requests are never mapped to a resource.
+// verifier: empty or dot segments; segments with parameters (";", as in
+// "..;" or ";jsessionid=", which servlet containers and some frameworks
+// strip before resolving dot segments, so that "/a/..;/b" reaches them as
+// "/b"); and percent-encoded "/", "\", ".", ";" or NUL, or an encoded "%"
+// (which a hop that decodes twice turns into any of those). Such requests
+// are never mapped to a resource.
 func cleanPath(p string) bool {
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\?#") {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\?#;") {
 		return false
 	}
 	for i := 0; i+2 < len(p); i++ {
@@ -256,8 +259,10 @@ func cleanPath(p string) bool {
 	return true
 }
 
-// encodedSeparator reports whether %XY encodes "/", "\\", "." or NUL.
+// encodedSeparator reports whether %XY encodes "/", "\\", ".", ";", "%" or
+// NUL.
 func encodedSeparator(x, y byte) bool {
 	y |= 0x20 // lower-cases a letter; leaves a digit as it is
-	return (x == '2' && (y == 'f' || y == 'e')) || (x == '5' && y == 'c') || (x == '0' && y == '0')
+	return (x == '2' && (y == 'f' || y == 'e' || y == '5')) || (x == '5' && y == 'c') ||
+		(x == '3' && y == 'b') || (x == '0' && y == '0')
 }

@@ -114,6 +114,17 @@ func TestCleanPath(t *testing.T) {
 		"/a/b/%2":           true,
 		"/%2e%2e/secret":    false,
 		"/acme/pay%2Fments": false,
+		// Path parameters, which servlet containers strip before they
+		// resolve dot segments: "/a/..;/b" is "/b" to them.
+		"/a/..;/b":          false,
+		"/a/..;x=1/b":       false,
+		"/a/b;jsessionid=1": false,
+		"/a/b/..%3B/c":      false,
+		"/a/b/..%3b/c":      false,
+		"/a/b%253B":         false,
+		"/a/%252e%252e/b":   false,
+		"/a/b%25":           false,
+		"/a/b%3":            true,
 	} {
 		g.Expect(cleanPath(p)).To(Equal(want), p)
 	}

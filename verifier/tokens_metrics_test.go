@@ -25,7 +25,7 @@ func TestTokenMetrics(t *testing.T) {
 	// A verifier of its own over the same keys, exporting to reg.
 	v, err := New(srvF.index, Options{Clock: srvF.clock, Tokens: srvF.tokens, Metrics: NewMetrics(reg)})
 	g.Expect(err).NotTo(HaveOccurred())
-	h, err := NewHandler(v, Config{})
+	h, err := newTestHandler(v, Config{})
 	g.Expect(err).NotTo(HaveOccurred())
 	srv.Config.Handler = h
 	srv.Start()
@@ -71,7 +71,7 @@ func TestTokenEndpointAudit(t *testing.T) {
 	f := newOAuthFixture(t, OAuthConfig{Issuer: "http://" + srv.Listener.Addr().String()})
 	v, err := New(f.index, Options{Clock: f.clock, Tokens: f.tokens, Audit: AccessLog{W: audit.NewWriter(trail)}})
 	g.Expect(err).NotTo(HaveOccurred())
-	h, err := NewHandler(v, Config{})
+	h, err := newTestHandler(v, Config{})
 	g.Expect(err).NotTo(HaveOccurred())
 	srv.Config.Handler = h
 	srv.Start()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,18 +17,20 @@ import (
 
 // Verifier decides requests against the records in its Index.
 type Verifier struct {
-	index   *Index
-	clock   clock.PassiveClock
-	mac     *macer
-	cache   *verifiedCache
-	hashes  *hasher
-	byKeyID *backoff
-	bySrc   *backoff
-	classes conditions.Classes
-	limits  *limiter
-	metrics *Metrics
-	audit   AccessLog
-	log     logr.Logger
+	index  *Index
+	clock  clock.PassiveClock
+	mac    *macer
+	cache  *verifiedCache
+	hashes *hasher
+	// Failures back off per (key ID, source) and per source: never per key
+	// ID alone, which would let anyone lock a key out by failing with it.
+	byKeySrc *backoff
+	bySrc    *backoff
+	classes  conditions.Classes
+	limits   *limiter
+	metrics  *Metrics
+	audit    AccessLog
+	log      logr.Logger
 	// tokens is nil unless OAuth is configured; JWTs are then refused.
 	tokens *Tokens
 
@@ -99,7 +100,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
-		byKeyID:  newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
+		byKeySrc: newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
 		bySrc:    newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
 		hashWait: o.HashWait, ready: o.Ready, lastContact: o.LastContact, maxStaleness: o.MaxStaleness,
 	}
@@ -183,7 +184,7 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 		return d
 	}
 	if !req.tokenRequest && !e.Record.Allows(record.AuthAPIKey) {
-		return withKey(deny(ReasonAuthMethodNotAllowed, "this key may not be sent with requests; its auth methods are "+strings.Join(e.Record.AuthMethods, ", ")), e)
+		return withKey(deny(ReasonAuthMethodNotAllowed, "this key may not be sent with requests; see its spec.authMethods"), e)
 	}
 	mac := v.mac.sum(req.Credential)
 	if hit, ok := v.cache.get(mac, e.Record.KeyID, e.Record.Version); ok {
@@ -191,11 +192,12 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 		return secretDecision(e, hit.serial, now)
 	}
 	v.metrics.cacheMisses.Inc()
-	src := sourceID(req.Env.Address)
+	src := sourceID(req.Env.Address, req.Peer)
+	keySrc := e.Record.KeyID + " " + src
 	for _, b := range [...]struct {
 		table *backoff
 		id    string
-	}{{v.byKeyID, e.Record.KeyID}, {v.bySrc, src}} {
+	}{{v.byKeySrc, keySrc}, {v.bySrc, src}} {
 		if until, blocked := b.table.blocked(b.id, now); blocked {
 			d := withKey(deny(ReasonTooManyFailures, "too many failed attempts; try again later"), e)
 			d.RetryAfter = &until
@@ -220,11 +222,11 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 		return withKey(indeterminate(ReasonHashingBusy, "the key could not be verified right now; try again"), e)
 	}
 	if serial == "" {
-		v.byKeyID.fail(e.Record.KeyID, now)
+		v.byKeySrc.fail(keySrc, now)
 		v.bySrc.fail(src, now)
 		return deny(ReasonInvalidSecret, "the key is not valid")
 	}
-	v.byKeyID.succeed(e.Record.KeyID)
+	v.byKeySrc.succeed(keySrc)
 	if v.cache.put(mac, verified{keyID: e.Record.KeyID, version: e.Record.Version, serial: serial}) {
 		v.audit.firstUse(now, e, serial)
 	}
@@ -256,12 +258,12 @@ func secretDecision(e *Entry, serial string, now time.Time) Decision {
 		return deny(ReasonInvalidSecret, "the key is not valid")
 	}
 	if now.Before(s.NotBefore) {
-		return withKey(deny(ReasonNotYetValid, "the key is not valid yet"), e)
+		return identified(deny(ReasonNotYetValid, "the key is not valid yet"), e)
 	}
 	if s.NotAfter != nil && !now.Before(*s.NotAfter) {
-		return withKey(deny(ReasonSecretExpired, "this secret was replaced and its grace period has ended; use the new key"), e)
+		return identified(deny(ReasonSecretExpired, "this secret was replaced and its grace period has ended; use the new key"), e)
 	}
-	return withKey(Decision{Result: Permit, Reason: ReasonAllowed, Secret: secretKind(s)}, e)
+	return identified(Decision{Result: Permit, Reason: ReasonAllowed, Secret: secretKind(s)}, e)
 }
 
 // secretKind tells the secret a rotation replaced by its end of validity:
@@ -278,7 +280,7 @@ func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
 	e := d.entry
 	matched := e.scopes.Match(req.Resource, req.Action)
 	if matched < 0 {
-		out := withKey(deny(ReasonInsufficientScope, "the key's scopes do not allow this action on this resource"), e)
+		out := identified(deny(ReasonInsufficientScope, "the key's scopes do not allow this action on this resource"), e)
 		out.RequiredScope = requiredScope(req.Resource, req.Action)
 		return out
 	}
@@ -287,7 +289,7 @@ func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
 		env.Time = now
 	}
 	if f := e.conds.Check(env, v.classes); f != conditions.Met {
-		out := withKey(deny(Reason(f), conditionMessage(f)), e)
+		out := identified(deny(Reason(f), conditionMessage(f)), e)
 		out.MatchedScope, out.matched = e.scopeStrings[matched], matched
 		out.RequiredScope = requiredScope(req.Resource, req.Action)
 		return out
@@ -312,21 +314,37 @@ func conditionMessage(f conditions.Failure) string {
 	return "the request does not meet the key's conditions"
 }
 
+// withKey ties a decision to the record it was made on, for the audit
+// trail and the steps after it, without naming the key to the caller: the
+// secret has not been verified, and a key ID is public.
 func withKey(d Decision, e *Entry) Decision {
+	d.entry = e
+	return d
+}
+
+// identified is withKey for a caller who proved the secret (or presented a
+// token this verifier signed): only then may the answer name the key and
+// its owner.
+func identified(d Decision, e *Entry) Decision {
 	d.KeyID, d.Owner, d.entry = e.Record.KeyID, e.Record.Owner, e
 	return d
 }
 
-// sourceID groups addresses for backoff: an IPv6 client controls at least a
-// /64, so counting single addresses would let it dodge backoff for free.
-func sourceID(a netip.Addr) string {
+// sourceID groups requests for backoff by the client address, else by the
+// connection's peer, so that clients without a known address are not one
+// pool that a single failing client locks out. An IPv6 client controls at
+// least a /64, so counting single addresses would let it dodge backoff.
+func sourceID(a, peer netip.Addr) string {
+	kind := ""
 	if !a.IsValid() {
-		return "unknown"
+		if a, kind = peer, "peer "; !a.IsValid() {
+			return "unknown"
+		}
 	}
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
-		return p.String()
+		return kind + p.String()
 	}
-	return a.String()
+	return kind + a.String()
 }

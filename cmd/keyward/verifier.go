@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -33,7 +34,8 @@ import (
 
 type verifierOptions struct {
 	namespace                         string
-	bindAddr, probeAddr, metricsAddr  string
+	bindAddr, publicAddr              string
+	probeAddr, metricsAddr            string
 	configPath, auditLog              string
 	hashConcurrency, hashQueue, cache int
 	hashWait                          time.Duration
@@ -49,7 +51,8 @@ func runVerifier(args []string) error {
 	o := verifierOptions{}
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
 	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "keyward-system"), "namespace whose key records are enforced (the only one read)")
-	fs.StringVar(&o.bindAddr, "bind-address", ":8080", "address of the decision API and the forward-auth endpoints")
+	fs.StringVar(&o.bindAddr, "bind-address", ":8080", "address of the decision API and the forward-auth endpoints, for the proxies and services you trust; never expose it to clients")
+	fs.StringVar(&o.publicAddr, "public-bind-address", ":8083", `address of the public OAuth 2.0 endpoints (token, JWKS, metadata), which clients may reach; "0" disables it`)
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8082", `address of /metrics; "0" disables it`)
 	fs.StringVar(&o.configPath, "config", "", "YAML file with routes, trusted headers and network classes (see docs/verifier.md)")
@@ -64,7 +67,7 @@ func runVerifier(args []string) error {
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
 	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
-	fs.BoolVar(&o.reusePort, "reuse-port", false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request port opens only once the key records are loaded, so that no request reaches a verifier that has not seen them")
+	fs.BoolVar(&o.reusePort, "reuse-port", false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request ports (decision and public) open only once the key records are loaded, so that no request reaches a verifier that has not seen them")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -145,7 +148,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		return err
 	}
 	defer v.Close()
-	api, err := verifier.NewHandler(v, conf)
+	doors, err := verifier.NewHandlers(v, conf)
 	if err != nil {
 		return err
 	}
@@ -172,16 +175,21 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 			return nil
 		})
 	}
-	apiServer := newServer(o.bindAddr, api)
-	servers := []*http.Server{apiServer, newServer(o.probeAddr, v.HealthHandler())}
+	// The request ports: decisions for trusted proxies, public for OAuth
+	// clients. Each serves only its own paths.
+	requestServers := []*http.Server{newServer(o.bindAddr, doors.Decisions)}
+	if o.publicAddr != "0" {
+		requestServers = append(requestServers, newServer(o.publicAddr, doors.Public))
+	}
+	servers := append(slices.Clone(requestServers), newServer(o.probeAddr, v.HealthHandler()))
 	if o.metricsAddr != "0" {
 		servers = append(servers, newServer(o.metricsAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	}
 	for _, s := range servers {
 		g.Go(func() error {
-			// A verifier sharing its port takes connections the moment it
+			// A verifier sharing its ports takes connections the moment it
 			// listens, from a sibling that has the records loaded.
-			if s == apiServer && o.reusePort && !cache.WaitForCacheSync(ctx.Done(), watch.Ready) {
+			if slices.Contains(requestServers, s) && o.reusePort && !cache.WaitForCacheSync(ctx.Done(), watch.Ready) {
 				return nil
 			}
 			l, err := listen(ctx, s.Addr, o.reusePort)
@@ -203,7 +211,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		}
 		return nil
 	})
-	logger.Info("starting verifier", "namespace", o.namespace, "address", o.bindAddr, "maxStaleness", o.maxStaleness)
+	logger.Info("starting verifier", "namespace", o.namespace, "decisionAddress", o.bindAddr, "publicAddress", o.publicAddr, "maxStaleness", o.maxStaleness)
 	return g.Wait()
 }
 

@@ -143,6 +143,7 @@ func testVerifierOptions(t *testing.T, ns string) verifierOptions {
 	return verifierOptions{
 		namespace:   ns,
 		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		publicAddr:  "127.0.0.1:" + strconv.Itoa(freePort(t)),
 		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
 		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
 		auditLog:    filepath.Join(t.TempDir(), "audit.log"),

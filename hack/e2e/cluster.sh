@@ -61,7 +61,7 @@ record_sysctls() {
 # pods listen on are taken: otherwise a pod would fail later, obscurely.
 ports_free() {
   local taken=() port
-  for port in "$APISERVER_PORT" "$ETCD_PORT" "$((ETCD_PORT + 1))" 10248 10250 10257 10259 8080 8081 8082 8091 8443 9443; do
+  for port in "$APISERVER_PORT" "$ETCD_PORT" "$((ETCD_PORT + 1))" 10248 10250 10257 10259 8080 8081 8082 8083 8091 8443 9443; do
     if ss -Hltn "sport = :$port" | grep -q .; then taken+=("$port"); fi
   done
   [ "${#taken[@]}" = 0 ] && return 0

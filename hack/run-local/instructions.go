@@ -45,7 +45,7 @@ spec:
       - {name: per-second, strategy: TokenBucket, limit: 1000, periodSeconds: 1}
 EOF`
 
-func printInstructions(kubeconfig, assets, verifierAddr string, samples bool) {
+func printInstructions(kubeconfig, assets, verifierAddr, publicAddr string, samples bool) {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
@@ -65,9 +65,11 @@ func printInstructions(kubeconfig, assets, verifierAddr string, samples bool) {
 	line("  kubectl get secrets -n %s -l keyward.dev/record=true   # hashed key records, no plaintext", verifierNamespace)
 	line("  tail -f %s %s", filepath.Join(localDir, "manager.log"), filepath.Join(localDir, "verifier.log"))
 	line("")
-	line("The verifier answers on %s (forward-auth and the decision API):", verifierAddr)
+	line("The verifier has two doors: %s for proxies (forward-auth and the decision API),", verifierAddr)
+	line("and %s, public, for OAuth clients (token endpoint, JWKS; 404 until oauth.issuer is", publicAddr)
+	line("configured). Neither serves the other's paths.")
 	line("")
-	line("  export VERIFIER=http://%s", verifierAddr)
+	line("  export VERIFIER=http://%s PUBLIC=http://%s", verifierAddr, publicAddr)
 	if samples {
 		line("  KEY=$(kubectl get secret fraud-reporting -o jsonpath='{.data.key}' | base64 -d)")
 		line("  # Permit: 200 with X-Keyward-Key-Id, -Owner and -Scopes (the key allows 10.0.0.0/8)")

@@ -168,7 +168,7 @@ func setUp(ctx context.Context, cp *controlPlane, mgr, ver *child, kubeconfig st
 			return err
 		}
 	}
-	printInstructions(kubeconfig, cp.assets, ver.apiAddr, o.samples)
+	printInstructions(kubeconfig, cp.assets, ver.apiAddr, ver.publicAddr, o.samples)
 	return nil
 }
 

@@ -34,8 +34,9 @@ type child struct {
 	readyz  string
 	done    chan struct{}
 	waitErr error // valid once done is closed
-	// apiAddr is where the verifier serves decisions ("" for the manager).
-	apiAddr string
+	// apiAddr is where the verifier serves decisions and forward-auth,
+	// publicAddr its OAuth endpoints ("" for the manager).
+	apiAddr, publicAddr string
 }
 
 func startManager(kubeconfig string, webhookArgs, extraArgs []string) (*child, error) {

@@ -13,6 +13,10 @@ func startVerifier(kubeconfig string) (*child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port for the verifier: %w", err)
 	}
+	publicAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, fmt.Errorf("finding a free port for the verifier's public endpoints: %w", err)
+	}
 	probeAddr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port for the verifier's health probes: %w", err)
@@ -20,6 +24,7 @@ func startVerifier(kubeconfig string) (*child, error) {
 	c, err := startChild("verifier", kubeconfig, []string{"verifier",
 		"--namespace=" + verifierNamespace,
 		"--bind-address=" + apiAddr,
+		"--public-bind-address=" + publicAddr,
 		"--health-probe-bind-address=" + probeAddr,
 		"--metrics-bind-address=0",
 		"--audit-log=" + filepath.Join(localDir, "verifier-audit.log"),
@@ -27,6 +32,6 @@ func startVerifier(kubeconfig string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.apiAddr = apiAddr
+	c.apiAddr, c.publicAddr = apiAddr, publicAddr
 	return c, nil
 }

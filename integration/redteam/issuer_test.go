@@ -45,7 +45,7 @@ func ensureIssuer(t *testing.T, g *WithT) *keywardv1.SigningKey {
 
 // issuedToken gets an access token for a key by client credentials.
 func issuedToken(ctx context.Context, keyID, secret string) (string, error) {
-	cc := clientcredentials.Config{ClientID: keyID, ClientSecret: secret, TokenURL: verifierURL + verifier.TokenPath}
+	cc := clientcredentials.Config{ClientID: keyID, ClientSecret: secret, TokenURL: publicURL + verifier.TokenPath}
 	tok, err := cc.Token(ctx)
 	if err != nil {
 		return "", err
@@ -72,7 +72,7 @@ func TestAttackIssuerKidCollision(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 	}).WithTimeout(waitFor).Should(Succeed())
 
-	res, err := http.Get(verifierURL + verifier.JWKSPath)
+	res, err := http.Get(publicURL + verifier.JWKSPath)
 	g.Expect(err).NotTo(HaveOccurred())
 	body, _ := io.ReadAll(res.Body)
 	_ = res.Body.Close()

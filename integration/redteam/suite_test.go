@@ -55,6 +55,9 @@ const (
 	testIterations = 1000
 	verifierUser   = "system:serviceaccount:" + verifierNamespace + ":keyward-verifier"
 	waitFor        = 30 * time.Second
+	// trustedCaller is the one address the verifier believes a decision
+	// request's environment from.
+	trustedCaller = "127.0.0.2"
 )
 
 var (
@@ -65,8 +68,9 @@ var (
 	watch      *verifier.Watch
 	signing    *verifier.SigningWatch
 	v          *verifier.Verifier
-	// verifierURL serves the decision API and forward-auth.
-	verifierURL string
+	// verifierURL serves the decision API and forward-auth, publicURL the
+	// OAuth endpoints (token, JWKS, metadata).
+	verifierURL, publicURL string
 	// managerTrail is the manager's and the webhook's audit trail,
 	// verifierTrail the verifier's access log.
 	managerTrail  = &testutil.SyncBuffer{}
@@ -242,8 +246,15 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	conf := verifier.Config{OAuth: verifier.OAuthConfig{Issuer: "http://" + srv.Listener.Addr().String()}}
+	// Two listeners, as `keyward verifier` opens them: decisions and
+	// forward-auth on one, the OAuth endpoints on the other, whose URL is
+	// the issuer (RFC 8414).
+	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	conf := verifier.Config{
+		OAuth: verifier.OAuthConfig{Issuer: "http://" + pub.Listener.Addr().String()},
+		// The one caller whose decision requests may state an environment.
+		TrustedCallers: []string{trustedCaller + "/32"},
+	}
 	index := verifier.NewIndex()
 	watch = verifier.NewWatch(cs, verifierNamespace, index, verifier.WatchOptions{})
 	keys := verifier.NewSigningKeys()
@@ -260,15 +271,16 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	h, err := verifier.NewHandler(v, conf)
+	doors, err := verifier.NewHandlers(v, conf)
 	if err != nil {
 		return err
 	}
 	go watch.Run(ctx, time.Second)
 	go signing.Run(ctx)
-	srv.Config.Handler = h
+	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
 	srv.Start()
-	go func() { <-ctx.Done(); srv.Close() }()
-	verifierURL = srv.URL
+	pub.Start()
+	go func() { <-ctx.Done(); srv.Close(); pub.Close() }()
+	verifierURL, publicURL = srv.URL, pub.URL
 	return nil
 }

@@ -69,11 +69,11 @@ func benchTokensOnce(b *testing.B, lg loadgen) {
 	client := publish(b, index, hasher, func(r *record.Record) {
 		r.Scopes, r.AuthMethods = []string{"acme/payments/investigations:read"}, []string{record.AuthClientCredentials}
 	})
-	h, err := verifier.NewHandler(v, verifier.Config{})
+	hs, err := verifier.NewHandlers(v, verifier.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	verifierURL := serve(b, h)
+	verifierURL, h := serve(b, hs.Decisions), hs.Public
 
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"acme/payments/investigations:read"}}.Encode()
 	issue := func() (int, string) {

@@ -127,11 +127,11 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		r.Conditions = fullConditions
 		r.RateLimit.Limits = []record.Limit{{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1}}
 	})
-	h, err := verifier.NewHandler(v, conf)
+	hs, err := verifier.NewHandlers(v, conf)
 	if err != nil {
 		b.Fatal(err)
 	}
-	verifierURL := serve(b, h)
+	verifierURL := serve(b, hs.Decisions)
 
 	// Every run sends the same headers; only the key differs.
 	cached := forwarded(verifierURL, plain)

@@ -16,8 +16,12 @@ import (
 	"testing"
 )
 
-// verifierAddr is where the verifier pods listen on the node.
-var verifierAddr = envOr("E2E_VERIFIER", "127.0.0.1:8080")
+// verifierAddr is where the verifier pods serve decisions and forward-auth
+// on the node, publicAddr where they serve the OAuth endpoints.
+var (
+	verifierAddr = envOr("E2E_VERIFIER", "127.0.0.1:8080")
+	publicAddr   = envOr("E2E_VERIFIER_PUBLIC", "127.0.0.1:8083")
+)
 
 const (
 	systemNS   = "keyward-system"

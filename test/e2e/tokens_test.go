@@ -26,7 +26,7 @@ metadata:
 data:
   verifier.yaml: |
     oauth:
-      issuer: http://`+verifierAddr+`
+      issuer: http://`+publicAddr+`
 ---
 apiVersion: keyward.dev/v1alpha1
 kind: SigningKey
@@ -61,7 +61,7 @@ spec:
 
 	var token string
 	g.Eventually(func(g Gomega) {
-		req, err := http.NewRequest(http.MethodPost, "http://"+verifierAddr+"/oauth2/token",
+		req, err := http.NewRequest(http.MethodPost, "http://"+publicAddr+"/oauth2/token",
 			strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {"acme/payments/investigations:read"}}.Encode()))
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
