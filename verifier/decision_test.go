@@ -31,6 +31,13 @@ func TestDecisionsByKeyState(t *testing.T) {
 		// does not wait for it.
 		"past expiry, still active": {func(r *record.Record) { r.ExpiresAt = &past }, ReasonExpired, Deny},
 		"not yet valid":             {func(r *record.Record) { r.Secrets[0].NotBefore = future }, ReasonNotYetValid, Deny},
+		// Bound to its APIKey, its first secret on the way: nothing verifies.
+		"issuing": {func(r *record.Record) {
+			staged := r.Secrets[0]
+			staged.Fingerprint = "hmac-sha256:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+			r.State, r.Secrets = record.Issuing, nil
+			r.Ledger = &record.Ledger{Staged: &staged, StagedFor: record.StagedForKey}
+		}, ReasonNotYetValid, Deny},
 		"tokens only":               {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials} }, ReasonAuthMethodNotAllowed, Deny},
 		"key and tokens":            {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials, record.AuthAPIKey} }, ReasonAllowed, Permit},
 	}
@@ -46,7 +53,7 @@ func TestDecisionsByKeyState(t *testing.T) {
 			g.Expect(d.Reason).To(Equal(tc.want))
 			// The key is named only to a caller who proved its secret:
 			// state and auth method are decided before that.
-			if verified := tc.result == Permit || tc.want == ReasonNotYetValid; verified {
+			if verified := tc.result == Permit || name == "not yet valid"; verified {
 				g.Expect(d.KeyID).To(Equal(k.key.ID()))
 				g.Expect(d.Owner).To(Equal("team-fraud"))
 			} else {

@@ -189,7 +189,7 @@ func (r *Record) Validate() error {
 	if r.Owner == "" {
 		errs = append(errs, errors.New("owner is empty"))
 	}
-	if r.APIKey.UID == "" || r.APIKey.Namespace == "" || r.APIKey.Name == "" {
+	if (r.APIKey != APIKeyRef{}) && (r.APIKey.UID == "" || r.APIKey.Namespace == "" || r.APIKey.Name == "") {
 		errs = append(errs, errors.New("apiKey needs uid, namespace and name"))
 	}
 	switch r.State {
@@ -262,11 +262,16 @@ func Encode(r Record) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid key record: %w", err)
 	}
+	if r.APIKey == (APIKeyRef{}) {
+		return nil, errors.New("invalid key record: apiKey needs uid, namespace and name")
+	}
 	return json.Marshal(r)
 }
 
 // Decode parses and validates a record. Unknown fields are ignored so that a
 // newer manager can add optional data; incompatible changes bump Schema.
+// A record without apiKey was written before records named their APIKey:
+// it decodes (its Secret's label binds it), and the manager rewrites it.
 func Decode(b []byte) (Record, error) {
 	var r Record
 	dec := json.NewDecoder(bytes.NewReader(b))
