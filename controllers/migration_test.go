@@ -79,3 +79,27 @@ func TestARecordFromBeforeTheLedgerKeepsItsKey(t *testing.T) {
 	g.Expect(deliveredPlaintext(g, key).Equal(k)).To(BeTrue(), "the consumer's key is the same")
 	g.Expect(eventsFor(g, key)).NotTo(HaveKey(keywardv1.SecretReissuedReason))
 }
+
+// TestAKeyIDBoundToAnotherAPIKeyIsNeverTouched: should status ever name a
+// key ID whose record another APIKey holds (only the manager writes status,
+// so this is damage, say a restore gone wrong), the manager touches neither
+// record: not rewritten, not tombstoned when the APIKey goes.
+func TestAKeyIDBoundToAnotherAPIKeyIsNeverTouched(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	victim := createReady(g, newAPIKey(ns, "victim"))
+	before := recordSecret(g, victim.Status.KeyID)
+	other := createReady(g, newAPIKey(ns, "other"))
+
+	other.Status.KeyID = victim.Status.KeyID
+	g.Expect(k8s.Status().Update(ctx, other)).To(Succeed())
+	got := waitFor(g, other, keywardv1.KeyIDConflictReason)
+	g.Expect(got.Status.KeyID).To(Equal(victim.Status.KeyID))
+	g.Expect(k8s.Delete(ctx, other)).To(Succeed())
+	g.Eventually(gone(other)).WithTimeout(timeout).Should(BeTrue())
+
+	after := recordSecret(g, victim.Status.KeyID)
+	g.Expect(after.ResourceVersion).To(Equal(before.ResourceVersion), "the victim's record was never written")
+	g.Expect(recordFor(g, victim.Status.KeyID).State).To(Equal(record.Active))
+}
