@@ -24,6 +24,9 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	pk := s.key.PolicyKey(s.now)
+	// Without the request that created the key, an owner binding can only
+	// tell keys created before it, which nobody checked.
+	pk.Created = s.key.CreationTimestamp.Time
 	set, violations := policy.Evaluate(pk, rules, r.DefaultAllow)
 	s.scopes = set.Strings()
 	s.key.Status.Scopes = s.scopes
