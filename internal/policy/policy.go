@@ -133,7 +133,9 @@ func Scopes(k Key, rules []Rules) (scope.Set, []Violation) {
 // With no selecting policy, defaultAllow decides.
 func Evaluate(k Key, rules []Rules, defaultAllow bool) (scope.Set, []Violation) {
 	if len(rules) == 0 && !defaultAllow {
-		return nil, []Violation{{Field: "metadata.namespace", Message: "no KeyPolicy applies to this namespace, and keyward is configured to refuse keys without one (--default-policy=deny)"}}
+		return nil, []Violation{{Field: "metadata.namespace", Message: fmt.Sprintf("no KeyPolicy selects namespace %q, and keyward refuses keys in such namespaces "+
+			"(--default-policy=deny, the default): to allow keys here, a cluster administrator must create a KeyPolicy whose namespaceSelector selects it, "+
+			"or run the manager with --default-policy=allow", k.Namespace)}}
 	}
 	set, vs := Scopes(k, rules)
 	if len(vs) > 0 {
