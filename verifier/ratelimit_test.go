@@ -207,12 +207,14 @@ func TestRateLimitConfigRefusals(t *testing.T) {
 		c    RateLimits
 		want string
 	}{
-		"an unknown store":         {RateLimits{Store: "etcd"}, `rateLimits.store: "etcd" is not memory or redis`},
-		"redis without an address": {RateLimits{Store: "redis"}, "rateLimits.redis.address is required"},
-		"redis while memory":       {RateLimits{Redis: &RedisConfig{Address: "x:1"}}, "set store: redis to use it"},
-		"an unknown fallback":      {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", Fallback: "Maybe"}}, `fallback: "Maybe" is not FailOpenLocal or Deny`},
-		"a bad pre-auth limit":     {RateLimits{PreAuth: PreAuthLimits{PerSource: &RateSpec{Limit: 0, PeriodSeconds: 1}}}, "rateLimits.preAuth.perSource: limit must be positive"},
-		"a missing password file":  {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", PasswordFile: "/nonexistent/password"}}, "rateLimits.redis.passwordFile"},
+		"an unknown store":          {RateLimits{Store: "etcd"}, `rateLimits.store: "etcd" is not memory or redis`},
+		"redis without an address":  {RateLimits{Store: "redis"}, "rateLimits.redis.address is required"},
+		"redis while memory":        {RateLimits{Redis: &RedisConfig{Address: "x:1"}}, "set store: redis to use it"},
+		"an unknown fallback":       {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", Fallback: "Maybe"}}, `fallback: "Maybe" is not FailOpenLocal or Deny`},
+		"an unknown quota fallback": {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", QuotaFallback: "FailOpenLocal"}}, `quotaFallback: "FailOpenLocal" is not Deny or LocalShare`},
+		"a share without replicas":  {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", QuotaFallback: "LocalShare"}}, "rateLimits.redis.replicas: quotaFallback LocalShare needs the number of verifier replicas"},
+		"a bad pre-auth limit":      {RateLimits{PreAuth: PreAuthLimits{PerSource: &RateSpec{Limit: 0, PeriodSeconds: 1}}}, "rateLimits.preAuth.perSource: limit must be positive"},
+		"a missing password file":   {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", PasswordFile: "/nonexistent/password"}}, "rateLimits.redis.passwordFile"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
