@@ -2,14 +2,18 @@ package webhook
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 )
@@ -158,4 +162,56 @@ func TestTheAPIServerRefusesMalformedOwnerRules(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(tc.want))
 		})
 	}
+}
+
+// warnings collects the warnings the API server passes on.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+// TestANewOwnerBindingWarnsAboutTheKeysItWillFlag: an administrator about
+// to bind owners learns how many existing keys nobody checked, before the
+// manager reports or suspends them.
+func TestANewOwnerBindingWarnsAboutTheKeysItWillFlag(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespaceWithLabels(t, nil)
+	for owner, name := range map[string]string{"ops": "a", "svc-1": "b", "alice": "c"} {
+		g.Expect(k8s.Create(ctx, key(ns, name, func(k *keywardv1.APIKey) { k.Spec.Owner = owner }))).To(Succeed())
+		g.Eventually(func() error {
+			return cached.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &keywardv1.APIKey{})
+		}).Should(Succeed())
+	}
+	var seen warnings
+	cfg := rest.CopyConfig(testEnv.Config)
+	cfg.WarningHandler = &seen
+	dyn, err := dynamic.NewForConfig(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	obj := &unstructured.Unstructured{}
+	g.Expect(yaml.Unmarshal([]byte(`apiVersion: keyward.dev/v1alpha1
+kind: KeyPolicy
+metadata:
+  name: bind-`+ns+`
+spec:
+  namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: `+ns+`
+  owners:
+    fromRequester: {form: Username}
+    allowed: ["svc-*"]
+  enforcement: Suspend
+`), &obj.Object)).To(Succeed())
+	gvr := keywardv1.GroupVersion.WithResource("keypolicies")
+	_, err = dyn.Resource(gvr).Create(ctx, obj, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = dyn.Resource(gvr).Delete(context.Background(), obj.GetName(), metav1.DeleteOptions{}) })
+	g.Expect(seen.list).To(ContainElement("spec.owners.fromRequester: 2 existing APIKeys in the selected namespaces have owners nobody checked " +
+		"against the user who created them; keyward will suspend them until they are recreated"))
 }
