@@ -19,11 +19,14 @@ import (
 // A revoked or deleted ancestor revokes the key; a suspended ancestor, a
 // broader-than-parent key and a violated policy in Suspend mode suspend it.
 func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.Result, error) {
-	rules, err := keywardv1.PoliciesFor(ctx, r.Client, s.key.Namespace)
+	rules, err := r.policiesFor(ctx, s.key.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	pk := s.key.PolicyKey(s.now)
+	// Without the request that created the key, an owner binding can only
+	// tell keys created before it, which nobody checked.
+	pk.Created = s.key.CreationTimestamp.Time
 	set, violations := policy.Evaluate(pk, rules, r.DefaultAllow)
 	s.scopes = set.Strings()
 	s.key.Status.Scopes = s.scopes
@@ -69,6 +72,20 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 		s.suspendBy(keywardv1.PolicyViolatedReason, "The key is suspended until it complies: "+joinViolations(violations, true)+".")
 	}
 	return ctrl.Result{}, nil
+}
+
+// policiesFor reads the KeyPolicies of a namespace from the cache and,
+// when the cache has none and keys need one (--default-policy=deny), from
+// the API server: a policy applied together with its keys (kubectl apply
+// -f dir, one Argo CD sync) may not have reached the cache when the first
+// key is reconciled, and concluding "no policy" would publish that key
+// without scopes until the policy arrives.
+func (r *APIKeyReconciler) policiesFor(ctx context.Context, namespace string) ([]policy.Rules, error) {
+	rules, err := keywardv1.PoliciesFor(ctx, r.Client, namespace)
+	if err != nil || len(rules) > 0 || r.DefaultAllow || r.APIReader == nil {
+		return rules, err
+	}
+	return keywardv1.PoliciesFor(ctx, r.APIReader, namespace)
 }
 
 func (s *keyScope) recordViolations(vs []policy.Violation) {

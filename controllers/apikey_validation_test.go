@@ -111,6 +111,11 @@ func TestTheAPIServerRefusesInvalidChanges(t *testing.T) {
 			func(k *keywardv1.APIKey) { k.Spec.Parent = &keywardv1.ParentReference{Name: "other"} },
 			"parent is immutable",
 		},
+		"changing the owner": {
+			func(k *keywardv1.APIKey) {},
+			func(k *keywardv1.APIKey) { k.Spec.Owner = "someone-else" },
+			"owner is immutable",
+		},
 		"moving the delivery Secret": {
 			func(k *keywardv1.APIKey) {},
 			func(k *keywardv1.APIKey) { k.Spec.Delivery = &keywardv1.Delivery{SecretName: "elsewhere"} },

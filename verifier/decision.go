@@ -69,7 +69,7 @@ const (
 	ReasonStale       Reason = "verifier_stale"
 	ReasonHashingBusy Reason = "hashing_busy"
 	// ReasonRateLimitUnavailable: the shared rate-limit store failed and
-	// the configured fallback is to deny.
+	// the configured fallback is to deny (for quotas, the default).
 	ReasonRateLimitUnavailable Reason = "rate_limit_unavailable"
 )
 

@@ -23,7 +23,8 @@ type Entry struct {
 	keyIDHeader, ownerHeader, scopesHeader []string
 	matchedHeaders                         [][]string
 	// plan is the key's rate limits; bucketKeys name each limit's
-	// counter: the key's own, or its owner's for a shared limit.
+	// counter: the key's own, or for a shared limit its owner's within
+	// the APIKey's namespace.
 	plan       record.Plan
 	bucketKeys []string
 	// policyHeaders are the limits' RateLimit-Policy values.
@@ -51,7 +52,7 @@ func newEntry(r record.Record) (*Entry, error) {
 	}
 	for _, shared := range e.plan.SharedByOwner {
 		if shared {
-			e.bucketKeys = append(e.bucketKeys, "o:"+r.Owner)
+			e.bucketKeys = append(e.bucketKeys, ownerBucket(r))
 		} else {
 			e.bucketKeys = append(e.bucketKeys, "k:"+r.KeyID)
 		}
@@ -61,6 +62,15 @@ func newEntry(r record.Record) (*Entry, error) {
 		e.matchedHeaders = append(e.matchedHeaders, []string{s})
 	}
 	return e, nil
+}
+
+// ownerBucket names the counter of limits shared by an owner. An owner is
+// a claim made in one namespace (KeyPolicies bind it per namespace, if at
+// all), so two teams naming the same owner must never spend from one
+// counter: the namespace is part of the name. Neither a namespace nor an
+// owner can contain "/", so no two pairs share a name.
+func ownerBucket(r record.Record) string {
+	return "o:" + r.APIKey.Namespace + "/" + r.Owner
 }
 
 // Index holds the records the verifier enforces, by key ID. Watch events

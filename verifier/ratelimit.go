@@ -57,6 +57,7 @@ func newLimiter(c RateLimits, log logr.Logger) (*limiter, error) {
 		l.fallback = &ratelimit.FallbackStore{
 			Primary: ratelimit.NewRedisStore(client, ratelimit.RedisOptions{Prefix: p.Redis.Prefix}),
 			Local:   l.local, Policy: p.Redis.Fallback, Log: log.WithName("ratelimit"),
+			Quotas: p.Redis.QuotaFallback, Replicas: p.Redis.Replicas, MaxQuotaShares: p.MaxBuckets,
 		}
 		l.store = l.fallback
 	}
@@ -79,7 +80,8 @@ func (l *limiter) degraded() string {
 	if !st.Degraded {
 		return ""
 	}
-	return fmt.Sprintf("rate limits: Redis unavailable since %s (%v); deciding by %s", st.Since.UTC().Format(time.RFC3339), st.Err, l.fallback.Policy)
+	return fmt.Sprintf("rate limits: Redis unavailable since %s (%v); deciding by %s, quotas by %s",
+		st.Since.UTC().Format(time.RFC3339), st.Err, l.fallback.Policy, l.fallback.Quotas)
 }
 
 // RateLimitStatus is the state of the limit closest to refusing, for the
@@ -134,6 +136,8 @@ func (v *Verifier) spend(ctx context.Context, d Decision, req Request, now time.
 	switch {
 	case errors.Is(err, ratelimit.ErrCostExceedsCapacity):
 		return identified(deny(ReasonRateLimited, "this request costs more than the key's limits allow at once"), e)
+	case errors.Is(err, ratelimit.ErrStoreUnavailable) && plan.HasQuota():
+		return identified(indeterminate(ReasonRateLimitUnavailable, "the key's quota cannot be checked while the shared rate-limit store is unavailable; try again"), e)
 	case err != nil:
 		return identified(indeterminate(ReasonRateLimitUnavailable, "the rate limits cannot be checked right now; try again"), e)
 	}

@@ -40,12 +40,22 @@ type RedisConfig struct {
 	Prefix string `json:"prefix,omitempty"`
 	// TimeoutMilliseconds bounds each round-trip (default 100).
 	TimeoutMilliseconds int `json:"timeoutMilliseconds,omitempty"`
-	// Fallback is what happens while Redis fails: "FailOpenLocal" (the
-	// default) enforces every limit in this replica's memory, so that
-	// together the replicas allow up to the limit times their number;
-	// "Deny" refuses every request of a key that has limits
-	// (Indeterminate, rate_limit_unavailable).
+	// Fallback is what happens to limits (windows, token buckets) while
+	// Redis fails: "FailOpenLocal" (the default) enforces them in this
+	// replica's memory, so that together the replicas allow up to the
+	// limit times their number; "Deny" refuses every request of a key that
+	// has limits (Indeterminate, rate_limit_unavailable).
 	Fallback ratelimit.FallbackPolicy `json:"fallback,omitempty"`
+	// QuotaFallback is what happens to quotas while Redis fails: "Deny"
+	// (the default) refuses every request of a key with a quota
+	// (Indeterminate, rate_limit_unavailable), since a replica counting
+	// on its own would hand out the day's or month's budget again;
+	// "LocalShare" lets each replica spend at most 1/Replicas of what
+	// Redis last told it was left, and charges it to Redis afterwards.
+	QuotaFallback ratelimit.QuotaFallback `json:"quotaFallback,omitempty"`
+	// Replicas is, for QuotaLocalShare, the most verifier replicas that
+	// share this Redis at once (count a rollout's surge).
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // PreAuthLimits limit verifications that are not answered from the
@@ -131,6 +141,20 @@ func (c RateLimits) compile() (rateLimitPlan, error) {
 		case ratelimit.FailOpenLocal, ratelimit.Deny:
 		default:
 			return p, fmt.Errorf("rateLimits.redis.fallback: %q is not FailOpenLocal or Deny", r.Fallback)
+		}
+		switch r.QuotaFallback {
+		case "":
+			r.QuotaFallback = ratelimit.QuotaDeny
+		case ratelimit.QuotaDeny:
+		case ratelimit.QuotaLocalShare:
+			if r.Replicas < 1 {
+				return p, fmt.Errorf("rateLimits.redis.replicas: quotaFallback LocalShare needs the number of verifier replicas sharing Redis (at least 1), not %d", r.Replicas)
+			}
+		default:
+			return p, fmt.Errorf("rateLimits.redis.quotaFallback: %q is not Deny or LocalShare", r.QuotaFallback)
+		}
+		if r.Replicas < 0 {
+			return p, fmt.Errorf("rateLimits.redis.replicas must not be negative")
 		}
 		p.timeout = 100 * time.Millisecond
 		if r.TimeoutMilliseconds < 0 {

@@ -175,3 +175,47 @@ func metricValue(g Gomega, reg *prometheus.Registry, name string) float64 {
 	g.Expect(name).To(BeEmpty(), "metric not registered")
 	return 0
 }
+
+// TestRedisOutageQuotas: while Redis is down a key's quota is refused by
+// default and, with quotaFallback LocalShare, spent only up to each
+// replica's share of what Redis last told it was left.
+func TestRedisOutageQuotas(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		quotas    ratelimit.QuotaFallback
+		permitted int
+	}{{"the default", "", 0}, {"LocalShare", ratelimit.QuotaLocalShare, 3 + 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			srv := kwtestutil.StartRedisServer(t)
+			f := newFixture(t, Options{})
+			k := withLimits(f.issue("acme/payments/investigations:read"), record.RateLimit{
+				Quota: &record.Quota{Credits: 20, Refill: ratelimit.Daily},
+			})
+			rl := redisLimits(srv.Addr(), ratelimit.FailOpenLocal)
+			rl.Redis.QuotaFallback, rl.Redis.Replicas = tc.quotas, 2
+			r := newReplicas(t, 2, rl, k)
+			for i := range 14 {
+				g.Expect(r.decide(i%2, k).Result).To(Equal(Permit))
+			}
+			// Both replicas last heard 7 and 6 credits left.
+
+			srv.Stop()
+			permitted := 0
+			for i := range 40 {
+				d := r.decide(i%2, k)
+				switch {
+				case d.Result == Permit:
+					permitted++
+				case tc.quotas == "":
+					g.Expect(d.Result).To(Equal(Indeterminate))
+					g.Expect(d.Reason).To(Equal(ReasonRateLimitUnavailable))
+					g.Expect(d.Message).To(ContainSubstring("quota cannot be checked"))
+				default:
+					g.Expect(d.Reason).To(Equal(ReasonQuotaExhausted))
+				}
+			}
+			g.Expect(permitted).To(Equal(tc.permitted))
+		})
+	}
+}

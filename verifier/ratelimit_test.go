@@ -80,6 +80,35 @@ func TestLimitsSharedByOwnerAddUp(t *testing.T) {
 	g.Expect(d.Reason).To(Equal(ReasonRateLimited), "both keys of the owner spent from one limit")
 }
 
+// TestOwnerSharingStopsAtTheNamespace: an owner is a claim made in one
+// namespace; a key of the same owner name in another namespace spends
+// from counters of its own, for limits and quotas alike.
+func TestOwnerSharingStopsAtTheNamespace(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{})
+	team := record.RateLimit{
+		Limits: []record.Limit{{Name: "team", Strategy: ratelimit.FixedWindow, Limit: 3, PeriodSeconds: 60, SharedByOwner: true}},
+		Quota:  &record.Quota{Credits: 3, Refill: ratelimit.Daily, SharedByOwner: true},
+	}
+	victim, thief := withLimits(f.issue("acme/payments/investigations:read"), team), withLimits(f.issue("acme/payments/investigations:read"), team)
+	thief.rec.APIKey.Namespace = "elsewhere"
+	f.publish(victim)
+	f.publish(thief)
+	for range 3 {
+		g.Expect(f.decide(thief.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	}
+	g.Expect(f.decide(thief.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Deny))
+	d := f.decide(victim.key.Plaintext(), inScope, conditions.Environment{})
+	g.Expect(d.Result).To(Equal(Permit), "the other namespace's requests counted nothing here")
+	g.Expect(d.RateLimit.Remaining).To(Equal(int64(2)))
+	usage := map[string]QuotaUsage{}
+	for _, u := range f.v.QuotaUsage() {
+		usage[u.KeyID] = u
+	}
+	g.Expect(usage[victim.key.ID()].Used).To(Equal(int64(1)), "the victim's usage report counts its own namespace only")
+	g.Expect(usage[thief.key.ID()].Used).To(Equal(int64(3)))
+}
+
 func TestARefusedRequestSpendsNothingFromOtherLimits(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t, Options{})
@@ -178,12 +207,14 @@ func TestRateLimitConfigRefusals(t *testing.T) {
 		c    RateLimits
 		want string
 	}{
-		"an unknown store":         {RateLimits{Store: "etcd"}, `rateLimits.store: "etcd" is not memory or redis`},
-		"redis without an address": {RateLimits{Store: "redis"}, "rateLimits.redis.address is required"},
-		"redis while memory":       {RateLimits{Redis: &RedisConfig{Address: "x:1"}}, "set store: redis to use it"},
-		"an unknown fallback":      {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", Fallback: "Maybe"}}, `fallback: "Maybe" is not FailOpenLocal or Deny`},
-		"a bad pre-auth limit":     {RateLimits{PreAuth: PreAuthLimits{PerSource: &RateSpec{Limit: 0, PeriodSeconds: 1}}}, "rateLimits.preAuth.perSource: limit must be positive"},
-		"a missing password file":  {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", PasswordFile: "/nonexistent/password"}}, "rateLimits.redis.passwordFile"},
+		"an unknown store":          {RateLimits{Store: "etcd"}, `rateLimits.store: "etcd" is not memory or redis`},
+		"redis without an address":  {RateLimits{Store: "redis"}, "rateLimits.redis.address is required"},
+		"redis while memory":        {RateLimits{Redis: &RedisConfig{Address: "x:1"}}, "set store: redis to use it"},
+		"an unknown fallback":       {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", Fallback: "Maybe"}}, `fallback: "Maybe" is not FailOpenLocal or Deny`},
+		"an unknown quota fallback": {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", QuotaFallback: "FailOpenLocal"}}, `quotaFallback: "FailOpenLocal" is not Deny or LocalShare`},
+		"a share without replicas":  {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", QuotaFallback: "LocalShare"}}, "rateLimits.redis.replicas: quotaFallback LocalShare needs the number of verifier replicas"},
+		"a bad pre-auth limit":      {RateLimits{PreAuth: PreAuthLimits{PerSource: &RateSpec{Limit: 0, PeriodSeconds: 1}}}, "rateLimits.preAuth.perSource: limit must be positive"},
+		"a missing password file":   {RateLimits{Store: "redis", Redis: &RedisConfig{Address: "x:1", PasswordFile: "/nonexistent/password"}}, "rateLimits.redis.passwordFile"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -42,6 +42,19 @@ func (v *APIKeyValidator) ValidateCreate(ctx context.Context, key *keywardv1.API
 	return v.validate(ctx, key, "create")
 }
 
+// requester is the user whose creation of a key is being admitted: the
+// one moment a KeyPolicy's owners.fromRequester can be checked, since
+// spec.owner cannot change afterwards. Without an admission request (a
+// caller outside the API server) there is nobody to bind to, which a
+// binding refuses.
+func requester(ctx context.Context) *string {
+	name := ""
+	if req, err := admission.RequestFromContext(ctx); err == nil {
+		name = req.UserInfo.Username
+	}
+	return &name
+}
+
 // ValidateUpdate checks a changed key. Changes that only take something
 // away (revoking, suspending, deleting) are never refused: a policy must
 // not stand in the way of shutting a key down.
@@ -69,6 +82,9 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 		return nil, apierrors.NewInternalError(err)
 	}
 	pk := key.PolicyKey(now)
+	if op == "create" {
+		pk.Requester = requester(ctx)
+	}
 	scopes, violations := policy.Evaluate(pk, rules, v.DefaultAllow)
 
 	var errs field.ErrorList

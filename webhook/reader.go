@@ -11,7 +11,14 @@ import (
 // does not have, asks the API server. A namespace or a parent key created a
 // moment before the key being admitted may not have reached the cache yet;
 // answering "not found" would refuse a correct manifest applied in one go.
-// Lists come from the cache only: they can only miss, never invent.
+//
+// Lists (of KeyPolicies, the only ones the validators make) go to the API
+// server: a list from the cache can miss a policy created a moment ago,
+// and a missed policy is a rule not enforced, such as an owner binding
+// (which the manager's re-check cannot make up for, since it never knows
+// who created a key) or the only policy that lets keys into a namespace
+// under --default-policy=deny. Keys are admitted rarely; one list of a
+// few cluster-scoped objects each time costs little.
 type cacheThenLive struct {
 	cache client.Reader
 	live  client.Reader
@@ -26,5 +33,5 @@ func (r cacheThenLive) Get(ctx context.Context, key client.ObjectKey, obj client
 }
 
 func (r cacheThenLive) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	return r.cache.List(ctx, list, opts...)
+	return r.live.List(ctx, list, opts...)
 }

@@ -17,14 +17,20 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 )
 
-// The samples are what `make run-local` and the README's first steps apply:
-// the webhook must admit them as they are, KeyPolicy first.
+// The samples are what `make run-local` and the README's first steps apply
+// (kubectl apply -f config/samples/): the webhook must admit them as they
+// are, in the order kubectl applies them, by file name. Under the default
+// --default-policy=deny a key is refused until a KeyPolicy selects its
+// namespace, so the KeyPolicy comes first.
 func TestSamplesAreAdmitted(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	var objs []*unstructured.Unstructured
-	for _, name := range []string{"keyward_v1alpha1_keypolicy.yaml", "keyward_v1alpha1_apikey.yaml"} {
-		b, err := os.ReadFile(filepath.Join("..", "config", "samples", name))
+	dir := filepath.Join("..", "config", "samples")
+	files, err := os.ReadDir(dir)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
 		g.Expect(err).NotTo(HaveOccurred())
 		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
 		for {
@@ -41,6 +47,7 @@ func TestSamplesAreAdmitted(t *testing.T) {
 		}
 	}
 	g.Expect(objs).To(HaveLen(3))
+	g.Expect(objs[0].GetKind()).To(Equal("KeyPolicy"), "kubectl applies the KeyPolicy before the keys it admits")
 	for _, u := range objs {
 		g.Expect(k8s.Create(ctx, u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())
 		t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })

@@ -38,6 +38,6 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &keywardv1.KeyPolicy{}).
-		WithValidator(&KeyPolicyValidator{Reader: reader}).
+		WithValidator(&KeyPolicyValidator{Reader: reader, Cache: mgr.GetClient()}).
 		Complete()
 }

@@ -9,6 +9,7 @@ import (
 // APIKeySpec declares one API key.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.scopes) != has(self.role)",message="set exactly one of scopes or role"
+// +kubebuilder:validation:XValidation:rule="self.owner == oldSelf.owner",message="owner is immutable: create a new APIKey for another owner"
 // +kubebuilder:validation:XValidation:rule="has(self.parent) == has(oldSelf.parent) && (!has(self.parent) || self.parent.name == oldSelf.parent.name)",message="parent is immutable: create a new APIKey to delegate from another key"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be undone: a revoked key stays revoked; create a new APIKey instead"
 // +kubebuilder:validation:XValidation:rule="has(self.delivery) && has(self.delivery.secretName) ? (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) && oldSelf.delivery.secretName == self.delivery.secretName) : !(has(oldSelf.delivery) && has(oldSelf.delivery.secretName))",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
@@ -17,7 +18,8 @@ type APIKeySpec struct {
 	// such as "15a6" or an e-mail address. Together with the key ID it forms
 	// the key's prefix "<owner>/<keyID>", and
 	// `kubectl get apikeys --field-selector spec.owner=<owner>` lists the keys
-	// of one owner.
+	// of one owner. A KeyPolicy may limit it (spec.owners) to the user who
+	// creates the key or to a list. It cannot change after creation.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128

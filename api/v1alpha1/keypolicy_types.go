@@ -6,6 +6,8 @@ import (
 
 // KeyPolicySpec says what APIKeys in the selected namespaces may be. When
 // several KeyPolicies select a namespace, a key must satisfy all of them.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.owners) || !has(self.owners.fromRequester) || (has(oldSelf.owners) && has(oldSelf.owners.fromRequester) && oldSelf.owners.fromRequester == self.owners.fromRequester && oldSelf.namespaceSelector == self.namespaceSelector)",message="owners.fromRequester cannot be added to an existing KeyPolicy or changed, nor the namespaceSelector of a policy that has it: keys created before the binding are told apart by the policy's creation time; create a new KeyPolicy instead"
 type KeyPolicySpec struct {
 	// namespaceSelector selects the namespaces whose APIKeys this policy
 	// governs, by namespace labels. An empty selector selects every
@@ -66,6 +68,13 @@ type KeyPolicySpec struct {
 	// +optional
 	RateLimitCeiling *RateLimitCeiling `json:"rateLimitCeiling,omitempty"`
 
+	// owners, when set, limits who the keys in the selected namespaces may
+	// belong to (spec.owner): the user who creates each key
+	// (fromRequester), the owners listed (allowed), or either when both
+	// are set. Without it, spec.owner is whatever the key's author writes.
+	// +optional
+	Owners *OwnerRules `json:"owners,omitempty"`
+
 	// enforcement says what happens to existing keys that this policy, once
 	// changed, no longer allows: Report marks them with the PolicyViolation
 	// condition and an Event; Suspend also suspends them until they comply.
@@ -91,6 +100,79 @@ type Role struct {
 	// +kubebuilder:validation:MaxItems=64
 	Scopes []Scope `json:"scopes"`
 }
+
+// OwnerRules say who keys may belong to.
+// +kubebuilder:validation:XValidation:rule="has(self.fromRequester) || has(self.allowed)",message="set fromRequester, allowed, or both"
+type OwnerRules struct {
+	// fromRequester lets a key belong only to the user who creates it:
+	// spec.owner must be that user's name, as the API server authenticated
+	// it, in the form this says. It is checked when a key is created
+	// (spec.owner cannot change afterwards). The manager cannot tell who
+	// created a key that existed before the policy, so it reports such a
+	// key (and suspends it with enforcement: Suspend) unless its owner is
+	// in allowed. It cannot be added to an existing KeyPolicy or changed.
+	// Keys applied by a GitOps tool are created by the tool's
+	// ServiceAccount: name their owners in allowed instead.
+	// +optional
+	FromRequester *RequesterOwner `json:"fromRequester,omitempty"`
+
+	// allowed lists owners that keys may name whoever creates them, such
+	// as a team's service identities. "*" matches any run of characters:
+	// "svc-payments-*", "*@payments.example.com".
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Allowed []OwnerPattern `json:"allowed,omitempty"`
+}
+
+// OwnerPattern is an owner, or a pattern of owners in which "*" matches
+// any run of characters.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=128
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._@+*-]+$`
+type OwnerPattern string
+
+// RequesterOwner derives the owner a user may give keys from the user's
+// name.
+// +kubebuilder:validation:XValidation:rule="!has(self.domain) || self.form == 'LocalPart'",message="domain applies only to form LocalPart"
+type RequesterOwner struct {
+	// form says which part of the username (after stripPrefix) is the
+	// owner: Username (all of it) or LocalPart (the part before the last
+	// "@" of an e-mail address; a user whose name is not one can own no
+	// key here).
+	// +optional
+	// +kubebuilder:default=Username
+	Form OwnerForm `json:"form,omitempty"`
+
+	// stripPrefix is removed from the start of the username first, such as
+	// the prefix the API server's --oidc-username-prefix adds ("oidc:"). A
+	// user whose name does not begin with it can own no key here.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	StripPrefix string `json:"stripPrefix,omitempty"`
+
+	// domain, with form LocalPart, is the only e-mail domain accepted, such
+	// as "example.com" for "alice@example.com". Without it,
+	// alice@example.com and alice@example.org own the same keys.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$`
+	Domain string `json:"domain,omitempty"`
+}
+
+// OwnerForm says which part of a username is the owner.
+// +kubebuilder:validation:Enum=Username;LocalPart
+type OwnerForm string
+
+const (
+	// OwnerFormUsername: the whole username.
+	OwnerFormUsername OwnerForm = "Username"
+	// OwnerFormLocalPart: the part before the last "@".
+	OwnerFormLocalPart OwnerForm = "LocalPart"
+)
 
 // Action is one of the actions a scope grants.
 // +kubebuilder:validation:Enum=read;write;delete;execute;admin
@@ -131,7 +213,7 @@ type KeyPolicyStatus struct {
 
 // KeyPolicy limits what APIKeys in the namespaces it selects may be:
 // allowed scopes, named roles, the longest lifetime and rotation interval,
-// and the actions that need a source allowlist. The validating webhook
+// the actions that need a source allowlist, and who keys may belong to. The validating webhook
 // refuses keys it does not allow; the controller marks (or suspends)
 // existing keys when the policy changes.
 //

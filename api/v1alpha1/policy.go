@@ -37,7 +37,7 @@ func (k *APIKey) ExpiresAt(created time.Time) *time.Time {
 
 // PolicyKey is what the key asks for, in the policy package's terms.
 func (k *APIKey) PolicyKey(now time.Time) policy.Key {
-	pk := policy.Key{Role: k.Spec.Role, RotationInterval: k.RotationInterval()}
+	pk := policy.Key{Namespace: k.Namespace, Owner: k.Spec.Owner, Role: k.Spec.Role, RotationInterval: k.RotationInterval()}
 	for _, s := range k.Spec.Scopes {
 		pk.Scopes = append(pk.Scopes, string(s))
 	}
@@ -57,7 +57,8 @@ func (k *APIKey) PolicyKey(now time.Time) policy.Key {
 
 // Rules converts a KeyPolicy for the policy package.
 func (p *KeyPolicy) Rules() (policy.Rules, error) {
-	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == EnforcementSuspend, RateLimitCeiling: p.Spec.RateLimitCeiling.rules()}
+	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == EnforcementSuspend, RateLimitCeiling: p.Spec.RateLimitCeiling.rules(),
+		Owners: p.Spec.Owners.rules(), Created: p.CreationTimestamp.Time}
 	if len(p.Spec.AllowedScopes) > 0 {
 		set, err := scope.ParseSet(scopeStrings(p.Spec.AllowedScopes))
 		if err != nil {
@@ -92,6 +93,21 @@ func (p *KeyPolicy) Rules() (policy.Rules, error) {
 		r.SourceCIDRsRequiredFor = append(r.SourceCIDRsRequiredFor, action)
 	}
 	return r, nil
+}
+
+func (o *OwnerRules) rules() *policy.Owners {
+	if o == nil {
+		return nil
+	}
+	out := &policy.Owners{Allowed: plainStrings(o.Allowed)}
+	if r := o.FromRequester; r != nil {
+		form := policy.FormUsername
+		if r.Form == OwnerFormLocalPart {
+			form = policy.FormLocalPart
+		}
+		out.FromRequester = &policy.Requester{Form: form, StripPrefix: r.StripPrefix, Domain: r.Domain}
+	}
+	return out
 }
 
 // Selects reports whether the policy governs a namespace with these labels.

@@ -73,8 +73,10 @@ type Limit struct {
 	Burst *int64 `json:"burst,omitempty"`
 
 	// sharedBy says whose requests count against the limit: Key (this key
-	// alone, the default) or Owner (every key of spec.owner, anywhere in the
-	// cluster, that declares a limit of the same name, strategy and period).
+	// alone, the default) or Owner (every key of spec.owner in this
+	// namespace that declares a limit of the same name, strategy and
+	// period). Keys of the same owner name in other namespaces count apart:
+	// an owner is a claim made in one namespace.
 	// +optional
 	// +kubebuilder:default=Key
 	SharedBy LimitSharing `json:"sharedBy,omitempty"`
@@ -102,7 +104,8 @@ type Quota struct {
 	TimeZone string `json:"timeZone,omitempty"`
 
 	// sharedBy says whose requests spend the budget: Key (the default) or
-	// Owner (every key of spec.owner with the same refill and time zone).
+	// Owner (every key of spec.owner in this namespace with the same refill
+	// and time zone).
 	// +optional
 	// +kubebuilder:default=Key
 	SharedBy LimitSharing `json:"sharedBy,omitempty"`

@@ -85,7 +85,7 @@ func runManager(args []string) error {
 	fs.StringVar(&o.webhookSecretName, "webhook-secret-name", defaultWebhookSecretName, "self-managed mode: Secret in the manager's namespace that holds the CA and serving certificate; it must exist and be mounted at --webhook-cert-dir")
 	fs.StringVar(&o.webhookServiceName, "webhook-service-name", defaultWebhookServiceName, "self-managed mode: Service in the manager's namespace through which the API server calls the webhook (the certificate's DNS names)")
 	fs.StringVar(&o.webhookConfigName, "webhook-configuration-name", defaultWebhookConfigName, "self-managed mode: ValidatingWebhookConfiguration that gets the CA bundle (the ClusterRole allows updating only the default name)")
-	fs.StringVar(&o.defaultPolicy, "default-policy", "allow", `decision for APIKeys in namespaces no KeyPolicy selects: "allow" or "deny"`)
+	fs.StringVar(&o.defaultPolicy, "default-policy", "deny", `decision for APIKeys in namespaces no KeyPolicy selects: "deny" (refused, and existing keys there hold no scopes) or "allow"`)
 	o.verifier.bind(fs)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {

@@ -45,6 +45,9 @@ spec:
       - {name: per-second, strategy: TokenBucket, limit: 1000, periodSeconds: 1}
 EOF`
 
+// samplePolicyFile is the sample KeyPolicy alone, for --samples=false.
+const samplePolicyFile = samplesFile + "00_keyward_v1alpha1_keypolicy.yaml"
+
 func printInstructions(kubeconfig, assets, verifierAddr, publicAddr string, samples bool) {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -83,6 +86,12 @@ func printInstructions(kubeconfig, assets, verifierAddr, publicAddr string, samp
 	line("")
 	line("Create a key of your own:")
 	line("")
+	if !samples {
+		// Without the sample KeyPolicy nothing selects "default", and the
+		// manager refuses keys there by default.
+		line("  kubectl apply -f %s   # first: keys need a KeyPolicy that selects their namespace", samplePolicyFile)
+		line("")
+	}
 	line("%s", exampleAPIKey)
 	line("")
 	if samples {

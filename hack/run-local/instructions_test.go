@@ -18,7 +18,7 @@ import (
 // code the webhook runs, without a control plane.
 func TestPrintedKeysMeetOrBreakTheSamplePolicy(t *testing.T) {
 	g := NewWithT(t)
-	b, err := os.ReadFile("../../config/samples/keyward_v1alpha1_keypolicy.yaml")
+	b, err := os.ReadFile("../../" + samplePolicyFile) // also what --samples=false tells people to apply
 	g.Expect(err).NotTo(HaveOccurred())
 	var kp keywardv1.KeyPolicy
 	g.Expect(yaml.UnmarshalStrict(b, &kp)).To(Succeed())

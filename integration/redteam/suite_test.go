@@ -218,8 +218,9 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 }
 
 // defaultAllow is the manager's default for namespaces no KeyPolicy
-// selects, as `keyward manager` sets it without flags.
-var defaultAllow = true
+// selects, as `keyward manager` sets it without flags
+// (--default-policy=deny).
+var defaultAllow = false
 
 func waitForWebhook(host string, port int) error {
 	addr := fmt.Sprintf("%s:%d", host, port)

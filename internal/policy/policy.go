@@ -44,10 +44,25 @@ type Rules struct {
 	// RateLimitCeiling, when not nil, is the loosest rate limit a key may
 	// have; a key needs at least one limit within it.
 	RateLimitCeiling *Ceiling
+	// Owners, when not nil, limit who keys may belong to.
+	Owners *Owners
+	// Created is when the policy was created: a binding of owners to
+	// requesters checked no key created before it.
+	Created time.Time
 }
 
 // Key is what an APIKey asks for, as plain data.
 type Key struct {
+	// Namespace is where the key is, for messages.
+	Namespace string
+	Owner     string
+	// Requester is the user whose creation of the key is being admitted;
+	// nil for an update (whose user did not choose the owner, which
+	// cannot change) and for the re-check of existing keys.
+	Requester *string
+	// Created is when an existing key was created, for the re-check; zero
+	// at admission.
+	Created    time.Time
 	Scopes     []string
 	Role       string
 	Conditions conditions.Conditions
@@ -118,7 +133,9 @@ func Scopes(k Key, rules []Rules) (scope.Set, []Violation) {
 // With no selecting policy, defaultAllow decides.
 func Evaluate(k Key, rules []Rules, defaultAllow bool) (scope.Set, []Violation) {
 	if len(rules) == 0 && !defaultAllow {
-		return nil, []Violation{{Field: "metadata.namespace", Message: "no KeyPolicy applies to this namespace, and keyward is configured to refuse keys without one (--default-policy=deny)"}}
+		return nil, []Violation{{Field: "metadata.namespace", Message: fmt.Sprintf("no KeyPolicy selects namespace %q, and keyward refuses keys in such namespaces "+
+			"(--default-policy=deny, the default): to allow keys here, a cluster administrator must create a KeyPolicy whose namespaceSelector selects it, "+
+			"or run the manager with --default-policy=allow", k.Namespace)}}
 	}
 	set, vs := Scopes(k, rules)
 	if len(vs) > 0 {
@@ -134,7 +151,7 @@ func Evaluate(k Key, rules []Rules, defaultAllow bool) (scope.Set, []Violation) 
 }
 
 func (r Rules) check(k Key, set scope.Set) []Violation {
-	var vs []Violation
+	vs := r.checkOwner(k)
 	field := func(i int) string {
 		if k.Role != "" {
 			return "spec.role"

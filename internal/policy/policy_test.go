@@ -80,8 +80,9 @@ func TestEvaluate(t *testing.T) {
 		},
 		"no policy, default allow": {good, nil, true, nil},
 		"no policy, default deny": {
-			good, nil, false,
-			[]string{"metadata.namespace: no KeyPolicy applies to this namespace"},
+			Key{Namespace: "team-a", Scopes: good.Scopes}, nil, false,
+			[]string{`metadata.namespace: no KeyPolicy selects namespace "team-a", and keyward refuses keys in such namespaces (--default-policy=deny, the default): ` +
+				"to allow keys here, a cluster administrator must create a KeyPolicy whose namespaceSelector selects it, or run the manager with --default-policy=allow"},
 		},
 	}
 	for name, tc := range cases {

@@ -15,7 +15,8 @@
 // A bucket is named by the request's Key together with the limit's Name,
 // Strategy and Period (and Refill and Location for a Quota): one key with a
 // per-second and a per-day limit has two buckets, and a limit shared by all
-// keys of an owner is a request whose Key names the owner. Limit and Burst
+// keys of an owner is a request whose Key names the owner (the verifier
+// names it within the key's namespace, so owners never mix across teams). Limit and Burst
 // are not part of the name, so raising or lowering a limit applies to what
 // was already spent.
 //

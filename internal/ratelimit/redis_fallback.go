@@ -16,7 +16,8 @@ type FallbackPolicy string
 const (
 	// FailOpenLocal enforces the limits in the local store: each replica
 	// then allows the whole limit on its own, so together they allow up
-	// to the limit times the number of replicas.
+	// to the limit times the number of replicas. Quotas are not limits
+	// with a period: FallbackStore.Quotas decides them.
 	FailOpenLocal FallbackPolicy = "FailOpenLocal"
 	// Deny refuses every request that has a limit. So does any policy
 	// other than FailOpenLocal, the empty one included: the verifier fails
@@ -36,8 +37,9 @@ const DefaultProbeInterval = time.Second
 
 // FallbackStore sends calls to Primary (Redis) and, while that fails with
 // errors that wrap ErrStoreUnavailable, decides them by Policy with Local
-// (in memory). Other errors concern the request and are returned as they
-// are. While degraded it lets one call at a time try the primary, at most
+// (in memory), except calls that spend from a quota, which Quotas decides
+// (QuotaDeny unless set). Other errors concern the request and are
+// returned as they are. While degraded it lets one call at a time try the primary, at most
 // once per ProbeInterval of the callers' clock, so that an outage costs a
 // failed round-trip once a second rather than on every call. It logs once
 // when it falls back and once when the primary answers again.
@@ -51,6 +53,18 @@ type FallbackStore struct {
 	Log     logr.Logger
 	// ProbeInterval is zero for DefaultProbeInterval.
 	ProbeInterval time.Duration
+	// Quotas is what happens to calls with a quota during an outage;
+	// empty means QuotaDeny.
+	Quotas QuotaFallback
+	// Replicas is how many stores share the primary, for
+	// QuotaLocalShare: each spends at most 1/Replicas of what the primary
+	// last said was left. Less than 1 counts as 1.
+	Replicas int
+	// MaxQuotaShares caps the quotas remembered for QuotaLocalShare; zero
+	// means DefaultMaxQuotaShares.
+	MaxQuotaShares int
+
+	shares quotaShares
 
 	degraded  atomic.Bool
 	fallbacks atomic.Uint64
@@ -101,6 +115,9 @@ func (f *FallbackStore) TakeAll(ctx context.Context, now time.Time, reqs []Reque
 	if !f.degraded.Load() {
 		res, err := f.Primary.TakeAll(ctx, now, reqs)
 		if !errors.Is(err, ErrStoreUnavailable) || ctx.Err() != nil {
+			if err == nil {
+				f.heard(now, reqs, res)
+			}
 			return res, err
 		}
 		f.fail(now, err)
@@ -115,6 +132,9 @@ func (f *FallbackStore) TakeAll(ctx context.Context, now time.Time, reqs []Reque
 		// The primary answered, even if only to refuse the request.
 		if err == nil || ctx.Err() == nil {
 			f.recover(now)
+		}
+		if err == nil {
+			f.heard(now, reqs, res)
 		}
 		return res, err
 	}
@@ -171,15 +191,29 @@ func (f *FallbackStore) recover(now time.Time) {
 	f.degraded.Store(false)
 	f.Log.Info("rate-limit store answers again", "outage", now.Sub(f.since).String())
 	f.lastErr = nil
+	f.settle(now)
 }
 
 func (f *FallbackStore) fallback(ctx context.Context, now time.Time, reqs []Request, cause error) ([]Result, error) {
 	f.fallbacks.Add(1)
-	if f.Policy == FailOpenLocal {
-		return f.Local.TakeAll(ctx, now, reqs)
-	}
 	if cause == nil {
-		return nil, ErrStoreUnavailable
+		cause = ErrStoreUnavailable
+	}
+	quotas, others := 0, 0
+	for i := range reqs {
+		if reqs[i].Limit.Strategy == Quota {
+			quotas++
+		} else {
+			others++
+		}
+	}
+	switch {
+	case others > 0 && f.Policy != FailOpenLocal:
+		return nil, cause
+	case quotas == 0:
+		return f.Local.TakeAll(ctx, now, reqs)
+	case f.Quotas == QuotaLocalShare:
+		return f.shareQuotas(ctx, now, reqs)
 	}
 	return nil, cause
 }

@@ -250,3 +250,141 @@ func TestFallbackStorePassesOnBadRequests(t *testing.T) {
 	g.Expect(f.Degraded()).To(BeFalse())
 	g.Expect(f.Fallbacks()).To(BeZero())
 }
+
+// quotaReplicas are two FallbackStores over one Redis, each with a client
+// and a local store of its own, as two verifier replicas are.
+func quotaReplicas(t *testing.T, srv *testutil.RedisServer, quotas QuotaFallback) []*FallbackStore {
+	t.Helper()
+	var out []*FallbackStore
+	for range 2 {
+		out = append(out, &FallbackStore{
+			Primary: NewRedisStore(srv.Client(), RedisOptions{}), Local: redisMemoryStore(t),
+			Policy: FailOpenLocal, Quotas: quotas, Replicas: 2,
+		})
+	}
+	return out
+}
+
+// spendAll offers n requests to each store in turn and counts the
+// admitted ones; errors count as refusals.
+func spendAll(ctx context.Context, stores []*FallbackStore, now time.Time, reqs []Request, n int) (admitted int, errs []error) {
+	for i := range n {
+		res, err := stores[i%len(stores)].TakeAll(ctx, now, reqs)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case res[len(res)-1].Allowed:
+			admitted++
+		}
+	}
+	return admitted, errs
+}
+
+// TestAQuotaIsNotHandedOutAgainWhileRedisIsDown: with the fallback a
+// configuration gets without saying, Redis killed mid-test, a quota whose
+// credits Redis counted is not spent again from the replicas' memory,
+// while a limit with a period still falls open to local counting.
+func TestAQuotaIsNotHandedOutAgainWhileRedisIsDown(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	srv := testutil.StartRedisServer(t)
+	replicas := quotaReplicas(t, srv, "")
+	quota := Limit{Name: "quota", Strategy: Quota, Limit: 10, Refill: Daily}
+	perMinute := Limit{Name: "per-minute", Strategy: FixedWindow, Limit: 100, Period: time.Minute}
+	withQuota := []Request{redisReq("k", perMinute, 1), redisReq("k", quota, 1)}
+	now := redisT0
+
+	admitted, errs := spendAll(ctx, replicas, now, withQuota, 9)
+	g.Expect(errs).To(BeEmpty())
+	g.Expect(admitted).To(Equal(9), "Redis counts 9 of 10")
+
+	srv.Stop()
+	admitted, errs = spendAll(ctx, replicas, now, withQuota, 40)
+	g.Expect(admitted).To(BeZero(), "Redis said 1 credit was left; the replicas' memories know nothing of the 9 spent")
+	g.Expect(errs).To(HaveLen(40))
+	for _, err := range errs {
+		g.Expect(err).To(MatchError(ErrStoreUnavailable))
+	}
+	res, err := replicas[0].TakeAll(ctx, now, []Request{redisReq("k", perMinute, 1)})
+	g.Expect(err).NotTo(HaveOccurred(), "a limit with a period falls open to the local store, as configured")
+	g.Expect(res[0].Allowed).To(BeTrue())
+}
+
+// TestQuotaSharesWhileRedisIsDown: with QuotaLocalShare each of two
+// replicas spends at most half of what Redis last told it was left, and
+// what they spent is charged to Redis when it answers again.
+func TestQuotaSharesWhileRedisIsDown(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	srv := testutil.StartRedisServer(t)
+	replicas := quotaReplicas(t, srv, QuotaLocalShare)
+	quota := Limit{Name: "quota", Strategy: Quota, Limit: 100, Refill: Daily}
+	reqs := []Request{redisReq("k", quota, 1)}
+	now := redisT0
+
+	// Both replicas hear from Redis last when 41 credits are left.
+	admitted, errs := spendAll(ctx, replicas, now, []Request{redisReq("k", quota, 29)}, 2)
+	g.Expect(errs).To(BeEmpty())
+	g.Expect(admitted).To(Equal(2))
+	admitted, errs = spendAll(ctx, replicas, now, []Request{redisReq("k", quota, 1)}, 2)
+	g.Expect(errs).To(BeEmpty())
+	g.Expect(admitted).To(Equal(2), "Redis: 100 - 58 - 2 = 40 left; the replicas last heard 41 and 40")
+
+	srv.Stop()
+	admitted, errs = spendAll(ctx, replicas, now.Add(time.Minute), reqs, 100)
+	g.Expect(errs).To(BeEmpty())
+	g.Expect(admitted).To(Equal(41/2+40/2), "each replica spends half of what it last heard")
+	res, err := replicas[0].TakeAll(ctx, now.Add(time.Minute), reqs)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res[0].Allowed).To(BeFalse())
+	g.Expect(res[0].RetryAfter).To(Equal(DefaultProbeInterval), "the share may grow back when Redis answers")
+	unknown, err := replicas[0].TakeAll(ctx, now, []Request{redisReq("other", quota, 1)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(unknown[0].Allowed).To(BeFalse(), "a quota Redis never described to this replica has no share")
+
+	// A new day begins during the outage: half of the whole budget each.
+	tomorrow := time.Date(2030, time.January, 16, 0, 0, 1, 0, time.UTC)
+	admitted, errs = spendAll(ctx, replicas, tomorrow, reqs, 200)
+	g.Expect(errs).To(BeEmpty())
+	g.Expect(admitted).To(Equal(100))
+
+	// Redis comes back, empty (no persistence): both replicas charge it
+	// what they spent today.
+	srv.Start()
+	g.Eventually(func() bool {
+		tomorrow = tomorrow.Add(2 * time.Second)
+		_, err := replicas[0].TakeAll(ctx, tomorrow, []Request{redisReq("k", quota, 0)})
+		_, err2 := replicas[1].TakeAll(ctx, tomorrow, []Request{redisReq("k", quota, 0)})
+		return err == nil && err2 == nil && !replicas[0].Degraded() && !replicas[1].Degraded()
+	}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(BeTrue())
+	for _, r := range replicas {
+		r.shares.settling.Wait()
+	}
+	res, err = replicas[0].TakeAll(ctx, tomorrow, []Request{redisReq("k", quota, 0)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res[0].Remaining).To(BeZero(), "the 100 spent during the outage were charged to Redis")
+}
+
+// TestQuotaSharesAreBounded: the quotas a replica remembers for its share
+// are capped; a forgotten one is refused during an outage.
+func TestQuotaSharesAreBounded(t *testing.T) {
+	g := NewWithT(t)
+	primary := &redisTestPrimary{}
+	f := &FallbackStore{Primary: primary, Local: redisMemoryStore(t), Policy: FailOpenLocal, Quotas: QuotaLocalShare, Replicas: 1, MaxQuotaShares: 3}
+	quota := Limit{Name: "quota", Strategy: Quota, Limit: 1000, Refill: Monthly}
+	for i := range 10 {
+		_, err := f.TakeAll(context.Background(), redisT0, []Request{redisReq(fmt.Sprint("k", i), quota, 1)})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(f.shares.m).To(HaveLen(3))
+	primary.fail(redisOutageErr("connection refused"))
+	admitted := 0
+	for i := range 10 {
+		res, err := f.TakeAll(context.Background(), redisT0, []Request{redisReq(fmt.Sprint("k", i), quota, 1)})
+		g.Expect(err).NotTo(HaveOccurred())
+		if res[0].Allowed {
+			admitted++
+		}
+	}
+	g.Expect(admitted).To(Equal(3))
+}

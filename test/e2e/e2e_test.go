@@ -180,8 +180,8 @@ func TestDeletingAVerifierPodLosesNoDecision(t *testing.T) {
 	g := NewWithT(t)
 	// A key without rate limits: what is measured is the replacement of a
 	// pod, not the key's limits.
-	applyKeyIn(t, ungovernedNS, "e2e-load", "")
-	permitted := deliveredKeyIn(g, ungovernedNS, "e2e-load", "key")
+	applyKeyIn(t, openNS, "e2e-load", "")
+	permitted := deliveredKeyIn(g, openNS, "e2e-load", "key")
 	revoked := revokedKey(t)
 
 	var (
@@ -222,7 +222,7 @@ func TestDeletingAVerifierPodLosesNoDecision(t *testing.T) {
 		g.Expect(jsonpath(g, "{.status.readyReplicas}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("2"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	// Requests reach the new pod too before the test stops them.
-	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-load", "-n", ungovernedNS)
+	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-load", "-n", openNS)
 	g.Eventually(func(g Gomega) {
 		g.Expect(podsThatLogged(g, `"action":"first_use"`, keyID)).To(Equal(2))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
@@ -314,5 +314,32 @@ spec:
 			ContainSubstring(`spec.rateLimit.limits: Forbidden: KeyPolicy "payments" requires a rate limit of at most 100 per 1s (at most 200 at once)`))))
 	}
 	_, err := kubectl("get", "apikey", "e2e-too-much", "-n", "default")
+	g.Expect(err).To(MatchError(ContainSubstring("NotFound")))
+}
+
+// The manager runs with its default --default-policy=deny: in a namespace
+// no KeyPolicy selects, a key is refused, and the refusal says how to
+// allow keys there.
+func TestKeysNeedAPolicyThatSelectsTheirNamespace(t *testing.T) {
+	g := NewWithT(t)
+	manifest := `apiVersion: v1
+kind: Namespace
+metadata:
+  name: keyward-e2e-ungoverned
+---
+apiVersion: keyward.dev/v1alpha1
+kind: APIKey
+metadata:
+  name: e2e-nowhere
+  namespace: keyward-e2e-ungoverned
+spec:
+  owner: e2e
+  scopes: [acme/payments/investigations:read]
+`
+	_, err := kubectlIn(manifest, "apply", "-f", "-")
+	g.Expect(err).To(MatchError(SatisfyAll(
+		ContainSubstring(`metadata.namespace: Forbidden: no KeyPolicy selects namespace "keyward-e2e-ungoverned"`),
+		ContainSubstring("create a KeyPolicy whose namespaceSelector selects it, or run the manager with --default-policy=allow"))))
+	_, err = kubectl("get", "apikey", "e2e-nowhere", "-n", "keyward-e2e-ungoverned")
 	g.Expect(err).To(MatchError(ContainSubstring("NotFound")))
 }

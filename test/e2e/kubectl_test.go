@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -73,9 +74,22 @@ const withinTheCeiling = `  rateLimit:
       - {name: per-second, strategy: TokenBucket, limit: 100, periodSeconds: 1, burst: 200}
 `
 
-// ungovernedNS is a namespace no KeyPolicy selects: its keys need no rate
-// limit (the manager's --default-policy is allow).
-const ungovernedNS = "keyward-e2e"
+// openNS is a namespace whose KeyPolicy (openPolicy) sets no rules: its
+// keys need no rate limit. The manager runs with its defaults, so a
+// namespace no KeyPolicy selects admits no keys at all.
+const openNS = "keyward-e2e"
+
+// openPolicy selects openNS and requires nothing.
+const openPolicy = `apiVersion: keyward.dev/v1alpha1
+kind: KeyPolicy
+metadata:
+  name: keyward-e2e-open
+spec:
+  namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: ` + openNS + `
+---
+`
 
 // applyKey creates an APIKey in the namespace "default" the sample
 // KeyPolicy governs, and waits until it is Ready.
@@ -85,11 +99,12 @@ func applyKey(t *testing.T, name string) {
 }
 
 // applyKeyIn creates an APIKey that may read investigations from 10/8 in
-// namespace ns, creating it if need be, with extra spec lines, and waits
-// until it is Ready.
+// namespace ns, creating it if need be, and the KeyPolicy that admits it
+// (policyFor), with extra spec lines, and waits until it is Ready. kubectl
+// applies the documents in order, the KeyPolicy before the key.
 func applyKeyIn(t *testing.T, ns, name, extraSpec string) {
 	t.Helper()
-	manifest := fmt.Sprintf(`apiVersion: v1
+	manifest := policyFor(t, ns) + fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata:
   name: %[1]s
@@ -111,6 +126,22 @@ spec:
 	_, err := kubectlIn(manifest, "apply", "-f", "-")
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	waitReadyIn(t, ns, "apikey/"+name)
+}
+
+// policyFor is the KeyPolicy that admits the test's keys in ns, so that
+// every test runs alone too: the sample KeyPolicy for "default", the open
+// one for openNS.
+func policyFor(t *testing.T, ns string) string {
+	t.Helper()
+	switch ns {
+	case "default":
+		b, err := os.ReadFile("../../config/samples/00_keyward_v1alpha1_keypolicy.yaml")
+		NewWithT(t).Expect(err).NotTo(HaveOccurred())
+		return string(b) + "---\n"
+	case openNS:
+		return openPolicy
+	}
+	return ""
 }
 
 func waitReady(t *testing.T, what string) {

@@ -15,10 +15,10 @@ import (
 // replicas' usage reaches the APIKey's status.
 func TestAQuotaIsEnforcedAndReportedInStatus(t *testing.T) {
 	g := NewWithT(t)
-	applyKeyIn(t, ungovernedNS, "e2e-metered", `  rateLimit:
+	applyKeyIn(t, openNS, "e2e-metered", `  rateLimit:
     quota: {credits: 3, refill: Daily}
 `)
-	key := deliveredKeyIn(g, ungovernedNS, "e2e-metered", "key")
+	key := deliveredKeyIn(g, openNS, "e2e-metered", "key")
 
 	permitted, refused := 0, (*http.Response)(nil)
 	for range 7 {
@@ -47,10 +47,10 @@ func TestAQuotaIsEnforcedAndReportedInStatus(t *testing.T) {
 	t.Logf("%d requests permitted before a 429 with Retry-After %ds", permitted, retry)
 
 	g.Eventually(func(g Gomega) {
-		used, err := strconv.Atoi(jsonpath(g, "{.status.quota.used}", "get", "apikey", "e2e-metered", "-n", ungovernedNS))
+		used, err := strconv.Atoi(jsonpath(g, "{.status.quota.used}", "get", "apikey", "e2e-metered", "-n", openNS))
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(used).To(BeNumerically(">=", 1))
-		g.Expect(jsonpath(g, "{.status.quota.resetTime}", "get", "apikey", "e2e-metered", "-n", ungovernedNS)).NotTo(BeEmpty())
+		g.Expect(jsonpath(g, "{.status.quota.resetTime}", "get", "apikey", "e2e-metered", "-n", openNS)).NotTo(BeEmpty())
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
-	t.Logf("kubectl get apikey e2e-metered -o wide:\n%s", must(t, "get", "apikey", "e2e-metered", "-n", ungovernedNS, "-o", "wide"))
+	t.Logf("kubectl get apikey e2e-metered -o wide:\n%s", must(t, "get", "apikey", "e2e-metered", "-n", openNS, "-o", "wide"))
 }

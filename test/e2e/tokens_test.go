@@ -55,9 +55,9 @@ spec:
 	must(t, "-n", systemNS, "rollout", "status", "deployment/keyward-verifier", "--timeout=3m")
 	waitReadyIn(t, systemNS, "signingkey/tokens")
 
-	applyKeyIn(t, ungovernedNS, "e2e-client", "  authMethods: [ClientCredentials]\n")
-	key := deliveredKeyIn(g, ungovernedNS, "e2e-client", "key")
-	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-client", "-n", ungovernedNS)
+	applyKeyIn(t, openNS, "e2e-client", "  authMethods: [ClientCredentials]\n")
+	key := deliveredKeyIn(g, openNS, "e2e-client", "key")
+	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-client", "-n", openNS)
 
 	var token string
 	g.Eventually(func(g Gomega) {
@@ -99,7 +99,7 @@ spec:
 	}
 	t.Logf("a token from POST /oauth2/token permitted by the verifier pods for key %s", keyID)
 
-	must(t, "patch", "apikey", "e2e-client", "-n", ungovernedNS, "--type=merge", "-p", `{"spec":{"revoked":true}}`)
+	must(t, "patch", "apikey", "e2e-client", "-n", openNS, "--type=merge", "-p", `{"spec":{"revoked":true}}`)
 	g.Eventually(func(g Gomega) {
 		for range 10 {
 			g.Expect(bearer().StatusCode).To(Equal(http.StatusUnauthorized))
