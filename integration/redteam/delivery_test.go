@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -194,4 +195,43 @@ func pbkdf2Runs(g Gomega) float64 {
 		}
 	}
 	return 0
+}
+
+// TestAttackForgedDeliveryFieldsAreRepairedWithoutHashing: a tenant points
+// its delivery Secret's keyID at another tenant's key and adds keyward's
+// annotations of its own. The manager writes its fields back, says so in a
+// Warning Event, and runs no PBKDF2 for it.
+func TestAttackForgedDeliveryFieldsAreRepairedWithoutHashing(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	victim, mallory := newTenant(t, g, "victim"), newTenant(t, g, "mallory")
+	vk := victim.createKey(t, g, "payments", keywardv1.APIKeySpec{Owner: "victim", Scopes: readScope})
+	mk := mallory.createKey(t, g, "own", keywardv1.APIKeySpec{Owner: "mallory", Scopes: readScope})
+	key := mallory.delivered(g, "own")
+	before := pbkdf2Runs(g)
+
+	sec := &corev1.Secret{}
+	g.Expect(mallory.c.Get(ctx, client.ObjectKey{Namespace: mallory.ns, Name: "own"}, sec)).To(Succeed())
+	sec.Data["keyID"] = []byte(vk.Status.KeyID)
+	sec.Annotations["keyward.dev/next-serial"] = "0123456789abcdef"
+	g.Expect(mallory.c.Update(ctx, sec)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		got := &corev1.Secret{}
+		g.Expect(mallory.c.Get(ctx, client.ObjectKey{Namespace: mallory.ns, Name: "own"}, got)).To(Succeed())
+		g.Expect(string(got.Data["keyID"])).To(Equal(mk.Status.KeyID))
+		g.Expect(got.Annotations).NotTo(HaveKey("keyward.dev/next-serial"))
+		g.Expect(string(got.Data["key"])).To(Equal(key), "the consumer's key is untouched")
+	}).WithTimeout(waitFor).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		events := &eventsv1.EventList{}
+		g.Expect(mallory.c.List(ctx, events, client.InNamespace(mallory.ns))).To(Succeed())
+		var reasons []string
+		for _, e := range events.Items {
+			reasons = append(reasons, e.Reason)
+		}
+		g.Expect(reasons).To(ContainElement("DeliveryRepaired"))
+	}).WithTimeout(waitFor).Should(Succeed())
+	g.Expect(pbkdf2Runs(g)).To(Equal(before), "no PBKDF2 for a repair")
+	expectPermitted(g, key, mk.Status.KeyID)
 }
