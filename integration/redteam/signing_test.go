@@ -220,7 +220,7 @@ func TestAttackPendingKidOverwrite(t *testing.T) {
 		g.Expect(status).To(Equal(http.StatusOK), desc)
 	}).WithTimeout(5 * time.Second).Should(Succeed())
 	g.Eventually(func(g Gomega) string { return mallory.readyReason(g, "sleeper") }).WithTimeout(waitFor).
-		Should(Equal("KidInUse"), "the late SigningKey is told the kid belongs to another")
+		Should(Equal(keywardv1.KidInUseReason), "the late SigningKey is told the kid belongs to another")
 }
 
 // TestAttackEnrolledKeyFollowsNewAPIKey: a key pair was enrolled for the
@@ -256,7 +256,7 @@ func TestAttackEnrolledKeyFollowsNewAPIKey(t *testing.T) {
 	rec, _ := signingRecord(g, kp.kid)
 	g.Expect(rec.KeyID).NotTo(Equal(renewed.Status.KeyID), "the record never names the new APIKey's key ID")
 	g.Eventually(func(g Gomega) string { return team.readyReason(g, "lost-laptop") }).WithTimeout(waitFor).
-		Should(Equal("APIKeyReplaced"), "the SigningKey stays bound to the APIKey it was enrolled for")
+		Should(Equal(keywardv1.APIKeyReplacedReason), "the SigningKey stays bound to the APIKey it was enrolled for")
 }
 
 // TestAttackTokenEndpointAssertionAsBearer: an assertion addressed to the
