@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +17,9 @@ import (
 
 // publishClientKey publishes an enrolled public key for the key ID of the
 // APIKey it is linked to, and passes an eviction request on to the
-// verifier as a new eviction marker in the record.
+// verifier as a new eviction marker in the record. The key is bound to
+// the APIKey's UID when first published and never follows another APIKey
+// of the same name.
 func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingScope) (ctrl.Result, error) {
 	spec := s.key.Spec.Client
 	kid, alg, jwk, err := signingrecord.ParsePublicKey(spec.PublicKey)
@@ -39,29 +42,44 @@ func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingS
 		s.fail(keywardv1.OwnerMismatchReason, fmt.Sprintf("spec.owner %q is not the owner of APIKey %s.", s.key.Spec.Owner, spec.APIKeyName))
 		return ctrl.Result{}, nil
 	}
+	bound := r.boundAPIKey(s, kid)
+	if bound != "" && bound != string(apiKey.UID) {
+		s.fail(keywardv1.APIKeyReplacedReason, fmt.Sprintf(
+			"APIKey %s was deleted and created again; this key was enrolled for the APIKey that was deleted (UID %s) and does not follow the new one (UID %s). "+
+				"Delete this SigningKey and enrol the key again for the new APIKey.", spec.APIKeyName, bound, apiKey.UID))
+		return ctrl.Result{}, nil
+	}
 	st := &s.key.Status
-	st.KID, st.Algorithm, st.KeyID = kid, keywardv1.SigningAlgorithm(alg), apiKey.Status.KeyID
-	evict := s.key.EvictionRequest()
-	switch {
+	eviction, evictEvent := st.Eviction, ""
+	switch evict := s.key.EvictionRequest(); {
 	case st.Eviction == "":
 		// The request present at enrollment evicts nothing: there is no
 		// state yet.
-		st.Eviction = evict
+		eviction = evict
+	case st.Eviction != evict:
+		eviction, evictEvent = evict, keywardv1.EvictedReason
+	}
+	rec := signingrecord.Record{
+		Schema: signingrecord.Schema, KID: kid, Mode: signingrecord.Client, Algorithm: alg, PublicJWK: jwk,
+		KeyID: apiKey.Status.KeyID, Owner: s.key.Spec.Owner, APIKeyUID: string(apiKey.UID), Eviction: eviction,
+	}
+	if err := r.writeSigningSecret(ctx, s, rec, nil, nil); errors.As(err, new(*kidInUseError)) {
+		s.fail(keywardv1.KidInUseReason, err.Error()+": a kid belongs to one SigningKey cluster-wide. Enrol another key pair.")
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	// Status follows what was published, never what could not be.
+	if st.Eviction == "" {
 		s.event(corev1.EventTypeNormal, keywardv1.EnrolledReason, "Enroll",
 			fmt.Sprintf("Enrolled %s key %s for key ID %s.", alg, kid, apiKey.Status.KeyID))
-	case st.Eviction != evict:
-		st.Eviction = evict
+	}
+	if evictEvent != "" {
 		st.LastEvictionTime = &metav1.Time{Time: s.now}
 		s.event(corev1.EventTypeNormal, keywardv1.EvictedReason, "Evict",
 			"The verifier forgets this key's assertion replay cache and clock-skew state.")
 	}
-	rec := signingrecord.Record{
-		Schema: signingrecord.Schema, KID: kid, Mode: signingrecord.Client, Algorithm: alg, PublicJWK: jwk,
-		KeyID: apiKey.Status.KeyID, Owner: s.key.Spec.Owner, Eviction: st.Eviction,
-	}
-	if err := r.writeSigningSecret(ctx, s, rec, nil, nil); err != nil {
-		return ctrl.Result{}, err
-	}
+	st.KID, st.Algorithm, st.KeyID, st.APIKeyUID, st.Eviction = kid, keywardv1.SigningAlgorithm(alg), apiKey.Status.KeyID, string(apiKey.UID), eviction
 	for other, sec := range s.secrets {
 		if other != kid {
 			if err := r.Client.Delete(ctx, sec, client.Preconditions{UID: &sec.UID}); client.IgnoreNotFound(err) != nil {
@@ -72,4 +90,18 @@ func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingS
 	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason,
 		"Key "+kid+" is published to the verifier for key ID "+apiKey.Status.KeyID+".")
 	return ctrl.Result{}, nil
+}
+
+// boundAPIKey is the UID of the APIKey this client key was first
+// published for, "" before that. Both places that hold it are keyward's
+// own: the status and the record in the verifier namespace, which is
+// written before the status and so is the one that counts when they
+// disagree.
+func (r *SigningKeyReconciler) boundAPIKey(s *signingScope, kid string) string {
+	if sec := s.secrets[kid]; sec != nil {
+		if rec, err := signingrecord.Decode(sec.Data[signingrecord.DataKey]); err == nil {
+			return rec.APIKeyUID
+		}
+	}
+	return s.key.Status.APIKeyUID
 }

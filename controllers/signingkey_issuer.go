@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"time"
 
@@ -106,9 +107,7 @@ func (r *SigningKeyReconciler) withdrawRetired(ctx context.Context, s *signingSc
 			kept = append(kept, k)
 			continue
 		}
-		// By name, not from the cache, which may not have seen the Secret.
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.VerifierNamespace, Name: signingrecord.SecretName(k.KID)}}
-		if err := r.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
+		if err := r.deleteSigningSecret(ctx, s, k.KID); err != nil {
 			return ctrl.Result{}, err
 		}
 		delete(s.secrets, k.KID)
@@ -135,6 +134,9 @@ func (r *SigningKeyReconciler) publishIssuerKeys(ctx context.Context, s *signing
 			live := &corev1.Secret{}
 			err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: signingrecord.SecretName(k.KID)}, live)
 			switch {
+			case err == nil && !boundTo(live, string(s.key.UID)):
+				s.fail(keywardv1.KidInUseReason, (&kidInUseError{kid: k.KID}).Error()+"; rotate to replace it.")
+				return ctrl.Result{}, nil
 			case err == nil:
 				sec = live
 			case !apierrors.IsNotFound(err):
@@ -152,7 +154,10 @@ func (r *SigningKeyReconciler) publishIssuerKeys(ctx context.Context, s *signing
 			s.fail(keywardv1.PublishFailedReason, "The Secret of key "+k.KID+" is damaged: "+err.Error()+"; rotate to replace it.")
 			return ctrl.Result{}, nil
 		}
-		if err := r.writeIssuerRecord(ctx, s, k, priv, sec); err != nil {
+		if err := r.writeIssuerRecord(ctx, s, k, priv, sec); errors.As(err, new(*kidInUseError)) {
+			s.fail(keywardv1.KidInUseReason, err.Error()+"; rotate to replace it.")
+			return ctrl.Result{}, nil
+		} else if err != nil {
 			return ctrl.Result{}, err
 		}
 	}

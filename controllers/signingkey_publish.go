@@ -2,8 +2,11 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -13,12 +16,36 @@ import (
 // SigningKeySecretType marks signing-key Secrets.
 const SigningKeySecretType corev1.SecretType = "keyward.dev/signing-key"
 
-// writeSigningSecret applies a signing-key record, and writes nothing when
-// the existing Secret already carries the same content. The private key,
-// when there is one, travels only here: never in status, Events or logs.
+// kidInUseError: the Secret of a kid is bound to another SigningKey. A kid
+// is the thumbprint of a public key, and public keys are public: anyone
+// may enrol the issuer's, or another tenant's. The Secret is never
+// written over.
+type kidInUseError struct{ kid string }
+
+func (e *kidInUseError) Error() string {
+	return fmt.Sprintf("key %s is already published by another SigningKey", e.kid)
+}
+
+// boundTo reports whether a signing-key Secret belongs to the SigningKey
+// with this UID. Only keyward writes in the verifier namespace, so the
+// label is keyward's own word.
+func boundTo(sec *corev1.Secret, uid string) bool {
+	return sec.Labels[signingrecord.SigningKeyUIDLabel] == uid
+}
+
+// writeSigningSecret publishes a signing-key record, and writes nothing
+// when the Secret already carries the same content. The first write of a
+// kid creates its Secret and fails if one exists; later writes are
+// conditional on the resourceVersion read and go only to a Secret bound to
+// this SigningKey. The private key, when there is one, travels only here:
+// never in status, Events or logs.
 func (r *SigningKeyReconciler) writeSigningSecret(ctx context.Context, s *signingScope, rec signingrecord.Record, privatePEM []byte, existing *corev1.Secret) error {
+	uid := string(s.key.UID)
 	if existing == nil {
 		existing = s.secrets[rec.KID]
+	}
+	if existing != nil && !boundTo(existing, uid) {
+		return &kidInUseError{kid: rec.KID}
 	}
 	rec.Version = 1
 	if existing != nil {
@@ -37,21 +64,63 @@ func (r *SigningKeyReconciler) writeSigningSecret(ctx context.Context, s *signin
 	if privatePEM != nil {
 		payload[signingrecord.PrivateKeyDataKey] = privatePEM
 	}
-	apply := corev1ac.Secret(signingrecord.SecretName(rec.KID), r.VerifierNamespace).
+	name := signingrecord.SecretName(rec.KID)
+	labels := map[string]string{
+		ManagedByLabel:                   ManagedByValue,
+		signingrecord.Label:              "true",
+		signingrecord.KIDLabel:           rec.KID,
+		signingrecord.SigningKeyUIDLabel: uid,
+	}
+	annotations := map[string]string{signingrecord.SigningKeyAnnotation: s.key.Namespace + "/" + s.key.Name}
+	if existing == nil {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: r.VerifierNamespace, Name: name, Labels: labels, Annotations: annotations},
+			Type:       SigningKeySecretType, Data: payload,
+		}
+		err := r.Client.Create(ctx, sec, client.FieldOwner(FieldOwner))
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		// Either the cache has not seen a Secret of ours yet, or the kid
+		// is another SigningKey's: only the API server can tell.
+		live := &corev1.Secret{}
+		if err := r.liveReader().Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: name}, live); err != nil {
+			return err
+		}
+		if !boundTo(live, uid) {
+			return &kidInUseError{kid: rec.KID}
+		}
+		return r.writeSigningSecret(ctx, s, rec, privatePEM, live)
+	}
+	// The resourceVersion makes the apply conditional: a Secret changed
+	// since it was read (deleted and created by another SigningKey, say)
+	// is not written over, and the next reconcile reads it again.
+	apply := corev1ac.Secret(name, r.VerifierNamespace).
 		WithType(SigningKeySecretType).
-		WithLabels(map[string]string{
-			ManagedByLabel:                   ManagedByValue,
-			signingrecord.Label:              "true",
-			signingrecord.KIDLabel:           rec.KID,
-			signingrecord.SigningKeyUIDLabel: string(s.key.UID),
-		}).
-		WithAnnotations(map[string]string{signingrecord.SigningKeyAnnotation: s.key.Namespace + "/" + s.key.Name}).
+		WithLabels(labels).
+		WithAnnotations(annotations).
+		WithResourceVersion(existing.ResourceVersion).
 		WithData(payload)
-	if existing != nil {
-		apply.WithResourceVersion(existing.ResourceVersion)
+	return r.Client.Apply(ctx, apply, client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// deleteSigningSecret removes a Secret of this SigningKey: by name, since
+// the cache may not have seen it, but only if it is still bound to this
+// SigningKey.
+func (r *SigningKeyReconciler) deleteSigningSecret(ctx context.Context, s *signingScope, kid string) error {
+	live := &corev1.Secret{}
+	err := r.liveReader().Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: signingrecord.SecretName(kid)}, live)
+	if err != nil || !boundTo(live, string(s.key.UID)) {
+		return client.IgnoreNotFound(err)
 	}
-	if err := r.Client.Apply(ctx, apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return err
+	err = r.Client.Delete(ctx, live, client.Preconditions{UID: &live.UID, ResourceVersion: &live.ResourceVersion})
+	return client.IgnoreNotFound(err)
+}
+
+// liveReader reads from the API server when the reconciler has a way to.
+func (r *SigningKeyReconciler) liveReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
 	}
-	return nil
+	return r.Client
 }

@@ -1,9 +1,11 @@
 package verifier
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,14 +29,23 @@ const (
 	ReasonAssertionReplayed Reason = "assertion_replayed"
 	ReasonAssertionInvalid  Reason = "invalid_assertion"
 	ReasonClientClockSkew   Reason = "client_clock_skew"
+	// ReasonAssertionNotEnrolled: the signing key was enrolled for
+	// another APIKey than the one that holds the key ID now.
+	ReasonAssertionNotEnrolled Reason = "signing_key_not_enrolled_for_key"
 )
+
+// ReasonReplayUnavailable: the shared replay cache cannot be reached, so
+// no assertion can be known to be new. Indeterminate, not a credential
+// problem.
+const ReasonReplayUnavailable Reason = "replay_cache_unavailable"
 
 // tokenReason reports the JWT reasons, all about the credential itself.
 func tokenReason(r Reason) bool {
 	switch r {
 	case ReasonTokenMalformed, ReasonTokenAlgorithm, ReasonTokenUnknownKID, ReasonTokenSignature,
 		ReasonTokenIssuer, ReasonTokenAudience, ReasonTokenExpired, ReasonTokenNotYetValid,
-		ReasonTokensDisabled, ReasonAssertionReplayed, ReasonAssertionInvalid, ReasonClientClockSkew:
+		ReasonTokensDisabled, ReasonAssertionReplayed, ReasonAssertionInvalid, ReasonClientClockSkew,
+		ReasonAssertionNotEnrolled:
 		return true
 	}
 	return false
@@ -94,7 +105,7 @@ func headerKID(raw string) string {
 // assertion signed by an enrolled client key, then applies the record of
 // the key it names exactly as for the key itself: a token of a key revoked,
 // suspended or expired since it was issued is denied at once.
-func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
+func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Time) Decision {
 	t := v.tokens
 	if t == nil {
 		return deny(ReasonTokensDisabled, "this verifier does not accept tokens")
@@ -103,14 +114,18 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 		claims token.Claims
 		method string
 		d      Decision
+		e      *Entry
 	)
 	// Only access tokens are cached, so a hit needs no look at the header;
 	// assertions are single-use and never cached.
 	if c, ok := t.cache.Get(req.Credential, now); ok {
 		claims, method = c, record.AuthClientCredentials
 	} else if rec, pub, ok := t.keys.clientKey(headerKID(req.Credential)); ok {
-		claims, d = t.assertion(req.Credential, rec, pub, now)
+		claims, d = t.assertion(ctx, req.Credential, rec, pub, now, bearerAssertion)
 		method = record.AuthClientAssertion
+		if d.Result == "" {
+			e, d = v.enrolledEntry(rec, claims.Subject)
+		}
 	} else {
 		claims, d = t.accessToken(req.Credential, now)
 		method = record.AuthClientCredentials
@@ -118,9 +133,11 @@ func (v *Verifier) authenticateJWT(req Request, now time.Time) Decision {
 	if d.Result != "" {
 		return d
 	}
-	e, ok := v.index.Lookup(claims.Subject)
-	if !ok {
-		return deny(ReasonUnknownKey, "the token's key is not valid")
+	if e == nil {
+		var ok bool
+		if e, ok = v.index.Lookup(claims.Subject); !ok {
+			return deny(ReasonUnknownKey, "the token's key is not valid")
+		}
 	}
 	if d, ok := stateDenial(e, now); !ok {
 		return d
@@ -158,10 +175,38 @@ func (t *Tokens) accessToken(raw string, now time.Time) (token.Claims, Decision)
 	return c, Decision{}
 }
 
+// assertionUse says where an assertion was presented.
+type assertionUse int
+
+const (
+	// bearerAssertion: as a credential on forward-auth or the decision
+	// API, where only an assertion addressed to the issuer is accepted.
+	bearerAssertion assertionUse = iota
+	// tokenEndpointAssertion: as private_key_jwt at the token endpoint,
+	// which also accepts its own URL as the audience (RFC 7523 §3).
+	tokenEndpointAssertion
+)
+
+// enrolledEntry is the key an assertion authenticates as: the live record
+// of the key ID it names, and only while that record belongs to the
+// APIKey the signing key was enrolled for. A key ID never moves to
+// another APIKey; this check makes sure an enrolled key cannot either.
+func (v *Verifier) enrolledEntry(rec signingrecord.Record, keyID string) (*Entry, Decision) {
+	e, ok := v.index.Lookup(keyID)
+	if !ok {
+		return nil, deny(ReasonUnknownKey, "the token's key is not valid")
+	}
+	if e.Record.APIKey.UID != rec.APIKeyUID {
+		return nil, deny(ReasonAssertionNotEnrolled, "the assertion's signing key was not enrolled for this key")
+	}
+	return e, Decision{}
+}
+
 // assertion validates a client assertion (RFC 7523 §3): iss = sub = the
-// key ID the client key is enrolled for, aud = the issuer, a short life, a
-// jti never seen before, and a clock that did not jump.
-func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.ResolvedKey, now time.Time) (token.Claims, Decision) {
+// key ID the client key is enrolled for, aud = the issuer (or, at the
+// token endpoint only, the token endpoint), a short life, a jti never
+// seen before, and a clock that did not jump.
+func (t *Tokens) assertion(ctx context.Context, raw string, rec signingrecord.Record, pub token.ResolvedKey, now time.Time, use assertionUse) (token.Claims, Decision) {
 	val := token.Validator{
 		Keys: token.KeyResolverFunc(func(kid string) (token.ResolvedKey, bool) {
 			pub.Published = kid == rec.KID
@@ -170,18 +215,26 @@ func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.Resol
 		Issuer: rec.KeyID, Audience: t.set.issuer, Leeway: t.set.leeway,
 		Algorithms: []string{token.RS256, token.ES256},
 	}
+	tokenEndpoint := t.set.issuer + TokenPath
 	c, err := val.Validate(raw, now)
 	var ve *token.ValidationError
 	if errors.As(err, &ve) && ve.Reason == token.ReasonBadAudience {
+		if use != tokenEndpointAssertion {
+			return token.Claims{}, deny(ReasonTokenAudience, "the token is not meant for this audience; an assertion addressed to the token endpoint is accepted only there")
+		}
 		// RFC 7523 §3 names the token endpoint as the audience; clients
 		// that follow it are as welcome as those naming the issuer.
-		val.Audience = t.set.issuer + TokenPath
+		val.Audience = tokenEndpoint
 		c, err = val.Validate(raw, now)
 	}
 	if err != nil {
 		return token.Claims{}, tokenDenial(err)
 	}
 	switch {
+	case use != tokenEndpointAssertion && slices.Contains(c.Audience, tokenEndpoint):
+		// Addressed to the issuer and the token endpoint alike: whoever
+		// sees it on its way to the token endpoint must not spend it here.
+		return token.Claims{}, deny(ReasonTokenAudience, "an assertion addressed to the token endpoint is accepted only there")
 	case c.Subject != rec.KeyID:
 		return token.Claims{}, deny(ReasonAssertionInvalid, "an assertion's sub must equal its iss, the client's key ID")
 	case c.IssuedAt.IsZero() || c.ID == "":
@@ -192,10 +245,12 @@ func (t *Tokens) assertion(raw string, rec signingrecord.Record, pub token.Resol
 	if err := t.skew.Observe(rec.KID, c.IssuedAt, now); err != nil {
 		return token.Claims{}, deny(ReasonClientClockSkew, "the client's clock moved; it is refused until the skew state times out or an admin evicts it")
 	}
-	seen, err := t.replay.SeenBefore(rec.KID, c.ID, c.Expiry, now)
+	seen, err := t.seenBefore(ctx, rec, c, now)
 	switch {
 	case seen:
 		return token.Claims{}, deny(ReasonAssertionReplayed, "the assertion's jti was already used")
+	case errors.Is(err, token.ErrReplayStoreUnavailable):
+		return token.Claims{}, indeterminate(ReasonReplayUnavailable, "the replay cache cannot be reached, so no assertion can be accepted now; send a new one shortly")
 	case err != nil:
 		return token.Claims{}, deny(ReasonAssertionInvalid, "the assertion cannot be accepted now; "+err.Error())
 	}

@@ -33,7 +33,7 @@ type oauthFixture struct {
 	handler http.Handler
 }
 
-func newOAuthFixture(t *testing.T, c OAuthConfig) *oauthFixture {
+func newOAuthFixture(t *testing.T, c OAuthConfig, with ...func(*Options)) *oauthFixture {
 	t.Helper()
 	if c.Issuer == "" {
 		c.Issuer = testIssuer
@@ -45,10 +45,15 @@ func newOAuthFixture(t *testing.T, c OAuthConfig) *oauthFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := New(base.index, Options{Clock: base.clock, Tokens: tokens})
+	o := Options{Clock: base.clock, Tokens: tokens}
+	for _, w := range with {
+		w(&o)
+	}
+	v, err := New(base.index, o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = v.Close() })
 	base.v = v
 	h, err := newTestHandler(v, Config{})
 	if err != nil {
@@ -123,8 +128,15 @@ func (f *oauthFixture) putIssuer(key crypto.Signer, publish, signFrom time.Time,
 	return kid
 }
 
-// putClient enrolls a client public key for a key ID.
+// putClient enrolls a client public key for a key ID, bound to the UID
+// the fixture's records carry for it.
 func (f *oauthFixture) putClient(pub crypto.PublicKey, keyID, eviction string) string {
+	f.t.Helper()
+	return f.putClientFor(pub, keyID, "uid-"+keyID, eviction)
+}
+
+// putClientFor enrolls a client public key for a key ID and an APIKey UID.
+func (f *oauthFixture) putClientFor(pub crypto.PublicKey, keyID, apiKeyUID, eviction string) string {
 	f.t.Helper()
 	kid := kidOf(f.t, pub)
 	alg := token.RS256
@@ -137,7 +149,7 @@ func (f *oauthFixture) putClient(pub crypto.PublicKey, keyID, eviction string) s
 	}
 	b, err := signingrecord.Encode(signingrecord.Record{
 		Schema: signingrecord.Schema, KID: kid, Mode: signingrecord.Client, Algorithm: alg, PublicJWK: jwk,
-		KeyID: keyID, Owner: "team-fraud", Eviction: eviction, Version: 1,
+		KeyID: keyID, Owner: "team-fraud", APIKeyUID: apiKeyUID, Eviction: eviction, Version: 1,
 	})
 	if err != nil {
 		f.t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
+	"github.com/keyward-dev/keyward/internal/token"
 )
 
 // TestIssuerRotationOverlap follows one rotation on the fake clock, with
@@ -154,24 +155,40 @@ func TestEvictionLiftsSkewLockout(t *testing.T) {
 	g.Expect(reason(f.clock.Now(), "a")).To(Equal(ReasonAssertionReplayed))
 }
 
-// TestAssertionAudiences: an assertion may name the issuer or the token
-// endpoint (RFC 7523 §3) as its audience, nothing else.
+// TestAssertionAudiences: as a bearer credential an assertion must name
+// the issuer; at the token endpoint it may name the token endpoint instead
+// (RFC 7523 §3). An assertion addressed to the token endpoint is never a
+// bearer credential, not even when it names the issuer as well.
 func TestAssertionAudiences(t *testing.T) {
-	f := newOAuthFixture(t, OAuthConfig{})
+	f, srv := served(t)
+	f.putIssuer(testRSAKey(t, 0), t0.Add(-time.Hour), t0.Add(-time.Hour), nil, nil)
 	k := f.issueWithMethods([]string{record.AuthClientAssertion}, "acme/payments/investigations:read")
 	client := newECKey(t)
 	f.putClient(client.Public(), k.key.ID(), "")
+	issuer, endpoint := srv.URL, srv.URL+TokenPath
 	for i, tc := range []struct {
-		aud  string
-		want Reason
+		aud    []string
+		bearer Reason
+		token  int
 	}{
-		{testIssuer, ReasonAllowed},
-		{testIssuer + TokenPath, ReasonAllowed},
-		{"https://elsewhere.example.com", ReasonTokenAudience},
+		{[]string{issuer}, ReasonAllowed, http.StatusOK},
+		{[]string{endpoint}, ReasonTokenAudience, http.StatusOK},
+		{[]string{issuer, endpoint}, ReasonTokenAudience, http.StatusOK},
+		{[]string{"https://elsewhere.example.com"}, ReasonTokenAudience, http.StatusUnauthorized},
 	} {
 		g := NewWithT(t)
-		raw := sign(t, client, assertionClaims(k.key.ID(), t0, fmt.Sprint(i), tc.aud))
-		d := f.v.Decide(context.Background(), Request{Credential: raw, Resource: scope.Resource{Org: "acme", Project: "payments", Type: "investigations"}, Action: scope.Read})
-		g.Expect(d.Reason).To(Equal(tc.want), tc.aud)
+		claims := func(use string) token.Claims {
+			c := assertionClaims(k.key.ID(), t0, fmt.Sprint(use, i), "")
+			c.Audience = tc.aud
+			return c
+		}
+		d := f.v.Decide(context.Background(), Request{Credential: sign(t, client, claims("bearer")),
+			Resource: scope.Resource{Org: "acme", Project: "payments", Type: "investigations"}, Action: scope.Read})
+		g.Expect(d.Reason).To(Equal(tc.bearer), "bearer, aud %v", tc.aud)
+		status, _, body := postToken(t, srv, url.Values{
+			"grant_type": {"client_credentials"}, "client_assertion_type": {jwtBearerAssertion},
+			"client_assertion": {sign(t, client, claims("token"))},
+		}, "", "")
+		g.Expect(status).To(Equal(tc.token), "token endpoint, aud %v: %v", tc.aud, body["error_description"])
 	}
 }

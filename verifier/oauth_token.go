@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -169,7 +170,7 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.
 	case methods == 0:
 		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "client authentication is required")
 	case assertion != "":
-		return h.assertionClient(form, now)
+		return h.assertionClient(r.Context(), form, now)
 	}
 	id, secret := postID, postSecret
 	if basic {
@@ -215,7 +216,7 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.
 
 // assertionClient authenticates with a JWT signed by an enrolled client
 // key (private_key_jwt).
-func (h *handler) assertionClient(form url.Values, now time.Time) (*Entry, *tokenRequestError) {
+func (h *handler) assertionClient(ctx context.Context, form url.Values, now time.Time) (*Entry, *tokenRequestError) {
 	if form.Get("client_assertion_type") != jwtBearerAssertion {
 		return nil, tokenErr(http.StatusBadRequest, "invalid_request", "client_assertion_type must be "+jwtBearerAssertion)
 	}
@@ -225,16 +226,20 @@ func (h *handler) assertionClient(form url.Values, now time.Time) (*Entry, *toke
 	if !ok {
 		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "the assertion's kid is not an enrolled client key")
 	}
-	claims, d := t.assertion(raw, rec, pub, now)
+	claims, d := t.assertion(ctx, raw, rec, pub, now, tokenEndpointAssertion)
+	if d.Result == Indeterminate {
+		return nil, &tokenRequestError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
+			oauthError: oauthError{Error: "temporarily_unavailable", Description: d.Message}}
+	}
 	if d.Result != "" {
 		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "the assertion is refused: "+string(d.Reason))
 	}
 	if id := form.Get("client_id"); id != "" && id != claims.Subject {
 		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "client_id does not match the assertion")
 	}
-	e, ok := h.v.index.Lookup(claims.Subject)
-	if !ok {
-		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "the client could not be authenticated: "+string(ReasonUnknownKey))
+	e, d := h.v.enrolledEntry(rec, claims.Subject)
+	if d.Result != "" {
+		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "the client could not be authenticated: "+string(d.Reason))
 	}
 	if d, ok := stateDenial(e, now); !ok {
 		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "the client could not be authenticated: "+string(d.Reason))

@@ -23,6 +23,10 @@ type limiter struct {
 	local    *ratelimit.MemoryStore
 	fallback *ratelimit.FallbackStore // nil with the memory store
 	closer   io.Closer
+	// redis and redisPrefix are the shared store's connection, which the
+	// assertion replay cache uses too; redis is nil with the memory store.
+	redis       redis.Scripter
+	redisPrefix string
 
 	preAuth             *ratelimit.MemoryStore // nil when disabled
 	perSource, perKeyID ratelimit.Limit
@@ -53,7 +57,7 @@ func newLimiter(c RateLimits, log logr.Logger) (*limiter, error) {
 			// during an outage; the fallback store probes once a second.
 			MaxRetries: -1,
 		})
-		l.closer = client
+		l.closer, l.redis, l.redisPrefix = client, client, p.Redis.Prefix
 		l.fallback = &ratelimit.FallbackStore{
 			Primary: ratelimit.NewRedisStore(client, ratelimit.RedisOptions{Prefix: p.Redis.Prefix}),
 			Local:   l.local, Policy: p.Redis.Fallback, Log: log.WithName("ratelimit"),

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/token"
 )
 
 // RateLimits configures where the verifier keeps rate-limit counters and
@@ -36,7 +37,9 @@ type RedisConfig struct {
 	// password is read from the file, never from this configuration.
 	Username     string `json:"username,omitempty"`
 	PasswordFile string `json:"passwordFile,omitempty"`
-	// Prefix begins every counter's name (default "keyward:rl:").
+	// Prefix begins every counter's name (default "keyward:rl:"), and,
+	// followed by "jti:", the client assertion replay sets (default
+	// "keyward:jti:").
 	Prefix string `json:"prefix,omitempty"`
 	// TimeoutMilliseconds bounds each round-trip (default 100).
 	TimeoutMilliseconds int `json:"timeoutMilliseconds,omitempty"`
@@ -181,4 +184,12 @@ func limitErrorText(err error) string {
 		return le.Field + " " + le.Reason
 	}
 	return err.Error()
+}
+
+// replayPrefix names the assertion replay sets beside the counters.
+func replayPrefix(counterPrefix string) string {
+	if counterPrefix == "" {
+		return token.DefaultReplayPrefix
+	}
+	return counterPrefix + "jti:"
 }

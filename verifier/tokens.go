@@ -1,12 +1,17 @@
 package verifier
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
+	"github.com/keyward-dev/keyward/internal/signingrecord"
 	"github.com/keyward-dev/keyward/internal/token"
 )
 
@@ -20,6 +25,9 @@ type Tokens struct {
 	issued *token.Validator
 	cache  *token.Cache
 	replay *token.ReplayCache
+	// shared, when Redis is configured, replaces replay: every replica
+	// then accepts a jti once, and a restart forgets none.
+	shared *token.SharedReplayCache
 	skew   *token.SkewTracker
 
 	scopeSets  sync.Map // token scope string → tokenScopes
@@ -59,10 +67,34 @@ func NewTokens(keys *SigningKeys, c OAuthConfig, clk clock.PassiveClock) (*Token
 }
 
 // Evict forgets a client key's assertion jti values and clock-skew state:
-// the admin's "delete the signature session".
+// the admin's "delete the signature session". The shared replay cache
+// needs no call: its entries are filed under the eviction marker, so every
+// replica moves to a fresh set the moment it sees the new marker, and none
+// can wipe jti values another replica recorded after the eviction.
 func (t *Tokens) Evict(kid string) {
 	t.replay.Evict(kid)
 	t.skew.Evict(kid)
+}
+
+// shareReplay keeps the jti values in Redis from now on.
+func (t *Tokens) shareReplay(client redis.Scripter, prefix string) {
+	t.shared = token.NewSharedReplayCache(client, prefix, t.set.perClient, t.set.leeway)
+}
+
+// seenBefore records an assertion's jti where the replicas share it, or in
+// this process without Redis.
+func (t *Tokens) seenBefore(ctx context.Context, rec signingrecord.Record, c token.Claims, now time.Time) (bool, error) {
+	if t.shared == nil {
+		return t.replay.SeenBefore(rec.KID, c.ID, c.Expiry, now)
+	}
+	return t.shared.SeenBefore(ctx, sharedReplaySet(rec), c.ID, c.Expiry, now)
+}
+
+// sharedReplaySet names a client key's jti set in Redis: its kid and a
+// digest of its eviction marker, so an eviction starts a new set.
+func sharedReplaySet(rec signingrecord.Record) string {
+	d := sha256.Sum256([]byte(rec.Eviction))
+	return rec.KID + ":" + hex.EncodeToString(d[:8])
 }
 
 // tokenLifetime is how long a token signed by a key with the given

@@ -49,7 +49,9 @@ type Options struct {
 	Metrics *Metrics
 	Audit   AccessLog
 	Log     logr.Logger
-	// Tokens, when set, lets the verifier issue and accept JWTs.
+	// Tokens, when set, lets the verifier issue and accept JWTs. With a
+	// Redis rate-limit store, its assertion replay cache moves to that
+	// Redis, shared by every replica.
 	Tokens *Tokens
 
 	// HashConcurrency bounds PBKDF2 computations at once (default: half
@@ -108,6 +110,9 @@ func New(index *Index, o Options) (*Verifier, error) {
 	index.changed = v.cache.forget
 	v.metrics.observe(index, v.cache)
 	if v.tokens != nil {
+		if limits.redis != nil {
+			v.tokens.shareReplay(limits.redis, replayPrefix(limits.redisPrefix))
+		}
 		v.tokens.observe(v.metrics)
 	}
 	v.metrics.observeLimits(limits)
@@ -170,7 +175,7 @@ func (v *Verifier) stale(now time.Time) bool {
 
 func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time) Decision {
 	if looksLikeJWT(req.Credential) {
-		return v.authenticateJWT(req, now)
+		return v.authenticateJWT(ctx, req, now)
 	}
 	key, err := keys.Parse(req.Credential)
 	if err != nil {

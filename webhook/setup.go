@@ -3,6 +3,8 @@
 package webhook
 
 import (
+	"errors"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -17,6 +19,9 @@ type Options struct {
 	// Audit receives one line per admitted change that is not a dry run,
 	// naming the user who made it.
 	Audit audit.Sink
+	// VerifierNamespace is where the manager publishes signing keys: the
+	// only place a kid's owner is recorded that no tenant can write.
+	VerifierNamespace string
 }
 
 // Setup registers every validator with the manager's webhook server. The
@@ -26,6 +31,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Audit == nil {
 		opts.Audit = audit.Discard{}
 	}
+	if opts.VerifierNamespace == "" {
+		return errors.New("webhook: the verifier namespace is required, to refuse a client key whose kid is already published")
+	}
 	reader := cacheThenLive{cache: mgr.GetClient(), live: mgr.GetAPIReader()}
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.APIKey{}).
 		WithValidator(&APIKeyValidator{Reader: reader, DefaultAllow: opts.DefaultAllow, Audit: opts.Audit}).
@@ -33,7 +41,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.SigningKey{}).
-		WithValidator(&SigningKeyValidator{Reader: reader}).
+		WithValidator(&SigningKeyValidator{Reader: reader, VerifierNamespace: opts.VerifierNamespace}).
 		Complete(); err != nil {
 		return err
 	}

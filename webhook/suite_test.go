@@ -27,6 +27,9 @@ import (
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
+// verifierNamespace is where the validators look for published kids.
+const verifierNamespace = "keyward-verifier"
+
 // One API server with keyward's webhook configuration installed
 // (config/webhook, pointed at this process by envtest) and the validators
 // serving it; each test works in namespaces of its own.
@@ -86,7 +89,7 @@ func startValidators(ctx context.Context, cfg *rest.Config, stopped chan<- struc
 	if err != nil {
 		return err
 	}
-	if err := Setup(mgr, Options{DefaultAllow: true, Audit: audit.NewWriter(auditLines)}); err != nil {
+	if err := Setup(mgr, Options{DefaultAllow: true, Audit: audit.NewWriter(auditLines), VerifierNamespace: verifierNamespace}); err != nil {
 		return err
 	}
 	cached = mgr.GetClient()

@@ -42,4 +42,13 @@ const (
 	IssuerNamespaceReason = "IssuerOutsideVerifierNamespace"
 	// EnrolledReason: a client key was published to the verifier.
 	EnrolledReason = "Enrolled"
+	// KidInUseReason: another SigningKey already publishes this kid (the
+	// thumbprint of the same public key). A kid belongs to one SigningKey
+	// cluster-wide, so nothing is written for this one.
+	KidInUseReason = "KidInUse"
+	// APIKeyReplacedReason: the APIKey a client key was enrolled for was
+	// deleted, and one created since under the same name is another
+	// object. The key stays bound to the one it was enrolled for; enrol
+	// it again for the new APIKey.
+	APIKeyReplacedReason = "APIKeyReplaced"
 )

@@ -241,6 +241,14 @@ type SigningKeyStatus struct {
 	// +kubebuilder:validation:MaxLength=16
 	KeyID string `json:"keyID,omitempty"`
 
+	// apiKeyUID is the UID of the APIKey a Client key was enrolled for,
+	// bound when the key was first published. An APIKey deleted and
+	// created again under the same name is another APIKey: the key does
+	// not follow it and must be enrolled again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	APIKeyUID string `json:"apiKeyUID,omitempty"`
+
 	// eviction is the evict value and annotation last passed to the
 	// verifier.
 	// +optional

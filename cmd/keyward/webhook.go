@@ -120,7 +120,7 @@ func setupWebhooks(mgr ctrl.Manager, o managerOptions, certsReady chan struct{},
 			return fmt.Errorf("setting up the webhook cert rotator: %w", err)
 		}
 	}
-	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: o.defaultAllow, Audit: auditSink}); err != nil {
+	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: o.defaultAllow, Audit: auditSink, VerifierNamespace: o.verifierNamespace}); err != nil {
 		return fmt.Errorf("setting up the admission webhooks: %w", err)
 	}
 	return mgr.AddReadyzCheck("webhook", webhookReadyCheck(certsReady, mgr.GetWebhookServer().StartedChecker()))

@@ -163,6 +163,7 @@ func testWebhookOptions(t *testing.T, mode string) managerOptions {
 		webhookServiceName: defaultWebhookServiceName,
 		webhookConfigName:  defaultWebhookConfigName,
 		webhookNamespace:   "keyward-system",
+		verifierNamespace:  "keyward-system",
 		defaultAllow:       true,
 	}
 }

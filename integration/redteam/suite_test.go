@@ -205,7 +205,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: defaultAllow, Audit: trail}); err != nil {
+	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: defaultAllow, Audit: trail, VerifierNamespace: verifierNamespace}); err != nil {
 		return err
 	}
 	go func() {

@@ -78,6 +78,11 @@ type Record struct {
 	// and Owner that key's owner.
 	KeyID string `json:"keyID,omitempty"`
 	Owner string `json:"owner,omitempty"`
+	// APIKeyUID is the UID of the APIKey a client key was enrolled for.
+	// The verifier accepts the key's assertions only while the key
+	// record of KeyID names the same UID: a key ID never moves to
+	// another APIKey, and this makes sure a signing key cannot either.
+	APIKeyUID string `json:"apiKeyUID,omitempty"`
 	// Eviction changes when an admin evicts the client key's replay and
 	// clock-skew state; the verifier evicts on every change.
 	Eviction string `json:"eviction,omitempty"`
@@ -113,8 +118,8 @@ func (r *Record) Validate() error {
 			errs = append(errs, errors.New("withdrawAt must not come before signUntil plus tokenLifetime"))
 		}
 	case Client:
-		if r.KeyID == "" || r.Owner == "" {
-			errs = append(errs, errors.New("a client key needs keyID and owner"))
+		if r.KeyID == "" || r.Owner == "" || r.APIKeyUID == "" {
+			errs = append(errs, errors.New("a client key needs keyID, owner and apiKeyUID"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown mode %q", r.Mode))

@@ -50,7 +50,7 @@ func TestValidateNamesWhatIsWrong(t *testing.T) {
 			until, w := t0.Add(time.Hour), t0.Add(time.Hour+time.Minute)
 			r.SignUntil, r.WithdrawAt = &until, &w
 		}, "withdrawAt must not come before"},
-		"client without key ID": {func(r *Record) { r.Mode = Client }, "a client key needs keyID and owner"},
+		"client without key ID": {func(r *Record) { r.Mode = Client }, "a client key needs keyID, owner and apiKeyUID"},
 		"unknown mode":          {func(r *Record) { r.Mode = "other" }, "unknown mode"},
 	}
 	for name, tc := range tests {
