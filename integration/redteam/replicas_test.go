@@ -30,10 +30,10 @@ type replica struct {
 
 func startRedis(t *testing.T) *testutil.RedisServer { return testutil.StartRedisServer(t) }
 
-// startReplica runs a verifier with the shared Redis configured, reading
+// startTokenReplica runs a verifier with the shared Redis configured, reading
 // records as the verifier's ServiceAccount. It stops when the test ends,
 // or earlier by stop.
-func startReplica(t *testing.T, g *WithT, redis *testutil.RedisServer) *replica {
+func startTokenReplica(t *testing.T, g *WithT, redis *testutil.RedisServer) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	asVerifier := rest.CopyConfig(restConfig)
@@ -58,8 +58,10 @@ func startReplica(t *testing.T, g *WithT, redis *testutil.RedisServer) *replica 
 		RateLimits: conf.RateLimits,
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	h, err := verifier.NewHandler(v, conf)
+	doors, err := verifier.NewHandlers(v, conf)
 	g.Expect(err).NotTo(HaveOccurred())
+	// The token endpoint is on the public port.
+	h := doors.Public
 	go w.Run(ctx, time.Second)
 	go sw.Run(ctx)
 	srv := httptest.NewServer(h)

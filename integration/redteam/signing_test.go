@@ -175,7 +175,7 @@ func TestAttackClientKidCollision(t *testing.T) {
 	vk := victim.createKey(t, g, "signer", assertionSpec("victim"))
 	kp := newClientKeyPair(g)
 	vsk := victim.enrol(t, g, "laptop", "victim", "signer", kp)
-	expectTokenByAssertion(g, verifierURL, kp, vk.Status.KeyID, verifierURL)
+	expectTokenByAssertion(g, publicURL, kp, vk.Status.KeyID, publicURL)
 
 	mallory.createKey(t, g, "device", assertionSpec("mallory"))
 	err := mallory.c.Create(ctx, clientSigningKey(mallory.ns, "borrowed", "mallory", "device", kp.pem))
@@ -183,7 +183,7 @@ func TestAttackClientKidCollision(t *testing.T) {
 		rec, owner := signingRecord(g, kp.kid)
 		g.Expect(rec.KeyID).To(Equal(vk.Status.KeyID), "the kid still names the victim's key ID")
 		g.Expect(owner).To(Equal(string(vsk.UID)), "the Secret is still the victim's SigningKey's")
-		status, desc := tokenByAssertion(g, verifierURL, signAssertion(g, kp, vk.Status.KeyID, verifierURL))
+		status, desc := tokenByAssertion(g, publicURL, signAssertion(g, kp, vk.Status.KeyID, publicURL))
 		g.Expect(status).To(Equal(http.StatusOK), desc)
 	}).WithTimeout(5 * time.Second).Should(Succeed())
 	g.Expect(err).To(HaveOccurred(), "enrolling a published kid is refused at admission")
@@ -209,14 +209,14 @@ func TestAttackPendingKidOverwrite(t *testing.T) {
 
 	vk := victim.createKey(t, g, "signer", assertionSpec("victim"))
 	vsk := victim.enrol(t, g, "laptop", "victim", "signer", kp)
-	expectTokenByAssertion(g, verifierURL, kp, vk.Status.KeyID, verifierURL)
+	expectTokenByAssertion(g, publicURL, kp, vk.Status.KeyID, publicURL)
 
 	mallory.createKey(t, g, "later", assertionSpec("mallory"))
 	g.Consistently(func(g Gomega) {
 		rec, owner := signingRecord(g, kp.kid)
 		g.Expect(rec.KeyID).To(Equal(vk.Status.KeyID), "the kid still names the victim's key ID")
 		g.Expect(owner).To(Equal(string(vsk.UID)), "the Secret is still the victim's SigningKey's")
-		status, desc := tokenByAssertion(g, verifierURL, signAssertion(g, kp, vk.Status.KeyID, verifierURL))
+		status, desc := tokenByAssertion(g, publicURL, signAssertion(g, kp, vk.Status.KeyID, publicURL))
 		g.Expect(status).To(Equal(http.StatusOK), desc)
 	}).WithTimeout(5 * time.Second).Should(Succeed())
 	g.Eventually(func(g Gomega) string { return mallory.readyReason(g, "sleeper") }).WithTimeout(waitFor).
@@ -236,7 +236,7 @@ func TestAttackEnrolledKeyFollowsNewAPIKey(t *testing.T) {
 	old := team.createKey(t, g, "device", assertionSpec("team"))
 	kp := newClientKeyPair(g)
 	team.enrol(t, g, "lost-laptop", "team", "device", kp)
-	expectTokenByAssertion(g, verifierURL, kp, old.Status.KeyID, verifierURL)
+	expectTokenByAssertion(g, publicURL, kp, old.Status.KeyID, publicURL)
 
 	g.Expect(team.c.Delete(ctx, &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: team.ns, Name: "device"}})).To(Succeed())
 	g.Eventually(func(g Gomega) {
@@ -248,9 +248,9 @@ func TestAttackEnrolledKeyFollowsNewAPIKey(t *testing.T) {
 
 	g.Consistently(func(g Gomega) {
 		for _, id := range []string{renewed.Status.KeyID, old.Status.KeyID} {
-			status, desc := tokenByAssertion(g, verifierURL, signAssertion(g, kp, id, verifierURL))
+			status, desc := tokenByAssertion(g, publicURL, signAssertion(g, kp, id, publicURL))
 			g.Expect(status).To(Equal(http.StatusUnauthorized), "token for key ID %s: %s", id, desc)
-			g.Expect(reason(g, signAssertion(g, kp, id, verifierURL))).NotTo(BeEmpty(), "bearer assertion for key ID %s", id)
+			g.Expect(reason(g, signAssertion(g, kp, id, publicURL))).NotTo(BeEmpty(), "bearer assertion for key ID %s", id)
 		}
 	}).WithTimeout(5 * time.Second).Should(Succeed())
 	rec, _ := signingRecord(g, kp.kid)
@@ -271,8 +271,8 @@ func TestAttackTokenEndpointAssertionAsBearer(t *testing.T) {
 	ak := team.createKey(t, g, "signer", assertionSpec("team"))
 	kp := newClientKeyPair(g)
 	team.enrol(t, g, "laptop", "team", "signer", kp)
-	tokenAud := verifierURL + verifier.TokenPath
-	expectTokenByAssertion(g, verifierURL, kp, ak.Status.KeyID, tokenAud)
+	tokenAud := publicURL + verifier.TokenPath
+	expectTokenByAssertion(g, publicURL, kp, ak.Status.KeyID, tokenAud)
 
 	g.Consistently(func(g Gomega) {
 		status, _ := decide(g, signAssertion(g, kp, ak.Status.KeyID, tokenAud))
@@ -280,7 +280,7 @@ func TestAttackTokenEndpointAssertionAsBearer(t *testing.T) {
 		g.Expect(decisionAPI(g, signAssertion(g, kp, ak.Status.KeyID, tokenAud))).NotTo(Equal(verifier.Permit), "the decision API refuses it")
 	}).WithTimeout(3 * time.Second).Should(Succeed())
 	// The same client, addressing the verifier itself, still may.
-	g.Expect(reason(g, signAssertion(g, kp, ak.Status.KeyID, verifierURL))).To(BeEmpty())
+	g.Expect(reason(g, signAssertion(g, kp, ak.Status.KeyID, publicURL))).To(BeEmpty())
 }
 
 // TestAttackReplayAcrossReplicas: an assertion intercepted after use is
@@ -295,8 +295,8 @@ func TestAttackReplayAcrossReplicas(t *testing.T) {
 	team.enrol(t, g, "laptop", "team", "signer", kp)
 
 	redis := startRedis(t)
-	a := startReplica(t, g, redis)
-	b := startReplica(t, g, redis)
+	a := startTokenReplica(t, g, redis)
+	b := startTokenReplica(t, g, redis)
 	expectTokenByAssertion(g, a.url, kp, ak.Status.KeyID, replicaIssuer)
 	expectTokenByAssertion(g, b.url, kp, ak.Status.KeyID, replicaIssuer)
 
@@ -310,7 +310,7 @@ func TestAttackReplayAcrossReplicas(t *testing.T) {
 	g.Expect(desc).To(ContainSubstring("assertion_replayed"))
 
 	a.stop()
-	restarted := startReplica(t, g, redis)
+	restarted := startTokenReplica(t, g, redis)
 	expectTokenByAssertion(g, restarted.url, kp, ak.Status.KeyID, replicaIssuer)
 	status, desc = tokenByAssertion(g, restarted.url, once)
 	g.Expect(status).To(Equal(http.StatusUnauthorized), "replayed after a restart: %s", desc)
