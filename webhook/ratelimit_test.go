@@ -47,6 +47,9 @@ func TestAdmissionEnforcesRateLimitCeilingsAndDelegation(t *testing.T) {
 		return func(k *keywardv1.APIKey) {
 			k.Spec.Parent = &keywardv1.ParentReference{Name: "org"}
 			k.Spec.RateLimit = rl
+			// A day less than the parent's 30: created seconds later, 30
+			// days would outlive it.
+			k.Spec.Expiration = &keywardv1.Expiration{AfterDays: ptr.To[int32](29)}
 		}
 	}
 	ceiling := fmt.Sprintf(`KeyPolicy %q requires a rate limit of at most 100 per 1s (at most 200 at once); this key has none that strict`, p)
