@@ -50,7 +50,7 @@ func TestAttackVerifierReadsTheWebhookCertificate(t *testing.T) {
 	ctx, cfg, admin := startAPIServer(t)
 	g := NewWithT(t)
 	o := testWebhookOptions(t, certModeSelfManaged)
-	managerNS := o.webhookNamespace
+	managerNS := o.managerNamespace
 	// What the install applies before the manager starts: its namespaces,
 	// the empty certificate Secret, the webhook configuration.
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: managerNS, Name: o.webhookSecretName}}
@@ -158,4 +158,25 @@ func impersonating(g *WithT, cfg *rest.Config, user string) client.Client {
 	c, err := client.New(as, client.Options{Scheme: Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 	return c
+}
+
+// The verifier may read every Secret of its namespace: the manager refuses
+// to share its own with it, whichever way it is told to.
+func TestRunManagerRefusesToShareItsNamespaceWithTheVerifier(t *testing.T) {
+	g := NewWithT(t)
+	t.Setenv("POD_NAMESPACE", "keyward-system")
+	g.Expect(runManager([]string{"--verifier-namespace=keyward-system"})).
+		To(MatchError(ContainSubstring(`--verifier-namespace must not be the manager's own namespace "keyward-system"`)))
+	t.Setenv("POD_NAMESPACE", "keyward-verifier")
+	g.Expect(runManager(nil)).To(MatchError(ContainSubstring(`--verifier-namespace must not be the manager's own namespace "keyward-verifier"`)))
+	g.Expect(runManager([]string{"--verifier-namespace=Keyward"})).To(MatchError(ContainSubstring(`--verifier-namespace "Keyward" is not a namespace name`)))
+}
+
+// The leader-election Lease lives in the manager's namespace, also for a
+// manager outside the cluster, where controller-runtime cannot tell.
+func TestTheLeaseLivesInTheManagersNamespace(t *testing.T) {
+	g := NewWithT(t)
+	o := testWebhookOptions(t, certModeExternal)
+	o.leaderElect = true
+	g.Expect(managerConfig(o, nil).LeaderElectionNamespace).To(Equal(o.managerNamespace))
 }

@@ -48,7 +48,7 @@ type verifierOptions struct {
 func runVerifier(args []string) error {
 	o := verifierOptions{}
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
-	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "keyward-system"), "namespace whose key records are enforced (the only one read)")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", defaultVerifierNamespace), "namespace whose key records are enforced (the only one read)")
 	fs.StringVar(&o.bindAddr, "bind-address", ":8080", "address of the decision API and the forward-auth endpoints")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8082", `address of /metrics; "0" disables it`)

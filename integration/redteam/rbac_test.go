@@ -89,7 +89,8 @@ func TestAttackVerifierRoleGrantsMoreThanItUses(t *testing.T) {
 	// Records and signing keys reach the verifier through that Role alone.
 	tn := newTenant(t, g, "rbac")
 	key := tn.createKey(t, g, "works", keywardv1.APIKeySpec{Owner: "rbac", Scopes: readScope})
-	g.Expect(watch.Ready() && signing.Ready()).To(BeTrue(), "the verifier's informers synced as its ServiceAccount")
+	g.Eventually(func() bool { return watch.Ready() && signing.Ready() }).WithTimeout(waitFor).
+		Should(BeTrue(), "the verifier's informers sync as its ServiceAccount")
 	expectPermitted(g, tn.delivered(g, "works"), key.Status.KeyID)
 
 	// Its usage report too: created, then changed, by server-side apply.
@@ -154,7 +155,6 @@ func TestAttackVerifierReachesTheManagersNamespace(t *testing.T) {
 	// a signing key: nothing of the manager's lives there.
 	tn := newTenant(t, g, "rbac")
 	tn.createKey(t, g, "present", keywardv1.APIKeySpec{Owner: "rbac", Scopes: readScope})
-	ensureIssuer(t, g)
 	secrets := &corev1.SecretList{}
 	g.Expect(v.List(ctx, secrets, client.InNamespace(verifierNamespace))).To(Succeed())
 	g.Expect(secrets.Items).NotTo(BeEmpty())

@@ -20,7 +20,10 @@ import (
 var verifierAddr = envOr("E2E_VERIFIER", "127.0.0.1:8080")
 
 const (
+	// systemNS is the manager's namespace, verifierNS the verifier's
+	// (config/default).
 	systemNS   = "keyward-system"
+	verifierNS = "keyward-verifier"
 	managerApp = "control-plane=controller-manager"
 	verifierLb = "app.kubernetes.io/name=keyward-verifier"
 	leaseName  = "keyward-manager.keyward.dev"
