@@ -4,6 +4,7 @@ package webhook
 
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
@@ -14,12 +15,14 @@ type Options struct {
 	// DefaultAllow decides for namespaces no KeyPolicy selects: true
 	// admits keys there, false refuses them.
 	DefaultAllow bool
-	// Audit receives one line per admitted change that is not a dry run,
-	// naming the user who made it.
+	// Audit receives one line per admitted change to an APIKey that is not
+	// a dry run, naming the user who made it: from the validator, and from
+	// the recording webhook (AuditPath) for revocations and deletions.
 	Audit audit.Sink
 }
 
-// Setup registers every validator with the manager's webhook server. The
+// Setup registers every validator, and the recording webhook, with the
+// manager's webhook server. The
 // validators read KeyPolicies, Namespaces and parent keys from the
 // manager's cache, and from the API server what the cache has not seen yet.
 func Setup(mgr ctrl.Manager, opts Options) error {
@@ -32,6 +35,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Complete(); err != nil {
 		return err
 	}
+	mgr.GetWebhookServer().Register(AuditPath, &admission.Webhook{Handler: &Recorder{Audit: opts.Audit}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.SigningKey{}).
 		WithValidator(&SigningKeyValidator{Reader: reader}).
 		Complete(); err != nil {

@@ -42,9 +42,9 @@ func TestTheCRDsAndTheWebhookAreRegistered(t *testing.T) {
 	// could not call the webhook.
 	g.Eventually(func(g Gomega) {
 		ca := jsonpath(g, "{.webhooks[*].clientConfig.caBundle}", "get", "validatingwebhookconfiguration", "keyward-validating-webhook-configuration")
-		g.Expect(strings.Fields(ca)).To(HaveLen(3))
+		g.Expect(strings.Fields(ca)).To(HaveLen(4))
 		g.Expect(jsonpath(g, "{.webhooks[*].name}", "get", "validatingwebhookconfiguration", "keyward-validating-webhook-configuration")).
-			To(Equal("vapikey.keyward.dev vkeypolicy.keyward.dev vsigningkey.keyward.dev"))
+			To(Equal("apikey-audit.keyward.dev vapikey.keyward.dev vkeypolicy.keyward.dev vsigningkey.keyward.dev"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
