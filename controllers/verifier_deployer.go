@@ -48,10 +48,10 @@ type VerifierDeployer struct {
 // ClusterRole, and its Role there); without that the API server would
 // refuse it as an escalation.
 //
-// +kubebuilder:rbac:groups=apps,namespace=verifier,resources=deployments,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",namespace=verifier,resources=services;serviceaccounts,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=verifier,resources=roles;rolebindings,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=policy,namespace=verifier,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,namespace=verifier,resources=deployments,verbs=list;watch;create;patch
+// +kubebuilder:rbac:groups="",namespace=verifier,resources=services;serviceaccounts,verbs=list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=verifier,resources=roles;rolebindings,verbs=list;watch;create;patch
+// +kubebuilder:rbac:groups=policy,namespace=verifier,resources=poddisruptionbudgets,verbs=list;watch;create;patch
 
 // Reconcile applies the verifier's objects and records whether it is
 // available. Every request is the same one: there is one verifier.
