@@ -22,9 +22,9 @@ type Options struct {
 }
 
 // Setup registers every validator, and the recording webhook, with the
-// manager's webhook server. The
-// validators read KeyPolicies, Namespaces and parent keys from the
-// manager's cache, and from the API server what the cache has not seen yet.
+// manager's webhook server. The validators read KeyPolicies, Namespaces
+// and parent keys from the manager's cache, and from the API server what
+// the cache has not seen yet.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Audit == nil {
 		opts.Audit = audit.Discard{}
