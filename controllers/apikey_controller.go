@@ -94,10 +94,18 @@ type APIKeyReconciler struct {
 	secondInstance bool
 }
 
-// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys,verbs=get;list;watch;patch;update
-// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys/status,verbs=get;patch;update
+// The manager's permissions, and why it needs each, are listed in
+// docs/permissions.md; keep it in step with these markers. Delivery
+// Secrets live in every tenant namespace, so Secrets are cluster-wide:
+// read (the cache holds only keyward's own, by label), created and
+// patched by server-side apply, deleted with their key; never updated
+// whole or deleted by collection. APIKeys are only patched (finalizer),
+// their status only patched.
+//
+// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=keyward.dev,resources=apikeys/status,verbs=patch
 // +kubebuilder:rbac:groups=keyward.dev,resources=apikeys/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;update;delete;deletecollection
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=keyward.dev,resources=keypolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch

@@ -99,31 +99,37 @@ func (s *keyScope) rotationCause() string {
 	return s.want.Ledger.Cause
 }
 
-// emit sends one Event and the matching audit line.
+// emit sends one Event and the matching audit line. The line carries the
+// APIKey's UID and generation, which join it to the admission line naming
+// whoever made the change (Recall); when this process admitted that change
+// itself, it names the user and the admission directly. With several
+// replicas only the leader writes lifecycle lines, while the API server
+// calls any replica's webhook: the join then goes through the other
+// replica's trail. Never a name the client chose (a field manager, an
+// annotation) is taken for the actor.
 func (r *APIKeyReconciler) emit(s *keyScope, eventType, reason, action, verb, msg string) {
 	r.Recorder.Eventf(s.key, nil, eventType, reason, verb, "%s", msg)
 	if r.Audit == nil {
 		return
 	}
-	r.Audit.Record(audit.Event{
+	e := audit.Event{
 		Time: s.now, Action: action, KeyID: s.key.Status.KeyID, Owner: s.key.Spec.Owner,
-		Namespace: s.key.Namespace, Name: s.key.Name, Reason: msg, Actor: lastWriter(s.key),
-	})
-}
-
-// lastWriter names the field manager of the latest change to the APIKey
-// other than keyward's own status and finalizer writes. The admission
-// webhook will replace this with the authenticated user.
-func lastWriter(key *keywardv1.APIKey) string {
-	var who string
-	var when metav1.Time
-	for _, mf := range key.ManagedFields {
-		if mf.Manager == FieldOwner || mf.Subresource != "" || mf.Time == nil {
-			continue
-		}
-		if who == "" || mf.Time.After(when.Time) {
-			who, when = mf.Manager, *mf.Time
+		Namespace: s.key.Namespace, Name: s.key.Name, Reason: msg,
+		UID: string(s.key.UID), Generation: s.key.Generation,
+	}
+	if recall, ok := r.Audit.(audit.Recall); ok && madeByARequest[action] {
+		if admitted, ok := recall.Admitted(e.UID, e.Generation, action); ok {
+			e.Actor, e.Admission = admitted.Actor, admitted.Admission
 		}
 	}
-	return who
+	r.Audit.Record(e)
+}
+
+// madeByARequest are the lifecycle actions a request to the API server can
+// cause, under the same name as the admitted change. Rotations, expiry and
+// grace periods follow the schedule (an on-demand rotation's request is on
+// its admission line, RotationRequested); a reissue follows a Secret's
+// deletion, which no keyward webhook sees.
+var madeByARequest = map[string]bool{
+	audit.Created: true, audit.Revoked: true, audit.Suspended: true, audit.Resumed: true, audit.Deleted: true,
 }

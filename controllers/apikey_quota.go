@@ -26,7 +26,7 @@ import (
 // the verifier's Role grants on ConfigMaps, because the API server lets
 // nobody grant what they do not hold.
 //
-// +kubebuilder:rbac:groups="",namespace=system,resources=configmaps,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",namespace=verifier,resources=configmaps,verbs=list;watch;create;patch
 
 // reportQuota copies into status.quota what the verifiers last reported of
 // the key's quota. With a shared counter store (Redis) every replica

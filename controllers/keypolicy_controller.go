@@ -24,7 +24,7 @@ type KeyPolicyReconciler struct {
 	Client client.Client
 }
 
-// +kubebuilder:rbac:groups=keyward.dev,resources=keypolicies/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=keyward.dev,resources=keypolicies/status,verbs=patch
 
 // Reconcile counts the keys a policy selects and those it flags.
 func (r *KeyPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -83,9 +83,13 @@ func (s *signingScope) fail(reason, message string) {
 
 type signingPhase func(context.Context, *signingScope) (ctrl.Result, error)
 
-// +kubebuilder:rbac:groups=keyward.dev,resources=signingkeys,verbs=get;list;watch;patch;update
-// +kubebuilder:rbac:groups=keyward.dev,resources=signingkeys/status,verbs=get;patch;update
+// A deleted SigningKey's Secrets go by collection, which only the verifier
+// namespace grants (namespace=verifier: see config/rbac).
+//
+// +kubebuilder:rbac:groups=keyward.dev,resources=signingkeys,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=keyward.dev,resources=signingkeys/status,verbs=patch
 // +kubebuilder:rbac:groups=keyward.dev,resources=signingkeys/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",namespace=verifier,resources=secrets,verbs=deletecollection
 
 // Reconcile drives one SigningKey towards: its keys published to the
 // verifier with the timeline its spec asks for.

@@ -40,17 +40,18 @@ type VerifierDeployer struct {
 	Availability *VerifierAvailability
 }
 
-// The namespaced rules become a Role in the manager's namespace (config/
-// rbac), which is the verifier's by default: the manager may create
-// Roles, RoleBindings and Deployments there and nowhere else. The Role it
-// creates grants Secrets get/list/watch and ConfigMaps create/patch,
-// which the manager holds itself (manager-role); without that the API
-// server would refuse it as an escalation.
+// The rules of namespace "verifier" become the manager's Role in the
+// verifier namespace (config/rbac renames it, config/default places it):
+// the manager may create Roles, RoleBindings and Deployments there and
+// nowhere else. The Role it creates grants Secrets list/watch and
+// ConfigMaps create/patch, which the manager holds itself (its
+// ClusterRole, and its Role there); without that the API server would
+// refuse it as an escalation.
 //
-// +kubebuilder:rbac:groups=apps,namespace=system,resources=deployments,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",namespace=system,resources=services;serviceaccounts,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=system,resources=roles;rolebindings,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=policy,namespace=system,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,namespace=verifier,resources=deployments,verbs=list;watch;create;patch
+// +kubebuilder:rbac:groups="",namespace=verifier,resources=services;serviceaccounts,verbs=list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=verifier,resources=roles;rolebindings,verbs=list;watch;create;patch
+// +kubebuilder:rbac:groups=policy,namespace=verifier,resources=poddisruptionbudgets,verbs=list;watch;create;patch
 
 // Reconcile applies the verifier's objects and records whether it is
 // available. Every request is the same one: there is one verifier.

@@ -120,7 +120,7 @@ func TestTheVerifierMayOnlyReadSecretsAndWriteUsageInItsNamespace(t *testing.T) 
 	role := &rbacv1.Role{}
 	g.Expect(k8s.Get(ctx, verifierKey(), role)).To(Succeed())
 	g.Expect(role.Rules).To(Equal([]rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "patch"}},
 	}))
 	binding := &rbacv1.RoleBinding{}
@@ -134,7 +134,7 @@ func TestTheVerifierMayOnlyReadSecretsAndWriteUsageInItsNamespace(t *testing.T) 
 		namespace, verb, resource string
 		allowed                   bool
 	}{
-		{verifierNamespace, "get", "secrets", true},
+		{verifierNamespace, "get", "secrets", false},
 		{verifierNamespace, "list", "secrets", true},
 		{verifierNamespace, "watch", "secrets", true},
 		{verifierNamespace, "create", "secrets", false},
@@ -316,10 +316,11 @@ func TestTheVerifierReadsItsConfigMap(t *testing.T) {
 }
 
 // TestTheManagersRBACSufficesToDeployTheVerifier applies the verifier as a
-// user that holds exactly the generated config/rbac/role.yaml. Creating a
-// Role that grants Secrets get/list/watch, and binding it, passes the API
-// server's escalation check only because the manager holds those verbs
-// itself; without the ClusterRole the same apply is refused.
+// user that holds exactly the generated config/rbac/role.yaml: its
+// ClusterRole, and its Role of the verifier namespace. Creating a Role
+// that grants Secrets list/watch, and binding it, passes the API server's
+// escalation check only because the manager holds those verbs itself;
+// without the ClusterRole the same apply is refused.
 func TestTheManagersRBACSufficesToDeployTheVerifier(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -369,8 +370,9 @@ func TestTheManagersRBACSufficesToDeployTheVerifier(t *testing.T) {
 	}
 }
 
-// generatedManagerRules reads the ClusterRole and the Role that make
-// manifests generates from the +kubebuilder:rbac markers.
+// generatedManagerRules reads the ClusterRole and the Role of the verifier
+// namespace (namespace "verifier") that make manifests generates from the
+// +kubebuilder:rbac markers.
 func generatedManagerRules(t *testing.T) (cluster, namespaced []rbacv1.PolicyRule) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
@@ -379,8 +381,9 @@ func generatedManagerRules(t *testing.T) (cluster, namespaced []rbacv1.PolicyRul
 	}
 	for _, doc := range strings.Split(string(raw), "\n---\n") {
 		var obj struct {
-			Kind  string              `json:"kind"`
-			Rules []rbacv1.PolicyRule `json:"rules"`
+			Kind     string              `json:"kind"`
+			Metadata metav1.ObjectMeta   `json:"metadata"`
+			Rules    []rbacv1.PolicyRule `json:"rules"`
 		}
 		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
 			t.Fatal(err)
@@ -389,11 +392,13 @@ func generatedManagerRules(t *testing.T) (cluster, namespaced []rbacv1.PolicyRul
 		case "ClusterRole":
 			cluster = obj.Rules
 		case "Role":
-			namespaced = obj.Rules
+			if obj.Metadata.Namespace == "verifier" {
+				namespaced = obj.Rules
+			}
 		}
 	}
 	if cluster == nil || namespaced == nil {
-		t.Fatal("config/rbac/role.yaml lacks the ClusterRole or the Role: run make manifests")
+		t.Fatal("config/rbac/role.yaml lacks the ClusterRole or the Role of namespace verifier: run make manifests")
 	}
 	return cluster, namespaced
 }

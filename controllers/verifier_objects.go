@@ -134,19 +134,23 @@ func (v VerifierDeployment) serviceAccount() *corev1ac.ServiceAccountApplyConfig
 	return corev1ac.ServiceAccount(VerifierName, v.Namespace).WithLabels(v.labels())
 }
 
-// role lets the verifier read key records and write its usage report, and
-// nothing else. Key records are Secrets found by label, so reading cannot
-// be narrowed by resourceNames; nor can writing, as each replica's report
-// is named after its pod. Server-side apply needs only patch, and create
-// for the first write; the verifier never reads, lists or deletes
-// ConfigMaps.
+// role lets the verifier read key records and signing keys and write its
+// usage report, and nothing else: exactly what `keyward verifier` calls.
+// Its informers list and watch Secrets by label and its heartbeat lists
+// one record; it never gets a Secret by name. RBAC cannot narrow a list
+// by label, so the verifier can read every Secret of its namespace: that
+// namespace must hold nothing else (the manager's certificate and Lease
+// live in the manager's own). Each replica's report is named after its
+// pod, so writing cannot be narrowed by resourceNames either; server-side
+// apply needs only patch, and create for the first write; the verifier
+// never reads, lists or deletes ConfigMaps, and writes no Events.
 func (v VerifierDeployment) role() *rbacv1ac.RoleApplyConfiguration {
 	return rbacv1ac.Role(VerifierName, v.Namespace).WithLabels(v.labels()).
 		WithRules(
 			rbacv1ac.PolicyRule().
 				WithAPIGroups("").
 				WithResources("secrets").
-				WithVerbs("get", "list", "watch"),
+				WithVerbs("list", "watch"),
 			rbacv1ac.PolicyRule().
 				WithAPIGroups("").
 				WithResources("configmaps").

@@ -14,7 +14,7 @@ import (
 )
 
 // SigningWatch feeds SigningKeys from the signing-key Secrets of one
-// namespace, with the same permissions as the record Watch: get, list and
+// namespace, with the same permissions as the record Watch: list and
 // watch on Secrets there, reading only labelled ones.
 type SigningWatch struct {
 	informer cache.SharedIndexInformer

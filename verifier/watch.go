@@ -18,7 +18,7 @@ import (
 )
 
 // Watch feeds an Index from the record Secrets of one namespace. It needs
-// only get, list and watch on Secrets in that namespace, and reads only
+// only list and watch on Secrets in that namespace, and reads only
 // Secrets that carry the record label.
 type Watch struct {
 	informer cache.SharedIndexInformer

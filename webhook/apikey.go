@@ -21,7 +21,8 @@ import (
 
 // The match condition lets revocations through without calling the
 // webhook at all, so that an outage of it never keeps a key from being
-// revoked (a revoked key can do nothing, whatever else the update says).
+// revoked (a revoked key can do nothing, whatever else the update says);
+// the recording webhook (audit.go) writes who revoked it.
 //
 // +kubebuilder:webhook:path=/validate-keyward-dev-v1alpha1-apikey,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=keyward.dev,resources=apikeys,verbs=create;update,versions=v1alpha1,name=vapikey.keyward.dev,admissionReviewVersions=v1,patch=`{"matchConditions":[{"name":"not-a-revocation","expression":"!(request.operation == 'UPDATE' && has(object.spec.revoked) && object.spec.revoked)"}]}`
 
@@ -60,14 +61,15 @@ func requester(ctx context.Context) *string {
 // not stand in the way of shutting a key down.
 func (v *APIKeyValidator) ValidateUpdate(ctx context.Context, old, key *keywardv1.APIKey) (admission.Warnings, error) {
 	if !key.DeletionTimestamp.IsZero() || (key.Spec.Revoked && !old.Spec.Revoked) {
-		v.record(ctx, key, "update")
+		v.record(ctx)
 		return nil, nil
 	}
 	return v.validate(ctx, key, "update")
 }
 
-// ValidateDelete is not called: the webhook does not intercept deletions,
-// so that an outage of it can never keep a key from being revoked.
+// ValidateDelete is not called: this webhook does not intercept deletions,
+// so that an outage of it can never keep a key from being revoked. The
+// recording webhook (Recorder), which fails open, writes who deleted it.
 func (v *APIKeyValidator) ValidateDelete(context.Context, *keywardv1.APIKey) (admission.Warnings, error) {
 	return nil, nil
 }
@@ -99,7 +101,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(keywardv1.GroupVersion.WithKind("APIKey").GroupKind(), key.Name, errs)
 	}
-	v.record(ctx, key, op)
+	v.record(ctx)
 	return admission.Warnings(policy.Warnings(pk, scopes)), nil
 }
 
@@ -177,16 +179,14 @@ func (v *APIKeyValidator) checkParent(ctx context.Context, key *keywardv1.APIKey
 	return errs
 }
 
-// record writes who changed the key to the audit trail, on real requests
-// only: a dry run (kubectl --dry-run=server, Argo CD's diff) leaves no trace.
-func (v *APIKeyValidator) record(ctx context.Context, key *keywardv1.APIKey, op string) {
+// record writes who changed the key to the audit trail (admissionLine),
+// on real requests only: a dry run leaves no trace.
+func (v *APIKeyValidator) record(ctx context.Context) {
 	req, err := admission.RequestFromContext(ctx)
-	if err != nil || (req.DryRun != nil && *req.DryRun) {
+	if err != nil {
 		return
 	}
-	v.Audit.Record(audit.Event{
-		Time: time.Now().UTC(), Action: "admitted_" + op, KeyID: key.Status.KeyID, Owner: key.Spec.Owner,
-		Namespace: key.Namespace, Name: key.Name, Actor: req.UserInfo.Username,
-		Reason: fmt.Sprintf("%s admitted (admission request %s)", op, req.UID),
-	})
+	if e, ok := admissionLine(req); ok {
+		v.Audit.Record(e)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
@@ -16,17 +17,19 @@ type Options struct {
 	// DefaultAllow decides for namespaces no KeyPolicy selects: true
 	// admits keys there, false refuses them.
 	DefaultAllow bool
-	// Audit receives one line per admitted change that is not a dry run,
-	// naming the user who made it.
+	// Audit receives one line per admitted change to an APIKey that is not
+	// a dry run, naming the user who made it: from the validator, and from
+	// the recording webhook (AuditPath) for revocations and deletions.
 	Audit audit.Sink
 	// VerifierNamespace is where the manager publishes signing keys: the
 	// only place a kid's owner is recorded that no tenant can write.
 	VerifierNamespace string
 }
 
-// Setup registers every validator with the manager's webhook server. The
-// validators read KeyPolicies, Namespaces and parent keys from the
-// manager's cache, and from the API server what the cache has not seen yet.
+// Setup registers every validator, and the recording webhook, with the
+// manager's webhook server. The validators read KeyPolicies, Namespaces
+// and parent keys from the manager's cache, and from the API server what
+// the cache has not seen yet.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Audit == nil {
 		opts.Audit = audit.Discard{}
@@ -40,6 +43,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Complete(); err != nil {
 		return err
 	}
+	mgr.GetWebhookServer().Register(AuditPath, &admission.Webhook{Handler: &Recorder{Audit: opts.Audit}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.SigningKey{}).
 		WithValidator(&SigningKeyValidator{Reader: reader, VerifierNamespace: opts.VerifierNamespace}).
 		Complete(); err != nil {

@@ -28,9 +28,12 @@ import (
 )
 
 type managerOptions struct {
-	metricsAddr, probeAddr  string
-	secureMetrics           bool
-	leaderElect             bool
+	metricsAddr, probeAddr string
+	secureMetrics          bool
+	leaderElect            bool
+	// managerNamespace is the manager's own ($POD_NAMESPACE): its webhook
+	// certificate Secret and Service, its leader-election Lease.
+	managerNamespace        string
 	verifierNamespace       string
 	iterations              int
 	allowLowIterations      bool
@@ -53,7 +56,6 @@ type managerOptions struct {
 	webhookSecretName  string
 	webhookServiceName string
 	webhookConfigName  string
-	webhookNamespace   string // the manager's own (POD_NAMESPACE), where the cert Secret and Service live
 	defaultPolicy      string // "allow" or "deny"
 	// defaultAllow is --default-policy parsed: true admits keys in
 	// namespaces no KeyPolicy selects, false refuses them.
@@ -67,7 +69,7 @@ func runManager(args []string) error {
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, for more than one replica")
-	fs.StringVar(&o.verifierNamespace, "verifier-namespace", envOr("POD_NAMESPACE", "keyward-system"), "namespace of the verifier, where key records are published")
+	fs.StringVar(&o.verifierNamespace, "verifier-namespace", defaultVerifierNamespace, "namespace of the verifier, where key records, signing keys and usage reports live; never the manager's own ($POD_NAMESPACE), since the verifier may read every Secret there")
 	fs.IntVar(&o.iterations, "pbkdf2-iterations", keys.DefaultIterations, "PBKDF2-HMAC-SHA256 iterations for new hashes")
 	fs.BoolVar(&o.allowLowIterations, "insecure-allow-low-pbkdf2-iterations", false, "allow fewer PBKDF2 iterations than the default; for tests and development only")
 	fs.IntVar(&o.hashConcurrency, "hash-concurrency", controllers.DefaultHashConcurrency(), "PBKDF2 hashes computed at once")
@@ -103,7 +105,10 @@ func runManager(args []string) error {
 	if o.webhookCertMode != certModeSelfManaged && o.webhookCertMode != certModeExternal {
 		return fmt.Errorf("--webhook-cert-mode must be %q or %q, not %q", certModeSelfManaged, certModeExternal, o.webhookCertMode)
 	}
-	o.webhookNamespace = envOr("POD_NAMESPACE", "keyward-system")
+	o.managerNamespace = managerNamespace()
+	if err := checkVerifierNamespace(o.verifierNamespace, o.managerNamespace); err != nil {
+		return err
+	}
 	var verifierDeployment controllers.VerifierDeployment
 	if o.verifier.deploy {
 		var err error
@@ -171,7 +176,7 @@ func runManager(args []string) error {
 		Clock:                   clock.RealClock{},
 		Hashes:                  controllers.NewHashPool(hasher, o.hashConcurrency),
 		VerifierNamespace:       o.verifierNamespace,
-		ManagerNamespace:        o.webhookNamespace,
+		ManagerNamespace:        o.managerNamespace,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		WarnBefore:              o.warnBefore,
 		TombstoneRetention:      o.tombstoneRetention,
@@ -213,7 +218,7 @@ func runManager(args []string) error {
 			return err
 		}
 	}
-	logger.Info("starting manager", "verifierNamespace", o.verifierNamespace, "pbkdf2Iterations", o.iterations,
+	logger.Info("starting manager", "namespace", o.managerNamespace, "verifierNamespace", o.verifierNamespace, "pbkdf2Iterations", o.iterations,
 		"hashConcurrency", o.hashConcurrency, "webhooks", o.enableWebhooks, "webhookCertMode", o.webhookCertMode,
 		"defaultPolicy", o.defaultPolicy, "deployVerifier", o.verifier.deploy, "verifierImage", verifierDeployment.Image)
 	return mgr.Start(ctrl.SetupSignalHandler())
@@ -244,7 +249,10 @@ func managerConfig(o managerOptions, webhookServer crwebhook.Server) ctrl.Option
 		WebhookServer:          webhookServer,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "keyward-manager.keyward.dev",
-		Cache:                  controllers.CacheOptions(o.verifierNamespace),
+		// The Lease lives with the manager, never where the verifier
+		// could read or take it; the same namespace outside the cluster.
+		LeaderElectionNamespace: o.managerNamespace,
+		Cache:                   controllers.CacheOptions(o.verifierNamespace),
 	}
 }
 

@@ -50,7 +50,7 @@ type verifierOptions struct {
 func runVerifier(args []string) error {
 	o := verifierOptions{}
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
-	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "keyward-system"), "namespace whose key records are enforced (the only one read)")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", defaultVerifierNamespace), "namespace whose key records are enforced (the only one read)")
 	fs.StringVar(&o.bindAddr, "bind-address", ":8080", "address of the decision API and the forward-auth endpoints, for the proxies and services you trust; never expose it to clients")
 	fs.StringVar(&o.publicAddr, "public-bind-address", ":8083", `address of the public OAuth 2.0 endpoints (token, JWKS, metadata), which clients may reach; "0" disables it`)
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")

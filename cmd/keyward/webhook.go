@@ -18,10 +18,13 @@ import (
 )
 
 // The cert rotator (self-managed mode) reads and watches the webhook
-// configurations to inject its CA, and may update only keyward's own.
-// Secrets (the rotator's cert Secret) are granted cluster-wide already.
+// configurations to inject its CA, and may update only keyward's own. It
+// reads Secrets of the manager's namespace (granted cluster-wide already)
+// and updates only its certificate Secret, of the default name, in the
+// manager's namespace (namespace=system).
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=list;watch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=keyward-validating-webhook-configuration,verbs=get;update
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=keyward-webhook-server-cert,verbs=update
 
 // Webhook serving certificate modes (--webhook-cert-mode).
 const (
@@ -102,7 +105,7 @@ func (s *certGatedServer) Start(ctx context.Context) error {
 // the webhook server accepts TLS connections.
 func setupWebhooks(mgr ctrl.Manager, o managerOptions, certsReady chan struct{}, auditSink audit.Sink) error {
 	if o.webhookCertMode == certModeSelfManaged {
-		ns := o.webhookNamespace
+		ns := o.managerNamespace
 		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
 			SecretKey:      types.NamespacedName{Namespace: ns, Name: o.webhookSecretName},
 			CertDir:        o.webhookCertDir,

@@ -46,9 +46,9 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 	// What config/default applies: the namespace, the empty Secret and a
 	// webhook configuration without caBundle (matching nothing the test
 	// writes, so the API server never calls it).
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.webhookNamespace, Name: o.webhookSecretName}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.managerNamespace, Name: o.webhookSecretName}}
 	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.webhookNamespace}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.managerNamespace}},
 		secret,
 		testWebhookConfiguration(o),
 	} {
@@ -106,7 +106,7 @@ func TestExternalWebhookCertificates(t *testing.T) {
 	o := testWebhookOptions(t, certModeExternal)
 	issuer := &rotator.CertRotator{
 		CAName:       "test-ca",
-		DNSName:      o.webhookServiceName + "." + o.webhookNamespace + ".svc",
+		DNSName:      o.webhookServiceName + "." + o.managerNamespace + ".svc",
 		ExtKeyUsages: &[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	now := time.Now()
@@ -162,8 +162,8 @@ func testWebhookOptions(t *testing.T, mode string) managerOptions {
 		webhookSecretName:  defaultWebhookSecretName,
 		webhookServiceName: defaultWebhookServiceName,
 		webhookConfigName:  defaultWebhookConfigName,
-		webhookNamespace:   "keyward-system",
-		verifierNamespace:  "keyward-system",
+		managerNamespace:   "keyward-system",
+		verifierNamespace:  "keyward-verifier",
 		defaultAllow:       true,
 	}
 }
@@ -199,7 +199,7 @@ func checkServed(t *testing.T, o managerOptions, caPEM []byte, paths []string) {
 	g.Expect(roots.AppendCertsFromPEM(caPEM)).To(BeTrue(), "no certificate in the CA bundle")
 	httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs:    roots,
-		ServerName: o.webhookServiceName + "." + o.webhookNamespace + ".svc",
+		ServerName: o.webhookServiceName + "." + o.managerNamespace + ".svc",
 	}}}
 	for _, path := range paths {
 		url := "https://127.0.0.1:" + strconv.Itoa(o.webhookPort) + path
@@ -253,7 +253,7 @@ func testWebhookConfiguration(o managerOptions) *admissionregistrationv1.Validat
 			AdmissionReviewVersions: []string{"v1"},
 			SideEffects:             &none,
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-				Namespace: o.webhookNamespace, Name: o.webhookServiceName, Path: ptr.To("/validate"),
+				Namespace: o.managerNamespace, Name: o.webhookServiceName, Path: ptr.To("/validate"),
 			}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},

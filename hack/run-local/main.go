@@ -30,8 +30,12 @@ const (
 	localDir    = "tmp/local"
 )
 
+// The install's namespaces (config/default): the manager's own, which
+// `keyward manager` assumes outside a cluster, and the verifier's, which
+// holds only the records, signing keys and usage reports.
 const (
-	verifierNamespace = "keyward-system"
+	managerNamespace  = "keyward-system"
+	verifierNamespace = "keyward-verifier"
 	samplesNamespace  = "default"
 )
 
@@ -113,8 +117,10 @@ func runLocal(sigCtx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := cp.createNamespace(sigCtx, verifierNamespace); err != nil {
-		return err
+	for _, ns := range []string{managerNamespace, verifierNamespace} {
+		if err := cp.createNamespace(sigCtx, ns); err != nil {
+			return err
+		}
 	}
 
 	mgr, err := startManager(kubeconfig, cp.webhookArgs(), o.managerArgs)

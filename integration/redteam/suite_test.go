@@ -130,6 +130,9 @@ func start(ctx context.Context, cfg *rest.Config) error {
 	if err := installEditorRoles(ctx); err != nil {
 		return err
 	}
+	if err := installManagerRBAC(ctx); err != nil {
+		return err
+	}
 	if err := startManager(ctx, cfg); err != nil {
 		return err
 	}
@@ -156,8 +159,12 @@ func installEditorRoles(ctx context.Context) error {
 	return nil
 }
 
+// startManager runs the manager's controllers and webhooks as its
+// ServiceAccount (installManagerRBAC).
 func startManager(ctx context.Context, cfg *rest.Config) error {
 	opts := testEnv.WebhookInstallOptions
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: managerUser}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: controllers.CacheOptions(verifierNamespace),

@@ -24,6 +24,12 @@ const (
 	Deleted    = "deleted"
 )
 
+// RotationRequested is the change of an admitted request that asks for an
+// on-demand rotation (spec.rotation.trigger or the keyward.dev/rotate
+// annotation changed); Created, Revoked, Suspended, Resumed and Deleted
+// name the other lifecycle changes a request can make.
+const RotationRequested = "rotation_requested"
+
 // Event is one line of the trail.
 type Event struct {
 	Time      time.Time `json:"time"`
@@ -33,11 +39,36 @@ type Event struct {
 	Namespace string    `json:"namespace"`
 	Name      string    `json:"name"`
 	Reason    string    `json:"reason"`
-	// Actor is who made the change that caused the event: the field
-	// manager of the last change to the APIKey's spec or metadata (the
-	// admission webhook will add the authenticated user). Empty for
-	// events the schedule caused.
+	// Actor is the user who made the change, as the API server
+	// authenticated them for the admission webhook; never a name the
+	// client chose (such as a field manager). On the manager's lifecycle
+	// lines it is set only when this process admitted the change itself;
+	// otherwise (another replica admitted it, the webhook was down, or
+	// nobody made it: the schedule, a parent, a policy) it is empty and
+	// UID and Generation join the line to the admission line of whichever
+	// replica admitted the change.
 	Actor string `json:"actor,omitempty"`
+	// UID and Generation are the APIKey's: the object and the version of
+	// its spec the line is about (for a deletion, the last one).
+	UID        string `json:"uid,omitempty"`
+	Generation int64  `json:"generation,omitempty"`
+	// Admission is the UID of the admission request that made the change:
+	// on an admission line, its own; on a lifecycle line, the admission
+	// whose Actor it names.
+	Admission string `json:"admission,omitempty"`
+	// Changes are the lifecycle changes an admitted request makes
+	// (Created, Revoked, Suspended, Resumed, Deleted,
+	// RotationRequested), on admission lines only.
+	Changes []string `json:"changes,omitempty"`
+}
+
+// Recall is a trail that remembers the changes its own process admitted,
+// so that a lifecycle line can name the user directly.
+type Recall interface {
+	// Admitted returns the admission line that made change to the object
+	// uid at generation; for Deleted, at any generation, since an object
+	// is deleted once.
+	Admitted(uid string, generation int64, change string) (Event, bool)
 }
 
 // Sink receives audit events.
@@ -45,10 +76,12 @@ type Sink interface {
 	Record(Event)
 }
 
-// Writer writes events as JSON lines; safe for concurrent use.
+// Writer writes events as JSON lines, and remembers the latest admission
+// lines (Recall); safe for concurrent use.
 type Writer struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu       sync.Mutex
+	w        io.Writer
+	admitted admissions
 }
 
 // NewWriter writes the trail to w.
@@ -56,7 +89,15 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Record writes one line. A failing sink is reported on stderr rather than
 // failing a reconcile: the Kubernetes Events carry the same story.
-func (w *Writer) Record(e Event) { w.writeLine(e) }
+func (w *Writer) Record(e Event) {
+	w.admitted.remember(e)
+	w.writeLine(e)
+}
+
+// Admitted implements Recall.
+func (w *Writer) Admitted(uid string, generation int64, change string) (Event, bool) {
+	return w.admitted.find(uid, generation, change)
+}
 
 func (w *Writer) writeLine(v any) {
 	line, err := json.Marshal(v)

@@ -42,9 +42,9 @@ func TestTheCRDsAndTheWebhookAreRegistered(t *testing.T) {
 	// could not call the webhook.
 	g.Eventually(func(g Gomega) {
 		ca := jsonpath(g, "{.webhooks[*].clientConfig.caBundle}", "get", "validatingwebhookconfiguration", "keyward-validating-webhook-configuration")
-		g.Expect(strings.Fields(ca)).To(HaveLen(3))
+		g.Expect(strings.Fields(ca)).To(HaveLen(4))
 		g.Expect(jsonpath(g, "{.webhooks[*].name}", "get", "validatingwebhookconfiguration", "keyward-validating-webhook-configuration")).
-			To(Equal("vapikey.keyward.dev vkeypolicy.keyward.dev vsigningkey.keyward.dev"))
+			To(Equal("apikey-audit.keyward.dev vapikey.keyward.dev vkeypolicy.keyward.dev vsigningkey.keyward.dev"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
@@ -83,9 +83,9 @@ func TestTheManagerDeploysTwoReadyVerifiers(t *testing.T) {
 	g := NewWithT(t)
 	samples(t)
 	g.Eventually(func(g Gomega) {
-		g.Expect(jsonpath(g, "{.spec.replicas} {.status.readyReplicas}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("2 2"))
-		g.Expect(jsonpath(g, "{.metadata.labels.app\\.kubernetes\\.io/managed-by}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("keyward"))
-		ready := jsonpath(g, "{.items[*].status.containerStatuses[0].ready}", "-n", systemNS, "get", "pods", "-l", verifierLb, "--field-selector=status.phase=Running")
+		g.Expect(jsonpath(g, "{.spec.replicas} {.status.readyReplicas}", "-n", verifierNS, "get", "deployment", "keyward-verifier")).To(Equal("2 2"))
+		g.Expect(jsonpath(g, "{.metadata.labels.app\\.kubernetes\\.io/managed-by}", "-n", verifierNS, "get", "deployment", "keyward-verifier")).To(Equal("keyward"))
+		ready := jsonpath(g, "{.items[*].status.containerStatuses[0].ready}", "-n", verifierNS, "get", "pods", "-l", verifierLb, "--field-selector=status.phase=Running")
 		g.Expect(ready).To(Equal("true true"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	g.Eventually(func(g Gomega) {
@@ -116,10 +116,10 @@ func TestAKeyIsVerifiedByTheVerifierPods(t *testing.T) {
 }
 
 func podsThatLogged(g Gomega, substrings ...string) int {
-	names := strings.Fields(jsonpath(g, "{.items[*].metadata.name}", "-n", systemNS, "get", "pods", "-l", verifierLb))
+	names := strings.Fields(jsonpath(g, "{.items[*].metadata.name}", "-n", verifierNS, "get", "pods", "-l", verifierLb))
 	n := 0
 	for _, pod := range names {
-		logs, err := kubectl("-n", systemNS, "logs", pod)
+		logs, err := kubectl("-n", verifierNS, "logs", pod)
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, line := range strings.Split(logs, "\n") {
 			if containsAll(line, substrings) {
@@ -211,15 +211,15 @@ func TestDeletingAVerifierPodLosesNoDecision(t *testing.T) {
 		}
 	}
 
-	before := strings.Fields(jsonpath(g, "{.items[*].metadata.name}", "-n", systemNS, "get", "pods", "-l", verifierLb))
+	before := strings.Fields(jsonpath(g, "{.items[*].metadata.name}", "-n", verifierNS, "get", "pods", "-l", verifierLb))
 	g.Expect(before).To(HaveLen(2))
-	must(t, "-n", systemNS, "delete", "pod", before[0], "--wait=true")
+	must(t, "-n", verifierNS, "delete", "pod", before[0], "--wait=true")
 	// A replacement pod is Ready and serving beside the one that stayed.
 	g.Eventually(func(g Gomega) {
-		pods := strings.Fields(jsonpath(g, "{.items[*].metadata.name}", "-n", systemNS, "get", "pods", "-l", verifierLb))
+		pods := strings.Fields(jsonpath(g, "{.items[*].metadata.name}", "-n", verifierNS, "get", "pods", "-l", verifierLb))
 		g.Expect(pods).To(HaveLen(2))
 		g.Expect(pods).NotTo(ContainElement(before[0]))
-		g.Expect(jsonpath(g, "{.status.readyReplicas}", "-n", systemNS, "get", "deployment", "keyward-verifier")).To(Equal("2"))
+		g.Expect(jsonpath(g, "{.status.readyReplicas}", "-n", verifierNS, "get", "deployment", "keyward-verifier")).To(Equal("2"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	// Requests reach the new pod too before the test stops them.
 	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-load", "-n", openNS)

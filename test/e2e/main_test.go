@@ -24,7 +24,10 @@ var (
 )
 
 const (
+	// systemNS is the manager's namespace, verifierNS the verifier's
+	// (config/default).
 	systemNS   = "keyward-system"
+	verifierNS = "keyward-verifier"
 	managerApp = "control-plane=controller-manager"
 	verifierLb = "app.kubernetes.io/name=keyward-verifier"
 	leaseName  = "keyward-manager.keyward.dev"

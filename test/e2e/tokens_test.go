@@ -22,7 +22,7 @@ func TestTokensFromTheVerifierPods(t *testing.T) {
 kind: ConfigMap
 metadata:
   name: keyward-verifier-config
-  namespace: `+systemNS+`
+  namespace: `+verifierNS+`
 data:
   verifier.yaml: |
     oauth:
@@ -32,7 +32,7 @@ apiVersion: keyward.dev/v1alpha1
 kind: SigningKey
 metadata:
   name: tokens
-  namespace: `+systemNS+`
+  namespace: `+verifierNS+`
 spec:
   mode: Issuer
   issuer:
@@ -49,11 +49,11 @@ spec:
 	// The new leader mounts the configuration into the verifier pods,
 	// which then roll.
 	g.Eventually(func(g Gomega) {
-		g.Expect(jsonpath(g, "{.spec.template.spec.volumes[*].configMap.name}", "-n", systemNS, "get", "deployment", "keyward-verifier")).
+		g.Expect(jsonpath(g, "{.spec.template.spec.volumes[*].configMap.name}", "-n", verifierNS, "get", "deployment", "keyward-verifier")).
 			To(ContainSubstring("keyward-verifier-config"))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
-	must(t, "-n", systemNS, "rollout", "status", "deployment/keyward-verifier", "--timeout=3m")
-	waitReadyIn(t, systemNS, "signingkey/tokens")
+	must(t, "-n", verifierNS, "rollout", "status", "deployment/keyward-verifier", "--timeout=3m")
+	waitReadyIn(t, verifierNS, "signingkey/tokens")
 
 	applyKeyIn(t, openNS, "e2e-client", "  authMethods: [ClientCredentials]\n")
 	key := deliveredKeyIn(g, openNS, "e2e-client", "key")
