@@ -38,8 +38,8 @@ func TestDecisionsByKeyState(t *testing.T) {
 			r.State, r.Secrets = record.Issuing, nil
 			r.Ledger = &record.Ledger{Staged: &staged, StagedFor: record.StagedForKey}
 		}, ReasonNotYetValid, Deny},
-		"tokens only":               {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials} }, ReasonAuthMethodNotAllowed, Deny},
-		"key and tokens":            {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials, record.AuthAPIKey} }, ReasonAllowed, Permit},
+		"tokens only":    {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials} }, ReasonAuthMethodNotAllowed, Deny},
+		"key and tokens": {func(r *record.Record) { r.AuthMethods = []string{record.AuthClientCredentials, record.AuthAPIKey} }, ReasonAllowed, Permit},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
