@@ -232,6 +232,10 @@ func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope) error {
 		s.want, s.rec = nil, nil
 	}
 	s.minted, s.reissued = true, reissue
+	// A Secret already there was made by someone else, dressed as ours
+	// (keyward's would have a record): its key is never taken, only
+	// written over.
+	s.preexisting = s.delivery != nil
 	s.key.Status.KeyID = s.want.KeyID
 	keysIssuedTotal.WithLabelValues("created").Inc()
 	log.FromContext(ctx).Info("issued a key", "keyID", s.want.KeyID)

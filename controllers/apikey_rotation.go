@@ -160,6 +160,10 @@ func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *keyScope) (ctr
 // announceRepair tells the key's owners that keyward undid a change to the
 // delivery Secret.
 func (r *APIKeyReconciler) announceRepair(s *keyScope) {
+	if s.preexisting {
+		r.Recorder.Eventf(s.key, nil, corev1.EventTypeWarning, keywardv1.DeliveryRepairedReason, "Deliver",
+			"%s", fmt.Sprintf("Secret %s existed before keyward issued this key; keyward never takes a key from a Secret it did not write, and wrote its own.", s.key.DeliverySecretName()))
+	}
 	if s.repaired {
 		r.Recorder.Eventf(s.key, nil, corev1.EventTypeWarning, keywardv1.DeliveryRepairedReason, "Deliver",
 			"%s", fmt.Sprintf("Delivery Secret %s did not hold what keyward wrote; keyward wrote it again. Only keyward writes the key's fields and keyward.dev/ annotations there.", s.key.DeliverySecretName()))

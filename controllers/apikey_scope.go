@@ -46,8 +46,11 @@ type keyScope struct {
 	unsealed bool
 
 	minted, reissued, staged, rotated, graceEnded, repaired bool
-	recordWritten                                           bool
-	recordVersion                                           int64
+	// preexisting: a first key was written over a delivery Secret that
+	// someone else had made.
+	preexisting   bool
+	recordWritten bool
+	recordVersion int64
 
 	stop bool
 }

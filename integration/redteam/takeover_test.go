@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,6 +54,18 @@ func TestAttackKeyIDTakeover(t *testing.T) {
 	after := recordOf(g, victimID)
 	g.Expect(after.Secrets).To(Equal(recordBefore.Secrets), "the victim's hashes are untouched")
 	g.Expect(after.Owner).To(Equal("victim"))
+	// Writing over a Secret keyward did not write is announced.
+	g.Eventually(func(g Gomega) {
+		events := &eventsv1.EventList{}
+		g.Expect(mallory.c.List(ctx, events, client.InNamespace(mallory.ns))).To(Succeed())
+		var reasons []string
+		for _, e := range events.Items {
+			if e.Regarding.Name == "thief" && e.Type == "Warning" {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		g.Expect(reasons).To(ContainElement(keywardv1.DeliveryRepairedReason))
+	}).WithTimeout(waitFor).Should(Succeed())
 	// The thief's own key works, under its own ID.
 	expectPermitted(g, mallory.delivered(g, "thief"), got.Status.KeyID)
 	g.Expect(mallory.delivered(g, "thief")).NotTo(Equal(forged.Plaintext()))
