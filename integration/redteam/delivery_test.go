@@ -30,18 +30,9 @@ import (
 func TestAttackTombstoneAnotherTenantsRecord(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	victim, mallory := newTenant(t, g, "victim"), newTenant(t, g, "mallory")
-	vk := victim.createKey(t, g, "payments", keywardv1.APIKeySpec{Owner: "victim", Scopes: readScope})
-	victimKey := victim.delivered(g, "payments")
-	expectPermitted(g, victimKey, vk.Status.KeyID)
-
-	thief := &keywardv1.APIKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: mallory.ns, Name: "thief"},
-		Spec:       keywardv1.APIKeySpec{Owner: "mallory", Scopes: readScope, Suspended: true},
-	}
-	g.Expect(mallory.c.Create(ctx, thief)).To(Succeed())
-	g.Expect(mallory.c.Create(ctx, forgedDelivery(g, thief, "thief", vk.Status.KeyID))).To(Succeed())
-	g.Expect(mallory.c.Patch(ctx, thief, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"suspended":false}}`)))).To(Succeed())
+	mallory := newTenant(t, g, "mallory")
+	victimID, victimKey := victimsKey(t, g)
+	thief, _ := plantThief(g, mallory, victimID)
 	mallory.waitReady(g, "thief")
 	g.Expect(mallory.c.Delete(ctx, thief)).To(Succeed())
 	g.Eventually(func() bool {
@@ -52,7 +43,7 @@ func TestAttackTombstoneAnotherTenantsRecord(t *testing.T) {
 		status, _ := decide(g, victimKey)
 		g.Expect(status).To(Equal(http.StatusOK), "the victim's key survives the thief's deletion")
 	}).WithTimeout(3 * time.Second).Should(Succeed())
-	g.Expect(recordOf(g, vk.Status.KeyID).State).To(Equal(record.Active))
+	g.Expect(recordOf(g, victimID).State).To(Equal(record.Active))
 }
 
 // forgedDelivery is a Secret dressed as keyward's delivery Secret of key,

@@ -26,24 +26,11 @@ import (
 func TestAttackKeyIDTakeover(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	victim, mallory := newTenant(t, g, "victim"), newTenant(t, g, "mallory")
-	vk := victim.createKey(t, g, "payments", keywardv1.APIKeySpec{Owner: "victim", Scopes: readScope})
-	victimKey := victim.delivered(g, "payments")
-	victimID := vk.Status.KeyID
-	expectPermitted(g, victimKey, victimID)
+	mallory := newTenant(t, g, "mallory")
+	victimID, victimKey := victimsKey(t, g)
 	recordBefore := recordOf(g, victimID)
 
-	thief := &keywardv1.APIKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: mallory.ns, Name: "thief"},
-		Spec:       keywardv1.APIKeySpec{Owner: "mallory", Scopes: readScope, Suspended: true},
-	}
-	g.Expect(mallory.c.Create(ctx, thief)).To(Succeed())
-	crafted := forgedDelivery(g, thief, "thief", victimID)
-	forged, err := keys.Parse(string(crafted.Data["key"]))
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(mallory.c.Create(ctx, crafted)).To(Succeed())
-	g.Expect(mallory.c.Patch(ctx, thief, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"suspended":false}}`)))).To(Succeed())
-
+	_, forged := plantThief(g, mallory, victimID)
 	got := mallory.waitReady(g, "thief")
 	g.Expect(got.Status.KeyID).NotTo(Equal(victimID), "the thief's APIKey must never be bound to the victim's key ID")
 	g.Consistently(func(g Gomega) {
@@ -100,4 +87,33 @@ func TestAttackReviveRevokedChild(t *testing.T) {
 	g.Expect(recordOf(g, ck.Status.KeyID).State).To(Equal(record.Revoked))
 	c := mallory.getKey(g, "c")
 	g.Expect(c.Status.RevokedTime).NotTo(BeNil())
+}
+
+// victimsKey is another team's key: its ID (public) and its plaintext
+// (which only the victim reads), permitted.
+func victimsKey(t *testing.T, g *WithT) (string, string) {
+	t.Helper()
+	victim := newTenant(t, g, "victim")
+	vk := victim.createKey(t, g, "payments", keywardv1.APIKeySpec{Owner: "victim", Scopes: readScope})
+	plaintext := victim.delivered(g, "payments")
+	expectPermitted(g, plaintext, vk.Status.KeyID)
+	return vk.Status.KeyID, plaintext
+}
+
+// plantThief plays the takeover: a suspended APIKey, a delivery Secret
+// crafted around keyID for it, and the key resumed. It returns the thief's
+// APIKey and the forged key.
+func plantThief(g *WithT, mallory tenant, keyID string) (*keywardv1.APIKey, keys.Key) {
+	ctx := context.Background()
+	thief := &keywardv1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: mallory.ns, Name: "thief"},
+		Spec:       keywardv1.APIKeySpec{Owner: "mallory", Scopes: readScope, Suspended: true},
+	}
+	g.Expect(mallory.c.Create(ctx, thief)).To(Succeed())
+	crafted := forgedDelivery(g, thief, "thief", keyID)
+	forged, err := keys.Parse(string(crafted.Data["key"]))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(mallory.c.Create(ctx, crafted)).To(Succeed())
+	g.Expect(mallory.c.Patch(ctx, thief, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"suspended":false}}`)))).To(Succeed())
+	return thief, forged
 }
