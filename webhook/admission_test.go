@@ -207,7 +207,12 @@ func TestAdmissionRefusesACycleOfParents(t *testing.T) {
 	ns := namespaceWithLabels(t, nil)
 	a := key(ns, "a", nil)
 	g.Expect(k8s.Create(ctx, a)).To(Succeed())
-	g.Expect(k8s.Create(ctx, key(ns, "b", func(k *keywardv1.APIKey) { k.Spec.Parent = &keywardv1.ParentReference{Name: "a"} }))).To(Succeed())
+	g.Expect(k8s.Create(ctx, key(ns, "b", func(k *keywardv1.APIKey) {
+		k.Spec.Parent = &keywardv1.ParentReference{Name: "a"}
+		// A day less than a's: created a second later, the same days would
+		// outlive it.
+		k.Spec.Expiration = &keywardv1.Expiration{AfterDays: ptr.To[int32](29)}
+	}))).To(Succeed())
 	g.Expect(k8s.Delete(ctx, a)).To(Succeed())
 	g.Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(a), a)) }).Should(BeTrue())
 
