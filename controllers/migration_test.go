@@ -43,14 +43,8 @@ func TestARecordFromBeforeTheLedgerKeepsItsKey(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = record.Decode(legacy)
 	g.Expect(err).NotTo(HaveOccurred(), "a record from before decodes")
-	g.Expect(k8s.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: record.SecretName(k.ID()),
-			Labels: map[string]string{ManagedByLabel: ManagedByValue, record.RecordLabel: "true",
-				record.KeyIDLabel: k.ID(), record.APIKeyUIDLabel: string(key.UID)},
-			Annotations: map[string]string{record.APIKeyAnnotation: ns + "/legacy"}},
-		Type: RecordSecretType,
-		Data: map[string][]byte{record.DataKey: legacy},
-	})).To(Succeed())
+	// The delivery Secret first: an upgrade finds both in place, and a
+	// record alone would be sealed against no delivered plaintext at all.
 	g.Expect(k8s.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy",
 			Labels: map[string]string{ManagedByLabel: ManagedByValue},
@@ -60,6 +54,14 @@ func TestARecordFromBeforeTheLedgerKeepsItsKey(t *testing.T) {
 				Name: "legacy", UID: key.UID, Controller: ptr.To(true)}}},
 		Type: DeliverySecretType,
 		Data: map[string][]byte{DeliveryKeyField: []byte(k.Plaintext()), DeliveryKeyIDField: []byte(k.ID())},
+	})).To(Succeed())
+	g.Expect(k8s.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: record.SecretName(k.ID()),
+			Labels: map[string]string{ManagedByLabel: ManagedByValue, record.RecordLabel: "true",
+				record.KeyIDLabel: k.ID(), record.APIKeyUIDLabel: string(key.UID)},
+			Annotations: map[string]string{record.APIKeyAnnotation: ns + "/legacy"}},
+		Type: RecordSecretType,
+		Data: map[string][]byte{record.DataKey: legacy},
 	})).To(Succeed())
 	patchKey(g, key, func(k *keywardv1.APIKey) { k.Spec.Suspended = false })
 
