@@ -69,10 +69,11 @@ func startNginx(t *testing.T, upstream, verifierAddr string) string {
 		// SIGTERM is nginx's fast shutdown: the master stops its workers.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("nginx stopped: %v", err)
 		case <-time.After(10 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			t.Logf("nginx killed: %v", <-exited)
 		}
 	})
 	NewWithT(t).Eventually(func() error {
@@ -114,7 +115,13 @@ func TestRealNginxAuthRequest(t *testing.T) {
 	defer upstream.Close()
 	base := startNginx(t, strings.TrimPrefix(upstream.URL, "http://"), strings.TrimPrefix(verifierSrv.URL, "http://"))
 
-	do := func(method, path, authz string) (*http.Response, string) {
+	// do answers the status and headers only: the body is read and closed
+	// here, so no caller holds an open response.
+	type answer struct {
+		StatusCode int
+		Header     http.Header
+	}
+	do := func(method, path, authz string) (answer, string) {
 		req, _ := http.NewRequest(method, base+path, nil)
 		if authz != "" {
 			req.Header.Set("Authorization", authz)
@@ -123,9 +130,9 @@ func TestRealNginxAuthRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return answer{StatusCode: resp.StatusCode, Header: resp.Header}, string(b)
 	}
 	g := NewWithT(t)
 

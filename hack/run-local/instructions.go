@@ -109,7 +109,8 @@ func printInstructions(kubeconfig, assets, verifierAddr, publicAddr string, samp
 // printed commands still paste into a shell.
 func shellQuote(s string) string {
 	safe := strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@", r))
+		plain := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@", r)
+		return !plain
 	}) < 0
 	if safe && s != "" {
 		return s

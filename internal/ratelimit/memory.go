@@ -60,7 +60,7 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 		}
 	}
 	if n <= 0 || n&(n-1) != 0 || n > opts.MaxBuckets {
-		return nil, fmt.Errorf("Shards must be a power of two no larger than MaxBuckets, got %d", opts.Shards)
+		return nil, fmt.Errorf("MemoryOptions.Shards must be a power of two no larger than MaxBuckets, got %d", opts.Shards)
 	}
 	m := &MemoryStore{
 		seed:   maphash.MakeSeed(),

@@ -263,9 +263,9 @@ func TestNewMemoryStore(t *testing.T) {
 		"given shards":           {MemoryOptions{MaxBuckets: 100, Shards: 4}, "", 4},
 		"no cap":                 {MemoryOptions{}, "MaxBuckets must be positive, got 0", 0},
 		"negative cap":           {MemoryOptions{MaxBuckets: -1}, "MaxBuckets must be positive, got -1", 0},
-		"shards not a power":     {MemoryOptions{MaxBuckets: 100, Shards: 3}, "Shards must be a power of two no larger than MaxBuckets, got 3", 0},
-		"more shards than cap":   {MemoryOptions{MaxBuckets: 2, Shards: 4}, "Shards must be a power of two no larger than MaxBuckets, got 4", 0},
-		"negative shards":        {MemoryOptions{MaxBuckets: 2, Shards: -2}, "Shards must be a power of two no larger than MaxBuckets, got -2", 0},
+		"shards not a power":     {MemoryOptions{MaxBuckets: 100, Shards: 3}, "MemoryOptions.Shards must be a power of two no larger than MaxBuckets, got 3", 0},
+		"more shards than cap":   {MemoryOptions{MaxBuckets: 2, Shards: 4}, "MemoryOptions.Shards must be a power of two no larger than MaxBuckets, got 4", 0},
+		"negative shards":        {MemoryOptions{MaxBuckets: 2, Shards: -2}, "MemoryOptions.Shards must be a power of two no larger than MaxBuckets, got -2", 0},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

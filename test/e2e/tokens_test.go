@@ -77,7 +77,12 @@ spec:
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	g.Expect(token).NotTo(ContainSubstring(key))
 
-	bearer := func() *http.Response {
+	// bearer answers the status and headers only; the body is closed here.
+	type answer struct {
+		StatusCode int
+		Header     http.Header
+	}
+	bearer := func() answer {
 		req, err := http.NewRequest(http.MethodGet, "http://"+verifierAddr+"/authz/envoy/acme/payments/investigations/INV-7", nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -85,7 +90,7 @@ spec:
 		resp, err := freshConnections.Do(req)
 		g.Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
-		return resp
+		return answer{StatusCode: resp.StatusCode, Header: resp.Header}
 	}
 	// Each replica verifies the token against the JWKS it loaded.
 	for range 10 {
