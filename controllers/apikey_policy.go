@@ -11,6 +11,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // applyPolicy works out the scopes the key holds (its own, or its role's)
@@ -23,7 +24,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	pk := s.key.PolicyKey(s.now)
+	pk := keyspec.PolicyKey(s.key, s.now)
 	// Without the request that created the key, an owner binding can only
 	// tell keys created before it, which nobody checked.
 	pk.Created = s.key.CreationTimestamp.Time
@@ -31,7 +32,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 	s.scopes = set.Strings()
 	s.key.Status.Scopes = s.scopes
 
-	ancestry, err := keywardv1.Ancestors(ctx, r.Client, s.key)
+	ancestry, err := keyspec.Ancestors(ctx, r.Client, s.key)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -40,7 +41,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 		violations = append(violations, policy.Violation{Field: "spec.parent", Suspend: true,
 			Message: fmt.Sprintf("the chain of parent keys loops or is deeper than %d", policy.MaxDelegationDepth)})
 	case ancestry.Parent != nil && set != nil:
-		parent, err := ancestry.Parent.PolicyParent()
+		parent, err := keyspec.PolicyParent(ancestry.Parent, s.now)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -81,11 +82,11 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 // key is reconciled, and concluding "no policy" would publish that key
 // without scopes until the policy arrives.
 func (r *APIKeyReconciler) policiesFor(ctx context.Context, namespace string) ([]policy.Rules, error) {
-	rules, err := keywardv1.PoliciesFor(ctx, r.Client, namespace)
+	rules, err := keyspec.PoliciesFor(ctx, r.Client, namespace)
 	if err != nil || len(rules) > 0 || r.DefaultAllow || r.APIReader == nil {
 		return rules, err
 	}
-	return keywardv1.PoliciesFor(ctx, r.APIReader, namespace)
+	return keyspec.PoliciesFor(ctx, r.APIReader, namespace)
 }
 
 func (s *keyScope) recordViolations(vs []policy.Violation) {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // KeyPolicyReconciler reports, on each KeyPolicy, how many keys it governs
@@ -50,7 +51,7 @@ func (r *KeyPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 func (r *KeyPolicyReconciler) count(ctx context.Context, p *keywardv1.KeyPolicy) (selected, violating int32, err error) {
-	if _, err := p.Rules(); err != nil {
+	if _, err := keyspec.Rules(p); err != nil {
 		return 0, 0, err
 	}
 	namespaces := &corev1.NamespaceList{}

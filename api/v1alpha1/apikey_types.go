@@ -458,7 +458,7 @@ type APIKeyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&APIKey{}, &APIKeyList{})
+	objectTypes = append(objectTypes, &APIKey{}, &APIKeyList{})
 }
 
 // GracePeriod is the rotation grace period in effect.
@@ -492,4 +492,33 @@ func (k *APIKey) DeliverySecretName() string {
 		return k.Spec.Delivery.SecretName
 	}
 	return k.Name
+}
+
+// ExpiresAt is when the key expires, or nil. created stands in for the
+// creation time of a key that is not created yet.
+func (k *APIKey) ExpiresAt(created time.Time) *time.Time {
+	e := k.Spec.Expiration
+	if !k.CreationTimestamp.IsZero() {
+		created = k.CreationTimestamp.Time
+	}
+	switch {
+	case e == nil:
+		return nil
+	case e.At != nil:
+		t := e.At.UTC()
+		return &t
+	case e.AfterDays != nil:
+		t := created.UTC().Add(time.Duration(*e.AfterDays) * 24 * time.Hour)
+		return &t
+	}
+	return nil
+}
+
+// EffectiveAuthMethods are the key's authentication methods, the default
+// when it sets none.
+func (k *APIKey) EffectiveAuthMethods() []AuthMethod {
+	if len(k.Spec.AuthMethods) == 0 {
+		return DefaultAuthMethods
+	}
+	return k.Spec.AuthMethods
 }

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // KeyPolicySpec says what APIKeys in the selected namespaces may be. When
@@ -254,7 +255,16 @@ type KeyPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&KeyPolicy{}, &KeyPolicyList{})
+	objectTypes = append(objectTypes, &KeyPolicy{}, &KeyPolicyList{})
+}
+
+// Selects reports whether the policy governs a namespace with these labels.
+func (p *KeyPolicy) Selects(namespaceLabels map[string]string) (bool, error) {
+	sel, err := metav1.LabelSelectorAsSelector(&p.Spec.NamespaceSelector)
+	if err != nil {
+		return false, err
+	}
+	return sel.Matches(labels.Set(namespaceLabels)), nil
 }
 
 // KeyPolicy condition reasons.
