@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,6 +91,7 @@ func (r *APIKeyReconciler) policiesFor(ctx context.Context, namespace string) ([
 }
 
 func (s *keyScope) recordViolations(vs []policy.Violation) {
+	s.key.Status.ViolatedPolicies = violatedPolicies(vs)
 	if len(vs) == 0 {
 		s.setCondition(keywardv1.PolicyViolationCondition, metav1.ConditionFalse, keywardv1.CompliantReason,
 			"Every KeyPolicy that applies, and the parent key, allow this key.")
@@ -108,6 +110,27 @@ func (s *keyScope) revokeBy(reason, msg string) {
 
 func (s *keyScope) suspendBy(reason, msg string) {
 	s.state, s.stateReason, s.stateMessage = record.Suspended, reason, msg
+}
+
+// maxViolatedPolicies is status.violatedPolicies' MaxItems: a key refused
+// by more policies than that names the first ones (the condition's message
+// still names them all) rather than fail its status update.
+const maxViolatedPolicies = 256
+
+// violatedPolicies are the KeyPolicies among vs, sorted and each once.
+func violatedPolicies(vs []policy.Violation) []string {
+	var names []string
+	for _, v := range vs {
+		if v.Policy != "" {
+			names = append(names, v.Policy)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) > maxViolatedPolicies {
+		names = names[:maxViolatedPolicies]
+	}
+	return names
 }
 
 func suspends(vs []policy.Violation) bool {

@@ -330,7 +330,8 @@ const DefaultGracePeriodSeconds = 3600
 // APIKeyStatus is what keyward observed and did. It never holds secret
 // material.
 type APIKeyStatus struct {
-	// conditions: Ready, and Delivered, Published and Revoked with the detail.
+	// conditions: Ready, and Delivered, Published, Revoked, Rotating,
+	// PolicyViolation, Expiring and VerifierAvailable with the detail.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -389,6 +390,15 @@ type APIKeyStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Scopes []string `json:"scopes,omitempty"`
+
+	// violatedPolicies names the KeyPolicies that do not allow the key as
+	// it is; the PolicyViolation condition says why. Each KeyPolicy counts
+	// the keys that name it here.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
+	ViolatedPolicies []string `json:"violatedPolicies,omitempty"`
 
 	// revokedTime is when the key was revoked, by spec.revoked or through
 	// its parent. A revocation sticks: once set, the key stays revoked.

@@ -174,6 +174,11 @@ func (in *APIKeyStatus) DeepCopyInto(out *APIKeyStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.ViolatedPolicies != nil {
+		in, out := &in.ViolatedPolicies, &out.ViolatedPolicies
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.RevokedTime != nil {
 		in, out := &in.RevokedTime, &out.RevokedTime
 		*out = (*in).DeepCopy()
