@@ -207,16 +207,18 @@ type KeyPolicyStatus struct {
 	// +optional
 	SelectedKeys int32 `json:"selectedKeys,omitempty"`
 
-	// violatingKeys is how many of them it does not allow.
+	// violatingKeys is how many of them it does not allow: the keys that
+	// name this policy in status.violatedPolicies.
 	// +optional
 	ViolatingKeys int32 `json:"violatingKeys,omitempty"`
 }
 
 // KeyPolicy limits what APIKeys in the namespaces it selects may be:
 // allowed scopes, named roles, the longest lifetime and rotation interval,
-// the actions that need a source allowlist, and who keys may belong to. The validating webhook
-// refuses keys it does not allow; the controller marks (or suspends)
-// existing keys when the policy changes.
+// the actions that need a source allowlist, the loosest rate limit, the
+// allowed auth methods, and who keys may belong to. The validating webhook
+// refuses keys it does not allow; the APIKey controller marks (or
+// suspends) existing keys when the policy changes.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
