@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +12,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // applyPolicy works out the scopes the key holds (its own, or its role's)
@@ -23,7 +25,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	pk := s.key.PolicyKey(s.now)
+	pk := keyspec.PolicyKey(s.key, s.now)
 	// Without the request that created the key, an owner binding can only
 	// tell keys created before it, which nobody checked.
 	pk.Created = s.key.CreationTimestamp.Time
@@ -31,7 +33,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 	s.scopes = set.Strings()
 	s.key.Status.Scopes = s.scopes
 
-	ancestry, err := keywardv1.Ancestors(ctx, r.Client, s.key)
+	ancestry, err := keyspec.Ancestors(ctx, r.Client, s.key)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -40,7 +42,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 		violations = append(violations, policy.Violation{Field: "spec.parent", Suspend: true,
 			Message: fmt.Sprintf("the chain of parent keys loops or is deeper than %d", policy.MaxDelegationDepth)})
 	case ancestry.Parent != nil && set != nil:
-		parent, err := ancestry.Parent.PolicyParent()
+		parent, err := keyspec.PolicyParent(ancestry.Parent, s.now)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -81,14 +83,15 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.R
 // key is reconciled, and concluding "no policy" would publish that key
 // without scopes until the policy arrives.
 func (r *APIKeyReconciler) policiesFor(ctx context.Context, namespace string) ([]policy.Rules, error) {
-	rules, err := keywardv1.PoliciesFor(ctx, r.Client, namespace)
+	rules, err := keyspec.PoliciesFor(ctx, r.Client, namespace)
 	if err != nil || len(rules) > 0 || r.DefaultAllow || r.APIReader == nil {
 		return rules, err
 	}
-	return keywardv1.PoliciesFor(ctx, r.APIReader, namespace)
+	return keyspec.PoliciesFor(ctx, r.APIReader, namespace)
 }
 
 func (s *keyScope) recordViolations(vs []policy.Violation) {
+	s.key.Status.ViolatedPolicies = violatedPolicies(vs)
 	if len(vs) == 0 {
 		s.setCondition(keywardv1.PolicyViolationCondition, metav1.ConditionFalse, keywardv1.CompliantReason,
 			"Every KeyPolicy that applies, and the parent key, allow this key.")
@@ -107,6 +110,27 @@ func (s *keyScope) revokeBy(reason, msg string) {
 
 func (s *keyScope) suspendBy(reason, msg string) {
 	s.state, s.stateReason, s.stateMessage = record.Suspended, reason, msg
+}
+
+// maxViolatedPolicies is status.violatedPolicies' MaxItems: a key refused
+// by more policies than that names the first ones (the condition's message
+// still names them all) rather than fail its status update.
+const maxViolatedPolicies = 256
+
+// violatedPolicies are the KeyPolicies among vs, sorted and each once.
+func violatedPolicies(vs []policy.Violation) []string {
+	var names []string
+	for _, v := range vs {
+		if v.Policy != "" {
+			names = append(names, v.Policy)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) > maxViolatedPolicies {
+		names = names[:maxViolatedPolicies]
+	}
+	return names
 }
 
 func suspends(vs []policy.Violation) bool {

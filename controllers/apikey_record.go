@@ -17,6 +17,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // RecordSecretType marks key record Secrets.
@@ -200,7 +201,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl
 	}
 	w := s.want
 	w.Owner, w.Scopes, w.Conditions, w.ExpiresAt = s.key.Spec.Owner, s.scopes, conds, s.expiresAt
-	w.RateLimit, w.AuthMethods = s.key.RecordRateLimit(), nil
+	w.RateLimit, w.AuthMethods = keyspec.RecordRateLimit(s.key), nil
 	for _, m := range s.key.Spec.AuthMethods {
 		w.AuthMethods = append(w.AuthMethods, string(m))
 	}
@@ -263,7 +264,7 @@ func dropEndedGrace(w *record.Record, now time.Time) {
 // key is denied whatever its conditions say, so its record goes out
 // without them rather than not at all.
 func recordConditions(s *keyScope) (conditions.Conditions, bool) {
-	conds := s.key.AccessConditions()
+	conds := keyspec.AccessConditions(s.key)
 	_, err := conditions.Compile(conds)
 	switch {
 	case err == nil:

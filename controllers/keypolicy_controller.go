@@ -2,19 +2,22 @@ package controllers
 
 import (
 	"context"
-	"fmt"
-	"strings"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // KeyPolicyReconciler reports, on each KeyPolicy, how many keys it governs
@@ -50,14 +53,13 @@ func (r *KeyPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 func (r *KeyPolicyReconciler) count(ctx context.Context, p *keywardv1.KeyPolicy) (selected, violating int32, err error) {
-	if _, err := p.Rules(); err != nil {
+	if _, err := keyspec.Rules(p); err != nil {
 		return 0, 0, err
 	}
 	namespaces := &corev1.NamespaceList{}
 	if err := r.Client.List(ctx, namespaces); err != nil {
 		return 0, 0, err
 	}
-	mark := fmt.Sprintf("KeyPolicy %q", p.Name)
 	for _, ns := range namespaces.Items {
 		if ok, err := p.Selects(ns.Labels); err != nil || !ok {
 			continue
@@ -68,8 +70,7 @@ func (r *KeyPolicyReconciler) count(ctx context.Context, p *keywardv1.KeyPolicy)
 		}
 		for _, k := range keys.Items {
 			selected++
-			c := meta.FindStatusCondition(k.Status.Conditions, keywardv1.PolicyViolationCondition)
-			if c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, mark) {
+			if slices.Contains(k.Status.ViolatedPolicies, p.Name) {
 				violating++
 			}
 		}
@@ -77,7 +78,9 @@ func (r *KeyPolicyReconciler) count(ctx context.Context, p *keywardv1.KeyPolicy)
 	return selected, violating, nil
 }
 
-// SetupWithManager recounts every policy when a key changes.
+// SetupWithManager recounts every policy when a key is created or deleted,
+// or when the policies it violates change; the many other status updates
+// of a key (rotation, delivery, quota) change no count.
 func (r *KeyPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&keywardv1.KeyPolicy{}).
@@ -91,7 +94,23 @@ func (r *KeyPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 			}
 			return out
-		})).
+		}), builder.WithPredicates(violationsChanged{})).
 		Named("keypolicy").
 		Complete(r)
+}
+
+// violationsChanged lets through every APIKey event but updates that leave
+// status.violatedPolicies as it was. A key's namespace never changes, so
+// creations and deletions are all that move the selected counts.
+type violationsChanged struct {
+	predicate.Funcs
+}
+
+func (violationsChanged) Update(e event.UpdateEvent) bool {
+	before, okBefore := e.ObjectOld.(*keywardv1.APIKey)
+	after, okAfter := e.ObjectNew.(*keywardv1.APIKey)
+	if !okBefore || !okAfter {
+		return true
+	}
+	return !slices.Equal(before.Status.ViolatedPolicies, after.Status.ViolatedPolicies)
 }

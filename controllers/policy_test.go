@@ -95,6 +95,7 @@ func TestAKeyPolicyChangeReportsOrSuspendsExistingKeys(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(c.Message).To(Equal(want))
+		g.Expect(got.Status.ViolatedPolicies).To(Equal([]string{team}))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, keywardv1.ReadyCondition)).To(BeTrue())
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Active), "report mode changes nothing")
@@ -119,5 +120,11 @@ func TestAKeyPolicyChangeReportsOrSuspendsExistingKeys(t *testing.T) {
 	})
 	got := waitFor(g, key, keywardv1.KeyReadyReason)
 	g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, keywardv1.PolicyViolationCondition)).To(BeTrue())
+	g.Expect(got.Status.ViolatedPolicies).To(BeEmpty())
+	g.Eventually(func(g Gomega) {
+		got := &keywardv1.KeyPolicy{}
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+		g.Expect(got.Status.ViolatingKeys).To(BeZero())
+	}).WithTimeout(timeout).Should(Succeed())
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Active))
 }

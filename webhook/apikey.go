@@ -17,6 +17,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // The match condition lets revocations through without calling the
@@ -79,11 +80,11 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	if v.Now != nil {
 		now = v.Now()
 	}
-	rules, err := keywardv1.PoliciesFor(ctx, v.Reader, key.Namespace)
+	rules, err := keyspec.PoliciesFor(ctx, v.Reader, key.Namespace)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	pk := key.PolicyKey(now)
+	pk := keyspec.PolicyKey(key, now)
 	if op == "create" {
 		pk.Requester = requester(ctx)
 	}
@@ -96,7 +97,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	errs = append(errs, conditionErrors(pk.Conditions)...)
 	errs = append(errs, rateLimitErrors(pk.RateLimit)...)
 	if key.Spec.Parent != nil {
-		errs = append(errs, v.checkParent(ctx, key, pk, scopes)...)
+		errs = append(errs, v.checkParent(ctx, key, pk, scopes, now)...)
 	}
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(keywardv1.GroupVersion.WithKind("APIKey").GroupKind(), key.Name, errs)
@@ -152,10 +153,10 @@ func unjoin(err error) []error {
 
 // checkParent refuses a missing, revoked or broader parent, cycles and
 // chains deeper than policy.MaxDelegationDepth.
-func (v *APIKeyValidator) checkParent(ctx context.Context, key *keywardv1.APIKey, pk policy.Key, scopes []scopeT) field.ErrorList {
+func (v *APIKeyValidator) checkParent(ctx context.Context, key *keywardv1.APIKey, pk policy.Key, scopes []scopeT, now time.Time) field.ErrorList {
 	path := field.NewPath("spec", "parent", "name")
 	name := key.Spec.Parent.Name
-	a, err := keywardv1.Ancestors(ctx, v.Reader, key)
+	a, err := keyspec.Ancestors(ctx, v.Reader, key)
 	switch {
 	case err != nil:
 		return field.ErrorList{field.InternalError(path, err)}
@@ -168,7 +169,7 @@ func (v *APIKeyValidator) checkParent(ctx context.Context, key *keywardv1.APIKey
 	case a.Revoked != "":
 		return field.ErrorList{field.Invalid(path, name, fmt.Sprintf("parent key %q is revoked", a.Revoked))}
 	}
-	parent, err := a.Parent.PolicyParent()
+	parent, err := keyspec.PolicyParent(a.Parent, now)
 	if err != nil {
 		return field.ErrorList{field.InternalError(path, err)}
 	}

@@ -13,6 +13,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/policy"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // +kubebuilder:webhook:path=/validate-keyward-dev-v1alpha1-keypolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=keyward.dev,resources=keypolicies,verbs=create;update,versions=v1alpha1,name=vkeypolicy.keyward.dev,admissionReviewVersions=v1
@@ -97,7 +98,7 @@ func (v *KeyPolicyValidator) validate(_ context.Context, p *keywardv1.KeyPolicy)
 	if _, err := metav1.LabelSelectorAsSelector(&p.Spec.NamespaceSelector); err != nil {
 		errs = append(errs, field.Invalid(field.NewPath("spec", "namespaceSelector"), p.Spec.NamespaceSelector, err.Error()))
 	}
-	rules, err := p.Rules()
+	rules, err := keyspec.Rules(p)
 	if err != nil {
 		errs = append(errs, field.Invalid(field.NewPath("spec"), p.Name, err.Error()))
 	} else if rules.AllowedScopes != nil {

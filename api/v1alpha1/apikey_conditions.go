@@ -3,8 +3,10 @@ package v1alpha1
 // Condition types of an APIKey.
 const (
 	// ReadyCondition is True when the key is delivered, its record is
-	// published and it may be used. False only for failures and for the
-	// terminal states Revoked and Expired; Unknown while issuing.
+	// published and it may be used. False only for failures, for a
+	// suspended key and for the terminal states Revoked and Expired. Never
+	// Unknown: a new key has no Ready condition until a reconcile fails or
+	// gets through every step.
 	ReadyCondition = "Ready"
 
 	// DeliveredCondition is True when the delivery Secret holds the current
@@ -43,8 +45,6 @@ const (
 const (
 	// KeyReadyReason: the key is delivered and published.
 	KeyReadyReason = "KeyReady"
-	// IssuingReason: a secret is being generated, delivered or published.
-	IssuingReason = "Issuing"
 	// RevokedReason: spec.revoked is true.
 	RevokedReason = "Revoked"
 	// NotRevokedReason: spec.revoked is false.
@@ -90,9 +90,6 @@ const (
 	ExpiresSoonReason = "ExpiresSoon"
 	// NotExpiringReason: nothing is near.
 	NotExpiringReason = "NotExpiring"
-	// NotificationFailedReason: the notification sink refused a warning;
-	// it is retried with backoff.
-	NotificationFailedReason = "NotificationFailed"
 	// PolicyViolatedReason: a KeyPolicy or the parent key does not allow
 	// the key; see the PolicyViolation condition's message.
 	PolicyViolatedReason = "PolicyViolated"

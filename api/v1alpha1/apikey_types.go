@@ -330,7 +330,8 @@ const DefaultGracePeriodSeconds = 3600
 // APIKeyStatus is what keyward observed and did. It never holds secret
 // material.
 type APIKeyStatus struct {
-	// conditions: Ready, and Delivered, Published and Revoked with the detail.
+	// conditions: Ready, and Delivered, Published, Revoked, Rotating,
+	// PolicyViolation, Expiring and VerifierAvailable with the detail.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -389,6 +390,15 @@ type APIKeyStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Scopes []string `json:"scopes,omitempty"`
+
+	// violatedPolicies names the KeyPolicies that do not allow the key as
+	// it is; the PolicyViolation condition says why. Each KeyPolicy counts
+	// the keys that name it here.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
+	ViolatedPolicies []string `json:"violatedPolicies,omitempty"`
 
 	// revokedTime is when the key was revoked, by spec.revoked or through
 	// its parent. A revocation sticks: once set, the key stays revoked.
@@ -458,7 +468,7 @@ type APIKeyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&APIKey{}, &APIKeyList{})
+	objectTypes = append(objectTypes, &APIKey{}, &APIKeyList{})
 }
 
 // GracePeriod is the rotation grace period in effect.
@@ -492,4 +502,33 @@ func (k *APIKey) DeliverySecretName() string {
 		return k.Spec.Delivery.SecretName
 	}
 	return k.Name
+}
+
+// ExpiresAt is when the key expires, or nil. created stands in for the
+// creation time of a key that is not created yet.
+func (k *APIKey) ExpiresAt(created time.Time) *time.Time {
+	e := k.Spec.Expiration
+	if !k.CreationTimestamp.IsZero() {
+		created = k.CreationTimestamp.Time
+	}
+	switch {
+	case e == nil:
+		return nil
+	case e.At != nil:
+		t := e.At.UTC()
+		return &t
+	case e.AfterDays != nil:
+		t := created.UTC().Add(time.Duration(*e.AfterDays) * 24 * time.Hour)
+		return &t
+	}
+	return nil
+}
+
+// EffectiveAuthMethods are the key's authentication methods, the default
+// when it sets none.
+func (k *APIKey) EffectiveAuthMethods() []AuthMethod {
+	if len(k.Spec.AuthMethods) == 0 {
+		return DefaultAuthMethods
+	}
+	return k.Spec.AuthMethods
 }

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // KeyPolicySpec says what APIKeys in the selected namespaces may be. When
@@ -206,16 +207,18 @@ type KeyPolicyStatus struct {
 	// +optional
 	SelectedKeys int32 `json:"selectedKeys,omitempty"`
 
-	// violatingKeys is how many of them it does not allow.
+	// violatingKeys is how many of them it does not allow: the keys that
+	// name this policy in status.violatedPolicies.
 	// +optional
 	ViolatingKeys int32 `json:"violatingKeys,omitempty"`
 }
 
 // KeyPolicy limits what APIKeys in the namespaces it selects may be:
 // allowed scopes, named roles, the longest lifetime and rotation interval,
-// the actions that need a source allowlist, and who keys may belong to. The validating webhook
-// refuses keys it does not allow; the controller marks (or suspends)
-// existing keys when the policy changes.
+// the actions that need a source allowlist, the loosest rate limit, the
+// allowed auth methods, and who keys may belong to. The validating webhook
+// refuses keys it does not allow; the APIKey controller marks (or
+// suspends) existing keys when the policy changes.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -254,7 +257,16 @@ type KeyPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&KeyPolicy{}, &KeyPolicyList{})
+	objectTypes = append(objectTypes, &KeyPolicy{}, &KeyPolicyList{})
+}
+
+// Selects reports whether the policy governs a namespace with these labels.
+func (p *KeyPolicy) Selects(namespaceLabels map[string]string) (bool, error) {
+	sel, err := metav1.LabelSelectorAsSelector(&p.Spec.NamespaceSelector)
+	if err != nil {
+		return false, err
+	}
+	return sel.Matches(labels.Set(namespaceLabels)), nil
 }
 
 // KeyPolicy condition reasons.

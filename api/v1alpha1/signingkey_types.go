@@ -306,7 +306,7 @@ type SigningKeyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&SigningKey{}, &SigningKeyList{})
+	objectTypes = append(objectTypes, &SigningKey{}, &SigningKeyList{})
 }
 
 // TokenLifetime is the longest life of a token an issuer key signs.

@@ -11,6 +11,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/policy"
+	"github.com/keyward-dev/keyward/keyspec"
 )
 
 // The keys the instructions tell a newcomer to apply meet the sample
@@ -22,14 +23,14 @@ func TestPrintedKeysMeetOrBreakTheSamplePolicy(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	var kp keywardv1.KeyPolicy
 	g.Expect(yaml.UnmarshalStrict(b, &kp)).To(Succeed())
-	rules, err := kp.Rules()
+	rules, err := keyspec.Rules(&kp)
 	g.Expect(err).NotTo(HaveOccurred())
 
 	violations := func(heredoc string) []policy.Violation {
 		manifest := strings.TrimSuffix(strings.SplitN(heredoc, "\n", 2)[1], "EOF")
 		var k keywardv1.APIKey
 		g.Expect(yaml.UnmarshalStrict([]byte(manifest), &k)).To(Succeed())
-		_, vs := policy.Evaluate(k.PolicyKey(time.Now()), []policy.Rules{rules}, false)
+		_, vs := policy.Evaluate(keyspec.PolicyKey(&k, time.Now()), []policy.Rules{rules}, false)
 		return vs
 	}
 	g.Expect(violations(exampleAPIKey)).To(BeEmpty())

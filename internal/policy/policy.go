@@ -93,6 +93,10 @@ type Parent struct {
 type Violation struct {
 	Field   string
 	Message string
+	// Policy names the KeyPolicy that refuses; empty when no one policy
+	// does (no policy selects the namespace, a role is undefined, the
+	// parent key refuses). KeyPolicies count the keys they refuse by it.
+	Policy string
 	// Suspend: the violation suspends an existing key (a policy in
 	// Suspend mode, an unresolvable role, a broader-than-parent key).
 	Suspend bool
@@ -143,7 +147,7 @@ func Evaluate(k Key, rules []Rules, defaultAllow bool) (scope.Set, []Violation) 
 	}
 	for _, r := range sortedByName(rules) {
 		for _, v := range r.check(k, set) {
-			v.Suspend = r.Suspend
+			v.Suspend, v.Policy = r.Suspend, r.Name
 			vs = append(vs, v)
 		}
 	}

@@ -93,6 +93,40 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// A KeyPolicy counts the keys it refuses by name, so every refusal names
+// the one policy behind it, and only such refusals do.
+func TestEvaluateNamesThePolicyThatRefuses(t *testing.T) {
+	g := NewWithT(t)
+	day := 24 * time.Hour
+	key := Key{Scopes: []string{"acme/payments/evidence:write"}, Lifetime: dur(day), Owner: "mallory"}
+	rules := []Rules{
+		{Name: "owners", Owners: &Owners{Allowed: []string{"alice"}}},
+		{Name: "rotation", MaxRotationInterval: day, SourceCIDRsRequiredFor: []scope.Action{scope.Write}},
+		{Name: "lenient"},
+	}
+	_, vs := Evaluate(key, rules, false)
+	g.Expect(vs).To(HaveLen(3))
+	policies := map[string]string{}
+	for _, v := range vs {
+		policies[v.Field] = v.Policy
+	}
+	g.Expect(policies).To(Equal(map[string]string{
+		"spec.owner": "owners", "spec.rotation.intervalSeconds": "rotation", "spec.scopes[0]": "rotation",
+	}))
+
+	_, vs = Evaluate(Key{Role: "auditor"}, rules, false)
+	g.Expect(vs).To(HaveLen(1))
+	g.Expect(vs[0].Policy).To(BeEmpty(), "an undefined role is no one policy's refusal")
+	_, vs = Evaluate(key, nil, false)
+	g.Expect(vs).To(HaveLen(1))
+	g.Expect(vs[0].Policy).To(BeEmpty(), "nor is a namespace no policy selects")
+	dvs := Delegation(key, set("acme/payments/evidence:write"), Parent{Name: "org", Scopes: set("acme/payments/evidence:read")})
+	g.Expect(dvs).NotTo(BeEmpty())
+	for _, v := range dvs {
+		g.Expect(v.Policy).To(BeEmpty(), "nor is what the parent key does not allow")
+	}
+}
+
 func TestDelegation(t *testing.T) {
 	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	later := exp.Add(time.Hour)

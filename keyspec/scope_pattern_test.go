@@ -1,4 +1,4 @@
-package v1alpha1_test
+package keyspec_test
 
 import (
 	"os"
@@ -17,7 +17,7 @@ import (
 // a key could be admitted that the verifier reads differently.
 func TestTheCRDValidatesScopesWithTheScopeGrammar(t *testing.T) {
 	g := NewWithT(t)
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "keyward.dev_apikeys.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "config", "crd", "bases", "keyward.dev_apikeys.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	g.Expect(yaml.Unmarshal(raw, crd)).To(Succeed())
