@@ -66,8 +66,9 @@ type Options struct {
 	Clock clock.Clock
 
 	// Hasher computes new keys' PBKDF2 hashes; the zero Hasher is the
-	// default iteration count. HashConcurrency is how many run at once
-	// (zero: controllers.DefaultHashConcurrency).
+	// default iteration count. HashConcurrency is how many run at once,
+	// at least one; `keyward manager` defaults it to
+	// controllers.DefaultHashConcurrency.
 	Hasher          keys.Hasher
 	HashConcurrency int
 	// MaxConcurrentReconciles of the APIKey controller.
@@ -130,9 +131,6 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 		if o.Hasher, err = keys.NewHasher(0, false); err != nil {
 			return nil, err
 		}
-	}
-	if o.HashConcurrency == 0 {
-		o.HashConcurrency = controllers.DefaultHashConcurrency()
 	}
 	c := &Components{}
 	// The deployer first: the APIKey controller subscribes to the
