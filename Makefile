@@ -21,9 +21,10 @@ ENVTEST_K8S_VERSION ?= 1.37.2
 # Extra arguments for go test (e.g. TEST_ARGS='-run TestFoo -v').
 TEST_ARGS ?=
 # Packages `make test` runs a second time, whole, under the race detector:
-# the rate-limit stores and the verifier, where goroutines and replicas
-# share counters, floods and outages meet concurrent requests.
-RACE_PKGS ?= ./internal/ratelimit/ ./verifier/
+# the rate-limit stores, the token replay cache and the verifier, where
+# goroutines and replicas share counters, and floods and outages meet
+# concurrent requests (about 70 s of tests).
+RACE_PKGS ?= ./internal/ratelimit/ ./internal/token/ ./verifier/
 # Packages `make test` leaves out, named exactly (go list patterns), so that
 # a new folder is tested unless it is listed here: test/bench runs under
 # `make bench`, test/e2e (a real cluster) under `make e2e`.
