@@ -72,7 +72,7 @@ func runTests(m *testing.M) int {
 // webhook's private key, the leader-election Lease or anything else of the
 // manager's.
 func TestAttackVerifierReadsTheWebhookCertificate(t *testing.T) {
-	ctx, cfg, admin := startAPIServer(t)
+	ctx, cfg, admin := sharedAPIServer(t)
 	g := NewWithT(t)
 	o := testWebhookOptions(t, certModeSelfManaged)
 	// The process runs with the default configuration name; no other

@@ -28,7 +28,7 @@ import (
 // against a real API server, with a record Secret written by hand as the
 // manager would write it.
 func TestVerifierServesFromRecordSecrets(t *testing.T) {
-	ctx, cfg, k8s := startAPIServer(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
 	g := NewWithT(t)
 	ns := testNamespace("keyward-system")
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
@@ -102,7 +102,7 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 // on one node's network do; when one stops, the other keeps answering on
 // the same address.
 func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
-	ctx, cfg, k8s := startAPIServer(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
 	g := NewWithT(t)
 	ns := testNamespace("keyward-system")
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())

@@ -42,7 +42,7 @@ import (
 func TestSelfManagedWebhookCertificates(t *testing.T) {
 	g := NewWithT(t)
 	paths := generatedWebhookPaths(t)
-	ctx, cfg, k8s := startAPIServer(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
 	o := testWebhookOptions(t, certModeSelfManaged)
 	// What config/default applies: the namespace, the empty Secret and a
 	// webhook configuration without caBundle (matching nothing the test
@@ -103,7 +103,7 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 func TestExternalWebhookCertificates(t *testing.T) {
 	g := NewWithT(t)
 	paths := generatedWebhookPaths(t)
-	ctx, cfg, _ := startAPIServer(t)
+	ctx, cfg, _ := sharedAPIServer(t)
 	o := testWebhookOptions(t, certModeExternal)
 	issuer := &rotator.CertRotator{
 		CAName:       "test-ca",
@@ -123,9 +123,9 @@ func TestExternalWebhookCertificates(t *testing.T) {
 	checkServed(t, o, ca.CertPEM, paths)
 }
 
-// startAPIServer gives the test the package's API server (TestMain starts
+// sharedAPIServer gives the test the package's API server (TestMain starts
 // it), and a manager log that the test prints if it fails.
-func startAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client) {
+func sharedAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client) {
 	t.Helper()
 	if env == nil {
 		t.Skip("needs envtest's kube-apiserver and etcd: run make test")
