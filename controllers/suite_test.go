@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -27,7 +25,6 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
-	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/notify"
 	"github.com/keyward-dev/keyward/internal/testutil"
@@ -76,11 +73,10 @@ const (
 	testRetention  = 3 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
+// runSuite starts the package's API server and its manager, assembled by
+// assemble (manager.Setup, through TestMain in suite_main_test.go: this
+// package cannot import the package that assembles it).
+func runSuite(m *testing.M, assemble SuiteAssembler) int {
 	// The most verbose zap setting there is, through the same cap the
 	// manager applies; all of it goes to the buffer the plaintext test
 	// searches.
@@ -88,20 +84,17 @@ func runSuite(m *testing.M) int {
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := testEnv.Start()
+	env, err := testutil.StartEnv(testutil.EnvOptions{})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest (run `make test`, which provides KUBEBUILDER_ASSETS): %v\n", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() { _ = testEnv.Stop() }()
+	testEnv = env.Environment
+	defer env.Stop()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := startManager(ctx, cfg); err != nil {
+	if err := startManager(ctx, env.Config, assemble); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -115,7 +108,7 @@ func testScheme() *runtime.Scheme {
 	return s
 }
 
-func startManager(ctx context.Context, cfg *rest.Config) error {
+func startManager(ctx context.Context, cfg *rest.Config, assemble SuiteAssembler) error {
 	var err error
 	if k8s, err = client.New(cfg, client.Options{Scheme: testScheme()}); err != nil {
 		return err
@@ -133,55 +126,25 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	hasher, err := keys.NewHasher(testIterations, true)
-	if err != nil {
-		return err
-	}
 	mgrCache = mgr.GetCache()
 	notifier := notify.NewSink(sink.start())
 	notifier.Backoff = 10 * time.Millisecond
-	verifierAvailability := &VerifierAvailability{}
-	deployer = &VerifierDeployer{
-		Client:       mgr.GetClient(),
-		Config:       testVerifierDeployment(verifierNamespace),
-		Availability: verifierAvailability,
-	}
-	if err := deployer.SetupWithManager(mgr); err != nil {
+	parts, err := assemble(mgr, SuiteSettings{
+		VerifierNamespace: verifierNamespace,
+		ManagerNamespace:  managerNamespace,
+		Iterations:        testIterations,
+		WarnBefore:        testWarnBefore,
+		Retention:         testRetention,
+		Notifier:          notifier,
+		Audit:             audit.NewWriter(auditLines),
+		Verifier:          testVerifierDeployment(verifierNamespace),
+		WrapAPIKeyClient:  func(c client.Client) client.Client { return &countingClient{Client: c, log: writes} },
+		SigningClock:      signingClock,
+	})
+	if err != nil {
 		return err
 	}
-	reconciler = &APIKeyReconciler{
-		Client:                  &countingClient{Client: mgr.GetClient(), log: writes},
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("keyward"),
-		Clock:                   clock.RealClock{},
-		Hashes:                  NewHashPool(hasher, 2),
-		VerifierNamespace:       verifierNamespace,
-		ManagerNamespace:        managerNamespace,
-		MaxConcurrentReconciles: 4,
-		WarnBefore:              testWarnBefore,
-		TombstoneRetention:      testRetention,
-		Notifier:                notifier,
-		Audit:                   audit.NewWriter(auditLines),
-		DefaultAllow:            true,
-		Verifier:                verifierAvailability,
-	}
-	if err := reconciler.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	signingReconciler = &SigningKeyReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: signingClock, VerifierNamespace: verifierNamespace,
-	}
-	if err := signingReconciler.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := (&KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	janitor = &RecordJanitor{Client: mgr.GetClient(), Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace, Retention: testRetention}
-	if err := janitor.SetupWithManager(mgr); err != nil {
-		return err
-	}
+	reconciler, signingReconciler, janitor, deployer = parts.APIKeys, parts.SigningKeys, parts.Janitor, parts.Deployer
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)

@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"strconv"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -14,6 +12,8 @@ import (
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+
+	"github.com/keyward-dev/keyward/internal/verifierflags"
 )
 
 // VerifierName names every object of the verifier the manager deploys:
@@ -21,16 +21,13 @@ import (
 // PodDisruptionBudget.
 const VerifierName = "keyward-verifier"
 
-// The verifier's command line and files; `keyward verifier` defines them.
-// The decision port (decision API, forward-auth) is for the proxies the
-// operator trusts; the public port (OAuth token endpoint, JWKS, metadata)
-// is the one clients may reach. They are separate so that exposing one
-// never exposes the other.
+// The verifier's ports and files; its command line is
+// internal/verifierflags, which `keyward verifier` parses.
 const (
-	verifierHTTPPort    = 8080
-	verifierPublicPort  = 8083
-	verifierProbePort   = 8081
-	verifierMetricsPort = 8082
+	verifierHTTPPort    = verifierflags.HTTPPort
+	verifierPublicPort  = verifierflags.PublicPort
+	verifierProbePort   = verifierflags.ProbePort
+	verifierMetricsPort = verifierflags.MetricsPort
 	// VerifierConfigDir is where the ConfigMap --verifier-config-map is
 	// mounted; VerifierConfigKey is the ConfigMap key the verifier reads.
 	VerifierConfigDir = "/etc/keyward"
@@ -114,20 +111,11 @@ func (v VerifierDeployment) labels() map[string]string {
 
 // args is the verifier's command line.
 func (v VerifierDeployment) args() []string {
-	args := []string{"verifier",
-		"--namespace=" + v.Namespace,
-		"--bind-address=:" + strconv.Itoa(verifierHTTPPort),
-		"--public-bind-address=:" + strconv.Itoa(verifierPublicPort),
-		"--health-probe-bind-address=:" + strconv.Itoa(verifierProbePort),
-		"--metrics-bind-address=:" + strconv.Itoa(verifierMetricsPort),
-	}
+	config := ""
 	if v.ConfigMap != "" {
-		args = append(args, "--config="+VerifierConfigDir+"/"+VerifierConfigKey)
+		config = VerifierConfigDir + "/" + VerifierConfigKey
 	}
-	if v.HostNetwork {
-		args = append(args, "--reuse-port")
-	}
-	return args
+	return append([]string{"verifier"}, verifierflags.Deployed(v.Namespace, config, v.HostNetwork).Args()...)
 }
 
 func (v VerifierDeployment) serviceAccount() *corev1ac.ServiceAccountApplyConfiguration {

@@ -7,9 +7,6 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,12 +16,12 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/notify"
+	"github.com/keyward-dev/keyward/manager"
 )
 
 type managerOptions struct {
@@ -156,56 +153,8 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	// nil unless the manager deploys the verifier: only then can it tell
-	// whether the verifier is available.
-	var verifierAvailability *controllers.VerifierAvailability
-	if o.verifier.deploy {
-		verifierAvailability = &controllers.VerifierAvailability{}
-		if err := (&controllers.VerifierDeployer{
-			Client:       mgr.GetClient(),
-			Config:       verifierDeployment,
-			Availability: verifierAvailability,
-		}).SetupWithManager(mgr); err != nil {
-			return fmt.Errorf("setting up the verifier deployer: %w", err)
-		}
-	}
-	if err := (&controllers.APIKeyReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("keyward"),
-		Clock:                   clock.RealClock{},
-		Hashes:                  controllers.NewHashPool(hasher, o.hashConcurrency),
-		VerifierNamespace:       o.verifierNamespace,
-		ManagerNamespace:        o.managerNamespace,
-		MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		WarnBefore:              o.warnBefore,
-		TombstoneRetention:      o.tombstoneRetention,
-		Notifier:                notifier,
-		Audit:                   auditSink,
-		DefaultAllow:            o.defaultAllow,
-		Verifier:                verifierAvailability,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the APIKey controller: %w", err)
-	}
-	if err := (&controllers.SigningKeyReconciler{
-		Client:            mgr.GetClient(),
-		APIReader:         mgr.GetAPIReader(),
-		Recorder:          mgr.GetEventRecorder("keyward"),
-		Clock:             clock.RealClock{},
-		VerifierNamespace: o.verifierNamespace,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the SigningKey controller: %w", err)
-	}
-	if err := (&controllers.KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the KeyPolicy controller: %w", err)
-	}
-	if err := (&controllers.RecordJanitor{
-		Client:            mgr.GetClient(),
-		Clock:             clock.RealClock{},
-		VerifierNamespace: o.verifierNamespace,
-		Retention:         o.tombstoneRetention,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the record janitor: %w", err)
+	if _, err := manager.Setup(mgr, o.components(hasher, notifier, auditSink, verifierDeployment)); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -214,7 +163,7 @@ func runManager(args []string) error {
 		return err
 	}
 	if o.enableWebhooks {
-		if err := setupWebhooks(mgr, o, certsReady, auditSink); err != nil {
+		if err := setupWebhookServing(mgr, o, certsReady); err != nil {
 			return err
 		}
 	}
@@ -224,12 +173,31 @@ func runManager(args []string) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// Scheme knows the kinds the manager reads and writes.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(keywardv1.AddToScheme(s))
-	return s
+// components is what the flags select of manager.Setup's parts, and
+// their settings.
+func (o managerOptions) components(hasher keys.Hasher, notifier controllers.Notifier, auditSink audit.Sink, verifier controllers.VerifierDeployment) manager.Options {
+	parts := manager.Controllers
+	if o.verifier.deploy {
+		parts |= manager.VerifierDeployer
+	}
+	if o.enableWebhooks {
+		parts |= manager.Webhooks
+	}
+	return manager.Options{
+		Parts:                   parts,
+		VerifierNamespace:       o.verifierNamespace,
+		ManagerNamespace:        o.managerNamespace,
+		Clock:                   clock.RealClock{},
+		Hasher:                  hasher,
+		HashConcurrency:         o.hashConcurrency,
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		WarnBefore:              o.warnBefore,
+		RevokedRecordRetention:  o.tombstoneRetention,
+		DefaultAllow:            o.defaultAllow,
+		Notifier:                notifier,
+		Audit:                   auditSink,
+		Verifier:                verifier,
+	}
 }
 
 func managerConfig(o managerOptions, webhookServer crwebhook.Server) ctrl.Options {
@@ -243,7 +211,7 @@ func managerConfig(o managerOptions, webhookServer crwebhook.Server) ctrl.Option
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return ctrl.Options{
-		Scheme:                 Scheme(),
+		Scheme:                 manager.Scheme(),
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.probeAddr,
 		WebhookServer:          webhookServer,

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/manager"
 )
 
 // asKeyward makes the test binary run main() instead of the tests, so that
@@ -33,7 +36,29 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+// env is the package's one API server (nil without the envtest binaries
+// outside CI, where the tests that need it skip); each test works in
+// namespaces and cluster-scoped objects of its own.
+var env *testutil.Env
+
+func runTests(m *testing.M) int {
+	var err error
+	env, err = testutil.StartEnv(testutil.EnvOptions{})
+	switch {
+	case errors.Is(err, testutil.ErrNoAssets) && os.Getenv("CI") != "true":
+		env = nil
+	case err != nil:
+		// Under CI a missing API server fails the package: `make test`
+		// provides one, and skipped tests there would prove nothing.
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	default:
+		defer env.Stop()
+	}
+	return m.Run()
 }
 
 // TestAttackVerifierReadsTheWebhookCertificate: the verifier's ServiceAccount
@@ -47,9 +72,12 @@ func TestMain(m *testing.M) {
 // webhook's private key, the leader-election Lease or anything else of the
 // manager's.
 func TestAttackVerifierReadsTheWebhookCertificate(t *testing.T) {
-	ctx, cfg, admin := startAPIServer(t)
+	ctx, cfg, admin := sharedAPIServer(t)
 	g := NewWithT(t)
 	o := testWebhookOptions(t, certModeSelfManaged)
+	// The process runs with the default configuration name; no other
+	// test of the package uses it.
+	o.webhookConfigName = defaultWebhookConfigName
 	managerNS := o.managerNamespace
 	// What the install applies before the manager starts: its namespaces,
 	// the empty certificate Secret, the webhook configuration.
@@ -155,7 +183,7 @@ func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
 func impersonating(g *WithT, cfg *rest.Config, user string) client.Client {
 	as := rest.CopyConfig(cfg)
 	as.Impersonate = rest.ImpersonationConfig{UserName: user}
-	c, err := client.New(as, client.Options{Scheme: Scheme()})
+	c, err := client.New(as, client.Options{Scheme: manager.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 	return c
 }

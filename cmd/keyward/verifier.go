@@ -29,33 +29,27 @@ import (
 
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/logging"
+	"github.com/keyward-dev/keyward/internal/verifierflags"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
 type verifierOptions struct {
-	namespace                         string
-	bindAddr, publicAddr              string
-	probeAddr, metricsAddr            string
-	configPath, auditLog              string
+	// The flags the manager also renders into the verifier Deployment.
+	verifierflags.Flags
+	auditLog                          string
 	hashConcurrency, hashQueue, cache int
 	hashWait                          time.Duration
 	freeFailures                      int
 	backoffBase, backoffMax           time.Duration
 	maxStaleness, heartbeat           time.Duration
 	usageInterval                     time.Duration
-	reusePort                         bool
 	zap                               zap.Options
 }
 
 func runVerifier(args []string) error {
 	o := verifierOptions{}
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
-	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", defaultVerifierNamespace), "namespace whose key records are enforced (the only one read)")
-	fs.StringVar(&o.bindAddr, "bind-address", ":8080", "address of the decision API and the forward-auth endpoints, for the proxies and services you trust; never expose it to clients")
-	fs.StringVar(&o.publicAddr, "public-bind-address", ":8083", `address of the public OAuth 2.0 endpoints (token, JWKS, metadata), which clients may reach; "0" disables it`)
-	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8082", `address of /metrics; "0" disables it`)
-	fs.StringVar(&o.configPath, "config", "", "YAML file with routes, trusted headers and network classes (see docs/verifier.md)")
+	o.Flags.Bind(fs, envOr("POD_NAMESPACE", defaultVerifierNamespace))
 	fs.StringVar(&o.auditLog, "audit-log", "stdout", `where denials and first uses are logged: "stdout" or a file path`)
 	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "PBKDF2 comparisons at once (0: half the CPUs, at least 1)")
 	fs.IntVar(&o.hashQueue, "hash-queue", 64, "verifications that may wait for a hashing slot; more are answered Indeterminate")
@@ -67,7 +61,6 @@ func runVerifier(args []string) error {
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
 	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
-	fs.BoolVar(&o.reusePort, "reuse-port", false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request ports (decision and public) open only once the key records are loaded, so that no request reaches a verifier that has not seen them")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,7 +70,7 @@ func runVerifier(args []string) error {
 	logger := logging.Cap(zap.New(zap.UseFlagOptions(&o.zap))).WithName("verifier")
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
-	if err := checkVerifierConfig(o.configPath); err != nil {
+	if err := checkVerifierConfig(o.ConfigPath); err != nil {
 		return err
 	}
 	restCfg, err := ctrl.GetConfig()
@@ -104,7 +97,7 @@ func checkVerifierConfig(path string) error {
 
 // serveVerifier runs the verifier until ctx ends.
 func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config, logger logr.Logger) error {
-	conf, err := verifier.LoadConfig(o.configPath)
+	conf, err := verifier.LoadConfig(o.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -125,7 +118,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	index := verifier.NewIndex()
-	watch := verifier.NewWatch(client, o.namespace, index, verifier.WatchOptions{Log: logger})
+	watch := verifier.NewWatch(client, o.Namespace, index, verifier.WatchOptions{Log: logger})
 	signing := verifier.NewSigningKeys()
 	tokens, err := verifier.NewTokens(signing, conf.OAuth, nil)
 	if err != nil {
@@ -134,7 +127,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	ready := watch.Ready
 	var signingWatch *verifier.SigningWatch
 	if tokens != nil {
-		signingWatch = verifier.NewSigningWatch(client, o.namespace, signing, logger)
+		signingWatch = verifier.NewSigningWatch(client, o.Namespace, signing, logger)
 		ready = func() bool { return watch.Ready() && signingWatch.Ready() }
 	}
 	v, err := verifier.New(index, verifier.Options{
@@ -165,7 +158,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 			replica, err := verifier.ReplicaName()
 			if err == nil {
 				err = (&verifier.UsageReporter{
-					Client: client, Namespace: o.namespace, Replica: replica, PodUID: verifier.PodUID(),
+					Client: client, Namespace: o.Namespace, Replica: replica, PodUID: verifier.PodUID(),
 					Snapshot: v.QuotaUsage, Interval: o.usageInterval, Log: logger,
 				}).Run(ctx)
 			}
@@ -177,22 +170,22 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	}
 	// The request ports: decisions for trusted proxies, public for OAuth
 	// clients. Each serves only its own paths.
-	requestServers := []*http.Server{newServer(o.bindAddr, doors.Decisions)}
-	if o.publicAddr != "0" {
-		requestServers = append(requestServers, newServer(o.publicAddr, doors.Public))
+	requestServers := []*http.Server{newServer(o.BindAddr, doors.Decisions)}
+	if o.PublicAddr != "0" {
+		requestServers = append(requestServers, newServer(o.PublicAddr, doors.Public))
 	}
-	servers := append(slices.Clone(requestServers), newServer(o.probeAddr, v.HealthHandler()))
-	if o.metricsAddr != "0" {
-		servers = append(servers, newServer(o.metricsAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	servers := append(slices.Clone(requestServers), newServer(o.ProbeAddr, v.HealthHandler()))
+	if o.MetricsAddr != "0" {
+		servers = append(servers, newServer(o.MetricsAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	}
 	for _, s := range servers {
 		g.Go(func() error {
 			// A verifier sharing its ports takes connections the moment it
 			// listens, from a sibling that has the records loaded.
-			if slices.Contains(requestServers, s) && o.reusePort && !cache.WaitForCacheSync(ctx.Done(), watch.Ready) {
+			if slices.Contains(requestServers, s) && o.ReusePort && !cache.WaitForCacheSync(ctx.Done(), watch.Ready) {
 				return nil
 			}
-			l, err := listen(ctx, s.Addr, o.reusePort)
+			l, err := listen(ctx, s.Addr, o.ReusePort)
 			if err != nil {
 				return fmt.Errorf("serving %s: %w", s.Addr, err)
 			}
@@ -211,7 +204,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		}
 		return nil
 	})
-	logger.Info("starting verifier", "namespace", o.namespace, "decisionAddress", o.bindAddr, "publicAddress", o.publicAddr, "maxStaleness", o.maxStaleness)
+	logger.Info("starting verifier", "namespace", o.Namespace, "decisionAddress", o.BindAddr, "publicAddress", o.PublicAddr, "maxStaleness", o.maxStaleness)
 	return g.Wait()
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/verifierflags"
 )
 
 // TestVerifierServesFromRecordSecrets runs the verifier as the command
@@ -27,9 +28,9 @@ import (
 // against a real API server, with a record Secret written by hand as the
 // manager would write it.
 func TestVerifierServesFromRecordSecrets(t *testing.T) {
-	ctx, cfg, k8s := startAPIServer(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
 	g := NewWithT(t)
-	const ns = "keyward-system"
+	ns := testNamespace("keyward-system")
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 
 	key, err := keys.Generate("")
@@ -57,11 +58,11 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- serveVerifier(serveCtx, o, cfg, logr.Discard()) }()
-	waitFor(t, done, 30*time.Second, "/readyz", func() error { return httpOK("http://" + o.probeAddr + "/readyz") })
+	waitFor(t, done, 30*time.Second, "/readyz", func() error { return httpOK("http://" + o.ProbeAddr + "/readyz") })
 
 	decide := func(g Gomega) map[string]any {
 		body := `{"subject":{"credential":"` + key.Plaintext() + `"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`
-		resp, err := http.Post("http://"+o.bindAddr+"/v1/decision", "application/json", strings.NewReader(body))
+		resp, err := http.Post("http://"+o.BindAddr+"/v1/decision", "application/json", strings.NewReader(body))
 		g.Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
 		var out map[string]any
@@ -70,7 +71,7 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	}
 	g.Expect(decide(g)).To(HaveKeyWithValue("decision", "Permit"))
 
-	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
+	resp, err := http.Get("http://" + o.MetricsAddr + "/metrics")
 	g.Expect(err).NotTo(HaveOccurred())
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -101,12 +102,12 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 // on one node's network do; when one stops, the other keeps answering on
 // the same address.
 func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
-	ctx, cfg, k8s := startAPIServer(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
 	g := NewWithT(t)
-	const ns = "keyward-system"
+	ns := testNamespace("keyward-system")
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	o := testVerifierOptions(t, ns)
-	o.reusePort = true
+	o.ReusePort = true
 	var stops []context.CancelFunc
 	var dones []chan error
 	for range 2 {
@@ -116,7 +117,7 @@ func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
 		stops, dones = append(stops, stop), append(dones, done)
 	}
 	decide := func() error {
-		resp, err := http.Post("http://"+o.bindAddr+"/v1/decision", "application/json",
+		resp, err := http.Post("http://"+o.BindAddr+"/v1/decision", "application/json",
 			strings.NewReader(`{"subject":{"credential":"keyward_unknown"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`))
 		if err != nil {
 			return err
@@ -132,7 +133,7 @@ func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
 	g.Eventually(dones[0]).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
 	g.Consistently(dones[1]).WithTimeout(time.Second).ShouldNot(Receive(), "the second verifier bound every port too")
 	g.Expect(decide()).To(Succeed())
-	g.Expect(httpOK("http://" + o.probeAddr + "/readyz")).To(Succeed())
+	g.Expect(httpOK("http://" + o.ProbeAddr + "/readyz")).To(Succeed())
 	stops[1]()
 	g.Eventually(dones[1]).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
 }
@@ -141,13 +142,15 @@ func TestTwoVerifiersShareTheirPortsWithReusePort(t *testing.T) {
 // for the verifier of namespace ns.
 func testVerifierOptions(t *testing.T, ns string) verifierOptions {
 	return verifierOptions{
-		namespace:   ns,
-		bindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		publicAddr:  "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		auditLog:    filepath.Join(t.TempDir(), "audit.log"),
-		hashQueue:   64, hashWait: time.Second, cache: 1000, freeFailures: 3,
+		Flags: verifierflags.Flags{
+			Namespace:   ns,
+			BindAddr:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			PublicAddr:  "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			ProbeAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			MetricsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		},
+		auditLog:  filepath.Join(t.TempDir(), "audit.log"),
+		hashQueue: 64, hashWait: time.Second, cache: 1000, freeFailures: 3,
 		backoffBase: time.Second, backoffMax: time.Minute, maxStaleness: time.Minute, heartbeat: time.Second,
 	}
 }

@@ -12,9 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-
-	"github.com/keyward-dev/keyward/internal/audit"
-	"github.com/keyward-dev/keyward/webhook"
 )
 
 // The cert rotator (self-managed mode) reads and watches the webhook
@@ -98,12 +95,12 @@ func (s *certGatedServer) Start(ctx context.Context) error {
 	return s.Server.Start(ctx)
 }
 
-// setupWebhooks registers keyward's validating webhooks (their admitted
-// changes go to the audit trail) and, in
-// self-managed mode, the cert rotator that closes certsReady. It adds the
-// readiness check "webhook": ready once the certificates are in place and
-// the webhook server accepts TLS connections.
-func setupWebhooks(mgr ctrl.Manager, o managerOptions, certsReady chan struct{}, auditSink audit.Sink) error {
+// setupWebhookServing adds what serving keyward's webhooks (registered by
+// manager.Setup) takes beyond the validators: in self-managed mode, the
+// cert rotator that closes certsReady; and the readiness check "webhook",
+// ready once the certificates are in place and the webhook server accepts
+// TLS connections.
+func setupWebhookServing(mgr ctrl.Manager, o managerOptions, certsReady chan struct{}) error {
 	if o.webhookCertMode == certModeSelfManaged {
 		ns := o.managerNamespace
 		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
@@ -122,9 +119,6 @@ func setupWebhooks(mgr ctrl.Manager, o managerOptions, certsReady chan struct{},
 		}); err != nil {
 			return fmt.Errorf("setting up the webhook cert rotator: %w", err)
 		}
-	}
-	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: o.defaultAllow, Audit: auditSink, VerifierNamespace: o.verifierNamespace}); err != nil {
-		return fmt.Errorf("setting up the admission webhooks: %w", err)
 	}
 	return mgr.AddReadyzCheck("webhook", webhookReadyCheck(certsReady, mgr.GetWebhookServer().StartedChecker()))
 }

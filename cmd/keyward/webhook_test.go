@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,12 +25,12 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/manager"
 )
 
 // TestSelfManagedWebhookCertificates runs the manager's webhook wiring in
@@ -41,7 +42,7 @@ import (
 func TestSelfManagedWebhookCertificates(t *testing.T) {
 	g := NewWithT(t)
 	paths := generatedWebhookPaths(t)
-	ctx, cfg, k8s := startAPIServer(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
 	o := testWebhookOptions(t, certModeSelfManaged)
 	// What config/default applies: the namespace, the empty Secret and a
 	// webhook configuration without caBundle (matching nothing the test
@@ -102,7 +103,7 @@ func TestSelfManagedWebhookCertificates(t *testing.T) {
 func TestExternalWebhookCertificates(t *testing.T) {
 	g := NewWithT(t)
 	paths := generatedWebhookPaths(t)
-	ctx, cfg, _ := startAPIServer(t)
+	ctx, cfg, _ := sharedAPIServer(t)
 	o := testWebhookOptions(t, certModeExternal)
 	issuer := &rotator.CertRotator{
 		CAName:       "test-ca",
@@ -122,11 +123,11 @@ func TestExternalWebhookCertificates(t *testing.T) {
 	checkServed(t, o, ca.CertPEM, paths)
 }
 
-// startAPIServer starts envtest with keyward's CRDs, and a manager log that
-// the test prints if it fails.
-func startAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client) {
+// sharedAPIServer gives the test the package's API server (TestMain starts
+// it), and a manager log that the test prints if it fails.
+func sharedAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+	if env == nil {
 		t.Skip("needs envtest's kube-apiserver and etcd: run make test")
 	}
 	g := NewWithT(t)
@@ -137,21 +138,18 @@ func startAPIServer(t *testing.T) (context.Context, *rest.Config, client.Client)
 			t.Logf("manager log:\n%s", logs.String())
 		}
 	})
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
+	cfg := env.Config
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	k8s, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	k8s, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 	return ctx, cfg, k8s
 }
 
+// testWebhookOptions name a manager namespace and a webhook configuration
+// of the test's own, as the package's tests share one API server.
 func testWebhookOptions(t *testing.T, mode string) managerOptions {
+	n := strconv.Itoa(int(testObjects.Add(1)))
 	return managerOptions{
 		metricsAddr:        "0",
 		probeAddr:          "127.0.0.1:" + strconv.Itoa(freePort(t)),
@@ -161,8 +159,8 @@ func testWebhookOptions(t *testing.T, mode string) managerOptions {
 		webhookCertDir:     t.TempDir(),
 		webhookSecretName:  defaultWebhookSecretName,
 		webhookServiceName: defaultWebhookServiceName,
-		webhookConfigName:  defaultWebhookConfigName,
-		managerNamespace:   "keyward-system",
+		webhookConfigName:  defaultWebhookConfigName + "-" + n,
+		managerNamespace:   "keyward-system-" + n,
 		verifierNamespace:  "keyward-verifier",
 		defaultAllow:       true,
 	}
@@ -179,7 +177,11 @@ func startWebhookManager(t *testing.T, ctx context.Context, cfg *rest.Config, o 
 	}
 	mgr, err := ctrl.NewManager(cfg, managerConfig(o, newWebhookServer(o, certsReady)))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(setupWebhooks(mgr, o, certsReady, audit.Discard{})).To(Succeed())
+	_, err = manager.Setup(mgr, manager.Options{
+		Parts: manager.Webhooks, VerifierNamespace: o.verifierNamespace, DefaultAllow: o.defaultAllow, Audit: audit.Discard{},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(setupWebhookServing(mgr, o, certsReady)).To(Succeed())
 	ctx, cancel := context.WithCancel(ctx)
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(ctx) }()
@@ -267,6 +269,15 @@ func testWebhookConfiguration(o managerOptions) *admissionregistrationv1.Validat
 		ObjectMeta: metav1.ObjectMeta{Name: o.webhookConfigName},
 		Webhooks:   []admissionregistrationv1.ValidatingWebhook{hook("one.test.keyward.dev"), hook("two.test.keyward.dev")},
 	}
+}
+
+// testObjects numbers the namespaces and cluster-scoped objects the tests
+// create, each test its own.
+var testObjects atomic.Int64
+
+// testNamespace is a namespace name of the test's own.
+func testNamespace(prefix string) string {
+	return prefix + "-" + strconv.Itoa(int(testObjects.Add(1)))
 }
 
 func freePort(t *testing.T) int {

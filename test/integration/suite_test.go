@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,22 +12,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/manager"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -63,19 +59,15 @@ func run(m *testing.M) int {
 	// Until the manager has created the verifier's Role, the watch is
 	// refused and client-go says so on every retry.
 	klog.SetLogger(logr.Discard())
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
+	env, err := testutil.StartEnv(testutil.EnvOptions{})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest (run make test, which provides KUBEBUILDER_ASSETS): %v\n", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() { _ = env.Stop() }()
+	defer env.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := start(ctx, cfg); err != nil {
+	if err := start(ctx, env.Config); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -84,9 +76,7 @@ func run(m *testing.M) int {
 
 func start(ctx context.Context, cfg *rest.Config) error {
 	restConfig = cfg
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(keywardv1.AddToScheme(scheme))
+	scheme := manager.Scheme()
 	var err error
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return err
@@ -113,27 +103,16 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 	if err != nil {
 		return err
 	}
-	availability := &controllers.VerifierAvailability{}
-	if err := (&controllers.APIKeyReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
-		MaxConcurrentReconciles: 4, WarnBefore: time.Second, TombstoneRetention: time.Hour,
-		Audit: audit.Discard{}, DefaultAllow: true, Verifier: availability,
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := (&controllers.SigningKeyReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace,
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
 	// The deployer creates the verifier's Role and RoleBinding, which the
 	// verifier below is limited to.
-	if err := (&controllers.VerifierDeployer{
-		Client: mgr.GetClient(), Availability: availability,
-		Config: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
-	}).SetupWithManager(mgr); err != nil {
+	if _, err := manager.Setup(mgr, manager.Options{
+		Parts:             manager.APIKeys | manager.SigningKeys | manager.VerifierDeployer,
+		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
+		Clock: clock.RealClock{}, Hasher: hasher, HashConcurrency: 2, MaxConcurrentReconciles: 4,
+		WarnBefore: time.Second, RevokedRecordRetention: time.Hour,
+		Audit: audit.Discard{}, DefaultAllow: true,
+		Verifier: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
+	}); err != nil {
 		return err
 	}
 	go func() {

@@ -20,6 +20,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/signingrecord"
 	"github.com/keyward-dev/keyward/internal/usage"
+	"github.com/keyward-dev/keyward/manager"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -36,7 +37,7 @@ const (
 func asUser(g Gomega, user string) client.Client {
 	cfg := rest.CopyConfig(restConfig)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	c, err := client.New(cfg, client.Options{Scheme: scheme()})
+	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 	return c
 }

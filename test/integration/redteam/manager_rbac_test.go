@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // managerUser is the manager's ServiceAccount as config/default names it.
@@ -24,7 +25,7 @@ const managerUser = "system:serviceaccount:" + managerNamespace + ":keyward-cont
 // and the Role of namespace "verifier" in the verifier's, each bound to
 // managerUser.
 func installManagerRBAC(ctx context.Context) error {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	raw, err := os.ReadFile(testutil.RepoPath("config", "rbac", "role.yaml"))
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,10 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -30,14 +26,13 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/yaml"
 
-	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/manager"
 	"github.com/keyward-dev/keyward/verifier"
-	"github.com/keyward-dev/keyward/webhook"
 )
 
 // The product as a cluster runs it: the webhook registered with the API
@@ -84,20 +79,16 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 func run(m *testing.M) int {
 	ctrl.SetLogger(logr.Discard())
 	klog.SetLogger(logr.Discard())
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}},
-	}
-	cfg, err := testEnv.Start()
+	env, err := testutil.StartEnv(testutil.EnvOptions{Webhooks: true})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest (run make test, which provides KUBEBUILDER_ASSETS): %v\n", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() { _ = testEnv.Stop() }()
+	testEnv = env.Environment
+	defer env.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := start(ctx, cfg); err != nil {
+	if err := start(ctx, env.Config); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -109,17 +100,10 @@ func run(m *testing.M) int {
 	return code
 }
 
-func scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(keywardv1.AddToScheme(s))
-	return s
-}
-
 func start(ctx context.Context, cfg *rest.Config) error {
 	restConfig = cfg
 	var err error
-	if admin, err = client.New(cfg, client.Options{Scheme: scheme()}); err != nil {
+	if admin, err = client.New(cfg, client.Options{Scheme: manager.Scheme()}); err != nil {
 		return err
 	}
 	for _, ns := range []string{managerNamespace, verifierNamespace} {
@@ -144,7 +128,7 @@ func start(ctx context.Context, cfg *rest.Config) error {
 // does not run, so tenants are bound to them beside "edit".
 func installEditorRoles(ctx context.Context) error {
 	for _, f := range []string{"apikey_editor_role.yaml", "signingkey_editor_role.yaml"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", f))
+		b, err := os.ReadFile(testutil.RepoPath("config", "rbac", f))
 		if err != nil {
 			return err
 		}
@@ -166,7 +150,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: managerUser}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: controllers.CacheOptions(verifierNamespace),
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host: opts.LocalServingHost, Port: opts.LocalServingPort, CertDir: opts.LocalServingCertDir,
@@ -182,37 +166,14 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	trail := audit.NewWriter(managerTrail)
-	availability := &controllers.VerifierAvailability{}
-	if err := (&controllers.APIKeyReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, Hashes: controllers.NewHashPool(hasher, 2), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
-		MaxConcurrentReconciles: 4, WarnBefore: time.Second, TombstoneRetention: time.Hour,
-		Audit: trail, DefaultAllow: defaultAllow, Verifier: availability,
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := (&controllers.SigningKeyReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace,
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := (&controllers.KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := (&controllers.RecordJanitor{
-		Client: mgr.GetClient(), Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace, Retention: time.Hour,
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := (&controllers.VerifierDeployer{
-		Client: mgr.GetClient(), Availability: availability,
-		Config: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
-	}).SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if err := webhook.Setup(mgr, webhook.Options{DefaultAllow: defaultAllow, Audit: trail, VerifierNamespace: verifierNamespace}); err != nil {
+	if _, err := manager.Setup(mgr, manager.Options{
+		Parts:             manager.All,
+		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
+		Clock: clock.RealClock{}, Hasher: hasher, HashConcurrency: 2, MaxConcurrentReconciles: 4,
+		WarnBefore: time.Second, RevokedRecordRetention: time.Hour,
+		Audit: audit.NewWriter(managerTrail), DefaultAllow: defaultAllow,
+		Verifier: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
+	}); err != nil {
 		return err
 	}
 	go func() {

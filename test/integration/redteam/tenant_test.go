@@ -18,6 +18,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/manager"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -49,7 +50,7 @@ func newTenant(t *testing.T, g *WithT, name string) tenant {
 	ensureSuitePolicy(g)
 	cfg := rest.CopyConfig(restConfig)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	c, err := client.New(cfg, client.Options{Scheme: scheme()})
+	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 	return tenant{ns: ns.Name, user: user, c: c}
 }

@@ -1,0 +1,87 @@
+package testutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// ErrNoAssets: KUBEBUILDER_ASSETS names no envtest binaries. `make test`
+// sets it (hack/envtest-assets.sh).
+var ErrNoAssets = errors.New("KUBEBUILDER_ASSETS is not set: run make test, which provides envtest's kube-apiserver and etcd")
+
+// EnvOptions configure StartEnv.
+type EnvOptions struct {
+	// Webhooks installs config/webhook into the API server, pointed at
+	// this process (Env.WebhookInstallOptions says where to serve).
+	Webhooks bool
+}
+
+// Env is a package's API server: one per test binary, started in TestMain,
+// with keyward's CRDs installed.
+type Env struct {
+	*envtest.Environment
+	Config *rest.Config
+}
+
+// StartEnv starts a kube-apiserver and etcd with keyward's CRDs from
+// config/crd/bases. Without the envtest binaries it returns ErrNoAssets;
+// a package fails on it, or skips its API-server tests outside CI.
+func StartEnv(o EnvOptions) (*Env, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, ErrNoAssets
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	if o.Webhooks {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}}
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest: %w", err)
+	}
+	return &Env{Environment: env, Config: cfg}, nil
+}
+
+// Stop stops the API server and etcd.
+func (e *Env) Stop() { _ = e.Environment.Stop() }
+
+// RepoRoot is the directory of the module's go.mod, found upwards from the
+// test's working directory (its package's directory), so that a package
+// reads config/ wherever in the tree it sits.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// RepoPath is a path below RepoRoot; it panics outside the module, where
+// no test of it runs.
+func RepoPath(elem ...string) string {
+	root, err := RepoRoot()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(append([]string{root}, elem...)...)
+}

@@ -1,0 +1,94 @@
+// Package verifierflags is the part of `keyward verifier`'s command line
+// that the manager renders into the verifier Deployment. The verifier
+// registers these flags and the manager writes them from this one
+// definition, so a renamed flag or a moved port cannot leave the deployed
+// verifier with a command line it no longer understands.
+package verifierflags
+
+import (
+	"flag"
+	"strconv"
+)
+
+// The verifier's ports, as the Deployment's pods and Service expose them
+// and as the flags default to. The decision port (decision API,
+// forward-auth) is for the proxies the operator trusts; the public port
+// (OAuth token endpoint, JWKS, metadata) is the one clients may reach.
+// They are separate so that exposing one never exposes the other.
+const (
+	HTTPPort    = 8080
+	PublicPort  = 8083
+	ProbePort   = 8081
+	MetricsPort = 8082
+)
+
+// Flag names.
+const (
+	NamespaceFlag   = "namespace"
+	BindAddressFlag = "bind-address"
+	PublicFlag      = "public-bind-address"
+	ProbeFlag       = "health-probe-bind-address"
+	MetricsFlag     = "metrics-bind-address"
+	ConfigFlag      = "config"
+	ReusePortFlag   = "reuse-port"
+)
+
+// Flags are the verifier's flags the manager sets.
+type Flags struct {
+	// Namespace is the only one whose key records are read.
+	Namespace              string
+	BindAddr, PublicAddr   string
+	ProbeAddr, MetricsAddr string
+	ConfigPath             string
+	ReusePort              bool
+}
+
+// Bind registers the flags on fs, with their defaults: the ports above on
+// every interface, and defaultNamespace.
+func (f *Flags) Bind(fs *flag.FlagSet, defaultNamespace string) {
+	fs.StringVar(&f.Namespace, NamespaceFlag, defaultNamespace, "namespace whose key records are enforced (the only one read)")
+	fs.StringVar(&f.BindAddr, BindAddressFlag, anyHost(HTTPPort), "address of the decision API and the forward-auth endpoints, for the proxies and services you trust; never expose it to clients")
+	fs.StringVar(&f.PublicAddr, PublicFlag, anyHost(PublicPort), `address of the public OAuth 2.0 endpoints (token, JWKS, metadata), which clients may reach; "0" disables it`)
+	fs.StringVar(&f.ProbeAddr, ProbeFlag, anyHost(ProbePort), "address of /healthz and /readyz")
+	fs.StringVar(&f.MetricsAddr, MetricsFlag, anyHost(MetricsPort), `address of /metrics; "0" disables it`)
+	fs.StringVar(&f.ConfigPath, ConfigFlag, "", "YAML file with routes, trusted headers and network classes (see docs/verifier.md)")
+	fs.BoolVar(&f.ReusePort, ReusePortFlag, false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request ports (decision and public) open only once the key records are loaded, so that no request reaches a verifier that has not seen them")
+}
+
+// Deployed are the flags of a verifier pod: every port spelled out (a
+// default changed in a newer verifier must not move a port the Service
+// still points at), configPath only when a configuration is mounted.
+func Deployed(namespace, configPath string, reusePort bool) Flags {
+	return Flags{
+		Namespace:   namespace,
+		BindAddr:    anyHost(HTTPPort),
+		PublicAddr:  anyHost(PublicPort),
+		ProbeAddr:   anyHost(ProbePort),
+		MetricsAddr: anyHost(MetricsPort),
+		ConfigPath:  configPath,
+		ReusePort:   reusePort,
+	}
+}
+
+// Args renders the flags as the verifier parses them; the empty config
+// path and a false --reuse-port are left out, as their defaults.
+func (f Flags) Args() []string {
+	args := []string{
+		arg(NamespaceFlag, f.Namespace),
+		arg(BindAddressFlag, f.BindAddr),
+		arg(PublicFlag, f.PublicAddr),
+		arg(ProbeFlag, f.ProbeAddr),
+		arg(MetricsFlag, f.MetricsAddr),
+	}
+	if f.ConfigPath != "" {
+		args = append(args, arg(ConfigFlag, f.ConfigPath))
+	}
+	if f.ReusePort {
+		args = append(args, "--"+ReusePortFlag)
+	}
+	return args
+}
+
+func arg(name, value string) string { return "--" + name + "=" + value }
+
+func anyHost(port int) string { return ":" + strconv.Itoa(port) }

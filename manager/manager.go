@@ -1,0 +1,211 @@
+// Package manager assembles keyward's manager: its controllers, the
+// verifier deployer and the admission webhooks, wired into a
+// controller-runtime manager. `keyward manager`, the envtest suites, the
+// integration tests and the benchmarks all call Setup, so that a setting
+// added for one of them reaches the others, or is visibly left out.
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/webhook"
+)
+
+// Parts selects what Setup wires. A test that exercises one part (the
+// webhooks alone, the APIKey controller under load) runs without the
+// others, whose reconciles would only add noise to what it measures.
+type Parts uint
+
+const (
+	APIKeys Parts = 1 << iota
+	SigningKeys
+	KeyPolicies
+	// RecordJanitor deletes revoked keys' records after their retention.
+	RecordJanitor
+	// VerifierDeployer runs the verifier as a Deployment (Options.Verifier)
+	// and reports its availability on every APIKey.
+	VerifierDeployer
+	// Webhooks registers the admission validators with the manager's
+	// webhook server; serving certificates are the caller's business.
+	Webhooks
+
+	// Controllers are the reconcilers of keyward's own kinds.
+	Controllers = APIKeys | SigningKeys | KeyPolicies | RecordJanitor
+	// All is what `keyward manager` runs by default.
+	All = Controllers | VerifierDeployer | Webhooks
+)
+
+// Options are every setting of the assembled manager.
+type Options struct {
+	// Parts to wire; zero wires nothing.
+	Parts Parts
+
+	// VerifierNamespace holds the key records, signing keys and usage
+	// reports; ManagerNamespace what only the manager reads (the
+	// fingerprint key). They must differ: the verifier may read every
+	// Secret of its namespace.
+	VerifierNamespace string
+	ManagerNamespace  string
+
+	// Clock is the time of every component that reads it; nil is the
+	// real clock. Tests pass a fake one to step through rotations and
+	// expiries.
+	Clock clock.Clock
+
+	// Hasher computes new keys' PBKDF2 hashes; the zero Hasher is the
+	// default iteration count. HashConcurrency is how many run at once,
+	// at least one; `keyward manager` defaults it to
+	// controllers.DefaultHashConcurrency.
+	Hasher          keys.Hasher
+	HashConcurrency int
+	// MaxConcurrentReconciles of the APIKey controller.
+	MaxConcurrentReconciles int
+	// WarnBefore is how long before a rotation or expiry to warn.
+	WarnBefore time.Duration
+	// RevokedRecordRetention is how long a revoked key's record stays, so
+	// that the verifier can answer "revoked"; the janitor deletes it after.
+	RevokedRecordRetention time.Duration
+	// DefaultAllow decides for namespaces no KeyPolicy selects, in the
+	// APIKey controller and the webhook alike.
+	DefaultAllow bool
+
+	// Notifier receives warnings as CloudEvents; nil sends none.
+	Notifier controllers.Notifier
+	// Audit receives the audit trail of the controllers and the webhooks;
+	// nil records nothing.
+	Audit audit.Sink
+
+	// Verifier is the Deployment the VerifierDeployer part runs.
+	Verifier controllers.VerifierDeployment
+
+	// WrapAPIKeyClient, when set, wraps the APIKey controller's client:
+	// tests count its writes through it.
+	WrapAPIKeyClient func(client.Client) client.Client
+}
+
+// Components are what Setup constructed; a part not wired is nil.
+type Components struct {
+	APIKeys     *controllers.APIKeyReconciler
+	SigningKeys *controllers.SigningKeyReconciler
+	KeyPolicies *controllers.KeyPolicyReconciler
+	Janitor     *controllers.RecordJanitor
+	Deployer    *controllers.VerifierDeployer
+	// Availability is the verifier's, shared by the deployer that
+	// observes it and the APIKey controller that reports it; nil without
+	// the VerifierDeployer part.
+	Availability *controllers.VerifierAvailability
+}
+
+// Scheme knows the kinds the manager reads and writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(keywardv1.AddToScheme(s))
+	return s
+}
+
+// Setup wires the selected parts into mgr, which must have been created
+// with Scheme and CacheOptions (or a cache holding at least as much).
+func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
+	if o.VerifierNamespace == "" {
+		return nil, errors.New("manager: the verifier namespace is required")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Hasher == (keys.Hasher{}) {
+		var err error
+		if o.Hasher, err = keys.NewHasher(0, false); err != nil {
+			return nil, err
+		}
+	}
+	c := &Components{}
+	// The deployer first: the APIKey controller subscribes to the
+	// availability it reports.
+	if o.Parts&VerifierDeployer != 0 {
+		c.Availability = &controllers.VerifierAvailability{}
+		c.Deployer = &controllers.VerifierDeployer{Client: mgr.GetClient(), Config: o.Verifier, Availability: c.Availability}
+		if err := c.Deployer.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the verifier deployer: %w", err)
+		}
+	}
+	if o.Parts&APIKeys != 0 {
+		cl := mgr.GetClient()
+		if o.WrapAPIKeyClient != nil {
+			cl = o.WrapAPIKeyClient(cl)
+		}
+		c.APIKeys = &controllers.APIKeyReconciler{
+			Client:                  cl,
+			APIReader:               mgr.GetAPIReader(),
+			Recorder:                mgr.GetEventRecorder("keyward"),
+			Clock:                   o.Clock,
+			Hashes:                  controllers.NewHashPool(o.Hasher, o.HashConcurrency),
+			VerifierNamespace:       o.VerifierNamespace,
+			ManagerNamespace:        o.ManagerNamespace,
+			MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+			WarnBefore:              o.WarnBefore,
+			TombstoneRetention:      o.RevokedRecordRetention,
+			Notifier:                o.Notifier,
+			Audit:                   o.Audit,
+			DefaultAllow:            o.DefaultAllow,
+			Verifier:                c.Availability,
+		}
+		if err := c.APIKeys.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the APIKey controller: %w", err)
+		}
+	}
+	if o.Parts&SigningKeys != 0 {
+		c.SigningKeys = &controllers.SigningKeyReconciler{
+			Client:            mgr.GetClient(),
+			APIReader:         mgr.GetAPIReader(),
+			Recorder:          mgr.GetEventRecorder("keyward"),
+			Clock:             o.Clock,
+			VerifierNamespace: o.VerifierNamespace,
+		}
+		if err := c.SigningKeys.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the SigningKey controller: %w", err)
+		}
+	}
+	if o.Parts&KeyPolicies != 0 {
+		c.KeyPolicies = &controllers.KeyPolicyReconciler{Client: mgr.GetClient()}
+		if err := c.KeyPolicies.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the KeyPolicy controller: %w", err)
+		}
+	}
+	if o.Parts&RecordJanitor != 0 {
+		c.Janitor = &controllers.RecordJanitor{
+			Client:            mgr.GetClient(),
+			Clock:             o.Clock,
+			VerifierNamespace: o.VerifierNamespace,
+			Retention:         o.RevokedRecordRetention,
+		}
+		if err := c.Janitor.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the record janitor: %w", err)
+		}
+	}
+	if o.Parts&Webhooks != 0 {
+		// The webhook reads no clock yet; o.Clock goes to it once its
+		// Options take one.
+		if err := webhook.Setup(mgr, webhook.Options{
+			DefaultAllow:      o.DefaultAllow,
+			Audit:             o.Audit,
+			VerifierNamespace: o.VerifierNamespace,
+		}); err != nil {
+			return nil, fmt.Errorf("setting up the admission webhooks: %w", err)
+		}
+	}
+	return c, nil
+}
