@@ -154,10 +154,11 @@ func startKeywardProcess(t *testing.T, cfg *rest.Config, env map[string]string, 
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("keyward %s stopped: %v", args[0], err)
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			t.Logf("keyward %s killed: %v", args[0], <-done)
 		}
 		if t.Failed() {
 			t.Logf("keyward %s output:\n%s", args[0], out.String())

@@ -49,7 +49,7 @@ type verifierOptions struct {
 func runVerifier(args []string) error {
 	o := verifierOptions{}
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
-	o.Flags.Bind(fs, envOr("POD_NAMESPACE", defaultVerifierNamespace))
+	o.Bind(fs, envOr("POD_NAMESPACE", defaultVerifierNamespace))
 	fs.StringVar(&o.auditLog, "audit-log", "stdout", `where denials and first uses are logged: "stdout" or a file path`)
 	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "PBKDF2 comparisons at once (0: half the CPUs, at least 1)")
 	fs.IntVar(&o.hashQueue, "hash-queue", 64, "verifications that may wait for a hashing slot; more are answered Indeterminate")
