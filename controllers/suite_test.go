@@ -16,7 +16,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -50,6 +49,11 @@ var (
 	// the tests step through them.
 	signingClock      = clocktesting.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	signingReconciler *SigningKeyReconciler
+	// APIKeys, and the tombstones the janitor removes, run on a fake clock
+	// of their own, started at the real present: keys are dated by the API
+	// server's real clock (creation, expiry after days), and the tests step
+	// through rotations, grace periods, warnings, expiry and retention.
+	apiKeyClock = clocktesting.NewFakeClock(time.Now().UTC().Truncate(time.Second))
 )
 
 const (
@@ -69,8 +73,7 @@ func testVerifierDeployment(namespace string) VerifierDeployment {
 // internal/keys.TestDefaultIterations and by make bench.
 const testIterations = 1000
 
-// Real, short durations: the manager runs on the real clock, as in
-// production, and the lifecycle tests wait for real instants.
+// Short durations, which the lifecycle tests step through on apiKeyClock.
 const (
 	testWarnBefore = 2 * time.Second
 	testRetention  = 3 * time.Second
@@ -140,6 +143,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	mgrCache = mgr.GetCache()
 	notifier := notify.NewSink(sink.start())
 	notifier.Backoff = 10 * time.Millisecond
+	notifier.Now = apiKeyClock.Now
 	verifierAvailability := &VerifierAvailability{}
 	deployer = &VerifierDeployer{
 		Client:       mgr.GetClient(),
@@ -153,7 +157,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		Client:                  &countingClient{Client: mgr.GetClient(), log: writes},
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("keyward"),
-		Clock:                   clock.RealClock{},
+		Clock:                   apiKeyClock,
 		Hashes:                  NewHashPool(hasher, 2),
 		VerifierNamespace:       verifierNamespace,
 		ManagerNamespace:        managerNamespace,
@@ -178,7 +182,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if err := (&KeyPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	janitor = &RecordJanitor{Client: mgr.GetClient(), Clock: clock.RealClock{}, VerifierNamespace: verifierNamespace, Retention: testRetention}
+	janitor = &RecordJanitor{Client: mgr.GetClient(), Clock: apiKeyClock, VerifierNamespace: verifierNamespace, Retention: testRetention}
 	if err := janitor.SetupWithManager(mgr); err != nil {
 		return err
 	}
