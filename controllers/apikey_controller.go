@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
@@ -19,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -120,22 +118,16 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	if !key.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, key)
 	}
-	if !controllerutil.ContainsFinalizer(key, Finalizer) {
-		patch := client.MergeFrom(key.DeepCopy())
-		controllerutil.AddFinalizer(key, Finalizer)
-		if err := r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := ensureFinalizer(ctx, r.Client, key, Finalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 
-	s := newKeyScope(key, r.Clock.Now())
+	s := newAPIKeyState(key, r.Clock.Now())
 	defer func() {
-		if retErr == nil {
-			key.Status.ObservedGeneration = key.Generation
-		}
 		r.recordActions(s)
 		r.announceRepair(s)
-		changed, err := r.patchStatus(ctx, s)
+		changed, err := writeStatus(ctx, r.Client, &s.reconcileRun, key, s.original,
+			&key.Status.ObservedGeneration, func(k *keywardv1.APIKey) any { return k.Status }, retErr)
 		if err != nil {
 			retErr = errors.Join(retErr, err)
 			return
@@ -145,7 +137,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		}
 	}()
 
-	return runPhases(ctx, s,
+	res, done, err := runPhases(ctx, s,
 		r.readSpec,
 		r.reportVerifier,
 		r.applyPolicy,
@@ -160,6 +152,10 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.warnAndSchedule,
 		r.reportQuota,
 	)
+	if done {
+		s.markReady()
+	}
+	return res, err
 }
 
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
@@ -183,38 +179,9 @@ func CacheOptions(verifierNamespace string) cache.Options {
 	return cache.Options{ByObject: byObject}
 }
 
-// phase is one named step of a reconcile. A phase stops the ones after it
-// by returning an error or setting s.stop.
-type phase func(context.Context, *keyScope) (ctrl.Result, error)
-
-func runPhases(ctx context.Context, s *keyScope, phases ...phase) (ctrl.Result, error) {
-	var merged ctrl.Result
-	for _, p := range phases {
-		res, err := p(ctx, s)
-		merged = earliest(merged, res)
-		if err != nil || s.stop {
-			return merged, err
-		}
-	}
-	s.markReady()
-	return merged, nil
-}
-
-// earliest merges requeue requests: the soonest non-zero one wins.
-func earliest(a, b ctrl.Result) ctrl.Result {
-	switch {
-	case a.RequeueAfter == 0:
-		return b
-	case b.RequeueAfter == 0 || a.RequeueAfter < b.RequeueAfter:
-		return a
-	default:
-		return b
-	}
-}
-
 // readSpec parses what the schema cannot fully check and works out the
 // key's state.
-func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) readSpec(_ context.Context, s *apiKeyState) (ctrl.Result, error) {
 	s.expiresAt = s.key.ExpiresAt(s.now)
 	switch {
 	case s.key.Spec.Revoked:
@@ -237,18 +204,6 @@ func (r *APIKeyReconciler) readSpec(_ context.Context, s *keyScope) (ctrl.Result
 		s.state = record.Active
 	}
 	return ctrl.Result{}, nil
-}
-
-// patchStatus writes the status when it changed. The patch is conditional
-// on the resourceVersion the reconcile started from, so a reconcile that
-// ran on a stale copy fails here, before it can announce a transition that
-// an earlier reconcile already announced.
-func (r *APIKeyReconciler) patchStatus(ctx context.Context, s *keyScope) (bool, error) {
-	if equality.Semantic.DeepEqual(s.original.Status, s.key.Status) {
-		return false, nil
-	}
-	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
-	return true, r.Client.Status().Patch(ctx, s.key, patch, client.FieldOwner(FieldOwner))
 }
 
 // SetupWithManager watches APIKeys, the delivery Secrets they own, the

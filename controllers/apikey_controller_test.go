@@ -139,8 +139,10 @@ func TestDeletingTheAPIKeyRemovesSecretAndRecord(t *testing.T) {
 	g.Expect(tomb.State).To(Equal(record.Revoked))
 	g.Expect(tomb.Secrets).To(BeEmpty())
 	// Then the tombstone goes when its retention is over.
+	advance(g, testRetention)
+	sweepTombstone(key.Status.KeyID)
 	g.Eventually(gone(rec)).WithTimeout(timeout).Should(BeTrue(), "tombstone removed after retention")
-	g.Expect(time.Now()).To(BeTemporally(">=", tomb.RevokedAt.Add(testRetention)))
+	g.Expect(apiKeyClock.Now()).To(BeTemporally(">=", tomb.RevokedAt.Add(testRetention)))
 }
 
 func TestDeletedDeliverySecretIssuesANewSecret(t *testing.T) {
@@ -237,7 +239,7 @@ func TestRevocationPublishesATombstone(t *testing.T) {
 func TestAnExpiredKeyIsPublishedAsExpired(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	past := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
+	past := metav1.NewTime(apiKeyClock.Now().Add(-time.Hour).Truncate(time.Second))
 	key := newAPIKey(ns, "old", func(k *keywardv1.APIKey) {
 		k.Spec.Expiration = &keywardv1.Expiration{At: &past}
 	})
@@ -250,7 +252,7 @@ func TestAnExpiredKeyIsPublishedAsExpired(t *testing.T) {
 func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	soon := metav1.NewTime(time.Now().Add(5 * time.Second).Truncate(time.Second))
+	soon := metav1.NewTime(apiKeyClock.Now().Add(5 * time.Second).Truncate(time.Second))
 	// The sink refuses the first attempts, more than one Send retries: the
 	// warning still arrives, through the reconciler's own retry.
 	sink.mu.Lock()
@@ -271,8 +273,9 @@ func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 		return err
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
-	g.Expect(res.RequeueAfter).To(BeNumerically("<=", time.Until(soon.Time)+time.Second))
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", soon.Sub(apiKeyClock.Now())+time.Second))
 
+	advance(g, soon.Sub(apiKeyClock.Now())-testWarnBefore, key)
 	warned := &keywardv1.APIKey{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), warned)).To(Succeed())
@@ -280,8 +283,9 @@ func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	g.Expect(meta.FindStatusCondition(warned.Status.Conditions, keywardv1.ExpiringCondition).Reason).To(Equal(keywardv1.ExpiresSoonReason))
 
+	advance(g, soon.Sub(apiKeyClock.Now()), key)
 	expired := waitFor(g, key, keywardv1.ExpiredReason)
-	g.Expect(time.Now()).To(BeTemporally(">=", soon.Time))
+	g.Expect(apiKeyClock.Now()).To(BeTemporally(">=", soon.Time))
 	g.Expect(expired.Status.ExpirationTime.Time).To(BeTemporally("==", soon.Time))
 	rec := recordFor(g, key.Status.KeyID)
 	g.Expect(rec.State).To(Equal(record.Expired))

@@ -40,7 +40,7 @@ func (r *APIKeyReconciler) reconcileDelete(ctx context.Context, key *keywardv1.A
 			return ctrl.Result{}, err
 		}
 	}
-	s := newKeyScope(key, now)
+	s := newAPIKeyState(key, now)
 	r.emit(s, "Normal", keywardv1.DeletedReason, audit.Deleted, "Delete",
 		fmt.Sprintf("Revoked key %s/%s and removed its delivery Secret; its record stays as a tombstone for %s.",
 			key.Spec.Owner, key.Status.KeyID, r.TombstoneRetention))
@@ -74,7 +74,7 @@ func (r *APIKeyReconciler) tombstone(ctx context.Context, key *keywardv1.APIKey,
 	if key.Status.RevokedTime != nil {
 		revokedAt = key.Status.RevokedTime.UTC()
 	}
-	s := newKeyScope(key, now)
+	s := newAPIKeyState(key, now)
 	s.rec = existing
 	rec := existing.record
 	if !existing.decoded {

@@ -61,7 +61,7 @@ type deliveryView struct {
 // view renders the delivery Secret the record's ledger asks for. A staged
 // first secret goes to "key" (the record is still issuing, so no consumer
 // can use it yet); a staged rotation or reissue goes to "nextKey".
-func (s *keyScope) view() deliveryView {
+func (s *apiKeyState) view() deliveryView {
 	rec := s.want
 	l := rec.Ledger
 	v := deliveryView{keyID: rec.KeyID, generation: max(1, l.Generation)}

@@ -32,7 +32,7 @@ var errStale = errors.New("the cached key record is older than the API server's;
 // readDelivery reads the delivery Secret and finds in it, by fingerprint,
 // the plaintexts of the secrets the record lists. Nothing else is taken
 // from it: what it says about serials, times or key IDs is ignored.
-func (r *APIKeyReconciler) readDelivery(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) readDelivery(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
 	}
@@ -73,7 +73,7 @@ func (r *APIKeyReconciler) readDelivery(ctx context.Context, s *keyScope) (ctrl.
 
 // match finds the record's secrets in the delivery Secret, in whichever
 // field, by their fingerprints.
-func (s *keyScope) match(fp *keys.Fingerprinter) {
+func (s *apiKeyState) match(fp *keys.Fingerprinter) {
 	clear(s.plain)
 	clear(s.field)
 	if s.delivery == nil {
@@ -97,7 +97,7 @@ func (s *keyScope) match(fp *keys.Fingerprinter) {
 }
 
 // ledgerSecrets are the secrets the delivery Secret should hold.
-func (s *keyScope) ledgerSecrets() []record.Secret {
+func (s *apiKeyState) ledgerSecrets() []record.Secret {
 	l := s.want.Ledger
 	var out []record.Secret
 	for _, serial := range []string{l.Current, l.Previous, l.Next} {
@@ -113,7 +113,7 @@ func (s *keyScope) ledgerSecrets() []record.Secret {
 
 // missing reports whether a secret the delivery Secret should hold was
 // not found in it.
-func (s *keyScope) missing(fp *keys.Fingerprinter) bool {
+func (s *apiKeyState) missing(fp *keys.Fingerprinter) bool {
 	for _, sec := range s.ledgerSecrets() {
 		if _, ok := s.plain[sec.Serial]; !ok {
 			if _, known := fp.Match(keys.Key{}, sec.Fingerprint); known {
@@ -126,7 +126,7 @@ func (s *keyScope) missing(fp *keys.Fingerprinter) bool {
 
 // lost reports whether the secret of serial, whose fingerprint this
 // manager can check, is no longer in the delivery Secret.
-func lost(s *keyScope, fp *keys.Fingerprinter, serial string) bool {
+func lost(s *apiKeyState, fp *keys.Fingerprinter, serial string) bool {
 	if serial == "" {
 		return false
 	}
@@ -146,7 +146,7 @@ func lost(s *keyScope, fp *keys.Fingerprinter, serial string) bool {
 // delivered, then made valid by the next record write: the record never
 // accepts a secret that is not delivered, and a plaintext is never hashed
 // from anywhere but the manager's own memory.
-func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if s.state == record.Revoked || s.state == record.Expired || s.state == record.Suspended || s.stop {
 		return ctrl.Result{}, nil
 	}
@@ -197,7 +197,7 @@ func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *keyScope) (ctrl.R
 // mint binds a fresh key ID to this APIKey by creating its record (create
 // only: a key ID that exists is never reused), then delivers the first
 // secret. The record says "issuing" until the secret is delivered.
-func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope) error {
+func (r *APIKeyReconciler) mint(ctx context.Context, s *apiKeyState) error {
 	// The cache may not have seen the record of an earlier, interrupted
 	// reconcile; minting twice would bind a second key ID.
 	list := &corev1.SecretList{}
@@ -249,7 +249,7 @@ func (r *APIKeyReconciler) mint(ctx context.Context, s *keyScope) error {
 // stage generates a secret, hashes it and records hash and fingerprint in
 // the ledger, not yet valid: the one write after which a crash costs
 // nothing but the hash.
-func (r *APIKeyReconciler) stage(ctx context.Context, s *keyScope, forField, cause string) error {
+func (r *APIKeyReconciler) stage(ctx context.Context, s *apiKeyState, forField, cause string) error {
 	if err := r.confirmFresh(ctx, s); err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func (r *APIKeyReconciler) stage(ctx context.Context, s *keyScope, forField, cau
 // a reconcile that did not finish, and a new one is staged if still due.
 // A rotation's next secret that vanished from the delivery Secret goes
 // too, and the rotation starts over.
-func (r *APIKeyReconciler) settleStaged(s *keyScope) {
+func (r *APIKeyReconciler) settleStaged(s *apiKeyState) {
 	l := s.ledger()
 	if s.nextLost {
 		s.want.Secrets = deleteSerial(s.want.Secrets, l.Next)
@@ -327,7 +327,7 @@ func (r *APIKeyReconciler) settleStaged(s *keyScope) {
 // is a create; later ones are a patch conditional on the version read,
 // which also removes what keyward's fields should not hold, whoever put it
 // there. A Secret of another type (made by hand) is replaced.
-func (r *APIKeyReconciler) deliver(ctx context.Context, s *keyScope) error {
+func (r *APIKeyReconciler) deliver(ctx context.Context, s *apiKeyState) error {
 	v := s.view()
 	if v.current == nil && !s.currentLost {
 		// A key lost from the delivery Secret is replaced through
@@ -348,7 +348,7 @@ func (r *APIKeyReconciler) deliver(ctx context.Context, s *keyScope) error {
 	return nil
 }
 
-func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *keyScope, v deliveryView) (*corev1.Secret, error) {
+func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *apiKeyState, v deliveryView) (*corev1.Secret, error) {
 	old := s.delivery
 	if old != nil && old.Type != DeliverySecretType {
 		if err := r.Client.Delete(ctx, old, client.Preconditions{UID: &old.UID, ResourceVersion: &old.ResourceVersion}); client.IgnoreNotFound(err) != nil {
@@ -367,7 +367,7 @@ func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *keyScope, v del
 }
 
 // locate notes where each plaintext at hand now is in the delivery Secret.
-func (s *keyScope) locate() {
+func (s *apiKeyState) locate() {
 	clear(s.field)
 	for serial, k := range s.plain {
 		for _, field := range deliveryFields {
@@ -380,7 +380,7 @@ func (s *keyScope) locate() {
 
 // confirmFresh refuses to hash on a record the cache shows older than the
 // API server holds.
-func (r *APIKeyReconciler) confirmFresh(ctx context.Context, s *keyScope) error {
+func (r *APIKeyReconciler) confirmFresh(ctx context.Context, s *apiKeyState) error {
 	if s.rec == nil {
 		return nil
 	}

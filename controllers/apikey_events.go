@@ -15,7 +15,7 @@ import (
 // recordActions emits the Events of writes that leave no trace in status:
 // a reissued secret and a record update. Like every Event they are at most
 // once: a crash right after the write loses the Event, never the write.
-func (r *APIKeyReconciler) recordActions(s *keyScope) {
+func (r *APIKeyReconciler) recordActions(s *apiKeyState) {
 	key := s.key
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
 	if s.reissued {
@@ -30,7 +30,7 @@ func (r *APIKeyReconciler) recordActions(s *keyScope) {
 	}
 }
 
-func (s *keyScope) readyChanged() bool {
+func (s *apiKeyState) readyChanged() bool {
 	before := s.condition(s.original, keywardv1.ReadyCondition)
 	after := s.condition(s.key, keywardv1.ReadyCondition)
 	return after != nil && (before == nil || before.Reason != after.Reason)
@@ -39,7 +39,7 @@ func (s *keyScope) readyChanged() bool {
 // recordTransitions emits one Event and one audit line per transition
 // that the status records. It runs only after that status was written, so
 // each transition is announced once, whoever finishes a step after a crash.
-func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
+func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 	key, old := s.key, &s.original.Status
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
 	if old.KeyID == "" && key.Status.KeyID != "" {
@@ -92,7 +92,7 @@ func (r *APIKeyReconciler) recordTransitions(s *keyScope) {
 	r.announceQuota(s)
 }
 
-func (s *keyScope) rotationCause() string {
+func (s *apiKeyState) rotationCause() string {
 	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Cause == "" {
 		return "cause not recorded"
 	}
@@ -107,7 +107,7 @@ func (s *keyScope) rotationCause() string {
 // calls any replica's webhook: the join then goes through the other
 // replica's trail. Never a name the client chose (a field manager, an
 // annotation) is taken for the actor.
-func (r *APIKeyReconciler) emit(s *keyScope, eventType, reason, action, verb, msg string) {
+func (r *APIKeyReconciler) emit(s *apiKeyState, eventType, reason, action, verb, msg string) {
 	r.Recorder.Eventf(s.key, nil, eventType, reason, verb, "%s", msg)
 	if r.Audit == nil {
 		return

@@ -20,7 +20,7 @@ import (
 // webhook checked it at admission, but policies and parents change later.
 // A revoked or deleted ancestor revokes the key; a suspended ancestor, a
 // broader-than-parent key and a violated policy in Suspend mode suspend it.
-func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	rules, err := r.policiesFor(ctx, s.key.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -90,7 +90,7 @@ func (r *APIKeyReconciler) policiesFor(ctx context.Context, namespace string) ([
 	return keyspec.PoliciesFor(ctx, r.APIReader, namespace)
 }
 
-func (s *keyScope) recordViolations(vs []policy.Violation) {
+func (s *apiKeyState) recordViolations(vs []policy.Violation) {
 	s.key.Status.ViolatedPolicies = violatedPolicies(vs)
 	if len(vs) == 0 {
 		s.setCondition(keywardv1.PolicyViolationCondition, metav1.ConditionFalse, keywardv1.CompliantReason,
@@ -101,14 +101,14 @@ func (s *keyScope) recordViolations(vs []policy.Violation) {
 		joinViolations(vs, false)+".")
 }
 
-func (s *keyScope) revokeBy(reason, msg string) {
+func (s *apiKeyState) revokeBy(reason, msg string) {
 	s.state, s.stateReason, s.stateMessage = record.Revoked, reason, msg
 	if s.key.Status.RevokedTime == nil {
 		s.key.Status.RevokedTime = &metav1.Time{Time: s.now}
 	}
 }
 
-func (s *keyScope) suspendBy(reason, msg string) {
+func (s *apiKeyState) suspendBy(reason, msg string) {
 	s.state, s.stateReason, s.stateMessage = record.Suspended, reason, msg
 }
 

@@ -32,7 +32,7 @@ import (
 // the key's quota. With a shared counter store (Redis) every replica
 // reports the same numbers; with in-memory counting each replica counts on
 // its own and the status shows the newest report of any of them.
-func (r *APIKeyReconciler) reportQuota(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) reportQuota(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	rl := s.key.Spec.RateLimit
 	if rl == nil || rl.Quota == nil {
 		s.key.Status.Quota = nil
@@ -86,7 +86,7 @@ func timeOf(t *metav1.Time) time.Time {
 
 // announceQuota emits an Event when the key's quota runs out. Other usage
 // changes are not transitions and go only into status.
-func (r *APIKeyReconciler) announceQuota(s *keyScope) {
+func (r *APIKeyReconciler) announceQuota(s *apiKeyState) {
 	before, after := s.original.Status.Quota, s.key.Status.Quota
 	if after == nil || after.Remaining != 0 || after.ResetTime == nil {
 		return

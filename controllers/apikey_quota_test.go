@@ -49,14 +49,14 @@ func (s *usageSnapshot) get() []verifier.QuotaUsage {
 	return s.usage
 }
 
-// The manager runs on the real clock; the reporter's clock only paces its
-// reports and stamps them, so it starts an hour back to leave room for a
-// later report from another replica.
+// The manager's present is apiKeyClock's; the reporter's clock only paces
+// its reports and stamps them, so it starts an hour back to leave room for
+// a later report from another replica.
 func TestVerifierUsageReachesStatusQuota(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	now := time.Now().UTC().Truncate(time.Second)
+	now := apiKeyClock.Now().UTC().Truncate(time.Second)
 	reset := ratelimit.QuotaPeriodEnd(ratelimit.Daily, time.UTC, now)
 	lastPeriod := reset.AddDate(0, 0, -1)
 

@@ -45,7 +45,7 @@ func (p *publishedRecord) belongsTo(key *keywardv1.APIKey) bool {
 // loadRecord finds the key's record: under the key ID status names or, if
 // status was lost, by the APIKey's UID. Key IDs come from nowhere else.
 // A revoked record keeps the key revoked, whatever the spec says now.
-func (r *APIKeyReconciler) loadRecord(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) loadRecord(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	var rec *publishedRecord
 	var err error
 	if id := s.key.Status.KeyID; id != "" {
@@ -130,7 +130,7 @@ func decodeRecord(sec *corev1.Secret) *publishedRecord {
 // first write of a key ID is a create, so a key ID already taken is never
 // taken over; every later one is conditional on the resourceVersion read,
 // and only ever of a record bound to this APIKey.
-func (r *APIKeyReconciler) saveRecord(ctx context.Context, s *keyScope) error {
+func (r *APIKeyReconciler) saveRecord(ctx context.Context, s *apiKeyState) error {
 	want := s.want
 	want.Schema, want.APIKey = record.Schema, apiKeyRef(s.key)
 	record.SortSecrets(want.Secrets)
@@ -189,7 +189,7 @@ func (r *APIKeyReconciler) saveRecord(ctx context.Context, s *keyScope) error {
 // expiry, limits) in line with the spec and drops a previous secret whose
 // grace period ended. The secrets themselves change only in the phases
 // that issue and rotate them.
-func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if s.want == nil {
 		// Revoked, expired or suspended before a secret was ever issued:
 		// nothing exists that the verifier could be asked about.
@@ -263,7 +263,7 @@ func dropEndedGrace(w *record.Record, now time.Time) {
 // a key never published stays unusable. A suspended, revoked or expired
 // key is denied whatever its conditions say, so its record goes out
 // without them rather than not at all.
-func recordConditions(s *keyScope) (conditions.Conditions, bool) {
+func recordConditions(s *apiKeyState) (conditions.Conditions, bool) {
 	conds := keyspec.AccessConditions(s.key)
 	_, err := conditions.Compile(conds)
 	switch {

@@ -18,7 +18,7 @@ import (
 const timeUnit = time.Second
 
 // plan asks the schedule what is due for the key's secrets now.
-func (r *APIKeyReconciler) plan(s *keyScope) lifecycle.Plan {
+func (r *APIKeyReconciler) plan(s *apiKeyState) lifecycle.Plan {
 	in := lifecycle.Input{
 		Now:        s.now,
 		Active:     s.state == record.Active,
@@ -37,7 +37,7 @@ func (r *APIKeyReconciler) plan(s *keyScope) lifecycle.Plan {
 
 // rotateCause says why the key needs a new secret, or "". Requests served
 // are in the record's ledger, where the key's namespace cannot undo them.
-func (r *APIKeyReconciler) rotateCause(s *keyScope) string {
+func (r *APIKeyReconciler) rotateCause(s *apiKeyState) string {
 	if s.state != record.Active || s.want == nil || s.want.Ledger == nil || s.unsealed {
 		return ""
 	}
@@ -61,7 +61,7 @@ func (r *APIKeyReconciler) rotateCause(s *keyScope) string {
 // valid for the record write that follows (publishRecord). Only after
 // that does it become the key consumers read (promoteRotation): consumers
 // never see a key the verifier does not know yet.
-func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	cause := r.rotateCause(s)
 	if cause == "" {
 		return ctrl.Result{}, nil
@@ -82,7 +82,7 @@ func (r *APIKeyReconciler) rotateIfDue(ctx context.Context, s *keyScope) (ctrl.R
 // now; a secret the delivery Secret had lost (a reissue) goes at once. The
 // delivery Secret changes first, then the record: a crash in between only
 // starts the grace period a little later.
-func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Next == "" || s.rec == nil {
 		return ctrl.Result{}, nil
 	}
@@ -134,7 +134,7 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *keyScope) (ct
 // someone changed in keyward's fields (a serial, an end of validity, a
 // foreign key ID, a stray plaintext) is written back, without hashing,
 // with a Warning Event.
-func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Current == "" || s.currentLost || s.unsealed ||
 		s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
@@ -159,7 +159,7 @@ func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *keyScope) (ctr
 
 // announceRepair tells the key's owners that keyward undid a change to the
 // delivery Secret.
-func (r *APIKeyReconciler) announceRepair(s *keyScope) {
+func (r *APIKeyReconciler) announceRepair(s *apiKeyState) {
 	if s.preexisting {
 		r.Recorder.Eventf(s.key, nil, corev1.EventTypeWarning, keywardv1.DeliveryRepairedReason, "Deliver",
 			"%s", fmt.Sprintf("Secret %s existed before keyward issued this key; keyward never takes a key from a Secret it did not write, and wrote its own.", s.key.DeliverySecretName()))

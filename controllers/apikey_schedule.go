@@ -21,7 +21,7 @@ type Notifier interface {
 // warnAndSchedule sets the Expiring condition, sends a warning the first
 // time a rotation or the expiry comes within the warning window, and asks to
 // be woken at the next instant the schedule changes anything.
-func (r *APIKeyReconciler) warnAndSchedule(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) warnAndSchedule(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	p := r.plan(s)
 	st := &s.key.Status
 	st.NextRotationTime = nil

@@ -20,7 +20,7 @@ import (
 // own PBKDF2 hash — never hashed and published — and, when it matches,
 // fingerprinted. This costs PBKDF2, so it counts against the key's
 // reissue backoff; a secret that does not verify is treated as lost.
-func (r *APIKeyReconciler) sealDelivery(ctx context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) sealDelivery(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if s.want == nil || s.state == record.Revoked || s.state == record.Expired || s.stop {
 		return ctrl.Result{}, nil
 	}
@@ -68,7 +68,7 @@ func (r *APIKeyReconciler) sealDelivery(ctx context.Context, s *keyScope) (ctrl.
 
 // sealField verifies the plaintext of one delivery field against the
 // secrets that field should hold, most likely first.
-func (r *APIKeyReconciler) sealField(ctx context.Context, s *keyScope, fp *keys.Fingerprinter, field string, need []string) error {
+func (r *APIKeyReconciler) sealField(ctx context.Context, s *apiKeyState, fp *keys.Fingerprinter, field string, need []string) error {
 	k, err := keys.Parse(string(s.delivery.Data[field]))
 	if err != nil || k.ID() != s.want.KeyID {
 		return nil
@@ -95,7 +95,7 @@ func (r *APIKeyReconciler) sealField(ctx context.Context, s *keyScope, fp *keys.
 // secret is where, as the verification found them. Secrets no delivered
 // plaintext matched are dropped: no consumer holds them. Rotation requests
 // present now count as served.
-func (s *keyScope) buildLedger() {
+func (s *apiKeyState) buildLedger() {
 	l := &record.Ledger{Generation: max(1, s.key.Status.SecretGeneration)}
 	l.HandledTrigger, l.HandledAnnotation = s.key.RotationRequest()
 	for serial, field := range s.field {
@@ -112,12 +112,12 @@ func (s *keyScope) buildLedger() {
 	s.want.Ledger = l
 }
 
-func (s *keyScope) has(serial string) bool {
+func (s *apiKeyState) has(serial string) bool {
 	_, ok := s.plain[serial]
 	return ok
 }
 
-func (s *keyScope) inLedger(serial string) bool {
+func (s *apiKeyState) inLedger(serial string) bool {
 	l := s.want.Ledger
 	return serial != "" && (serial == l.Current || serial == l.Previous || serial == l.Next)
 }

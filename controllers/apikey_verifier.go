@@ -15,7 +15,7 @@ import (
 // available, because tools that judge an APIKey by its own status (Argo
 // CD) never look at the verifier's Deployment. It runs for keys in every
 // state and never stops the phases after it.
-func (r *APIKeyReconciler) reportVerifier(_ context.Context, s *keyScope) (ctrl.Result, error) {
+func (r *APIKeyReconciler) reportVerifier(_ context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if r.Verifier == nil {
 		// Whatever runs the verifier instead, the manager cannot see it;
 		// a condition left from an earlier configuration would go stale.
@@ -34,7 +34,7 @@ func (r *APIKeyReconciler) reportVerifier(_ context.Context, s *keyScope) (ctrl.
 // announceVerifier emits an Event when the verifier's availability flips
 // between True and False. A key that starts out with the verifier
 // unavailable gets the condition but no Event: nothing changed for it.
-func (r *APIKeyReconciler) announceVerifier(s *keyScope) {
+func (r *APIKeyReconciler) announceVerifier(s *apiKeyState) {
 	before := s.condition(s.original, keywardv1.VerifierAvailableCondition)
 	after := s.condition(s.key, keywardv1.VerifierAvailableCondition)
 	if before == nil || after == nil || before.Status == after.Status {

@@ -127,7 +127,7 @@ func invariantsBroken(ns string, currents, nexts, lost map[string]bool) string {
 		}
 		if _, delivered := sec.Data[DeliveryKeyField]; rec.State == record.Active && (delivered || len(lost) == 0) {
 			cur, err := keys.Parse(string(sec.Data[DeliveryKeyField]))
-			if err != nil || !verifierAccepts(rec, cur, time.Now()) {
+			if err != nil || !verifierAccepts(rec, cur, apiKeyClock.Now()) {
 				return fmt.Sprintf("the record is active but does not accept the key consumers read (serial %s; record %+v)",
 					sec.Annotations[SerialAnnotation], rec.Secrets)
 			}
@@ -148,7 +148,7 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 		{"create", func(g *WithT, ns string, arm func(...string)) {
 			arm()
 			key := createReady(g, newAPIKey(ns, "k"))
-			g.Expect(verifierAccepts(recordFor(g, key.Status.KeyID), deliveredPlaintext(g, key), time.Now())).To(BeTrue())
+			g.Expect(verifierAccepts(recordFor(g, key.Status.KeyID), deliveredPlaintext(g, key), apiKeyClock.Now())).To(BeTrue())
 			// Events are at most once: a crash right after a write may lose
 			// one, never repeat it.
 			g.Expect(eventCount(g, key, keywardv1.CreatedReason)).To(BeNumerically("<=", 1))
@@ -161,14 +161,18 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 			arm()
 			patchKey(g, key, func(k *keywardv1.APIKey) { k.Spec.Rotation.Trigger = "b" })
 			// Converged: rotated once, grace over, only the new key verifies.
+			// The grace runs out while the test waits: the manager's clock
+			// moves on a second at every look, and the reconcile the
+			// manager requeued finds it over.
 			g.Eventually(func(g Gomega) {
+				apiKeyClock.Step(time.Second)
 				_, inGrace := deliveredField(g, key, DeliveryPreviousKeyField)
 				g.Expect(inGrace).To(BeFalse())
 				cur := deliveredPlaintext(g, key)
 				g.Expect(cur.Equal(original)).To(BeFalse())
 				rec := recordFor(g, key.Status.KeyID)
 				g.Expect(rec.Secrets).To(HaveLen(1))
-				g.Expect(verifierAccepts(rec, cur, time.Now())).To(BeTrue())
+				g.Expect(verifierAccepts(rec, cur, apiKeyClock.Now())).To(BeTrue())
 				// ...and the status says so (the flow's last write).
 				got := &keywardv1.APIKey{}
 				g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
@@ -197,8 +201,8 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 				g.Expect(cur.ID()).To(Equal(original.ID()))
 				rec := recordFor(g, key.Status.KeyID)
 				g.Expect(rec.Secrets).To(HaveLen(1))
-				g.Expect(verifierAccepts(rec, cur, time.Now())).To(BeTrue())
-				g.Expect(verifierAccepts(rec, original, time.Now())).To(BeFalse())
+				g.Expect(verifierAccepts(rec, cur, apiKeyClock.Now())).To(BeTrue())
+				g.Expect(verifierAccepts(rec, original, apiKeyClock.Now())).To(BeFalse())
 				got := &keywardv1.APIKey{}
 				g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
 				g.Expect(got.Status.SecretGeneration).To(Equal(int64(2)))

@@ -25,9 +25,10 @@ type SuiteSettings struct {
 	Audit                               audit.Sink
 	Verifier                            VerifierDeployment
 	WrapAPIKeyClient                    func(client.Client) client.Client
-	// SigningClock is the fake clock the SigningKey tests step; the
-	// other components run on the real one.
-	SigningClock clock.Clock
+	// Clock is the fake clock the APIKey tests step (the APIKey
+	// controller, the janitor); SigningClock the one the SigningKey tests
+	// step, so that neither suite's steps move the other's keys.
+	Clock, SigningClock clock.Clock
 }
 
 // SuiteParts are the assembled components the internal tests reach.

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +33,14 @@ func TestScheduledRotationKeepsBothSecretsThroughTheGracePeriod(t *testing.T) {
 
 	// Warned before, then rotated: the new key is current, the old one is
 	// previousKey, and the verifier's view accepts both.
+	advance(g, 6*time.Second-testWarnBefore, key)
+	g.Eventually(func(g Gomega) {
+		got := &keywardv1.APIKey{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
+		g.Expect(meta.FindStatusCondition(got.Status.Conditions, keywardv1.ExpiringCondition)).To(
+			HaveField("Reason", keywardv1.RotationDueSoonReason))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	advance(g, testWarnBefore, key)
 	var second keys.Key
 	g.Eventually(func(g Gomega) {
 		prev, ok := deliveredField(g, key, DeliveryPreviousKeyField)
@@ -43,7 +50,7 @@ func TestScheduledRotationKeepsBothSecretsThroughTheGracePeriod(t *testing.T) {
 		g.Expect(second.Equal(first)).To(BeFalse())
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	rec := recordFor(g, key.Status.KeyID)
-	now := time.Now()
+	now := apiKeyClock.Now()
 	g.Expect(verifierAccepts(rec, second, now)).To(BeTrue(), "the new secret verifies")
 	g.Expect(verifierAccepts(rec, first, now)).To(BeTrue(), "the previous secret verifies during the grace period")
 	g.Expect(second.ID()).To(Equal(first.ID()))
@@ -58,12 +65,13 @@ func TestScheduledRotationKeepsBothSecretsThroughTheGracePeriod(t *testing.T) {
 
 	// After the grace period only the new secret verifies, and the old
 	// plaintext has left the delivery Secret.
+	advance(g, 4*time.Second, key)
 	g.Eventually(func(g Gomega) {
 		_, ok := deliveredField(g, key, DeliveryPreviousKeyField)
 		g.Expect(ok).To(BeFalse())
 		rec := recordFor(g, key.Status.KeyID)
-		g.Expect(verifierAccepts(rec, first, time.Now())).To(BeFalse())
-		g.Expect(verifierAccepts(rec, deliveredPlaintext(g, key), time.Now())).To(BeTrue())
+		g.Expect(verifierAccepts(rec, first, apiKeyClock.Now())).To(BeFalse())
+		g.Expect(verifierAccepts(rec, deliveredPlaintext(g, key), apiKeyClock.Now())).To(BeTrue())
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 
 	g.Eventually(func(g Gomega) {
@@ -97,7 +105,7 @@ func TestOnDemandRotationHappensOncePerRequest(t *testing.T) {
 			g.Expect(p.Equal(prev)).To(BeTrue())
 			cur = deliveredPlaintext(g, key)
 			g.Expect(cur.Equal(prev)).To(BeFalse())
-			g.Expect(verifierAccepts(recordFor(g, key.Status.KeyID), cur, time.Now())).To(BeTrue())
+			g.Expect(verifierAccepts(recordFor(g, key.Status.KeyID), cur, apiKeyClock.Now())).To(BeTrue())
 		}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 		waitFor(g, key, keywardv1.KeyReadyReason)
 		return cur
@@ -150,12 +158,12 @@ func TestSuspendAndResumeReachTheRecord(t *testing.T) {
 	waitFor(g, key, keywardv1.SuspendedReason)
 	rec := recordFor(g, key.Status.KeyID)
 	g.Expect(rec.State).To(Equal(record.Suspended))
-	g.Expect(verifierAccepts(rec, k, time.Now())).To(BeFalse())
+	g.Expect(verifierAccepts(rec, k, apiKeyClock.Now())).To(BeFalse())
 
 	patchKey(g, key, func(a *keywardv1.APIKey) { a.Spec.Suspended = false })
 	waitFor(g, key, keywardv1.KeyReadyReason)
 	rec = recordFor(g, key.Status.KeyID)
-	g.Expect(verifierAccepts(rec, k, time.Now())).To(BeTrue(), "resumed with the same secret")
+	g.Expect(verifierAccepts(rec, k, apiKeyClock.Now())).To(BeTrue(), "resumed with the same secret")
 	g.Expect(deliveredPlaintext(g, key).Equal(k)).To(BeTrue())
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventsFor(g, key)).To(HaveKey(keywardv1.SuspendedReason))
@@ -176,6 +184,8 @@ func TestARevokedKeysTombstoneLeavesAfterItsRetention(t *testing.T) {
 	g.Expect(tomb.RevokedAt.Equal(revoked.Status.RevokedTime.Time)).To(BeTrue())
 
 	recObj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: record.SecretName(key.Status.KeyID)}}
+	advance(g, testRetention)
+	sweepTombstone(key.Status.KeyID)
 	g.Eventually(gone(recObj)).WithTimeout(timeout).Should(BeTrue())
 	// A later reconcile does not bring it back. (It may lose the status's
 	// optimistic lock to the manager's own reconcile; the workqueue would
@@ -204,7 +214,7 @@ func startSecondManager(t *testing.T, g *WithT) *APIKeyReconciler {
 	g.Expect(err).NotTo(HaveOccurred())
 	second := &APIKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("keyward"),
-		Clock: clock.RealClock{}, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
+		Clock: apiKeyClock, Hashes: NewHashPool(mustHasher(g), 1), VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		WarnBefore: testWarnBefore, TombstoneRetention: testRetention, DefaultAllow: true,
 		// Configured like the first: one that does not deploy the verifier
 		// would remove the condition the first sets, turn after turn.

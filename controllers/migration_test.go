@@ -34,7 +34,7 @@ func TestARecordFromBeforeTheLedgerKeepsItsKey(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	phc, err := mustHasher(g).Hash(k)
 	g.Expect(err).NotTo(HaveOccurred())
-	issued := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	issued := apiKeyClock.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 	legacy, err := json.Marshal(map[string]any{
 		"schema": record.Schema, "keyID": k.ID(), "owner": "15a6", "state": "active", "version": 3,
 		"scopes":  []string{"acme/payments/investigations:read", "acme/payments/evidence:write"},

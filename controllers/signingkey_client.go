@@ -20,7 +20,7 @@ import (
 // verifier as a new eviction marker in the record. The key is bound to
 // the APIKey's UID when first published and never follows another APIKey
 // of the same name.
-func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingKeyState) (ctrl.Result, error) {
 	spec := s.key.Spec.Client
 	kid, alg, jwk, err := signingrecord.ParsePublicKey(spec.PublicKey)
 	if err != nil {
@@ -97,7 +97,7 @@ func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingS
 // own: the status and the record in the verifier namespace, which is
 // written before the status and so is the one that counts when they
 // disagree.
-func (r *SigningKeyReconciler) boundAPIKey(s *signingScope, kid string) string {
+func (r *SigningKeyReconciler) boundAPIKey(s *signingKeyState, kid string) string {
 	if sec := s.secrets[kid]; sec != nil {
 		if rec, err := signingrecord.Decode(sec.Data[signingrecord.DataKey]); err == nil {
 			return rec.APIKeyUID

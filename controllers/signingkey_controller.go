@@ -3,11 +3,8 @@ package controllers
 import (
 	"context"
 	"errors"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -51,37 +48,22 @@ type SigningKeyReconciler struct {
 	secondInstance bool
 }
 
-// signingScope is what one reconcile of a SigningKey knows and decided.
-type signingScope struct {
+// signingKeyState is what one reconcile of a SigningKey knows and decided.
+type signingKeyState struct {
+	reconcileRun
 	key, original *keywardv1.SigningKey
-	now           time.Time
 	// secrets are this SigningKey's Secrets in the verifier namespace, by
 	// kid; fresh holds private keys generated in this reconcile.
 	secrets map[string]*corev1.Secret
 	fresh   map[string]bool
-	stop    bool
 	events  []signingEvent
 }
 
 type signingEvent struct{ eventType, reason, action, note string }
 
-func (s *signingScope) event(eventType, reason, action, note string) {
+func (s *signingKeyState) event(eventType, reason, action, note string) {
 	s.events = append(s.events, signingEvent{eventType, reason, action, note})
 }
-
-func (s *signingScope) setCondition(condType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&s.key.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: s.key.Generation,
-	})
-}
-
-// fail sets Ready=False and stops the phases after this one.
-func (s *signingScope) fail(reason, message string) {
-	s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, reason, message)
-	s.stop = true
-}
-
-type signingPhase func(context.Context, *signingScope) (ctrl.Result, error)
 
 // A deleted SigningKey's Secrets go by collection, which only the verifier
 // namespace grants (namespace=verifier: see config/rbac).
@@ -101,21 +83,13 @@ func (r *SigningKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !key.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, key)
 	}
-	if !controllerutil.ContainsFinalizer(key, SigningKeyFinalizer) {
-		patch := client.MergeFrom(key.DeepCopy())
-		controllerutil.AddFinalizer(key, SigningKeyFinalizer)
-		if err := r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := ensureFinalizer(ctx, r.Client, key, SigningKeyFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
-	// Status times have a resolution of one second; the records must say
-	// exactly what status says, or every reconcile would rewrite them.
-	s := &signingScope{key: key, original: key.DeepCopy(), now: r.Clock.Now().Truncate(time.Second)}
+	s := &signingKeyState{reconcileRun: newReconcileRun(r.Clock.Now(), &key.Status.Conditions, key.Generation), key: key, original: key.DeepCopy()}
 	defer func() {
-		if retErr == nil && !s.stop {
-			key.Status.ObservedGeneration = key.Generation
-		}
-		changed, err := r.patchStatus(ctx, s)
+		changed, err := writeStatus(ctx, r.Client, &s.reconcileRun, key, s.original,
+			&key.Status.ObservedGeneration, func(k *keywardv1.SigningKey) any { return k.Status }, retErr)
 		if err != nil {
 			retErr = errors.Join(retErr, err)
 			return
@@ -130,40 +104,24 @@ func (r *SigningKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if fresh, err := r.isFresh(ctx, key); err != nil || !fresh {
 		// The watch brings the newer version and with it the next
 		// reconcile; nothing is written from a stale view.
-		s.stop = true
+		s.stale = true
 		return ctrl.Result{}, err
 	}
-	phases := []signingPhase{r.loadSecrets, r.ensureIssuerKey, r.rotateIfDue, r.withdrawRetired, r.publishIssuerKeys, r.scheduleIssuer}
+	phases := []phase[*signingKeyState]{r.loadSecrets, r.ensureIssuerKey, r.rotateIfDue, r.withdrawRetired, r.publishIssuerKeys, r.scheduleIssuer}
 	if key.Spec.Mode == keywardv1.SigningKeyModeClient {
-		phases = []signingPhase{r.loadSecrets, r.publishClientKey}
+		phases = []phase[*signingKeyState]{r.loadSecrets, r.publishClientKey}
 	}
-	var merged ctrl.Result
-	for _, p := range phases {
-		res, err := p(ctx, s)
-		merged = earliest(merged, res)
-		if err != nil || s.stop {
-			return merged, err
-		}
+	res, done, err := runPhases(ctx, s, phases...)
+	if done {
+		s.setCondition(keywardv1.ReadyCondition, metav1.ConditionTrue, keywardv1.SigningKeyReadyReason,
+			"The key is published to the verifier in "+r.VerifierNamespace+".")
 	}
-	s.setCondition(keywardv1.ReadyCondition, metav1.ConditionTrue, keywardv1.SigningKeyReadyReason,
-		"The key is published to the verifier in "+r.VerifierNamespace+".")
-	return merged, nil
-}
-
-// patchStatus writes the status when it changed, conditional on the
-// resourceVersion the reconcile read, so a stale reconcile cannot announce
-// a transition twice.
-func (r *SigningKeyReconciler) patchStatus(ctx context.Context, s *signingScope) (bool, error) {
-	if equality.Semantic.DeepEqual(s.original.Status, s.key.Status) {
-		return false, nil
-	}
-	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
-	return true, r.Client.Status().Patch(ctx, s.key, patch, client.FieldOwner(FieldOwner))
+	return res, err
 }
 
 // warnOnFailure emits one Warning Event when Ready turns False or its
 // reason changes while False.
-func (r *SigningKeyReconciler) warnOnFailure(s *signingScope) {
+func (r *SigningKeyReconciler) warnOnFailure(s *signingKeyState) {
 	before := conditionOf(s.original.Status.Conditions, keywardv1.ReadyCondition)
 	after := conditionOf(s.key.Status.Conditions, keywardv1.ReadyCondition)
 	if after == nil || after.Status != metav1.ConditionFalse {
@@ -190,7 +148,7 @@ func (r *SigningKeyReconciler) isFresh(ctx context.Context, key *keywardv1.Signi
 }
 
 // loadSecrets finds the Secrets this SigningKey published.
-func (r *SigningKeyReconciler) loadSecrets(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) loadSecrets(ctx context.Context, s *signingKeyState) (ctrl.Result, error) {
 	list := &corev1.SecretList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(r.VerifierNamespace),
 		client.MatchingLabels{signingrecord.Label: "true", signingrecord.SigningKeyUIDLabel: string(s.key.UID)}); err != nil {

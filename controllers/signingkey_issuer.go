@@ -25,7 +25,7 @@ const maxIssuerKeys = 3
 // no relying party can hold a token of a key that did not exist. The
 // Secret is written before the status names the kid, so a crash in
 // between leaves a Secret that the next reconcile adopts.
-func (r *SigningKeyReconciler) ensureIssuerKey(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) ensureIssuerKey(ctx context.Context, s *signingKeyState) (ctrl.Result, error) {
 	if s.key.Namespace != r.VerifierNamespace {
 		s.fail(keywardv1.IssuerNamespaceReason, "Issuer keys are used only from the verifier namespace "+r.VerifierNamespace+"; create this SigningKey there.")
 		return ctrl.Result{}, nil
@@ -60,7 +60,7 @@ func (r *SigningKeyReconciler) ensureIssuerKey(ctx context.Context, s *signingSc
 // changed: a new key is published now and signs after the publish-ahead
 // time; the current key signs until then and stays published until its
 // last token expired.
-func (r *SigningKeyReconciler) rotateIfDue(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) rotateIfDue(ctx context.Context, s *signingKeyState) (ctrl.Result, error) {
 	st := &s.key.Status
 	newest := &st.Keys[len(st.Keys)-1]
 	requested := s.key.RotationRequest() != st.RotationRequest
@@ -99,7 +99,7 @@ func (r *SigningKeyReconciler) rotateIfDue(ctx context.Context, s *signingScope)
 
 // withdrawRetired removes keys whose last token has expired, from the
 // status and from the verifier namespace.
-func (r *SigningKeyReconciler) withdrawRetired(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) withdrawRetired(ctx context.Context, s *signingKeyState) (ctrl.Result, error) {
 	st := &s.key.Status
 	kept := st.Keys[:0:0]
 	for _, k := range st.Keys {
@@ -121,7 +121,7 @@ func (r *SigningKeyReconciler) withdrawRetired(ctx context.Context, s *signingSc
 // publishIssuerKeys writes each key's record with its timeline, and
 // nothing when the records already say so; Secrets of keys the status no
 // longer names are removed.
-func (r *SigningKeyReconciler) publishIssuerKeys(ctx context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) publishIssuerKeys(ctx context.Context, s *signingKeyState) (ctrl.Result, error) {
 	wanted := map[string]bool{}
 	for _, k := range s.key.Status.Keys {
 		wanted[k.KID] = true
@@ -175,7 +175,7 @@ func (r *SigningKeyReconciler) publishIssuerKeys(ctx context.Context, s *signing
 
 // scheduleIssuer sets the Rotating condition and asks to be woken at the
 // next instant the timeline changes.
-func (r *SigningKeyReconciler) scheduleIssuer(_ context.Context, s *signingScope) (ctrl.Result, error) {
+func (r *SigningKeyReconciler) scheduleIssuer(_ context.Context, s *signingKeyState) (ctrl.Result, error) {
 	st := &s.key.Status
 	newest := st.Keys[len(st.Keys)-1]
 	st.KID, st.Algorithm = newest.KID, newest.Algorithm
@@ -221,7 +221,7 @@ func (r *SigningKeyReconciler) scheduleIssuer(_ context.Context, s *signingScope
 
 // generate draws a key pair and writes its Secret before anything else
 // names it.
-func (r *SigningKeyReconciler) generate(ctx context.Context, s *signingScope, publish, active time.Time) (keywardv1.PublishedKey, error) {
+func (r *SigningKeyReconciler) generate(ctx context.Context, s *signingKeyState, publish, active time.Time) (keywardv1.PublishedKey, error) {
 	alg, bits := s.key.KeyAlgorithm()
 	priv, err := signingrecord.GenerateKey(string(alg), bits)
 	if err != nil {
@@ -242,7 +242,7 @@ func (r *SigningKeyReconciler) generate(ctx context.Context, s *signingScope, pu
 	return pk, nil
 }
 
-func (r *SigningKeyReconciler) writeIssuerRecord(ctx context.Context, s *signingScope, k keywardv1.PublishedKey, priv crypto.Signer, existing *corev1.Secret) error {
+func (r *SigningKeyReconciler) writeIssuerRecord(ctx context.Context, s *signingKeyState, k keywardv1.PublishedKey, priv crypto.Signer, existing *corev1.Secret) error {
 	jwk, err := signingrecord.PublicJWKJSON(k.KID, string(k.Algorithm), priv.Public())
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func boundTo(sec *corev1.Secret, uid string) bool {
 // conditional on the resourceVersion read and go only to a Secret bound to
 // this SigningKey. The private key, when there is one, travels only here:
 // never in status, Events or logs.
-func (r *SigningKeyReconciler) writeSigningSecret(ctx context.Context, s *signingScope, rec signingrecord.Record, privatePEM []byte, existing *corev1.Secret) error {
+func (r *SigningKeyReconciler) writeSigningSecret(ctx context.Context, s *signingKeyState, rec signingrecord.Record, privatePEM []byte, existing *corev1.Secret) error {
 	uid := string(s.key.UID)
 	if existing == nil {
 		existing = s.secrets[rec.KID]
@@ -107,7 +107,7 @@ func (r *SigningKeyReconciler) writeSigningSecret(ctx context.Context, s *signin
 // deleteSigningSecret removes a Secret of this SigningKey: by name, since
 // the cache may not have seen it, but only if it is still bound to this
 // SigningKey.
-func (r *SigningKeyReconciler) deleteSigningSecret(ctx context.Context, s *signingScope, kid string) error {
+func (r *SigningKeyReconciler) deleteSigningSecret(ctx context.Context, s *signingKeyState, kid string) error {
 	live := &corev1.Secret{}
 	err := r.liveReader().Get(ctx, client.ObjectKey{Namespace: r.VerifierNamespace, Name: signingrecord.SecretName(kid)}, live)
 	if err != nil || !boundTo(live, string(s.key.UID)) {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"testing"
 
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/keyward-dev/keyward/controllers"
@@ -25,7 +24,7 @@ func TestMain(m *testing.M) {
 			Parts:                   manager.Controllers | manager.VerifierDeployer,
 			VerifierNamespace:       s.VerifierNamespace,
 			ManagerNamespace:        s.ManagerNamespace,
-			Clock:                   clock.RealClock{},
+			Clock:                   s.Clock,
 			Hasher:                  hasher,
 			HashConcurrency:         2,
 			MaxConcurrentReconciles: 4,
@@ -40,9 +39,8 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return controllers.SuiteParts{}, err
 		}
-		// Until the APIKey tests run on the fake clock too, only the
-		// SigningKey controller does; the manager is not started yet, so
-		// nothing has read its clock.
+		// The SigningKey tests step a clock of their own; the manager is
+		// not started yet, so nothing has read the shared one.
 		c.SigningKeys.Clock = s.SigningClock
 		return controllers.SuiteParts{APIKeys: c.APIKeys, SigningKeys: c.SigningKeys, Janitor: c.Janitor, Deployer: c.Deployer}, nil
 	}))

@@ -47,6 +47,11 @@ var (
 	// the tests step through them.
 	signingClock      = clocktesting.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	signingReconciler *SigningKeyReconciler
+	// APIKeys, and the tombstones the janitor removes, run on a fake clock
+	// of their own, started at the real present: keys are dated by the API
+	// server's real clock (creation, expiry after days), and the tests step
+	// through rotations, grace periods, warnings, expiry and retention.
+	apiKeyClock = clocktesting.NewFakeClock(time.Now().UTC().Truncate(time.Second))
 )
 
 const (
@@ -66,8 +71,7 @@ func testVerifierDeployment(namespace string) VerifierDeployment {
 // internal/keys.TestDefaultIterations and by make bench.
 const testIterations = 1000
 
-// Real, short durations: the manager runs on the real clock, as in
-// production, and the lifecycle tests wait for real instants.
+// Short durations, which the lifecycle tests step through on apiKeyClock.
 const (
 	testWarnBefore = 2 * time.Second
 	testRetention  = 3 * time.Second
@@ -129,6 +133,7 @@ func startManager(ctx context.Context, cfg *rest.Config, assemble SuiteAssembler
 	mgrCache = mgr.GetCache()
 	notifier := notify.NewSink(sink.start())
 	notifier.Backoff = 10 * time.Millisecond
+	notifier.Now = apiKeyClock.Now
 	parts, err := assemble(mgr, SuiteSettings{
 		VerifierNamespace: verifierNamespace,
 		ManagerNamespace:  managerNamespace,
@@ -139,6 +144,7 @@ func startManager(ctx context.Context, cfg *rest.Config, assemble SuiteAssembler
 		Audit:             audit.NewWriter(auditLines),
 		Verifier:          testVerifierDeployment(verifierNamespace),
 		WrapAPIKeyClient:  func(c client.Client) client.Client { return &countingClient{Client: c, log: writes} },
+		Clock:             apiKeyClock,
 		SigningClock:      signingClock,
 	})
 	if err != nil {

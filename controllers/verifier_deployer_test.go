@@ -275,12 +275,12 @@ func TestEveryKeySaysWhetherTheVerifierIsAvailable(t *testing.T) {
 // available, so it removes what an earlier configuration reported; one
 // that has not observed it yet leaves the condition as it is.
 func TestTheVerifierConditionWithoutAnObservation(t *testing.T) {
-	withCondition := func() *keyScope {
+	withCondition := func() *apiKeyState {
 		key := newAPIKey("ns", "k")
 		meta.SetStatusCondition(&key.Status.Conditions, metav1.Condition{
 			Type: keywardv1.VerifierAvailableCondition, Status: metav1.ConditionTrue, Reason: keywardv1.VerifierAvailableReason,
 		})
-		return newKeyScope(key, metav1.Now().Time)
+		return newAPIKeyState(key, metav1.Now().Time)
 	}
 	for name, c := range map[string]struct {
 		verifier *VerifierAvailability

@@ -197,9 +197,8 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 		}
 	}
 	if o.Parts&Webhooks != 0 {
-		// The webhook reads no clock yet; o.Clock goes to it once its
-		// Options take one.
 		if err := webhook.Setup(mgr, webhook.Options{
+			Clock:             o.Clock,
 			DefaultAllow:      o.DefaultAllow,
 			Audit:             o.Audit,
 			VerifierNamespace: o.VerifierNamespace,

@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -33,8 +34,9 @@ type APIKeyValidator struct {
 	Reader       client.Reader
 	DefaultAllow bool
 	Audit        audit.Sink
-	// Now is the clock for keys not created yet; time.Now when nil.
-	Now func() time.Time
+	// Clock is the present for keys not created yet, and the time of
+	// their audit lines.
+	Clock clock.PassiveClock
 }
 
 var _ admission.Validator[*keywardv1.APIKey] = &APIKeyValidator{}
@@ -76,10 +78,7 @@ func (v *APIKeyValidator) ValidateDelete(context.Context, *keywardv1.APIKey) (ad
 }
 
 func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, op string) (admission.Warnings, error) {
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
+	now := v.Clock.Now()
 	rules, err := keyspec.PoliciesFor(ctx, v.Reader, key.Namespace)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
@@ -187,7 +186,7 @@ func (v *APIKeyValidator) record(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if e, ok := admissionLine(req); ok {
+	if e, ok := admissionLine(req, v.Clock.Now()); ok {
 		v.Audit.Record(e)
 	}
 }

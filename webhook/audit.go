@@ -7,6 +7,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -29,13 +30,15 @@ const AuditPath = "/audit-keyward-dev-v1alpha1-apikey"
 // admits it, whatever it is: it never refuses.
 type Recorder struct {
 	Audit audit.Sink
+	// Clock dates the audit lines.
+	Clock clock.PassiveClock
 }
 
 var _ admission.Handler = &Recorder{}
 
 // Handle records req unless it is a dry run, and allows it.
 func (r *Recorder) Handle(_ context.Context, req admission.Request) admission.Response {
-	if e, ok := admissionLine(req); ok {
+	if e, ok := admissionLine(req, r.Clock.Now()); ok {
 		r.Audit.Record(e)
 	}
 	return admission.Allowed("")
@@ -47,7 +50,7 @@ func (r *Recorder) Handle(_ context.Context, req admission.Request) admission.Re
 // manager's lifecycle line carries, to be joined with this one), and the
 // lifecycle changes the request makes. A dry run (kubectl
 // --dry-run=server, Argo CD's diff) changes nothing and leaves no line.
-func admissionLine(req admission.Request) (audit.Event, bool) {
+func admissionLine(req admission.Request, now time.Time) (audit.Event, bool) {
 	if req.DryRun != nil && *req.DryRun {
 		return audit.Event{}, false
 	}
@@ -60,7 +63,7 @@ func admissionLine(req admission.Request) (audit.Event, bool) {
 	}
 	op := operationNames[req.Operation]
 	return audit.Event{
-		Time: time.Now().UTC(), Action: "admitted_" + op, KeyID: key.Status.KeyID, Owner: key.Spec.Owner,
+		Time: now.UTC(), Action: "admitted_" + op, KeyID: key.Status.KeyID, Owner: key.Spec.Owner,
 		Namespace: key.Namespace, Name: key.Name, Actor: req.UserInfo.Username,
 		UID: string(key.UID), Generation: key.Generation, Admission: string(req.UID),
 		Changes: lifecycleChanges(req.Operation, old, key),

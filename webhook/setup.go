@@ -5,6 +5,7 @@ package webhook
 import (
 	"errors"
 
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -24,6 +25,9 @@ type Options struct {
 	// VerifierNamespace is where the manager publishes signing keys: the
 	// only place a kid's owner is recorded that no tenant can write.
 	VerifierNamespace string
+	// Clock is the present the validators judge expiry by and date audit
+	// lines with; the real clock when nil.
+	Clock clock.PassiveClock
 }
 
 // Setup registers every validator, and the recording webhook, with the
@@ -34,16 +38,19 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Audit == nil {
 		opts.Audit = audit.Discard{}
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	if opts.VerifierNamespace == "" {
 		return errors.New("webhook: the verifier namespace is required, to refuse a client key whose kid is already published")
 	}
 	reader := cacheThenLive{cache: mgr.GetClient(), live: mgr.GetAPIReader()}
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.APIKey{}).
-		WithValidator(&APIKeyValidator{Reader: reader, DefaultAllow: opts.DefaultAllow, Audit: opts.Audit}).
+		WithValidator(&APIKeyValidator{Reader: reader, DefaultAllow: opts.DefaultAllow, Audit: opts.Audit, Clock: opts.Clock}).
 		Complete(); err != nil {
 		return err
 	}
-	mgr.GetWebhookServer().Register(AuditPath, &admission.Webhook{Handler: &Recorder{Audit: opts.Audit}})
+	mgr.GetWebhookServer().Register(AuditPath, &admission.Webhook{Handler: &Recorder{Audit: opts.Audit, Clock: opts.Clock}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.SigningKey{}).
 		WithValidator(&SigningKeyValidator{Reader: reader, VerifierNamespace: opts.VerifierNamespace}).
 		Complete(); err != nil {

@@ -51,6 +51,10 @@ type Sink struct {
 	// outages and restarts.
 	Attempts int
 	Backoff  time.Duration
+	// Now dates the events: the manager's clock, so that a warning is
+	// dated by the same present that decided to send it. time.Now when
+	// nil.
+	Now func() time.Time
 }
 
 // NewSink returns a sink with a short per-request timeout.
@@ -65,9 +69,13 @@ func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
 	if _, err := rand.Read(id); err != nil {
 		return err
 	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
 	body, err := json.Marshal(cloudEvent{
 		SpecVersion: "1.0", Type: eventType, Source: "keyward/" + w.Namespace + "/" + w.Name,
-		ID: hex.EncodeToString(id), Time: time.Now().UTC(), Subject: w.Owner + "/" + w.KeyID,
+		ID: hex.EncodeToString(id), Time: now().UTC(), Subject: w.Owner + "/" + w.KeyID,
 		DataContentType: "application/json", Data: w,
 	})
 	if err != nil {

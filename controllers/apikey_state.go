@@ -12,13 +12,13 @@ import (
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
-// keyScope carries one reconcile's observations and decisions from phase to
+// apiKeyState carries one reconcile's observations and decisions from phase to
 // phase. It holds the plaintext key only in memory, between reading or
 // minting it and hashing or delivering it.
-type keyScope struct {
+type apiKeyState struct {
+	reconcileRun
 	key      *keywardv1.APIKey
 	original *keywardv1.APIKey
-	now      time.Time
 
 	scopes    []string
 	expiresAt *time.Time
@@ -51,37 +51,19 @@ type keyScope struct {
 	preexisting   bool
 	recordWritten bool
 	recordVersion int64
-
-	stop bool
 }
 
-func newKeyScope(key *keywardv1.APIKey, now time.Time) *keyScope {
-	return &keyScope{
-		key: key, original: key.DeepCopy(), now: now.UTC().Truncate(time.Second),
+func newAPIKeyState(key *keywardv1.APIKey, now time.Time) *apiKeyState {
+	return &apiKeyState{
+		reconcileRun: newReconcileRun(now, &key.Status.Conditions, key.Generation),
+		key:          key, original: key.DeepCopy(),
 		plain: map[string]keys.Key{}, field: map[string]string{},
 	}
 }
 
-func (s *keyScope) setCondition(condType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&s.key.Status.Conditions, metav1.Condition{
-		Type:               condType,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: s.key.Generation,
-		LastTransitionTime: metav1.NewTime(s.now),
-	})
-}
-
-// fail records a failure or terminal state on Ready and stops the phases.
-func (s *keyScope) fail(reason, message string) {
-	s.setCondition(keywardv1.ReadyCondition, metav1.ConditionFalse, reason, message)
-	s.stop = true
-}
-
 // markReady runs after every phase succeeded and sets Ready and the
 // status facts from what the phases found.
-func (s *keyScope) markReady() {
+func (s *apiKeyState) markReady() {
 	revoked := metav1.ConditionFalse
 	revokedReason, revokedMsg := keywardv1.NotRevokedReason, "The key is not revoked."
 	if s.state == record.Revoked {
@@ -141,12 +123,12 @@ func timeOrNil(t *time.Time) *metav1.Time {
 	return &metav1.Time{Time: *t}
 }
 
-func (s *keyScope) condition(obj *keywardv1.APIKey, condType string) *metav1.Condition {
+func (s *apiKeyState) condition(obj *keywardv1.APIKey, condType string) *metav1.Condition {
 	return meta.FindStatusCondition(obj.Status.Conditions, condType)
 }
 
 // current is the secret consumers read, as the record says.
-func (s *keyScope) current() (record.Secret, bool) {
+func (s *apiKeyState) current() (record.Secret, bool) {
 	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Current == "" {
 		return record.Secret{}, false
 	}
@@ -154,7 +136,7 @@ func (s *keyScope) current() (record.Secret, bool) {
 }
 
 // previous is the secret a rotation replaced, while its grace runs.
-func (s *keyScope) previous() (record.Secret, bool) {
+func (s *apiKeyState) previous() (record.Secret, bool) {
 	if s.want == nil || s.want.Ledger == nil || s.want.Ledger.Previous == "" {
 		return record.Secret{}, false
 	}
@@ -163,7 +145,7 @@ func (s *keyScope) previous() (record.Secret, bool) {
 }
 
 // ledger returns the wanted record's ledger, creating an empty one.
-func (s *keyScope) ledger() *record.Ledger {
+func (s *apiKeyState) ledger() *record.Ledger {
 	if s.want.Ledger == nil {
 		s.want.Ledger = &record.Ledger{}
 	}
