@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/keyspec"
 )
@@ -195,7 +195,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *apiKeyState) (c
 		// nothing exists that the verifier could be asked about.
 		return ctrl.Result{}, nil
 	}
-	conds, ok := recordConditions(s)
+	conds, ok := recordAccessConditions(s)
 	if !ok {
 		return ctrl.Result{}, nil
 	}
@@ -257,25 +257,25 @@ func dropEndedGrace(w *record.Record, now time.Time) {
 	l.Previous = ""
 }
 
-// recordConditions are the conditions the record carries. Conditions the
+// recordAccessConditions are the conditions the record carries. Conditions the
 // verifier could not read (the webhook normally refuses them) stop an
 // active key's record from being written: the last valid record stays, and
 // a key never published stays unusable. A suspended, revoked or expired
 // key is denied whatever its conditions say, so its record goes out
 // without them rather than not at all.
-func recordConditions(s *apiKeyState) (conditions.Conditions, bool) {
+func recordAccessConditions(s *apiKeyState) (access.Conditions, bool) {
 	conds := keyspec.AccessConditions(s.key)
-	_, err := conditions.Compile(conds)
+	_, err := access.Compile(conds)
 	switch {
 	case err == nil:
 		return conds, true
 	case s.state != record.Active:
-		return conditions.Conditions{}, true
+		return access.Conditions{}, true
 	}
 	msg := "The key record is not published: spec.conditions cannot be enforced: " + err.Error() + "."
 	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionFalse, keywardv1.InvalidSpecReason, msg)
 	s.fail(keywardv1.InvalidSpecReason, msg)
-	return conditions.Conditions{}, false
+	return access.Conditions{}, false
 }
 
 // removeStaleRecords deletes records bound to this APIKey under another

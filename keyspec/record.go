@@ -2,7 +2,7 @@ package keyspec
 
 import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
 )
@@ -11,19 +11,19 @@ import (
 // webhook checks, delegation compares and the key record carries, so that
 // all three read the spec the same way. The result shares no memory with
 // the spec.
-func AccessConditions(k *keywardv1.APIKey) conditions.Conditions {
+func AccessConditions(k *keywardv1.APIKey) access.Conditions {
 	c := k.Spec.Conditions
 	if c == nil {
-		return conditions.Conditions{}
+		return access.Conditions{}
 	}
-	out := conditions.Conditions{
+	out := access.Conditions{
 		SourceCIDRs:            plainStrings(c.SourceCIDRs),
 		Countries:              plainStrings(c.Countries),
 		Networks:               plainStrings(c.Networks),
 		RequireCompliantDevice: c.RequireCompliantDevice,
 	}
 	for _, w := range c.TimeWindows {
-		out.TimeWindows = append(out.TimeWindows, conditions.TimeWindow{
+		out.TimeWindows = append(out.TimeWindows, access.TimeWindow{
 			Days: plainStrings(w.Days), Start: w.Start, End: w.End, TimeZone: w.TimeZone,
 		})
 	}

@@ -10,7 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 )
 
 // Config is the verifier's request-facing configuration, read from the YAML
@@ -89,10 +89,10 @@ func (c Config) Validate() error {
 }
 
 // Classes parses the network classes.
-func (c Config) Classes() (conditions.Classes, error) {
-	cl, err := conditions.ParseClasses(c.NetworkClasses)
+func (c Config) Classes() (access.Classes, error) {
+	cl, err := access.ParseClasses(c.NetworkClasses)
 	if err != nil {
-		return conditions.Classes{}, fmt.Errorf("networkClasses: %w", err)
+		return access.Classes{}, fmt.Errorf("networkClasses: %w", err)
 	}
 	return cl, nil
 }

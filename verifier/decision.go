@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
@@ -51,11 +51,11 @@ const (
 
 	// Authorisation problems: RFC 6750 insufficient_scope.
 	ReasonInsufficientScope  Reason = "insufficient_scope"
-	ReasonSourceNotAllowed   Reason = Reason(conditions.SourceNotAllowed)
-	ReasonOutsideTimeWindow  Reason = Reason(conditions.OutsideTimeWindow)
-	ReasonCountryNotAllowed  Reason = Reason(conditions.CountryNotAllowed)
-	ReasonNetworkNotAllowed  Reason = Reason(conditions.NetworkNotAllowed)
-	ReasonDeviceNotCompliant Reason = Reason(conditions.DeviceNotCompliant)
+	ReasonSourceNotAllowed   Reason = Reason(access.SourceNotAllowed)
+	ReasonOutsideTimeWindow  Reason = Reason(access.OutsideTimeWindow)
+	ReasonCountryNotAllowed  Reason = Reason(access.CountryNotAllowed)
+	ReasonNetworkNotAllowed  Reason = Reason(access.NetworkNotAllowed)
+	ReasonDeviceNotCompliant Reason = Reason(access.DeviceNotCompliant)
 
 	// Limits: 429 with Retry-After.
 	ReasonRateLimited    Reason = "rate_limited"
@@ -105,7 +105,7 @@ type Request struct {
 	Resource scope.Resource
 	Action   scope.Action
 	// Environment: where and when.
-	Env conditions.Environment
+	Env access.Environment
 	// Peer is the address of the connection the request came on: the
 	// proxy's, or the client's own. Backoff counts failures by it when
 	// Env.Address is unknown, so that clients without a known address do

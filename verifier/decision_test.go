@@ -8,7 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
@@ -48,7 +48,7 @@ func TestDecisionsByKeyState(t *testing.T) {
 			k := f.issue("acme/payments/investigations:read")
 			tc.change(&k.rec)
 			f.publish(k)
-			d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
+			d := f.decide(k.key.Plaintext(), inScope, access.Environment{})
 			g.Expect(d.Result).To(Equal(tc.result))
 			g.Expect(d.Reason).To(Equal(tc.want))
 			// The key is named only to a caller who proved its secret:
@@ -82,7 +82,7 @@ func TestCredentialsRefusedBeforeHashing(t *testing.T) {
 		"Bearer " + good:    ReasonMalformedCredential,
 		good[:len(good)-10]: ReasonMalformedCredential,
 	} {
-		d := f.decide(cred, inScope, conditions.Environment{})
+		d := f.decide(cred, inScope, access.Environment{})
 		g.Expect(d.Result).To(Equal(Deny), cred)
 		g.Expect(d.Reason).To(Equal(want), cred)
 	}
@@ -103,23 +103,23 @@ func TestVerifiedKeysAreCachedPerRecordVersion(t *testing.T) {
 	f.publish(k)
 
 	for range 5 {
-		g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+		g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 	}
 	g.Expect(f.v.HashesRun()).To(Equal(int64(1)), "one hash, then the cache")
 
 	k.rec.Version++ // any change of the record drops what was cached about it
 	f.publish(k)
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 	g.Expect(f.v.HashesRun()).To(Equal(int64(2)))
 
 	// A revocation applies to the next request, cached or not.
 	now := f.clock.Now()
 	k.rec.State, k.rec.Secrets, k.rec.RevokedAt, k.rec.Version = record.Revoked, nil, &now, k.rec.Version+1
 	f.publish(k)
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Reason).To(Equal(ReasonRevoked))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonRevoked))
 
 	f.index.Remove(record.SecretName(k.key.ID()))
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Reason).To(Equal(ReasonUnknownKey))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonUnknownKey))
 }
 
 func TestRotationGracePeriod(t *testing.T) {
@@ -128,58 +128,58 @@ func TestRotationGracePeriod(t *testing.T) {
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
 	old := k.key
-	g.Expect(f.decide(old.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretCurrent))
+	g.Expect(f.decide(old.Plaintext(), inScope, access.Environment{}).Secret).To(Equal(SecretCurrent))
 
 	next := f.rotate(k, time.Hour)
 	f.publish(k)
-	d := f.decide(old.Plaintext(), inScope, conditions.Environment{})
+	d := f.decide(old.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Result).To(Equal(Permit))
 	g.Expect(d.Secret).To(Equal(SecretPrevious))
-	g.Expect(f.decide(next.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretCurrent))
+	g.Expect(f.decide(next.Plaintext(), inScope, access.Environment{}).Secret).To(Equal(SecretCurrent))
 
 	// The grace period ends by the clock, before the manager removes the
 	// old hash: cached or not, the old secret stops working on time.
 	f.clock.Step(time.Hour)
-	g.Expect(f.decide(old.Plaintext(), inScope, conditions.Environment{}).Reason).To(Equal(ReasonSecretExpired))
-	g.Expect(f.decide(next.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	g.Expect(f.decide(old.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonSecretExpired))
+	g.Expect(f.decide(next.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 }
 
-func TestScopesAndConditions(t *testing.T) {
+func TestScopesAndAccessConditions(t *testing.T) {
 	f := newFixture(t, Options{Classes: mustClasses(t, map[string][]string{"corporate": {"10.0.0.0/8"}})})
 	k := f.issue("acme/payments/investigations:read", "acme/payments/evidence:admin")
-	k.rec.Conditions = conditions.Conditions{
+	k.rec.Conditions = access.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8", "192.0.2.0/24"},
-		TimeWindows: []conditions.TimeWindow{{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "08:00", End: "18:00", TimeZone: "Europe/Berlin"}},
+		TimeWindows: []access.TimeWindow{{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "08:00", End: "18:00", TimeZone: "Europe/Berlin"}},
 		Countries:   []string{"DE", "NL"},
 		Networks:    []string{"corporate"},
 
 		RequireCompliantDevice: true,
 	}
 	f.publish(k)
-	ok := conditions.Environment{Address: addr("10.1.2.3"), Country: "DE", Device: conditions.DeviceCompliant}
-	with := func(change func(*conditions.Environment)) conditions.Environment {
+	ok := access.Environment{Address: addr("10.1.2.3"), Country: "DE", Device: access.DeviceCompliant}
+	with := func(change func(*access.Environment)) access.Environment {
 		e := ok
 		change(&e)
 		return e
 	}
 	tests := map[string]struct {
 		scope string
-		env   conditions.Environment
+		env   access.Environment
 		want  Reason
 	}{
 		"in scope, every condition met":  {inScope, ok, ReasonAllowed},
 		"admin implies delete":           {"acme/payments/evidence/EV-1:delete", ok, ReasonAllowed},
 		"another project":                {"acme/hr/investigations:read", ok, ReasonInsufficientScope},
 		"write with a read scope":        {"acme/payments/investigations:write", ok, ReasonInsufficientScope},
-		"outside the CIDRs":              {inScope, with(func(e *conditions.Environment) { e.Address = addr("203.0.113.9") }), ReasonSourceNotAllowed},
-		"unknown address":                {inScope, with(func(e *conditions.Environment) { e.Address = addr("0.0.0.0").Prev() }), ReasonSourceNotAllowed},
-		"allowed CIDR, not in the class": {inScope, with(func(e *conditions.Environment) { e.Address = addr("192.0.2.7") }), ReasonNetworkNotAllowed},
-		"another country":                {inScope, with(func(e *conditions.Environment) { e.Country = "FR" }), ReasonCountryNotAllowed},
-		"no country header":              {inScope, with(func(e *conditions.Environment) { e.Country = "" }), ReasonCountryNotAllowed},
-		"Sunday":                         {inScope, with(func(e *conditions.Environment) { e.Time = t0.Add(-24 * time.Hour) }), ReasonOutsideTimeWindow},
-		"after hours in Berlin":          {inScope, with(func(e *conditions.Environment) { e.Time = t0.Add(7 * time.Hour) }), ReasonOutsideTimeWindow},
-		"non-compliant device":           {inScope, with(func(e *conditions.Environment) { e.Device = conditions.DeviceNonCompliant }), ReasonDeviceNotCompliant},
-		"device unknown":                 {inScope, with(func(e *conditions.Environment) { e.Device = conditions.DeviceUnknown }), ReasonDeviceNotCompliant},
+		"outside the CIDRs":              {inScope, with(func(e *access.Environment) { e.Address = addr("203.0.113.9") }), ReasonSourceNotAllowed},
+		"unknown address":                {inScope, with(func(e *access.Environment) { e.Address = addr("0.0.0.0").Prev() }), ReasonSourceNotAllowed},
+		"allowed CIDR, not in the class": {inScope, with(func(e *access.Environment) { e.Address = addr("192.0.2.7") }), ReasonNetworkNotAllowed},
+		"another country":                {inScope, with(func(e *access.Environment) { e.Country = "FR" }), ReasonCountryNotAllowed},
+		"no country header":              {inScope, with(func(e *access.Environment) { e.Country = "" }), ReasonCountryNotAllowed},
+		"Sunday":                         {inScope, with(func(e *access.Environment) { e.Time = t0.Add(-24 * time.Hour) }), ReasonOutsideTimeWindow},
+		"after hours in Berlin":          {inScope, with(func(e *access.Environment) { e.Time = t0.Add(7 * time.Hour) }), ReasonOutsideTimeWindow},
+		"non-compliant device":           {inScope, with(func(e *access.Environment) { e.Device = access.DeviceNonCompliant }), ReasonDeviceNotCompliant},
+		"device unknown":                 {inScope, with(func(e *access.Environment) { e.Device = access.DeviceUnknown }), ReasonDeviceNotCompliant},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -197,9 +197,9 @@ func TestScopesAndConditions(t *testing.T) {
 	}
 }
 
-func mustClasses(t *testing.T, m map[string][]string) conditions.Classes {
+func mustClasses(t *testing.T, m map[string][]string) access.Classes {
 	t.Helper()
-	c, err := conditions.ParseClasses(m)
+	c, err := access.ParseClasses(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,9 +212,9 @@ func TestBackoffOfRepeatedFailures(t *testing.T) {
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
 	// The legitimate client verified before the attack: its key is cached.
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 
-	attacker := conditions.Environment{Address: addr("198.51.100.1")}
+	attacker := access.Environment{Address: addr("198.51.100.1")}
 	for range 3 {
 		wrong, _ := keys.Generate(k.key.ID())
 		g.Expect(f.decide(wrong.Plaintext(), inScope, attacker).Reason).To(Equal(ReasonInvalidSecret))
@@ -227,7 +227,7 @@ func TestBackoffOfRepeatedFailures(t *testing.T) {
 		g.Expect(d.RetryAfter).NotTo(BeNil())
 	}
 	g.Expect(f.v.HashesRun()).To(Equal(hashed), "backoff refuses without hashing")
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit), "a cached key is unaffected")
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit), "a cached key is unaffected")
 
 	// The same attacker is slowed down on other keys too (per address).
 	k2 := f.issue("acme/payments/investigations:read")
@@ -254,11 +254,11 @@ func TestConcurrentIdenticalAttemptsShareOneHash(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]Decision, n)
 	wg.Add(1)
-	go func() { defer wg.Done(); results[0] = f.decide(k.key.Plaintext(), inScope, conditions.Environment{}) }()
+	go func() { defer wg.Done(); results[0] = f.decide(k.key.Plaintext(), inScope, access.Environment{}) }()
 	<-started
 	for i := 1; i < n; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = f.decide(k.key.Plaintext(), inScope, conditions.Environment{}) }()
+		go func() { defer wg.Done(); results[i] = f.decide(k.key.Plaintext(), inScope, access.Environment{}) }()
 	}
 	g.Eventually(f.v.hashes.joined.Load).WithTimeout(10 * time.Second).Should(Equal(int64(n - 1)))
 	close(release)
@@ -281,12 +281,12 @@ func TestHashingIsBounded(t *testing.T) {
 	started := make(chan struct{}, 3)
 	f.v.hashes.onRun = func() { started <- struct{}{}; <-release }
 	done := make(chan Decision, 2)
-	go func() { done <- f.decide(keysIssued[0].key.Plaintext(), inScope, conditions.Environment{}) }()
+	go func() { done <- f.decide(keysIssued[0].key.Plaintext(), inScope, access.Environment{}) }()
 	<-started // one hashing, holding the only slot
-	go func() { done <- f.decide(keysIssued[1].key.Plaintext(), inScope, conditions.Environment{}) }()
+	go func() { done <- f.decide(keysIssued[1].key.Plaintext(), inScope, access.Environment{}) }()
 	g.Eventually(f.v.hashes.waiting.Load).Should(Equal(int64(1)))
 	// The queue is full: a third distinct key is not queued.
-	d := f.decide(keysIssued[2].key.Plaintext(), inScope, conditions.Environment{})
+	d := f.decide(keysIssued[2].key.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Result).To(Equal(Indeterminate))
 	g.Expect(d.Reason).To(Equal(ReasonHashingBusy))
 	close(release)
@@ -301,11 +301,11 @@ func TestReadinessAndStaleness(t *testing.T) {
 	f := newFixture(t, Options{Ready: func() bool { return ready }, LastContact: func() time.Time { return contact }, MaxStaleness: time.Minute})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Reason).To(Equal(ReasonNotReady))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonNotReady))
 	ready, contact = true, f.clock.Now()
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 	f.clock.Step(time.Minute + time.Second)
-	d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
+	d := f.decide(k.key.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Result).To(Equal(Indeterminate))
 	g.Expect(d.Reason).To(Equal(ReasonStale))
 }
@@ -334,8 +334,8 @@ func TestPreviousSecretIssuedInTheSameSecond(t *testing.T) {
 	k.rec.Secrets[1].Serial = "a"
 	record.SortSecrets(k.rec.Secrets)
 	f.publish(k)
-	g.Expect(f.decide(old.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretPrevious))
-	g.Expect(f.decide(next.Plaintext(), inScope, conditions.Environment{}).Secret).To(Equal(SecretCurrent))
+	g.Expect(f.decide(old.Plaintext(), inScope, access.Environment{}).Secret).To(Equal(SecretPrevious))
+	g.Expect(f.decide(next.Plaintext(), inScope, access.Environment{}).Secret).To(Equal(SecretCurrent))
 }
 
 // Failures count against the (key ID, client) pair and the client, never
@@ -346,7 +346,7 @@ func TestBackoffNeverLocksOutAKeyForOthers(t *testing.T) {
 	f := newFixture(t, Options{FreeFailures: 2, BackoffBase: time.Minute, BackoffMax: time.Hour})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
-	ask := func(cred string, env conditions.Environment, peer string) Decision {
+	ask := func(cred string, env access.Environment, peer string) Decision {
 		r, a := resourceOf(scope.MustParse(inScope))
 		req := Request{Credential: cred, Resource: r, Action: a, Env: env}
 		if peer != "" {
@@ -356,12 +356,12 @@ func TestBackoffNeverLocksOutAKeyForOthers(t *testing.T) {
 	}
 	for _, attack := range []struct {
 		name           string
-		mallory, owner conditions.Environment
+		mallory, owner access.Environment
 		mPeer, oPeer   string
 	}{
-		{"other addresses", conditions.Environment{Address: addr("198.51.100.1")}, conditions.Environment{Address: addr("203.0.113.2")}, "10.0.0.1", "10.0.0.1"},
-		{"no addresses, other peers", conditions.Environment{}, conditions.Environment{}, "10.0.0.1", "10.0.0.2"},
-		{"other IPv6 /64s", conditions.Environment{Address: addr("2001:db8:1:1::1")}, conditions.Environment{Address: addr("2001:db8:1:2::1")}, "", ""},
+		{"other addresses", access.Environment{Address: addr("198.51.100.1")}, access.Environment{Address: addr("203.0.113.2")}, "10.0.0.1", "10.0.0.1"},
+		{"no addresses, other peers", access.Environment{}, access.Environment{}, "10.0.0.1", "10.0.0.2"},
+		{"other IPv6 /64s", access.Environment{Address: addr("2001:db8:1:1::1")}, access.Environment{Address: addr("2001:db8:1:2::1")}, "", ""},
 	} {
 		k := f.issue("acme/payments/investigations:read")
 		f.publish(k)

@@ -21,7 +21,7 @@
 //     client address.
 //  4. Authorisation: the request's resource and action against the key's
 //     scopes (package scope), then the key's access conditions against the
-//     request's environment (package conditions).
+//     request's environment (package access).
 //
 // Decisions are Permit, Deny, NotApplicable (the request names nothing the
 // verifier protects) or Indeterminate (the verifier cannot decide now), each

@@ -11,7 +11,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
@@ -101,7 +101,7 @@ func (f *fixture) publish(i *issued) {
 	}
 }
 
-func (f *fixture) decide(cred string, res string, env conditions.Environment) Decision {
+func (f *fixture) decide(cred string, res string, env access.Environment) Decision {
 	f.t.Helper()
 	sc := scope.MustParse(res)
 	r, a := resourceOf(sc)

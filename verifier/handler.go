@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
@@ -141,8 +141,8 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 }
 
 // environment reads what the configured trusted headers say.
-func (h *handler) environment(r *http.Request) conditions.Environment {
-	env := conditions.Environment{Address: h.cfg.clientAddress.from(r)}
+func (h *handler) environment(r *http.Request) access.Environment {
+	env := access.Environment{Address: h.cfg.clientAddress.from(r)}
 	if h.cfg.countryHeader != "" {
 		env.Country = strings.TrimSpace(r.Header.Get(h.cfg.countryHeader))
 	}
@@ -152,14 +152,14 @@ func (h *handler) environment(r *http.Request) conditions.Environment {
 	return env
 }
 
-func parseDevice(v string) conditions.Device {
+func parseDevice(v string) access.Device {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "compliant":
-		return conditions.DeviceCompliant
+		return access.DeviceCompliant
 	case "":
-		return conditions.DeviceUnknown
+		return access.DeviceUnknown
 	}
-	return conditions.DeviceNonCompliant
+	return access.DeviceNonCompliant
 }
 
 // writeForward answers a proxy: 200 with identity headers on Permit; 401 for

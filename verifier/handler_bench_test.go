@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
 )
@@ -14,13 +14,13 @@ import (
 // forward-auth request, without the network; make bench measures it end to
 // end against a bare handler.
 func BenchmarkForwardAuthCached(b *testing.B) {
-	benchForward(b, conditions.Conditions{}, Config{})
+	benchForward(b, access.Conditions{}, Config{})
 }
 
-func BenchmarkForwardAuthConditions(b *testing.B) {
-	benchForward(b, conditions.Conditions{
+func BenchmarkForwardAuthAccessConditions(b *testing.B) {
+	benchForward(b, access.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"DE"}, Networks: []string{"corporate"},
-		TimeWindows:            []conditions.TimeWindow{{Start: "00:00", End: "24:00"}},
+		TimeWindows:            []access.TimeWindow{{Start: "00:00", End: "24:00"}},
 		RequireCompliantDevice: true,
 	}, Config{CountryHeader: "X-Country", DeviceHeader: "X-Device", NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}}})
 }
@@ -28,10 +28,10 @@ func BenchmarkForwardAuthConditions(b *testing.B) {
 // BenchmarkForwardAuthTokenBucket adds a key's token bucket: what spending
 // from a limit and answering with RateLimit headers costs.
 func BenchmarkForwardAuthTokenBucket(b *testing.B) {
-	benchForward(b, conditions.Conditions{}, Config{}, record.Limit{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1})
+	benchForward(b, access.Conditions{}, Config{}, record.Limit{Name: "per-second", Strategy: ratelimit.TokenBucket, Limit: 1_000_000_000, PeriodSeconds: 1})
 }
 
-func benchForward(b *testing.B, conds conditions.Conditions, conf Config, limits ...record.Limit) {
+func benchForward(b *testing.B, conds access.Conditions, conf Config, limits ...record.Limit) {
 	f := newFixture(&testing.T{}, Options{Classes: mustClassesB(b, conf.NetworkClasses)})
 	k := f.issue("acme/payments/investigations:read")
 	k.rec.Conditions = conds
@@ -59,8 +59,8 @@ func benchForward(b *testing.B, conds conditions.Conditions, conf Config, limits
 	}
 }
 
-func mustClassesB(b *testing.B, m map[string][]string) conditions.Classes {
-	c, err := conditions.ParseClasses(m)
+func mustClassesB(b *testing.B, m map[string][]string) access.Classes {
+	c, err := access.ParseClasses(m)
 	if err != nil {
 		b.Fatal(err)
 	}

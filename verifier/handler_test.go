@@ -12,8 +12,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/audit"
-	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
@@ -75,7 +75,7 @@ func TestForwardAuthContracts(t *testing.T) {
 			var trail testutil.SyncBuffer
 			f := newFixture(t, Options{Audit: AccessLog{W: audit.NewWriter(&trail)}, Classes: mustClasses(t, map[string][]string{"corporate": {"10.0.0.0/8"}})})
 			k := f.issue("acme/payments/investigations:read", "acme/payments/evidence:write")
-			k.rec.Conditions = conditions.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}}
+			k.rec.Conditions = access.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}}
 			f.publish(k)
 			h, err := newTestHandler(f.v, configFor(p))
 			if err != nil {
@@ -148,7 +148,7 @@ func TestForwardAuthClientAddress(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t, Options{})
 	k := f.issue("acme/payments/investigations:read")
-	k.rec.Conditions = conditions.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}}
+	k.rec.Conditions = access.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}}
 	f.publish(k)
 	bearer := http.Header{"Authorization": {"Bearer " + k.key.Plaintext()}}
 	for _, tc := range []struct {
@@ -178,7 +178,7 @@ func TestForwardAuthClientAddress(t *testing.T) {
 func TestDecisionAPI(t *testing.T) {
 	f := newFixture(t, Options{Classes: mustClasses(t, map[string][]string{"corporate": {"10.0.0.0/8"}})})
 	k := f.issue("acme/payments/investigations:read")
-	k.rec.Conditions = conditions.Conditions{Countries: []string{"DE"}, Networks: []string{"corporate"}}
+	k.rec.Conditions = access.Conditions{Countries: []string{"DE"}, Networks: []string{"corporate"}}
 	f.publish(k)
 	// httptest's requests come from 192.0.2.1.
 	h, err := newTestHandler(f.v, Config{TrustedCallers: []string{"192.0.2.0/24"}})

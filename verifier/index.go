@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -15,7 +15,7 @@ import (
 type Entry struct {
 	Record record.Record
 	scopes scope.Set
-	conds  *conditions.Compiled
+	conds  *access.Compiled
 	// scopeStrings are the canonical forms of scopes, by position.
 	scopeStrings []string
 	// Identity header values of a Permit, built once per record version:
@@ -36,7 +36,7 @@ func newEntry(r record.Record) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	conds, err := conditions.Compile(r.Conditions)
+	conds, err := access.Compile(r.Conditions)
 	if err != nil {
 		return nil, err
 	}

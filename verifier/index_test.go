@@ -5,7 +5,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -14,7 +14,7 @@ func TestAnInvalidRecordDeniesItsKey(t *testing.T) {
 	f := newFixture(t, Options{})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 
 	name := record.SecretName(k.key.ID())
 	for _, bad := range [][]byte{
@@ -24,7 +24,7 @@ func TestAnInvalidRecordDeniesItsKey(t *testing.T) {
 	} {
 		err := f.index.Put(name, bad)
 		g.Expect(err).To(MatchError(ContainSubstring(name)))
-		g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Reason).To(Equal(ReasonUnknownKey))
+		g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonUnknownKey))
 		f.publish(k)
 	}
 

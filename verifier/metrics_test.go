@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 )
 
@@ -18,7 +18,7 @@ func TestMetricsCarryNoKeyOrAddress(t *testing.T) {
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
 	unknown, _ := keys.Generate("")
-	env := conditions.Environment{Address: addr("10.1.2.3")}
+	env := access.Environment{Address: addr("10.1.2.3")}
 	f.decide(k.key.Plaintext(), inScope, env)
 	f.decide(k.key.Plaintext(), inScope, env)
 	f.decide(unknown.Plaintext(), inScope, env)

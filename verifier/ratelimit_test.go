@@ -10,7 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
@@ -31,18 +31,18 @@ func TestLimitsDenyOverTheLimitAndReportWhatRemains(t *testing.T) {
 	// Reset is when the bucket is full again: the missing tokens at 2 per
 	// second, rounded up.
 	for _, want := range []struct{ remaining, reset int64 }{{2, 1}, {1, 1}, {0, 2}} {
-		d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
+		d := f.decide(k.key.Plaintext(), inScope, access.Environment{})
 		g.Expect(d.Result).To(Equal(Permit))
 		g.Expect(d.RateLimit).To(Equal(RateLimitStatus{Policy: "per-second", Limit: 3, Remaining: want.remaining, ResetSeconds: want.reset, WindowSeconds: 1}))
 	}
-	d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
+	d := f.decide(k.key.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Result).To(Equal(Deny))
 	g.Expect(d.Reason).To(Equal(ReasonRateLimited))
 	g.Expect(d.Message).To(ContainSubstring(`limit "per-second" is used up`))
 	g.Expect(*d.RetryAfter).To(Equal(t0.Add(500 * time.Millisecond)))
 
 	f.clock.Step(500 * time.Millisecond)
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit), "half a second refills one token")
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit), "half a second refills one token")
 }
 
 func TestCostsByActionAndQuota(t *testing.T) {
@@ -54,16 +54,16 @@ func TestCostsByActionAndQuota(t *testing.T) {
 	})
 	f.publish(k)
 	write := "acme/payments/investigations/INV-7:write"
-	g.Expect(f.decide(k.key.Plaintext(), write, conditions.Environment{}).RateLimit.Remaining).To(Equal(int64(7)))
-	g.Expect(f.decide(k.key.Plaintext(), write, conditions.Environment{}).RateLimit.Remaining).To(Equal(int64(2)))
-	d := f.decide(k.key.Plaintext(), write, conditions.Environment{})
+	g.Expect(f.decide(k.key.Plaintext(), write, access.Environment{}).RateLimit.Remaining).To(Equal(int64(7)))
+	g.Expect(f.decide(k.key.Plaintext(), write, access.Environment{}).RateLimit.Remaining).To(Equal(int64(2)))
+	d := f.decide(k.key.Plaintext(), write, access.Environment{})
 	g.Expect(d.Reason).To(Equal(ReasonQuotaExhausted), "a write costs 5 and 2 remain")
 	g.Expect(*d.RetryAfter).To(Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "the quota refills at midnight")
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).RateLimit.Remaining).To(Equal(int64(1)), "a read still fits")
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).RateLimit.Remaining).To(Equal(int64(1)), "a read still fits")
 	g.Expect(f.v.QuotaUsage()).To(Equal([]QuotaUsage{{KeyID: k.key.ID(), Used: 11, Remaining: 1, ResetAt: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)}}))
 
 	f.clock.SetTime(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
-	g.Expect(f.decide(k.key.Plaintext(), write, conditions.Environment{}).RateLimit.Remaining).To(Equal(int64(7)), "refilled")
+	g.Expect(f.decide(k.key.Plaintext(), write, access.Environment{}).RateLimit.Remaining).To(Equal(int64(7)), "refilled")
 }
 
 func TestLimitsSharedByOwnerAddUp(t *testing.T) {
@@ -74,9 +74,9 @@ func TestLimitsSharedByOwnerAddUp(t *testing.T) {
 	f.publish(a)
 	f.publish(b)
 	for _, k := range []*issued{a, b, a} {
-		g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+		g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 	}
-	d := f.decide(b.key.Plaintext(), inScope, conditions.Environment{})
+	d := f.decide(b.key.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Reason).To(Equal(ReasonRateLimited), "both keys of the owner spent from one limit")
 }
 
@@ -95,10 +95,10 @@ func TestOwnerSharingStopsAtTheNamespace(t *testing.T) {
 	f.publish(victim)
 	f.publish(thief)
 	for range 3 {
-		g.Expect(f.decide(thief.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+		g.Expect(f.decide(thief.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 	}
-	g.Expect(f.decide(thief.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Deny))
-	d := f.decide(victim.key.Plaintext(), inScope, conditions.Environment{})
+	g.Expect(f.decide(thief.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Deny))
+	d := f.decide(victim.key.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Result).To(Equal(Permit), "the other namespace's requests counted nothing here")
 	g.Expect(d.RateLimit.Remaining).To(Equal(int64(2)))
 	usage := map[string]QuotaUsage{}
@@ -117,12 +117,12 @@ func TestARefusedRequestSpendsNothingFromOtherLimits(t *testing.T) {
 		Quota:  &record.Quota{Credits: 5, Refill: ratelimit.Monthly},
 	})
 	f.publish(k)
-	g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Result).To(Equal(Permit))
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
 	for range 5 {
-		g.Expect(f.decide(k.key.Plaintext(), inScope, conditions.Environment{}).Reason).To(Equal(ReasonRateLimited))
+		g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonRateLimited))
 	}
 	f.clock.Step(time.Second)
-	d := f.decide(k.key.Plaintext(), inScope, conditions.Environment{})
+	d := f.decide(k.key.Plaintext(), inScope, access.Environment{})
 	g.Expect(d.Result).To(Equal(Permit))
 	g.Expect(f.v.QuotaUsage()[0].Used).To(Equal(int64(2)), "the refused requests did not spend the quota")
 }
@@ -190,7 +190,7 @@ func TestPreAuthLimitGuardsHashing(t *testing.T) {
 	}}})
 	k := f.issue("acme/payments/investigations:read")
 	f.publish(k)
-	env := conditions.Environment{Address: addr("10.9.9.9")}
+	env := access.Environment{Address: addr("10.9.9.9")}
 	g.Expect(f.decide(k.key.Plaintext(), inScope, env).Result).To(Equal(Permit))
 	wrong, _ := keys.Generate(k.key.ID())
 	g.Expect(f.decide(wrong.Plaintext(), inScope, env).Reason).To(Equal(ReasonInvalidSecret))
@@ -199,7 +199,7 @@ func TestPreAuthLimitGuardsHashing(t *testing.T) {
 	g.Expect(d.Reason).To(Equal(ReasonRateLimited), "the source spent its two verifications")
 	g.Expect(f.v.HashesRun()).To(Equal(hashes), "refused before hashing")
 	g.Expect(f.decide(k.key.Plaintext(), inScope, env).Result).To(Equal(Permit), "a verified key is answered from the cache and not limited")
-	g.Expect(f.decide(wrong.Plaintext(), inScope, conditions.Environment{Address: addr("10.9.9.10")}).Reason).To(Equal(ReasonInvalidSecret), "another source is not")
+	g.Expect(f.decide(wrong.Plaintext(), inScope, access.Environment{Address: addr("10.9.9.10")}).Reason).To(Equal(ReasonInvalidSecret), "another source is not")
 }
 
 func TestRateLimitConfigRefusals(t *testing.T) {

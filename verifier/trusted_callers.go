@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 )
 
 // maxTrustedCallers bounds the list; a handful of proxy networks is usual.
@@ -65,10 +65,10 @@ func (c *compiledConfig) trusts(peer netip.Addr) bool {
 // it, conditions that need the environment fail closed; time windows use
 // the verifier's clock.
 func (h *handler) trustEnvironment(req *Request, r *http.Request) {
-	if req.Env == (conditions.Environment{}) || h.cfg.trusts(req.Peer) {
+	if req.Env == (access.Environment{}) || h.cfg.trusts(req.Peer) {
 		return
 	}
-	req.Env = conditions.Environment{}
+	req.Env = access.Environment{}
 	h.v.metrics.untrustedEnv.Inc()
 	now := h.v.clock.Now().Unix()
 	last := h.lastUntrustedLog.Load()

@@ -10,7 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 )
 
 // A decision request's environment is believed from trusted callers only,
@@ -18,13 +18,13 @@ import (
 func TestDecisionEnvironmentOnlyFromTrustedCallers(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f := newFixture(t, Options{Metrics: NewMetrics(reg), Classes: mustClasses(t, map[string][]string{"corporate": {"10.0.0.0/8"}})})
-	conds := map[string]conditions.Conditions{
+	conds := map[string]access.Conditions{
 		"address": {SourceCIDRs: []string{"10.0.0.0/8"}},
 		"network": {Networks: []string{"corporate"}},
 		"country": {Countries: []string{"DE"}},
 		"device":  {RequireCompliantDevice: true},
 		// t0 is a Monday 10:00 UTC; the window opens at 20:00.
-		"time": {TimeWindows: []conditions.TimeWindow{{Days: []string{"Mon"}, Start: "20:00", End: "22:00", TimeZone: "UTC"}}},
+		"time": {TimeWindows: []access.TimeWindow{{Days: []string{"Mon"}, Start: "20:00", End: "22:00", TimeZone: "UTC"}}},
 	}
 	claims := map[string]string{
 		"address": `{"address":"10.1.2.3"}`,

@@ -10,7 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 )
@@ -26,7 +26,7 @@ type Verifier struct {
 	// ID alone, which would let anyone lock a key out by failing with it.
 	byKeySrc *backoff
 	bySrc    *backoff
-	classes  conditions.Classes
+	classes  access.Classes
 	limits   *limiter
 	metrics  *Metrics
 	audit    AccessLog
@@ -45,7 +45,7 @@ type Verifier struct {
 // Options configure a Verifier; zero values take the documented defaults.
 type Options struct {
 	Clock   clock.PassiveClock
-	Classes conditions.Classes
+	Classes access.Classes
 	Metrics *Metrics
 	Audit   AccessLog
 	Log     logr.Logger
@@ -293,8 +293,8 @@ func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
 	if env.Time.IsZero() {
 		env.Time = now
 	}
-	if f := e.conds.Check(env, v.classes); f != conditions.Met {
-		out := identified(deny(Reason(f), conditionMessage(f)), e)
+	if f := e.conds.Check(env, v.classes); f != access.Met {
+		out := identified(deny(Reason(f), accessDenialMessage(f)), e)
 		out.MatchedScope, out.matched = e.scopeStrings[matched], matched
 		out.RequiredScope = requiredScope(req.Resource, req.Action)
 		return out
@@ -303,17 +303,17 @@ func (v *Verifier) authorize(d Decision, req Request, now time.Time) Decision {
 	return d
 }
 
-func conditionMessage(f conditions.Failure) string {
+func accessDenialMessage(f access.Failure) string {
 	switch f {
-	case conditions.SourceNotAllowed:
+	case access.SourceNotAllowed:
 		return "the key may not be used from this address"
-	case conditions.OutsideTimeWindow:
+	case access.OutsideTimeWindow:
 		return "the key may not be used at this time"
-	case conditions.CountryNotAllowed:
+	case access.CountryNotAllowed:
 		return "the key may not be used from this country"
-	case conditions.NetworkNotAllowed:
+	case access.NetworkNotAllowed:
 		return "the key may not be used from this network"
-	case conditions.DeviceNotCompliant:
+	case access.DeviceNotCompliant:
 		return "the key may only be used from a compliant device"
 	}
 	return "the request does not meet the key's conditions"

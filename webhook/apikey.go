@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/audit"
-	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/keyspec"
@@ -93,7 +93,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	for _, vi := range violations {
 		errs = append(errs, toFieldError(vi))
 	}
-	errs = append(errs, conditionErrors(pk.Conditions)...)
+	errs = append(errs, accessConditionErrors(pk.Conditions)...)
 	errs = append(errs, rateLimitErrors(pk.RateLimit)...)
 	if key.Spec.Parent != nil {
 		errs = append(errs, v.checkParent(ctx, key, pk, scopes, now)...)
@@ -105,15 +105,15 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	return admission.Warnings(policy.Warnings(pk, scopes)), nil
 }
 
-// conditionErrors refuses conditions the verifier could not enforce. The
+// accessConditionErrors refuses conditions the verifier could not enforce. The
 // schema checks their form; whether a time zone exists only the conditions
 // package can tell, and the verifier refuses a record it cannot compile.
-func conditionErrors(c conditions.Conditions) field.ErrorList {
-	_, err := conditions.Compile(c)
+func accessConditionErrors(c access.Conditions) field.ErrorList {
+	_, err := access.Compile(c)
 	if err == nil {
 		return nil
 	}
-	var problems conditions.Problems
+	var problems access.Problems
 	if !errors.As(err, &problems) {
 		return field.ErrorList{field.InternalError(field.NewPath("spec", "conditions"), err)}
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -65,7 +65,7 @@ type Key struct {
 	Created    time.Time
 	Scopes     []string
 	Role       string
-	Conditions conditions.Conditions
+	Conditions access.Conditions
 	// Lifetime is from creation to expiry; nil when the key never expires.
 	Lifetime *time.Duration
 	// ExpiresAt is the expiry instant, nil for never.
@@ -81,7 +81,7 @@ type Key struct {
 type Parent struct {
 	Name       string
 	Scopes     scope.Set
-	Conditions conditions.Conditions
+	Conditions access.Conditions
 	ExpiresAt  *time.Time
 	// AuthMethods are the parent's; nil when unknown (not checked).
 	AuthMethods []string
@@ -210,7 +210,7 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 }
 
 // Delegation checks a key against the parent it delegates from: no broader
-// scopes, conditions at least as strict (conditions.AtLeastAsStrict), rate
+// scopes, conditions at least as strict (access.AtLeastAsStrict), rate
 // limits at least as strict, no later expiry. A key that holds
 // more than its parent is an escalation, so every violation suspends.
 func Delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
@@ -232,7 +232,7 @@ func delegation(child Key, childScopes scope.Set, parent Parent) []Violation {
 			vs = append(vs, Violation{Field: f, Message: fmt.Sprintf("scope %q is broader than parent key %q allows (parent scopes: %s)", s, parent.Name, strings.Join(parent.Scopes.Strings(), ", "))})
 		}
 	}
-	for _, p := range conditions.AtLeastAsStrict(child.Conditions, parent.Conditions, parent.Name) {
+	for _, p := range access.AtLeastAsStrict(child.Conditions, parent.Conditions, parent.Name) {
 		vs = append(vs, Violation{Field: "spec.conditions." + p.Field, Message: p.Message})
 	}
 	vs = append(vs, delegatedLimits(child, parent)...)

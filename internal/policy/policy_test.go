@@ -6,7 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
 
@@ -20,7 +20,7 @@ func set(ss ...string) scope.Set {
 
 func dur(d time.Duration) *time.Duration { return &d }
 
-func cidrs(c []string) conditions.Conditions { return conditions.Conditions{SourceCIDRs: c} }
+func cidrs(c []string) access.Conditions { return access.Conditions{SourceCIDRs: c} }
 
 func TestEvaluate(t *testing.T) {
 	day := 24 * time.Hour
@@ -153,7 +153,7 @@ func TestDelegation(t *testing.T) {
 			[]string{`spec.expiration: expiry 2027-01-01T01:00:00Z is later than parent key "org-key"'s`},
 		},
 		"a condition the parent lacks": {
-			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: conditions.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"FR"}}, ExpiresAt: &exp},
+			Key{Scopes: []string{"acme/payments/investigations:read"}, Conditions: access.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"FR"}}, ExpiresAt: &exp},
 			nil,
 		},
 		"an auth method the parent lacks": {
@@ -175,16 +175,16 @@ func TestDelegation(t *testing.T) {
 	}
 }
 
-func TestDelegationComparesEveryCondition(t *testing.T) {
-	office := conditions.TimeWindow{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "08:00", End: "20:00", TimeZone: "Europe/Berlin"}
-	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), Conditions: conditions.Conditions{
-		SourceCIDRs: []string{"10.0.0.0/8"}, TimeWindows: []conditions.TimeWindow{office},
+func TestDelegationComparesEveryAccessCondition(t *testing.T) {
+	office := access.TimeWindow{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "08:00", End: "20:00", TimeZone: "Europe/Berlin"}
+	parent := Parent{Name: "org-key", Scopes: set("acme/*/investigations:admin"), Conditions: access.Conditions{
+		SourceCIDRs: []string{"10.0.0.0/8"}, TimeWindows: []access.TimeWindow{office},
 		Countries: []string{"DE", "NL"}, Networks: []string{"corp"}, RequireCompliantDevice: true,
 	}}
-	narrow := func(mutate func(*conditions.Conditions)) Key {
-		c := conditions.Conditions{
+	narrow := func(mutate func(*access.Conditions)) Key {
+		c := access.Conditions{
 			SourceCIDRs: []string{"10.1.0.0/16"},
-			TimeWindows: []conditions.TimeWindow{{Days: []string{"Mon"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"}},
+			TimeWindows: []access.TimeWindow{{Days: []string{"Mon"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"}},
 			Countries:   []string{"DE"}, Networks: []string{"corp"}, RequireCompliantDevice: true,
 		}
 		if mutate != nil {
@@ -198,27 +198,27 @@ func TestDelegationComparesEveryCondition(t *testing.T) {
 	}{
 		"narrower in every way": {narrow(nil), nil},
 		"a broader country": {
-			narrow(func(c *conditions.Conditions) { c.Countries = []string{"FR"} }),
+			narrow(func(c *access.Conditions) { c.Countries = []string{"FR"} }),
 			[]string{`spec.conditions.countries[0]: country "FR" is not allowed by parent key "org-key" (parent allows: DE, NL)`},
 		},
 		"no countries": {
-			narrow(func(c *conditions.Conditions) { c.Countries = nil }),
+			narrow(func(c *access.Conditions) { c.Countries = nil }),
 			[]string{`spec.conditions.countries: parent key "org-key" is limited to the countries DE, NL`},
 		},
 		"another network class": {
-			narrow(func(c *conditions.Conditions) { c.Networks = []string{"corp", "wifi"} }),
+			narrow(func(c *access.Conditions) { c.Networks = []string{"corp", "wifi"} }),
 			[]string{`spec.conditions.networks[1]: network class "wifi" is not allowed by parent key "org-key" (parent allows: corp)`},
 		},
 		"a later window": {
-			narrow(func(c *conditions.Conditions) { c.TimeWindows[0].End = "21:00" }),
+			narrow(func(c *access.Conditions) { c.TimeWindows[0].End = "21:00" }),
 			[]string{`spec.conditions.timeWindows[0]: time window Mon 09:00-21:00 Europe/Berlin is not inside the time windows of parent key "org-key" (Mon,Tue,Wed,Thu,Fri 08:00-20:00 Europe/Berlin)`},
 		},
 		"any device": {
-			narrow(func(c *conditions.Conditions) { c.RequireCompliantDevice = false }),
+			narrow(func(c *access.Conditions) { c.RequireCompliantDevice = false }),
 			[]string{`spec.conditions.requireCompliantDevice: parent key "org-key" requires a compliant device`},
 		},
 		"nothing at all": {
-			narrow(func(c *conditions.Conditions) { *c = conditions.Conditions{} }),
+			narrow(func(c *access.Conditions) { *c = access.Conditions{} }),
 			[]string{"spec.conditions.sourceCIDRs:", "spec.conditions.countries:", "spec.conditions.networks:", "spec.conditions.timeWindows:", "spec.conditions.requireCompliantDevice:"},
 		},
 	}

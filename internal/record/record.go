@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -134,8 +134,8 @@ const (
 )
 
 // Conditions restrict where, when and from what a key may be used; the
-// conditions package defines and checks them.
-type Conditions = conditions.Conditions
+// access package defines and checks them.
+type Conditions = access.Conditions
 
 // APIKeyRef names the APIKey a record belongs to. A key ID is bound to
 // one APIKey, by UID, for the record's whole life: the manager never
@@ -228,7 +228,7 @@ func (r *Record) Validate() error {
 	}
 	// The verifier enforces only conditions it can read: a record whose
 	// conditions do not compile is refused, not half-enforced.
-	if _, err := conditions.Compile(r.Conditions); err != nil {
+	if _, err := access.Compile(r.Conditions); err != nil {
 		errs = append(errs, fmt.Errorf("conditions: %w", err))
 	}
 	if _, err := r.RateLimit.Compile(); err != nil {

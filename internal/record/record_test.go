@@ -7,7 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
 )
 
@@ -78,7 +78,7 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"a CIDR that does not parse": {func(r *Record) { r.Conditions.SourceCIDRs = []string{"10.0.0.300/8"} },
 			`conditions: sourceCIDRs[0]: "10.0.0.300/8" is not a network`},
 		"an unknown time zone": {func(r *Record) {
-			r.Conditions.TimeWindows = []conditions.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Mars/Base"}}
+			r.Conditions.TimeWindows = []access.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Mars/Base"}}
 		}, `conditions: timeWindows[0].timeZone: unknown time zone "Mars/Base"`},
 		"a lower-case country":        {func(r *Record) { r.Conditions.Countries = []string{"de"} }, "conditions: countries[0]"},
 		"an unknown auth method":      {func(r *Record) { r.AuthMethods = []string{"Password"} }, `authMethods[0]: unknown method "Password"`},
@@ -141,12 +141,12 @@ func TestSameContentIgnoresOnlyVersion(t *testing.T) {
 	g.Expect(SameContent(a, b)).To(BeFalse())
 }
 
-func TestConditionsTravelWhole(t *testing.T) {
+func TestAccessConditionsTravelWhole(t *testing.T) {
 	g := NewWithT(t)
 	r, _ := validRecord(t)
-	r.Conditions = conditions.Conditions{
+	r.Conditions = access.Conditions{
 		SourceCIDRs:            []string{"10.0.0.0/8"},
-		TimeWindows:            []conditions.TimeWindow{{Days: []string{"Mon", "Fri"}, Start: "22:00", End: "02:00", TimeZone: "Europe/Berlin"}},
+		TimeWindows:            []access.TimeWindow{{Days: []string{"Mon", "Fri"}, Start: "22:00", End: "02:00", TimeZone: "Europe/Berlin"}},
 		Countries:              []string{"DE", "NL"},
 		Networks:               []string{"corp"},
 		RequireCompliantDevice: true,
@@ -162,10 +162,10 @@ func TestConditionsTravelWhole(t *testing.T) {
 	g.Expect(got.Conditions).To(Equal(r.Conditions))
 }
 
-func TestARecordWithoutConditionsCarriesNone(t *testing.T) {
-	for name, c := range map[string]conditions.Conditions{
+func TestARecordWithoutAccessConditionsCarriesNone(t *testing.T) {
+	for name, c := range map[string]access.Conditions{
 		"zero":        {},
-		"empty lists": {SourceCIDRs: []string{}, TimeWindows: []conditions.TimeWindow{}, Countries: []string{}, Networks: []string{}},
+		"empty lists": {SourceCIDRs: []string{}, TimeWindows: []access.TimeWindow{}, Countries: []string{}, Networks: []string{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -178,29 +178,29 @@ func TestARecordWithoutConditionsCarriesNone(t *testing.T) {
 	}
 }
 
-func TestSameContentSeesEveryCondition(t *testing.T) {
-	changes := map[string]func(*conditions.Conditions){
-		"source":  func(c *conditions.Conditions) { c.SourceCIDRs = []string{"10.1.0.0/16"} },
-		"window":  func(c *conditions.Conditions) { c.TimeWindows[0].End = "17:00" },
-		"zone":    func(c *conditions.Conditions) { c.TimeWindows[0].TimeZone = "Europe/Paris" },
-		"days":    func(c *conditions.Conditions) { c.TimeWindows[0].Days = []string{"Mon"} },
-		"country": func(c *conditions.Conditions) { c.Countries = []string{"NL"} },
-		"network": func(c *conditions.Conditions) { c.Networks = []string{"vpn"} },
-		"device":  func(c *conditions.Conditions) { c.RequireCompliantDevice = false },
+func TestSameContentSeesEveryAccessCondition(t *testing.T) {
+	changes := map[string]func(*access.Conditions){
+		"source":  func(c *access.Conditions) { c.SourceCIDRs = []string{"10.1.0.0/16"} },
+		"window":  func(c *access.Conditions) { c.TimeWindows[0].End = "17:00" },
+		"zone":    func(c *access.Conditions) { c.TimeWindows[0].TimeZone = "Europe/Paris" },
+		"days":    func(c *access.Conditions) { c.TimeWindows[0].Days = []string{"Mon"} },
+		"country": func(c *access.Conditions) { c.Countries = []string{"NL"} },
+		"network": func(c *access.Conditions) { c.Networks = []string{"vpn"} },
+		"device":  func(c *access.Conditions) { c.RequireCompliantDevice = false },
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			a, _ := validRecord(t)
-			a.Conditions = conditions.Conditions{
+			a.Conditions = access.Conditions{
 				SourceCIDRs:            []string{"10.0.0.0/8"},
-				TimeWindows:            []conditions.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Europe/Berlin"}},
+				TimeWindows:            []access.TimeWindow{{Start: "09:00", End: "18:00", TimeZone: "Europe/Berlin"}},
 				Countries:              []string{"DE"},
 				Networks:               []string{"corp"},
 				RequireCompliantDevice: true,
 			}
 			b := a
-			b.Conditions.TimeWindows = []conditions.TimeWindow{a.Conditions.TimeWindows[0]}
+			b.Conditions.TimeWindows = []access.TimeWindow{a.Conditions.TimeWindows[0]}
 			change(&b.Conditions)
 			g.Expect(SameContent(a, b)).To(BeFalse())
 		})

@@ -23,8 +23,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/audit"
-	"github.com/keyward-dev/keyward/internal/conditions"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
@@ -109,9 +109,9 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		b.Fatal(err)
 	}
 	plain := publish(b, index, hasher, nil)
-	fullConditions := conditions.Conditions{
+	fullConditions := access.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8"},
-		TimeWindows: []conditions.TimeWindow{{
+		TimeWindows: []access.TimeWindow{{
 			Days:  []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"},
 			Start: "00:00", End: "24:00",
 		}},

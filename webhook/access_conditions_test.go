@@ -12,7 +12,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 )
 
-func TestAdmissionChecksConditions(t *testing.T) {
+func TestAdmissionChecksAccessConditions(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := namespaceWithLabels(t, nil)
@@ -107,7 +107,7 @@ func TestAdmissionChecksConditions(t *testing.T) {
 
 // The API server refuses what the schema can tell is wrong before the
 // webhook is asked.
-func TestTheSchemaRefusesMalformedConditions(t *testing.T) {
+func TestTheSchemaRefusesMalformedAccessConditions(t *testing.T) {
 	ctx := context.Background()
 	ns := namespaceWithLabels(t, nil)
 	cases := map[string]struct {

@@ -10,11 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
-	"github.com/keyward-dev/keyward/internal/conditions"
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
-func withEveryCondition(k *keywardv1.APIKey) {
+func withEveryAccessCondition(k *keywardv1.APIKey) {
 	k.Spec.Conditions = &keywardv1.AccessConditions{
 		SourceCIDRs: []keywardv1.CIDR{"10.0.0.0/8", "2001:db8::/32"},
 		TimeWindows: []keywardv1.TimeWindow{
@@ -27,16 +27,16 @@ func withEveryCondition(k *keywardv1.APIKey) {
 	}
 }
 
-func TestTheRecordCarriesEveryCondition(t *testing.T) {
+func TestTheRecordCarriesEveryAccessCondition(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	key := createReady(g, newAPIKey(ns, "conditioned", withEveryCondition))
+	key := createReady(g, newAPIKey(ns, "conditioned", withEveryAccessCondition))
 	deleteAtEnd(t, key)
 
 	rec := recordFor(g, key.Status.KeyID)
-	g.Expect(rec.Conditions).To(Equal(conditions.Conditions{
+	g.Expect(rec.Conditions).To(Equal(access.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8", "2001:db8::/32"},
-		TimeWindows: []conditions.TimeWindow{
+		TimeWindows: []access.TimeWindow{
 			{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "08:00", End: "20:00", TimeZone: "Europe/Berlin"},
 			{Days: []string{"Sat"}, Start: "22:00", End: "02:00"},
 		},
@@ -48,17 +48,17 @@ func TestTheRecordCarriesEveryCondition(t *testing.T) {
 	// What the verifier will make of it: a Tuesday noon in Berlin from the
 	// corporate network in Germany on a compliant device is admitted, the
 	// same request from France is not.
-	compiled, err := conditions.Compile(rec.Conditions)
+	compiled, err := access.Compile(rec.Conditions)
 	g.Expect(err).NotTo(HaveOccurred())
-	classes, err := conditions.ParseClasses(map[string][]string{"corp": {"10.1.0.0/16"}})
+	classes, err := access.ParseClasses(map[string][]string{"corp": {"10.1.0.0/16"}})
 	g.Expect(err).NotTo(HaveOccurred())
-	env := conditions.Environment{
+	env := access.Environment{
 		Address: netip.MustParseAddr("10.1.2.3"), Time: time.Date(2026, 3, 24, 11, 0, 0, 0, time.UTC),
-		Country: "DE", Device: conditions.DeviceCompliant,
+		Country: "DE", Device: access.DeviceCompliant,
 	}
-	g.Expect(compiled.Check(env, classes)).To(Equal(conditions.Met))
+	g.Expect(compiled.Check(env, classes)).To(Equal(access.Met))
 	env.Country = "FR"
-	g.Expect(compiled.Check(env, classes)).To(Equal(conditions.CountryNotAllowed))
+	g.Expect(compiled.Check(env, classes)).To(Equal(access.CountryNotAllowed))
 
 	// Changing a condition republishes the record under a new version.
 	patchKey(g, key, func(k *keywardv1.APIKey) {
@@ -76,7 +76,7 @@ func TestTheRecordCarriesEveryCondition(t *testing.T) {
 // The webhook refuses a time zone nobody knows; without it, the manager
 // must still not publish conditions the verifier would refuse, and must
 // not let them hold up a revocation.
-func TestConditionsNobodyCanEnforceAreNotPublished(t *testing.T) {
+func TestAccessConditionsNobodyCanEnforceAreNotPublished(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	key := newAPIKey(ns, "martian", func(k *keywardv1.APIKey) {

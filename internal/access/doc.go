@@ -1,4 +1,4 @@
-// Package conditions decides whether a request's environment meets the access
+// Package access decides whether a request's environment meets the access
 // conditions of a key: where the request comes from (source address, named
 // network class, country), when it is made (time-of-day windows in a time
 // zone, on chosen weekdays) and from what (a compliant device).
@@ -65,4 +65,4 @@
 // request its parent's would refuse. It is conservative: what it cannot
 // prove narrower (a time window in another time zone, a value that does not
 // parse) it reports.
-package conditions
+package access
