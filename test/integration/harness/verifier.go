@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"net/http/httptest"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -24,8 +25,9 @@ type VerifierOptions struct {
 	// User is impersonated by the verifier's client, so that the verifier
 	// reads with exactly the Role the manager gives that user.
 	User string
-	// Config is the verifier's configuration; its OAuth issuer is set to
-	// the public listener's URL, as RFC 8414 wants it.
+	// Config is the verifier's configuration. Without an OAuth issuer the
+	// public listener's URL is the issuer, as RFC 8414 wants it; replicas
+	// of one deployment share the URL of the Service in front of them.
 	Config verifier.Config
 	// Audit receives the verifier's access log.
 	Audit io.Writer
@@ -44,6 +46,9 @@ type Verifier struct {
 	// URL serves decisions and forward-auth, PublicURL the OAuth endpoints
 	// (token, JWKS, metadata).
 	URL, PublicURL string
+	// Stop stops it before its context is done, as a replica that goes
+	// away; it may be called more than once.
+	Stop func()
 }
 
 // StartVerifier starts a verifier that runs until ctx is done.
@@ -57,7 +62,9 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	// Two listeners, as `keyward verifier` opens them.
 	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	conf := o.Config
-	conf.OAuth.Issuer = "http://" + pub.Listener.Addr().String()
+	if conf.OAuth.Issuer == "" {
+		conf.OAuth.Issuer = "http://" + pub.Listener.Addr().String()
+	}
 	classes, err := conf.Classes()
 	if err != nil {
 		return nil, err
@@ -74,6 +81,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)},
 		Ready:       func() bool { return watch.Ready() && signing.Ready() },
 		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
+		RateLimits: conf.RateLimits,
 	})
 	if err != nil {
 		return nil, err
@@ -82,6 +90,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	go watch.Run(ctx, time.Second)
 	go signing.Run(ctx)
 	if o.UsageReplica != "" {
@@ -91,6 +100,8 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
 	srv.Start()
 	pub.Start()
-	go func() { <-ctx.Done(); srv.Close(); pub.Close() }()
-	return &Verifier{Verifier: v, Watch: watch, Signing: signing, URL: srv.URL, PublicURL: pub.URL}, nil
+	closeServers := sync.OnceFunc(func() { srv.Close(); pub.Close() })
+	go func() { <-ctx.Done(); closeServers() }()
+	stop := sync.OnceFunc(func() { closeServers(); cancel(); _ = v.Close() })
+	return &Verifier{Verifier: v, Watch: watch, Signing: signing, URL: srv.URL, PublicURL: pub.URL, Stop: stop}, nil
 }
