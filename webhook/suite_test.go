@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"os"
 	"testing"
@@ -95,19 +94,7 @@ func startValidators(ctx context.Context, cfg *rest.Config, stopped chan<- struc
 		return fmt.Errorf("cache did not sync")
 	}
 	// Serving means the API server can reach us: wait for the TLS port.
-	addr := fmt.Sprintf("%s:%d", opts.LocalServingHost, opts.LocalServingPort)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
-		if err == nil {
-			_ = conn.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server did not start: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	return testutil.WaitForTLS(opts.LocalServingHost, opts.LocalServingPort, 20*time.Second)
 }
 
 // namespaceWithLabels creates a namespace for one test.

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -25,6 +23,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/manager"
+	"github.com/keyward-dev/keyward/test/integration/harness"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -128,57 +127,24 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 // verifier's ServiceAccount: if its Role lacked anything it needs, the
 // record watch would never sync and every test would fail.
 func startVerifier(ctx context.Context, cfg *rest.Config) error {
-	asVerifier := rest.CopyConfig(cfg)
-	asVerifier.Impersonate = rest.ImpersonationConfig{UserName: verifierUser}
-	cs, err := kubernetes.NewForConfig(asVerifier)
-	if err != nil {
-		return err
-	}
-	// Two listeners, as `keyward verifier` opens them. The issuer is the
-	// public one's URL, as RFC 8414 wants it.
-	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
-	conf := verifier.Config{
-		OAuth: verifier.OAuthConfig{Issuer: "http://" + pub.Listener.Addr().String()},
-		// The tests' decision requests state their environment.
-		TrustedCallers: []string{"127.0.0.0/8"},
-		CountryHeader:  "X-Country",
-		DeviceHeader:   "X-Device",
-		NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}},
-	}
-	classes, err := conf.Classes()
-	if err != nil {
-		return err
-	}
-	index := verifier.NewIndex()
-	watch = verifier.NewWatch(cs, verifierNamespace, index, verifier.WatchOptions{})
-	signing := verifier.NewSigningKeys()
-	tokens, err := verifier.NewTokens(signing, conf.OAuth, nil)
-	if err != nil {
-		return err
-	}
-	signingWatch := verifier.NewSigningWatch(cs, verifierNamespace, signing, logr.Discard())
-	v, err = verifier.New(index, verifier.Options{
-		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(trail)},
-		Ready:       func() bool { return watch.Ready() && signingWatch.Ready() },
-		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
+	started, err := harness.StartVerifier(ctx, cfg, harness.VerifierOptions{
+		Namespace: verifierNamespace, User: verifierUser,
+		Config: verifier.Config{
+			// The tests' decision requests state their environment.
+			TrustedCallers: []string{"127.0.0.0/8"},
+			CountryHeader:  "X-Country",
+			DeviceHeader:   "X-Device",
+			NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}},
+		},
+		Audit: trail,
+		// A short interval: quota usage reaches the APIKeys' status within
+		// the tests' patience.
+		UsageReplica: "integration", UsageInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		return err
 	}
-	doors, err := verifier.NewHandlers(v, conf)
-	if err != nil {
-		return err
-	}
-	go watch.Run(ctx, time.Second)
-	go signingWatch.Run(ctx)
-	// As `keyward verifier` does, with a short interval: quota usage
-	// reaches the APIKeys' status within the tests' patience.
-	reporter := &verifier.UsageReporter{Client: cs, Namespace: verifierNamespace, Replica: "integration", Snapshot: v.QuotaUsage, Interval: 200 * time.Millisecond}
-	go func() { _ = reporter.Run(ctx) }()
-	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
-	srv.Start()
-	pub.Start()
-	go func() { <-ctx.Done(); srv.Close(); pub.Close() }()
-	verifierURL, publicURL = srv.URL, pub.URL
+	watch, v = started.Watch, started.Verifier
+	verifierURL, publicURL = started.URL, started.PublicURL
 	return nil
 }

@@ -2,9 +2,7 @@ package redteam
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -32,6 +29,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/manager"
+	"github.com/keyward-dev/keyward/test/integration/harness"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -182,7 +180,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 			os.Exit(1)
 		}
 	}()
-	return waitForWebhook(opts.LocalServingHost, opts.LocalServingPort)
+	return testutil.WaitForTLS(opts.LocalServingHost, opts.LocalServingPort, 20*time.Second)
 }
 
 // defaultAllow is the manager's default for namespaces no KeyPolicy
@@ -190,66 +188,21 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 // (--default-policy=deny).
 var defaultAllow = false
 
-func waitForWebhook(host string, port int) error {
-	addr := fmt.Sprintf("%s:%d", host, port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
-		if err == nil {
-			_ = conn.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server did not start: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
-	}
-}
-
 // startVerifier runs the verifier as `keyward verifier` does, as the
 // verifier's ServiceAccount.
 func startVerifier(ctx context.Context, cfg *rest.Config) error {
-	asVerifier := rest.CopyConfig(cfg)
-	asVerifier.Impersonate = rest.ImpersonationConfig{UserName: verifierUser}
-	cs, err := kubernetes.NewForConfig(asVerifier)
-	if err != nil {
-		return err
-	}
-	// Two listeners, as `keyward verifier` opens them: decisions and
-	// forward-auth on one, the OAuth endpoints on the other, whose URL is
-	// the issuer (RFC 8414).
-	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
-	conf := verifier.Config{
-		OAuth: verifier.OAuthConfig{Issuer: "http://" + pub.Listener.Addr().String()},
-		// The one caller whose decision requests may state an environment.
-		TrustedCallers: []string{trustedCaller + "/32"},
-	}
-	index := verifier.NewIndex()
-	watch = verifier.NewWatch(cs, verifierNamespace, index, verifier.WatchOptions{})
-	keys := verifier.NewSigningKeys()
-	tokens, err := verifier.NewTokens(keys, conf.OAuth, nil)
-	if err != nil {
-		return err
-	}
-	signing = verifier.NewSigningWatch(cs, verifierNamespace, keys, logr.Discard())
-	v, err = verifier.New(index, verifier.Options{
-		Audit:       verifier.AccessLog{W: audit.NewWriter(verifierTrail)},
-		Ready:       func() bool { return watch.Ready() && signing.Ready() },
-		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
+	started, err := harness.StartVerifier(ctx, cfg, harness.VerifierOptions{
+		Namespace: verifierNamespace, User: verifierUser,
+		Config: verifier.Config{
+			// The one caller whose decision requests may state an environment.
+			TrustedCallers: []string{trustedCaller + "/32"},
+		},
+		Audit: verifierTrail,
 	})
 	if err != nil {
 		return err
 	}
-	doors, err := verifier.NewHandlers(v, conf)
-	if err != nil {
-		return err
-	}
-	go watch.Run(ctx, time.Second)
-	go signing.Run(ctx)
-	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
-	srv.Start()
-	pub.Start()
-	go func() { <-ctx.Done(); srv.Close(); pub.Close() }()
-	verifierURL, publicURL = srv.URL, pub.URL
+	watch, signing, v = started.Watch, started.Signing, started.Verifier
+	verifierURL, publicURL = started.URL, started.PublicURL
 	return nil
 }

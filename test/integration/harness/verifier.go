@@ -1,0 +1,107 @@
+// Package harness runs keyward's verifier in the test process, as
+// `keyward verifier` runs it, for the suites that test it against a real
+// API server.
+package harness
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/verifier"
+)
+
+// VerifierOptions are what the suites' verifiers differ in.
+type VerifierOptions struct {
+	// Namespace holds the records and signing keys the verifier watches.
+	Namespace string
+	// User is impersonated by the verifier's client, so that the verifier
+	// reads with exactly the Role the manager gives that user.
+	User string
+	// Config is the verifier's configuration. Without an OAuth issuer the
+	// public listener's URL is the issuer, as RFC 8414 wants it; replicas
+	// of one deployment share the URL of the Service in front of them.
+	Config verifier.Config
+	// Audit receives the verifier's access log.
+	Audit io.Writer
+	// UsageReplica, when set, runs a usage reporter under that replica
+	// name every UsageInterval, so that quota usage reaches the APIKeys'
+	// status within a test's patience.
+	UsageReplica  string
+	UsageInterval time.Duration
+}
+
+// Verifier is a running verifier and its two listeners.
+type Verifier struct {
+	*verifier.Verifier
+	Watch   *verifier.Watch
+	Signing *verifier.SigningWatch
+	// URL serves decisions and forward-auth, PublicURL the OAuth endpoints
+	// (token, JWKS, metadata).
+	URL, PublicURL string
+	// Stop stops it before its context is done, as a replica that goes
+	// away; it may be called more than once.
+	Stop func()
+}
+
+// StartVerifier starts a verifier that runs until ctx is done.
+func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*Verifier, error) {
+	as := rest.CopyConfig(cfg)
+	as.Impersonate = rest.ImpersonationConfig{UserName: o.User}
+	cs, err := kubernetes.NewForConfig(as)
+	if err != nil {
+		return nil, err
+	}
+	// Two listeners, as `keyward verifier` opens them.
+	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	conf := o.Config
+	if conf.OAuth.Issuer == "" {
+		conf.OAuth.Issuer = "http://" + pub.Listener.Addr().String()
+	}
+	classes, err := conf.Classes()
+	if err != nil {
+		return nil, err
+	}
+	index := verifier.NewIndex()
+	watch := verifier.NewWatch(cs, o.Namespace, index, verifier.WatchOptions{})
+	keys := verifier.NewSigningKeys()
+	tokens, err := verifier.NewTokens(keys, conf.OAuth, nil)
+	if err != nil {
+		return nil, err
+	}
+	signing := verifier.NewSigningWatch(cs, o.Namespace, keys, logr.Discard())
+	v, err := verifier.New(index, verifier.Options{
+		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)},
+		Ready:       func() bool { return watch.Ready() && signing.Ready() },
+		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
+		RateLimits: conf.RateLimits,
+	})
+	if err != nil {
+		return nil, err
+	}
+	doors, err := verifier.NewHandlers(v, conf)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go watch.Run(ctx, time.Second)
+	go signing.Run(ctx)
+	if o.UsageReplica != "" {
+		reporter := &verifier.UsageReporter{Client: cs, Namespace: o.Namespace, Replica: o.UsageReplica, Snapshot: v.QuotaUsage, Interval: o.UsageInterval}
+		go func() { _ = reporter.Run(ctx) }()
+	}
+	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
+	srv.Start()
+	pub.Start()
+	closeServers := sync.OnceFunc(func() { srv.Close(); pub.Close() })
+	go func() { <-ctx.Done(); closeServers() }()
+	stop := sync.OnceFunc(func() { closeServers(); cancel(); _ = v.Close() })
+	return &Verifier{Verifier: v, Watch: watch, Signing: signing, URL: srv.URL, PublicURL: pub.URL, Stop: stop}, nil
+}
