@@ -59,6 +59,14 @@ func TestScheduledRotationKeepsBothSecretsThroughTheGracePeriod(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), rotating)).To(Succeed())
 		g.Expect(meta.IsStatusConditionTrue(rotating.Status.Conditions, keywardv1.RotatingCondition)).To(BeTrue())
+		// The promotion is written: the delivery Secret changes before the
+		// record, and a record write retried after the clock below moved
+		// would start the grace period then, as a crash in between would.
+		rec := recordFor(g, key.Status.KeyID)
+		g.Expect(rec.Ledger).NotTo(BeNil())
+		prev, ok := rec.BySerial(rec.Ledger.Previous)
+		g.Expect(ok).To(BeTrue(), "the record holds the previous secret")
+		g.Expect(prev.NotAfter).NotTo(BeNil(), "the record dates the end of the grace period")
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	g.Expect(rotating.Status.LastRotationTime).NotTo(BeNil())
 	g.Expect(rotating.Status.PreviousSecretValidUntil.Time).To(BeTemporally("~", rotating.Status.LastRotationTime.Add(4*time.Second), time.Second))
