@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -65,6 +66,9 @@ const (
 	AuthAPIKey            = "APIKey"
 	AuthClientCredentials = "ClientCredentials"
 	AuthClientAssertion   = "ClientAssertion"
+	// AuthMutualTLS: a client certificate the record's ClientCertificate
+	// binds (RFC 8705), alone or with the key.
+	AuthMutualTLS = "MutualTLS"
 )
 
 // Allows reports whether the key may authenticate by method.
@@ -165,6 +169,9 @@ type Record struct {
 	// [AuthAPIKey], so records written before the field existed keep
 	// their meaning.
 	AuthMethods []string `json:"authMethods,omitempty"`
+	// ClientCertificate binds the key to client certificates; set exactly
+	// when AuthMethods has AuthMutualTLS.
+	ClientCertificate *certbind.Binding `json:"clientCertificate,omitempty"`
 	// RateLimit is what the key may spend; zero means unlimited.
 	RateLimit RateLimit `json:"rateLimit,omitzero"`
 	// RevokedAt is when a revoked key was revoked.
@@ -236,12 +243,20 @@ func (r *Record) Validate() error {
 	}
 	for i, m := range r.AuthMethods {
 		switch m {
-		case AuthAPIKey, AuthClientCredentials, AuthClientAssertion:
+		case AuthAPIKey, AuthClientCredentials, AuthClientAssertion, AuthMutualTLS:
 		default:
 			errs = append(errs, fmt.Errorf("authMethods[%d]: unknown method %q", i, m))
 		}
 		if slices.Contains(r.AuthMethods[:i], m) {
 			errs = append(errs, fmt.Errorf("authMethods[%d]: %q is listed twice", i, m))
+		}
+	}
+	if r.Allows(AuthMutualTLS) != (r.ClientCertificate != nil) {
+		errs = append(errs, errors.New("clientCertificate is set exactly when authMethods has MutualTLS"))
+	}
+	if r.ClientCertificate != nil {
+		if err := r.ClientCertificate.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("clientCertificate: %w", err))
 		}
 	}
 	if (r.State == Revoked) != (r.RevokedAt != nil) {

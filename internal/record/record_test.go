@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/keys"
 )
 
@@ -98,6 +99,13 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"a staged secret going nowhere": {func(r *Record) {
 			r.Ledger = &Ledger{Current: "s1", Staged: &Secret{Serial: "s2", Hash: r.Secrets[0].Hash, Fingerprint: testFingerprint}}
 		}, "ledger.stagedFor"},
+		"MutualTLS without a binding": {func(r *Record) { r.AuthMethods = []string{AuthMutualTLS} },
+			"clientCertificate is set exactly when authMethods has MutualTLS"},
+		"a binding without MutualTLS": {func(r *Record) { r.ClientCertificate = &certbind.Binding{Thumbprint: strings.Repeat("A", 43)} },
+			"clientCertificate is set exactly when authMethods has MutualTLS"},
+		"a name bound without its authority": {func(r *Record) {
+			r.AuthMethods, r.ClientCertificate = []string{AuthMutualTLS}, &certbind.Binding{DNSName: "reporter.example"}
+		}, "clientCertificate: authority: required"},
 		"issuing with a valid secret": {func(r *Record) { r.State = Issuing }, "an issuing key has a staged secret and none that verifies"},
 	}
 	for name, tc := range cases {
