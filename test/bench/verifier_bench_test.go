@@ -358,6 +358,8 @@ type loadResult struct {
 	CPUSeconds float64    `json:"cpuSeconds"`
 	FirstError string     `json:"firstError"`
 	Histogram  [][3]int64 `json:"histogram"`
+	Handshakes int64      `json:"handshakes"`
+	Resumed    int64      `json:"resumed"`
 
 	// ServerCPU is this process's CPU time in the measured phase.
 	ServerCPU time.Duration
@@ -376,6 +378,8 @@ func (r *loadResult) add(o loadResult) {
 	r.Unexpected += o.Unexpected
 	r.CPUSeconds += o.CPUSeconds
 	r.ServerCPU += o.ServerCPU
+	r.Handshakes += o.Handshakes
+	r.Resumed += o.Resumed
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
 	}

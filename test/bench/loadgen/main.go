@@ -18,6 +18,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -92,7 +94,13 @@ func run() error {
 		return err
 	}
 
+	handshakes := &handshakeCount{}
+	tlsConfig, err := clientTLS(spec.TLS, handshakes)
+	if err != nil {
+		return err
+	}
 	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{
+		TLSClientConfig:     tlsConfig,
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        *conns,
@@ -115,6 +123,7 @@ func run() error {
 		}
 	}
 	g.reset()
+	handshakes.reset()
 	if *announce {
 		fmt.Println("measuring")
 	}
@@ -130,6 +139,7 @@ func run() error {
 
 	res := g.result(*mode, *conns, elapsed)
 	res.CPUSeconds = cpu.Seconds()
+	res.Handshakes, res.Resumed = handshakes.all.Load(), handshakes.resumed.Load()
 	if *mode == "open" {
 		res.TargetRate = *rate
 	}
@@ -410,4 +420,45 @@ func (h *histogram) buckets() [][3]int64 {
 		}
 	}
 	return out
+}
+
+// handshakeCount counts the TLS handshakes and how many resumed a
+// session: with keep-alive connections there should be about one per
+// connection, and a figure far above says connections were not reused.
+type handshakeCount struct{ all, resumed atomic.Int64 }
+
+func (h *handshakeCount) reset() { h.all.Store(0); h.resumed.Store(0) }
+
+// clientTLS is the generator's TLS configuration for spec, nil without one.
+func clientTLS(spec *loadspec.TLS, count *handshakeCount) (*tls.Config, error) {
+	if spec == nil {
+		return nil, nil
+	}
+	ca, err := os.ReadFile(spec.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls.caFile: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("tls.caFile %s holds no PEM certificate", spec.CAFile)
+	}
+	c := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			count.all.Add(1)
+			if cs.DidResume {
+				count.resumed.Add(1)
+			}
+			return nil
+		}}
+	if spec.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(spec.CertFile, spec.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	if spec.ResumeSessions {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+	}
+	return c, nil
 }

@@ -13,6 +13,21 @@ type Spec struct {
 	// RandomKey, when set, puts a different well-formed key that no record
 	// knows into every request.
 	RandomKey *RandomKey `json:"randomKey,omitempty"`
+	// TLS, for an https URL, is how the generator trusts the server and
+	// which client certificate it presents.
+	TLS *TLS `json:"tls,omitempty"`
+}
+
+// TLS is the generator's side of a TLS connection.
+type TLS struct {
+	// CAFile is the PEM bundle the server's certificate must chain to.
+	CAFile string `json:"caFile"`
+	// CertFile and KeyFile are the client certificate, when one is sent.
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+	// ResumeSessions keeps a session cache, so that a new connection may
+	// resume an earlier session instead of a full handshake.
+	ResumeSessions bool `json:"resumeSessions,omitempty"`
 }
 
 // RandomKey says where the random keys go.
@@ -47,6 +62,10 @@ type Result struct {
 	// FirstError is one transport error, to tell refused connections from
 	// timeouts without logging every one.
 	FirstError string `json:"firstError,omitempty"`
+	// Handshakes counts the TLS handshakes of the measured phase, Resumed
+	// those that resumed a session.
+	Handshakes int64 `json:"handshakes,omitempty"`
+	Resumed    int64 `json:"resumed,omitempty"`
 	// Histogram holds every latency as [low, high, count] buckets in
 	// nanoseconds (high exclusive, about 1.5% wide), so that runs split
 	// into rounds can be merged into exact-enough percentiles.
