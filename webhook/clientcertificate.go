@@ -44,9 +44,10 @@ func clientCertificateErrors(b *certbind.Binding) field.ErrorList {
 }
 
 // sharedCertificateWarnings tells the author of a key bound by certificate
-// alone when another such key binds the same thumbprint or name: a
-// certificate that matches more than one of them authenticates none, so
-// one key can neither take another's requests nor be mistaken for it.
+// alone when another such key binds the same thumbprint or name under an
+// authority that may have issued the same certificate: a certificate that
+// matches more than one of them authenticates none, so one key can
+// neither take another's requests nor be mistaken for it.
 // The other key is named only when it is in the same namespace, so that
 // the warning tells no tenant another's key names. A list from the cache
 // is enough for a warning.
@@ -66,7 +67,7 @@ func (v *APIKeyValidator) sharedCertificateWarnings(ctx context.Context, key *ke
 			continue
 		}
 		ob := keyspec.ClientCertificate(other)
-		if ob == nil || ob.RequiresKey() || ob.LookupKey() != b.LookupKey() {
+		if ob == nil || ob.RequiresKey() || !overlap(*b, *ob) {
 			continue
 		}
 		if other.Namespace == key.Namespace {
@@ -80,4 +81,11 @@ func (v *APIKeyValidator) sharedCertificateWarnings(ctx context.Context, key *ke
 	}
 	return admission.Warnings{fmt.Sprintf("spec.clientCertificate binds the same certificate as %s, also with credential Certificate: "+
 		"a certificate that matches more than one key authenticates none of them; bind a name only your authority issues, or use credential CertificateAndKey", shared)}
+}
+
+// overlap reports whether one certificate can match both bindings: the
+// same thumbprint or name, under authorities that can both have issued it
+// (a binding without one accepts any issuer).
+func overlap(a, b certbind.Binding) bool {
+	return a.LookupKey() == b.LookupKey() && (a.Authority == b.Authority || a.Authority == "" || b.Authority == "")
 }

@@ -170,6 +170,10 @@ func TestABindingSharedWithAnotherKeyWarns(t *testing.T) {
 	withKey := binding
 	withKey.Credential = keywardv1.CredentialCertificateAndKey
 	g.Expect(createWarned(t, key(attackerNS, "with-key", boundTo(withKey, keywardv1.AuthMethodAPIKey)))).NotTo(ContainElement(ContainSubstring(shared)))
+	// Nor one whose certificate another authority must have issued: no
+	// certificate chains to both.
+	g.Expect(createWarned(t, key(attackerNS, "other-ca", boundTo(keywardv1.ClientCertificate{URI: reporterSPIFFE, Authority: "partners"})))).
+		NotTo(ContainElement(ContainSubstring(shared)))
 	// Nor is a key bound to another name.
 	g.Expect(createWarned(t, key(attackerNS, "other", boundTo(keywardv1.ClientCertificate{URI: reporterSPIFFE + "-b", Authority: "mesh"})))).
 		NotTo(ContainElement(ContainSubstring(shared)))
