@@ -2,10 +2,16 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/certbind"
@@ -111,4 +117,46 @@ func TestTheAPIServerRefusesMutualTLSWithoutABinding(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(tc.want))
 		})
 	}
+}
+
+// A policy that comes to require certificates from its authorities
+// suspends (in Suspend mode) an existing key pinned to a self-signed
+// certificate, and naming an allowed authority brings it back: the
+// re-check reads bindings as admission does.
+func TestAllowedAuthoritiesReachExistingKeys(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	team := fmt.Sprintf("mesh-%d", rand.Uint32())
+	nsObj := &corev1.Namespace{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	nsObj.Labels = map[string]string{"team": team}
+	g.Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+	pin := certbind.Thumbprint([]byte("self-signed"))
+	key := newAPIKey(ns, "pinned", boundToCertificate(keywardv1.ClientCertificate{Thumbprint: pin}))
+	deleteAtEnd(t, key)
+	keyID := createReady(g, key).Status.KeyID
+
+	p := &keywardv1.KeyPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: team},
+		Spec: keywardv1.KeyPolicySpec{
+			NamespaceSelector:  metav1.LabelSelector{MatchLabels: map[string]string{"team": team}},
+			AllowedAuthorities: []keywardv1.AuthorityName{"mesh"},
+			Enforcement:        keywardv1.EnforcementSuspend,
+		},
+	}
+	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
+
+	got := waitFor(g, key, keywardv1.PolicyViolatedReason)
+	c := meta.FindStatusCondition(got.Status.Conditions, keywardv1.PolicyViolationCondition)
+	g.Expect(c).NotTo(BeNil())
+	g.Expect(c.Message).To(HavePrefix(fmt.Sprintf(`spec.clientCertificate.authority: KeyPolicy %q requires a certificate issued by one of its authorities (mesh)`, team)))
+	g.Expect(recordFor(g, keyID).State).To(Equal(record.Suspended))
+
+	patchKey(g, key, func(k *keywardv1.APIKey) { k.Spec.ClientCertificate.Authority = "mesh" })
+	waitFor(g, key, keywardv1.KeyReadyReason)
+	rec := recordFor(g, keyID)
+	g.Expect(rec.State).To(Equal(record.Active))
+	g.Expect(rec.ClientCertificate.Authority).To(Equal("mesh"))
 }
