@@ -58,8 +58,8 @@ func TestTheCRDChecksBindingsAsCertbindDoes(t *testing.T) {
 		certbind.Thumbprint([]byte("a certificate")),
 		"Kq2Wcu2Yk8uN8vXr8a5bx0JmP9dQh3sF1tL6wZ0yE4o",
 		"Kq2Wcu2Yk8uN8vXr8a5bx0JmP9dQh3sF1tL6wZ0yE4o=", // padded
-		"Kq2Wcu2Yk8uN8vXr8a5bx0JmP9dQh3sF1tL6wZ0yE4", // short
-		"Kq2Wcu2Yk8uN8vXr8a5bx0JmP9dQh3sF1tL6wZ0yE+o", // base64, not base64url
+		"Kq2Wcu2Yk8uN8vXr8a5bx0JmP9dQh3sF1tL6wZ0yE4",   // short
+		"Kq2Wcu2Yk8uN8vXr8a5bx0JmP9dQh3sF1tL6wZ0yE+o",  // base64, not base64url
 	}
 	for _, tp := range thumbprints {
 		g.Expect(schemaAdmits("thumbprint", tp)).To(Equal(certbind.Binding{Thumbprint: tp}.Validate() == nil), "thumbprint %q", tp)

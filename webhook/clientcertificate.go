@@ -49,8 +49,8 @@ func clientCertificateErrors(b *certbind.Binding) field.ErrorList {
 // matches more than one of them authenticates none, so one key can
 // neither take another's requests nor be mistaken for it.
 // The other key is named only when it is in the same namespace, so that
-// the warning tells no tenant another's key names. A list from the cache
-// is enough for a warning.
+// no tenant learns the names of another's keys. A list from the cache is
+// enough for a warning.
 func (v *APIKeyValidator) sharedCertificateWarnings(ctx context.Context, key *keywardv1.APIKey) admission.Warnings {
 	b := keyspec.ClientCertificate(key)
 	if v.Cache == nil || b == nil || b.RequiresKey() {

@@ -23,7 +23,7 @@ func TestAllowedAuthorities(t *testing.T) {
 		rules Rules
 		want  []string
 	}{
-		"a name from an allowed authority": {bound(certbind.Binding{URI: spiffe, Authority: "mesh-a"}), mesh, nil},
+		"a name from an allowed authority":       {bound(certbind.Binding{URI: spiffe, Authority: "mesh-a"}), mesh, nil},
 		"a thumbprint from an allowed authority": {bound(certbind.Binding{Thumbprint: thumbprint, Authority: "partners"}), mesh, nil},
 		"another tenant's authority": {
 			bound(certbind.Binding{URI: spiffe, Authority: "mesh-b"}), mesh,
@@ -33,7 +33,7 @@ func TestAllowedAuthorities(t *testing.T) {
 			bound(certbind.Binding{Thumbprint: thumbprint}), mesh,
 			[]string{`spec.clientCertificate.authority: KeyPolicy "tenant-a" requires a certificate issued by one of its authorities (mesh-a, partners): name one, even with a thumbprint`},
 		},
-		"no binding is no concern of this rule": {Key{Scopes: []string{"acme/payments/evidence:read"}, AuthMethods: []string{"APIKey"}}, mesh, nil},
+		"no binding is no concern of this rule":                {Key{Scopes: []string{"acme/payments/evidence:read"}, AuthMethods: []string{"APIKey"}}, mesh, nil},
 		"a policy without the list lets any authority through": {bound(certbind.Binding{Thumbprint: thumbprint}), Rules{Name: "open"}, nil},
 	}
 	for name, tc := range cases {
