@@ -205,6 +205,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *apiKeyState) (c
 	for _, m := range s.key.Spec.AuthMethods {
 		w.AuthMethods = append(w.AuthMethods, string(m))
 	}
+	w.ClientCertificate = keyspec.ClientCertificate(s.key)
 	switch {
 	case s.state == record.Revoked:
 		revokedAt := s.key.Status.RevokedTime.UTC()

@@ -19,6 +19,7 @@ func PolicyKey(k *keywardv1.APIKey, now time.Time) policy.Key {
 	}
 	pk.Conditions = AccessConditions(k)
 	pk.AuthMethods = plainStrings(k.EffectiveAuthMethods())
+	pk.ClientCertificate = ClientCertificate(k)
 	pk.RateLimit = RecordRateLimit(k)
 	created := now
 	if !k.CreationTimestamp.IsZero() {
@@ -76,6 +77,9 @@ func Rules(p *keywardv1.KeyPolicy) (policy.Rules, error) {
 	}
 	if len(p.Spec.AllowedAuthMethods) > 0 {
 		r.AllowedAuthMethods = plainStrings(p.Spec.AllowedAuthMethods)
+	}
+	if len(p.Spec.AllowedAuthorities) > 0 {
+		r.AllowedAuthorities = plainStrings(p.Spec.AllowedAuthorities)
 	}
 	for _, a := range p.Spec.SourceCIDRsRequiredFor {
 		action, err := scope.ParseAction(string(a))

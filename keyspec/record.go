@@ -3,6 +3,7 @@ package keyspec
 import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
 )
@@ -69,4 +70,21 @@ func plainStrings[T ~string](in []T) []string {
 		out[i] = string(s)
 	}
 	return out
+}
+
+// ClientCertificate is spec.clientCertificate as the key record carries
+// it, nil when the key is bound to no certificate. An omitted credential
+// reads as the API's default, so that a key written before the server
+// defaulted it means the same.
+func ClientCertificate(k *keywardv1.APIKey) *certbind.Binding {
+	c := k.Spec.ClientCertificate
+	if c == nil {
+		return nil
+	}
+	credential := certbind.Credential(c.Credential)
+	if credential == "" {
+		credential = certbind.CertificateOnly
+	}
+	return &certbind.Binding{Thumbprint: c.Thumbprint, Subject: c.Subject, DNSName: c.DNSName, URI: c.URI, Email: c.Email,
+		Authority: string(c.Authority), Credential: credential}
 }

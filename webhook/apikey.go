@@ -31,7 +31,10 @@ import (
 // APIKeyValidator admits an APIKey only if every KeyPolicy that selects its
 // namespace allows it and, when it delegates, its parent does.
 type APIKeyValidator struct {
-	Reader       client.Reader
+	Reader client.Reader
+	// Cache, when set, lets a key bound to a certificate warn about
+	// another key bound to the same one.
+	Cache        client.Reader
 	DefaultAllow bool
 	Audit        audit.Sink
 	// Clock is the present for keys not created yet, and the time of
@@ -95,6 +98,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	}
 	errs = append(errs, accessConditionErrors(pk.Conditions)...)
 	errs = append(errs, rateLimitErrors(pk.RateLimit)...)
+	errs = append(errs, clientCertificateErrors(pk.ClientCertificate)...)
 	if key.Spec.Parent != nil {
 		errs = append(errs, v.checkParent(ctx, key, pk, scopes, now)...)
 	}
@@ -102,7 +106,7 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 		return nil, apierrors.NewInvalid(keywardv1.GroupVersion.WithKind("APIKey").GroupKind(), key.Name, errs)
 	}
 	v.record(ctx)
-	return admission.Warnings(policy.Warnings(pk, scopes)), nil
+	return append(admission.Warnings(policy.Warnings(pk, scopes)), v.sharedCertificateWarnings(ctx, key)...), nil
 }
 
 // accessConditionErrors refuses conditions the verifier could not enforce. The

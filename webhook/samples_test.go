@@ -46,7 +46,7 @@ func TestSamplesAreAdmitted(t *testing.T) {
 			objs = append(objs, u)
 		}
 	}
-	g.Expect(objs).To(HaveLen(3))
+	g.Expect(objs).To(HaveLen(4))
 	g.Expect(objs[0].GetKind()).To(Equal("KeyPolicy"), "kubectl applies the KeyPolicy before the keys it admits")
 	for _, u := range objs {
 		g.Expect(k8s.Create(ctx, u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())

@@ -46,7 +46,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	reader := cacheThenLive{cache: mgr.GetClient(), live: mgr.GetAPIReader()}
 	if err := ctrl.NewWebhookManagedBy(mgr, &keywardv1.APIKey{}).
-		WithValidator(&APIKeyValidator{Reader: reader, DefaultAllow: opts.DefaultAllow, Audit: opts.Audit, Clock: opts.Clock}).
+		WithValidator(&APIKeyValidator{Reader: reader, Cache: mgr.GetClient(), DefaultAllow: opts.DefaultAllow, Audit: opts.Audit, Clock: opts.Clock}).
 		Complete(); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="self.owner == oldSelf.owner",message="owner is immutable: create a new APIKey for another owner"
 // +kubebuilder:validation:XValidation:rule="has(self.parent) == has(oldSelf.parent) && (!has(self.parent) || self.parent.name == oldSelf.parent.name)",message="parent is immutable: create a new APIKey to delegate from another key"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be undone: a revoked key stays revoked; create a new APIKey instead"
+// +kubebuilder:validation:XValidation:rule="has(self.clientCertificate) == (has(self.authMethods) && 'MutualTLS' in self.authMethods)",message="clientCertificate is set exactly when authMethods contains MutualTLS: the MutualTLS method needs the certificate it accepts, and a binding without the method would never be used"
 // +kubebuilder:validation:XValidation:rule="has(self.delivery) && has(self.delivery.secretName) ? (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) && oldSelf.delivery.secretName == self.delivery.secretName) : !(has(oldSelf.delivery) && has(oldSelf.delivery.secretName))",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
 type APIKeySpec struct {
 	// owner is the user or service the key belongs to, for example a user ID
@@ -65,14 +66,22 @@ type APIKeySpec struct {
 
 	// authMethods are the ways the key may authenticate: APIKey (the key
 	// itself in a request header), ClientCredentials (exchanged for a
-	// short-lived token at the verifier's OAuth 2.0 token endpoint) and
+	// short-lived token at the verifier's OAuth 2.0 token endpoint),
 	// ClientAssertion (a JWT signed with a client SigningKey linked to this
-	// key). Omitted means [APIKey].
+	// key) and MutualTLS (a client certificate, RFC 8705, as
+	// clientCertificate binds it). Omitted means [APIKey].
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=4
 	AuthMethods []AuthMethod `json:"authMethods,omitempty"`
+
+	// clientCertificate binds the key to client certificates for the
+	// MutualTLS auth method: by the certificate's SHA-256 thumbprint, or by
+	// a name in it plus the certificate authority that must have issued
+	// it. Set exactly when authMethods contains MutualTLS.
+	// +optional
+	ClientCertificate *ClientCertificate `json:"clientCertificate,omitempty"`
 
 	// rateLimit limits the key's request rate and spending: see RateLimit.
 	// +optional
@@ -115,7 +124,7 @@ type APIKeySpec struct {
 }
 
 // AuthMethod is one way an API key may authenticate.
-// +kubebuilder:validation:Enum=APIKey;ClientCredentials;ClientAssertion
+// +kubebuilder:validation:Enum=APIKey;ClientCredentials;ClientAssertion;MutualTLS
 type AuthMethod string
 
 const (
@@ -128,6 +137,9 @@ const (
 	// AuthMethodClientAssertion: a JWT signed with an enrolled client
 	// SigningKey linked to the key.
 	AuthMethodClientAssertion AuthMethod = "ClientAssertion"
+	// AuthMethodMutualTLS: a client certificate that spec.clientCertificate
+	// binds, presented in the TLS handshake or by a trusted proxy.
+	AuthMethodMutualTLS AuthMethod = "MutualTLS"
 )
 
 // DefaultAuthMethods is what a key without spec.authMethods may use.

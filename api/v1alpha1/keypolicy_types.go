@@ -61,8 +61,21 @@ type KeyPolicySpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=4
 	AllowedAuthMethods []AuthMethod `json:"allowedAuthMethods,omitempty"`
+
+	// allowedAuthorities, when set, lists the only certificate authorities
+	// (as the verifier's configuration names them) that a key's
+	// spec.clientCertificate.authority may name. A key bound by thumbprint
+	// must then name one of them too, so no self-signed certificate
+	// authenticates a key under this policy. Give each tenant's policy
+	// only the authorities that issue that tenant's certificates: a key
+	// can then not bind another tenant's certificate names.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	AllowedAuthorities []AuthorityName `json:"allowedAuthorities,omitempty"`
 
 	// rateLimitCeiling, when set, requires every key to have a rate limit
 	// at least as strict (spec.rateLimit.limits).
@@ -84,6 +97,13 @@ type KeyPolicySpec struct {
 	// +kubebuilder:default=Report
 	Enforcement EnforcementMode `json:"enforcement,omitempty"`
 }
+
+// AuthorityName names a certificate authority of the verifier's
+// configuration: a DNS label such as "mesh" or "partners-ca".
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+type AuthorityName string
 
 // Role is a named bundle of scopes.
 type Role struct {

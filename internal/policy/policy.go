@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -41,6 +42,10 @@ type Rules struct {
 	// AllowedAuthMethods, when not nil, lists the only authentication
 	// methods a key may have.
 	AllowedAuthMethods []string
+	// AllowedAuthorities, when not nil, lists the only certificate
+	// authorities a key's client certificate binding may name; a binding
+	// must then name one, whatever it binds by.
+	AllowedAuthorities []string
 	// RateLimitCeiling, when not nil, is the loosest rate limit a key may
 	// have; a key needs at least one limit within it.
 	RateLimitCeiling *Ceiling
@@ -74,7 +79,10 @@ type Key struct {
 	// AuthMethods are the ways the key may authenticate (never empty for
 	// a key; the API's default is filled in by the caller).
 	AuthMethods []string
-	RateLimit   record.RateLimit
+	// ClientCertificate is the key's certificate binding, nil without the
+	// MutualTLS method.
+	ClientCertificate *certbind.Binding
+	RateLimit         record.RateLimit
 }
 
 // Parent is the key a delegated key derives from.
@@ -206,7 +214,25 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 			}
 		}
 	}
+	if v, ok := r.checkAuthority(k); !ok {
+		vs = append(vs, v)
+	}
 	return vs
+}
+
+// checkAuthority keeps a key under a policy with allowedAuthorities to
+// certificates those authorities issued. A thumbprint without an authority
+// would admit a self-signed certificate, which no authority vouches for.
+func (r Rules) checkAuthority(k Key) (Violation, bool) {
+	b := k.ClientCertificate
+	if r.AllowedAuthorities == nil || b == nil || slices.Contains(r.AllowedAuthorities, b.Authority) {
+		return Violation{}, true
+	}
+	allowed := strings.Join(r.AllowedAuthorities, ", ")
+	if b.Authority == "" {
+		return Violation{Field: "spec.clientCertificate.authority", Message: fmt.Sprintf("KeyPolicy %q requires a certificate issued by one of its authorities (%s): name one, even with a thumbprint", r.Name, allowed)}, false
+	}
+	return Violation{Field: "spec.clientCertificate.authority", Message: fmt.Sprintf("authority %q is not allowed by KeyPolicy %q (allowed: %s)", b.Authority, r.Name, allowed)}, false
 }
 
 // Delegation checks a key against the parent it delegates from: no broader
