@@ -103,7 +103,7 @@ func TestVerifierTLSFlags(t *testing.T) {
 		wantErr string
 		want    *controllers.VerifierTLS
 	}{
-		"off by default": {},
+		"off by default":  {},
 		"an unknown mode": {args: []string{"--verifier-tls=on"}, wantErr: `--verifier-tls must be off, self-managed or secret, not "on"`},
 		"an unknown client mode": {args: []string{"--verifier-tls=secret", "--verifier-tls-client-auth=maybe"},
 			wantErr: `--verifier-tls-client-auth: unknown client certificate mode "maybe"`},
