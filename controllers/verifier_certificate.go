@@ -105,8 +105,12 @@ func (d *VerifierDeployer) ensureServingCertificate(ctx context.Context, now tim
 }
 
 func (d *VerifierDeployer) secretData(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	reader := d.Reader
+	if reader == nil {
+		reader = d.Client
+	}
 	s := &corev1.Secret{}
-	switch err := d.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); {
+	switch err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); {
 	case apierrors.IsNotFound(err):
 		return nil, nil
 	case err != nil:

@@ -37,7 +37,11 @@ import (
 // the manager stops deploying the verifier.
 type VerifierDeployer struct {
 	// Client reads from the manager's cache and writes to the API server.
-	Client       client.Client
+	Client client.Client
+	// Reader reads the self-managed certificate's Secrets from the API
+	// server: a cache that has not yet seen the CA just written would
+	// have a second one issued. Nil is Client.
+	Reader       client.Reader
 	Config       VerifierDeployment
 	Availability *VerifierAvailability
 	// Clock dates the self-managed certificate; nil is the real one.
