@@ -206,6 +206,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	if requestTLS != nil {
 		for _, s := range requestServers {
 			s.TLSConfig = requestTLS.ServerConfig()
+			s.ErrorLog = httpErrorLog(logger)
 		}
 		g.Go(func() error { requestTLS.Run(ctx, o.tlsReloadInterval, logger); return nil })
 	}

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/internal/verifierflags"
@@ -79,6 +80,13 @@ func (e *curlError) Error() string { return e.err.Error() + ": " + e.out }
 // startTLSVerifier runs the verifier with TLS on its request ports and
 // waits until the decision port completes a handshake.
 func startTLSVerifier(t *testing.T, tlsFlags verifierflags.TLS) verifierOptions {
+	o, _ := startTLSVerifierLogging(t, tlsFlags)
+	return o
+}
+
+// startTLSVerifierLogging is startTLSVerifier with the verifier's log, at
+// debug level, in the buffer it returns.
+func startTLSVerifierLogging(t *testing.T, tlsFlags verifierflags.TLS) (verifierOptions, *testutil.SyncBuffer) {
 	t.Helper()
 	ctx, cfg, k8s := sharedAPIServer(t)
 	g := NewWithT(t)
@@ -89,13 +97,15 @@ func startTLSVerifier(t *testing.T, tlsFlags verifierflags.TLS) verifierOptions 
 	o.tlsReloadInterval = 50 * time.Millisecond
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- serveVerifier(serveCtx, o, cfg, logr.Discard()) }()
+	logs := &testutil.SyncBuffer{}
+	logger := zap.New(zap.WriteTo(logs), zap.Level(zapcore.DebugLevel))
+	go func() { done <- serveVerifier(serveCtx, o, cfg, logger) }()
 	t.Cleanup(func() {
 		stop()
 		g.Eventually(done).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
 	})
 	waitFor(t, done, 30*time.Second, "/readyz on the plain probe port", func() error { return httpOK("http://" + o.ProbeAddr + "/readyz") })
-	return o
+	return o, logs
 }
 
 // The verifier's own TLS listener, asked with curl --cert in each client
@@ -166,6 +176,17 @@ func TestVerifierTLSReloadsItsFiles(t *testing.T) {
 	testutil.WriteFile(t, p.clientCAFile, append(p.clientCA.CertPEM(), p.otherCA.CertPEM()...))
 	g.Eventually(func() (string, error) { return p.curl(t, o.BindAddr, p.other) }).WithTimeout(10 * time.Second).Should(Equal("200"))
 	g.Expect(p.curl(t, o.BindAddr, p.client)).To(Equal("200"))
+}
+
+// A refused handshake is in the verifier's log, at debug level, with why.
+func TestVerifierLogsRefusedHandshakes(t *testing.T) {
+	g := NewWithT(t)
+	p := newVerifierPKI(t)
+	o, logs := startTLSVerifierLogging(t, verifierflags.TLS{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.clientCAFile, ClientAuth: "required"})
+	_, err := p.curl(t, o.BindAddr, curlCert{})
+	g.Expect(err).To(HaveOccurred())
+	g.Eventually(logs.String).WithTimeout(5 * time.Second).Should(SatisfyAll(
+		ContainSubstring(`"logger":"http"`), ContainSubstring("TLS handshake error"), ContainSubstring("client didn't provide a certificate")))
 }
 
 // Bad TLS input stops the verifier before it connects anywhere, with an
