@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,9 +37,15 @@ import (
 // the manager stops deploying the verifier.
 type VerifierDeployer struct {
 	// Client reads from the manager's cache and writes to the API server.
-	Client       client.Client
+	Client client.Client
+	// Reader reads the self-managed certificate's Secrets from the API
+	// server: a cache that has not yet seen the CA just written would
+	// have a second one issued. Nil is Client.
+	Reader       client.Reader
 	Config       VerifierDeployment
 	Availability *VerifierAvailability
+	// Clock dates the self-managed certificate; nil is the real one.
+	Clock clock.PassiveClock
 }
 
 // The rules of namespace "verifier" become the manager's Role in the
@@ -56,7 +64,14 @@ type VerifierDeployer struct {
 // Reconcile applies the verifier's objects and records whether it is
 // available. Every request is the same one: there is one verifier.
 func (d *VerifierDeployer) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	var result ctrl.Result
+	var certErr error
+	if t := d.Config.TLS; t != nil && t.SelfManaged {
+		// Before the Deployment, whose pods wait for the Secret to mount.
+		result.RequeueAfter, certErr = d.ensureServingCertificate(ctx, d.now())
+	}
 	available, err := d.apply(ctx)
+	err = errors.Join(certErr, err)
 	if available == nil {
 		// The Deployment's apply failed: the cache is the best there is.
 		cached := &appsv1.Deployment{}
@@ -71,7 +86,14 @@ func (d *VerifierDeployer) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 	if d.Availability.set(state) {
 		logf.FromContext(ctx).Info("verifier availability changed", "available", state.Available, "reason", state.Reason)
 	}
-	return ctrl.Result{}, err
+	return result, err
+}
+
+func (d *VerifierDeployer) now() time.Time {
+	if d.Clock == nil {
+		return time.Now()
+	}
+	return d.Clock.Now()
 }
 
 // apply writes every object, the Deployment after the ServiceAccount and
@@ -146,6 +168,13 @@ func (d *VerifierDeployer) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("verifier")
 	for _, obj := range verifierKinds() {
 		b = b.Watches(obj, toVerifier, builder.WithPredicates(ours))
+	}
+	if t := d.Config.TLS; t != nil && t.SelfManaged {
+		// A deleted or edited certificate Secret is issued again.
+		b = b.Watches(&corev1.Secret{}, toVerifier, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetNamespace() == d.Config.Namespace && o.GetName() == t.Secret ||
+				o.GetNamespace() == t.ManagerNamespace && o.GetName() == VerifierCASecret
+		})))
 	}
 	// Watches report only objects that exist; the first deployment
 	// starts from nothing.

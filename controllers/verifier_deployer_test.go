@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
@@ -368,6 +369,13 @@ func TestTheManagersRBACSufficesToDeployTheVerifier(t *testing.T) {
 	for _, obj := range verifierKinds() {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, obj)).To(Succeed(), "%T", obj)
 	}
+
+	// The self-managed certificate: its CA in the manager's namespace, the
+	// serving pair in the verifier's.
+	d.Config.TLS = &VerifierTLS{Secret: DefaultVerifierTLSSecret, SelfManaged: true, ManagerNamespace: newNamespace(t)}
+	_, err = d.ensureServingCertificate(ctx, time.Now())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: DefaultVerifierTLSSecret}, &corev1.Secret{})).To(Succeed())
 }
 
 // generatedManagerRules reads the ClusterRole and the Role of the verifier

@@ -68,6 +68,8 @@ type VerifierDeployment struct {
 	// HostNetwork it carries the API server's address when the cluster's
 	// Service address is not reachable from the host.
 	Env []corev1.EnvVar
+	// TLS, when set, makes the request ports serve TLS.
+	TLS *VerifierTLS
 }
 
 // DefaultVerifierResources requests what an idle verifier needs and sets
@@ -115,7 +117,7 @@ func (v VerifierDeployment) args() []string {
 	if v.ConfigMap != "" {
 		config = VerifierConfigDir + "/" + VerifierConfigKey
 	}
-	return append([]string{"verifier"}, verifierflags.Deployed(v.Namespace, config, v.HostNetwork).Args()...)
+	return append([]string{"verifier"}, verifierflags.Deployed(v.Namespace, config, v.HostNetwork, v.tlsFlags()).Args()...)
 }
 
 func (v VerifierDeployment) serviceAccount() *corev1ac.ServiceAccountApplyConfiguration {
@@ -195,6 +197,8 @@ func (v VerifierDeployment) podTemplate() *corev1ac.PodTemplateSpecApplyConfigur
 				WithName(v.ConfigMap).
 				WithItems(corev1ac.KeyToPath().WithKey(VerifierConfigKey).WithPath(VerifierConfigKey))))
 	}
+	tlsVolumes, _ := v.tlsVolumes()
+	spec.WithVolumes(tlsVolumes...)
 	return corev1ac.PodTemplateSpec().WithLabels(v.selectorLabels()).WithSpec(spec)
 }
 
@@ -243,6 +247,8 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 	if v.ConfigMap != "" {
 		c.WithVolumeMounts(corev1ac.VolumeMount().WithName("config").WithMountPath(VerifierConfigDir).WithReadOnly(true))
 	}
+	_, tlsMounts := v.tlsVolumes()
+	c.WithVolumeMounts(tlsMounts...)
 	return c
 }
 

@@ -137,7 +137,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 	// availability it reports.
 	if o.Parts&VerifierDeployer != 0 {
 		c.Availability = &controllers.VerifierAvailability{}
-		c.Deployer = &controllers.VerifierDeployer{Client: mgr.GetClient(), Config: o.Verifier, Availability: c.Availability}
+		c.Deployer = &controllers.VerifierDeployer{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Config: o.Verifier, Availability: c.Availability, Clock: o.Clock}
 		if err := c.Deployer.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the verifier deployer: %w", err)
 		}

@@ -109,7 +109,7 @@ func runManager(args []string) error {
 	var verifierDeployment controllers.VerifierDeployment
 	if o.verifier.deploy {
 		var err error
-		if verifierDeployment, err = o.verifier.deployment(o.verifierNamespace); err != nil {
+		if verifierDeployment, err = o.verifier.deployment(o.verifierNamespace, o.managerNamespace); err != nil {
 			return err
 		}
 	}

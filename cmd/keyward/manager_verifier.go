@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/servingtls"
 )
 
 // verifierFlags are the manager's --deploy-verifier and --verifier-*
@@ -22,7 +23,22 @@ type verifierFlags struct {
 	hostNetwork          bool
 	cpuRequest, cpuLimit string
 	memRequest, memLimit string
+	tls                  string
+	tlsSecret            string
+	tlsClientAuth        string
+	tlsClientCASecret    string
 }
+
+// Where the verifier's request ports get their TLS (--verifier-tls).
+const (
+	verifierTLSOff = "off"
+	// verifierTLSSelfManaged: keyward issues the certificate from a CA of
+	// its own, as the webhook's self-managed mode does.
+	verifierTLSSelfManaged = "self-managed"
+	// verifierTLSSecret: the operator provides the Secret (cert-manager's
+	// Certificate in config/cert-manager).
+	verifierTLSSecret = "secret"
+)
 
 func (f *verifierFlags) bind(fs *flag.FlagSet) {
 	def := controllers.DefaultVerifierResources()
@@ -36,6 +52,10 @@ func (f *verifierFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.cpuRequest, "verifier-cpu-request", quantity(def.Requests, corev1.ResourceCPU), "CPU request of each verifier pod")
 	fs.StringVar(&f.cpuLimit, "verifier-cpu-limit", quantity(def.Limits, corev1.ResourceCPU), "CPU limit of each verifier pod; empty for none, so that PBKDF2 on a key's first use is not throttled past a proxy's timeout")
 	fs.StringVar(&f.memRequest, "verifier-memory-request", quantity(def.Requests, corev1.ResourceMemory), "memory request of each verifier pod")
+	fs.StringVar(&f.tls, "verifier-tls", verifierTLSOff, `TLS of the verifier's decision and public ports: "off"; "self-managed" (keyward keeps a CA, Secret `+controllers.VerifierCASecret+` in its own namespace, and issues --verifier-tls-secret for the verifier Service's names); "secret" (--verifier-tls-secret is provided, e.g. by cert-manager)`)
+	fs.StringVar(&f.tlsSecret, "verifier-tls-secret", controllers.DefaultVerifierTLSSecret, "Secret in --verifier-namespace with the verifier's tls.crt and tls.key (kubernetes.io/tls)")
+	fs.StringVar(&f.tlsClientAuth, "verifier-tls-client-auth", string(servingtls.ClientAuthNone), `client certificates on the verifier's TLS ports: "none", "request" (any, unverified), "optional" or "required" (verified against --verifier-tls-client-ca-secret)`)
+	fs.StringVar(&f.tlsClientCASecret, "verifier-tls-client-ca-secret", "", "Secret in --verifier-namespace whose ca.crt holds the CAs of accepted client certificates, for --verifier-tls-client-auth=optional or required")
 	fs.StringVar(&f.memLimit, "verifier-memory-limit", quantity(def.Limits, corev1.ResourceMemory), "memory limit of each verifier pod; empty for none")
 }
 
@@ -47,7 +67,7 @@ func quantity(l corev1.ResourceList, name corev1.ResourceName) string {
 }
 
 // deployment checks the flags and returns the verifier's configuration.
-func (f *verifierFlags) deployment(namespace string) (controllers.VerifierDeployment, error) {
+func (f *verifierFlags) deployment(namespace, managerNamespace string) (controllers.VerifierDeployment, error) {
 	if f.image == "" {
 		return controllers.VerifierDeployment{}, errors.New("--verifier-image (or $VERIFIER_IMAGE) is required to deploy the verifier; --deploy-verifier=false if something else runs it")
 	}
@@ -74,7 +94,12 @@ func (f *verifierFlags) deployment(namespace string) (controllers.VerifierDeploy
 		}
 		q.into[q.name] = v
 	}
+	tls, err := f.verifierTLS(managerNamespace)
+	if err != nil {
+		return controllers.VerifierDeployment{}, err
+	}
 	return controllers.VerifierDeployment{
+		TLS:         tls,
 		Namespace:   namespace,
 		Image:       f.image,
 		Replicas:    int32(f.replicas),
@@ -100,4 +125,40 @@ func (f *verifierFlags) env() []corev1.EnvVar {
 		}
 	}
 	return env
+}
+
+// verifierTLS checks the --verifier-tls* flags; nil is plain HTTP.
+func (f *verifierFlags) verifierTLS(managerNamespace string) (*controllers.VerifierTLS, error) {
+	mode, err := servingtls.ParseClientAuth(f.tlsClientAuth)
+	if err != nil {
+		return nil, fmt.Errorf("--verifier-tls-client-auth: %w", err)
+	}
+	switch f.tls {
+	case verifierTLSOff:
+		if mode != servingtls.ClientAuthNone || f.tlsClientCASecret != "" {
+			return nil, fmt.Errorf("--verifier-tls-client-auth and --verifier-tls-client-ca-secret need --verifier-tls=%s or %s", verifierTLSSelfManaged, verifierTLSSecret)
+		}
+		return nil, nil
+	case verifierTLSSelfManaged, verifierTLSSecret:
+	default:
+		return nil, fmt.Errorf("--verifier-tls must be %s, %s or %s, not %q", verifierTLSOff, verifierTLSSelfManaged, verifierTLSSecret, f.tls)
+	}
+	if f.tlsSecret == "" {
+		return nil, errors.New("--verifier-tls-secret must name the verifier's TLS Secret")
+	}
+	verifies := mode == servingtls.ClientAuthOptional || mode == servingtls.ClientAuthRequired
+	switch {
+	case verifies && f.tlsClientCASecret == "":
+		return nil, fmt.Errorf("--verifier-tls-client-auth=%s verifies client certificates: --verifier-tls-client-ca-secret must name the Secret of their CAs", mode)
+	case !verifies && f.tlsClientCASecret != "":
+		return nil, fmt.Errorf("--verifier-tls-client-ca-secret is only used with --verifier-tls-client-auth=optional or required, not %s", mode)
+	case f.tls == verifierTLSSelfManaged && f.tlsClientCASecret == f.tlsSecret:
+		// Its ca.crt is keyward's serving CA, which issues no client
+		// certificates.
+		return nil, errors.New("--verifier-tls-client-ca-secret cannot be the self-managed --verifier-tls-secret: its ca.crt is the serving CA")
+	}
+	return &controllers.VerifierTLS{
+		Secret: f.tlsSecret, SelfManaged: f.tls == verifierTLSSelfManaged, ManagerNamespace: managerNamespace,
+		ClientAuth: string(mode), ClientCASecret: f.tlsClientCASecret,
+	}, nil
 }

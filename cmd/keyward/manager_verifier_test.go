@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/keyward-dev/keyward/controllers"
 )
 
 func parseVerifierFlags(t *testing.T, args ...string) *verifierFlags {
@@ -43,7 +45,7 @@ func TestVerifierFlags(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			v, err := parseVerifierFlags(t, c.args...).deployment("keyward-system")
+			v, err := parseVerifierFlags(t, c.args...).deployment("keyward-system", "keyward-manager")
 			if c.wantErr != "" {
 				g.Expect(err).To(MatchError(ContainSubstring(c.wantErr)))
 				return
@@ -62,7 +64,7 @@ func TestVerifierFlags(t *testing.T) {
 func TestVerifierImageFromTheEnvironment(t *testing.T) {
 	g := NewWithT(t)
 	t.Setenv("VERIFIER_IMAGE", "keyward:2")
-	v, err := parseVerifierFlags(t).deployment("keyward-system")
+	v, err := parseVerifierFlags(t).deployment("keyward-system", "keyward-manager")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(v.Image).To(Equal("keyward:2"))
 }
@@ -83,13 +85,49 @@ func TestAVerifierOnTheHostNetworkGetsTheManagersAPIServer(t *testing.T) {
 	g := NewWithT(t)
 	t.Setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
 	t.Setenv("KUBERNETES_SERVICE_PORT", "6443")
-	v, err := parseVerifierFlags(t, "--verifier-image=keyward:1", "--verifier-host-network").deployment("keyward-system")
+	v, err := parseVerifierFlags(t, "--verifier-image=keyward:1", "--verifier-host-network").deployment("keyward-system", "keyward-manager")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(v.HostNetwork).To(BeTrue())
 	g.Expect(v.Env).To(Equal([]corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"}, {Name: "KUBERNETES_SERVICE_PORT", Value: "6443"}}))
 
-	v, err = parseVerifierFlags(t, "--verifier-image=keyward:1").deployment("keyward-system")
+	v, err = parseVerifierFlags(t, "--verifier-image=keyward:1").deployment("keyward-system", "keyward-manager")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(v.HostNetwork).To(BeFalse())
 	g.Expect(v.Env).To(BeEmpty())
+}
+
+func TestVerifierTLSFlags(t *testing.T) {
+	t.Setenv("VERIFIER_IMAGE", "keyward:1")
+	for name, c := range map[string]struct {
+		args    []string
+		wantErr string
+		want    *controllers.VerifierTLS
+	}{
+		"off by default":  {},
+		"an unknown mode": {args: []string{"--verifier-tls=on"}, wantErr: `--verifier-tls must be off, self-managed or secret, not "on"`},
+		"an unknown client mode": {args: []string{"--verifier-tls=secret", "--verifier-tls-client-auth=maybe"},
+			wantErr: `--verifier-tls-client-auth: unknown client certificate mode "maybe"`},
+		"client certificates without TLS": {args: []string{"--verifier-tls-client-auth=request"}, wantErr: "need --verifier-tls=self-managed or secret"},
+		"a verifying mode without CAs": {args: []string{"--verifier-tls=secret", "--verifier-tls-client-auth=required"},
+			wantErr: "--verifier-tls-client-auth=required verifies client certificates: --verifier-tls-client-ca-secret must name"},
+		"CAs nothing verifies against": {args: []string{"--verifier-tls=secret", "--verifier-tls-client-ca-secret=client-cas"},
+			wantErr: "--verifier-tls-client-ca-secret is only used with --verifier-tls-client-auth=optional or required, not none"},
+		"the serving CA as client CA": {args: []string{"--verifier-tls=self-managed", "--verifier-tls-client-auth=optional", "--verifier-tls-client-ca-secret=keyward-verifier-tls"},
+			wantErr: "cannot be the self-managed --verifier-tls-secret"},
+		"self-managed": {args: []string{"--verifier-tls=self-managed", "--verifier-tls-client-auth=request"},
+			want: &controllers.VerifierTLS{Secret: "keyward-verifier-tls", SelfManaged: true, ManagerNamespace: "keyward-manager", ClientAuth: "request"}},
+		"cert-manager's, one CA for both": {args: []string{"--verifier-tls=secret", "--verifier-tls-secret=verifier-cert", "--verifier-tls-client-auth=required", "--verifier-tls-client-ca-secret=verifier-cert"},
+			want: &controllers.VerifierTLS{Secret: "verifier-cert", ManagerNamespace: "keyward-manager", ClientAuth: "required", ClientCASecret: "verifier-cert"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			v, err := parseVerifierFlags(t, c.args...).deployment("keyward-system", "keyward-manager")
+			if c.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(c.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(v.TLS).To(Equal(c.want))
+		})
+	}
 }

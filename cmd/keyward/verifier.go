@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os/signal"
 	"slices"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/logging"
+	"github.com/keyward-dev/keyward/internal/servingtls"
 	"github.com/keyward-dev/keyward/internal/verifierflags"
 	"github.com/keyward-dev/keyward/verifier"
 )
@@ -43,6 +45,7 @@ type verifierOptions struct {
 	backoffBase, backoffMax           time.Duration
 	maxStaleness, heartbeat           time.Duration
 	usageInterval                     time.Duration
+	tlsReloadInterval                 time.Duration
 	zap                               zap.Options
 }
 
@@ -61,6 +64,7 @@ func runVerifier(args []string) error {
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
 	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
+	fs.DurationVar(&o.tlsReloadInterval, "tls-reload-interval", servingtls.DefaultReloadInterval, "how often the TLS files are read again; a renewed certificate or CA bundle is in use this long after it is written at most")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +75,9 @@ func runVerifier(args []string) error {
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 	if err := checkVerifierConfig(o.ConfigPath); err != nil {
+		return err
+	}
+	if _, err := loadRequestTLS(o.TLS); err != nil {
 		return err
 	}
 	restCfg, err := ctrl.GetConfig()
@@ -95,6 +102,22 @@ func checkVerifierConfig(path string) error {
 	return nil
 }
 
+// loadRequestTLS reads the request ports' TLS files; nil without TLS.
+func loadRequestTLS(t verifierflags.TLS) (*servingtls.Source, error) {
+	files := t.Files()
+	if err := files.Check(); err != nil {
+		return nil, fmt.Errorf("TLS of the request ports: %w", err)
+	}
+	if !files.Enabled() {
+		return nil, nil
+	}
+	src, err := servingtls.Load(files)
+	if err != nil {
+		return nil, fmt.Errorf("TLS of the request ports: %w", err)
+	}
+	return src, nil
+}
+
 // serveVerifier runs the verifier until ctx ends.
 func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config, logger logr.Logger) error {
 	conf, err := verifier.LoadConfig(o.ConfigPath)
@@ -102,6 +125,10 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		return err
 	}
 	classes, err := conf.Classes()
+	if err != nil {
+		return err
+	}
+	requestTLS, err := loadRequestTLS(o.TLS)
 	if err != nil {
 		return err
 	}
@@ -169,10 +196,19 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		})
 	}
 	// The request ports: decisions for trusted proxies, public for OAuth
-	// clients. Each serves only its own paths.
+	// clients. Each serves only its own paths, over TLS when configured;
+	// the probe and metrics ports stay plain for the kubelet and
+	// Prometheus.
 	requestServers := []*http.Server{newServer(o.BindAddr, doors.Decisions)}
 	if o.PublicAddr != "0" {
 		requestServers = append(requestServers, newServer(o.PublicAddr, doors.Public))
+	}
+	if requestTLS != nil {
+		for _, s := range requestServers {
+			s.TLSConfig = requestTLS.ServerConfig()
+			s.ErrorLog = httpErrorLog(logger)
+		}
+		g.Go(func() error { requestTLS.Run(ctx, o.tlsReloadInterval, logger); return nil })
 	}
 	servers := append(slices.Clone(requestServers), newServer(o.ProbeAddr, v.HealthHandler()))
 	if o.MetricsAddr != "0" {
@@ -189,7 +225,12 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 			if err != nil {
 				return fmt.Errorf("serving %s: %w", s.Addr, err)
 			}
-			if err := s.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			serve := s.Serve
+			if s.TLSConfig != nil {
+				// The certificate comes from TLSConfig, not from files.
+				serve = func(l net.Listener) error { return s.ServeTLS(l, "", "") }
+			}
+			if err := serve(l); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving %s: %w", s.Addr, err)
 			}
 			return nil
@@ -204,7 +245,8 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		}
 		return nil
 	})
-	logger.Info("starting verifier", "namespace", o.Namespace, "decisionAddress", o.BindAddr, "publicAddress", o.PublicAddr, "maxStaleness", o.maxStaleness)
+	logger.Info("starting verifier", "namespace", o.Namespace, "decisionAddress", o.BindAddr, "publicAddress", o.PublicAddr,
+		"tls", requestTLS != nil, "clientAuth", o.TLS.Files().ClientAuth, "maxStaleness", o.maxStaleness)
 	return g.Wait()
 }
 

@@ -8,6 +8,8 @@ package verifierflags
 import (
 	"flag"
 	"strconv"
+
+	"github.com/keyward-dev/keyward/internal/servingtls"
 )
 
 // The verifier's ports, as the Deployment's pods and Service expose them
@@ -31,6 +33,11 @@ const (
 	MetricsFlag     = "metrics-bind-address"
 	ConfigFlag      = "config"
 	ReusePortFlag   = "reuse-port"
+
+	TLSCertFlag       = "tls-cert-file"
+	TLSKeyFlag        = "tls-key-file"
+	TLSClientCAFlag   = "tls-client-ca-file"
+	TLSClientAuthFlag = "tls-client-auth"
 )
 
 // Flags are the verifier's flags the manager sets.
@@ -41,6 +48,21 @@ type Flags struct {
 	ProbeAddr, MetricsAddr string
 	ConfigPath             string
 	ReusePort              bool
+	TLS                    TLS
+}
+
+// TLS is the TLS of the request ports (decision and public), from PEM
+// files (a mounted Secret's tls.crt, tls.key and a ca.crt), read again
+// when they change. All empty: plain HTTP.
+type TLS struct {
+	CertFile, KeyFile, ClientCAFile string
+	// ClientAuth is a servingtls.ClientAuth; empty is "none".
+	ClientAuth string
+}
+
+// Files are the files and mode for servingtls.Load.
+func (t TLS) Files() servingtls.Files {
+	return servingtls.Files{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile, ClientAuth: servingtls.ClientAuth(t.ClientAuth)}
 }
 
 // Bind registers the flags on fs, with their defaults: the ports above on
@@ -52,13 +74,21 @@ func (f *Flags) Bind(fs *flag.FlagSet, defaultNamespace string) {
 	fs.StringVar(&f.ProbeAddr, ProbeFlag, anyHost(ProbePort), "address of /healthz and /readyz")
 	fs.StringVar(&f.MetricsAddr, MetricsFlag, anyHost(MetricsPort), `address of /metrics; "0" disables it`)
 	fs.StringVar(&f.ConfigPath, ConfigFlag, "", "YAML file with routes, trusted headers and network classes (see docs/verifier.md)")
+	fs.StringVar(&f.TLS.CertFile, TLSCertFlag, "", "PEM certificate (chain) the request ports serve TLS with; empty for plain HTTP. Read again when it changes, as a renewed certificate is")
+	fs.StringVar(&f.TLS.KeyFile, TLSKeyFlag, "", "PEM private key of --"+TLSCertFlag)
+	fs.StringVar(&f.TLS.ClientCAFile, TLSClientCAFlag, "", "PEM bundle of the CAs whose client certificates the request ports accept, for --"+TLSClientAuthFlag+"=optional or required; read again when it changes")
+	fs.StringVar(&f.TLS.ClientAuth, TLSClientAuthFlag, string(servingtls.ClientAuthNone), `client certificates on the request ports: "none"; "request" (asked for, any accepted unverified, self-signed included: the key's binding decides); "optional" (a certificate given must verify against --`+TLSClientCAFlag+`); "required" (the handshake fails without one that verifies)`)
 	fs.BoolVar(&f.ReusePort, ReusePortFlag, false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request ports (decision and public) open only once the key records are loaded, so that no request reaches a verifier that has not seen them")
 }
 
 // Deployed are the flags of a verifier pod: every port spelled out (a
 // default changed in a newer verifier must not move a port the Service
-// still points at), configPath only when a configuration is mounted.
-func Deployed(namespace, configPath string, reusePort bool) Flags {
+// still points at), configPath only when a configuration is mounted, the
+// TLS flags only with TLS.
+func Deployed(namespace, configPath string, reusePort bool, tls TLS) Flags {
+	if tls.ClientAuth == "" {
+		tls.ClientAuth = string(servingtls.ClientAuthNone)
+	}
 	return Flags{
 		Namespace:   namespace,
 		BindAddr:    anyHost(HTTPPort),
@@ -67,11 +97,13 @@ func Deployed(namespace, configPath string, reusePort bool) Flags {
 		MetricsAddr: anyHost(MetricsPort),
 		ConfigPath:  configPath,
 		ReusePort:   reusePort,
+		TLS:         tls,
 	}
 }
 
 // Args renders the flags as the verifier parses them; the empty config
-// path and a false --reuse-port are left out, as their defaults.
+// path, a false --reuse-port and empty TLS flags are left out, as their
+// defaults.
 func (f Flags) Args() []string {
 	args := []string{
 		arg(NamespaceFlag, f.Namespace),
@@ -85,6 +117,14 @@ func (f Flags) Args() []string {
 	}
 	if f.ReusePort {
 		args = append(args, "--"+ReusePortFlag)
+	}
+	for _, a := range []struct{ name, value string }{
+		{TLSCertFlag, f.TLS.CertFile}, {TLSKeyFlag, f.TLS.KeyFile},
+		{TLSClientCAFlag, f.TLS.ClientCAFile}, {TLSClientAuthFlag, f.TLS.ClientAuth},
+	} {
+		if a.value != "" && !(a.name == TLSClientAuthFlag && a.value == string(servingtls.ClientAuthNone)) {
+			args = append(args, arg(a.name, a.value))
+		}
 	}
 	return args
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/servingtls"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -36,6 +37,9 @@ type VerifierOptions struct {
 	// status within a test's patience.
 	UsageReplica  string
 	UsageInterval time.Duration
+	// TLS, when set, is what both listeners serve TLS with, as
+	// `keyward verifier --tls-*` does; the URLs are then https.
+	TLS *servingtls.Source
 }
 
 // Verifier is a running verifier and its two listeners.
@@ -62,8 +66,12 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	// Two listeners, as `keyward verifier` opens them.
 	srv, pub := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	conf := o.Config
+	scheme := "http://"
+	if o.TLS != nil {
+		scheme = "https://"
+	}
 	if conf.OAuth.Issuer == "" {
-		conf.OAuth.Issuer = "http://" + pub.Listener.Addr().String()
+		conf.OAuth.Issuer = scheme + pub.Listener.Addr().String()
 	}
 	classes, err := conf.Classes()
 	if err != nil {
@@ -98,8 +106,16 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 		go func() { _ = reporter.Run(ctx) }()
 	}
 	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
-	srv.Start()
-	pub.Start()
+	if o.TLS != nil {
+		// httptest adds its own certificate to TLS.Certificates; every
+		// handshake takes the Source's (GetConfigForClient) instead.
+		srv.TLS, pub.TLS = o.TLS.ServerConfig(), o.TLS.ServerConfig()
+		srv.StartTLS()
+		pub.StartTLS()
+	} else {
+		srv.Start()
+		pub.Start()
+	}
 	closeServers := sync.OnceFunc(func() { srv.Close(); pub.Close() })
 	go func() { <-ctx.Done(); closeServers() }()
 	stop := sync.OnceFunc(func() { closeServers(); cancel(); _ = v.Close() })

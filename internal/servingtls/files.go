@@ -1,0 +1,127 @@
+package servingtls
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Files are where a listener's TLS material is: a mounted Secret's tls.crt
+// and tls.key, and a bundle of the CAs whose client certificates are
+// accepted (ca.crt).
+type Files struct {
+	CertFile, KeyFile string
+	// ClientCAFile is needed by, and only by, the modes that verify.
+	ClientCAFile string
+	ClientAuth   ClientAuth
+}
+
+// Enabled says whether the listener speaks TLS at all.
+func (f Files) Enabled() bool { return f.CertFile != "" || f.KeyFile != "" }
+
+// Check refuses a combination that cannot mean what its author wanted,
+// before any file is read.
+func (f Files) Check() error {
+	if _, err := ParseClientAuth(string(f.ClientAuth)); err != nil {
+		return err
+	}
+	mode := f.mode()
+	switch {
+	case f.CertFile == "" && f.KeyFile != "":
+		return errors.New("a TLS key file without a certificate file")
+	case f.CertFile != "" && f.KeyFile == "":
+		return errors.New("a TLS certificate file without a key file")
+	case !f.Enabled() && mode != ClientAuthNone:
+		return fmt.Errorf("client certificate mode %q needs TLS: give a certificate and key file", mode)
+	case !f.Enabled() && f.ClientCAFile != "":
+		return errors.New("a client CA file needs TLS: give a certificate and key file")
+	case mode.verifies() && f.ClientCAFile == "":
+		return fmt.Errorf("client certificate mode %q verifies against a client CA file: give one", mode)
+	case !mode.verifies() && f.ClientCAFile != "":
+		// A bundle that nothing checks would look like protection.
+		return fmt.Errorf("a client CA file is only used by modes %q and %q, not %q", ClientAuthOptional, ClientAuthRequired, mode)
+	}
+	return nil
+}
+
+func (f Files) mode() ClientAuth {
+	if f.ClientAuth == "" {
+		return ClientAuthNone
+	}
+	return f.ClientAuth
+}
+
+// material is one reading of the files.
+type material struct {
+	pair tls.Certificate
+	// pool is nil unless the mode verifies.
+	pool *x509.CertPool
+	// raw is the files' bytes, to tell a change from a rewrite of the same
+	// content.
+	raw string
+}
+
+// read loads and checks every file.
+func (f Files) read() (*material, error) {
+	certPEM, err := os.ReadFile(f.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the TLS certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(f.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the TLS key: %w", err)
+	}
+	if _, err := parseCertificates(certPEM); err != nil {
+		return nil, fmt.Errorf("TLS certificate %s: %w", f.CertFile, err)
+	}
+	// X509KeyPair's errors name no key material.
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)
+	}
+	m := &material{pair: pair, raw: string(certPEM) + "\x00" + string(keyPEM)}
+	if f.mode().verifies() {
+		caPEM, err := os.ReadFile(f.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the client CA bundle: %w", err)
+		}
+		cas, err := parseCertificates(caPEM)
+		if err != nil {
+			return nil, fmt.Errorf("client CA bundle %s: %w", f.ClientCAFile, err)
+		}
+		m.pool = x509.NewCertPool()
+		for _, ca := range cas {
+			m.pool.AddCert(ca)
+		}
+		m.raw += "\x00" + string(caPEM)
+	}
+	return m, nil
+}
+
+// parseCertificates reads every CERTIFICATE block, strictly: a block that
+// does not parse is an error, not skipped, and a file without any is one.
+func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block in it")
+	}
+	return certs, nil
+}
