@@ -100,14 +100,14 @@ test-deps: ## Install what tests run for real (nginx, redis-server) from Debian'
 	@bash hack/test-deps.sh
 
 .PHONY: test
-test: manifests generate fmt vet lint setup-envtest test-deps ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
+test: manifests generate fmt vet lint setup-envtest test-deps caddy ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -vxF -f <(go list $(TEST_PKGS_EXCLUDE)) || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
 	@# The packages whose goroutines and replicas share state, again
 	@# under the race detector.
-	go test -race -count=1 -timeout 10m $(RACE_PKGS)
+	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
 	@if [ "$${CI:-}" = "true" ]; then \
 		changed="$$(git status --porcelain -- api config)"; \
 		if [ -n "$$changed" ]; then \
