@@ -171,7 +171,7 @@ func TestRedisTLSConfigRefusals(t *testing.T) {
 		want string
 	}{
 		"a missing CA file":            {redisWith(RedisConfig{TLS: &RedisTLS{CAFile: filepath.Join(dir, "missing")}}), "rateLimits.redis.tls.caFile: open "},
-		"a CA file without PEM":        {redisWith(RedisConfig{TLS: &RedisTLS{CAFile: notPEM}}), "rateLimits.redis.tls.caFile: " + notPEM + " holds no PEM certificate"},
+		"a CA file without PEM":        {redisWith(RedisConfig{TLS: &RedisTLS{CAFile: notPEM}}), "rateLimits.redis.tls.caFile: " + notPEM + ": no PEM CERTIFICATE block in it"},
 		"a certificate without key":    {redisWith(RedisConfig{TLS: &RedisTLS{CAFile: caFile, CertFile: certFile}}), "rateLimits.redis.tls.keyFile: required with certFile"},
 		"a key without certificate":    {redisWith(RedisConfig{TLS: &RedisTLS{KeyFile: keyFile}}), "rateLimits.redis.tls.certFile: required with keyFile"},
 		"a missing certificate file":   {redisWith(RedisConfig{TLS: &RedisTLS{CertFile: filepath.Join(dir, "gone.crt"), KeyFile: keyFile}}), "rateLimits.redis.tls.certFile: "},

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/keyward-dev/keyward/internal/pemcerts"
 )
 
 // TLSFiles name the PEM files of a TLS connection to Redis, as a mounted
@@ -33,11 +35,14 @@ func LoadTLS(f TLSFiles) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("caFile: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("caFile: %s holds no PEM certificate", f.CAFile)
+		cas, err := pemcerts.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("caFile: %s: %w", f.CAFile, err)
 		}
-		conf.RootCAs = pool
+		conf.RootCAs = x509.NewCertPool()
+		for _, ca := range cas {
+			conf.RootCAs.AddCert(ca)
+		}
 	}
 	switch {
 	case f.CertFile == "" && f.KeyFile == "":
