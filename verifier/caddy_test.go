@@ -26,8 +26,14 @@ import (
 )
 
 // caddyConfig fills docs/proxies/Caddyfile. A TLS variant sets Site to an
-// https:// address and adds its tls block to SiteOptions and, to pass the
-// client certificate on, a header_up line to AuthOptions.
+// https:// address and adds its tls block to SiteOptions (one line each:
+// "tls CERT KEY {", "client_auth {", "mode require_and_verify",
+// "trust_pool file CA", "}", "}") and, to pass the client certificate on,
+// "header_up X-Forwarded-Tls-Client-Cert
+// {http.request.tls.client.certificate_der_base64}" to AuthOptions. With
+// client_auth Caddy answers 421 to a Host that is not the TLS server name,
+// so such a site is https://localhost:PORT with a certificate for
+// localhost, asked for as localhost.
 type caddyConfig struct {
 	// Site is the site address, scheme and host:port.
 	Site string
