@@ -37,7 +37,8 @@ func startTLSRedis(t *testing.T, authClients string) *tlsRedis {
 	r.srv = kwtestutil.StartRedisServerWith(t, kwtestutil.RedisServerOptions{
 		TLS:      &kwtestutil.RedisTLS{CA: ca, AuthClients: authClients},
 		Password: redisPassword,
-		Users:    []kwtestutil.RedisUser{{Name: redisACLUser, Password: redisACLPassword}},
+		// The user may touch only keyward's keys, as the docs suggest.
+		Users: []kwtestutil.RedisUser{{Name: redisACLUser, Password: redisACLPassword, Keys: "keyward:*"}},
 	})
 	r.caFile = ca.WriteFile(t, r.dir, "ca")
 	r.certFile, r.keyFile = ca.Issue(t, kwtestutil.CertOptions{CommonName: "verifier"}).WriteFiles(t, r.dir, "client")

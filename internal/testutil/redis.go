@@ -45,7 +45,7 @@ type RedisServerOptions struct {
 	TLS *RedisTLS
 	// Password is the default user's requirepass.
 	Password string
-	// Users are ACL users (Redis 6+), each allowed every command and key.
+	// Users are ACL users (Redis 6+), each allowed every command.
 	Users []RedisUser
 }
 
@@ -59,7 +59,12 @@ type RedisTLS struct {
 }
 
 // RedisUser is an ACL user with a password.
-type RedisUser struct{ Name, Password string }
+type RedisUser struct {
+	Name, Password string
+	// Keys is the ACL key pattern the user may touch ("keyward:*");
+	// empty for every key.
+	Keys string
+}
 
 // StartRedisServer starts a RedisServer that stops when the test ends.
 // Without redis-server installed the test is skipped, or fails under CI.
@@ -101,7 +106,11 @@ func (s *RedisServer) configure() {
 	for _, u := range s.opts.Users {
 		// One argument per word: redis-server quotes an argument that
 		// holds spaces.
-		s.args = append(s.args, "--user", u.Name, "on", ">"+u.Password, "~*", "&*", "+@all")
+		keys := u.Keys
+		if keys == "" {
+			keys = "*"
+		}
+		s.args = append(s.args, "--user", u.Name, "on", ">"+u.Password, "~"+keys, "&*", "+@all")
 	}
 }
 

@@ -38,7 +38,7 @@ func startRedis(t *testing.T) *sharedRedis {
 	const user, password = "keyward-verifier", "redis-password-1"
 	srv := testutil.StartRedisServerWith(t, testutil.RedisServerOptions{
 		TLS:   &testutil.RedisTLS{CA: ca, AuthClients: "yes"},
-		Users: []testutil.RedisUser{{Name: user, Password: password}},
+		Users: []testutil.RedisUser{{Name: user, Password: password, Keys: "keyward:*"}},
 	})
 	dir := t.TempDir()
 	certFile, keyFile := ca.Issue(t, testutil.CertOptions{CommonName: "verifier"}).WriteFiles(t, dir, "client")
