@@ -100,14 +100,14 @@ test-deps: ## Install what tests run for real (nginx, redis-server) from Debian'
 	@bash hack/test-deps.sh
 
 .PHONY: test
-test: manifests generate fmt vet lint setup-envtest test-deps ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
+test: manifests generate fmt vet lint setup-envtest test-deps caddy ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -vxF -f <(go list $(TEST_PKGS_EXCLUDE)) || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
 	@# The packages whose goroutines and replicas share state, again
 	@# under the race detector.
-	go test -race -count=1 -timeout 10m $(RACE_PKGS)
+	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
 	@if [ "$${CI:-}" = "true" ]; then \
 		changed="$$(git status --porcelain -- api config)"; \
 		if [ -n "$$changed" ]; then \
@@ -210,11 +210,13 @@ $(LOCALBIN):
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 ENVTEST_VERSION ?= v0.25.1
 GOLANGCI_LINT_VERSION ?= v2.15.0
+CADDY_VERSION ?= v2.11.9
 
 ## Tool binaries (versioned file names: a version bump installs anew)
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(ENVTEST_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+CADDY ?= $(LOCALBIN)/caddy-$(CADDY_VERSION)
 
 ## Prints the envtest assets directory (for KUBEBUILDER_ASSETS) on stdout.
 ENVTEST_ASSETS = SETUP_ENVTEST="$(SETUP_ENVTEST)" ENVTEST_K8S_VERSION="$(ENVTEST_K8S_VERSION)" bash hack/envtest-assets.sh
@@ -235,6 +237,14 @@ $(SETUP_ENVTEST): | $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into bin/ if missing.
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# Caddy runs for real in the verifier's forward_auth test (KEYWARD_CADDY
+# tells the test where it is). Built from its Go module like golangci-lint:
+# the first build takes several minutes, later runs reuse bin/.
+.PHONY: caddy
+caddy: $(CADDY) ## Build Caddy into bin/ if missing (for the forward_auth test).
+$(CADDY): | $(LOCALBIN)
+	$(call go-install-tool,$(CADDY),github.com/caddyserver/caddy/v2/cmd/caddy,$(CADDY_VERSION))
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary (versioned)

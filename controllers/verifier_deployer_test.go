@@ -316,6 +316,22 @@ func TestTheVerifierReadsItsConfigMap(t *testing.T) {
 	g.Expect(*pod.Volumes[0].ConfigMap.Items[0].Key).To(Equal("verifier.yaml"))
 }
 
+func TestTheVerifierMountsItsRedisSecret(t *testing.T) {
+	g := NewWithT(t)
+	v := testVerifierDeployment("ns")
+	v.ConfigMap, v.RedisSecret = "verifier-settings", "verifier-redis"
+	pod := v.deployment().Spec.Template.Spec
+	c := pod.Containers[0]
+	g.Expect(c.VolumeMounts).To(HaveLen(2), "the ConfigMap and the Secret")
+	g.Expect(pod.Volumes).To(HaveLen(2))
+	mount, volume := c.VolumeMounts[1], pod.Volumes[1]
+	g.Expect(*mount.MountPath).To(Equal("/etc/keyward-redis"))
+	g.Expect(*mount.ReadOnly).To(BeTrue())
+	g.Expect(*volume.Name).To(Equal(*mount.Name))
+	g.Expect(*volume.Secret.SecretName).To(Equal("verifier-redis"))
+	g.Expect(*pod.Volumes[0].Name).NotTo(Equal(*volume.Name))
+}
+
 // TestTheManagersRBACSufficesToDeployTheVerifier applies the verifier as a
 // user that holds exactly the generated config/rbac/role.yaml: its
 // ClusterRole, and its Role of the verifier namespace. Creating a Role

@@ -64,6 +64,9 @@ type VerifierDeployment struct {
 	// declare no container ports: on the host network those would become
 	// host ports, which the scheduler grants once per node.
 	HostNetwork bool
+	// RedisSecret, when set, names a Secret in Namespace mounted at
+	// VerifierRedisSecretDir, for the files of the connection to Redis.
+	RedisSecret string
 	// Env is added to the verifier container's environment; with
 	// HostNetwork it carries the API server's address when the cluster's
 	// Service address is not reachable from the host.
@@ -199,6 +202,8 @@ func (v VerifierDeployment) podTemplate() *corev1ac.PodTemplateSpecApplyConfigur
 	}
 	tlsVolumes, _ := v.tlsVolumes()
 	spec.WithVolumes(tlsVolumes...)
+	redisVolumes, _ := v.redisSecretVolumes()
+	spec.WithVolumes(redisVolumes...)
 	return corev1ac.PodTemplateSpec().WithLabels(v.selectorLabels()).WithSpec(spec)
 }
 
@@ -249,6 +254,8 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 	}
 	_, tlsMounts := v.tlsVolumes()
 	c.WithVolumeMounts(tlsMounts...)
+	_, redisMounts := v.redisSecretVolumes()
+	c.WithVolumeMounts(redisMounts...)
 	return c
 }
 

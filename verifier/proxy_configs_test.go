@@ -117,3 +117,26 @@ func TestNginxConfigClearsEveryKeywardHeader(t *testing.T) {
 		g.Expect(conf).To(MatchRegexp(`(?m)^\s*proxy_set_header\s+`+regexp.QuoteMeta(h)+`\s`), "nginx.conf does not set %s for the upstream", h)
 	}
 }
+
+// TestCaddyConfigStripsClientKeywardHeaders: in the sample Caddyfile, the
+// removal of client-sent X-Keyward-* headers (by prefix) comes before
+// forward_auth within one route, which fixes their order, and copy_headers
+// names every identity header of a Permit. TestRealCaddyForwardAuth proves
+// the effect with a real Caddy.
+func TestCaddyConfigStripsClientKeywardHeaders(t *testing.T) {
+	g := NewWithT(t)
+	conf := string(readProxyConfig(t, "Caddyfile"))
+	route := regexp.MustCompile(`(?m)^\s*route \{\n\s*request_header -X-Keyward-\*\n\s*forward_auth `)
+	g.Expect(route.MatchString(conf)).To(BeTrue(), "request_header -X-Keyward-* must be the route's first handler, before forward_auth")
+	copyHeaders := regexp.MustCompile(`(?m)^\s*copy_headers (.+)$`).FindStringSubmatch(conf)
+	g.Expect(copyHeaders).To(HaveLen(2), "no copy_headers")
+	copied := strings.Fields(copyHeaders[1])
+	for _, h := range keywardHeaders {
+		if h == HeaderStatus {
+			continue // only on nginx's denials
+		}
+		g.Expect(copied).To(ContainElement(h), "copy_headers does not copy %s", h)
+	}
+	g.Expect(conf).To(MatchRegexp(`(?m)^\s*uri /authz/traefik$`), "forward_auth sends X-Forwarded-Method and -Uri, the Traefik style")
+	g.Expect(conf).NotTo(MatchRegexp(`(?m)^\s*trusted_proxies`), "Caddy must replace a client's X-Forwarded-For, not extend it")
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/redisconn"
 )
 
 // limiter spends requests from keys' limits and guards hashing with the
@@ -50,13 +51,9 @@ func newLimiter(c RateLimits, log logr.Logger) (*limiter, error) {
 		}
 	}
 	if p.Store == storeRedis {
-		client := redis.NewClient(&redis.Options{
-			Addr: p.Redis.Address, DB: p.Redis.DB, Username: p.Redis.Username, Password: p.password,
-			DialTimeout: p.timeout, ReadTimeout: p.timeout, WriteTimeout: p.timeout,
-			// One try: a retry would double the wait of every request
-			// during an outage; the fallback store probes once a second.
-			MaxRetries: -1,
-		})
+		// One try per request (redisconn): the fallback store probes
+		// again once a second.
+		client := redisconn.NewClient(p.conn)
 		l.closer, l.redis, l.redisPrefix = client, client, p.Redis.Prefix
 		l.fallback = &ratelimit.FallbackStore{
 			Primary: ratelimit.NewRedisStore(client, ratelimit.RedisOptions{Prefix: p.Redis.Prefix}),

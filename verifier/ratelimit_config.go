@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/redisconn"
 	"github.com/keyward-dev/keyward/internal/token"
 )
 
@@ -37,6 +38,8 @@ type RedisConfig struct {
 	// password is read from the file, never from this configuration.
 	Username     string `json:"username,omitempty"`
 	PasswordFile string `json:"passwordFile,omitempty"`
+	// TLS, when set, connects over TLS only (Redis's tls-port).
+	TLS *RedisTLS `json:"tls,omitempty"`
 	// Prefix begins every counter's name (default "keyward:rl:"), and,
 	// followed by "jti:", the client assertion replay sets (default
 	// "keyward:jti:").
@@ -59,6 +62,22 @@ type RedisConfig struct {
 	// Replicas is, for QuotaLocalShare, the most verifier replicas that
 	// share this Redis at once (count a rollout's surge).
 	Replicas int `json:"replicas,omitempty"`
+}
+
+// RedisTLS names the PEM files of the TLS connection to Redis, usually
+// from the Secret the manager mounts (--verifier-redis-secret). They are
+// read once, at start. The server's certificate is always verified.
+type RedisTLS struct {
+	// CAFile holds the CAs that may issue Redis's certificate; empty for
+	// the system's roots.
+	CAFile string `json:"caFile,omitempty"`
+	// CertFile and KeyFile are the client certificate, for a Redis that
+	// asks for one (tls-auth-clients); both or neither.
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+	// ServerName is the name Redis's certificate must carry; empty for
+	// the host of address.
+	ServerName string `json:"serverName,omitempty"`
 }
 
 // PreAuthLimits limit verifications that are not answered from the
@@ -97,8 +116,8 @@ const (
 type rateLimitPlan struct {
 	RateLimits
 	perSource, perKeyID ratelimit.Limit
-	password            string
-	timeout             time.Duration
+	// conn is how to reach the store with store: redis.
+	conn redisconn.Config
 }
 
 func (c RateLimits) compile() (rateLimitPlan, error) {
@@ -159,24 +178,42 @@ func (c RateLimits) compile() (rateLimitPlan, error) {
 		if r.Replicas < 0 {
 			return p, fmt.Errorf("rateLimits.redis.replicas must not be negative")
 		}
-		p.timeout = 100 * time.Millisecond
-		if r.TimeoutMilliseconds < 0 {
-			return p, fmt.Errorf("rateLimits.redis.timeoutMilliseconds must be positive")
-		} else if r.TimeoutMilliseconds > 0 {
-			p.timeout = time.Duration(r.TimeoutMilliseconds) * time.Millisecond
+		conn, err := r.connection()
+		if err != nil {
+			return p, err
 		}
-		if r.PasswordFile != "" {
-			b, err := os.ReadFile(r.PasswordFile)
-			if err != nil {
-				return p, fmt.Errorf("rateLimits.redis.passwordFile: %w", err)
-			}
-			p.password = strings.TrimRight(string(b), "\r\n")
-		}
-		p.Redis = &r
+		p.Redis, p.conn = &r, conn
 	default:
 		return p, fmt.Errorf("rateLimits.store: %q is not memory or redis", p.Store)
 	}
 	return p, nil
+}
+
+// connection reads the password and TLS files.
+func (r RedisConfig) connection() (redisconn.Config, error) {
+	c := redisconn.Config{Address: r.Address, DB: r.DB, Username: r.Username, Timeout: 100 * time.Millisecond}
+	if r.TimeoutMilliseconds < 0 {
+		return c, fmt.Errorf("rateLimits.redis.timeoutMilliseconds must be positive")
+	} else if r.TimeoutMilliseconds > 0 {
+		c.Timeout = time.Duration(r.TimeoutMilliseconds) * time.Millisecond
+	}
+	if r.PasswordFile != "" {
+		b, err := os.ReadFile(r.PasswordFile)
+		if err != nil {
+			return c, fmt.Errorf("rateLimits.redis.passwordFile: %w", err)
+		}
+		if c.Password = strings.TrimRight(string(b), "\r\n"); c.Password == "" {
+			return c, fmt.Errorf("rateLimits.redis.passwordFile: %s is empty", r.PasswordFile)
+		}
+	}
+	if r.TLS != nil {
+		conf, err := redisconn.LoadTLS(redisconn.TLSFiles{CAFile: r.TLS.CAFile, CertFile: r.TLS.CertFile, KeyFile: r.TLS.KeyFile, ServerName: r.TLS.ServerName})
+		if err != nil {
+			return c, fmt.Errorf("rateLimits.redis.tls.%w", err)
+		}
+		c.TLS = conf
+	}
+	return c, nil
 }
 
 func limitErrorText(err error) string {

@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/servingtls"
@@ -20,6 +22,7 @@ type verifierFlags struct {
 	image                string
 	replicas             int
 	configMap            string
+	redisSecret          string
 	hostNetwork          bool
 	cpuRequest, cpuLimit string
 	memRequest, memLimit string
@@ -48,6 +51,7 @@ func (f *verifierFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.image, "verifier-image", os.Getenv("VERIFIER_IMAGE"), "image of the verifier Deployment: keyward's, the manager's own (default $VERIFIER_IMAGE); required with --deploy-verifier")
 	fs.IntVar(&f.replicas, "verifier-replicas", controllers.DefaultVerifierReplicas, "replicas of the verifier Deployment")
 	fs.StringVar(&f.configMap, "verifier-config-map", "", "ConfigMap in --verifier-namespace whose key "+controllers.VerifierConfigKey+" the verifier reads as its --config (mounted at "+controllers.VerifierConfigDir+"); empty for none")
+	fs.StringVar(&f.redisSecret, "verifier-redis-secret", "", "Secret in --verifier-namespace mounted at "+controllers.VerifierRedisSecretDir+" for the verifier's connection to Redis (its password, CA and client certificate files, which the verifier's config names); empty for none")
 	fs.BoolVar(&f.hostNetwork, "verifier-host-network", false, "run the verifier on its node's network (its replicas share the node's ports) with the manager's KUBERNETES_SERVICE_HOST and _PORT, for clusters whose callers cannot reach the pod network")
 	fs.StringVar(&f.cpuRequest, "verifier-cpu-request", quantity(def.Requests, corev1.ResourceCPU), "CPU request of each verifier pod")
 	fs.StringVar(&f.cpuLimit, "verifier-cpu-limit", quantity(def.Limits, corev1.ResourceCPU), "CPU limit of each verifier pod; empty for none, so that PBKDF2 on a key's first use is not throttled past a proxy's timeout")
@@ -73,6 +77,11 @@ func (f *verifierFlags) deployment(namespace, managerNamespace string) (controll
 	}
 	if f.replicas < 1 || f.replicas > 100 {
 		return controllers.VerifierDeployment{}, fmt.Errorf("--verifier-replicas must be between 1 and 100, not %d", f.replicas)
+	}
+	if f.redisSecret != "" {
+		if errs := validation.IsDNS1123Subdomain(f.redisSecret); len(errs) > 0 {
+			return controllers.VerifierDeployment{}, fmt.Errorf("--verifier-redis-secret: %q is not a Secret name: %s", f.redisSecret, strings.Join(errs, "; "))
+		}
 	}
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for _, q := range []struct {
@@ -105,6 +114,7 @@ func (f *verifierFlags) deployment(namespace, managerNamespace string) (controll
 		Replicas:    int32(f.replicas),
 		Resources:   res,
 		ConfigMap:   f.configMap,
+		RedisSecret: f.redisSecret,
 		HostNetwork: f.hostNetwork,
 		Env:         f.env(),
 	}, nil

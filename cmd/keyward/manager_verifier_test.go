@@ -32,6 +32,7 @@ func TestVerifierFlags(t *testing.T) {
 		"no image":       {args: nil, wantErr: "--verifier-image"},
 		"no replica":     {args: []string{"--verifier-image=keyward:1", "--verifier-replicas=0"}, wantErr: "--verifier-replicas"},
 		"a bad quantity": {args: []string{"--verifier-image=keyward:1", "--verifier-memory-limit=lots"}, wantErr: "--verifier-memory-limit"},
+		"a bad Secret":   {args: []string{"--verifier-image=keyward:1", "--verifier-redis-secret=Redis_Creds"}, wantErr: `--verifier-redis-secret: "Redis_Creds" is not a Secret name`},
 		"the defaults": {args: []string{"--verifier-image=keyward:1"}, check: func(g *WithT, r corev1.ResourceRequirements) {
 			g.Expect(r.Requests.Cpu().Equal(resource.MustParse("100m"))).To(BeTrue())
 			g.Expect(r.Limits.Memory().Equal(resource.MustParse("256Mi"))).To(BeTrue())
@@ -57,6 +58,13 @@ func TestVerifierFlags(t *testing.T) {
 			c.check(g, v.Resources)
 		})
 	}
+}
+
+func TestVerifierRedisSecretFlag(t *testing.T) {
+	g := NewWithT(t)
+	v, err := parseVerifierFlags(t, "--verifier-image=keyward:1", "--verifier-redis-secret=verifier-redis").deployment("keyward-system", "keyward-manager")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(v.RedisSecret).To(Equal("verifier-redis"))
 }
 
 // The manager Deployment in config/manager passes the image through

@@ -3,10 +3,11 @@ package servingtls
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/keyward-dev/keyward/internal/pemcerts"
 )
 
 // Files are where a listener's TLS material is: a mounted Secret's tls.crt
@@ -74,7 +75,7 @@ func (f Files) read() (*material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the TLS key: %w", err)
 	}
-	if _, err := parseCertificates(certPEM); err != nil {
+	if _, err := pemcerts.Parse(certPEM); err != nil {
 		return nil, fmt.Errorf("TLS certificate %s: %w", f.CertFile, err)
 	}
 	// X509KeyPair's errors name no key material.
@@ -88,7 +89,7 @@ func (f Files) read() (*material, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the client CA bundle: %w", err)
 		}
-		cas, err := parseCertificates(caPEM)
+		cas, err := pemcerts.Parse(caPEM)
 		if err != nil {
 			return nil, fmt.Errorf("client CA bundle %s: %w", f.ClientCAFile, err)
 		}
@@ -99,29 +100,4 @@ func (f Files) read() (*material, error) {
 		m.raw += "\x00" + string(caPEM)
 	}
 	return m, nil
-}
-
-// parseCertificates reads every CERTIFICATE block, strictly: a block that
-// does not parse is an error, not skipped, and a file without any is one.
-func parseCertificates(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM CERTIFICATE block in it")
-	}
-	return certs, nil
 }

@@ -2,6 +2,7 @@ package redteam
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -23,16 +24,41 @@ type replica struct {
 	stop func()
 }
 
-func startRedis(t *testing.T) *testutil.RedisServer { return testutil.StartRedisServer(t) }
+// sharedRedis is the Redis the replicas share, as production runs it: TLS
+// only, a client certificate required, an ACL user with a password; and
+// the configuration by which a replica reaches it.
+type sharedRedis struct {
+	srv  *testutil.RedisServer
+	conf verifier.RedisConfig
+}
+
+func startRedis(t *testing.T) *sharedRedis {
+	t.Helper()
+	ca := testutil.NewCA(t, "redis CA")
+	const user, password = "keyward-verifier", "redis-password-1"
+	srv := testutil.StartRedisServerWith(t, testutil.RedisServerOptions{
+		TLS:   &testutil.RedisTLS{CA: ca, AuthClients: "yes"},
+		Users: []testutil.RedisUser{{Name: user, Password: password, Keys: "keyward:*"}},
+	})
+	dir := t.TempDir()
+	certFile, keyFile := ca.Issue(t, testutil.CertOptions{CommonName: "verifier"}).WriteFiles(t, dir, "client")
+	passwordFile := filepath.Join(dir, "password")
+	testutil.WriteFile(t, passwordFile, []byte(password))
+	return &sharedRedis{srv: srv, conf: verifier.RedisConfig{
+		Address: srv.Addr(), Username: user, PasswordFile: passwordFile,
+		TLS: &verifier.RedisTLS{CAFile: ca.WriteFile(t, dir, "ca"), CertFile: certFile, KeyFile: keyFile},
+	}}
+}
 
 // startTokenReplica runs a verifier with the shared Redis configured, reading
 // records as the verifier's ServiceAccount. It stops when the test ends,
 // or earlier by stop.
-func startTokenReplica(t *testing.T, g *WithT, redis *testutil.RedisServer) *replica {
+func startTokenReplica(t *testing.T, g *WithT, redis *sharedRedis) *replica {
 	t.Helper()
+	rc := redis.conf
 	conf := verifier.Config{
 		OAuth:      verifier.OAuthConfig{Issuer: replicaIssuer},
-		RateLimits: verifier.RateLimits{Store: "redis", Redis: &verifier.RedisConfig{Address: redis.Addr()}},
+		RateLimits: verifier.RateLimits{Store: "redis", Redis: &rc},
 	}
 	g.Expect(conf.Validate()).To(Succeed())
 	started, err := harness.StartVerifier(context.Background(), restConfig, harness.VerifierOptions{

@@ -285,7 +285,8 @@ func TestAttackTokenEndpointAssertionAsBearer(t *testing.T) {
 
 // TestAttackReplayAcrossReplicas: an assertion intercepted after use is
 // replayed at another verifier replica, and at a replica that restarted.
-// With Redis configured the jti is accepted once, cluster-wide.
+// With Redis configured (over TLS, as an ACL user) the jti is accepted
+// once, cluster-wide.
 func TestAttackReplayAcrossReplicas(t *testing.T) {
 	g := NewWithT(t)
 	ensureIssuer(t, g)

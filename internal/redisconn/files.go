@@ -1,0 +1,67 @@
+package redisconn
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/keyward-dev/keyward/internal/pemcerts"
+)
+
+// TLSFiles name the PEM files of a TLS connection to Redis, as a mounted
+// Secret holds them. The errors of LoadTLS begin with the field that was
+// wrong (caFile, certFile, keyFile), for the caller to put its own path in
+// front.
+type TLSFiles struct {
+	// CAFile holds the CAs that may issue the server's certificate; empty
+	// for the system's roots.
+	CAFile string
+	// CertFile and KeyFile are the client certificate and its key, for a
+	// server that asks for one (tls-auth-clients); both or neither.
+	CertFile, KeyFile string
+	// ServerName is the name the server's certificate must carry; empty
+	// for the host of the address.
+	ServerName string
+}
+
+// LoadTLS reads the files once. The server is always verified: there is
+// no way to turn verification off.
+func LoadTLS(f TLSFiles) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.ServerName}
+	if f.CAFile != "" {
+		b, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("caFile: %w", err)
+		}
+		cas, err := pemcerts.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("caFile: %s: %w", f.CAFile, err)
+		}
+		conf.RootCAs = x509.NewCertPool()
+		for _, ca := range cas {
+			conf.RootCAs.AddCert(ca)
+		}
+	}
+	switch {
+	case f.CertFile == "" && f.KeyFile == "":
+	case f.CertFile == "":
+		return nil, errors.New("certFile: required with keyFile")
+	case f.KeyFile == "":
+		return nil, errors.New("keyFile: required with certFile")
+	default:
+		if _, err := os.Stat(f.CertFile); err != nil {
+			return nil, fmt.Errorf("certFile: %w", err)
+		}
+		if _, err := os.Stat(f.KeyFile); err != nil {
+			return nil, fmt.Errorf("keyFile: %w", err)
+		}
+		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("certFile, keyFile: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
