@@ -1,6 +1,8 @@
 package verifier
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -8,6 +10,9 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/keyward-dev/keyward/internal/certbind"
 )
@@ -131,4 +136,51 @@ func (a *Authorities) pool(name string) (*x509.CertPool, int64, bool) {
 	p, ok := a.pools[name]
 	a.mu.RUnlock()
 	return p, gen, ok
+}
+
+// AuthoritiesReloadInterval is how often Run looks at the CA files.
+const AuthoritiesReloadInterval = 10 * time.Second
+
+// Run reloads the bundles whenever a file's content changes, until ctx
+// ends. A mounted Secret or ConfigMap changes by a symlink swap, which
+// no watch on the old file sees, so this reads the files; they are small.
+// A bundle that fails to load is logged and the authorities stay as they
+// were until it is fixed.
+func (a *Authorities) Run(ctx context.Context, every time.Duration, log logr.Logger) {
+	last := a.fingerprint()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.fingerprint()
+		if now == last {
+			continue
+		}
+		if err := a.Reload(); err != nil {
+			log.Error(err, "the client-certificate authorities changed on disk and do not load; keeping the previous ones")
+			continue
+		}
+		last = now
+		log.Info("reloaded the client-certificate authorities")
+	}
+}
+
+// fingerprint is a digest of every CA file's content (or its error).
+func (a *Authorities) fingerprint() [sha256.Size]byte {
+	h := sha256.New()
+	for _, ca := range a.list {
+		b, err := os.ReadFile(ca.CAFile)
+		if err != nil {
+			b = []byte("error: " + err.Error())
+		}
+		fmt.Fprintf(h, "%s %d\n", ca.Name, len(b))
+		h.Write(b)
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"context"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/certbind"
@@ -353,4 +355,33 @@ func TestAuthoritiesReload(t *testing.T) {
 	g.Expect(os.WriteFile(path, []byte("half a file"), 0o600)).To(Succeed())
 	g.Expect(f.authorities.Reload()).To(MatchError(ContainSubstring("no PEM certificate")))
 	g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
+}
+
+// Run follows the CA files: a renewed bundle applies without a restart, a
+// broken one is logged and changes nothing.
+func TestAuthoritiesFollowTheirFiles(t *testing.T) {
+	g := NewWithT(t)
+	f := newCertFixture(t, Options{})
+	k := f.issue(readScope)
+	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	renewed := testutil.NewCA(t, "corp renewed")
+	cert := presented(t, renewed.Issue(t, reporterOptions).Cert)
+	g.Expect(f.decideWith("", cert, readScope).Result).To(Equal(Deny))
+
+	logs := &logLines{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.authorities.Run(ctx, 10*time.Millisecond, funcr.New(logs.add, funcr.Options{}))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	path := f.authorities.list[0].CAFile
+	testutil.WriteFile(t, path, renewed.CertPEM())
+	g.Eventually(func() Result { return f.decideWith("", cert, readScope).Result }).WithTimeout(10 * time.Second).Should(Equal(Permit))
+
+	testutil.WriteFile(t, path, []byte("-----BEGIN CERTIFICATE-----\ntruncated"))
+	g.Eventually(logs.all).WithTimeout(10 * time.Second).Should(ContainElement(ContainSubstring("do not load; keeping the previous ones")))
+	g.Expect(f.decideWith("", cert, readScope).Result).To(Equal(Permit))
 }

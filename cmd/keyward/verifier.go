@@ -152,6 +152,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
+	g.Go(func() error { authorities.Run(ctx, verifier.AuthoritiesReloadInterval, logger); return nil })
 	if signingWatch != nil {
 		g.Go(func() error { signingWatch.Run(ctx); return nil })
 	}
