@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/keyward-dev/keyward/internal/certbind"
 )
@@ -72,6 +73,11 @@ func (h *handler) clientCertificate(r *http.Request) (ClientCertificate, error) 
 			case 0:
 				return ClientCertificate{}, nil
 			case 1:
+				if strings.TrimSpace(values[0]) == "" {
+					// A proxy's variable for "no certificate" (nginx's
+					// with ssl_verify_client optional) may be empty.
+					return ClientCertificate{}, nil
+				}
 				chain, err := f.parse(values[0])
 				if err != nil {
 					return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)

@@ -134,6 +134,8 @@ func TestForwardedCertificateOnlyFromTrustedHops(t *testing.T) {
 			w := askNginx(hs.Decisions, "10.9.0.7:4242", map[string]string{tc.header: tc.value})
 			g.Expect(w.Code).To(Equal(http.StatusOK), w.Body.String())
 			g.Expect(w.Header().Get(HeaderKeyID)).To(Equal(k.rec.KeyID))
+			w = askNginx(hs.Decisions, "10.9.0.7:4242", map[string]string{tc.header: " "})
+			g.Expect(reasonOf(g, w)).To(Equal(ReasonMissingCredential), "an empty header is no certificate")
 
 			before := counterValue(g, reg, "keyward_verifier_untrusted_client_certificate_header_total")
 			for range 2 {
