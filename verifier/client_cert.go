@@ -78,11 +78,7 @@ func (h *handler) clientCertificate(r *http.Request) (ClientCertificate, error) 
 					// with ssl_verify_client optional) may be empty.
 					return ClientCertificate{}, nil
 				}
-				chain, err := f.parse(values[0])
-				if err != nil {
-					return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)
-				}
-				cc, err := newClientCertificate(chain)
+				cc, err := f.certificate(values[0])
 				if err != nil {
 					return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)
 				}
