@@ -14,6 +14,9 @@ func TestVerifierRefusesABadConfiguration(t *testing.T) {
 		"bad route":         {"routes:\n- path: /{org}/{project}\n", `routes[0] ("/{org}/{project}"): the route neither captures {type} nor fixes type`},
 		"bad network class": {"networkClasses:\n  corp: [10.0.0.0/33]\n", "networkClasses: "},
 		"bad header":        {"apiKeyHeaders: [Authorization]\n", `apiKeyHeaders[0]: "Authorization" is not a usable header name`},
+		"missing CA file":   {"clientCertificates:\n  authorities: [{name: corp, caFile: /nonexistent/corp.pem}]\n", "clientCertificates.authorities[0] (corp): open /nonexistent/corp.pem"},
+		"forwarded format":  {"clientCertificates:\n  forwarded: {format: haproxy, trustedHops: [10.0.0.0/8]}\n", `clientCertificates.forwarded.format: "haproxy" is not Envoy, Nginx or Traefik`},
+		"forwarded typo":    {"clientCertificates:\n  forwarded: {format: Nginx, trustedHop: [10.0.0.0/8]}\n", `unknown field "trustedHop"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
