@@ -53,6 +53,21 @@ type Config struct {
 	RateLimits RateLimits `json:"rateLimits,omitzero"`
 	// OAuth turns on the token endpoint, the JWKS and JWT bearer tokens.
 	OAuth OAuthConfig `json:"oauth,omitzero"`
+	// ClientCertificates configures authentication with client
+	// certificates (mutual TLS): the CAs bindings may name, and the proxy
+	// header a certificate may come in.
+	ClientCertificates ClientCertificates `json:"clientCertificates,omitzero"`
+}
+
+// ClientCertificates configures mutual-TLS authentication.
+type ClientCertificates struct {
+	// Authorities are the CAs that keys' certificate bindings name.
+	Authorities []CertificateAuthority `json:"authorities,omitempty"`
+	// Forwarded, when set, takes the client certificate from a header
+	// set by a proxy that terminates TLS, on requests from its trusted
+	// hops only. Without it, only the certificate of the connection's own
+	// TLS handshake is used.
+	Forwarded *ForwardedCertificate `json:"forwarded,omitempty"`
 }
 
 // LoadConfig reads a Config file, refusing unknown fields so a typo never
@@ -84,6 +99,9 @@ func (c Config) Validate() error {
 	if _, err := c.OAuth.compile(); err != nil {
 		return err
 	}
+	if _, err := LoadAuthorities(c.ClientCertificates.Authorities); err != nil {
+		return err
+	}
 	_, err := c.compile()
 	return err
 }
@@ -107,6 +125,9 @@ type compiledConfig struct {
 	router        router
 	// trustedCallers may state a decision request's environment.
 	trustedCallers []netip.Prefix
+	// forwarded, when set, says where trusted proxies put the client
+	// certificate.
+	forwarded *forwardedCert
 }
 
 func (c Config) compile() (compiledConfig, error) {
@@ -132,6 +153,9 @@ func (c Config) compile() (compiledConfig, error) {
 	}
 	var err error
 	if out.trustedCallers, err = compileTrustedCallers(c.TrustedCallers); err != nil {
+		return compiledConfig{}, err
+	}
+	if out.forwarded, err = c.ClientCertificates.Forwarded.compile(); err != nil {
 		return compiledConfig{}, err
 	}
 	routes := c.Routes

@@ -83,7 +83,7 @@ func credentialReason(r Reason) bool {
 		ReasonAuthMethodNotAllowed:
 		return true
 	}
-	return tokenReason(r)
+	return tokenReason(r) || certificateReason(r)
 }
 
 // Secret says which of a key's secrets a credential matched.
@@ -114,6 +114,12 @@ type Request struct {
 	// Cost, when set (by a route), is what the request spends from the
 	// key's limits instead of its action's cost.
 	Cost *int64
+	// ClientCertificate is the client's TLS certificate, if it presented
+	// one (handler.clientCertificate); alone, it is the credential of a
+	// key whose binding allows that. ClientCertificateErr says why a
+	// presented certificate could not be read; the request is then denied.
+	ClientCertificate    ClientCertificate
+	ClientCertificateErr error
 
 	// tokenRequest: the key authenticates a token request, whose auth
 	// method the token endpoint checks once the secret is verified.

@@ -42,8 +42,9 @@ type handler struct {
 	cfg    compiledConfig
 	bodies sync.Map // denialBody → its JSON, encoded once
 	nBody  atomic.Int32
-	// lastUntrustedLog throttles the log line about ignored environments.
-	lastUntrustedLog atomic.Int64
+	// untrustedEnvLog and untrustedCertLog throttle the log lines about
+	// what untrusted callers sent and was ignored.
+	untrustedEnvLog, untrustedCertLog logThrottle
 }
 
 // maxBodies bounds the encoded-body cache; the reasons and messages are a
@@ -127,6 +128,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 	path, query, _ := strings.Cut(uri, "?")
 	req := Request{Env: h.environment(r), Peer: peerAddr(r)}
 	req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
+	req.ClientCertificate, req.ClientCertificateErr = h.clientCertificate(r)
 	var d Decision
 	switch res, act, cost, ok := h.cfg.router.matchCost(method, path); {
 	case credentialInQuery(query):

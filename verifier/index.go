@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,6 +30,9 @@ type Entry struct {
 	bucketKeys []string
 	// policyHeaders are the limits' RateLimit-Policy values.
 	policyHeaders [][]string
+	// certLookup is the binding's certbind lookup key, when the key may
+	// authenticate with a certificate.
+	certLookup string
 }
 
 func newEntry(r record.Record) (*Entry, error) {
@@ -57,6 +61,9 @@ func newEntry(r record.Record) (*Entry, error) {
 			e.bucketKeys = append(e.bucketKeys, "k:"+r.KeyID)
 		}
 	}
+	if r.ClientCertificate != nil && r.Allows(record.AuthMutualTLS) {
+		e.certLookup = r.ClientCertificate.LookupKey()
+	}
 	e.scopesHeader = []string{strings.Join(e.scopeStrings, " ")}
 	for _, s := range e.scopeStrings {
 		e.matchedHeaders = append(e.matchedHeaders, []string{s})
@@ -80,6 +87,10 @@ type Index struct {
 	mu       sync.RWMutex
 	byID     map[string]*Entry
 	idBySecr map[string]string // record Secret name → key ID
+	// byCert finds the keys bound to a certificate: binding lookup key
+	// (certbind.Binding.LookupKey) → key IDs. One entry per bound record,
+	// so it is as bounded as the records.
+	byCert map[string]map[string]struct{}
 
 	// changed is told the key ID of every record that changed or went,
 	// so caches can drop what they hold about it.
@@ -88,7 +99,7 @@ type Index struct {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byID: map[string]*Entry{}, idBySecr: map[string]string{}}
+	return &Index{byID: map[string]*Entry{}, idBySecr: map[string]string{}, byCert: map[string]map[string]struct{}{}}
 }
 
 // Lookup returns the entry of a key ID.
@@ -123,9 +134,13 @@ func (ix *Index) Put(secretName string, data []byte) error {
 		return fmt.Errorf("record Secret %q: %w", secretName, err)
 	}
 	ix.mu.Lock()
-	_, had := ix.byID[r.KeyID]
+	old, had := ix.byID[r.KeyID]
+	if had {
+		ix.unbindLocked(old)
+	}
 	ix.byID[r.KeyID] = e
 	ix.idBySecr[secretName] = r.KeyID
+	ix.bindLocked(e)
 	ix.mu.Unlock()
 	if had && ix.changed != nil {
 		ix.changed(r.KeyID)
@@ -138,6 +153,9 @@ func (ix *Index) Remove(secretName string) {
 	ix.mu.Lock()
 	id, ok := ix.idBySecr[secretName]
 	if ok {
+		if e, had := ix.byID[id]; had {
+			ix.unbindLocked(e)
+		}
 		delete(ix.idBySecr, secretName)
 		delete(ix.byID, id)
 	}
@@ -145,4 +163,53 @@ func (ix *Index) Remove(secretName string) {
 	if ok && ix.changed != nil {
 		ix.changed(id)
 	}
+}
+
+func (ix *Index) bindLocked(e *Entry) {
+	if e.certLookup == "" {
+		return
+	}
+	ids := ix.byCert[e.certLookup]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		ix.byCert[e.certLookup] = ids
+	}
+	ids[e.Record.KeyID] = struct{}{}
+}
+
+func (ix *Index) unbindLocked(e *Entry) {
+	if ids := ix.byCert[e.certLookup]; ids != nil {
+		delete(ids, e.Record.KeyID)
+		if len(ids) == 0 {
+			delete(ix.byCert, e.certLookup)
+		}
+	}
+}
+
+// maxCertCandidates bounds the keys one certificate is checked against.
+// Legitimately a certificate has one key; more than this many claims is
+// someone binding names wholesale.
+const maxCertCandidates = 16
+
+// certificateCandidates returns the entries bound to any of a
+// certificate's lookup keys (certbind.LookupKeys), each once. overflow
+// reports more than maxCertCandidates: then no candidate is returned,
+// since checking only some could pick one key while another, unchecked,
+// also accepts the certificate.
+func (ix *Index) certificateCandidates(lookupKeys []string) (entries []*Entry, overflow bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, k := range lookupKeys {
+		for id := range ix.byCert[k] {
+			e := ix.byID[id]
+			if slices.Contains(entries, e) {
+				continue
+			}
+			if len(entries) == maxCertCandidates {
+				return nil, true
+			}
+			entries = append(entries, e)
+		}
+	}
+	return entries, false
 }

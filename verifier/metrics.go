@@ -19,7 +19,10 @@ type Metrics struct {
 	hashes      prometheus.Counter
 	// untrustedEnv counts decision requests whose environment was ignored.
 	untrustedEnv prometheus.Counter
-	reg          prometheus.Registerer
+	// untrustedCertHeader counts client-certificate headers ignored
+	// because they came from a peer not among the trusted hops.
+	untrustedCertHeader prometheus.Counter
+	reg                 prometheus.Registerer
 	// byOutcome holds the decision counters already resolved, so the
 	// request path does not hash label values; outcomes are a fixed set.
 	byOutcome sync.Map
@@ -55,10 +58,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "keyward_verifier_untrusted_environment_total",
 			Help: "Decision requests whose environment was ignored because the caller is not in trustedCallers.",
 		}),
+		untrustedCertHeader: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_verifier_untrusted_client_certificate_header_total",
+			Help: "Requests whose client-certificate header was ignored because the peer is not in clientCertificates.forwarded.trustedHops.",
+		}),
 		reg: reg,
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.untrustedEnv)
+		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.untrustedEnv, m.untrustedCertHeader)
 	}
 	return m
 }

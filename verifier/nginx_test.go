@@ -39,15 +39,26 @@ func freeAddr(t *testing.T) string {
 // told to copy, and runs nginx with it in the foreground.
 func startNginx(t *testing.T, upstream, verifierAddr string) string {
 	t.Helper()
+	return "http://" + startNginxConf(t, "nginx.conf", map[string]string{"Upstream": upstream, "Verifier": verifierAddr})
+}
+
+// startNginxConf runs nginx with one of docs/proxies' nginx samples,
+// rendered with vars besides Dir and Listen, and returns its address.
+func startNginxConf(t *testing.T, sample string, vars map[string]string) string {
+	t.Helper()
 	bin := testutil.Program(t, "nginx", "nginx-light", "/usr/sbin/nginx")
 	dir := t.TempDir()
-	tmpl, err := template.ParseFiles(filepath.Join("..", "docs", "proxies", "nginx.conf"))
+	tmpl, err := template.ParseFiles(filepath.Join("..", "docs", "proxies", sample))
 	if err != nil {
 		t.Fatal(err)
 	}
 	listen := freeAddr(t)
+	data := map[string]string{"Dir": dir, "Listen": listen}
+	for k, v := range vars {
+		data[k] = v
+	}
 	var conf bytes.Buffer
-	if err := tmpl.Execute(&conf, map[string]string{"Dir": dir, "Listen": listen, "Upstream": upstream, "Verifier": verifierAddr}); err != nil {
+	if err := tmpl.Option("missingkey=error").Execute(&conf, data); err != nil {
 		t.Fatal(err)
 	}
 	confPath := filepath.Join(dir, "nginx.conf")
@@ -89,7 +100,7 @@ func startNginx(t *testing.T, upstream, verifierAddr string) string {
 		}
 		return err
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	return "http://" + listen
+	return listen
 }
 
 func TestRealNginxAuthRequest(t *testing.T) {

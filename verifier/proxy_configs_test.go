@@ -112,8 +112,10 @@ func TestAttackTraefikConfigStripsClientKeywardHeaders(t *testing.T) {
 // the real-nginx attack test proves the effect.
 func TestNginxConfigClearsEveryKeywardHeader(t *testing.T) {
 	g := NewWithT(t)
-	conf := string(readProxyConfig(t, "nginx.conf"))
-	for _, h := range keywardHeaders {
-		g.Expect(conf).To(MatchRegexp(`(?m)^\s*proxy_set_header\s+`+regexp.QuoteMeta(h)+`\s`), "nginx.conf does not set %s for the upstream", h)
+	for _, name := range []string{"nginx.conf", "nginx-mtls.conf"} {
+		conf := string(readProxyConfig(t, name))
+		for _, h := range keywardHeaders {
+			g.Expect(conf).To(MatchRegexp(`(?m)^\s*proxy_set_header\s+`+regexp.QuoteMeta(h)+`\s`), "%s does not set %s for the upstream", name, h)
+		}
 	}
 }

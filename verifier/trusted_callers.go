@@ -19,17 +19,23 @@ const maxTrustedCallers = 256
 const untrustedLogEvery = time.Minute
 
 func compileTrustedCallers(cidrs []string) ([]netip.Prefix, error) {
+	return compileNetworks("trustedCallers", cidrs)
+}
+
+// compileNetworks parses the CIDRs of a configuration field that trusts
+// peers by their connection's address.
+func compileNetworks(field string, cidrs []string) ([]netip.Prefix, error) {
 	if len(cidrs) > maxTrustedCallers {
-		return nil, fmt.Errorf("trustedCallers: %d networks, at most %d", len(cidrs), maxTrustedCallers)
+		return nil, fmt.Errorf("%s: %d networks, at most %d", field, len(cidrs), maxTrustedCallers)
 	}
 	out := make([]netip.Prefix, 0, len(cidrs))
 	for i, c := range cidrs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return nil, fmt.Errorf("trustedCallers[%d]: %q is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32", i, c)
+			return nil, fmt.Errorf("%s[%d]: %q is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32", field, i, c)
 		}
 		if p != p.Masked() {
-			return nil, fmt.Errorf("trustedCallers[%d]: %q has host bits set; did you mean %s?", i, c, p.Masked())
+			return nil, fmt.Errorf("%s[%d]: %q has host bits set; did you mean %s?", field, i, c, p.Masked())
 		}
 		out = append(out, p)
 	}
@@ -47,11 +53,13 @@ func peerAddr(r *http.Request) netip.Addr {
 }
 
 // trusts reports whether peer is one of the configured trusted callers.
-func (c *compiledConfig) trusts(peer netip.Addr) bool {
+func (c *compiledConfig) trusts(peer netip.Addr) bool { return inNetworks(peer, c.trustedCallers) }
+
+func inNetworks(peer netip.Addr, networks []netip.Prefix) bool {
 	if !peer.IsValid() {
 		return false
 	}
-	for _, p := range c.trustedCallers {
+	for _, p := range networks {
 		if p.Contains(peer) {
 			return true
 		}
@@ -70,9 +78,7 @@ func (h *handler) trustEnvironment(req *Request, r *http.Request) {
 	}
 	req.Env = access.Environment{}
 	h.v.metrics.untrustedEnv.Inc()
-	now := h.v.clock.Now().Unix()
-	last := h.lastUntrustedLog.Load()
-	if now-last >= int64(untrustedLogEvery/time.Second) && h.lastUntrustedLog.CompareAndSwap(last, now) {
+	if h.untrustedEnvLog.allow(h.v.clock.Now(), untrustedLogEvery) {
 		h.v.log.Info("ignoring the environment of decision requests from a caller not in trustedCallers; conditions that need it fail closed",
 			"caller", req.Peer.String(), "path", r.URL.Path)
 	}

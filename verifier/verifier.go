@@ -33,6 +33,11 @@ type Verifier struct {
 	log      logr.Logger
 	// tokens is nil unless OAuth is configured; JWTs are then refused.
 	tokens *Tokens
+	// authorities are the CAs certificate bindings name (nil: none);
+	// certs caches certificates that verified.
+	authorities  *Authorities
+	certs        *certCache
+	ambiguousLog logThrottle
 
 	hashWait time.Duration
 	// ready and lastContact come from the record watch; maxStaleness bounds
@@ -53,6 +58,10 @@ type Options struct {
 	// Redis rate-limit store, its assertion replay cache moves to that
 	// Redis, shared by every replica.
 	Tokens *Tokens
+	// Authorities are the CAs that client-certificate bindings may name
+	// (LoadAuthorities). Without them only bindings by thumbprint alone
+	// can verify.
+	Authorities *Authorities
 
 	// HashConcurrency bounds PBKDF2 computations at once (default: half
 	// the CPUs, at least one), leaving the rest to cached traffic.
@@ -98,7 +107,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		limits: limits, tokens: o.Tokens,
+		limits: limits, tokens: o.Tokens, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
 		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
@@ -153,13 +162,26 @@ func (v *Verifier) decide(ctx context.Context, req Request) Decision {
 	if v.stale(now) {
 		return indeterminate(ReasonStale, "the verifier has not heard the API server for too long to permit anything")
 	}
+	if req.ClientCertificateErr != nil {
+		return deny(ReasonMalformedCertificate, req.ClientCertificateErr.Error())
+	}
+	var d Decision
 	switch req.CredentialProblem {
 	case CredentialMissing:
-		return deny(ReasonMissingCredential, "no credential was presented")
+		if !req.ClientCertificate.Present() {
+			return deny(ReasonMissingCredential, "no credential was presented")
+		}
+		d = v.authenticateCertificate(req, now)
 	case CredentialMalformed:
 		return deny(ReasonMalformedRequest, "the credential headers are not a single Bearer credential or API-key header")
+	default:
+		d = v.authenticate(ctx, req, now)
+		if d.Result == Permit && !looksLikeJWT(req.Credential) && requiresCertificate(d.entry) {
+			if err := v.verifyClientCertificate(d.entry, req.ClientCertificate, now); err != nil {
+				return identified(err.decision(), d.entry)
+			}
+		}
 	}
-	d := v.authenticate(ctx, req, now)
 	if d.Result != Permit {
 		return d
 	}
@@ -188,7 +210,9 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	if d, ok := stateDenial(e, now); !ok {
 		return d
 	}
-	if !req.tokenRequest && !e.Record.Allows(record.AuthAPIKey) {
+	// A key bound to a certificate it must come with is checked for it
+	// once its secret verifies (decide).
+	if !req.tokenRequest && !e.Record.Allows(record.AuthAPIKey) && !requiresCertificate(e) {
 		return withKey(deny(ReasonAuthMethodNotAllowed, "this key may not be sent with requests; see its spec.authMethods"), e)
 	}
 	mac := v.mac.sum(req.Credential)

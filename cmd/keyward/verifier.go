@@ -124,6 +124,10 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	if err != nil {
 		return err
 	}
+	authorities, err := verifier.LoadAuthorities(conf.ClientCertificates.Authorities)
+	if err != nil {
+		return err
+	}
 	ready := watch.Ready
 	var signingWatch *verifier.SigningWatch
 	if tokens != nil {
@@ -135,7 +139,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
 		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
-		RateLimits: conf.RateLimits,
+		RateLimits: conf.RateLimits, Authorities: authorities,
 	})
 	if err != nil {
 		return err
@@ -148,6 +152,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
+	g.Go(func() error { authorities.Run(ctx, verifier.AuthoritiesReloadInterval, logger); return nil })
 	if signingWatch != nil {
 		g.Go(func() error { signingWatch.Run(ctx); return nil })
 	}

@@ -1,0 +1,186 @@
+package verifier
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/keyward-dev/keyward/internal/certbind"
+)
+
+// CertificateAuthority is a CA that client-certificate bindings may name:
+// a binding by subject or SAN holds only for certificates it issued.
+type CertificateAuthority struct {
+	// Name is what bindings call it in clientCertificate.authority.
+	Name string `json:"name"`
+	// CAFile is a PEM bundle of its certificates (roots, or the
+	// intermediates that issue client certificates).
+	CAFile string `json:"caFile"`
+}
+
+// maxAuthorities bounds the configuration; a handful is usual.
+const maxAuthorities = 64
+
+// Authorities are the configured CAs by name, read from their files at
+// start and again by Reload (cert-manager renews CA bundles in place).
+type Authorities struct {
+	list []CertificateAuthority
+	mu   sync.RWMutex
+	// pools by name; replaced whole on reload.
+	pools map[string]*x509.CertPool
+	// generation changes on every reload, so cached verifications made
+	// against an older bundle are not reused.
+	generation atomic.Int64
+}
+
+// LoadAuthorities reads every CA bundle, reporting every problem at once.
+func LoadAuthorities(list []CertificateAuthority) (*Authorities, error) {
+	a := &Authorities{list: list}
+	if err := a.Reload(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reload rereads the bundles. On any error the authorities in use stay as
+// they were: a half-written file must not revoke every certificate.
+func (a *Authorities) Reload() error {
+	pools, err := loadPools(a.list)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.pools = pools
+	a.mu.Unlock()
+	a.generation.Add(1)
+	return nil
+}
+
+func loadPools(list []CertificateAuthority) (map[string]*x509.CertPool, error) {
+	if len(list) > maxAuthorities {
+		return nil, fmt.Errorf("clientCertificates.authorities: %d authorities, at most %d", len(list), maxAuthorities)
+	}
+	pools := make(map[string]*x509.CertPool, len(list))
+	var errs []error
+	for i, ca := range list {
+		field := fmt.Sprintf("clientCertificates.authorities[%d]", i)
+		if err := certbind.ValidateAuthority(ca.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s.name: %w", field, err))
+			continue
+		}
+		if _, dup := pools[ca.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is configured twice", field, ca.Name))
+			continue
+		}
+		if ca.CAFile == "" {
+			errs = append(errs, fmt.Errorf("%s.caFile: required", field))
+			continue
+		}
+		pool, err := readBundle(ca.CAFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", field, ca.Name, err))
+			continue
+		}
+		pools[ca.Name] = pool
+	}
+	return pools, errors.Join(errs...)
+}
+
+// readBundle reads a PEM file of certificates and nothing else: a private
+// key in a CA bundle is a mistake worth stopping for.
+func readBundle(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s: a %s block; a CA bundle holds only CERTIFICATE blocks", path, block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%s: no PEM certificate in the file", path)
+	}
+	return pool, nil
+}
+
+// pool returns the CA pool of a name and the generation it belongs to.
+func (a *Authorities) pool(name string) (*x509.CertPool, int64, bool) {
+	if a == nil {
+		return nil, 0, false
+	}
+	gen := a.generation.Load()
+	a.mu.RLock()
+	p, ok := a.pools[name]
+	a.mu.RUnlock()
+	return p, gen, ok
+}
+
+// AuthoritiesReloadInterval is how often Run looks at the CA files.
+const AuthoritiesReloadInterval = 10 * time.Second
+
+// Run reloads the bundles whenever a file's content changes, until ctx
+// ends. A mounted Secret or ConfigMap changes by a symlink swap, which
+// no watch on the old file sees, so this reads the files; they are small.
+// A bundle that fails to load is logged and the authorities stay as they
+// were until it is fixed.
+func (a *Authorities) Run(ctx context.Context, every time.Duration, log logr.Logger) {
+	last := a.fingerprint()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.fingerprint()
+		if now == last {
+			continue
+		}
+		if err := a.Reload(); err != nil {
+			log.Error(err, "the client-certificate authorities changed on disk and do not load; keeping the previous ones")
+			continue
+		}
+		last = now
+		log.Info("reloaded the client-certificate authorities")
+	}
+}
+
+// fingerprint is a digest of every CA file's content (or its error).
+func (a *Authorities) fingerprint() [sha256.Size]byte {
+	h := sha256.New()
+	for _, ca := range a.list {
+		b, err := os.ReadFile(ca.CAFile)
+		if err != nil {
+			b = []byte("error: " + err.Error())
+		}
+		fmt.Fprintf(h, "%s %d\n", ca.Name, len(b))
+		h.Write(b)
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}

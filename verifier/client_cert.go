@@ -1,0 +1,110 @@
+package verifier
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/keyward-dev/keyward/internal/certbind"
+)
+
+// maxChain bounds the certificates a client may present, leaf included: a
+// real chain has two or three, and each costs parsing and verification.
+const maxChain = 8
+
+// ClientCertificate is the certificate a client authenticated its TLS
+// connection with, to the verifier or to a trusted proxy in front of it:
+// the leaf, then the intermediates it sent. The zero value is "none".
+type ClientCertificate struct {
+	Leaf          *x509.Certificate
+	Intermediates []*x509.Certificate
+	// thumbprint is the leaf's x5t#S256, computed once.
+	thumbprint string
+}
+
+// newClientCertificate takes a chain in TLS order, leaf first.
+func newClientCertificate(chain []*x509.Certificate) (ClientCertificate, error) {
+	switch {
+	case len(chain) == 0:
+		return ClientCertificate{}, nil
+	case len(chain) > maxChain:
+		return ClientCertificate{}, fmt.Errorf("the client certificate chain has %d certificates, at most %d", len(chain), maxChain)
+	}
+	return ClientCertificate{Leaf: chain[0], Intermediates: chain[1:], thumbprint: certbind.Thumbprint(chain[0].Raw)}, nil
+}
+
+// Present reports whether the client presented a certificate.
+func (c ClientCertificate) Present() bool { return c.Leaf != nil }
+
+// Thumbprint is the leaf's SHA-256 thumbprint in RFC 8705's x5t#S256 form,
+// the value a certificate-bound token's cnf claim carries.
+func (c ClientCertificate) Thumbprint() string {
+	if c.thumbprint == "" && c.Leaf != nil {
+		return certbind.Thumbprint(c.Leaf.Raw)
+	}
+	return c.thumbprint
+}
+
+// errMalformedCertificate wraps every reason a presented certificate could
+// not be read; the decision names it malformed_certificate.
+var errMalformedCertificate = errors.New("malformed client certificate")
+
+// clientCertificate returns the certificate of the client a request is
+// about. From a trusted hop (clientCertificates.forwarded.trustedHops,
+// matched on the connection's peer address, never on a header) it is the
+// one the configured header carries, and none when the header is absent:
+// the hop's own TLS certificate authenticates the hop, not its client.
+// From anyone else the header is ignored, counted and logged, and the
+// certificate is the one the connection's TLS handshake proved.
+//
+// A certificate that cannot be read is an error wrapping
+// errMalformedCertificate; callers deny the request rather than go on as
+// if no certificate had been sent. The certificate is not verified here:
+// verifyClientCertificate checks it against a key's binding.
+func (h *handler) clientCertificate(r *http.Request) (ClientCertificate, error) {
+	if f := h.cfg.forwarded; f != nil {
+		values := r.Header.Values(f.header)
+		peer := peerAddr(r)
+		if inNetworks(peer, f.trustedHops) {
+			switch len(values) {
+			case 0:
+				return ClientCertificate{}, nil
+			case 1:
+				chain, err := f.parse(values[0])
+				if err != nil {
+					return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)
+				}
+				cc, err := newClientCertificate(chain)
+				if err != nil {
+					return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)
+				}
+				return cc, nil
+			default:
+				return ClientCertificate{}, fmt.Errorf("%w: the %s header appears %d times", errMalformedCertificate, f.header, len(values))
+			}
+		}
+		if len(values) > 0 {
+			h.v.metrics.untrustedCertHeader.Inc()
+			if h.untrustedCertLog.allow(h.v.clock.Now(), untrustedLogEvery) {
+				h.v.log.Info("ignoring a client-certificate header from a peer not in clientCertificates.forwarded.trustedHops",
+					"peer", peer.String(), "header", f.header, "path", r.URL.Path)
+			}
+		}
+	}
+	return tlsClientCertificate(r.TLS)
+}
+
+// tlsClientCertificate is the certificate of the connection's own
+// handshake, which proved the client holds its private key.
+func tlsClientCertificate(cs *tls.ConnectionState) (ClientCertificate, error) {
+	if cs == nil {
+		return ClientCertificate{}, nil
+	}
+	cc, err := newClientCertificate(cs.PeerCertificates)
+	if err != nil {
+		return ClientCertificate{}, fmt.Errorf("%w: %w", errMalformedCertificate, err)
+	}
+	return cc, nil
+}
