@@ -30,6 +30,9 @@ func (l AccessLog) denied(now time.Time, req Request, d Decision) {
 	if req.Action != 0 {
 		a.RequestAction = req.Action.String()
 	}
+	if req.ClientCertificate.Present() {
+		a.Certificate = req.ClientCertificate.Thumbprint()
+	}
 	l.W.RecordAccess(a)
 }
 

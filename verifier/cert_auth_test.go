@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
@@ -194,7 +195,8 @@ func TestCertificateBindingAndKeyAlone(t *testing.T) {
 // denial says why.
 func TestABindingOfAnotherTenantsNameNeverWins(t *testing.T) {
 	g := NewWithT(t)
-	f := newCertFixture(t, Options{})
+	var trail testutil.SyncBuffer
+	f := newCertFixture(t, Options{Audit: AccessLog{W: audit.NewWriter(&trail)}})
 	victimCert := f.corp.Issue(t, reporterOptions)
 	victim := f.issue(readScope)
 	f.bind(victim, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
@@ -221,6 +223,9 @@ func TestABindingOfAnotherTenantsNameNeverWins(t *testing.T) {
 	g.Expect(d.Reason).To(Equal(ReasonCertificateAmbiguous))
 	g.Expect(d.Message).To(Equal("the certificate is bound to more than one key"))
 	g.Expect(d.KeyID).To(BeEmpty())
+	g.Expect(trail.String()).To(ContainSubstring(`"reason":"certificate_bound_to_several_keys"`))
+	g.Expect(trail.String()).To(ContainSubstring(`"certificate":"`+certbind.Thumbprint(victimCert.Cert.Raw)+`"`),
+		"the operator's trail names the certificate")
 
 	// A different kind of binding of the same certificate counts too.
 	f.bind(attacker, certbind.Binding{DNSName: "reporter.payments.svc", Authority: "corp"}, mutualTLSOnly...)

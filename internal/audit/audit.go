@@ -155,6 +155,9 @@ type Access struct {
 	RequestAction string `json:"requestAction,omitempty"`
 	// Source is the client address as the verifier determined it.
 	Source string `json:"source,omitempty"`
+	// Certificate is the x5t#S256 thumbprint of the client certificate
+	// the request presented, if any: public, and what a binding names.
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // RecordAccess writes one line of the verifier's trail.
