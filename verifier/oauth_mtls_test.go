@@ -7,11 +7,13 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -456,4 +458,38 @@ func TestCertificateAndKeyAtTheTokenEndpoint(t *testing.T) {
 		_, err := token(c)
 		g.Expect(tokenError(err)).To(HaveKeyWithValue("error", "invalid_client"), name)
 	}
+}
+
+// TestTLSClientAuthWithCurl: the real curl, with --cert, gets a bound
+// token and uses it; without its certificate the token is refused.
+func TestTLSClientAuthWithCurl(t *testing.T) {
+	g := NewWithT(t)
+	curl := testutil.Program(t, "curl", "curl")
+	m := servedMutualTLS(t)
+	cert := m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", URIs: []string{"spiffe://example.org/ns/payments/sa/reporter"}})
+	k := m.boundKey(certbind.Binding{URI: "spiffe://example.org/ns/payments/sa/reporter", Authority: "clients"})
+	dir := t.TempDir()
+	certFile, keyFile := cert.WriteFiles(t, dir, "reporter")
+	serverCA := dir + "/server.crt"
+	testutil.WriteFile(t, serverCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: m.srv.Certificate().Raw}))
+	run := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--cacert", serverCA}, args...)...).Output()
+		g.Expect(err).NotTo(HaveOccurred(), string(out))
+		return string(out)
+	}
+
+	var tok map[string]any
+	g.Expect(json.Unmarshal([]byte(run("--cert", certFile, "--key", keyFile,
+		"-d", "grant_type=client_credentials", "-d", "client_id="+k.key.ID(), m.srv.URL+TokenPath)), &tok)).To(Succeed())
+	g.Expect(tok).To(HaveKey("access_token"))
+	raw := tok["access_token"].(string)
+	g.Expect(m.independentClaims(g, raw)).To(HaveKeyWithValue("cnf", map[string]any{"x5t#S256": x5tS256(cert)}))
+
+	status := func(args ...string) string {
+		return run(append(args, "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer "+raw, m.srv.URL+EnvoyPrefix+boundPath)...)
+	}
+	g.Expect(status("--cert", certFile, "--key", keyFile)).To(Equal("200"))
+	g.Expect(status()).To(Equal("401"))
 }
