@@ -48,21 +48,34 @@ func (h *handler) jwks(w http.ResponseWriter, _ *http.Request) {
 // metadata is both the RFC 8414 document and the OpenID discovery one:
 // OpenID relying parties insist on its three required fields, which are
 // true of a verifier that issues no ID tokens.
+//
+// tls_client_certificate_bound_access_tokens is always true: the verifier
+// binds every token requested with a client certificate and refuses a
+// bound token without it, wherever the certificate came from (RFC 8705
+// §3.3). The mTLS client authentication methods and the endpoint aliases
+// are advertised only where clients can present a certificate, the
+// configured mutual-TLS base URL.
 func (h *handler) metadata(w http.ResponseWriter, _ *http.Request) {
 	t := h.v.tokens
 	_, age := t.keys.jwks(h.v.clock.Now(), t.set.jwksAge)
 	algs := []string{"RS256", "ES256"}
+	methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	doc := map[string]any{
-		"issuer":                                t.set.issuer,
-		"token_endpoint":                        t.set.issuer + TokenPath,
-		"jwks_uri":                              t.set.issuer + JWKSPath,
-		"grant_types_supported":                 []string{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"issuer":                t.set.issuer,
+		"token_endpoint":        t.set.issuer + TokenPath,
+		"jwks_uri":              t.set.issuer + JWKSPath,
+		"grant_types_supported": []string{"client_credentials"},
 		"token_endpoint_auth_signing_alg_values_supported": algs,
 		"response_types_supported":                         []string{"token"},
 		"subject_types_supported":                          []string{"public"},
 		"id_token_signing_alg_values_supported":            algs,
+		"tls_client_certificate_bound_access_tokens":       true,
 	}
+	if base := t.set.mutualTLSBase; base != "" {
+		methods = append(methods, authTLSClient, authSelfSignedTLSClient)
+		doc["mtls_endpoint_aliases"] = map[string]string{"token_endpoint": base + TokenPath}
+	}
+	doc["token_endpoint_auth_methods_supported"] = methods
 	setMaxAge(w, age)
 	writeJSON(w, http.StatusOK, doc)
 }

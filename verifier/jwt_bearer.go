@@ -45,7 +45,7 @@ func tokenReason(r Reason) bool {
 	case ReasonTokenMalformed, ReasonTokenAlgorithm, ReasonTokenUnknownKID, ReasonTokenSignature,
 		ReasonTokenIssuer, ReasonTokenAudience, ReasonTokenExpired, ReasonTokenNotYetValid,
 		ReasonTokensDisabled, ReasonAssertionReplayed, ReasonAssertionInvalid, ReasonClientClockSkew,
-		ReasonAssertionNotEnrolled:
+		ReasonAssertionNotEnrolled, ReasonTokenCertificateMissing, ReasonTokenCertificateMismatch:
 		return true
 	}
 	return false
@@ -133,6 +133,11 @@ func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Ti
 	if d.Result != "" {
 		return d
 	}
+	// Before the key is looked at: a stolen bound token learns its thief
+	// nothing about the key it was issued to.
+	if d := certificateConfirmation(claims, req.ClientCertificate); d.Result != "" {
+		return d
+	}
 	if e == nil {
 		var ok bool
 		if e, ok = v.index.Lookup(claims.Subject); !ok {
@@ -142,10 +147,14 @@ func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Ti
 	if d, ok := stateDenial(e, now); !ok {
 		return d
 	}
-	// A token comes from the token endpoint by either grant, so a key that
-	// still allows either may use it.
+	// A token comes from the token endpoint by a secret, an assertion or
+	// a certificate, so a key that still allows any of them may use it;
+	// one got by certificate is bound to it, so a key that allows only
+	// MutualTLS may use bound tokens only (checked above to come with
+	// their certificate).
 	allowed := e.Record.Allows(method) ||
-		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion))
+		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion)) ||
+		(method == record.AuthClientCredentials && claims.CertThumbprint != "" && e.Record.Allows(record.AuthMutualTLS))
 	if !allowed {
 		return identified(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
 	}

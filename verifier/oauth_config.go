@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,15 @@ type OAuthConfig struct {
 	// Issuer is the iss of issued tokens and the URL clients reach the
 	// verifier at (https, no query or fragment).
 	Issuer string `json:"issuer,omitempty"`
+	// MutualTLSBaseURL is where clients reach the public port with a
+	// client certificate (https, no query or fragment): a TLS listener of
+	// the verifier that asks for certificates, or a proxy that terminates
+	// mutual TLS and passes the certificate on from a trusted hop. Set, the
+	// metadata advertises tls_client_auth and self_signed_tls_client_auth
+	// and names the token endpoint there in mtls_endpoint_aliases (RFC 8705
+	// §5). It may equal Issuer when the public port itself asks for
+	// certificates.
+	MutualTLSBaseURL string `json:"mutualTLSBaseURL,omitempty"`
 	// Audience is the aud of issued tokens and the audience JWT bearer
 	// validation requires (default: Issuer).
 	Audience string `json:"audience,omitempty"`
@@ -48,6 +58,7 @@ type OAuthConfig struct {
 type oauthSettings struct {
 	enabled                          bool
 	issuer, audience                 string
+	mutualTLSBase                    string
 	tokenLifetime, leeway, jwksAge   time.Duration
 	maxAssertion, skewStep, skewWait time.Duration
 	tokenCache, replay, perClient    int
@@ -79,6 +90,12 @@ func (c OAuthConfig) compile() (oauthSettings, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return oauthSettings{}, fmt.Errorf("oauth.issuer: %q is not an absolute http(s) URL without query or fragment (RFC 8414 §2)", c.Issuer)
 	}
+	if c.MutualTLSBaseURL != "" {
+		u, err := url.Parse(c.MutualTLSBaseURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return oauthSettings{}, fmt.Errorf("oauth.mutualTLSBaseURL: %q is not an absolute https URL without query or fragment (mutual TLS needs TLS)", c.MutualTLSBaseURL)
+		}
+	}
 	for name, v := range map[string]int{
 		"tokenLifetimeSeconds": c.TokenLifetimeSeconds, "leewaySeconds": c.LeewaySeconds,
 		"jwksMaxAgeSeconds": c.JWKSMaxAgeSeconds, "maxAssertionLifetimeSeconds": c.MaxAssertionLifetimeSeconds,
@@ -95,6 +112,7 @@ func (c OAuthConfig) compile() (oauthSettings, error) {
 	}
 	s := oauthSettings{
 		enabled: true, issuer: c.Issuer, audience: c.Audience,
+		mutualTLSBase: strings.TrimSuffix(c.MutualTLSBaseURL, "/"),
 		tokenLifetime: secondsOr(c.TokenLifetimeSeconds, 300), leeway: secondsOr(c.LeewaySeconds, 30),
 		jwksAge: secondsOr(c.JWKSMaxAgeSeconds, 300), maxAssertion: secondsOr(c.MaxAssertionLifetimeSeconds, 300),
 		skewStep: secondsOr(c.ClockSkewThresholdSeconds, 30), skewWait: secondsOr(c.ClockSkewTimeoutSeconds, 600),

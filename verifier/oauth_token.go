@@ -86,9 +86,23 @@ func (h *handler) issueToken(r *http.Request) (tokenResponse, *tokenRequestError
 		return tokenResponse{}, &tokenRequestError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
 			oauthError: oauthError{Error: "temporarily_unavailable", Description: "the verifier cannot authenticate clients right now"}}
 	}
-	e, terr := h.authenticateClient(r, form, now)
+	cert, err := h.clientCertificate(r)
+	if err != nil {
+		// Issuing an unbound token to a client that used mutual TLS would
+		// quietly drop the binding it asked for.
+		return tokenResponse{}, tokenErr(http.StatusBadRequest, "invalid_request", err.Error())
+	}
+	e, terr := h.authenticateClient(r, form, cert, now)
 	if terr != nil {
 		return tokenResponse{}, terr
+	}
+	// A key that must come with its certificate gets no token without it,
+	// whichever way it authenticated: the token would carry the key's
+	// rights without the certificate.
+	if requiresCertificate(e) {
+		if cerr := v.verifyClientCertificate(e, cert, now); cerr != nil {
+			return tokenResponse{}, tokenErr(http.StatusUnauthorized, "invalid_client", "the key must come with its client certificate: "+cerr.Message)
+		}
 	}
 	granted, terr := grantedScopes(e, form.Get("scope"))
 	if terr != nil {
@@ -118,6 +132,9 @@ func (h *handler) issueToken(r *http.Request) (tokenResponse, *tokenRequestError
 	raw, err := token.Sign(*signer, token.Claims{
 		Issuer: t.set.issuer, Subject: e.Record.KeyID, Audience: []string{t.set.audience},
 		Expiry: now.Add(ttl), NotBefore: now, IssuedAt: now, Scope: granted,
+		// RFC 8705 §3: a client that used mutual TLS gets a token bound to
+		// its certificate, whichever way it authenticated.
+		CertThumbprint: cert.Thumbprint(),
 	})
 	if err != nil {
 		return tokenResponse{}, &tokenRequestError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
@@ -150,8 +167,10 @@ func tokenForm(r *http.Request) (url.Values, *tokenRequestError) {
 }
 
 // authenticateClient finds the key the client proves it holds, by exactly
-// one of client_secret_basic, client_secret_post or private_key_jwt.
-func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.Time) (*Entry, *tokenRequestError) {
+// one of client_secret_basic, client_secret_post or private_key_jwt, or,
+// with none of them, by the client certificate (tls_client_auth or
+// self_signed_tls_client_auth).
+func (h *handler) authenticateClient(r *http.Request, form url.Values, cert ClientCertificate, now time.Time) (*Entry, *tokenRequestError) {
 	basicID, basicSecret, basic := r.BasicAuth()
 	if !basic && r.Header.Get("Authorization") != "" {
 		return nil, tokenErr(http.StatusBadRequest, "invalid_request", "the Authorization header must use the Basic scheme")
@@ -167,8 +186,11 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.
 	switch {
 	case methods > 1:
 		return nil, tokenErr(http.StatusBadRequest, "invalid_request", "use exactly one client authentication method")
+	case methods == 0 && cert.Present():
+		return h.certificateClient(r, form, cert, now)
 	case methods == 0:
-		return nil, tokenErr(http.StatusUnauthorized, "invalid_client", "client authentication is required")
+		return nil, tokenErr(http.StatusUnauthorized, "invalid_client",
+			"client authentication is required: client_secret, client_assertion, or client_id over a connection with a client certificate")
 	case assertion != "":
 		return h.assertionClient(r.Context(), form, now)
 	}
@@ -191,7 +213,7 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, now time.
 	if err != nil || k.ID() != id {
 		return nil, refuse("client_id must be the key ID and client_secret the API key")
 	}
-	req := Request{Credential: secret, Env: h.environment(r), Peer: peerAddr(r), tokenRequest: true}
+	req := Request{Credential: secret, Env: h.environment(r), Peer: peerAddr(r), ClientCertificate: cert, tokenRequest: true}
 	d := h.v.authenticate(r.Context(), req, now)
 	if d.Result != Permit {
 		// A failed client authentication is a denial like any other in

@@ -20,17 +20,45 @@ type Claims struct {
 	ID        string
 	// Scope is the space-separated list of RFC 6749 §3.3.
 	Scope string
+	// CertThumbprint, when set, binds the token to a client certificate
+	// (RFC 8705 §3.1): cnf.x5t#S256, the certificate's SHA-256 thumbprint.
+	CertThumbprint string
+}
+
+// confirmation is the cnf claim (RFC 7800). Only x5t#S256 is understood;
+// a token confirmed by anything else is refused on parsing, because
+// accepting it as a plain bearer token would drop the proof of possession
+// its issuer asked for.
+type confirmation struct {
+	X5TS256 string `json:"x5t#S256"`
+}
+
+// ErrUnsupportedConfirmation: the cnf claim holds a member other than
+// x5t#S256, or x5t#S256 is not a string.
+var ErrUnsupportedConfirmation = errors.New("cnf: only a string x5t#S256 is supported")
+
+func (c *confirmation) UnmarshalJSON(b []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return ErrUnsupportedConfirmation
+	}
+	raw, ok := members["x5t#S256"]
+	if len(members) != 1 || !ok || json.Unmarshal(raw, &c.X5TS256) != nil || c.X5TS256 == "" {
+		return ErrUnsupportedConfirmation
+	}
+	return nil
 }
 
 type wireClaims struct {
-	Issuer    string       `json:"iss,omitempty"`
-	Subject   string       `json:"sub,omitempty"`
-	Audience  audience     `json:"aud,omitempty"`
-	Expiry    *numericDate `json:"exp,omitempty"`
-	NotBefore *numericDate `json:"nbf,omitempty"`
-	IssuedAt  *numericDate `json:"iat,omitempty"`
-	ID        string       `json:"jti,omitempty"`
-	Scope     string       `json:"scope,omitempty"`
+	Issuer    string        `json:"iss,omitempty"`
+	Subject   string        `json:"sub,omitempty"`
+	Audience  audience      `json:"aud,omitempty"`
+	Expiry    *numericDate  `json:"exp,omitempty"`
+	NotBefore *numericDate  `json:"nbf,omitempty"`
+	IssuedAt  *numericDate  `json:"iat,omitempty"`
+	ID        string        `json:"jti,omitempty"`
+	Scope     string        `json:"scope,omitempty"`
+	Cnf       *confirmation `json:"cnf,omitempty"`
 }
 
 func (c Claims) MarshalJSON() ([]byte, error) {
@@ -43,7 +71,15 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		IssuedAt:  toNumericDate(c.IssuedAt),
 		ID:        c.ID,
 		Scope:     c.Scope,
+		Cnf:       toConfirmation(c.CertThumbprint),
 	})
+}
+
+func toConfirmation(thumbprint string) *confirmation {
+	if thumbprint == "" {
+		return nil
+	}
+	return &confirmation{X5TS256: thumbprint}
 }
 
 func (c *Claims) UnmarshalJSON(b []byte) error {
@@ -60,6 +96,9 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 		IssuedAt:  w.IssuedAt.time(),
 		ID:        w.ID,
 		Scope:     w.Scope,
+	}
+	if w.Cnf != nil {
+		c.CertThumbprint = w.Cnf.X5TS256
 	}
 	return nil
 }

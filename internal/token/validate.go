@@ -145,6 +145,9 @@ func (v *Validator) Validate(raw string, now time.Time) (Claims, error) {
 	}
 	var c Claims
 	if err := json.Unmarshal(payload, &c); err != nil {
+		if errors.Is(err, ErrUnsupportedConfirmation) {
+			return Claims{}, refuse(ReasonMalformed, ErrUnsupportedConfirmation.Error())
+		}
 		return Claims{}, refuse(ReasonMalformed, "claims are not valid JSON")
 	}
 	if err := v.checkClaims(c, now); err != nil {
