@@ -102,7 +102,13 @@ func (m *mtlsServer) tokenFor(keyID string, cert *testutil.Cert) (*oauth2.Token,
 }
 
 // use presents a token on forward-auth over a connection with cert.
-func (m *mtlsServer) use(accessToken string, cert *testutil.Cert) *http.Response {
+// answer is what a test reads of a response, its body closed.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func (m *mtlsServer) use(accessToken string, cert *testutil.Cert) answer {
 	m.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, m.srv.URL+EnvoyPrefix+boundPath, nil)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
@@ -111,7 +117,7 @@ func (m *mtlsServer) use(accessToken string, cert *testutil.Cert) *http.Response
 		m.t.Fatal(err)
 	}
 	_ = res.Body.Close()
-	return res
+	return answer{res.StatusCode, res.Header}
 }
 
 // independentClaims validates a token with golang-jwt against the key
@@ -152,7 +158,7 @@ func x5tS256(c *testutil.Cert) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func challengeOf(res *http.Response) string { return res.Header.Get("WWW-Authenticate") }
+func challengeOf(res answer) string { return res.Header.Get("WWW-Authenticate") }
 
 // TestTLSClientAuthIssuesABoundToken: x/oauth2 authenticates with its
 // certificate alone; the token carries cnf.x5t#S256 of that certificate
@@ -358,7 +364,7 @@ func (m *mtlsServer) behindProxy(trustedHops ...string) *httptest.Server {
 
 // forwardedUse presents a token on forward-auth with cert in the header
 // nginx fills from $ssl_client_escaped_cert.
-func forwardedUse(t *testing.T, srv *httptest.Server, accessToken string, cert *testutil.Cert) *http.Response {
+func forwardedUse(t *testing.T, srv *httptest.Server, accessToken string, cert *testutil.Cert) answer {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+EnvoyPrefix+boundPath, nil)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
@@ -368,7 +374,7 @@ func forwardedUse(t *testing.T, srv *httptest.Server, accessToken string, cert *
 		t.Fatal(err)
 	}
 	_ = res.Body.Close()
-	return res
+	return answer{res.StatusCode, res.Header}
 }
 
 // TestStolenBoundTokenIsWorthless: an attacker who copied a victim's
@@ -419,11 +425,11 @@ func TestStolenBoundTokenIsWorthless(t *testing.T) {
 	// caller's own TLS certificate is not the client's), so a bound token
 	// is refused there whoever asks.
 	body := `{"subject":{"credential":"` + stolen + `"},"resource":{"org":"acme","project":"payments","type":"investigations","id":"INV-7"},"action":{"id":"read"}}`
-	res, err = m.client(victim).Post(m.srv.URL+DecisionPath, "application/json", strings.NewReader(body))
+	decided, err := m.client(victim).Post(m.srv.URL+DecisionPath, "application/json", strings.NewReader(body))
 	g.Expect(err).NotTo(HaveOccurred())
 	var d Decision
-	g.Expect(json.NewDecoder(res.Body).Decode(&d)).To(Succeed())
-	_ = res.Body.Close()
+	g.Expect(json.NewDecoder(decided.Body).Decode(&d)).To(Succeed())
+	_ = decided.Body.Close()
 	g.Expect(d.Result).To(Equal(Deny))
 	g.Expect(d.Reason).To(Equal(ReasonTokenCertificateMissing))
 	g.Expect(d.KeyID).To(BeEmpty())

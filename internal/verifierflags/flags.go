@@ -122,7 +122,9 @@ func (f Flags) Args() []string {
 		{TLSCertFlag, f.TLS.CertFile}, {TLSKeyFlag, f.TLS.KeyFile},
 		{TLSClientCAFlag, f.TLS.ClientCAFile}, {TLSClientAuthFlag, f.TLS.ClientAuth},
 	} {
-		if a.value != "" && !(a.name == TLSClientAuthFlag && a.value == string(servingtls.ClientAuthNone)) {
+		// "none" is the default mode, left out like the other defaults.
+		isDefault := a.value == "" || (a.name == TLSClientAuthFlag && a.value == string(servingtls.ClientAuthNone))
+		if !isDefault {
 			args = append(args, arg(a.name, a.value))
 		}
 	}

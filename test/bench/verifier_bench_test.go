@@ -317,7 +317,15 @@ func probe(b *testing.B, s loadspec.Spec) {
 	for k, v := range s.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if s.TLS != nil {
+		c, err := s.TLS.ClientConfig()
+		if err != nil {
+			b.Fatal(err)
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: c}}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,7 +19,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -429,36 +428,22 @@ type handshakeCount struct{ all, resumed atomic.Int64 }
 
 func (h *handshakeCount) reset() { h.all.Store(0); h.resumed.Store(0) }
 
-// clientTLS is the generator's TLS configuration for spec, nil without one.
+// clientTLS is the generator's TLS configuration for spec, nil without
+// one, counting its handshakes.
 func clientTLS(spec *loadspec.TLS, count *handshakeCount) (*tls.Config, error) {
 	if spec == nil {
 		return nil, nil
 	}
-	ca, err := os.ReadFile(spec.CAFile)
+	c, err := spec.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("tls.caFile: %w", err)
+		return nil, err
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("tls.caFile %s holds no PEM certificate", spec.CAFile)
-	}
-	c := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			count.all.Add(1)
-			if cs.DidResume {
-				count.resumed.Add(1)
-			}
-			return nil
-		}}
-	if spec.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(spec.CertFile, spec.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		count.all.Add(1)
+		if cs.DidResume {
+			count.resumed.Add(1)
 		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	if spec.ResumeSessions {
-		c.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+		return nil
 	}
 	return c, nil
 }

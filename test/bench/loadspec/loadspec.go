@@ -3,6 +3,13 @@
 // result (its one line of output).
 package loadspec
 
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+)
+
 // Spec is the request to send.
 type Spec struct {
 	Method  string            `json:"method"`
@@ -70,4 +77,28 @@ type Result struct {
 	// nanoseconds (high exclusive, about 1.5% wide), so that runs split
 	// into rounds can be merged into exact-enough percentiles.
 	Histogram [][3]int64 `json:"histogram"`
+}
+
+// ClientConfig is the tls.Config of a client of t.
+func (t *TLS) ClientConfig() (*tls.Config, error) {
+	ca, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls.caFile: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("tls.caFile %s holds no PEM certificate", t.CAFile)
+	}
+	c := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if t.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	if t.ResumeSessions {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+	}
+	return c, nil
 }
