@@ -37,6 +37,10 @@ type Authorities struct {
 	mu   sync.RWMutex
 	// pools by name; replaced whole on reload.
 	pools map[string]*x509.CertPool
+	// loaded is the fingerprint of the files the pools were read from:
+	// taken when they are read, not when watching starts, so that a file
+	// changed in between is still noticed.
+	loaded [sha256.Size]byte
 	// generation changes on every reload, so cached verifications made
 	// against an older bundle are not reused.
 	generation atomic.Int64
@@ -54,12 +58,15 @@ func LoadAuthorities(list []CertificateAuthority) (*Authorities, error) {
 // Reload rereads the bundles. On any error the authorities in use stay as
 // they were: a half-written file must not revoke every certificate.
 func (a *Authorities) Reload() error {
+	// Taken before reading: a file written in between is read again at
+	// the next check rather than missed.
+	fingerprint := a.fingerprint()
 	pools, err := loadPools(a.list)
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
-	a.pools = pools
+	a.pools, a.loaded = pools, fingerprint
 	a.mu.Unlock()
 	a.generation.Add(1)
 	return nil
@@ -147,7 +154,9 @@ const AuthoritiesReloadInterval = 10 * time.Second
 // A bundle that fails to load is logged and the authorities stay as they
 // were until it is fixed.
 func (a *Authorities) Run(ctx context.Context, every time.Duration, log logr.Logger) {
-	last := a.fingerprint()
+	// failed is the content that did not load, logged once rather than
+	// at every check until someone fixes it.
+	var failed [sha256.Size]byte
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -157,14 +166,17 @@ func (a *Authorities) Run(ctx context.Context, every time.Duration, log logr.Log
 		case <-t.C:
 		}
 		now := a.fingerprint()
-		if now == last {
+		a.mu.RLock()
+		loaded := a.loaded
+		a.mu.RUnlock()
+		if now == loaded || now == failed {
 			continue
 		}
 		if err := a.Reload(); err != nil {
+			failed = now
 			log.Error(err, "the client-certificate authorities changed on disk and do not load; keeping the previous ones")
 			continue
 		}
-		last = now
 		log.Info("reloaded the client-certificate authorities")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 
@@ -389,4 +390,26 @@ func TestAuthoritiesFollowTheirFiles(t *testing.T) {
 	testutil.WriteFile(t, path, []byte("-----BEGIN CERTIFICATE-----\ntruncated"))
 	g.Eventually(logs.all).WithTimeout(10 * time.Second).Should(ContainElement(ContainSubstring("do not load; keeping the previous ones")))
 	g.Expect(f.decideWith("", cert, readScope).Result).To(Equal(Permit))
+}
+
+// A bundle renewed between loading and the start of watching (a Secret
+// updated while the verifier starts) is picked up all the same: the
+// watcher compares with what was loaded, not with what it first saw.
+func TestAuthoritiesRenewedBeforeWatchingStarts(t *testing.T) {
+	g := NewWithT(t)
+	f := newCertFixture(t, Options{})
+	k := f.issue(readScope)
+	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	renewed := testutil.NewCA(t, "corp renewed")
+	cert := presented(t, renewed.Issue(t, reporterOptions).Cert)
+	testutil.WriteFile(t, f.authorities.list[0].CAFile, renewed.CertPEM())
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.authorities.Run(ctx, 10*time.Millisecond, logr.Discard())
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	g.Eventually(func() Result { return f.decideWith("", cert, readScope).Result }).WithTimeout(10 * time.Second).Should(Equal(Permit))
 }
