@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -19,21 +20,18 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
-// caddyConfig fills docs/proxies/Caddyfile. A TLS variant sets Site to an
-// https:// address and adds its tls block to SiteOptions (one line each:
-// "tls CERT KEY {", "client_auth {", "mode require_and_verify",
-// "trust_pool file CA", "}", "}") and, to pass the client certificate on,
-// "header_up X-Forwarded-Tls-Client-Cert
-// {http.request.tls.client.certificate_der_base64}" to AuthOptions. With
-// client_auth Caddy answers 421 to a Host that is not the TLS server name,
-// so such a site is https://localhost:PORT with a certificate for
-// localhost, asked for as localhost.
+// caddyConfig fills the Caddy samples of docs/proxies: Caddyfile, and
+// Caddyfile-mtls, which terminates mutual TLS. With client_auth Caddy
+// answers 421 to a Host that is not the TLS server name, so a TLS site is
+// https://localhost:PORT with a certificate for localhost, asked for as
+// localhost.
 type caddyConfig struct {
 	// Site is the site address, scheme and host:port.
 	Site string
@@ -42,6 +40,10 @@ type caddyConfig struct {
 	// Global, SiteOptions and AuthOptions are extra lines for the global
 	// options block, the site block and forward_auth.
 	Global, SiteOptions, AuthOptions []string
+	// ServerCert, ServerKey and ClientCA are files: Caddy's serving
+	// certificate and key, and the CAs client certificates must chain to
+	// (Caddyfile-mtls).
+	ServerCert, ServerKey, ClientCA string
 }
 
 // plainCaddy listens on a free loopback port over plain HTTP, with nothing
@@ -55,14 +57,14 @@ func plainCaddy(t *testing.T, verifier, upstream string) caddyConfig {
 	}
 }
 
-// startCaddy renders docs/proxies/Caddyfile, the configuration users are
-// told to copy, and runs a real Caddy (built by `make caddy`) with it. It
+// startCaddy renders sample, a Caddyfile of docs/proxies users are told
+// to copy, and runs a real Caddy (built by `make caddy`) with it. It
 // returns the site's base URL.
-func startCaddy(t *testing.T, c caddyConfig) string {
+func startCaddy(t *testing.T, sample string, c caddyConfig) string {
 	t.Helper()
 	bin := testutil.BuiltProgram(t, "caddy", "KEYWARD_CADDY", "caddy")
 	dir := t.TempDir()
-	tmpl, err := template.ParseFiles(filepath.Join("..", "docs", "proxies", "Caddyfile"))
+	tmpl, err := template.ParseFiles(filepath.Join("..", "docs", "proxies", sample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ func TestRealCaddyForwardAuth(t *testing.T) {
 		fmt.Fprint(w, "hello from upstream")
 	}))
 	defer upstream.Close()
-	base := startCaddy(t, plainCaddy(t, strings.TrimPrefix(verifierSrv.URL, "http://"), strings.TrimPrefix(upstream.URL, "http://")))
+	base := startCaddy(t, "Caddyfile", plainCaddy(t, strings.TrimPrefix(verifierSrv.URL, "http://"), strings.TrimPrefix(upstream.URL, "http://")))
 
 	forged := map[string]string{
 		HeaderKeyID:        "victimvictimvict",
@@ -212,4 +214,66 @@ func TestRealCaddyForwardAuth(t *testing.T) {
 		do(http.MethodGet, "", forged)
 	}
 	g.Expect(upstreamSaw.Load()).To(BeNil(), "no denied request reached the upstream")
+}
+
+// TestRealCaddyMutualTLS: Caddy terminates mutual TLS with the sample
+// Caddyfile-mtls and passes the client's certificate to the verifier in
+// X-Forwarded-Tls-Client-Cert; real curl is the client. A certificate
+// bound to a key reaches the upstream as that key; one of the same CA
+// bound to no key is refused by the verifier, even when the client names
+// the bound certificate in a header of its own; without a certificate
+// Caddy completes no handshake.
+func TestRealCaddyMutualTLS(t *testing.T) {
+	f := newCertFixture(t, Options{})
+	dir := t.TempDir()
+	clientCA := f.corp.WriteFile(t, dir, "client-ca")
+	serverCert, serverKey := f.corp.Issue(t, testutil.CertOptions{CommonName: "localhost", DNSNames: []string{"localhost"}}).WriteFiles(t, dir, "server")
+
+	bound := f.corp.Issue(t, reporterOptions)
+	k := f.issue(readScope)
+	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	unbound := f.corp.Issue(t, testutil.CertOptions{CommonName: "stranger", URIs: []string{"spiffe://example.org/ns/payments/sa/stranger"}})
+
+	hs, err := NewHandlers(f.v, Config{ClientCertificates: ClientCertificates{
+		Forwarded: &ForwardedCertificate{Format: ForwardedTraefik, TrustedHops: []string{"127.0.0.0/8"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifierSrv := httptest.NewServer(hs.Decisions)
+	defer verifierSrv.Close()
+	var upstreamSaw atomic.Pointer[http.Header]
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		upstreamSaw.Store(&h)
+		fmt.Fprint(w, "hello from upstream")
+	}))
+	defer upstream.Close()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	base := startCaddy(t, "Caddyfile-mtls", caddyConfig{
+		Site:     "https://localhost:" + port,
+		Verifier: strings.TrimPrefix(verifierSrv.URL, "http://"), Upstream: strings.TrimPrefix(upstream.URL, "http://"),
+		Global:     []string{"admin off", "auto_https off"},
+		ServerCert: serverCert, ServerKey: serverKey, ClientCA: clientCA,
+	})
+	url := base + "/acme/payments/investigations/INV-7"
+	g := NewWithT(t)
+
+	g.Expect(curlStatus(t, url, clientCA, bound, "bound")).To(Equal(http.StatusOK))
+	saw := upstreamSaw.Load()
+	g.Expect(saw).NotTo(BeNil())
+	g.Expect((*saw).Get(HeaderKeyID)).To(Equal(k.rec.KeyID))
+	g.Expect((*saw).Get(HeaderMatchedScope)).To(Equal(readScope))
+
+	upstreamSaw.Store(nil)
+	g.Expect(curlStatus(t, url, clientCA, unbound, "unbound")).To(Equal(http.StatusUnauthorized), "the verifier refuses a certificate bound to no key")
+	g.Expect(curlStatus(t, url, clientCA, unbound, "unbound-claiming",
+		"X-Forwarded-Tls-Client-Cert: "+base64.StdEncoding.EncodeToString(bound.Cert.Raw))).To(Equal(http.StatusUnauthorized),
+		"Caddy replaces the client's own header with the certificate of the connection")
+	g.Expect(upstreamSaw.Load()).To(BeNil(), "no refused request reached the upstream")
+
+	curl := testutil.Program(t, "curl", "curl", "/usr/bin/curl")
+	out, err := exec.Command(curl, "--silent", "--show-error", "--max-time", "10", "--cacert", clientCA, url).CombinedOutput()
+	g.Expect(err).To(HaveOccurred(), "Caddy answered a client without a certificate: %s", out)
+	g.Expect(upstreamSaw.Load()).To(BeNil())
 }

@@ -179,6 +179,19 @@ func requiresCertificate(e *Entry) bool {
 	return b != nil && b.RequiresKey() && e.Record.Allows(record.AuthMutualTLS)
 }
 
+// requireBoundCertificate refuses a key that must come with its bound
+// certificate when cc is not that certificate, whatever the key was
+// authenticated by. It is the one place this rule is applied: forward-auth
+// and the decision API (decide) and the token endpoint call it after the
+// credential verified. A bound access token's cnf was compared already;
+// checking the binding again costs a cache hit.
+func (v *Verifier) requireBoundCertificate(e *Entry, cc ClientCertificate, now time.Time) *CertificateError {
+	if !requiresCertificate(e) {
+		return nil
+	}
+	return v.verifyClientCertificate(e, cc, now)
+}
+
 // certificateOnly reports whether a key's binding lets its certificate
 // authenticate alone.
 func certificateOnly(e *Entry) bool {

@@ -23,7 +23,6 @@ import (
 // the verifier refuses one of the right CA bound to no key, and one a
 // client names in a header of its own.
 func TestRealNginxMutualTLS(t *testing.T) {
-	curl := testutil.Program(t, "curl", "curl", "/usr/bin/curl")
 	f := newCertFixture(t, Options{})
 	dir := t.TempDir()
 	clientCA := f.corp.WriteFile(t, dir, "client-ca")
@@ -56,27 +55,9 @@ func TestRealNginxMutualTLS(t *testing.T) {
 	})
 	url := "https://" + listen + "/acme/payments/investigations/INV-7"
 
-	// get runs curl with a client certificate (or none) and returns the
-	// status nginx answered.
 	get := func(cert *testutil.Cert, name string, headers ...string) int {
 		t.Helper()
-		args := []string{"--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}", "--cacert", clientCA}
-		if cert != nil {
-			certFile, keyFile := cert.WriteFiles(t, dir, name)
-			args = append(args, "--cert", certFile, "--key", keyFile)
-		}
-		for _, h := range headers {
-			args = append(args, "--header", h)
-		}
-		out, err := exec.Command(curl, append(args, url)...).Output()
-		if err != nil {
-			t.Fatalf("curl %s: %v", name, err)
-		}
-		code, err := strconv.Atoi(string(out))
-		if err != nil {
-			t.Fatalf("curl %s: status %q", name, out)
-		}
-		return code
+		return curlStatus(t, url, clientCA, cert, name, headers...)
 	}
 	g := NewWithT(t)
 
@@ -94,4 +75,29 @@ func TestRealNginxMutualTLS(t *testing.T) {
 	// replaced by nginx with the one the client proved it holds.
 	g.Expect(get(unbound, "unbound-claiming", "X-SSL-Client-Cert: "+escapedPEM(bound.Cert))).To(Equal(http.StatusUnauthorized))
 	g.Expect(upstreamSaw.Load()).To(BeNil(), "no refused request reached the upstream")
+}
+
+// curlStatus GETs url with the real curl, trusting caFile, presenting
+// cert (written to files as name) unless it is nil, with the headers
+// given, and returns the HTTP status.
+func curlStatus(t *testing.T, url, caFile string, cert *testutil.Cert, name string, headers ...string) int {
+	t.Helper()
+	curl := testutil.Program(t, "curl", "curl", "/usr/bin/curl")
+	args := []string{"--silent", "--show-error", "--max-time", "10", "--output", "/dev/null", "--write-out", "%{http_code}", "--cacert", caFile}
+	if cert != nil {
+		certFile, keyFile := cert.WriteFiles(t, t.TempDir(), name)
+		args = append(args, "--cert", certFile, "--key", keyFile)
+	}
+	for _, h := range headers {
+		args = append(args, "--header", h)
+	}
+	out, err := exec.Command(curl, append(args, url)...).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", name, err)
+	}
+	code, err := strconv.Atoi(string(out))
+	if err != nil {
+		t.Fatalf("curl %s: status %q", name, out)
+	}
+	return code
 }

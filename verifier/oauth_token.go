@@ -99,10 +99,8 @@ func (h *handler) issueToken(r *http.Request) (tokenResponse, *tokenRequestError
 	// A key that must come with its certificate gets no token without it,
 	// whichever way it authenticated: the token would carry the key's
 	// rights without the certificate.
-	if requiresCertificate(e) {
-		if cerr := v.verifyClientCertificate(e, cert, now); cerr != nil {
-			return tokenResponse{}, tokenErr(http.StatusUnauthorized, "invalid_client", "the key must come with its client certificate: "+cerr.Message)
-		}
+	if cerr := v.requireBoundCertificate(e, cert, now); cerr != nil {
+		return tokenResponse{}, tokenErr(http.StatusUnauthorized, "invalid_client", "the key must come with its client certificate: "+cerr.Message)
 	}
 	granted, terr := grantedScopes(e, form.Get("scope"))
 	if terr != nil {

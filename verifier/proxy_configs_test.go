@@ -120,25 +120,31 @@ func TestNginxConfigClearsEveryKeywardHeader(t *testing.T) {
 	}
 }
 
-// TestCaddyConfigStripsClientKeywardHeaders: in the sample Caddyfile, the
+// TestCaddyConfigStripsClientKeywardHeaders: in the sample Caddyfiles, the
 // removal of client-sent X-Keyward-* headers (by prefix) comes before
 // forward_auth within one route, which fixes their order, and copy_headers
-// names every identity header of a Permit. TestRealCaddyForwardAuth proves
-// the effect with a real Caddy.
+// names every identity header of a Permit; the mutual-TLS one sets the
+// certificate header itself. TestRealCaddyForwardAuth and
+// TestRealCaddyMutualTLS prove the effect with a real Caddy.
 func TestCaddyConfigStripsClientKeywardHeaders(t *testing.T) {
 	g := NewWithT(t)
-	conf := string(readProxyConfig(t, "Caddyfile"))
-	route := regexp.MustCompile(`(?m)^\s*route \{\n\s*request_header -X-Keyward-\*\n\s*forward_auth `)
-	g.Expect(route.MatchString(conf)).To(BeTrue(), "request_header -X-Keyward-* must be the route's first handler, before forward_auth")
-	copyHeaders := regexp.MustCompile(`(?m)^\s*copy_headers (.+)$`).FindStringSubmatch(conf)
-	g.Expect(copyHeaders).To(HaveLen(2), "no copy_headers")
-	copied := strings.Fields(copyHeaders[1])
-	for _, h := range keywardHeaders {
-		if h == HeaderStatus {
-			continue // only on nginx's denials
+	for _, name := range []string{"Caddyfile", "Caddyfile-mtls"} {
+		conf := string(readProxyConfig(t, name))
+		route := regexp.MustCompile(`(?m)^\s*route \{\n\s*request_header -X-Keyward-\*\n\s*forward_auth `)
+		g.Expect(route.MatchString(conf)).To(BeTrue(), "%s: request_header -X-Keyward-* must be the route's first handler, before forward_auth", name)
+		copyHeaders := regexp.MustCompile(`(?m)^\s*copy_headers (.+)$`).FindStringSubmatch(conf)
+		g.Expect(copyHeaders).To(HaveLen(2), "%s: no copy_headers", name)
+		copied := strings.Fields(copyHeaders[1])
+		for _, h := range keywardHeaders {
+			if h == HeaderStatus {
+				continue // only on nginx's denials
+			}
+			g.Expect(copied).To(ContainElement(h), "%s: copy_headers does not copy %s", name, h)
 		}
-		g.Expect(copied).To(ContainElement(h), "copy_headers does not copy %s", h)
+		g.Expect(conf).To(MatchRegexp(`(?m)^\s*uri /authz/traefik$`), "%s: forward_auth sends X-Forwarded-Method and -Uri, the Traefik style", name)
+		g.Expect(conf).NotTo(MatchRegexp(`(?m)^\s*trusted_proxies`), "%s: Caddy must replace a client's X-Forwarded-For, not extend it", name)
 	}
-	g.Expect(conf).To(MatchRegexp(`(?m)^\s*uri /authz/traefik$`), "forward_auth sends X-Forwarded-Method and -Uri, the Traefik style")
-	g.Expect(conf).NotTo(MatchRegexp(`(?m)^\s*trusted_proxies`), "Caddy must replace a client's X-Forwarded-For, not extend it")
+	g.Expect(string(readProxyConfig(t, "Caddyfile-mtls"))).To(MatchRegexp(
+		`(?m)^\s*header_up X-Forwarded-Tls-Client-Cert \{http\.request\.tls\.client\.certificate_der_base64\}$`),
+		"the verifier must get the certificate of the connection, never the client's own header")
 }

@@ -176,8 +176,10 @@ func (v *Verifier) decide(ctx context.Context, req Request) Decision {
 		return deny(ReasonMalformedRequest, "the credential headers are not a single Bearer credential or API-key header")
 	default:
 		d = v.authenticate(ctx, req, now)
-		if d.Result == Permit && !looksLikeJWT(req.Credential) && requiresCertificate(d.entry) {
-			if err := v.verifyClientCertificate(d.entry, req.ClientCertificate, now); err != nil {
+		// Every credential of such a key: its secret, an assertion signed
+		// by a key enrolled for it, or a token issued to it.
+		if d.Result == Permit {
+			if err := v.requireBoundCertificate(d.entry, req.ClientCertificate, now); err != nil {
 				return identified(err.decision(), d.entry)
 			}
 		}

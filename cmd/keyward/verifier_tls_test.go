@@ -40,14 +40,18 @@ func newVerifierPKI(t *testing.T) *verifierPKI {
 	p.serverCAFile = p.serverCA.WriteFile(t, p.dir, "serving-ca")
 	p.clientCAFile = p.clientCA.WriteFile(t, p.dir, "ca")
 	p.certFile, p.keyFile = p.serverCA.Issue(t, testutil.CertOptions{CommonName: "verifier", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}).WriteFiles(t, p.dir, "tls")
-	issue := func(c *testutil.Cert, name string) curlCert {
-		cf, kf := c.WriteFiles(t, p.dir, name)
-		return curlCert{cn: c.Cert.Subject.CommonName, certFile: cf, keyFile: kf}
-	}
-	p.client = issue(p.clientCA.Issue(t, testutil.CertOptions{CommonName: "client"}), "client")
-	p.other = issue(p.otherCA.Issue(t, testutil.CertOptions{CommonName: "other"}), "other")
-	p.selfSigned = issue(testutil.SelfSigned(t, testutil.CertOptions{CommonName: "self-signed"}), "self-signed")
+	p.client = p.curlCert(t, p.clientCA.Issue(t, testutil.CertOptions{CommonName: "client"}), "client")
+	p.other = p.curlCert(t, p.otherCA.Issue(t, testutil.CertOptions{CommonName: "other"}), "other")
+	p.selfSigned = p.curlCert(t, testutil.SelfSigned(t, testutil.CertOptions{CommonName: "self-signed"}), "self-signed")
 	return p
+}
+
+// curlCert writes a client certificate and its key into the PKI's
+// directory under name.
+func (p *verifierPKI) curlCert(t *testing.T, c *testutil.Cert, name string) curlCert {
+	t.Helper()
+	cf, kf := c.WriteFiles(t, p.dir, name)
+	return curlCert{cn: c.Cert.Subject.CommonName, certFile: cf, keyFile: kf}
 }
 
 // curl asks the verifier's decision port for a decision with the real
@@ -55,15 +59,24 @@ func newVerifierPKI(t *testing.T) *verifierPKI {
 // refused handshake) or the HTTP status.
 func (p *verifierPKI) curl(t *testing.T, addr string, cert curlCert) (string, error) {
 	t.Helper()
-	curl := testutil.Program(t, "curl", "curl")
-	args := []string{"--silent", "--show-error", "--max-time", "10", "--cacert", p.serverCAFile,
-		"--output", "/dev/null", "--write-out", "%{http_code}",
+	return p.curlURL(t, cert, "%{http_code}", "https://"+addr+"/v1/decision",
 		"--header", "Content-Type: application/json",
-		"--data", `{"subject":{"credential":"keyward_unknown"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`}
+		"--data", `{"subject":{"credential":"keyward_unknown"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`)
+}
+
+// curlURL requests url with the real curl, trusting the serving CA and
+// presenting cert unless it is zero, with args before the URL, and
+// returns curl's error (a refused handshake) or what writeOut asks curl
+// to write.
+func (p *verifierPKI) curlURL(t *testing.T, cert curlCert, writeOut, url string, args ...string) (string, error) {
+	t.Helper()
+	curl := testutil.Program(t, "curl", "curl")
+	args = append([]string{"--silent", "--show-error", "--max-time", "10", "--cacert", p.serverCAFile,
+		"--output", "/dev/null", "--write-out", writeOut}, args...)
 	if cert.certFile != "" {
 		args = append(args, "--cert", cert.certFile, "--key", cert.keyFile)
 	}
-	out, err := exec.Command(curl, append(args, "https://"+addr+"/v1/decision")...).CombinedOutput()
+	out, err := exec.Command(curl, append(args, url)...).CombinedOutput()
 	if err != nil {
 		return "", &curlError{err: err, out: string(out)}
 	}
@@ -85,8 +98,9 @@ func startTLSVerifier(t *testing.T, tlsFlags verifierflags.TLS) verifierOptions 
 }
 
 // startTLSVerifierLogging is startTLSVerifier with the verifier's log, at
-// debug level, in the buffer it returns.
-func startTLSVerifierLogging(t *testing.T, tlsFlags verifierflags.TLS) (verifierOptions, *testutil.SyncBuffer) {
+// debug level, in the buffer it returns; with changes the options before
+// the verifier starts (the namespace is the test's own).
+func startTLSVerifierLogging(t *testing.T, tlsFlags verifierflags.TLS, with ...func(*verifierOptions)) (verifierOptions, *testutil.SyncBuffer) {
 	t.Helper()
 	ctx, cfg, k8s := sharedAPIServer(t)
 	g := NewWithT(t)
@@ -95,6 +109,9 @@ func startTLSVerifierLogging(t *testing.T, tlsFlags verifierflags.TLS) (verifier
 	o := testVerifierOptions(t, ns)
 	o.TLS = tlsFlags
 	o.tlsReloadInterval = 50 * time.Millisecond
+	for _, w := range with {
+		w(&o)
+	}
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	logs := &testutil.SyncBuffer{}
