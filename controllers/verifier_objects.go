@@ -195,10 +195,11 @@ func (v VerifierDeployment) podTemplate() *corev1ac.PodTemplateSpecApplyConfigur
 		spec.WithHostNetwork(true).WithDNSPolicy(corev1.DNSClusterFirstWithHostNet)
 	}
 	if v.ConfigMap != "" {
+		// The whole ConfigMap, so that the configuration can name files
+		// beside it: the CA bundles of its client-certificate authorities
+		// are public and belong with it.
 		spec.WithVolumes(corev1ac.Volume().WithName("config").
-			WithConfigMap(corev1ac.ConfigMapVolumeSource().
-				WithName(v.ConfigMap).
-				WithItems(corev1ac.KeyToPath().WithKey(VerifierConfigKey).WithPath(VerifierConfigKey))))
+			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(v.ConfigMap)))
 	}
 	tlsVolumes, _ := v.tlsVolumes()
 	spec.WithVolumes(tlsVolumes...)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/servingtls"
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/test/integration/harness"
+	"github.com/keyward-dev/keyward/verifier"
 )
 
 // The harness's verifier over mutual TLS, as `keyward verifier
@@ -57,4 +59,10 @@ func TestHarnessVerifierOverMutualTLS(t *testing.T) {
 	g.Eventually(func() (string, error) { return decide(proxy) }).WithTimeout(waitFor).Should(Equal("Deny"))
 	_, err = decide(client(nil))
 	g.Expect(err).To(HaveOccurred(), "no client certificate")
+
+	// The harness reads the configuration's authorities as `keyward
+	// verifier` does: a bundle that is not there stops it.
+	_, err = harness.StartVerifier(ctx, restConfig, harness.VerifierOptions{Namespace: verifierNamespace, User: verifierUser, Audit: io.Discard,
+		Config: verifier.Config{ClientCertificates: verifier.ClientCertificates{Authorities: []verifier.CertificateAuthority{{Name: "corp", CAFile: filepath.Join(dir, "missing.crt")}}}}})
+	g.Expect(err).To(MatchError(ContainSubstring("clientCertificates.authorities[0]")))
 }

@@ -77,6 +77,10 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	if err != nil {
 		return nil, err
 	}
+	authorities, err := verifier.LoadAuthorities(conf.ClientCertificates.Authorities)
+	if err != nil {
+		return nil, err
+	}
 	index := verifier.NewIndex()
 	watch := verifier.NewWatch(cs, o.Namespace, index, verifier.WatchOptions{})
 	keys := verifier.NewSigningKeys()
@@ -89,7 +93,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)},
 		Ready:       func() bool { return watch.Ready() && signing.Ready() },
 		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
-		RateLimits: conf.RateLimits,
+		RateLimits: conf.RateLimits, Authorities: authorities,
 	})
 	if err != nil {
 		return nil, err
