@@ -41,14 +41,20 @@ func (r *APIKeyReconciler) reconcileDelete(ctx context.Context, key *keywardv1.A
 		}
 	}
 	s := newAPIKeyState(key, now)
+	patch := client.MergeFrom(key.DeepCopy())
+	controllerutil.RemoveFinalizer(key, Finalizer)
+	if err := r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)); err != nil {
+		// Not found: a reconcile that ran on a stale copy finds the key
+		// gone, and the one that removed the finalizer said so already.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// Said once the finalizer is gone, so that exactly one reconcile says
+	// it; the admission line records who deleted the key in any case.
 	r.emit(s, "Normal", keywardv1.DeletedReason, audit.Deleted, "Delete",
 		fmt.Sprintf("Revoked key %s/%s and removed its delivery Secret; its record stays as a tombstone for %s.",
 			key.Spec.Owner, key.Status.KeyID, r.TombstoneRetention))
 	log.FromContext(ctx).Info("deleted key", "keyID", key.Status.KeyID)
-
-	patch := client.MergeFrom(key.DeepCopy())
-	controllerutil.RemoveFinalizer(key, Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, key, patch, client.FieldOwner(FieldOwner)))
+	return ctrl.Result{}, nil
 }
 
 // tombstone rewrites a key's record as revoked, without secrets. Only a
