@@ -11,6 +11,9 @@ import (
 const (
 	VerifierTLSDir      = "/etc/keyward-tls"
 	VerifierClientCADir = "/etc/keyward-client-ca"
+	// VerifierPublicClientCADir is the public port's own client CA
+	// bundle, when it has one.
+	VerifierPublicClientCADir = "/etc/keyward-public-client-ca"
 )
 
 // The keys of a kubernetes.io/tls Secret, as cert-manager writes them.
@@ -36,6 +39,13 @@ type VerifierTLS struct {
 	// whose client certificates are accepted (modes optional and
 	// required); it may be Secret itself when one CA issues both.
 	ClientCASecret string
+	// PublicClientAuth is the verifier's --public-tls-client-auth: the
+	// public port's own mode; empty is ClientAuth's with ClientCASecret.
+	PublicClientAuth string
+	// PublicClientCASecret, in the verifier namespace, holds in ca.crt
+	// the CAs whose client certificates the public port accepts (its
+	// modes optional and required).
+	PublicClientCASecret string
 }
 
 // tlsFlags are the verifier's TLS flags: the mounted files.
@@ -44,12 +54,16 @@ func (v VerifierDeployment) tlsFlags() verifierflags.TLS {
 		return verifierflags.TLS{}
 	}
 	t := verifierflags.TLS{
-		CertFile:   VerifierTLSDir + "/" + TLSCertKey,
-		KeyFile:    VerifierTLSDir + "/" + TLSKeyKey,
-		ClientAuth: v.TLS.ClientAuth,
+		CertFile:         VerifierTLSDir + "/" + TLSCertKey,
+		KeyFile:          VerifierTLSDir + "/" + TLSKeyKey,
+		ClientAuth:       v.TLS.ClientAuth,
+		PublicClientAuth: v.TLS.PublicClientAuth,
 	}
 	if v.TLS.ClientCASecret != "" {
 		t.ClientCAFile = VerifierClientCADir + "/" + TLSCAKey
+	}
+	if v.TLS.PublicClientCASecret != "" {
+		t.PublicClientCAFile = VerifierPublicClientCADir + "/" + TLSCAKey
 	}
 	return t
 }
@@ -67,6 +81,10 @@ func (v VerifierDeployment) tlsVolumes() ([]*corev1ac.VolumeApplyConfiguration, 
 	if v.TLS.ClientCASecret != "" {
 		volumes = append(volumes, secretVolume("client-ca", v.TLS.ClientCASecret, TLSCAKey))
 		mounts = append(mounts, corev1ac.VolumeMount().WithName("client-ca").WithMountPath(VerifierClientCADir).WithReadOnly(true))
+	}
+	if v.TLS.PublicClientCASecret != "" {
+		volumes = append(volumes, secretVolume("public-client-ca", v.TLS.PublicClientCASecret, TLSCAKey))
+		mounts = append(mounts, corev1ac.VolumeMount().WithName("public-client-ca").WithMountPath(VerifierPublicClientCADir).WithReadOnly(true))
 	}
 	return volumes, mounts
 }

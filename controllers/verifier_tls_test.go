@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -57,6 +58,42 @@ func TestTheVerifierServesTLSFromItsSecret(t *testing.T) {
 		g.Expect(probe.HTTPGet.Port).To(Equal(intstr.FromInt32(verifierProbePort)))
 		g.Expect(probe.HTTPGet.Scheme).To(Equal(corev1.URISchemeHTTP))
 	}
+}
+
+// The public port's own client certificate mode and CA bundle reach the
+// verifier's command line, the bundle mounted at a directory of its own
+// beside the decision port's.
+func TestThePublicPortsClientCAIsMountedApart(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	v := testVerifierDeployment(ns)
+	v.TLS = &VerifierTLS{Secret: "verifier-cert", ClientAuth: "required", ClientCASecret: "proxy-cas", PublicClientAuth: "optional", PublicClientCASecret: "client-cas"}
+	g.Expect(k8s.Apply(ctx, v.deployment(), client.FieldOwner("test"), client.ForceOwnership)).To(Succeed())
+
+	dep := &appsv1.Deployment{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, dep)).To(Succeed())
+	pod := dep.Spec.Template.Spec
+	c := pod.Containers[0]
+	g.Expect(c.Args).To(ContainElements(
+		"--tls-client-ca-file=/etc/keyward-client-ca/ca.crt", "--tls-client-auth=required",
+		"--public-tls-client-ca-file=/etc/keyward-public-client-ca/ca.crt", "--public-tls-client-auth=optional"))
+	g.Expect(c.VolumeMounts).To(ConsistOf(
+		corev1.VolumeMount{Name: "tls", MountPath: "/etc/keyward-tls", ReadOnly: true},
+		corev1.VolumeMount{Name: "client-ca", MountPath: "/etc/keyward-client-ca", ReadOnly: true},
+		corev1.VolumeMount{Name: "public-client-ca", MountPath: "/etc/keyward-public-client-ca", ReadOnly: true}))
+	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "public-client-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: "client-cas", Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}, DefaultMode: ptr.To[int32](corev1.SecretVolumeSourceDefaultMode)}}}))
+
+	// The public mode "request" verifies nothing, so nothing more is
+	// mounted; without a mode of its own, the public port gets no flag.
+	v.TLS = &VerifierTLS{Secret: "verifier-cert", ClientAuth: "required", ClientCASecret: "proxy-cas", PublicClientAuth: "request"}
+	args := v.args()
+	g.Expect(args).To(ContainElement("--public-tls-client-auth=request"))
+	g.Expect(args).NotTo(ContainElement(HavePrefix("--public-tls-client-ca-file")))
+	g.Expect(v.deployment().Spec.Template.Spec.Volumes).To(HaveLen(2))
+	v.TLS.PublicClientAuth = ""
+	g.Expect(v.args()).NotTo(ContainElement(HavePrefix("--public-tls-")))
 }
 
 // Without TLS nothing of it is rendered.

@@ -30,6 +30,10 @@ type verifierFlags struct {
 	tlsSecret            string
 	tlsClientAuth        string
 	tlsClientCASecret    string
+	// The public port's own client certificate mode; empty: the decision
+	// port's.
+	publicTLSClientAuth     string
+	publicTLSClientCASecret string
 }
 
 // Where the verifier's request ports get their TLS (--verifier-tls).
@@ -60,6 +64,8 @@ func (f *verifierFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsSecret, "verifier-tls-secret", controllers.DefaultVerifierTLSSecret, "Secret in --verifier-namespace with the verifier's tls.crt and tls.key (kubernetes.io/tls)")
 	fs.StringVar(&f.tlsClientAuth, "verifier-tls-client-auth", string(servingtls.ClientAuthNone), `client certificates on the verifier's TLS ports: "none", "request" (any, unverified), "optional" or "required" (verified against --verifier-tls-client-ca-secret)`)
 	fs.StringVar(&f.tlsClientCASecret, "verifier-tls-client-ca-secret", "", "Secret in --verifier-namespace whose ca.crt holds the CAs of accepted client certificates, for --verifier-tls-client-auth=optional or required")
+	fs.StringVar(&f.publicTLSClientAuth, "verifier-public-tls-client-auth", "", `client certificates on the verifier's public (OAuth) port when they differ from the decision port's: modes as --verifier-tls-client-auth ("request" for RFC 8705 self_signed_tls_client_auth clients); empty: as --verifier-tls-client-auth and --verifier-tls-client-ca-secret`)
+	fs.StringVar(&f.publicTLSClientCASecret, "verifier-public-tls-client-ca-secret", "", "Secret in --verifier-namespace whose ca.crt holds the CAs of client certificates accepted on the public port, for --verifier-public-tls-client-auth=optional or required")
 	fs.StringVar(&f.memLimit, "verifier-memory-limit", quantity(def.Limits, corev1.ResourceMemory), "memory limit of each verifier pod; empty for none")
 }
 
@@ -137,16 +143,23 @@ func (f *verifierFlags) env() []corev1.EnvVar {
 	return env
 }
 
-// verifierTLS checks the --verifier-tls* flags; nil is plain HTTP.
+// verifierTLS checks the --verifier-tls* and --verifier-public-tls* flags;
+// nil is plain HTTP.
 func (f *verifierFlags) verifierTLS(managerNamespace string) (*controllers.VerifierTLS, error) {
 	mode, err := servingtls.ParseClientAuth(f.tlsClientAuth)
 	if err != nil {
 		return nil, fmt.Errorf("--verifier-tls-client-auth: %w", err)
 	}
+	var publicMode servingtls.ClientAuth
+	if f.publicTLSClientAuth != "" {
+		if publicMode, err = servingtls.ParseClientAuth(f.publicTLSClientAuth); err != nil {
+			return nil, fmt.Errorf("--verifier-public-tls-client-auth: %w", err)
+		}
+	}
 	switch f.tls {
 	case verifierTLSOff:
-		if mode != servingtls.ClientAuthNone || f.tlsClientCASecret != "" {
-			return nil, fmt.Errorf("--verifier-tls-client-auth and --verifier-tls-client-ca-secret need --verifier-tls=%s or %s", verifierTLSSelfManaged, verifierTLSSecret)
+		if mode != servingtls.ClientAuthNone || f.tlsClientCASecret != "" || f.publicTLSClientAuth != "" || f.publicTLSClientCASecret != "" {
+			return nil, fmt.Errorf("--verifier-tls-client-auth, --verifier-tls-client-ca-secret and --verifier-public-tls-* need --verifier-tls=%s or %s", verifierTLSSelfManaged, verifierTLSSecret)
 		}
 		return nil, nil
 	case verifierTLSSelfManaged, verifierTLSSecret:
@@ -156,19 +169,38 @@ func (f *verifierFlags) verifierTLS(managerNamespace string) (*controllers.Verif
 	if f.tlsSecret == "" {
 		return nil, errors.New("--verifier-tls-secret must name the verifier's TLS Secret")
 	}
-	verifies := mode == servingtls.ClientAuthOptional || mode == servingtls.ClientAuthRequired
-	switch {
-	case verifies && f.tlsClientCASecret == "":
-		return nil, fmt.Errorf("--verifier-tls-client-auth=%s verifies client certificates: --verifier-tls-client-ca-secret must name the Secret of their CAs", mode)
-	case !verifies && f.tlsClientCASecret != "":
-		return nil, fmt.Errorf("--verifier-tls-client-ca-secret is only used with --verifier-tls-client-auth=optional or required, not %s", mode)
-	case f.tls == verifierTLSSelfManaged && f.tlsClientCASecret == f.tlsSecret:
-		// Its ca.crt is keyward's serving CA, which issues no client
-		// certificates.
-		return nil, errors.New("--verifier-tls-client-ca-secret cannot be the self-managed --verifier-tls-secret: its ca.crt is the serving CA")
+	if err := f.checkClientCA("verifier-tls", mode, f.tlsClientCASecret); err != nil {
+		return nil, err
+	}
+	if f.publicTLSClientAuth == "" && f.publicTLSClientCASecret != "" {
+		return nil, errors.New("--verifier-public-tls-client-ca-secret needs --verifier-public-tls-client-auth (optional or required); without both the public port takes --verifier-tls-client-auth and --verifier-tls-client-ca-secret")
+	}
+	if publicMode != "" {
+		if err := f.checkClientCA("verifier-public-tls", publicMode, f.publicTLSClientCASecret); err != nil {
+			return nil, err
+		}
 	}
 	return &controllers.VerifierTLS{
 		Secret: f.tlsSecret, SelfManaged: f.tls == verifierTLSSelfManaged, ManagerNamespace: managerNamespace,
 		ClientAuth: string(mode), ClientCASecret: f.tlsClientCASecret,
+		PublicClientAuth: string(publicMode), PublicClientCASecret: f.publicTLSClientCASecret,
 	}, nil
+}
+
+// checkClientCA checks a port's client certificate mode against its CA
+// Secret, flags --<prefix>-client-auth and --<prefix>-client-ca-secret.
+func (f *verifierFlags) checkClientCA(prefix string, mode servingtls.ClientAuth, caSecret string) error {
+	authFlag, caFlag := "--"+prefix+"-client-auth", "--"+prefix+"-client-ca-secret"
+	verifies := mode == servingtls.ClientAuthOptional || mode == servingtls.ClientAuthRequired
+	switch {
+	case verifies && caSecret == "":
+		return fmt.Errorf("%s=%s verifies client certificates: %s must name the Secret of their CAs", authFlag, mode, caFlag)
+	case !verifies && caSecret != "":
+		return fmt.Errorf("%s is only used with %s=optional or required, not %s", caFlag, authFlag, mode)
+	case f.tls == verifierTLSSelfManaged && caSecret == f.tlsSecret:
+		// Its ca.crt is keyward's serving CA, which issues no client
+		// certificates.
+		return fmt.Errorf("%s cannot be the self-managed --verifier-tls-secret: its ca.crt is the serving CA", caFlag)
+	}
+	return nil
 }

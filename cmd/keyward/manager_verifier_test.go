@@ -126,6 +126,21 @@ func TestVerifierTLSFlags(t *testing.T) {
 			want: &controllers.VerifierTLS{Secret: "keyward-verifier-tls", SelfManaged: true, ManagerNamespace: "keyward-manager", ClientAuth: "request"}},
 		"cert-manager's, one CA for both": {args: []string{"--verifier-tls=secret", "--verifier-tls-secret=verifier-cert", "--verifier-tls-client-auth=required", "--verifier-tls-client-ca-secret=verifier-cert"},
 			want: &controllers.VerifierTLS{Secret: "verifier-cert", ManagerNamespace: "keyward-manager", ClientAuth: "required", ClientCASecret: "verifier-cert"}},
+		"the public port's own mode without TLS": {args: []string{"--verifier-public-tls-client-auth=request"}, wantErr: "--verifier-public-tls-* need --verifier-tls=self-managed or secret"},
+		"an unknown public client mode": {args: []string{"--verifier-tls=secret", "--verifier-public-tls-client-auth=maybe"},
+			wantErr: `--verifier-public-tls-client-auth: unknown client certificate mode "maybe"`},
+		"a verifying public mode without CAs": {args: []string{"--verifier-tls=secret", "--verifier-public-tls-client-auth=optional"},
+			wantErr: "--verifier-public-tls-client-auth=optional verifies client certificates: --verifier-public-tls-client-ca-secret must name"},
+		"public CAs nothing verifies against": {args: []string{"--verifier-tls=secret", "--verifier-public-tls-client-auth=request", "--verifier-public-tls-client-ca-secret=client-cas"},
+			wantErr: "--verifier-public-tls-client-ca-secret is only used with --verifier-public-tls-client-auth=optional or required, not request"},
+		"public CAs without a public mode": {args: []string{"--verifier-tls=secret", "--verifier-tls-client-auth=required", "--verifier-tls-client-ca-secret=proxy-cas", "--verifier-public-tls-client-ca-secret=client-cas"},
+			wantErr: "--verifier-public-tls-client-ca-secret needs --verifier-public-tls-client-auth"},
+		"the serving CA as public client CA": {args: []string{"--verifier-tls=self-managed", "--verifier-public-tls-client-auth=required", "--verifier-public-tls-client-ca-secret=keyward-verifier-tls"},
+			wantErr: "--verifier-public-tls-client-ca-secret cannot be the self-managed --verifier-tls-secret"},
+		"proxies required, OAuth clients requested": {args: []string{"--verifier-tls=self-managed", "--verifier-tls-client-auth=required", "--verifier-tls-client-ca-secret=proxy-cas", "--verifier-public-tls-client-auth=request"},
+			want: &controllers.VerifierTLS{Secret: "keyward-verifier-tls", SelfManaged: true, ManagerNamespace: "keyward-manager", ClientAuth: "required", ClientCASecret: "proxy-cas", PublicClientAuth: "request"}},
+		"a public CA of its own": {args: []string{"--verifier-tls=secret", "--verifier-tls-client-auth=required", "--verifier-tls-client-ca-secret=proxy-cas", "--verifier-public-tls-client-auth=optional", "--verifier-public-tls-client-ca-secret=client-cas"},
+			want: &controllers.VerifierTLS{Secret: "keyward-verifier-tls", ManagerNamespace: "keyward-manager", ClientAuth: "required", ClientCASecret: "proxy-cas", PublicClientAuth: "optional", PublicClientCASecret: "client-cas"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)

@@ -77,7 +77,7 @@ func runVerifier(args []string) error {
 	if err := checkVerifierConfig(o.ConfigPath); err != nil {
 		return err
 	}
-	if _, err := loadRequestTLS(o.TLS); err != nil {
+	if _, err := loadRequestTLS(o.Flags); err != nil {
 		return err
 	}
 	restCfg, err := ctrl.GetConfig()
@@ -102,20 +102,53 @@ func checkVerifierConfig(path string) error {
 	return nil
 }
 
+// requestTLS is the TLS of the request ports: nil without TLS. public is
+// decision itself unless the public port asks for client certificates
+// differently; the certificate and key are the same files either way.
+type requestTLS struct {
+	decision, public *servingtls.Source
+}
+
+// sources are the distinct Sources, each to be reloaded once.
+func (r *requestTLS) sources() []*servingtls.Source {
+	if r.public == r.decision {
+		return []*servingtls.Source{r.decision}
+	}
+	return []*servingtls.Source{r.decision, r.public}
+}
+
 // loadRequestTLS reads the request ports' TLS files; nil without TLS.
-func loadRequestTLS(t verifierflags.TLS) (*servingtls.Source, error) {
-	files := t.Files()
+func loadRequestTLS(f verifierflags.Flags) (*requestTLS, error) {
+	files := f.TLS.Files()
 	if err := files.Check(); err != nil {
 		return nil, fmt.Errorf("TLS of the request ports: %w", err)
+	}
+	publicFiles, err := f.TLS.PublicFiles()
+	if err == nil {
+		err = publicFiles.Check()
+	}
+	if err == nil && f.TLS.SeparatePublic() && f.PublicAddr == "0" {
+		err = fmt.Errorf("the public port is disabled (--%s=0)", verifierflags.PublicFlag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TLS of the public port (--%s=%q, --%s=%q): %w",
+			verifierflags.PublicTLSClientAuthFlag, f.TLS.PublicClientAuth, verifierflags.PublicTLSClientCAFlag, f.TLS.PublicClientCAFile, err)
 	}
 	if !files.Enabled() {
 		return nil, nil
 	}
-	src, err := servingtls.Load(files)
+	decision, err := servingtls.Load(files)
 	if err != nil {
 		return nil, fmt.Errorf("TLS of the request ports: %w", err)
 	}
-	return src, nil
+	if !f.TLS.SeparatePublic() {
+		return &requestTLS{decision: decision, public: decision}, nil
+	}
+	public, err := servingtls.Load(publicFiles)
+	if err != nil {
+		return nil, fmt.Errorf("TLS of the public port (--%s): %w", verifierflags.PublicTLSClientCAFlag, err)
+	}
+	return &requestTLS{decision: decision, public: public}, nil
 }
 
 // serveVerifier runs the verifier until ctx ends.
@@ -128,7 +161,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	if err != nil {
 		return err
 	}
-	requestTLS, err := loadRequestTLS(o.TLS)
+	reqTLS, err := loadRequestTLS(o.Flags)
 	if err != nil {
 		return err
 	}
@@ -204,16 +237,24 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	// clients. Each serves only its own paths, over TLS when configured;
 	// the probe and metrics ports stay plain for the kubelet and
 	// Prometheus.
-	requestServers := []*http.Server{newServer(o.BindAddr, doors.Decisions)}
+	decisions := newServer(o.BindAddr, doors.Decisions)
+	requestServers := []*http.Server{decisions}
+	var public *http.Server
 	if o.PublicAddr != "0" {
-		requestServers = append(requestServers, newServer(o.PublicAddr, doors.Public))
+		public = newServer(o.PublicAddr, doors.Public)
+		requestServers = append(requestServers, public)
 	}
-	if requestTLS != nil {
+	if reqTLS != nil {
+		decisions.TLSConfig = reqTLS.decision.ServerConfig()
+		if public != nil {
+			public.TLSConfig = reqTLS.public.ServerConfig()
+		}
 		for _, s := range requestServers {
-			s.TLSConfig = requestTLS.ServerConfig()
 			s.ErrorLog = httpErrorLog(logger)
 		}
-		g.Go(func() error { requestTLS.Run(ctx, o.tlsReloadInterval, logger); return nil })
+		for _, src := range reqTLS.sources() {
+			g.Go(func() error { src.Run(ctx, o.tlsReloadInterval, logger); return nil })
+		}
 	}
 	servers := append(slices.Clone(requestServers), newServer(o.ProbeAddr, v.HealthHandler()))
 	if o.MetricsAddr != "0" {
@@ -251,8 +292,18 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		return nil
 	})
 	logger.Info("starting verifier", "namespace", o.Namespace, "decisionAddress", o.BindAddr, "publicAddress", o.PublicAddr,
-		"tls", requestTLS != nil, "clientAuth", o.TLS.Files().ClientAuth, "maxStaleness", o.maxStaleness)
+		"tls", reqTLS != nil, "clientAuth", o.TLS.Files().ClientAuth, "publicClientAuth", publicClientAuth(o.TLS), "maxStaleness", o.maxStaleness)
 	return g.Wait()
+}
+
+// publicClientAuth is the public port's client certificate mode, for the
+// start-up log.
+func publicClientAuth(t verifierflags.TLS) servingtls.ClientAuth {
+	files, err := t.PublicFiles()
+	if err != nil {
+		return ""
+	}
+	return files.ClientAuth
 }
 
 // newServer bounds every phase of a request, so slow clients cannot hold

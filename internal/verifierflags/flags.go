@@ -7,6 +7,7 @@ package verifierflags
 
 import (
 	"flag"
+	"fmt"
 	"strconv"
 
 	"github.com/keyward-dev/keyward/internal/servingtls"
@@ -38,6 +39,9 @@ const (
 	TLSKeyFlag        = "tls-key-file"
 	TLSClientCAFlag   = "tls-client-ca-file"
 	TLSClientAuthFlag = "tls-client-auth"
+
+	PublicTLSClientCAFlag   = "public-tls-client-ca-file"
+	PublicTLSClientAuthFlag = "public-tls-client-auth"
 )
 
 // Flags are the verifier's flags the manager sets.
@@ -55,14 +59,41 @@ type Flags struct {
 // files (a mounted Secret's tls.crt, tls.key and a ca.crt), read again
 // when they change. All empty: plain HTTP.
 type TLS struct {
+	// The certificate and key serve both request ports.
 	CertFile, KeyFile, ClientCAFile string
 	// ClientAuth is a servingtls.ClientAuth; empty is "none".
 	ClientAuth string
+	// PublicClientAuth and PublicClientCAFile ask the public port's
+	// clients for certificates differently from the decision port's: a
+	// decision port that requires its proxies' certificates cannot also
+	// take the self-signed ones RFC 8705's self_signed_tls_client_auth
+	// clients present to the token endpoint. Both empty: the public port
+	// asks as the decision port does.
+	PublicClientAuth, PublicClientCAFile string
 }
 
-// Files are the files and mode for servingtls.Load.
+// Files are the decision port's files and mode for servingtls.Load.
 func (t TLS) Files() servingtls.Files {
 	return servingtls.Files{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile, ClientAuth: servingtls.ClientAuth(t.ClientAuth)}
+}
+
+// SeparatePublic says whether the public port has a client certificate
+// mode of its own.
+func (t TLS) SeparatePublic() bool { return t.PublicClientAuth != "" || t.PublicClientCAFile != "" }
+
+// PublicFiles are the public port's files and mode for servingtls.Load:
+// the decision port's, unless SeparatePublic. A CA bundle alone is
+// refused rather than paired with the decision port's mode, which may not
+// verify: the operator says what the bundle is for.
+func (t TLS) PublicFiles() (servingtls.Files, error) {
+	if !t.SeparatePublic() {
+		return t.Files(), nil
+	}
+	if t.PublicClientAuth == "" {
+		return servingtls.Files{}, fmt.Errorf("--%s needs --%s (%s or %s); without both the public port takes --%s and --%s",
+			PublicTLSClientCAFlag, PublicTLSClientAuthFlag, servingtls.ClientAuthOptional, servingtls.ClientAuthRequired, TLSClientAuthFlag, TLSClientCAFlag)
+	}
+	return servingtls.Files{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.PublicClientCAFile, ClientAuth: servingtls.ClientAuth(t.PublicClientAuth)}, nil
 }
 
 // Bind registers the flags on fs, with their defaults: the ports above on
@@ -78,6 +109,8 @@ func (f *Flags) Bind(fs *flag.FlagSet, defaultNamespace string) {
 	fs.StringVar(&f.TLS.KeyFile, TLSKeyFlag, "", "PEM private key of --"+TLSCertFlag)
 	fs.StringVar(&f.TLS.ClientCAFile, TLSClientCAFlag, "", "PEM bundle of the CAs whose client certificates the request ports accept, for --"+TLSClientAuthFlag+"=optional or required; read again when it changes")
 	fs.StringVar(&f.TLS.ClientAuth, TLSClientAuthFlag, string(servingtls.ClientAuthNone), `client certificates on the request ports: "none"; "request" (asked for, any accepted unverified, self-signed included: the key's binding decides); "optional" (a certificate given must verify against --`+TLSClientCAFlag+`); "required" (the handshake fails without one that verifies)`)
+	fs.StringVar(&f.TLS.PublicClientAuth, PublicTLSClientAuthFlag, "", `client certificates on the public port, when they are asked for differently from the decision port (modes as --`+TLSClientAuthFlag+`; "request" for RFC 8705 self_signed_tls_client_auth clients); empty: as --`+TLSClientAuthFlag+` and --`+TLSClientCAFlag)
+	fs.StringVar(&f.TLS.PublicClientCAFile, PublicTLSClientCAFlag, "", "PEM bundle of the CAs whose client certificates the public port accepts, for --"+PublicTLSClientAuthFlag+"=optional or required; read again when it changes")
 	fs.BoolVar(&f.ReusePort, ReusePortFlag, false, "share the listening ports with other verifiers on the host (SO_REUSEPORT), which then take the requests in turn; the request ports (decision and public) open only once the key records are loaded, so that no request reaches a verifier that has not seen them")
 }
 
@@ -121,8 +154,11 @@ func (f Flags) Args() []string {
 	for _, a := range []struct{ name, value string }{
 		{TLSCertFlag, f.TLS.CertFile}, {TLSKeyFlag, f.TLS.KeyFile},
 		{TLSClientCAFlag, f.TLS.ClientCAFile}, {TLSClientAuthFlag, f.TLS.ClientAuth},
+		{PublicTLSClientCAFlag, f.TLS.PublicClientCAFile}, {PublicTLSClientAuthFlag, f.TLS.PublicClientAuth},
 	} {
-		// "none" is the default mode, left out like the other defaults.
+		// "none" is the decision port's default mode, left out like the
+		// other defaults; the public port's default is empty, and its
+		// "none" differs from it.
 		isDefault := a.value == "" || (a.name == TLSClientAuthFlag && a.value == string(servingtls.ClientAuthNone))
 		if !isDefault {
 			args = append(args, arg(a.name, a.value))
