@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -211,7 +210,7 @@ func certificateOnly(e *Entry) bool {
 // the claimant nor the owner may then silently win.
 func (v *Verifier) authenticateCertificate(req Request, now time.Time) Decision {
 	cc := req.ClientCertificate
-	candidates, overflow := v.index.certificateCandidates(certbind.LookupKeys(cc.Leaf))
+	candidates, overflow := v.index.certificateCandidates(cc.LookupKeys())
 	if overflow {
 		v.logAmbiguous(cc, nil, now)
 		return deny(ReasonCertificateAmbiguous, "the certificate is bound to more than one key")

@@ -21,8 +21,10 @@ const maxChain = 8
 type ClientCertificate struct {
 	Leaf          *x509.Certificate
 	Intermediates []*x509.Certificate
-	// thumbprint is the leaf's x5t#S256, computed once.
+	// thumbprint is the leaf's x5t#S256, and lookupKeys what the index
+	// of bindings finds it by (certbind.LookupKeys), computed once.
 	thumbprint string
+	lookupKeys []string
 }
 
 // newClientCertificate takes a chain in TLS order, leaf first.
@@ -33,7 +35,8 @@ func newClientCertificate(chain []*x509.Certificate) (ClientCertificate, error) 
 	case len(chain) > maxChain:
 		return ClientCertificate{}, fmt.Errorf("the client certificate chain has %d certificates, at most %d", len(chain), maxChain)
 	}
-	return ClientCertificate{Leaf: chain[0], Intermediates: chain[1:], thumbprint: certbind.Thumbprint(chain[0].Raw)}, nil
+	return ClientCertificate{Leaf: chain[0], Intermediates: chain[1:],
+		thumbprint: certbind.Thumbprint(chain[0].Raw), lookupKeys: certbind.LookupKeys(chain[0])}, nil
 }
 
 // Present reports whether the client presented a certificate.
@@ -46,6 +49,14 @@ func (c ClientCertificate) Thumbprint() string {
 		return certbind.Thumbprint(c.Leaf.Raw)
 	}
 	return c.thumbprint
+}
+
+// LookupKeys are the keys the index of bindings finds the certificate by.
+func (c ClientCertificate) LookupKeys() []string {
+	if c.lookupKeys == nil && c.Leaf != nil {
+		return certbind.LookupKeys(c.Leaf)
+	}
+	return c.lookupKeys
 }
 
 // errMalformedCertificate wraps every reason a presented certificate could
@@ -95,18 +106,25 @@ func (h *handler) clientCertificate(r *http.Request) (ClientCertificate, error) 
 			}
 		}
 	}
-	return tlsClientCertificate(r.TLS)
+	return h.tlsClientCertificate(r.TLS)
 }
 
 // tlsClientCertificate is the certificate of the connection's own
 // handshake, which proved the client holds its private key.
-func tlsClientCertificate(cs *tls.ConnectionState) (ClientCertificate, error) {
-	if cs == nil {
+// Every request on a connection carries the same parsed certificate, so
+// it is remembered by its address.
+func (h *handler) tlsClientCertificate(cs *tls.ConnectionState) (ClientCertificate, error) {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
 		return ClientCertificate{}, nil
+	}
+	leaf := cs.PeerCertificates[0]
+	if cc, ok := h.tlsCerts.get(leaf); ok {
+		return cc, nil
 	}
 	cc, err := newClientCertificate(cs.PeerCertificates)
 	if err != nil {
 		return ClientCertificate{}, fmt.Errorf("%w: %w", errMalformedCertificate, err)
 	}
+	h.tlsCerts.put(leaf, cc)
 	return cc, nil
 }

@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 )
 
 // ForwardedCertificate says how a proxy that terminates TLS passes the
@@ -55,7 +54,7 @@ type forwardedCert struct {
 	// parsed remembers the certificates of header values seen before:
 	// a client sends the same certificate on every request, and parsing
 	// it costs several times the rest of a cached decision.
-	parsed *parsedCerts
+	parsed *certMemo[[sha256.Size]byte]
 }
 
 // certificate is the client certificate a trusted hop's header value
@@ -77,42 +76,12 @@ func (f *forwardedCert) certificate(value string) (ClientCertificate, error) {
 	return cc, nil
 }
 
-// maxParsedCerts bounds the parsed-header cache. Only trusted hops fill
-// it, with certificates they accepted.
-const maxParsedCerts = 4096
-
-// parsedCerts maps the SHA-256 of a header value to its certificate.
-// Capped; a full cache evicts an arbitrary entry.
-type parsedCerts struct {
-	mu      sync.RWMutex
-	entries map[[sha256.Size]byte]ClientCertificate
-}
-
-func (p *parsedCerts) get(sum [sha256.Size]byte) (ClientCertificate, bool) {
-	p.mu.RLock()
-	cc, ok := p.entries[sum]
-	p.mu.RUnlock()
-	return cc, ok
-}
-
-func (p *parsedCerts) put(sum [sha256.Size]byte, cc ClientCertificate) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(p.entries) >= maxParsedCerts {
-		for k := range p.entries {
-			delete(p.entries, k)
-			break
-		}
-	}
-	p.entries[sum] = cc
-}
-
 func (f *ForwardedCertificate) compile() (*forwardedCert, error) {
 	if f == nil {
 		return nil, nil
 	}
 	const field = "clientCertificates.forwarded"
-	out := &forwardedCert{header: f.Header, parsed: &parsedCerts{entries: map[[sha256.Size]byte]ClientCertificate{}}}
+	out := &forwardedCert{header: f.Header, parsed: newCertMemo[[sha256.Size]byte]()}
 	var def string
 	switch f.Format {
 	case ForwardedEnvoy:

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -45,6 +46,8 @@ type handler struct {
 	// untrustedEnvLog and untrustedCertLog throttle the log lines about
 	// what untrusted callers sent and was ignored.
 	untrustedEnvLog, untrustedCertLog logThrottle
+	// tlsCerts remembers the client certificates of TLS connections.
+	tlsCerts *certMemo[*x509.Certificate]
 }
 
 // maxBodies bounds the encoded-body cache; the reasons and messages are a
@@ -67,7 +70,7 @@ func NewHandlers(v *Verifier, c Config) (Handlers, error) {
 	if err != nil {
 		return Handlers{}, err
 	}
-	h := &handler{v: v, cfg: cfg}
+	h := &handler{v: v, cfg: cfg, tlsCerts: newCertMemo[*x509.Certificate]()}
 	decisions := http.NewServeMux()
 	decisions.HandleFunc("POST "+DecisionPath, h.decision)
 	public := http.NewServeMux()

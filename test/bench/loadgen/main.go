@@ -100,6 +100,7 @@ func run() error {
 	}
 	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{
 		TLSClientConfig:     tlsConfig,
+		DisableKeepAlives:   spec.TLS != nil && spec.TLS.ConnectionPerRequest,
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        *conns,

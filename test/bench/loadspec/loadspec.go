@@ -35,6 +35,9 @@ type TLS struct {
 	// ResumeSessions keeps a session cache, so that a new connection may
 	// resume an earlier session instead of a full handshake.
 	ResumeSessions bool `json:"resumeSessions,omitempty"`
+	// ConnectionPerRequest closes every connection after its request, so
+	// that each request pays for a handshake (full or resumed).
+	ConnectionPerRequest bool `json:"connectionPerRequest,omitempty"`
 }
 
 // RandomKey says where the random keys go.
