@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the programs keyward's tests run for real (nginx for the
 # forward-auth test, redis-server for the rate-limit store that verifier
-# replicas share) from Debian's packages when they are missing. Without root
+# replicas share, curl as a client with certificates) from Debian's packages when they are missing. Without root
 # or sudo it only says what is missing: those tests then skip, except under
 # CI=true, where they fail.
 set -euo pipefail
@@ -9,6 +9,8 @@ set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+# curl is the client of the mutual-TLS tests (--cert, --cacert).
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
