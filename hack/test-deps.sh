@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the programs keyward's tests run for real (nginx for the
 # forward-auth test, redis-server for the rate-limit store that verifier
-# replicas share, curl as a client with certificates) from Debian's packages when they are missing. Without root
-# or sudo it only says what is missing: those tests then skip, except under
-# CI=true, where they fail.
+# replicas share, curl as a client with certificates) from Debian's
+# packages when they are missing. Without root or sudo it only says what is
+# missing: those tests then skip, except under CI=true, where they fail.
 set -euo pipefail
 
 need=()
