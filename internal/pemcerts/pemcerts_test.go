@@ -1,6 +1,7 @@
 package pemcerts_test
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"testing"
 
@@ -23,4 +24,18 @@ func TestParse(t *testing.T) {
 	broken := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("garbage")})
 	_, err = pemcerts.Parse(append(append([]byte{}, one...), broken...))
 	g.Expect(err).To(MatchError(ContainSubstring("certificate 2: ")), "a block that does not parse is an error, not skipped")
+}
+
+func TestPool(t *testing.T) {
+	g := NewWithT(t)
+	corp, other := testutil.NewCA(t, "corp"), testutil.NewCA(t, "other")
+	pool, err := pemcerts.Pool(append(corp.CertPEM(), other.CertPEM()...))
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, ca := range []*testutil.CA{corp, other} {
+		leaf := ca.Issue(t, testutil.CertOptions{CommonName: "client"}).Cert
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		g.Expect(err).NotTo(HaveOccurred(), "a certificate of %s", ca.Cert.Subject.CommonName)
+	}
+	_, err = pemcerts.Pool([]byte("not PEM"))
+	g.Expect(err).To(MatchError("no PEM CERTIFICATE block in it"), "the bundle is read as Parse reads it")
 }
