@@ -20,7 +20,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -213,8 +212,7 @@ func newMTLSProxy(t *testing.T, server testutil.CertOptions) *mtlsProxy {
 	p := &mtlsProxy{certFixture: f, ClientCA: f.corp.WriteFile(t, dir, "client-ca")}
 	p.ServerCert, p.ServerKey = f.corp.Issue(t, server).WriteFiles(t, dir, "server")
 	p.bound = f.corp.Issue(t, reporterOptions)
-	p.key = f.issue(readScope)
-	f.bind(p.key, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	p.key = f.issueReporterKey()
 	p.unbound = f.corp.Issue(t, testutil.CertOptions{CommonName: "stranger", URIs: []string{"spiffe://example.org/ns/payments/sa/stranger"}})
 	return p
 }
