@@ -14,8 +14,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/keys"
-	"github.com/keyward-dev/keyward/internal/ratelimit"
-	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -75,12 +73,7 @@ func startCaddy(t *testing.T, sample string, c caddyConfig) string {
 // client, and never lets a client's own X-Keyward-* headers through.
 func TestRealCaddyForwardAuth(t *testing.T) {
 	f := newFixture(t, Options{})
-	k := f.issue("acme/payments/investigations:read")
-	f.publish(k)
-	limited := withLimits(f.issue("acme/payments/investigations:read"), record.RateLimit{
-		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: 1, PeriodSeconds: 60}},
-	})
-	f.publish(limited)
+	k, limited := f.publishProxiedKeys(1)
 	backends := startProxyBackends(t, f.v, Config{})
 	base := startCaddy(t, "Caddyfile", plainCaddy(t, backends.Verifier, backends.Upstream))
 

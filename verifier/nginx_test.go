@@ -9,8 +9,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/keyward-dev/keyward/internal/keys"
-	"github.com/keyward-dev/keyward/internal/ratelimit"
-	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -45,12 +43,7 @@ func startNginxConf(t *testing.T, sample string, vars map[string]string) string 
 
 func TestRealNginxAuthRequest(t *testing.T) {
 	f := newFixture(t, Options{})
-	k := f.issue("acme/payments/investigations:read")
-	f.publish(k)
-	limited := withLimits(f.issue("acme/payments/investigations:read"), record.RateLimit{
-		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: 2, PeriodSeconds: 60}},
-	})
-	f.publish(limited)
+	k, limited := f.publishProxiedKeys(2)
 	backends := startProxyBackends(t, f.v, Config{})
 	base := startNginx(t, backends.Upstream, backends.Verifier)
 	do := func(method, path, authz string) proxyAnswer {

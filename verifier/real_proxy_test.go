@@ -20,6 +20,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -79,6 +81,19 @@ func (b *proxyBackends) expectUpstreamSawKey(g Gomega, keyID, owner, scopes, mat
 	g.Expect(saw.Get(HeaderScopes)).To(Equal(scopes))
 	g.Expect(saw.Get(HeaderMatchedScope)).To(Equal(matched))
 	return *saw
+}
+
+// publishProxiedKeys publishes two keys for the investigations: k, and
+// limited, which allows perMinute requests a minute (limit "per-minute").
+func (f *fixture) publishProxiedKeys(perMinute int64) (k, limited *issued) {
+	f.t.Helper()
+	k = f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	limited = withLimits(f.issue("acme/payments/investigations:read"), record.RateLimit{
+		Limits: []record.Limit{{Name: "per-minute", Strategy: ratelimit.FixedWindow, Limit: perMinute, PeriodSeconds: 60}},
+	})
+	f.publish(limited)
+	return k, limited
 }
 
 // forgedKeywardHeaders are X-Keyward-* headers a client sends of its own,
