@@ -17,21 +17,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// appliedVerifierPod applies v's Deployment to the API server and returns
+// the pod it templates as stored, so that the volumes are what the API
+// server accepts.
+func appliedVerifierPod(g *WithT, v VerifierDeployment) corev1.PodSpec {
+	ctx := context.Background()
+	g.Expect(k8s.Apply(ctx, v.deployment(), client.FieldOwner("test"), client.ForceOwnership)).To(Succeed())
+	dep := &appsv1.Deployment{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: v.Namespace, Name: VerifierName}, dep)).To(Succeed())
+	return dep.Spec.Template.Spec
+}
+
 // With TLS, the verifier mounts its Secrets' keys and is told where they
 // are; the probes stay plain HTTP on the probe port. Applied to the API
 // server, so that the volumes are what it accepts.
 func TestTheVerifierServesTLSFromItsSecret(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
-	ns := newNamespace(t)
-	v := testVerifierDeployment(ns)
+	v := testVerifierDeployment(newNamespace(t))
 	v.ConfigMap = "verifier-settings"
 	v.TLS = &VerifierTLS{Secret: "verifier-cert", ClientAuth: "required", ClientCASecret: "client-cas"}
-	g.Expect(k8s.Apply(ctx, v.deployment(), client.FieldOwner("test"), client.ForceOwnership)).To(Succeed())
-
-	dep := &appsv1.Deployment{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, dep)).To(Succeed())
-	pod := dep.Spec.Template.Spec
+	pod := appliedVerifierPod(g, v)
 	c := pod.Containers[0]
 	g.Expect(c.Args).To(ContainElements(
 		"--tls-cert-file=/etc/keyward-tls/tls.crt", "--tls-key-file=/etc/keyward-tls/tls.key",
@@ -65,15 +70,9 @@ func TestTheVerifierServesTLSFromItsSecret(t *testing.T) {
 // beside the decision port's.
 func TestThePublicPortsClientCAIsMountedApart(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
-	ns := newNamespace(t)
-	v := testVerifierDeployment(ns)
+	v := testVerifierDeployment(newNamespace(t))
 	v.TLS = &VerifierTLS{Secret: "verifier-cert", ClientAuth: "required", ClientCASecret: "proxy-cas", PublicClientAuth: "optional", PublicClientCASecret: "client-cas"}
-	g.Expect(k8s.Apply(ctx, v.deployment(), client.FieldOwner("test"), client.ForceOwnership)).To(Succeed())
-
-	dep := &appsv1.Deployment{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: VerifierName}, dep)).To(Succeed())
-	pod := dep.Spec.Template.Spec
+	pod := appliedVerifierPod(g, v)
 	c := pod.Containers[0]
 	g.Expect(c.Args).To(ContainElements(
 		"--tls-client-ca-file=/etc/keyward-client-ca/ca.crt", "--tls-client-auth=required",

@@ -23,9 +23,7 @@ import (
 func TestAssertionOfACertificateAndKeyKeyNeedsTheCertificate(t *testing.T) {
 	g := NewWithT(t)
 	m := servedMutualTLS(t)
-	cert := m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}})
-	k := m.boundKey(certbind.Binding{DNSName: "reporter.example", Authority: "clients", Credential: certbind.CertificateAndKey},
-		record.AuthClientAssertion)
+	cert, k := m.boundReporter(certbind.CertificateAndKey, record.AuthClientAssertion)
 	stolen := newECKey(t)
 	m.putClient(stolen.Public(), k.key.ID(), "")
 	jti := 0

@@ -1,7 +1,6 @@
 package verifier
 
 import (
-	"context"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -93,8 +92,8 @@ func TestSelfSignedCertificatesOnlyByThumbprint(t *testing.T) {
 	d = f.decideWith("", presented(t, self.Cert), readScope)
 	g.Expect(d.Reason).To(Equal(ReasonCertificateNotBound))
 
-	byName := f.issue(readScope)
-	f.bind(byName, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	// Nor does a key bound by the name the self-signed certificate carries.
+	f.issueReporterKey()
 	d = f.decideWith("", presented(t, self.Cert), readScope)
 	g.Expect(d.Result).To(Equal(Deny))
 	g.Expect(d.Reason).To(Equal(ReasonCertificateNotBound))
@@ -106,8 +105,7 @@ func TestRevokedKeysCertificateIsDeniedAtOnce(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
 	cert := f.corp.Issue(t, reporterOptions)
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	k := f.issueReporterKey()
 	g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
 
 	revokedAt := f.clock.Now()
@@ -121,8 +119,7 @@ func TestRevokedKeysCertificateIsDeniedAtOnce(t *testing.T) {
 
 	// A successor bound to the same certificate takes over; the revoked
 	// key does not lock it out.
-	next := f.issue(readScope)
-	f.bind(next, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	next := f.issueReporterKey()
 	d = f.decideWith("", presented(t, cert.Cert), readScope)
 	g.Expect(d.Result).To(Equal(Permit), "%s: %s", d.Reason, d.Message)
 	g.Expect(d.KeyID).To(Equal(next.rec.KeyID))
@@ -177,8 +174,7 @@ func TestCertificateAndKeyNeedsBoth(t *testing.T) {
 func TestCertificateBindingAndKeyAlone(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	k := f.issueReporterKey()
 	d := f.decideWith(k.key.Plaintext(), ClientCertificate{}, readScope)
 	g.Expect(d.Reason).To(Equal(ReasonAuthMethodNotAllowed))
 
@@ -199,8 +195,7 @@ func TestABindingOfAnotherTenantsNameNeverWins(t *testing.T) {
 	var trail testutil.SyncBuffer
 	f := newCertFixture(t, Options{Audit: AccessLog{W: audit.NewWriter(&trail)}})
 	victimCert := f.corp.Issue(t, reporterOptions)
-	victim := f.issue(readScope)
-	f.bind(victim, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	victim := f.issueReporterKey()
 
 	attacker := f.issue(readScope)
 	attacker.rec.APIKey.Namespace, attacker.rec.Owner = "mallory", "mallory"
@@ -256,8 +251,7 @@ func TestManyClaimsOnOneCertificateAreRefused(t *testing.T) {
 func TestCertificateChainsToTheAuthority(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	f.issueReporterKey()
 	inter := f.corp.Intermediate(t, "corp issuing")
 	leaf := inter.Issue(t, reporterOptions)
 
@@ -279,8 +273,7 @@ func TestCertificateVerificationCache(t *testing.T) {
 	opts := reporterOptions
 	opts.NotAfter = f.clock.Now().Add(time.Hour)
 	cert := f.corp.Issue(t, opts)
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	k := f.issueReporterKey()
 	for range 3 {
 		g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
 	}
@@ -347,8 +340,7 @@ func TestAuthoritiesConfig(t *testing.T) {
 func TestAuthoritiesReload(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	f.issueReporterKey()
 	renewed := testutil.NewCA(t, "corp renewed")
 	cert := renewed.Issue(t, reporterOptions)
 	g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Deny))
@@ -368,20 +360,13 @@ func TestAuthoritiesReload(t *testing.T) {
 func TestAuthoritiesFollowTheirFiles(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	f.issueReporterKey()
 	renewed := testutil.NewCA(t, "corp renewed")
 	cert := presented(t, renewed.Issue(t, reporterOptions).Cert)
 	g.Expect(f.decideWith("", cert, readScope).Result).To(Equal(Deny))
 
 	logs := &logLines{}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.authorities.Run(ctx, 10*time.Millisecond, funcr.New(logs.add, funcr.Options{}))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	f.followAuthorities(t, funcr.New(logs.add, funcr.Options{}))
 
 	path := f.authorities.list[0].CAFile
 	testutil.WriteFile(t, path, renewed.CertPEM())
@@ -398,18 +383,11 @@ func TestAuthoritiesFollowTheirFiles(t *testing.T) {
 func TestAuthoritiesRenewedBeforeWatchingStarts(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	f.issueReporterKey()
 	renewed := testutil.NewCA(t, "corp renewed")
 	cert := presented(t, renewed.Issue(t, reporterOptions).Cert)
 	testutil.WriteFile(t, f.authorities.list[0].CAFile, renewed.CertPEM())
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.authorities.Run(ctx, 10*time.Millisecond, logr.Discard())
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	f.followAuthorities(t, logr.Discard())
 	g.Eventually(func() Result { return f.decideWith("", cert, readScope).Result }).WithTimeout(10 * time.Second).Should(Equal(Permit))
 }

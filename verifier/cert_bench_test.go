@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -36,8 +35,7 @@ func benchCertificate(b *testing.B, fwd *ForwardedCertificate, present func(*htt
 	}
 	f := newFixture(&testing.T{}, Options{Authorities: auth})
 	f.clock.SetTime(time.Now())
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	f.issueReporterKey()
 	h, err := newTestHandler(f.v, Config{ClientCertificates: ClientCertificates{Forwarded: fwd}})
 	if err != nil {
 		b.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
@@ -48,6 +49,28 @@ func (f *fixture) bind(i *issued, b certbind.Binding, methods ...string) {
 	i.rec.AuthMethods = methods
 	i.rec.Version++
 	f.publish(i)
+}
+
+// issueReporterKey issues a key for readScope that accepts mutual TLS
+// only, bound to the reporter's SPIFFE ID as authority "corp" issues it.
+func (f *fixture) issueReporterKey() *issued {
+	f.t.Helper()
+	k := f.issue(readScope)
+	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	return k
+}
+
+// followAuthorities runs the authorities' reload loop, checking the files
+// every 10ms, until the test ends.
+func (f *certFixture) followAuthorities(t *testing.T, log logr.Logger) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.authorities.Run(ctx, 10*time.Millisecond, log)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // presented is the certificate a client sends, leaf first.

@@ -20,7 +20,6 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
@@ -113,8 +112,7 @@ func TestForwardedCertificateOnlyFromTrustedHops(t *testing.T) {
 	f := newCertFixture(t, Options{Metrics: NewMetrics(reg), Log: funcr.New(logs.add, funcr.Options{})})
 	inter := f.corp.Intermediate(t, "corp issuing")
 	cert := inter.Issue(t, reporterOptions)
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	k := f.issueReporterKey()
 
 	for _, tc := range []struct {
 		format, header, value string
@@ -266,8 +264,7 @@ func TestCertificateOfTheTLSConnection(t *testing.T) {
 	g := NewWithT(t)
 	f := newCertFixture(t, Options{})
 	client := f.corp.Issue(t, reporterOptions)
-	k := f.issue(readScope)
-	f.bind(k, certbind.Binding{URI: spiffeReporter, Authority: "corp"}, mutualTLSOnly...)
+	k := f.issueReporterKey()
 	serverCert := f.corp.Issue(t, testutil.CertOptions{CommonName: "verifier", IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}})
 
 	serve := func(c Config) *httptest.Server {

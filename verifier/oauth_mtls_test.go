@@ -89,6 +89,24 @@ func (m *mtlsServer) boundKey(b certbind.Binding, methods ...string) *issued {
 	return k
 }
 
+// reporterNamed is what the reporter's certificates name: its keys are
+// bound by the DNS name.
+var reporterNamed = testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}}
+
+// reporterByName binds a key to the reporter's DNS name under the
+// clients authority.
+var reporterByName = certbind.Binding{DNSName: "reporter.example", Authority: "clients"}
+
+// boundReporter issues the reporter a certificate and a key bound to its
+// name with credential (empty: the certificate alone), accepting methods
+// besides mutual TLS.
+func (m *mtlsServer) boundReporter(credential certbind.Credential, methods ...string) (*testutil.Cert, *issued) {
+	m.t.Helper()
+	b := reporterByName
+	b.Credential = credential
+	return m.clients.Issue(m.t, reporterNamed), m.boundKey(b, methods...)
+}
+
 // tokenFor runs the client credentials grant with x/oauth2 over a
 // connection with cert, client_id in the body and no secret
 // (tls_client_auth, RFC 8705 §2).
@@ -167,8 +185,7 @@ func challengeOf(res answer) string { return res.Header.Get("WWW-Authenticate") 
 func TestTLSClientAuthIssuesABoundToken(t *testing.T) {
 	g := NewWithT(t)
 	m := servedMutualTLS(t)
-	cert := m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}})
-	k := m.boundKey(certbind.Binding{DNSName: "reporter.example", Authority: "clients"})
+	cert, k := m.boundReporter("")
 
 	tok, err := m.tokenFor(k.key.ID(), cert)
 	g.Expect(testutil.ErrorText(err)).To(BeEmpty())
@@ -183,7 +200,7 @@ func TestTLSClientAuthIssuesABoundToken(t *testing.T) {
 	g.Expect(res.StatusCode).To(Equal(http.StatusOK))
 	g.Expect(res.Header.Get(HeaderKeyID)).To(Equal(k.key.ID()))
 
-	other := m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}})
+	other := m.clients.Issue(t, reporterNamed)
 	res = m.use(tok.AccessToken, other)
 	g.Expect(res.StatusCode).To(Equal(http.StatusUnauthorized), "the same name from the same CA is another certificate")
 	g.Expect(challengeOf(res)).To(ContainSubstring(`error="invalid_token"`))
@@ -232,11 +249,10 @@ func tokenError(err error) map[string]any {
 // authenticate its key is 401 invalid_client naming what was wrong.
 func TestTLSClientAuthRefusals(t *testing.T) {
 	m := servedMutualTLS(t)
-	named := testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}}
-	good := m.clients.Issue(t, named)
-	byName := certbind.Binding{DNSName: "reporter.example", Authority: "clients"}
+	good := m.clients.Issue(t, reporterNamed)
+	byName := reporterByName
 	rogueCA := testutil.NewCA(t, "clients")
-	expired := m.clients.Issue(t, testutil.CertOptions{DNSNames: named.DNSNames,
+	expired := m.clients.Issue(t, testutil.CertOptions{DNSNames: reporterNamed.DNSNames,
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 
 	revoked := m.issue(boundResource)
@@ -254,7 +270,7 @@ func TestTLSClientAuthRefusals(t *testing.T) {
 		code        string
 		description string
 	}{
-		"another CA, same name": {m.boundKey(byName).key.ID(), rogueCA.Issue(t, named), 401, "invalid_client", authTLSClient},
+		"another CA, same name": {m.boundKey(byName).key.ID(), rogueCA.Issue(t, reporterNamed), 401, "invalid_client", authTLSClient},
 		"the CA, another name": {m.boundKey(byName).key.ID(),
 			m.clients.Issue(t, testutil.CertOptions{DNSNames: []string{"billing.example"}}), 401, "invalid_client", authTLSClient},
 		"expired":                 {m.boundKey(byName).key.ID(), expired, 401, "invalid_client", authTLSClient},
@@ -264,7 +280,7 @@ func TestTLSClientAuthRefusals(t *testing.T) {
 		"revoked key":             {revoked.key.ID(), good, 401, "invalid_client", string(ReasonRevoked)},
 		"unknown key":             {"nosuchkeyxxxxxxx", good, 401, "invalid_client", string(ReasonUnknownKey)},
 		"no client_id":            {"", good, 400, "invalid_request", "client_id is required"},
-		"a name bound, self-sign": {m.boundKey(byName).key.ID(), testutil.SelfSigned(t, named), 401, "invalid_client", authTLSClient},
+		"a name bound, self-sign": {m.boundKey(byName).key.ID(), testutil.SelfSigned(t, reporterNamed), 401, "invalid_client", authTLSClient},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -385,8 +401,7 @@ func forwardedUse(t *testing.T, srv *httptest.Server, accessToken string, cert *
 func TestStolenBoundTokenIsWorthless(t *testing.T) {
 	g := NewWithT(t)
 	m := servedMutualTLS(t)
-	victim := m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}})
-	k := m.boundKey(certbind.Binding{DNSName: "reporter.example", Authority: "clients"})
+	victim, k := m.boundReporter("")
 	tok, err := m.tokenFor(k.key.ID(), victim)
 	g.Expect(testutil.ErrorText(err)).To(BeEmpty())
 	stolen := tok.AccessToken
@@ -395,8 +410,8 @@ func TestStolenBoundTokenIsWorthless(t *testing.T) {
 	// naming the victim: neither has the victim's thumbprint.
 	for _, attacker := range []*testutil.Cert{
 		m.clients.Issue(t, testutil.CertOptions{CommonName: "attacker", DNSNames: []string{"attacker.example"}}),
-		m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}}),
-		testutil.SelfSigned(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}}),
+		m.clients.Issue(t, reporterNamed),
+		testutil.SelfSigned(t, reporterNamed),
 	} {
 		res := m.use(stolen, attacker)
 		g.Expect(res.StatusCode).To(Equal(http.StatusUnauthorized))
@@ -444,9 +459,7 @@ func TestStolenBoundTokenIsWorthless(t *testing.T) {
 func TestCertificateAndKeyAtTheTokenEndpoint(t *testing.T) {
 	g := NewWithT(t)
 	m := servedMutualTLS(t)
-	cert := m.clients.Issue(t, testutil.CertOptions{CommonName: "reporter", DNSNames: []string{"reporter.example"}})
-	k := m.boundKey(certbind.Binding{DNSName: "reporter.example", Authority: "clients", Credential: certbind.CertificateAndKey},
-		record.AuthClientCredentials)
+	cert, k := m.boundReporter(certbind.CertificateAndKey, record.AuthClientCredentials)
 	cc := clientcredentials.Config{ClientID: k.key.ID(), ClientSecret: k.key.Plaintext(), TokenURL: m.srv.URL + TokenPath}
 	token := func(c *testutil.Cert) (*oauth2.Token, error) {
 		return cc.Token(context.WithValue(context.Background(), oauth2.HTTPClient, m.client(c)))

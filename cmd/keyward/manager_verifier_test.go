@@ -22,6 +22,21 @@ func parseVerifierFlags(t *testing.T, args ...string) *verifierFlags {
 	return f
 }
 
+// verifierFromFlags is the verifier the manager's flags args give, in
+// keyward-system for a manager in keyward-manager. With wantErr the flags
+// must be refused with an error containing it, and ok is false; without,
+// they must be accepted.
+func verifierFromFlags(g *WithT, t *testing.T, wantErr string, args ...string) (v controllers.VerifierDeployment, ok bool) {
+	t.Helper()
+	v, err := parseVerifierFlags(t, args...).deployment("keyward-system", "keyward-manager")
+	if wantErr != "" {
+		g.Expect(err).To(MatchError(ContainSubstring(wantErr)))
+		return v, false
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	return v, true
+}
+
 func TestVerifierFlags(t *testing.T) {
 	t.Setenv("VERIFIER_IMAGE", "")
 	for name, c := range map[string]struct {
@@ -46,12 +61,10 @@ func TestVerifierFlags(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			v, err := parseVerifierFlags(t, c.args...).deployment("keyward-system", "keyward-manager")
-			if c.wantErr != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(c.wantErr)))
+			v, ok := verifierFromFlags(g, t, c.wantErr, c.args...)
+			if !ok {
 				return
 			}
-			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(v.Namespace).To(Equal("keyward-system"))
 			g.Expect(v.Image).To(Equal("keyward:1"))
 			g.Expect(v.Replicas).To(Equal(int32(2)))
@@ -62,8 +75,7 @@ func TestVerifierFlags(t *testing.T) {
 
 func TestVerifierRedisSecretFlag(t *testing.T) {
 	g := NewWithT(t)
-	v, err := parseVerifierFlags(t, "--verifier-image=keyward:1", "--verifier-redis-secret=verifier-redis").deployment("keyward-system", "keyward-manager")
-	g.Expect(err).NotTo(HaveOccurred())
+	v, _ := verifierFromFlags(g, t, "", "--verifier-image=keyward:1", "--verifier-redis-secret=verifier-redis")
 	g.Expect(v.RedisSecret).To(Equal("verifier-redis"))
 }
 
@@ -72,8 +84,7 @@ func TestVerifierRedisSecretFlag(t *testing.T) {
 func TestVerifierImageFromTheEnvironment(t *testing.T) {
 	g := NewWithT(t)
 	t.Setenv("VERIFIER_IMAGE", "keyward:2")
-	v, err := parseVerifierFlags(t).deployment("keyward-system", "keyward-manager")
-	g.Expect(err).NotTo(HaveOccurred())
+	v, _ := verifierFromFlags(g, t, "")
 	g.Expect(v.Image).To(Equal("keyward:2"))
 }
 
@@ -93,13 +104,11 @@ func TestAVerifierOnTheHostNetworkGetsTheManagersAPIServer(t *testing.T) {
 	g := NewWithT(t)
 	t.Setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
 	t.Setenv("KUBERNETES_SERVICE_PORT", "6443")
-	v, err := parseVerifierFlags(t, "--verifier-image=keyward:1", "--verifier-host-network").deployment("keyward-system", "keyward-manager")
-	g.Expect(err).NotTo(HaveOccurred())
+	v, _ := verifierFromFlags(g, t, "", "--verifier-image=keyward:1", "--verifier-host-network")
 	g.Expect(v.HostNetwork).To(BeTrue())
 	g.Expect(v.Env).To(Equal([]corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"}, {Name: "KUBERNETES_SERVICE_PORT", Value: "6443"}}))
 
-	v, err = parseVerifierFlags(t, "--verifier-image=keyward:1").deployment("keyward-system", "keyward-manager")
-	g.Expect(err).NotTo(HaveOccurred())
+	v, _ = verifierFromFlags(g, t, "", "--verifier-image=keyward:1")
 	g.Expect(v.HostNetwork).To(BeFalse())
 	g.Expect(v.Env).To(BeEmpty())
 }
@@ -144,12 +153,10 @@ func TestVerifierTLSFlags(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			v, err := parseVerifierFlags(t, c.args...).deployment("keyward-system", "keyward-manager")
-			if c.wantErr != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(c.wantErr)))
+			v, ok := verifierFromFlags(g, t, c.wantErr, c.args...)
+			if !ok {
 				return
 			}
-			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(v.TLS).To(Equal(c.want))
 		})
 	}

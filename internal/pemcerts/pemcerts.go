@@ -34,3 +34,17 @@ func Parse(b []byte) ([]*x509.Certificate, error) {
 	}
 	return certs, nil
 }
+
+// Pool is a pool of the certificates of a PEM bundle, read as Parse reads
+// it: the CAs a listener or client trusts.
+func Pool(b []byte) (*x509.CertPool, error) {
+	certs, err := Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}

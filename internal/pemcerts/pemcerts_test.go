@@ -1,44 +1,41 @@
-package pemcerts
+package pemcerts_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
-)
 
-func certificatePEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
+	"github.com/keyward-dev/keyward/internal/pemcerts"
+	"github.com/keyward-dev/keyward/internal/testutil"
+)
 
 func TestParse(t *testing.T) {
 	g := NewWithT(t)
-	one := certificatePEM(t)
+	one := testutil.NewCA(t, "ca").CertPEM()
 	key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("ignored")})
-	certs, err := Parse(append(append(append([]byte{}, one...), key...), certificatePEM(t)...))
+	certs, err := pemcerts.Parse(append(append(append([]byte{}, one...), key...), testutil.NewCA(t, "ca").CertPEM()...))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(certs).To(HaveLen(2), "other blocks are skipped")
 
-	_, err = Parse([]byte("not PEM"))
+	_, err = pemcerts.Parse([]byte("not PEM"))
 	g.Expect(err).To(MatchError("no PEM CERTIFICATE block in it"))
 	broken := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("garbage")})
-	_, err = Parse(append(append([]byte{}, one...), broken...))
+	_, err = pemcerts.Parse(append(append([]byte{}, one...), broken...))
 	g.Expect(err).To(MatchError(ContainSubstring("certificate 2: ")), "a block that does not parse is an error, not skipped")
+}
+
+func TestPool(t *testing.T) {
+	g := NewWithT(t)
+	corp, other := testutil.NewCA(t, "corp"), testutil.NewCA(t, "other")
+	pool, err := pemcerts.Pool(append(corp.CertPEM(), other.CertPEM()...))
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, ca := range []*testutil.CA{corp, other} {
+		leaf := ca.Issue(t, testutil.CertOptions{CommonName: "client"}).Cert
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		g.Expect(err).NotTo(HaveOccurred(), "a certificate of %s", ca.Cert.Subject.CommonName)
+	}
+	_, err = pemcerts.Pool([]byte("not PEM"))
+	g.Expect(err).To(MatchError("no PEM CERTIFICATE block in it"), "the bundle is read as Parse reads it")
 }

@@ -2,7 +2,6 @@ package redisconn
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -35,13 +34,8 @@ func LoadTLS(f TLSFiles) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("caFile: %w", err)
 		}
-		cas, err := pemcerts.Parse(b)
-		if err != nil {
+		if conf.RootCAs, err = pemcerts.Pool(b); err != nil {
 			return nil, fmt.Errorf("caFile: %s: %w", f.CAFile, err)
-		}
-		conf.RootCAs = x509.NewCertPool()
-		for _, ca := range cas {
-			conf.RootCAs.AddCert(ca)
 		}
 	}
 	switch {

@@ -89,13 +89,8 @@ func (f Files) read() (*material, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the client CA bundle: %w", err)
 		}
-		cas, err := pemcerts.Parse(caPEM)
-		if err != nil {
+		if m.pool, err = pemcerts.Pool(caPEM); err != nil {
 			return nil, fmt.Errorf("client CA bundle %s: %w", f.ClientCAFile, err)
-		}
-		m.pool = x509.NewCertPool()
-		for _, ca := range cas {
-			m.pool.AddCert(ca)
 		}
 		m.raw += "\x00" + string(caPEM)
 	}

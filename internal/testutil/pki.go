@@ -50,6 +50,13 @@ type CertOptions struct {
 // NewCA makes a self-signed CA named name.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
+	return newCA(t, "creating CA "+name, name, nil)
+}
+
+// newCA makes a CA named name, signed by parent, or by itself when parent
+// is nil. what says what is made, for the failure.
+func newCA(t testing.TB, what, name string, parent *CA) *CA {
+	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
@@ -60,30 +67,24 @@ func NewCA(t testing.TB, name string) *CA {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatalf("creating CA %s: %v", name, err)
+	issuer, signer := tmpl, crypto.Signer(key)
+	if parent != nil {
+		issuer, signer = parent.Cert, parent.Key
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &CA{Cert: cert, Key: key}
+	return &CA{Cert: create(t, what, tmpl, issuer, key, signer), Key: key}
 }
 
 // Issue signs a certificate usable by TLS clients and servers alike.
 func (ca *CA) Issue(t testing.TB, o CertOptions) *Cert {
 	t.Helper()
+	return ca.sign(t, o.CommonName, o.template(t))
+}
+
+// sign issues the certificate tmpl describes, named name, for a new key.
+func (ca *CA) sign(t testing.TB, name string, tmpl *x509.Certificate) *Cert {
+	t.Helper()
 	key := newKey(t)
-	der, err := x509.CreateCertificate(rand.Reader, o.template(t), ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		t.Fatalf("issuing %s: %v", o.CommonName, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Cert{Cert: cert, Key: key, Issuer: ca}
+	return &Cert{Cert: create(t, "issuing "+name, tmpl, ca.Cert, key, ca.Key), Key: key, Issuer: ca}
 }
 
 // SelfSigned makes a certificate that no CA issued (RFC 8705's
@@ -92,15 +93,23 @@ func SelfSigned(t testing.TB, o CertOptions) *Cert {
 	t.Helper()
 	key := newKey(t)
 	tmpl := o.template(t)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	return &Cert{Cert: create(t, "self-signing "+o.CommonName, tmpl, tmpl, key, key), Key: key}
+}
+
+// create is every certificate's one way into being: tmpl for key's public
+// half, signed by signer as issuer. what says what is made, for the
+// failure.
+func create(t testing.TB, what string, tmpl, issuer *x509.Certificate, key, signer crypto.Signer) *x509.Certificate {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, key.Public(), signer)
 	if err != nil {
-		t.Fatalf("self-signing %s: %v", o.CommonName, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Cert{Cert: cert, Key: key}
+	return cert
 }
 
 func (o CertOptions) template(t testing.TB) *x509.Certificate {
