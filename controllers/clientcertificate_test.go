@@ -7,11 +7,9 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/certbind"
@@ -128,10 +126,7 @@ func TestAllowedAuthoritiesReachExistingKeys(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	team := fmt.Sprintf("mesh-%d", rand.Uint32())
-	nsObj := &corev1.Namespace{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
-	nsObj.Labels = map[string]string{"team": team}
-	g.Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+	labelNamespace(t, ns, map[string]string{"team": team})
 	pin := certbind.Thumbprint([]byte("self-signed"))
 	key := newAPIKey(ns, "pinned", boundToCertificate(keywardv1.ClientCertificate{Thumbprint: pin}))
 	deleteAtEnd(t, key)

@@ -33,6 +33,19 @@ func newNamespace(t *testing.T) string {
 	return name
 }
 
+// labelNamespace gives a namespace the labels a KeyPolicy selects it by.
+func labelNamespace(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels = labels
+	if err := k8s.Update(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newAPIKey(ns, name string, mutate ...func(*keywardv1.APIKey)) *keywardv1.APIKey {
 	days := int32(90)
 	k := &keywardv1.APIKey{

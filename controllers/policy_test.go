@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -65,10 +64,7 @@ func TestAKeyPolicyChangeReportsOrSuspendsExistingKeys(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	team := fmt.Sprintf("team-%d", rand.Uint32())
-	nsObj := &corev1.Namespace{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
-	nsObj.Labels = map[string]string{"team": team}
-	g.Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+	labelNamespace(t, ns, map[string]string{"team": team})
 
 	key := createReady(g, newAPIKey(ns, "writer", func(k *keywardv1.APIKey) {
 		k.Spec.Scopes = []keywardv1.Scope{"acme/payments/evidence:write"}
