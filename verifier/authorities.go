@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/keyward-dev/keyward/internal/certbind"
+	"github.com/keyward-dev/keyward/internal/pemcerts"
 )
 
 // CertificateAuthority is a CA that client-certificate bindings may name:
@@ -102,33 +102,16 @@ func loadPools(list []CertificateAuthority) (map[string]*x509.CertPool, error) {
 	return pools, errors.Join(errs...)
 }
 
-// readBundle reads a PEM file of certificates and nothing else: a private
-// key in a CA bundle is a mistake worth stopping for.
+// readBundle reads a CA bundle as every keyward listener and client does
+// (pemcerts.Pool): certificates and nothing else.
 func readBundle(path string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s: a %s block; a CA bundle holds only CERTIFICATE blocks", path, block.Type)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d: %w", path, n+1, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("%s: no PEM certificate in the file", path)
+	pool, err := pemcerts.Pool(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return pool, nil
 }

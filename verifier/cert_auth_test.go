@@ -317,7 +317,7 @@ func TestAuthoritiesConfig(t *testing.T) {
 	}{
 		{"fine", []CertificateAuthority{{Name: "corp", CAFile: good}, {Name: "spire", CAFile: good}}, ""},
 		{"missing file", []CertificateAuthority{{Name: "corp", CAFile: filepath.Join(dir, "nope.pem")}}, "authorities[0] (corp): open "},
-		{"no certificate", []CertificateAuthority{{Name: "corp", CAFile: empty}}, "no PEM certificate in the file"},
+		{"no certificate", []CertificateAuthority{{Name: "corp", CAFile: empty}}, "no PEM CERTIFICATE block in it"},
 		{"a private key", []CertificateAuthority{{Name: "corp", CAFile: withKey}}, "a PRIVATE KEY block; a CA bundle holds only CERTIFICATE blocks"},
 		{"duplicate", []CertificateAuthority{{Name: "corp", CAFile: good}, {Name: "corp", CAFile: good}}, `authorities[1].name: "corp" is configured twice`},
 		{"bad name", []CertificateAuthority{{Name: "Corp CA", CAFile: good}}, `authorities[0].name: "Corp CA" is not a lower-case DNS label`},
@@ -351,7 +351,7 @@ func TestAuthoritiesReload(t *testing.T) {
 	g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
 
 	g.Expect(os.WriteFile(path, []byte("half a file"), 0o600)).To(Succeed())
-	g.Expect(f.authorities.Reload()).To(MatchError(ContainSubstring("no PEM certificate")))
+	g.Expect(f.authorities.Reload()).To(MatchError(ContainSubstring("no PEM CERTIFICATE block")))
 	g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
 }
 

@@ -105,7 +105,7 @@ func TestRunVerifierRefusesBadPublicTLS(t *testing.T) {
 			"--public-tls-client-ca-file needs --public-tls-client-auth (optional or required); without both the public port takes --tls-client-auth and --tls-client-ca-file"},
 		{append(serving, "--public-bind-address=0", "--public-tls-client-auth=request"), "the public port is disabled (--public-bind-address=0)"},
 		{append(serving, "--public-tls-client-auth=required", "--public-tls-client-ca-file="+p.keyFile),
-			"TLS of the public port (--public-tls-client-ca-file): client CA bundle " + p.keyFile + ": no PEM CERTIFICATE block"},
+			"TLS of the public port (--public-tls-client-ca-file): client CA bundle " + p.keyFile + ": a PRIVATE KEY block; a CA bundle holds only CERTIFICATE blocks"},
 	} {
 		NewWithT(t).Expect(runVerifier(tc.args)).To(MatchError(ContainSubstring(tc.want)), "%v", tc.args)
 	}

@@ -219,7 +219,7 @@ func TestRunVerifierRefusesBadTLS(t *testing.T) {
 		{[]string{"--tls-cert-file=" + p.certFile, "--tls-key-file=" + p.keyFile, "--tls-client-auth=sometimes"}, `unknown client certificate mode "sometimes"`},
 		{[]string{"--tls-cert-file=" + missing, "--tls-key-file=" + p.keyFile}, "reading the TLS certificate: open " + missing},
 		{[]string{"--tls-cert-file=" + p.certFile, "--tls-key-file=" + p.client.keyFile}, "private key does not match public key"},
-		{[]string{"--tls-cert-file=" + p.certFile, "--tls-key-file=" + p.keyFile, "--tls-client-auth=optional", "--tls-client-ca-file=" + p.keyFile}, "client CA bundle " + p.keyFile + ": no PEM CERTIFICATE block"},
+		{[]string{"--tls-cert-file=" + p.certFile, "--tls-key-file=" + p.keyFile, "--tls-client-auth=optional", "--tls-client-ca-file=" + p.keyFile}, "client CA bundle " + p.keyFile + ": a PRIVATE KEY block; a CA bundle holds only CERTIFICATE blocks"},
 	} {
 		NewWithT(t).Expect(runVerifier(tc.args)).To(MatchError(ContainSubstring(tc.want)))
 	}

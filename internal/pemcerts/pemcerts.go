@@ -10,9 +10,29 @@ import (
 	"fmt"
 )
 
-// Parse reads every CERTIFICATE block of a PEM bundle, strictly: a block that
+// Parse reads every CERTIFICATE block of a PEM file, strictly: a block that
 // does not parse is an error, not skipped, and a file without any is one.
-func Parse(b []byte) ([]*x509.Certificate, error) {
+// Other blocks are skipped, as crypto/tls does, since a certificate file
+// may carry its key too.
+func Parse(b []byte) ([]*x509.Certificate, error) { return parse(b, false) }
+
+// Pool is a pool of the certificates of a CA bundle: the CAs a listener
+// or client trusts. A bundle holds certificates only; anything else in it
+// (a private key pasted by mistake) is an error, since a file that is not
+// what it claims to be should stop whoever relies on it.
+func Pool(b []byte) (*x509.CertPool, error) {
+	certs, err := parse(b, true)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+func parse(b []byte, onlyCertificates bool) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
 		var block *pem.Block
@@ -21,6 +41,9 @@ func Parse(b []byte) ([]*x509.Certificate, error) {
 			break
 		}
 		if block.Type != "CERTIFICATE" {
+			if onlyCertificates {
+				return nil, fmt.Errorf("a %s block; a CA bundle holds only CERTIFICATE blocks", block.Type)
+			}
 			continue
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
@@ -33,18 +56,4 @@ func Parse(b []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block in it")
 	}
 	return certs, nil
-}
-
-// Pool is a pool of the certificates of a PEM bundle, read as Parse reads
-// it: the CAs a listener or client trusts.
-func Pool(b []byte) (*x509.CertPool, error) {
-	certs, err := Parse(b)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return pool, nil
 }

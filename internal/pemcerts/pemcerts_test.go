@@ -38,4 +38,10 @@ func TestPool(t *testing.T) {
 	}
 	_, err = pemcerts.Pool([]byte("not PEM"))
 	g.Expect(err).To(MatchError("no PEM CERTIFICATE block in it"), "the bundle is read as Parse reads it")
+
+	// A key pasted into a CA bundle stops it, where a certificate file
+	// (Parse) may carry its key.
+	key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("secret")})
+	_, err = pemcerts.Pool(append(corp.CertPEM(), key...))
+	g.Expect(err).To(MatchError("a PRIVATE KEY block; a CA bundle holds only CERTIFICATE blocks"))
 }
