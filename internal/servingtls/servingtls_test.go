@@ -246,9 +246,10 @@ func TestReloadOfUnchangedFilesChangesNothing(t *testing.T) {
 func TestLoadRefusesBadInput(t *testing.T) {
 	p := newPKI(t)
 	missing := filepath.Join(p.dir, "missing.crt")
-	empty := filepath.Join(p.dir, "empty.crt")
+	empty, notPEM := filepath.Join(p.dir, "empty.crt"), filepath.Join(p.dir, "not-pem.crt")
 	g := NewWithT(t)
 	g.Expect(os.WriteFile(empty, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)).To(Succeed())
+	g.Expect(os.WriteFile(notPEM, []byte("not PEM at all"), 0o600)).To(Succeed())
 	_, foreignKey := p.client.WriteFiles(t, p.dir, "client")
 	for _, tc := range []struct {
 		name  string
@@ -267,7 +268,8 @@ func TestLoadRefusesBadInput(t *testing.T) {
 		{"certificate file without certificate", Files{CertFile: empty, KeyFile: p.keyFile}, "TLS certificate " + empty + ": no PEM CERTIFICATE block"},
 		{"key of another certificate", Files{CertFile: p.certFile, KeyFile: foreignKey}, "private key does not match public key"},
 		{"missing CA", Files{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: missing, ClientAuth: ClientAuthOptional}, "reading the client CA bundle: open " + missing},
-		{"CA file without certificates", Files{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: empty, ClientAuth: ClientAuthOptional}, "client CA bundle " + empty + ": no PEM CERTIFICATE block"},
+		{"CA file without certificates", Files{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: notPEM, ClientAuth: ClientAuthOptional}, "client CA bundle " + notPEM + ": no PEM CERTIFICATE block"},
+		{"CA file holding a key", Files{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: empty, ClientAuth: ClientAuthOptional}, "client CA bundle " + empty + ": a PRIVATE KEY block; a CA bundle holds only CERTIFICATE blocks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
