@@ -16,9 +16,10 @@ import (
 )
 
 // The verifier's self-managed certificate: keyward keeps a CA of its own
-// and issues the verifier a serving certificate for its Service's names,
-// with the webhook's certificate library and lifetimes (a CA for ten
-// years, a serving certificate for one, renewed 90 days before it ends).
+// and issues the verifier a serving certificate for its Service's names
+// (verifier_pki.go), with the webhook's lifetimes (a CA for ten years, a
+// serving certificate for one, renewed 90 days before it ends) and its
+// library's checks of what is there.
 // Unlike the webhook's, the CA lives apart from the certificate: its key
 // stays in the manager's namespace, because the verifier can read every
 // Secret of its own.
@@ -43,21 +44,15 @@ func VerifierDNSNames(namespace string) []string {
 	return []string{svc, svc + ".cluster.local", VerifierName + "." + namespace, VerifierName}
 }
 
-func (v VerifierDeployment) certIssuer() *rotator.CertRotator {
-	names := VerifierDNSNames(v.Namespace)
-	return &rotator.CertRotator{
-		CAName: verifierCAName, CAOrganization: "keyward",
-		DNSName: names[0], ExtraDNSNames: names[1:],
-		ExtKeyUsages: &[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-}
+// serverAuth is what the serving certificate is checked to allow.
+var serverAuth = &[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 
 // ensureServingCertificate keeps the CA and the verifier's serving
 // certificate valid and returns when to look again: when one of them
 // enters its renewal window.
 func (d *VerifierDeployer) ensureServingCertificate(ctx context.Context, now time.Time) (time.Duration, error) {
 	v := d.Config
-	issuer := v.certIssuer()
+	names := VerifierDNSNames(v.Namespace)
 	renewBy := now.Add(verifierRenewBefore)
 
 	caSecret, err := d.secretData(ctx, v.TLS.ManagerNamespace, VerifierCASecret)
@@ -65,30 +60,34 @@ func (d *VerifierDeployer) ensureServingCertificate(ctx context.Context, now tim
 		return 0, err
 	}
 	if ok, _ := rotator.ValidCert(caSecret[TLSCAKey], caSecret[TLSCAKey], caSecret[caKeyKey], verifierCAName, nil, renewBy); !ok {
-		ca, err := issuer.CreateCACert(now.Add(-time.Hour), now.Add(verifierCAValidity))
+		certPEM, keyPEM, err := newVerifierCA(now.Add(-time.Hour), now.Add(verifierCAValidity))
 		if err != nil {
 			return 0, fmt.Errorf("creating the verifier's CA: %w", err)
 		}
-		caSecret = map[string][]byte{TLSCAKey: ca.CertPEM, caKeyKey: ca.KeyPEM}
+		caSecret = map[string][]byte{TLSCAKey: certPEM, caKeyKey: keyPEM}
 		if err := d.applySecret(ctx, v.TLS.ManagerNamespace, VerifierCASecret, corev1.SecretTypeOpaque, caSecret); err != nil {
 			return 0, err
 		}
 	}
-	ca, err := caArtifacts(caSecret)
+	caCert, err := firstCertificate(caSecret[TLSCAKey])
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("the verifier's CA: %w", err)
+	}
+	caKey, err := parseSigner(caSecret[caKeyKey])
+	if err != nil {
+		return 0, fmt.Errorf("the verifier's CA key: %w", err)
 	}
 
 	serving, err := d.secretData(ctx, v.Namespace, v.TLS.Secret)
 	if err != nil {
 		return 0, err
 	}
-	if ok, _ := rotator.ValidCert(ca.CertPEM, serving[TLSCertKey], serving[TLSKeyKey], issuer.DNSName, issuer.ExtKeyUsages, renewBy); !ok {
-		certPEM, keyPEM, err := issuer.CreateCertPEM(ca, now.Add(-time.Hour), now.Add(verifierServingValidity))
+	if ok, _ := rotator.ValidCert(caSecret[TLSCAKey], serving[TLSCertKey], serving[TLSKeyKey], names[0], serverAuth, renewBy); !ok {
+		certPEM, keyPEM, err := issueVerifierServing(caCert, caKey, names, now.Add(-time.Hour), now.Add(verifierServingValidity))
 		if err != nil {
 			return 0, fmt.Errorf("issuing the verifier's serving certificate: %w", err)
 		}
-		serving = map[string][]byte{TLSCertKey: certPEM, TLSKeyKey: keyPEM, TLSCAKey: ca.CertPEM}
+		serving = map[string][]byte{TLSCertKey: certPEM, TLSKeyKey: keyPEM, TLSCAKey: caSecret[TLSCAKey]}
 		if err := d.applySecret(ctx, v.Namespace, v.TLS.Secret, corev1.SecretTypeTLS, serving); err != nil {
 			return 0, err
 		}
@@ -98,8 +97,8 @@ func (d *VerifierDeployer) ensureServingCertificate(ctx context.Context, now tim
 		return 0, err
 	}
 	ends := leaf.NotAfter
-	if ca.Cert.NotAfter.Before(ends) {
-		ends = ca.Cert.NotAfter
+	if caCert.NotAfter.Before(ends) {
+		ends = caCert.NotAfter
 	}
 	return max(ends.Add(-verifierRenewBefore).Sub(now), time.Minute), nil
 }
@@ -127,24 +126,6 @@ func (d *VerifierDeployer) applySecret(ctx context.Context, namespace, name stri
 		return fmt.Errorf("writing Secret %s/%s: %w", namespace, name, err)
 	}
 	return nil
-}
-
-// caArtifacts reads the CA as the certificate library issues with it (an
-// RSA key in PKCS #1).
-func caArtifacts(data map[string][]byte) (*rotator.KeyPairArtifacts, error) {
-	cert, err := firstCertificate(data[TLSCAKey])
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(data[caKeyKey])
-	if block == nil {
-		return nil, errors.New("the verifier's CA Secret has no PEM key")
-	}
-	key, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("the verifier's CA key: %w", err)
-	}
-	return &rotator.KeyPairArtifacts{Cert: cert, Key: key, CertPEM: data[TLSCAKey], KeyPEM: data[caKeyKey]}, nil
 }
 
 func firstCertificate(b []byte) (*x509.Certificate, error) {

@@ -152,6 +152,11 @@ func TestTheSelfManagedVerifierCertificate(t *testing.T) {
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: verifierNS, Name: DefaultVerifierTLSSecret}, serving)).To(Succeed())
 	renewed := parseCert(g, serving.Data["tls.crt"])
 	g.Expect(renewed.NotAfter).To(BeTemporally(">", leaf.NotAfter))
+	// RFC 5280: a CA's serial numbers are unique; clients that remember
+	// them refuse a renewal that repeats one.
+	caCert := parseCert(g, ca.Data["ca.crt"])
+	g.Expect(renewed.SerialNumber.Cmp(leaf.SerialNumber)).NotTo(BeZero(), "the renewal has a serial of its own")
+	g.Expect(leaf.SerialNumber.Cmp(caCert.SerialNumber)).NotTo(BeZero())
 	_, err = renewed.Verify(x509.VerifyOptions{DNSName: VerifierDNSNames(verifierNS)[0], Roots: roots, CurrentTime: clk.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 
