@@ -47,7 +47,11 @@ show kubectl get pods -A -o wide
 show kubectl get apikeys -n default
 show kubectl describe apikey fraud-reporting -n default
 KEY="$(kubectl get secret fraud-reporting -n default -o jsonpath='{.data.key}' | base64 -d)"
-echo "\$ curl -s -X POST http://127.0.0.1:8080/v1/decision -d '{\"subject\":{\"credential\":\"\$KEY\"},...}'   # KEY from Secret fraud-reporting"
-curl -s -X POST http://127.0.0.1:8080/v1/decision -H 'Content-Type: application/json' -d \
+# The verifier's TLS port (config/e2e): its CA from the Secret the manager
+# keeps it in, its certificate for the Service's name, reached on loopback.
+kubectl get secret keyward-verifier-tls -n keyward-verifier -o jsonpath='{.data.ca\.crt}' | base64 -d >"$S/verifier-ca.crt"
+SVC=keyward-verifier.keyward-verifier.svc
+echo "\$ curl -s --cacert verifier-ca.crt --resolve $SVC:8080:127.0.0.1 -X POST https://$SVC:8080/v1/decision -d '{\"subject\":{\"credential\":\"\$KEY\"},...}'   # KEY from Secret fraud-reporting, verifier-ca.crt from Secret keyward-verifier-tls"
+curl -s --cacert "$S/verifier-ca.crt" --resolve "$SVC:8080:127.0.0.1" -X POST "https://$SVC:8080/v1/decision" -H 'Content-Type: application/json' -d \
   '{"subject":{"credential":"'"$KEY"'"},"resource":{"org":"acme","project":"payments","type":"investigations","id":"INV-7"},"action":{"id":"read"},"environment":{"address":"10.1.2.3"}}'
 echo

@@ -123,8 +123,12 @@ spec:
   expiration:
     afterDays: 30
 %[3]s`, ns, name, extraSpec)
-	_, err := kubectlIn(manifest, "apply", "-f", "-")
-	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	// Through the webhook, which a test run alone may reach before the
+	// manager serves it.
+	NewWithT(t).Eventually(func() error {
+		_, err := kubectlIn(manifest, "apply", "-f", "-")
+		return err
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	waitReadyIn(t, ns, "apikey/"+name)
 }
 

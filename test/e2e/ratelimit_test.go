@@ -20,13 +20,15 @@ func TestAQuotaIsEnforcedAndReportedInStatus(t *testing.T) {
 `)
 	key := deliveredKeyIn(g, openNS, "e2e-metered", "key")
 
+	client, err := verifierClient()
+	g.Expect(err).NotTo(HaveOccurred())
 	permitted, refused := 0, (*http.Response)(nil)
 	for range 7 {
-		req, err := http.NewRequest(http.MethodGet, "http://"+verifierAddr+"/authz/envoy/acme/payments/investigations/INV-7", nil)
+		req, err := http.NewRequest(http.MethodGet, "https://"+verifierAddr+"/authz/envoy/acme/payments/investigations/INV-7", nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("X-Forwarded-For", "10.1.2.3")
-		resp, err := freshConnections.Do(req)
+		resp, err := client.Do(req)
 		g.Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {

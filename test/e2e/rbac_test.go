@@ -46,10 +46,12 @@ func TestTheVerifierCannotReachTheManagersNamespace(t *testing.T) {
 		g.Expect(canI(allowed...)).To(Equal("yes"), "the verifier may not %s", strings.Join(allowed, " "))
 	}
 
-	// What the verifier can read is keyward's records and signing keys.
+	// What the verifier can read is keyward's records and signing keys,
+	// and its own serving certificate (config/e2e: --verifier-tls=self-managed).
 	types := strings.Fields(jsonpath(g, "{.items[*].type}", "-n", verifierNS, "get", "secrets"))
 	g.Expect(types).NotTo(BeEmpty())
 	for _, typ := range types {
-		g.Expect(typ).To(BeElementOf("keyward.dev/key-record", "keyward.dev/signing-key"), "a Secret of type %s in the verifier namespace", typ)
+		g.Expect(typ).To(BeElementOf("keyward.dev/key-record", "keyward.dev/signing-key", "kubernetes.io/tls"), "a Secret of type %s in the verifier namespace", typ)
 	}
+	g.Expect(jsonpath(g, "{.type}", "-n", verifierNS, "get", "secret", verifierTLSSecret)).To(Equal("kubernetes.io/tls"))
 }

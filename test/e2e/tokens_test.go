@@ -11,26 +11,18 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// An operator turns tokens on, as the README says: an issuer in the
-// verifier configuration the manager mounts (config/e2e names it with
-// --verifier-config-map), the verifier restarted to read it, an issuer
-// SigningKey in the verifier namespace. A key that may use the client
-// credentials grant then gets a token from the verifier pods and is
-// permitted with it; revoking the key denies the token before it expires.
+// An operator turns tokens on, as the README says: an issuer SigningKey in
+// the verifier namespace, an issuer in the verifier configuration the
+// manager mounts (config/e2e names it with --verifier-config-map), the
+// verifier restarted to read it (configureVerifier). A key that may use
+// the client credentials grant then gets a token from the verifier pods'
+// TLS port and is permitted with it; revoking the key denies the token
+// before it expires.
 func TestTokensFromTheVerifierPods(t *testing.T) {
 	g := NewWithT(t)
-	_, err := kubectlIn(`apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: keyward-verifier-config
-  namespace: `+verifierNS+`
-data:
-  verifier.yaml: |
-    trustedCallers: [127.0.0.0/8]
-    oauth:
-      issuer: http://`+publicAddr+`
----
-apiVersion: keyward.dev/v1alpha1
+	// The issuer before the verifier restarts with tokens turned on, so
+	// that it has its signing key when it starts.
+	_, err := kubectlIn(`apiVersion: keyward.dev/v1alpha1
 kind: SigningKey
 metadata:
   name: tokens
@@ -42,27 +34,23 @@ spec:
     tokenLifetimeSeconds: 300
 `, "apply", "-f", "-")
 	g.Expect(err).NotTo(HaveOccurred())
-	// The manager mounts the configuration (config/e2e sets
-	// --verifier-config-map); the verifier reads it when it starts, so
-	// its pods roll.
-	g.Expect(jsonpath(g, "{.spec.template.spec.volumes[*].configMap.name}", "-n", verifierNS, "get", "deployment", "keyward-verifier")).
-		To(ContainSubstring("keyward-verifier-config"))
-	must(t, "-n", verifierNS, "rollout", "restart", "deployment/keyward-verifier")
-	must(t, "-n", verifierNS, "rollout", "status", "deployment/keyward-verifier", "--timeout=3m")
+	configureVerifier(t, verifierSettings{tokens: true})
 	waitReadyIn(t, verifierNS, "signingkey/tokens")
 
 	applyKeyIn(t, openNS, "e2e-client", "  authMethods: [ClientCredentials]\n")
 	key := deliveredKeyIn(g, openNS, "e2e-client", "key")
 	keyID := jsonpath(g, "{.status.keyID}", "get", "apikey", "e2e-client", "-n", openNS)
 
+	client, err := verifierClient()
+	g.Expect(err).NotTo(HaveOccurred())
 	var token string
 	g.Eventually(func(g Gomega) {
-		req, err := http.NewRequest(http.MethodPost, "http://"+publicAddr+"/oauth2/token",
+		req, err := http.NewRequest(http.MethodPost, "https://"+publicAddr+"/oauth2/token",
 			strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {"acme/payments/investigations:read"}}.Encode()))
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(keyID, key)
-		resp, err := freshConnections.Do(req)
+		resp, err := client.Do(req)
 		g.Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
@@ -83,11 +71,11 @@ spec:
 		Header     http.Header
 	}
 	bearer := func() answer {
-		req, err := http.NewRequest(http.MethodGet, "http://"+verifierAddr+"/authz/envoy/acme/payments/investigations/INV-7", nil)
+		req, err := http.NewRequest(http.MethodGet, "https://"+verifierAddr+"/authz/envoy/acme/payments/investigations/INV-7", nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("X-Forwarded-For", "10.1.2.3")
-		resp, err := freshConnections.Do(req)
+		resp, err := client.Do(req)
 		g.Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
 		return answer{StatusCode: resp.StatusCode, Header: resp.Header}
