@@ -158,6 +158,17 @@ func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Ti
 	if !allowed {
 		return identified(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
 	}
+	// A bound token stands for the certificate it was got with only while
+	// the key's binding still accepts that certificate: an owner rebinds
+	// a key away from a compromised certificate, or its authority is
+	// removed. A key that must come with its certificate is checked for
+	// it after this (decide); one whose certificate authenticates alone
+	// is checked here.
+	if claims.CertThumbprint != "" && certificateOnly(e) {
+		if err := v.verifyClientCertificate(e, req.ClientCertificate, now); err != nil {
+			return identified(err.decision(), e)
+		}
+	}
 	if method == record.AuthClientCredentials {
 		// The token's scope narrows the key's; the key's own scopes and
 		// conditions are checked after this, as for the key itself.
