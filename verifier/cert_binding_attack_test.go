@@ -1,10 +1,15 @@
 package verifier
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"net/http"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/record"
@@ -102,4 +107,43 @@ func TestAttackBoundTokenStopsWhenTheKeyIsRebound(t *testing.T) {
 	g.Expect(err).To(HaveOccurred(), "setup: the old certificate still gets new tokens")
 	res := m.use(tok.AccessToken, compromised)
 	g.Expect(res.StatusCode).To(Equal(http.StatusUnauthorized), "a token minted with the certificate the key is no longer bound to")
+}
+
+// TestBoundTokenOfAKeyThatAllowsItsSecretNeedsNoBinding: a key that may
+// also get tokens by its secret gets one bound to whatever certificate
+// its client's connection had (RFC 8705 §3), bound by name to another or
+// not. Such a token works with that certificate: only a token that a key
+// may use because it came from a certificate follows the key's binding.
+func TestBoundTokenOfAKeyThatAllowsItsSecretNeedsNoBinding(t *testing.T) {
+	g := NewWithT(t)
+	m := servedMutualTLS(t)
+	_, k := m.boundReporter("", record.AuthClientCredentials)
+	other := m.clients.Issue(t, testutil.CertOptions{CommonName: "any client"})
+	cc := clientcredentials.Config{ClientID: k.key.ID(), ClientSecret: k.key.Plaintext(), TokenURL: m.srv.URL + TokenPath}
+	tok, err := cc.Token(context.WithValue(context.Background(), oauth2.HTTPClient, m.client(other)))
+	g.Expect(testutil.ErrorText(err)).To(BeEmpty())
+	g.Expect(m.independentClaims(g, tok.AccessToken)).To(HaveKeyWithValue("cnf", map[string]any{"x5t#S256": x5tS256(other)}))
+	g.Expect(m.use(tok.AccessToken, other).StatusCode).To(Equal(http.StatusOK))
+}
+
+// TestClaimsUnderOneAuthorityCostOneChainVerification: the keys a
+// certificate alone is checked against may name one authority many
+// times; within a request its chain is verified against it once.
+func TestClaimsUnderOneAuthorityCostOneChainVerification(t *testing.T) {
+	g := NewWithT(t)
+	var chains chainResults
+	runs := map[string]int{}
+	for _, authority := range []string{"corp", "other", "corp", "other", "corp"} {
+		_, _ = (&chains).verify(authority, func() ([]*x509.Certificate, error) {
+			runs[authority]++
+			return nil, errors.New("not issued by " + authority)
+		})
+	}
+	g.Expect(runs).To(Equal(map[string]int{"corp": 1, "other": 1}))
+
+	var none *chainResults
+	for range 2 {
+		_, _ = none.verify("corp", func() ([]*x509.Certificate, error) { runs["corp"]++; return nil, nil })
+	}
+	g.Expect(runs["corp"]).To(Equal(3), "without a memo every call verifies")
 }
