@@ -73,10 +73,44 @@ func (e *CertificateError) decision() Decision { return deny(e.Reason, e.Message
 // at whether the binding needs the key as well (RequiresKey): callers
 // apply those, since they differ between a certificate alone, a key with
 // its certificate and a token request. Successes are cached per leaf
-// thumbprint, record version and authority bundle, until the chain's
+// thumbprint, record (Entry.generation) and authority bundle, until the chain's
 // earliest expiry: a leaf once shown to chain to the authority keeps its
 // signature, so later requests need not resend the intermediates.
 func (v *Verifier) verifyClientCertificate(e *Entry, cc ClientCertificate, now time.Time) *CertificateError {
+	return v.verifyBinding(e, cc, now, nil)
+}
+
+// chainResults are the outcomes of one certificate's chain verification
+// by authority name, within one request: the keys a certificate alone is
+// checked against may name the same authority many times over.
+type chainResults map[string]chainResult
+
+type chainResult struct {
+	chain []*x509.Certificate
+	err   error
+}
+
+// verify returns the outcome of the chain verification for authority,
+// running verify the first time only. A nil *chainResults remembers
+// nothing.
+func (rs *chainResults) verify(authority string, verify func() ([]*x509.Certificate, error)) ([]*x509.Certificate, error) {
+	if rs == nil {
+		return verify()
+	}
+	if r, ok := (*rs)[authority]; ok {
+		return r.chain, r.err
+	}
+	chain, err := verify()
+	if *rs == nil {
+		*rs = chainResults{}
+	}
+	(*rs)[authority] = chainResult{chain, err}
+	return chain, err
+}
+
+// verifyBinding is verifyClientCertificate remembering chain
+// verifications in *chains when chains is not nil.
+func (v *Verifier) verifyBinding(e *Entry, cc ClientCertificate, now time.Time, chains *chainResults) *CertificateError {
 	b := e.Record.ClientCertificate
 	switch {
 	case b == nil || !e.Record.Allows(record.AuthMutualTLS):
@@ -94,8 +128,8 @@ func (v *Verifier) verifyClientCertificate(e *Entry, cc ClientCertificate, now t
 			return &CertificateError{ReasonCertificateUntrusted, fmt.Sprintf("the key's certificate authority %q is not configured in this verifier", b.Authority)}
 		}
 	}
-	ck := certCacheKey{thumbprint: cc.Thumbprint(), keyID: e.Record.KeyID, version: e.Record.Version, authorities: gen}
-	if w, ok := v.certs.get(ck); ok && !now.Before(w.notBefore) && now.Before(w.notAfter) {
+	ck := certCacheKey{thumbprint: cc.Thumbprint(), generation: e.generation, authorities: gen}
+	if w, ok := v.certs.get(e.Record.KeyID, ck); ok && !now.Before(w.notBefore) && now.Before(w.notAfter) {
 		return nil
 	}
 	leaf := cc.Leaf
@@ -107,7 +141,7 @@ func (v *Verifier) verifyClientCertificate(e *Entry, cc ClientCertificate, now t
 		if lapsed != nil {
 			return lapsed
 		}
-		v.certs.put(ck, validity{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter})
+		v.certs.put(e.Record.KeyID, ck, validity{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter})
 		return nil
 	}
 	// A lapsed leaf is said to be lapsed only if the authority did issue
@@ -116,7 +150,9 @@ func (v *Verifier) verifyClientCertificate(e *Entry, cc ClientCertificate, now t
 	if lapsed != nil {
 		at = leaf.NotBefore
 	}
-	chain, err := verifyChain(leaf, cc.Intermediates, pool, at)
+	chain, err := chains.verify(b.Authority, func() ([]*x509.Certificate, error) {
+		return verifyChain(leaf, cc.Intermediates, pool, at)
+	})
 	switch {
 	case err != nil:
 		return &CertificateError{ReasonCertificateUntrusted, fmt.Sprintf("the client certificate was not issued for client authentication by the key's certificate authority %q", b.Authority)}
@@ -127,7 +163,7 @@ func (v *Verifier) verifyClientCertificate(e *Entry, cc ClientCertificate, now t
 	for _, c := range chain {
 		w.notBefore, w.notAfter = later(w.notBefore, c.NotBefore), earlier(w.notAfter, c.NotAfter)
 	}
-	v.certs.put(ck, w)
+	v.certs.put(e.Record.KeyID, ck, w)
 	return nil
 }
 
@@ -222,9 +258,17 @@ func (v *Verifier) authenticateCertificate(req Request, now time.Time) Decision 
 		// lapsed: a binding held but the certificate is outside its
 		// validity, worth saying to a client whose certificate ran out.
 		lapsed *CertificateError
+		chains *chainResults
 	)
+	if len(candidates) > 1 {
+		chains = &chainResults{}
+	}
 	for _, e := range candidates {
-		if err := v.verifyClientCertificate(e, cc, now); err != nil {
+		if len(matches) > 1 {
+			// Ambiguous already, whatever the rest say.
+			break
+		}
+		if err := v.verifyBinding(e, cc, now, chains); err != nil {
 			if err.Reason == ReasonCertificateExpired || err.Reason == ReasonCertificateNotYetValid {
 				lapsed = err
 			}
@@ -278,40 +322,61 @@ type validity struct{ notBefore, notAfter time.Time }
 
 type certCacheKey struct {
 	thumbprint  string
-	keyID       string
-	version     int64
+	generation  uint64
 	authorities int64
 }
 
-// certCache remembers certificates that verified against a record
-// version, so that a client's requests cost one chain verification per
-// record version. A thumbprint is public, so unlike the verified-key
-// cache no HMAC is needed. Capped; a full cache evicts an arbitrary entry.
+// certCache remembers certificates that verified against a record, by key
+// ID, so that a client's requests cost one chain verification per record.
+// A thumbprint is public, so unlike the verified-key cache no HMAC is
+// needed. Capped; a full cache evicts an arbitrary key's entries.
 type certCache struct {
 	mu      sync.RWMutex
 	max     int
-	entries map[certCacheKey]validity
+	size    int
+	entries map[string]map[certCacheKey]validity
 }
 
 func newCertCache(max int) *certCache {
-	return &certCache{max: max, entries: map[certCacheKey]validity{}}
+	return &certCache{max: max, entries: map[string]map[certCacheKey]validity{}}
 }
 
-func (c *certCache) get(k certCacheKey) (validity, bool) {
+func (c *certCache) get(keyID string, k certCacheKey) (validity, bool) {
 	c.mu.RLock()
-	w, ok := c.entries[k]
+	w, ok := c.entries[keyID][k]
 	c.mu.RUnlock()
 	return w, ok
 }
 
-func (c *certCache) put(k certCacheKey, w validity) {
+func (c *certCache) put(keyID string, k certCacheKey, w validity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.entries) >= c.max {
+	for c.size >= c.max {
 		for old := range c.entries {
-			delete(c.entries, old)
+			c.forgetLocked(old)
 			break
 		}
 	}
-	c.entries[k] = w
+	byKey := c.entries[keyID]
+	if byKey == nil {
+		byKey = map[certCacheKey]validity{}
+		c.entries[keyID] = byKey
+	}
+	if _, had := byKey[k]; !had {
+		c.size++
+	}
+	byKey[k] = w
+}
+
+// forget drops what was verified against a key's records, when its record
+// changed or went.
+func (c *certCache) forget(keyID string) {
+	c.mu.Lock()
+	c.forgetLocked(keyID)
+	c.mu.Unlock()
+}
+
+func (c *certCache) forgetLocked(keyID string) {
+	c.size -= len(c.entries[keyID])
+	delete(c.entries, keyID)
 }

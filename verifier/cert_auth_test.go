@@ -112,9 +112,11 @@ func TestRevokedKeysCertificateIsDeniedAtOnce(t *testing.T) {
 	k.rec.State, k.rec.Secrets, k.rec.RevokedAt = record.Revoked, nil, &revokedAt
 	k.rec.Version++
 	f.publish(k)
+	// A revoked key is no candidate any more: its certificate is bound
+	// to nothing.
 	d := f.decideWith("", presented(t, cert.Cert), readScope)
 	g.Expect(d.Result).To(Equal(Deny))
-	g.Expect(d.Reason).To(Equal(ReasonRevoked))
+	g.Expect(d.Reason).To(Equal(ReasonCertificateNotBound))
 	g.Expect(d.KeyID).To(BeEmpty())
 
 	// A successor bound to the same certificate takes over; the revoked
@@ -265,7 +267,7 @@ func TestCertificateChainsToTheAuthority(t *testing.T) {
 	g.Expect(d.Reason).To(Equal(ReasonCertificateNotBound))
 }
 
-// A verification is cached per record version, and the cache never
+// A verification is cached per record, and the cache never
 // outlives the certificate.
 func TestCertificateVerificationCache(t *testing.T) {
 	g := NewWithT(t)
@@ -277,10 +279,22 @@ func TestCertificateVerificationCache(t *testing.T) {
 	for range 3 {
 		g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
 	}
-	g.Expect(f.v.certs.entries).To(HaveLen(1))
+	cached := func() []certCacheKey {
+		var out []certCacheKey
+		for ck := range f.v.certs.entries[k.rec.KeyID] {
+			out = append(out, ck)
+		}
+		return out
+	}
+	first := cached()
+	g.Expect(first).To(HaveLen(1))
+	g.Expect(f.v.certs.size).To(Equal(1))
 	f.bind(k, *k.rec.ClientCertificate, mutualTLSOnly...)
+	g.Expect(f.v.certs.entries).To(BeEmpty(), "a new record version forgets what the old one verified")
 	g.Expect(f.decideWith("", presented(t, cert.Cert), readScope).Result).To(Equal(Permit))
-	g.Expect(f.v.certs.entries).To(HaveLen(2), "a new record version verifies again")
+	g.Expect(cached()).To(HaveLen(1))
+	g.Expect(cached()[0].generation).NotTo(Equal(first[0].generation), "a new record version verifies again")
+	g.Expect(f.v.certs.size).To(Equal(1))
 
 	f.clock.Step(time.Hour)
 	d := f.decideWith("", presented(t, cert.Cert), readScope)

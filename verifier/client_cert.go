@@ -15,6 +15,15 @@ import (
 // real chain has two or three, and each costs parsing and verification.
 const maxChain = 8
 
+// maxLeafBytes and maxChainBytes bound a client certificate's DER, leaf
+// and whole chain: real ones are a few KiB, while crypto/tls accepts a
+// Certificate message of up to 256 KiB, and whatever is accepted is
+// remembered (certMemo).
+const (
+	maxLeafBytes  = 16 << 10
+	maxChainBytes = 64 << 10
+)
+
 // ClientCertificate is the certificate a client authenticated its TLS
 // connection with, to the verifier or to a trusted proxy in front of it:
 // the leaf, then the intermediates it sent. The zero value is "none".
@@ -34,9 +43,31 @@ func newClientCertificate(chain []*x509.Certificate) (ClientCertificate, error) 
 		return ClientCertificate{}, nil
 	case len(chain) > maxChain:
 		return ClientCertificate{}, fmt.Errorf("the client certificate chain has %d certificates, at most %d", len(chain), maxChain)
+	case len(chain[0].Raw) > maxLeafBytes:
+		return ClientCertificate{}, fmt.Errorf("the client certificate is %d bytes, at most %d", len(chain[0].Raw), maxLeafBytes)
+	}
+	if n := chainBytes(chain); n > maxChainBytes {
+		return ClientCertificate{}, fmt.Errorf("the client certificate chain is %d bytes, at most %d", n, maxChainBytes)
 	}
 	return ClientCertificate{Leaf: chain[0], Intermediates: chain[1:],
 		thumbprint: certbind.Thumbprint(chain[0].Raw), lookupKeys: certbind.LookupKeys(chain[0])}, nil
+}
+
+// chainBytes is the DER size of a chain.
+func chainBytes(chain []*x509.Certificate) int {
+	n := 0
+	for _, c := range chain {
+		n += len(c.Raw)
+	}
+	return n
+}
+
+// size is the DER size of the certificate and its intermediates.
+func (c ClientCertificate) size() int {
+	if c.Leaf == nil {
+		return 0
+	}
+	return len(c.Leaf.Raw) + chainBytes(c.Intermediates)
 }
 
 // Present reports whether the client presented a certificate.

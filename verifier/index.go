@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/record"
@@ -33,7 +34,14 @@ type Entry struct {
 	// certLookup is the binding's certbind lookup key, when the key may
 	// authenticate with a certificate.
 	certLookup string
+	// generation tells this parse of a record from every other: a record
+	// deleted and written again starts over at version 1, so a version
+	// alone does not name what a cache verified against.
+	generation uint64
 }
+
+// entryGenerations numbers Entries as they are made.
+var entryGenerations atomic.Uint64
 
 func newEntry(r record.Record) (*Entry, error) {
 	set, err := scope.ParseSet(r.Scopes)
@@ -47,6 +55,7 @@ func newEntry(r record.Record) (*Entry, error) {
 	e := &Entry{
 		Record: r, scopes: set, conds: conds, scopeStrings: set.Strings(),
 		keyIDHeader: []string{r.KeyID}, ownerHeader: []string{r.Owner},
+		generation: entryGenerations.Add(1),
 	}
 	if e.plan, err = r.RateLimit.Compile(); err != nil {
 		return nil, err
@@ -88,8 +97,10 @@ type Index struct {
 	byID     map[string]*Entry
 	idBySecr map[string]string // record Secret name → key ID
 	// byCert finds the keys bound to a certificate: binding lookup key
-	// (certbind.Binding.LookupKey) → key IDs. One entry per bound record,
-	// so it is as bounded as the records.
+	// (certbind.Binding.LookupKey) → key IDs. One entry per bound record
+	// that may still verify, so it is as bounded as the records; revoked
+	// and expired ones are left out, so that claims nobody can use any
+	// more crowd no certificate's candidates.
 	byCert map[string]map[string]struct{}
 
 	// changed is told the key ID of every record that changed or went,
@@ -166,7 +177,7 @@ func (ix *Index) Remove(secretName string) {
 }
 
 func (ix *Index) bindLocked(e *Entry) {
-	if e.certLookup == "" {
+	if e.certLookup == "" || e.Record.State == record.Revoked || e.Record.State == record.Expired {
 		return
 	}
 	ids := ix.byCert[e.certLookup]
@@ -187,9 +198,11 @@ func (ix *Index) unbindLocked(e *Entry) {
 }
 
 // maxCertCandidates bounds the keys one certificate is checked against.
-// Legitimately a certificate has one key; more than this many claims is
-// someone binding names wholesale.
-const maxCertCandidates = 16
+// Legitimately a certificate has one key, but the claims counted are
+// those on its names, before their authority is looked at: anyone may
+// bind another's name under an authority of their own, and such claims,
+// which never verify, must take many to crowd a certificate out.
+const maxCertCandidates = 256
 
 // certificateCandidates returns the entries bound to any of a
 // certificate's lookup keys (certbind.LookupKeys), each once. overflow

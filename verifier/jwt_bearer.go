@@ -152,11 +152,22 @@ func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Ti
 	// one got by certificate is bound to it, so a key that allows only
 	// MutualTLS may use bound tokens only (checked above to come with
 	// their certificate).
-	allowed := e.Record.Allows(method) ||
-		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion)) ||
-		(method == record.AuthClientCredentials && claims.CertThumbprint != "" && e.Record.Allows(record.AuthMutualTLS))
-	if !allowed {
+	byOtherMethod := e.Record.Allows(method) ||
+		(method == record.AuthClientCredentials && e.Record.Allows(record.AuthClientAssertion))
+	byCertificate := !byOtherMethod &&
+		method == record.AuthClientCredentials && claims.CertThumbprint != "" && e.Record.Allows(record.AuthMutualTLS)
+	if !byOtherMethod && !byCertificate {
 		return identified(deny(ReasonAuthMethodNotAllowed, "the key may not authenticate this way"), e)
+	}
+	// Such a token stands for the certificate it was got with, and only
+	// while the key's binding still accepts that certificate: its owner
+	// may have rebound the key away from a compromised certificate, or its
+	// authority may be gone. (A key that must come with its certificate
+	// is checked for it after this, in decide.)
+	if byCertificate {
+		if err := v.verifyClientCertificate(e, req.ClientCertificate, now); err != nil {
+			return identified(err.decision(), e)
+		}
 	}
 	if method == record.AuthClientCredentials {
 		// The token's scope narrows the key's; the key's own scopes and

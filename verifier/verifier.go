@@ -116,7 +116,10 @@ func New(index *Index, o Options) (*Verifier, error) {
 		hashWait: o.HashWait, ready: o.Ready, lastContact: o.LastContact, maxStaleness: o.MaxStaleness,
 	}
 	v.hashes.onRun = v.metrics.hashes.Inc
-	index.changed = v.cache.forget
+	index.changed = func(keyID string) {
+		v.cache.forget(keyID)
+		v.certs.forget(keyID)
+	}
 	v.metrics.observe(index, v.cache)
 	if v.tokens != nil {
 		if limits.redis != nil {
