@@ -126,8 +126,9 @@ func TestRealCaddyForwardAuth(t *testing.T) {
 // X-Forwarded-Tls-Client-Cert; real curl is the client. A certificate
 // bound to a key reaches the upstream as that key; one of the same CA
 // bound to no key is refused by the verifier, even when the client names
-// the bound certificate in a header of its own; without a certificate
-// Caddy completes no handshake.
+// the bound certificate in a header of its own, on the mTLS site and on
+// a plain site (Caddyfile) the verifier trusts as much; without a
+// certificate Caddy completes no handshake.
 func TestRealCaddyMutualTLS(t *testing.T) {
 	p := newMTLSProxy(t, testutil.CertOptions{CommonName: "localhost", DNSNames: []string{"localhost"}})
 	backends := startProxyBackends(t, p.v, Config{ClientCertificates: ClientCertificates{
@@ -156,5 +157,11 @@ func TestRealCaddyMutualTLS(t *testing.T) {
 	curl := testutil.Program(t, "curl", "curl", "/usr/bin/curl")
 	out, err := exec.Command(curl, "--silent", "--show-error", "--max-time", "10", "--cacert", p.ClientCA, url).CombinedOutput()
 	g.Expect(err).To(HaveOccurred(), "Caddy answered a client without a certificate: %s", out)
+	g.Expect(backends.upstreamSaw.Load()).To(BeNil())
+
+	plain := startCaddy(t, "Caddyfile", plainCaddy(t, backends.Verifier, backends.Upstream))
+	a := proxyRequest(t, http.MethodGet, plain+"/acme/payments/investigations/INV-7", "",
+		map[string]string{"X-Forwarded-Tls-Client-Cert": base64.StdEncoding.EncodeToString(p.bound.Cert.Raw)})
+	g.Expect(a.StatusCode).To(Equal(http.StatusUnauthorized), "a plain site's client names the bound (public) certificate in the header")
 	g.Expect(backends.upstreamSaw.Load()).To(BeNil())
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+	"net/netip"
 
 	"github.com/keyward-dev/keyward/internal/certbind"
 )
@@ -95,49 +95,53 @@ func (c ClientCertificate) LookupKeys() []string {
 var errMalformedCertificate = errors.New("malformed client certificate")
 
 // clientCertificate returns the certificate of the client a request is
-// about. From a trusted hop (clientCertificates.forwarded.trustedHops,
-// matched on the connection's peer address, never on a header) it is the
-// one the configured header carries, and none when the header is absent:
-// the hop's own TLS certificate authenticates the hop, not its client.
-// From anyone else the header is ignored, counted and logged, and the
-// certificate is the one the connection's TLS handshake proved.
+// about. f is the proxy header configured for the endpoint, and read says
+// whether the endpoint reads it: the forward-auth endpoints of mutual-TLS
+// sites do, the others never (a proxy passes a plain site's client's own
+// headers to them). Where it is read, from a trusted hop (f.trustedHops,
+// matched on the connection's peer address, never on a header) the
+// certificate is the one the header carries, and none when the header is
+// absent. Everywhere else the header is ignored, counted and logged. The
+// certificate of the connection's TLS handshake is the client's unless
+// the peer is a trusted hop: the hop's own certificate authenticates the
+// hop, not its client.
 //
 // A certificate that cannot be read is an error wrapping
 // errMalformedCertificate; callers deny the request rather than go on as
 // if no certificate had been sent. The certificate is not verified here:
 // verifyClientCertificate checks it against a key's binding.
-func (h *handler) clientCertificate(r *http.Request) (ClientCertificate, error) {
-	if f := h.cfg.forwarded; f != nil {
-		values := r.Header.Values(f.header)
-		peer := peerAddr(r)
-		if inNetworks(peer, f.trustedHops) {
-			switch len(values) {
-			case 0:
-				return ClientCertificate{}, nil
-			case 1:
-				if strings.TrimSpace(values[0]) == "" {
-					// A proxy's variable for "no certificate" (nginx's
-					// with ssl_verify_client optional) may be empty.
-					return ClientCertificate{}, nil
-				}
-				cc, err := f.certificate(values[0])
-				if err != nil {
-					return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)
-				}
-				return cc, nil
-			default:
-				return ClientCertificate{}, fmt.Errorf("%w: the %s header appears %d times", errMalformedCertificate, f.header, len(values))
-			}
-		}
-		if len(values) > 0 {
-			h.v.metrics.untrustedCertHeader.Inc()
-			if h.untrustedCertLog.allow(h.v.clock.Now(), untrustedLogEvery) {
-				h.v.log.Info("ignoring a client-certificate header from a peer not in clientCertificates.forwarded.trustedHops",
-					"peer", peer.String(), "header", f.header, "path", r.URL.Path)
-			}
-		}
+func (h *handler) clientCertificate(r *http.Request, f *forwardedCert, read bool) (ClientCertificate, error) {
+	if f == nil {
+		return h.tlsClientCertificate(r.TLS)
+	}
+	values := r.Header.Values(f.header)
+	peer := peerAddr(r)
+	trusted := inNetworks(peer, f.trustedHops)
+	if read && trusted {
+		return f.fromHeader(values)
+	}
+	if len(values) > 0 {
+		h.ignoredCertificateHeader(f, peer, trusted)
+	}
+	if trusted {
+		return ClientCertificate{}, nil
 	}
 	return h.tlsClientCertificate(r.TLS)
+}
+
+// ignoredCertificateHeader counts, and logs now and then, a header that
+// was not read.
+func (h *handler) ignoredCertificateHeader(f *forwardedCert, peer netip.Addr, trusted bool) {
+	h.v.metrics.untrustedCertHeader.Inc()
+	if !h.untrustedCertLog.allow(h.v.clock.Now(), untrustedLogEvery) {
+		return
+	}
+	why := "the peer is not among " + f.field + ".trustedHops"
+	if trusted {
+		why = "the endpoint does not read it: it is the forward-auth of plain sites, whose clients' own headers the proxy passes on"
+	}
+	// Not the path: Envoy's is the client's own, which may hold secrets.
+	h.v.log.Info("ignoring a client-certificate header", "peer", peer.String(), "header", f.header, "reason", why)
 }
 
 // tlsClientCertificate is the certificate of the connection's own
@@ -158,4 +162,12 @@ func (h *handler) tlsClientCertificate(cs *tls.ConnectionState) (ClientCertifica
 	}
 	h.tlsCerts.put(leaf, cc)
 	return cc, nil
+}
+
+// tokenClientCertificate is the certificate of a token request's client:
+// from a header only as clientCertificates.publicForwarded says, and
+// otherwise the TLS handshake's. The decision port's forwarded setting
+// plays no part: the proxies it trusts are not the public port's.
+func (h *handler) tokenClientCertificate(r *http.Request) (ClientCertificate, error) {
+	return h.clientCertificate(r, h.cfg.publicForwarded, true)
 }

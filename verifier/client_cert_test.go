@@ -83,10 +83,15 @@ func (l *logLines) all() []string {
 	return append([]string(nil), l.lines...)
 }
 
-// askNginx asks the nginx endpoint about GET /acme/payments/investigations
-// from peer with the given headers.
+// askNginx asks nginx's endpoint for mutual-TLS sites about GET
+// /acme/payments/investigations from peer with the given headers.
 func askNginx(h http.Handler, peer string, hdr map[string]string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodGet, NginxPath, nil)
+	return askNginxAt(h, MTLSNginxPath, peer, hdr)
+}
+
+// askNginxAt asks the nginx-style endpoint at path.
+func askNginxAt(h http.Handler, path, peer string, hdr map[string]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, path, nil)
 	r.RemoteAddr = peer
 	r.Header.Set("X-Original-Method", http.MethodGet)
 	r.Header.Set("X-Original-URI", "/acme/payments/investigations")
@@ -216,7 +221,7 @@ func TestMalformedForwardedCertificates(t *testing.T) {
 			Forwarded: &ForwardedCertificate{Format: ForwardedNginx, TrustedHops: []string{"127.0.0.0/8"}},
 		}})
 		g.Expect(err).NotTo(HaveOccurred())
-		r := httptest.NewRequest(http.MethodGet, NginxPath, nil)
+		r := httptest.NewRequest(http.MethodGet, MTLSNginxPath, nil)
 		r.RemoteAddr = "127.0.0.1:1"
 		r.Header.Set("X-Original-Method", http.MethodGet)
 		r.Header.Set("X-Original-URI", "/acme/payments/investigations")

@@ -64,10 +64,17 @@ type ClientCertificates struct {
 	// Authorities are the CAs that keys' certificate bindings name.
 	Authorities []CertificateAuthority `json:"authorities,omitempty"`
 	// Forwarded, when set, takes the client certificate from a header
-	// set by a proxy that terminates TLS, on requests from its trusted
-	// hops only. Without it, only the certificate of the connection's own
-	// TLS handshake is used.
+	// set by a proxy that terminates TLS, on the decision port's
+	// forward-auth endpoints for mutual-TLS sites (/authz/mtls/...) and
+	// from its trusted hops only. Without it, only the certificate of the
+	// connection's own TLS handshake is used.
 	Forwarded *ForwardedCertificate `json:"forwarded,omitempty"`
+	// PublicForwarded, when set, does the same for the public port's
+	// token endpoint, behind a proxy that terminates mutual TLS for it.
+	// It is a setting of its own: the proxies in front of the public port
+	// are rarely those in front of the decision port, and an ordinary
+	// ingress passes a client's own header on.
+	PublicForwarded *ForwardedCertificate `json:"publicForwarded,omitempty"`
 }
 
 // LoadConfig reads a Config file, refusing unknown fields so a typo never
@@ -125,9 +132,9 @@ type compiledConfig struct {
 	router        router
 	// trustedCallers may state a decision request's environment.
 	trustedCallers []netip.Prefix
-	// forwarded, when set, says where trusted proxies put the client
-	// certificate.
-	forwarded *forwardedCert
+	// forwarded and publicForwarded, when set, say where trusted proxies
+	// put the client certificate, for the decision and the public port.
+	forwarded, publicForwarded *forwardedCert
 }
 
 func (c Config) compile() (compiledConfig, error) {
@@ -155,7 +162,10 @@ func (c Config) compile() (compiledConfig, error) {
 	if out.trustedCallers, err = compileTrustedCallers(c.TrustedCallers); err != nil {
 		return compiledConfig{}, err
 	}
-	if out.forwarded, err = c.ClientCertificates.Forwarded.compile(); err != nil {
+	if out.forwarded, err = c.ClientCertificates.Forwarded.compile("clientCertificates.forwarded"); err != nil {
+		return compiledConfig{}, err
+	}
+	if out.publicForwarded, err = c.ClientCertificates.PublicForwarded.compile("clientCertificates.publicForwarded"); err != nil {
 		return compiledConfig{}, err
 	}
 	routes := c.Routes

@@ -48,6 +48,8 @@ const maxForwardedHeader = 64 << 10
 
 // forwardedCert is a ForwardedCertificate checked and with defaults.
 type forwardedCert struct {
+	// field is the configuration field it came from, for messages.
+	field       string
 	header      string
 	trustedHops []netip.Prefix
 	parse       func(string) ([]*x509.Certificate, error)
@@ -55,6 +57,28 @@ type forwardedCert struct {
 	// a client sends the same certificate on every request, and parsing
 	// it costs several times the rest of a cached decision.
 	parsed *certMemo[[sha256.Size]byte]
+}
+
+// fromHeader is the client certificate a trusted hop's header values
+// carry: none without a value, an error with more than one.
+func (f *forwardedCert) fromHeader(values []string) (ClientCertificate, error) {
+	switch len(values) {
+	case 0:
+		return ClientCertificate{}, nil
+	case 1:
+		if strings.TrimSpace(values[0]) == "" {
+			// A proxy's variable for "no certificate" (nginx's with
+			// ssl_verify_client optional) may be empty.
+			return ClientCertificate{}, nil
+		}
+		cc, err := f.certificate(values[0])
+		if err != nil {
+			return ClientCertificate{}, fmt.Errorf("%w: the %s header: %w", errMalformedCertificate, f.header, err)
+		}
+		return cc, nil
+	default:
+		return ClientCertificate{}, fmt.Errorf("%w: the %s header appears %d times", errMalformedCertificate, f.header, len(values))
+	}
 }
 
 // certificate is the client certificate a trusted hop's header value
@@ -76,12 +100,12 @@ func (f *forwardedCert) certificate(value string) (ClientCertificate, error) {
 	return cc, nil
 }
 
-func (f *ForwardedCertificate) compile() (*forwardedCert, error) {
+// compile checks the configuration at field (its name in messages).
+func (f *ForwardedCertificate) compile(field string) (*forwardedCert, error) {
 	if f == nil {
 		return nil, nil
 	}
-	const field = "clientCertificates.forwarded"
-	out := &forwardedCert{header: f.Header, parsed: newCertMemo[[sha256.Size]byte]()}
+	out := &forwardedCert{field: field, header: f.Header, parsed: newCertMemo[[sha256.Size]byte]()}
 	var def string
 	switch f.Format {
 	case ForwardedEnvoy:
@@ -148,10 +172,14 @@ func parseTraefikCert(v string) ([]*x509.Certificate, error) {
 }
 
 // parseEnvoyXFCC reads the last element of an x-forwarded-client-cert
-// header. Each Envoy appends (APPEND_FORWARD) or writes (SANITIZE_SET) the
-// element describing its own downstream client's certificate, so the
-// last element is the one the trusted hop vouches for; earlier elements
-// came from further away, through hops the verifier does not know.
+// header. With SANITIZE_SET, Envoy writes the element describing its own
+// downstream client's certificate and drops what the client sent. With
+// APPEND_FORWARD it appends that element only when the connection has a
+// client certificate and otherwise forwards the client's header as it
+// came, so the last element is the trusted hop's only when the listener
+// has require_client_certificate: true; without it a client that sends
+// no certificate writes the last element itself. Earlier elements came
+// from further away, through hops the verifier does not know.
 // Chain, when present, is the whole chain leaf first; Cert the leaf; Hash
 // (hex SHA-256 of the leaf's DER), when present, must agree with them.
 func parseEnvoyXFCC(v string) ([]*x509.Certificate, error) {
@@ -173,7 +201,7 @@ func parseEnvoyXFCC(v string) ([]*x509.Certificate, error) {
 			return nil, fmt.Errorf("%q is not key=value", truncate(f))
 		}
 		k = strings.ToLower(k)
-		if _, dup := kv[k]; dup {
+		if _, dup := kv[k]; dup && uniqueXFCCKeys[k] {
 			return nil, fmt.Errorf("the %s field appears twice in one element", k)
 		}
 		if kv[k], err = unquote(val); err != nil {
@@ -212,6 +240,11 @@ func parseEnvoyXFCC(v string) ([]*x509.Certificate, error) {
 	}
 	return leaf, nil
 }
+
+// uniqueXFCCKeys are the fields an XFCC element has at most once, and
+// that name or vouch for the certificate read. Envoy writes one DNS or URI
+// pair per subject alternative name; those are not read here.
+var uniqueXFCCKeys = map[string]bool{"by": true, "hash": true, "cert": true, "chain": true}
 
 // splitQuoted splits on sep outside double quotes, in which a backslash
 // escapes the next character (XFCC quotes values with , ; or =).

@@ -25,6 +25,14 @@ const (
 	EnvoyPrefix = "/authz/envoy"
 	TraefikPath = "/authz/traefik"
 	NginxPath   = "/authz/nginx"
+	// The forward-auth endpoints of sites whose proxy terminates mutual
+	// TLS: only on these is a trusted hop's client-certificate header
+	// read. A proxy passes every header of a plain site's client to its
+	// forward-auth request, so a header believed there would let that
+	// client name anyone's (public) certificate as its own.
+	MTLSEnvoyPrefix = "/authz/mtls/envoy"
+	MTLSTraefikPath = "/authz/mtls/traefik"
+	MTLSNginxPath   = "/authz/mtls/nginx"
 )
 
 // Identity headers on a Permit, for proxies to copy upstream.
@@ -90,31 +98,49 @@ type decisionPort struct {
 func (d decisionPort) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, EnvoyPrefix+"/"):
-		d.h.forward(w, r, envoyStyle)
+		d.h.forward(w, r, proxyStyle{envoyStyle, false})
 	case p == TraefikPath:
-		d.h.forward(w, r, traefikStyle)
+		d.h.forward(w, r, proxyStyle{traefikStyle, false})
 	case p == NginxPath:
-		d.h.forward(w, r, nginxStyle)
+		d.h.forward(w, r, proxyStyle{nginxStyle, false})
+	case strings.HasPrefix(p, MTLSEnvoyPrefix+"/"):
+		d.h.forward(w, r, proxyStyle{envoyStyle, true})
+	case p == MTLSTraefikPath:
+		d.h.forward(w, r, proxyStyle{traefikStyle, true})
+	case p == MTLSNginxPath:
+		d.h.forward(w, r, proxyStyle{nginxStyle, true})
 	default:
 		d.mux.ServeHTTP(w, r)
 	}
 }
 
-// proxyStyle is how one proxy passes the original request.
-type proxyStyle uint8
+// proxyKind is how one proxy passes the original request.
+type proxyKind uint8
 
 const (
-	envoyStyle proxyStyle = iota
+	envoyStyle proxyKind = iota
 	traefikStyle
 	nginxStyle
 )
 
+// proxyStyle is the forward-auth endpoint a request came to: the proxy's
+// kind, and whether it is one for mutual-TLS sites, where a trusted hop's
+// client-certificate header is read.
+type proxyStyle struct {
+	kind proxyKind
+	mTLS bool
+}
+
 // original returns the method and URI (path and query) of the request the
 // proxy asks about.
 func (s proxyStyle) original(r *http.Request) (method, uri string) {
-	switch s {
+	switch s.kind {
 	case envoyStyle:
-		uri = strings.TrimPrefix(r.URL.EscapedPath(), EnvoyPrefix)
+		prefix := EnvoyPrefix
+		if s.mTLS {
+			prefix = MTLSEnvoyPrefix
+		}
+		uri = strings.TrimPrefix(r.URL.EscapedPath(), prefix)
 		if r.URL.RawQuery != "" {
 			uri += "?" + r.URL.RawQuery
 		}
@@ -131,7 +157,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 	path, query, _ := strings.Cut(uri, "?")
 	req := Request{Env: h.environment(r), Peer: peerAddr(r)}
 	req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
-	req.ClientCertificate, req.ClientCertificateErr = h.clientCertificate(r)
+	req.ClientCertificate, req.ClientCertificateErr = h.clientCertificate(r, h.cfg.forwarded, style.mTLS)
 	var d Decision
 	switch res, act, cost, ok := h.cfg.router.matchCost(method, path); {
 	case credentialInQuery(query):
@@ -198,14 +224,14 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 	case d.Reason == ReasonMalformedRequest || d.Reason == ReasonCredentialInQuery:
 		// nginx turns anything but 401 and 403 from auth_request into a 500.
 		status = http.StatusBadRequest
-		if style == nginxStyle {
+		if style.kind == nginxStyle {
 			status = http.StatusUnauthorized
 		}
 		challenge += `, error="invalid_request", error_description="` + quotable(d.Message) + `"`
 	case d.Reason == ReasonRateLimited || d.Reason == ReasonQuotaExhausted:
 		// nginx's auth_request passes on only 401 and 403.
 		status = http.StatusTooManyRequests
-		if style == nginxStyle {
+		if style.kind == nginxStyle {
 			status = http.StatusForbidden
 			hdr[canonicalStatus] = tooManyRequests
 		}

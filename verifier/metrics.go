@@ -20,7 +20,8 @@ type Metrics struct {
 	// untrustedEnv counts decision requests whose environment was ignored.
 	untrustedEnv prometheus.Counter
 	// untrustedCertHeader counts client-certificate headers ignored
-	// because they came from a peer not among the trusted hops.
+	// because they came from a peer not among the trusted hops, or to an
+	// endpoint that does not read them.
 	untrustedCertHeader prometheus.Counter
 	reg                 prometheus.Registerer
 	// byOutcome holds the decision counters already resolved, so the
@@ -60,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		untrustedCertHeader: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "keyward_verifier_untrusted_client_certificate_header_total",
-			Help: "Requests whose client-certificate header was ignored because the peer is not in clientCertificates.forwarded.trustedHops.",
+			Help: "Requests whose client-certificate header was ignored: the peer is not a trusted hop, or the endpoint does not read one (plain-site forward-auth; the token endpoint without clientCertificates.publicForwarded).",
 		}),
 		reg: reg,
 	}

@@ -14,7 +14,8 @@ import (
 // passes the client's certificate to the verifier in X-SSL-Client-Cert;
 // real curl is the client. nginx refuses a certificate of another CA;
 // the verifier refuses one of the right CA bound to no key, and one a
-// client names in a header of its own.
+// client names in a header of its own, on the mTLS site and on a plain
+// site (nginx.conf) of the same nginx, which the verifier trusts as much.
 func TestRealNginxMutualTLS(t *testing.T) {
 	p := newMTLSProxy(t, testutil.CertOptions{CommonName: "nginx", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	foreign := p.other.Issue(t, reporterOptions)
@@ -44,4 +45,9 @@ func TestRealNginxMutualTLS(t *testing.T) {
 	// replaced by nginx with the one the client proved it holds.
 	g.Expect(get(p.unbound, "unbound-claiming", "X-SSL-Client-Cert: "+escapedPEM(p.bound.Cert))).To(Equal(http.StatusUnauthorized))
 	g.Expect(backends.upstreamSaw.Load()).To(BeNil(), "no refused request reached the upstream")
+
+	plain := "http://" + startNginxConf(t, "nginx.conf", map[string]string{"Upstream": backends.Upstream, "Verifier": backends.Verifier})
+	a := proxyRequest(t, http.MethodGet, plain+"/acme/payments/investigations/INV-7", "", map[string]string{"X-SSL-Client-Cert": escapedPEM(p.bound.Cert)})
+	g.Expect(a.StatusCode).To(Equal(http.StatusUnauthorized), "a plain site's client names the bound (public) certificate in the header")
+	g.Expect(backends.upstreamSaw.Load()).To(BeNil())
 }

@@ -378,11 +378,11 @@ func (m *mtlsServer) behindProxy(trustedHops ...string) *httptest.Server {
 	return srv
 }
 
-// forwardedUse presents a token on forward-auth with cert in the header
-// nginx fills from $ssl_client_escaped_cert.
+// forwardedUse presents a token on the forward-auth of mutual-TLS sites
+// with cert in the header nginx fills from $ssl_client_escaped_cert.
 func forwardedUse(t *testing.T, srv *httptest.Server, accessToken string, cert *testutil.Cert) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+EnvoyPrefix+boundPath, nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+MTLSEnvoyPrefix+boundPath, nil)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	req.Header.Set("X-SSL-Client-Cert", strings.ReplaceAll(url.QueryEscape(string(cert.CertPEM())), "+", "%20"))
 	res, err := http.DefaultClient.Do(req)

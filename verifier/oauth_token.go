@@ -86,7 +86,7 @@ func (h *handler) issueToken(r *http.Request) (tokenResponse, *tokenRequestError
 		return tokenResponse{}, &tokenRequestError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
 			oauthError: oauthError{Error: "temporarily_unavailable", Description: "the verifier cannot authenticate clients right now"}}
 	}
-	cert, err := h.clientCertificate(r)
+	cert, err := h.tokenClientCertificate(r)
 	if err != nil {
 		// Issuing an unbound token to a client that used mutual TLS would
 		// quietly drop the binding it asked for.

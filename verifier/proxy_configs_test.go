@@ -141,10 +141,44 @@ func TestCaddyConfigStripsClientKeywardHeaders(t *testing.T) {
 			}
 			g.Expect(copied).To(ContainElement(h), "%s: copy_headers does not copy %s", name, h)
 		}
-		g.Expect(conf).To(MatchRegexp(`(?m)^\s*uri /authz/traefik$`), "%s: forward_auth sends X-Forwarded-Method and -Uri, the Traefik style", name)
+		g.Expect(conf).To(MatchRegexp(`(?m)^\s*uri /authz/(mtls/)?traefik$`), "%s: forward_auth sends X-Forwarded-Method and -Uri, the Traefik style", name)
 		g.Expect(conf).NotTo(MatchRegexp(`(?m)^\s*trusted_proxies`), "%s: Caddy must replace a client's X-Forwarded-For, not extend it", name)
 	}
 	g.Expect(string(readProxyConfig(t, "Caddyfile-mtls"))).To(MatchRegexp(
 		`(?m)^\s*header_up X-Forwarded-Tls-Client-Cert \{http\.request\.tls\.client\.certificate_der_base64\}$`),
 		"the verifier must get the certificate of the connection, never the client's own header")
+}
+
+// TestAttackPlainProxySamplesClearTheCertificateHeader: nginx's
+// auth_request and Caddy's forward_auth pass every header of the
+// client's request to the verifier. The plain samples ask the plain
+// endpoints, where the verifier never reads a certificate header, and
+// clear the header besides, so that a client of a plain site of a proxy
+// that also serves an mTLS site cannot write it; the mTLS samples ask the
+// mTLS endpoints and set the header themselves. TestRealNginxMutualTLS
+// and TestRealCaddyMutualTLS prove the effect with real proxies.
+func TestAttackPlainProxySamplesClearTheCertificateHeader(t *testing.T) {
+	g := NewWithT(t)
+	for name, want := range map[string][]string{
+		"nginx.conf": {
+			`(?m)^\s*proxy_pass http://\{\{ \.Verifier \}\}` + regexp.QuoteMeta(NginxPath) + `;$`,
+			`(?m)^\s*proxy_set_header X-SSL-Client-Cert "";$`,
+		},
+		"nginx-mtls.conf": {
+			`(?m)^\s*proxy_pass http://\{\{ \.Verifier \}\}` + regexp.QuoteMeta(MTLSNginxPath) + `;$`,
+			`(?m)^\s*proxy_set_header X-SSL-Client-Cert \$ssl_client_escaped_cert;$`,
+		},
+		"Caddyfile": {
+			`(?m)^\s*uri ` + regexp.QuoteMeta(TraefikPath) + `$`,
+			`(?m)^\s*header_up -X-Forwarded-Tls-Client-Cert$`,
+		},
+		"Caddyfile-mtls": {
+			`(?m)^\s*uri ` + regexp.QuoteMeta(MTLSTraefikPath) + `$`,
+		},
+	} {
+		conf := string(readProxyConfig(t, name))
+		for _, re := range want {
+			g.Expect(conf).To(MatchRegexp(re), "docs/proxies/%s", name)
+		}
+	}
 }

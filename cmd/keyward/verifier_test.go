@@ -16,6 +16,7 @@ func TestVerifierRefusesABadConfiguration(t *testing.T) {
 		"bad header":        {"apiKeyHeaders: [Authorization]\n", `apiKeyHeaders[0]: "Authorization" is not a usable header name`},
 		"missing CA file":   {"clientCertificates:\n  authorities: [{name: corp, caFile: /nonexistent/corp.pem}]\n", "clientCertificates.authorities[0] (corp): open /nonexistent/corp.pem"},
 		"forwarded format":  {"clientCertificates:\n  forwarded: {format: haproxy, trustedHops: [10.0.0.0/8]}\n", `clientCertificates.forwarded.format: "haproxy" is not Envoy, Nginx or Traefik`},
+		"public forwarded":  {"clientCertificates:\n  publicForwarded: {format: Nginx}\n", `clientCertificates.publicForwarded.trustedHops: required`},
 		"forwarded typo":    {"clientCertificates:\n  forwarded: {format: Nginx, trustedHop: [10.0.0.0/8]}\n", `unknown field "trustedHop"`},
 	} {
 		t.Run(name, func(t *testing.T) {
