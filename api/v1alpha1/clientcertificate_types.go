@@ -21,9 +21,15 @@ type ClientCertificate struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{43}$`
 	Thumbprint string `json:"thumbprint,omitempty"`
 
-	// subject is the certificate's subject distinguished name in RFC 4514
-	// form, most specific attribute first, for example
-	// "CN=payments,OU=billing,O=Acme". It must match the whole subject.
+	// subject is the certificate's whole subject distinguished name in
+	// RFC 4514 form, for example "CN=payments,OU=billing,O=Acme": every
+	// RDN of the certificate, most specific (last encoded) first, the
+	// attributes of a multi-valued RDN joined by "+" in their encoded
+	// order. Attributes other than C, ST, L, STREET, POSTALCODE, O, OU, CN
+	// and SERIALNUMBER are written as their dotted OID, "=#" and the hex
+	// of their value as DER (RFC 4514 §2.4); docs/mtls.md has the details.
+	// A subject with two CNs is
+	// "CN=payments,CN=mallory,O=Acme" and matches only that.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
@@ -38,7 +44,8 @@ type ClientCertificate struct {
 	DNSName string `json:"dnsName,omitempty"`
 
 	// uri is a URI subject alternative name the certificate must carry,
-	// compared exactly: a SPIFFE ID such as
+	// compared exactly with the string the certificate holds (case,
+	// trailing "#" or "?" included): a SPIFFE ID such as
 	// "spiffe://example.org/ns/payments/sa/reporter", or any absolute URI.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
@@ -46,8 +53,9 @@ type ClientCertificate struct {
 	URI string `json:"uri,omitempty"`
 
 	// email is an e-mail subject alternative name the certificate must
-	// carry, a bare address such as "reporter@payments.example.com";
-	// compared without regard to case.
+	// carry, a bare ASCII address such as "reporter@payments.example.com";
+	// the domain is compared without regard to case, the local part
+	// exactly (RFC 5321).
 	// +optional
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=254

@@ -18,7 +18,6 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
-	"strings"
 )
 
 // Credential says what a request bound to a certificate must present.
@@ -45,11 +44,15 @@ type Binding struct {
 	// Thumbprint is the certificate's x5t#S256 (RFC 8705 §3.1): unpadded
 	// base64url of the SHA-256 of its DER encoding.
 	Thumbprint string `json:"thumbprint,omitempty"`
-	// Subject is the subject distinguished name in RFC 4514 form, as Go's
-	// pkix.Name.String() prints it (e.g. "CN=payments,O=Acme").
+	// Subject is the whole subject distinguished name in RFC 4514 form,
+	// as pkix.RDNSequence.String() prints the certificate's DER subject:
+	// every RDN, most specific first, the attributes of a multi-valued
+	// RDN joined by "+" in their encoded order (e.g. "CN=payments,O=Acme").
 	Subject string `json:"subject,omitempty"`
-	// DNSName, URI and Email match one subject alternative name exactly
-	// (DNS names and e-mail addresses case-insensitively).
+	// DNSName, URI and Email match one subject alternative name: a DNS
+	// name without regard to ASCII case, a URI exactly as the CA wrote it,
+	// an ASCII e-mail address with its domain without regard to ASCII case
+	// and its local part exactly (RFC 5321).
 	DNSName string `json:"dnsName,omitempty"`
 	URI     string `json:"uri,omitempty"`
 	Email   string `json:"email,omitempty"`
@@ -100,6 +103,10 @@ func (b Binding) Validate() error {
 	if b.Email != "" {
 		if a, err := mail.ParseAddress(b.Email); err != nil || a.Address != b.Email {
 			errs = append(errs, fmt.Errorf("email: %q is not a bare e-mail address", b.Email))
+		} else if !isASCII(b.Email) {
+			// A certificate's e-mail SAN is ASCII (an IA5String): a
+			// binding outside it could only match through case folding.
+			errs = append(errs, fmt.Errorf("email: %q is not an ASCII e-mail address", b.Email))
 		}
 	}
 	if b.Authority == "" && b.Thumbprint == "" && set == 1 {
@@ -134,22 +141,23 @@ func (b Binding) Matches(cert *x509.Certificate) bool {
 	case b.Thumbprint != "":
 		return subtle.ConstantTimeCompare([]byte(Thumbprint(cert.Raw)), []byte(b.Thumbprint)) == 1
 	case b.Subject != "":
-		return cert.Subject.String() == b.Subject
+		dn, ok := subjectDN(cert)
+		return ok && dn == b.Subject
 	case b.DNSName != "":
 		for _, n := range cert.DNSNames {
-			if strings.EqualFold(n, b.DNSName) {
+			if asciiLower(n) == asciiLower(b.DNSName) {
 				return true
 			}
 		}
 	case b.URI != "":
-		for _, u := range cert.URIs {
-			if u.String() == b.URI {
+		for _, u := range uriSANs(cert) {
+			if u == b.URI {
 				return true
 			}
 		}
 	case b.Email != "":
 		for _, e := range cert.EmailAddresses {
-			if strings.EqualFold(e, b.Email) {
+			if emailKey(e) == emailKey(b.Email) {
 				return true
 			}
 		}
@@ -166,11 +174,11 @@ func (b Binding) LookupKey() string {
 	case b.Subject != "":
 		return "subject:" + b.Subject
 	case b.DNSName != "":
-		return "dns:" + strings.ToLower(b.DNSName)
+		return "dns:" + asciiLower(b.DNSName)
 	case b.URI != "":
 		return "uri:" + b.URI
 	case b.Email != "":
-		return "email:" + strings.ToLower(b.Email)
+		return "email:" + emailKey(b.Email)
 	}
 	return ""
 }
@@ -183,7 +191,10 @@ const maxLookupKeys = 16
 // thumbprint, its subject and its SANs, at most maxLookupKeys of them.
 func LookupKeys(cert *x509.Certificate) []string {
 	out := make([]string, 0, 4)
-	out = append(out, "x5t:"+Thumbprint(cert.Raw), "subject:"+cert.Subject.String())
+	out = append(out, "x5t:"+Thumbprint(cert.Raw))
+	if dn, ok := subjectDN(cert); ok {
+		out = append(out, "subject:"+dn)
+	}
 	add := func(k string) bool {
 		if len(out) >= maxLookupKeys {
 			return false
@@ -192,17 +203,17 @@ func LookupKeys(cert *x509.Certificate) []string {
 		return true
 	}
 	for _, n := range cert.DNSNames {
-		if !add("dns:" + strings.ToLower(n)) {
+		if !add("dns:" + asciiLower(n)) {
 			return out
 		}
 	}
-	for _, u := range cert.URIs {
-		if !add("uri:" + u.String()) {
+	for _, u := range uriSANs(cert) {
+		if !add("uri:" + u) {
 			return out
 		}
 	}
 	for _, e := range cert.EmailAddresses {
-		if !add("email:" + strings.ToLower(e)) {
+		if !add("email:" + emailKey(e)) {
 			return out
 		}
 	}

@@ -64,7 +64,7 @@ func TestEveryBindingKindMatchesItsCertificateOnly(t *testing.T) {
 		{Subject: "CN=reporter", Authority: "corp"},
 		{DNSName: "reporter.payments.svc", Authority: "corp"},
 		{URI: "spiffe://example.org/ns/payments/sa/reporter", Authority: "corp"},
-		{Email: "OPS@example.com", Authority: "corp"},
+		{Email: "ops@EXAMPLE.com", Authority: "corp"},
 	} {
 		g := NewWithT(t)
 		g.Expect(b.Validate()).To(Succeed())
