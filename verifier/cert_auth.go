@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward-dev/keyward/internal/certbind"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -313,7 +314,7 @@ func terminal(e *Entry, now time.Time) bool {
 func (v *Verifier) logAmbiguous(cc ClientCertificate, keyIDs []string, now time.Time) {
 	if v.ambiguousLog.allow(now, untrustedLogEvery) {
 		v.log.Info("denied a client certificate that the bindings of more than one key accept; fix the bindings so that one key holds it",
-			"thumbprint", cc.Thumbprint(), "subject", cc.Leaf.Subject.String(), "keyIDs", keyIDs)
+			"thumbprint", cc.Thumbprint(), "subject", certbind.SubjectDN(cc.Leaf), "keyIDs", keyIDs)
 	}
 }
 

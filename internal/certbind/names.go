@@ -16,6 +16,13 @@ import (
 // last CN, reorders the attributes it knows and flattens multi-valued
 // RDNs, so that different subjects would print alike. ok is false for a
 // subject that does not parse (then no binding by subject matches).
+// SubjectDN is the subject as a binding by subject must spell it, for
+// people and logs: empty when it does not parse.
+func SubjectDN(cert *x509.Certificate) string {
+	dn, _ := subjectDN(cert)
+	return dn
+}
+
 func subjectDN(cert *x509.Certificate) (dn string, ok bool) {
 	var rdns pkix.RDNSequence
 	rest, err := asn1.Unmarshal(cert.RawSubject, &rdns)
