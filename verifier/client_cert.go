@@ -95,7 +95,8 @@ func (c ClientCertificate) LookupKeys() []string {
 var errMalformedCertificate = errors.New("malformed client certificate")
 
 // clientCertificate returns the certificate of the client a request is
-// about. f is the proxy header configured for the endpoint, and read says
+// about, which came from peer (the connection's address, peerAddr). f is
+// the proxy header configured for the endpoint, and read says
 // whether the endpoint reads it: the forward-auth endpoints of mutual-TLS
 // sites do, the others never (a proxy passes a plain site's client's own
 // headers to them). Where it is read, from a trusted hop (f.trustedHops,
@@ -110,12 +111,11 @@ var errMalformedCertificate = errors.New("malformed client certificate")
 // errMalformedCertificate; callers deny the request rather than go on as
 // if no certificate had been sent. The certificate is not verified here:
 // verifyClientCertificate checks it against a key's binding.
-func (h *handler) clientCertificate(r *http.Request, f *forwardedCert, read bool) (ClientCertificate, error) {
+func (h *handler) clientCertificate(r *http.Request, peer netip.Addr, f *forwardedCert, read bool) (ClientCertificate, error) {
 	if f == nil {
 		return h.tlsClientCertificate(r.TLS)
 	}
 	values := r.Header.Values(f.header)
-	peer := peerAddr(r)
 	trusted := inNetworks(peer, f.trustedHops)
 	if read && trusted {
 		return f.fromHeader(values)
@@ -169,5 +169,5 @@ func (h *handler) tlsClientCertificate(cs *tls.ConnectionState) (ClientCertifica
 // otherwise the TLS handshake's. The decision port's forwarded setting
 // plays no part: the proxies it trusts are not the public port's.
 func (h *handler) tokenClientCertificate(r *http.Request) (ClientCertificate, error) {
-	return h.clientCertificate(r, h.cfg.publicForwarded, true)
+	return h.clientCertificate(r, peerAddr(r), h.cfg.publicForwarded, true)
 }

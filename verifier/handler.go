@@ -157,7 +157,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 	path, query, _ := strings.Cut(uri, "?")
 	req := Request{Env: h.environment(r), Peer: peerAddr(r)}
 	req.Credential, req.CredentialProblem = ExtractCredential(r.Header, h.cfg.apiKeyHeaders)
-	req.ClientCertificate, req.ClientCertificateErr = h.clientCertificate(r, h.cfg.forwarded, style.mTLS)
+	req.ClientCertificate, req.ClientCertificateErr = h.clientCertificate(r, req.Peer, h.cfg.forwarded, style.mTLS)
 	var d Decision
 	switch res, act, cost, ok := h.cfg.router.matchCost(method, path); {
 	case credentialInQuery(query):
