@@ -185,11 +185,12 @@ func TestMalformedForwardedCertificates(t *testing.T) {
 	for _, tc := range []struct {
 		name, format, value, want string
 	}{
-		{"nginx garbage", ForwardedNginx, "hello", "not PEM certificates"},
-		{"nginx empty", ForwardedNginx, "%0A", "no PEM certificate"},
+		{"nginx garbage", ForwardedNginx, "hello", "no PEM CERTIFICATE block"},
+		{"nginx empty", ForwardedNginx, "%0A", "no PEM CERTIFICATE block"},
 		{"nginx bad escape", ForwardedNginx, "%zz", "not a URL-escaped value"},
 		{"nginx a key", ForwardedNginx, url.PathEscape(string(cert.KeyPEM(t))), "a PRIVATE KEY block"},
-		{"nginx truncated", ForwardedNginx, escapedPEM(cert.Cert)[:200], "not PEM certificates"},
+		{"nginx truncated", ForwardedNginx, escapedPEM(cert.Cert)[:200], "no PEM CERTIFICATE block"},
+		{"nginx cut after a certificate", ForwardedNginx, escapedPEM(cert.Cert) + url.PathEscape("-----BEGIN CERT"), "text after the PEM certificates"},
 		{"nginx long chain", ForwardedNginx, escapedPEM(tooMany...), "more than 8 certificates"},
 		{"nginx huge", ForwardedNginx, strings.Repeat("A", maxForwardedHeader+1), "longer than"},
 		{"traefik not base64", ForwardedTraefik, "!!!", "certificate 1 is not base64 DER"},

@@ -6,13 +6,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/keyward-dev/keyward/internal/pemcerts"
 )
 
 // ForwardedCertificate says how a proxy that terminates TLS passes the
@@ -141,7 +142,7 @@ func parseEscapedPEM(v string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parsePEMChain([]byte(pemText))
+	return pemcerts.Chain([]byte(pemText), maxChain)
 }
 
 // parseTraefikCert reads Traefik's X-Forwarded-Tls-Client-Cert: each
@@ -302,37 +303,6 @@ func unescapeHeader(v string) (string, error) {
 		return "", errors.New("not a URL-escaped value")
 	}
 	return s, nil
-}
-
-// parsePEMChain reads CERTIFICATE blocks, leaf first, and nothing else.
-func parsePEMChain(b []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	rest := b
-	for {
-		block, r := pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		rest = r
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("a %s block where a certificate was expected", block.Type)
-		}
-		if len(out) == maxChain {
-			return nil, fmt.Errorf("more than %d certificates", maxChain)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
-		out = append(out, c)
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, errors.New("not PEM certificates")
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
 }
 
 // truncate keeps an error message about untrusted input short.

@@ -4,6 +4,7 @@
 package pemcerts
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -14,14 +15,14 @@ import (
 // does not parse is an error, not skipped, and a file without any is one.
 // Other blocks are skipped, as crypto/tls does, since a certificate file
 // may carry its key too.
-func Parse(b []byte) ([]*x509.Certificate, error) { return parse(b, false) }
+func Parse(b []byte) ([]*x509.Certificate, error) { return parse(b, rules{}) }
 
 // Pool is a pool of the certificates of a CA bundle: the CAs a listener
 // or client trusts. A bundle holds certificates only; anything else in it
 // (a private key pasted by mistake) is an error, since a file that is not
 // what it claims to be should stop whoever relies on it.
 func Pool(b []byte) (*x509.CertPool, error) {
-	certs, err := parse(b, true)
+	certs, err := parse(b, rules{onlyCertificates: true, what: "a CA bundle"})
 	if err != nil {
 		return nil, err
 	}
@@ -32,19 +33,41 @@ func Pool(b []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func parse(b []byte, onlyCertificates bool) ([]*x509.Certificate, error) {
+// Chain reads a certificate chain, leaf first, that someone else sent (a
+// proxy's header): at most max CERTIFICATE blocks, nothing else, and no
+// text after them (a truncated value).
+func Chain(b []byte, max int) ([]*x509.Certificate, error) {
+	return parse(b, rules{onlyCertificates: true, nothingAfter: true, max: max, what: "a certificate chain"})
+}
+
+// rules say what a PEM text may hold besides certificates.
+type rules struct {
+	// onlyCertificates refuses other blocks rather than skipping them;
+	// what names the text in that refusal.
+	onlyCertificates bool
+	what             string
+	// nothingAfter refuses text after the last block.
+	nothingAfter bool
+	// max, when positive, bounds the certificates.
+	max int
+}
+
+func parse(b []byte, r rules) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
+		block, rest := pem.Decode(b)
 		if block == nil {
 			break
 		}
+		b = rest
 		if block.Type != "CERTIFICATE" {
-			if onlyCertificates {
-				return nil, fmt.Errorf("a %s block; a CA bundle holds only CERTIFICATE blocks", block.Type)
+			if r.onlyCertificates {
+				return nil, fmt.Errorf("a %s block; %s holds only CERTIFICATE blocks", block.Type, r.what)
 			}
 			continue
+		}
+		if r.max > 0 && len(certs) == r.max {
+			return nil, fmt.Errorf("more than %d certificates", r.max)
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
@@ -54,6 +77,9 @@ func parse(b []byte, onlyCertificates bool) ([]*x509.Certificate, error) {
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("no PEM CERTIFICATE block in it")
+	}
+	if r.nothingAfter && len(bytes.TrimSpace(b)) != 0 {
+		return nil, errors.New("text after the PEM certificates")
 	}
 	return certs, nil
 }

@@ -45,3 +45,20 @@ func TestPool(t *testing.T) {
 	_, err = pemcerts.Pool(append(corp.CertPEM(), key...))
 	g.Expect(err).To(MatchError("a PRIVATE KEY block; a CA bundle holds only CERTIFICATE blocks"))
 }
+
+// A chain from someone else is bounded and must be all certificates:
+// no key, nothing cut off after them.
+func TestChain(t *testing.T) {
+	g := NewWithT(t)
+	one := testutil.NewCA(t, "ca").CertPEM()
+	certs, err := pemcerts.Chain(append(append([]byte{}, one...), one...), 2)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(certs).To(HaveLen(2))
+	_, err = pemcerts.Chain(append(append(append([]byte{}, one...), one...), one...), 2)
+	g.Expect(err).To(MatchError("more than 2 certificates"))
+	_, err = pemcerts.Chain(append(append([]byte{}, one...), "-----BEGIN CERT"...), 2)
+	g.Expect(err).To(MatchError("text after the PEM certificates"))
+	key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("secret")})
+	_, err = pemcerts.Chain(append(append([]byte{}, one...), key...), 2)
+	g.Expect(err).To(MatchError("a PRIVATE KEY block; a certificate chain holds only CERTIFICATE blocks"))
+}
