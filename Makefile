@@ -25,6 +25,9 @@ TEST_ARGS ?=
 # goroutines and replicas share counters, and floods and outages meet
 # concurrent requests (about 70 s of tests).
 RACE_PKGS ?= ./internal/ratelimit/ ./internal/token/ ./verifier/
+# What `make test` regenerates and, under CI, requires to be committed as
+# generated: types, CRDs, RBAC and webhook configuration, the installers.
+GENERATED ?= api config dist
 # Packages `make test` leaves out, named exactly (go list patterns), so that
 # a new folder is tested unless it is listed here: test/bench runs under
 # `make bench`, test/e2e (a real cluster) under `make e2e`.
@@ -100,7 +103,7 @@ test-deps: ## Install what tests run for real (nginx, redis-server) from Debian'
 	@bash hack/test-deps.sh
 
 .PHONY: test
-test: manifests generate fmt vet lint setup-envtest test-deps caddy ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
+test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -vxF -f <(go list $(TEST_PKGS_EXCLUDE)) || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -109,10 +112,10 @@ test: manifests generate fmt vet lint setup-envtest test-deps caddy ## Run golan
 	@# under the race detector.
 	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
 	@if [ "$${CI:-}" = "true" ]; then \
-		changed="$$(git status --porcelain -- api config)"; \
+		changed="$$(git status --porcelain -- $(GENERATED))"; \
 		if [ -n "$$changed" ]; then \
-			echo "$$changed"; git --no-pager diff --stat -- api config || true; \
-			echo "generated files are out of date: run make manifests generate and commit"; \
+			echo "$$changed"; git --no-pager diff --stat -- $(GENERATED) || true; \
+			echo "generated files are out of date: run make manifests generate build-installer and commit"; \
 			exit 1; \
 		fi; \
 	fi
@@ -177,7 +180,27 @@ image-tar: ## Build the image IMG without a container engine, as an OCI tarball 
 docker-push: ## Push the container image IMG.
 	$(CONTAINER_TOOL) push $(IMG)
 
+# The one-file installers: config/default (the webhook's certificate managed
+# by keyward) and config/cert-manager, rendered by envtest's kubectl (the
+# version ENVTEST_K8S_VERSION pins, so the output does not depend on the
+# kubectl of the machine) with IMG as the manager's and verifier's image.
+# Committed; `make test` under CI fails when they are not what this writes.
+.PHONY: build-installer
+build-installer: manifests setup-envtest ## Write dist/install.yaml and dist/install-cert-manager.yaml (image IMG).
+	@mkdir -p dist
+	@kubectl="$$($(ENVTEST_ASSETS))/kubectl"; \
+	for variant in default:install cert-manager:install-cert-manager; do \
+		config="$${variant%%:*}"; out="dist/$${variant##*:}.yaml"; \
+		{ echo "# keyward: generated from config/$$config by make build-installer; do not edit."; \
+		  "$$kubectl" kustomize "config/$$config" | $(SET_IMAGE); } >"$$out.tmp"; \
+		mv "$$out.tmp" "$$out"; echo "wrote $$out"; \
+	done
+
 ##@ Deployment
+
+# Puts IMG where config/manager has the placeholder keyward:dev: the
+# manager's image and, as its VERIFIER_IMAGE, the verifier's.
+SET_IMAGE = sed -e "s|image: keyward:dev|image: $(IMG)|" -e "s|value: keyward:dev|value: $(IMG)|"
 
 ifndef ignore-not-found
   ignore-not-found = false
@@ -193,7 +216,7 @@ uninstall: manifests ## Uninstall the CRDs. Call with ignore-not-found=true to i
 
 .PHONY: deploy
 deploy: manifests ## Deploy the controller (CRDs, RBAC, manager with image IMG, webhook; DEPLOY_CONFIG=config/cert-manager for cert-manager) to the current kubeconfig's cluster.
-	kubectl kustomize $(DEPLOY_CONFIG) | sed -e "s|image: keyward:dev|image: $(IMG)|" -e "s|value: keyward:dev|value: $(IMG)|" | kubectl apply --server-side -f -
+	kubectl kustomize $(DEPLOY_CONFIG) | $(SET_IMAGE) | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Undeploy the controller. Call with ignore-not-found=true to ignore missing resources.

@@ -19,6 +19,10 @@ type EnvOptions struct {
 	// Webhooks installs config/webhook into the API server, pointed at
 	// this process (Env.WebhookInstallOptions says where to serve).
 	Webhooks bool
+	// CRDDirs are more CRD directories, relative to the repository root,
+	// installed beside keyward's (test/crds/cert-manager: cert-manager's
+	// published CRDs, for the install tests).
+	CRDDirs []string
 }
 
 // Env is a package's API server: one per test binary, started in TestMain,
@@ -39,8 +43,12 @@ func StartEnv(o EnvOptions) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	crdDirs := []string{filepath.Join(root, "config", "crd", "bases")}
+	for _, dir := range o.CRDDirs {
+		crdDirs = append(crdDirs, filepath.Join(root, dir))
+	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     crdDirs,
 		ErrorIfCRDPathMissing: true,
 	}
 	if o.Webhooks {
