@@ -1,20 +1,14 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // The samples are what `make run-local` and the README's first steps apply
@@ -25,25 +19,11 @@ import (
 func TestSamplesAreAdmitted(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	var objs []*unstructured.Unstructured
-	dir := filepath.Join("..", "config", "samples")
-	files, err := os.ReadDir(dir)
+	objs, err := testutil.Samples()
 	g.Expect(err).NotTo(HaveOccurred())
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
-		g.Expect(err).NotTo(HaveOccurred())
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-				break
-			} else {
-				g.Expect(err).NotTo(HaveOccurred())
-			}
-			if u.GetNamespace() == "" && u.GetKind() == "APIKey" {
-				u.SetNamespace("default")
-			}
-			objs = append(objs, u)
+	for _, u := range objs {
+		if u.GetKind() == "APIKey" {
+			u.SetNamespace("default")
 		}
 	}
 	g.Expect(objs).To(HaveLen(4))
