@@ -105,7 +105,7 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 	// The deployer creates the verifier's Role and RoleBinding, which the
 	// verifier below is limited to.
 	if _, err := manager.Setup(mgr, manager.Options{
-		Parts:             manager.APIKeys | manager.SigningKeys | manager.VerifierDeployer,
+		Parts:             manager.APIKeys | manager.SigningKeys | manager.KeyPolicies | manager.VerifierDeployer,
 		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		Clock: clock.RealClock{}, Hasher: hasher, HashConcurrency: 2, MaxConcurrentReconciles: 4,
 		WarnBefore: time.Second, RevokedRecordRetention: time.Hour,
