@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -254,4 +255,35 @@ func stripServerFields(obj map[string]any) map[string]any {
 	u.SetUID("")
 	u.SetResourceVersion("")
 	return u.Object
+}
+
+// TestTheArgoCDPatchKeepsWhatArgoCDsConfigMapHolds patches an argocd-cm as
+// `kubectl patch --patch-file` does (a strategic merge patch): the
+// scripts arrive verbatim and the settings already there stay.
+func TestTheArgoCDPatchKeepsWhatArgoCDsConfigMapHolds(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "argocd"}}))).To(Succeed())
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "argocd", Name: "argocd-cm"},
+		Data:       map[string]string{"url": "https://argocd.example.com", "resource.customizations.health.cert-manager.io_Certificate": "return {status = \"Healthy\"}\n"},
+	}
+	g.Expect(k8s.Create(ctx, cm)).To(Succeed())
+
+	patch, err := os.ReadFile(filepath.Join(argocdDir, argocd.PatchFile))
+	g.Expect(err).NotTo(HaveOccurred())
+	patchJSON, err := yaml.YAMLToJSON(patch)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8s.Patch(ctx, cm, client.RawPatch(types.StrategicMergePatchType, patchJSON))).To(Succeed())
+
+	got := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), got)).To(Succeed())
+	g.Expect(got.Data).To(HaveKeyWithValue("url", "https://argocd.example.com"))
+	g.Expect(got.Data).To(HaveKey("resource.customizations.health.cert-manager.io_Certificate"))
+	for _, kind := range argocd.Kinds {
+		script, err := argocd.HealthScript(kind)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got.Data).To(HaveKeyWithValue(argocd.ConfigMapKey(kind), script))
+	}
+	g.Expect(got.Data).To(HaveLen(2 + len(argocd.Kinds)))
 }
