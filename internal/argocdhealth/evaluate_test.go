@@ -116,15 +116,25 @@ func TestOsOffersOnlyTimeAndDate(t *testing.T) {
 func TestOsTimeAndDate(t *testing.T) {
 	g := NewWithT(t)
 	got, err := Evaluate(`
-		local d = os.date("!*t", 86400 * 365 + 3661)
+		local d = os.date("*t", os.time({year = 1971, month = 1, day = 1, hour = 1, min = 1}))
 		local parts = {
-			os.date("!%Y-%m-%dT%H:%M:%SZ %a %b %%", 0),
+			os.date("!%Y-%m-%dT%H:%M:%S %b %%"),
 			tostring(os.time() > 1700000000),
 			tostring(d.year) .. "/" .. tostring(d.month) .. "/" .. tostring(d.day) .. " " .. tostring(d.hour) .. ":" .. tostring(d.min),
 			tostring(os.time({year = 2026, month = 12, day = 6}) == os.time({year = 2026, month = 12, day = 6, hour = 12})),
-			os.date("!%q", 0),
+			os.date("%q", 0),
 		}
 		return {status = "Healthy", message = table.concat(parts, " | ")}`, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Message).To(Equal("1970-01-01T00:00:00Z Thu Jan % | true | 1971/1/1 1:1 | true | %q"))
+	now := time.Now().UTC()
+	g.Expect(got.Message).To(HavePrefix(now.Format("2006-01-02T")))
+	g.Expect(got.Message).To(HaveSuffix(" " + now.Format("Jan") + " % | true | 1971/1/1 1:1 | true | %q"))
+}
+
+// TestOsDateFormatsAsArgoCDDoes pins the conversions where Argo CD's
+// os.date differs from C: a script must read here what it reads there.
+func TestOsDateFormatsAsArgoCDDoes(t *testing.T) {
+	g := NewWithT(t)
+	at := time.Date(2026, 12, 6, 18, 4, 5, 0, time.UTC)
+	g.Expect(strftime(at, "%a %A %x %X %F %P %w %%")).To(Equal("mon Sunday 18/04/05 18:04:05 2026-12-06 pm 0 %"))
 }

@@ -47,19 +47,23 @@ func osTime(L *lua.LState) int {
 	return 1
 }
 
-// osDate formats a time (now, or the Unix time given second) as C's
-// strftime would; "!" first means UTC, "*t" a date table.
+// osDate formats a time (now, or the Unix time given second) with C's
+// strftime conversions; "!" first means UTC, "*t" a date table. It
+// reproduces Argo CD's output, quirks included, because a script must
+// read here what it reads there: a time given explicitly stays local even
+// after "!", yday is always 0, and %a and %x differ from C (see
+// strftimeLayouts).
 func osDate(L *lua.LState) int {
 	format := "%c"
+	t := time.Now()
 	if L.GetTop() >= 1 {
 		format = L.CheckString(1)
-	}
-	t := time.Now()
-	if L.GetTop() >= 2 {
-		t = time.Unix(L.CheckInt64(2), 0)
-	}
-	if rest, utc := strings.CutPrefix(format, "!"); utc {
-		format, t = rest, t.UTC()
+		if rest, utc := strings.CutPrefix(format, "!"); utc {
+			format, t = rest, t.UTC()
+		}
+		if L.GetTop() >= 2 {
+			t = time.Unix(L.CheckInt64(2), 0)
+		}
 	}
 	if strings.HasPrefix(format, "*t") {
 		L.Push(dateTable(L, t))
@@ -74,7 +78,7 @@ func dateTable(L *lua.LState, t time.Time) *lua.LTable {
 	for name, v := range map[string]int{
 		"year": t.Year(), "month": int(t.Month()), "day": t.Day(),
 		"hour": t.Hour(), "min": t.Minute(), "sec": t.Second(),
-		"wday": int(t.Weekday()) + 1, "yday": t.YearDay(),
+		"wday": int(t.Weekday()) + 1, "yday": 0,
 	} {
 		d.RawSetString(name, lua.LNumber(v))
 	}
@@ -82,11 +86,13 @@ func dateTable(L *lua.LState, t time.Time) *lua.LTable {
 	return d
 }
 
-// strftimeLayouts are the conversions os.date knows, as Go layouts.
+// strftimeLayouts are the conversions os.date knows, as Go layouts, the
+// same as Argo CD's: its %a is the literal "mon" (not a Go layout token)
+// and its %x the time, where C has the weekday and the date.
 var strftimeLayouts = map[byte]string{
-	'a': "Mon", 'A': "Monday", 'b': "Jan", 'B': "January", 'c': "02 Jan 06 15:04 MST",
+	'a': "mon", 'A': "Monday", 'b': "Jan", 'B': "January", 'c': "02 Jan 06 15:04 MST",
 	'd': "02", 'F': "2006-01-02", 'H': "15", 'I': "03", 'm': "01", 'M': "04",
-	'p': "PM", 'S': "05", 'x': "01/02/06", 'X': "15:04:05", 'y': "06", 'Y': "2006",
+	'p': "PM", 'P': "pm", 'S': "05", 'x': "15/04/05", 'X': "15:04:05", 'y': "06", 'Y': "2006",
 	'z': "-0700", 'Z': "MST",
 }
 
