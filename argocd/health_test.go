@@ -12,8 +12,9 @@ import (
 )
 
 // TestHealthScripts runs every kind's health.lua on every case of its
-// health_test.yaml, as Argo CD's own health test does, and checks that
-// the cases and the testdata files name each other.
+// health_test.yaml, as Argo CD's own health test does (as from argocd-cm,
+// and as a built-in), and checks that the cases and the testdata files
+// name each other.
 func TestHealthScripts(t *testing.T) {
 	for _, kind := range Kinds {
 		t.Run(kind, func(t *testing.T) {
@@ -36,6 +37,11 @@ func TestHealthScripts(t *testing.T) {
 					got, err := argocdhealth.Evaluate(script, obj)
 					g.Expect(err).NotTo(HaveOccurred())
 					g.Expect(got).To(Equal(tc.HealthStatus))
+					// Contributed upstream, the script would run as a
+					// built-in, with every library open: same answer.
+					builtIn, err := argocdhealth.EvaluateBuiltIn(script, obj)
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(builtIn).To(Equal(got))
 					t.Logf("%s × %s: %s: %s", kind, tc.InputPath, got.Status, got.Message)
 				})
 			}

@@ -5,8 +5,8 @@
 // that is not one of Argo CD's health codes read as Unknown.
 //
 // argocd-cm scripts get no other library unless the user opts in
-// (resource.customizations.useOpenLibs), and built-in scripts get all of
-// them, so a script that passes here runs in both places.
+// (resource.customizations.useOpenLibs); built-in scripts get all of them
+// (EvaluateBuiltIn).
 package argocdhealth
 
 import (
@@ -59,7 +59,18 @@ func valid(c Code) bool {
 // script did not compile, raised an error, ran out of time or returned
 // something that is not a status table.
 func Evaluate(script string, obj map[string]any) (Status, error) {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	return evaluate(script, obj, false)
+}
+
+// EvaluateBuiltIn runs script as Argo CD runs its built-in health checks
+// (resource_customizations compiled into Argo CD), which get every
+// standard library on top of the ones Evaluate opens.
+func EvaluateBuiltIn(script string, obj map[string]any) (Status, error) {
+	return evaluate(script, obj, true)
+}
+
+func evaluate(script string, obj map[string]any, openLibs bool) (Status, error) {
+	L := lua.NewState(lua.Options{SkipOpenLibs: !openLibs})
 	defer L.Close()
 	if err := openLibraries(L); err != nil {
 		return Status{}, err

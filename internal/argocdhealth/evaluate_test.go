@@ -94,6 +94,18 @@ func TestOnlyArgoCDsLibrariesAreOpen(t *testing.T) {
 	g.Expect(got).To(Equal(Status{Status: Healthy}))
 }
 
+func TestBuiltInChecksGetEveryLibrary(t *testing.T) {
+	g := NewWithT(t)
+	script := `if string ~= nil and math ~= nil and os.time ~= nil then return {status = "Healthy"} end
+		return {status = "Degraded"}`
+	got, err := EvaluateBuiltIn(script, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.Status).To(Equal(Healthy))
+	got, err = Evaluate(script, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.Status).To(Equal(Degraded))
+}
+
 func TestOsOffersOnlyTimeAndDate(t *testing.T) {
 	g := NewWithT(t)
 	got, err := Evaluate(`
