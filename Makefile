@@ -82,6 +82,10 @@ manifests: controller-gen ## Generate ClusterRole (config/rbac/role.yaml), CRDs 
 generate: controller-gen ## Generate DeepCopy, DeepCopyInto and DeepCopyObject methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+.PHONY: argocd-cm
+argocd-cm: ## Generate argocd/argocd-cm-patch.yaml (Argo CD health checks) from argocd/resource_customizations.
+	go run ./hack/gen-argocd-cm
+
 .PHONY: fmt
 fmt: ## Run go fmt against code.
 	go fmt ./...
