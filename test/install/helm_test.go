@@ -8,13 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyward-dev/keyward/internal/testutil"
@@ -523,4 +527,71 @@ func parentValue(path string) string {
 		return path[:i]
 	}
 	return ""
+}
+
+// TestChartInstallsUpgradesAndUninstalls runs helm itself against envtest:
+// install with the defaults, upgrade to a certificate from cert-manager,
+// uninstall. Nothing runs the pods (envtest has no nodes), so this checks
+// what Helm applies and removes: the self-managed Secret leaves the release
+// on the upgrade, and the uninstall leaves the CRDs (and so every key).
+//
+// The webhook configuration is real while the release is installed and
+// points at a Service without pods: keyward's own objects are refused
+// meanwhile, so the release is gone before the next test starts.
+func TestChartInstallsUpgradesAndUninstalls(t *testing.T) {
+	helm := helmBinary(t)
+	needAPIServer(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	const namespace, verifierNamespace = "helm-release", "helm-release-verifier"
+	release := func(args ...string) {
+		t.Helper()
+		out, err := runHelm(t, helm, append(args, "--kubeconfig", kubeconfig, "--namespace", namespace)...)
+		g.Expect(err).NotTo(HaveOccurred(), out)
+	}
+	get := func(obj client.Object, namespace, name string) error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	}
+
+	release("install", "keyward", chartDir, "--create-namespace", "--set", "verifier.namespace="+verifierNamespace)
+	t.Cleanup(func() {
+		// Idempotent: the test uninstalls already unless it failed first.
+		_, _ = runHelm(t, helm, "uninstall", "keyward", "--kubeconfig", kubeconfig, "--namespace", namespace, "--ignore-not-found")
+	})
+	manager := &appsv1.Deployment{}
+	g.Expect(get(manager, namespace, "keyward-controller-manager")).To(Succeed())
+	g.Expect(manager.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
+	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--verifier-namespace=" + verifierNamespace))
+	g.Expect(get(&corev1.Secret{}, namespace, "keyward-webhook-server-cert")).To(Succeed())
+	g.Expect(get(&corev1.Namespace{}, "", verifierNamespace)).To(Succeed())
+	g.Expect(get(&rbacv1.Role{}, verifierNamespace, "keyward-manager-verifier-role")).To(Succeed())
+
+	release("upgrade", "keyward", chartDir, "--reuse-values", "--set", "webhook.certificate.source=certManager")
+	g.Expect(get(manager, namespace, "keyward-controller-manager")).To(Succeed())
+	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--webhook-cert-mode=external"))
+	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--verifier-namespace="+verifierNamespace),
+		"--reuse-values keeps the verifier namespace")
+	g.Expect(get(unstructuredOf("cert-manager.io/v1", "Certificate"), namespace, "keyward-serving-cert")).To(Succeed())
+	g.Expect(apierrors.IsNotFound(get(&corev1.Secret{}, namespace, "keyward-webhook-server-cert"))).To(BeTrue(),
+		"the self-managed Secret left the release, so that cert-manager writes its own")
+
+	// Without --wait: envtest runs no namespace controller, so the verifier
+	// namespace the chart created stays Terminating.
+	release("uninstall", "keyward")
+	g.Eventually(func() error { return get(&appsv1.Deployment{}, namespace, "keyward-controller-manager") }).
+		WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
+	g.Eventually(func() error {
+		return get(&admissionregistrationv1.ValidatingWebhookConfiguration{}, "", "keyward-validating-webhook-configuration")
+	}).WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
+	g.Expect(get(unstructuredOf("apiextensions.k8s.io/v1", "CustomResourceDefinition"), "", "apikeys.keyward.dev")).To(Succeed(),
+		"Helm keeps the CRDs, and with them every APIKey")
+}
+
+// unstructuredOf is an empty object of a kind the client's scheme need not
+// know (CRDs, cert-manager's).
+func unstructuredOf(apiVersion, kind string) *unstructured.Unstructured {
+	obj := &unstructured.Unstructured{}
+	obj.SetAPIVersion(apiVersion)
+	obj.SetKind(kind)
+	return obj
 }
