@@ -482,6 +482,22 @@ func field(obj *unstructured.Unstructured, path ...string) any {
 	return value
 }
 
+// TestChartReadsAnUnquotedOffAsOff: `mode: off` in a values file is the
+// boolean false to YAML; the chart takes it for "off" rather than refusing
+// the value the README documents.
+func TestChartReadsAnUnquotedOffAsOff(t *testing.T) {
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	g.Expect(os.WriteFile(values, []byte("verifier:\n  tls:\n    mode: off\n"), 0o600)).To(Succeed())
+	manifests, err := runHelm(t, helm, "template", "keyward", chartDir, "--namespace", "helm-off", "-f", values)
+	g.Expect(err).NotTo(HaveOccurred(), manifests)
+	objs, err := testutil.DecodeManifests([]byte(manifests))
+	g.Expect(err).NotTo(HaveOccurred())
+	args := deployment(g, objs, "keyward-controller-manager").Spec.Template.Spec.Containers[0].Args
+	g.Expect(args).NotTo(ContainElement(HavePrefix("--verifier-tls")))
+}
+
 // TestChartReadmeListsEveryValue: each value of values.yaml has a row in
 // the chart README's values table, its own or an enclosing value's (such
 // as resources for resources.limits.cpu).

@@ -34,6 +34,13 @@ otherwise, later and less visibly).
 {{- .Values.verifier.namespace }}
 {{- end }}
 
+{{/*
+verifier.tls.mode, with an unquoted off (which YAML reads as false) as "off".
+*/}}
+{{- define "keyward.verifierTLSMode" -}}
+{{- .Values.verifier.tls.mode | default "off" }}
+{{- end }}
+
 {{/* The Service the API server calls the webhook through, and its DNS names. */}}
 {{- define "keyward.webhookService" -}}keyward-webhook-service{{- end }}
 {{- define "keyward.webhookSecret" -}}keyward-webhook-server-cert{{- end }}
