@@ -26,8 +26,9 @@ TEST_ARGS ?=
 # concurrent requests (about 70 s of tests).
 RACE_PKGS ?= ./internal/ratelimit/ ./internal/token/ ./verifier/
 # What `make test` regenerates and, under CI, requires to be committed as
-# generated: types, CRDs, RBAC and webhook configuration, the installers.
-GENERATED ?= api config dist
+# generated: types, CRDs, RBAC and webhook configuration, the installers
+# and the chart's copies of CRDs, RBAC and webhook configuration.
+GENERATED ?= api config dist charts
 # Packages `make test` leaves out, named exactly (go list patterns), so that
 # a new folder is tested unless it is listed here: test/bench runs under
 # `make bench`, test/e2e (a real cluster) under `make e2e`.
@@ -75,8 +76,15 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate ClusterRole (config/rbac/role.yaml), CRDs (config/crd/bases) and webhook configs.
+manifests: controller-gen ## Generate ClusterRole (config/rbac/role.yaml), CRDs (config/crd/bases) and webhook configs, and their copies in charts/keyward.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	@# charts/keyward installs the same CRDs, manager roles and webhook
+	@# rules: copies of the generated files, never edited (test/install
+	@# compares them byte for byte).
+	rm -f charts/keyward/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/keyward/crds/
+	cp config/rbac/role.yaml charts/keyward/files/role.yaml
+	cp config/webhook/manifests.yaml charts/keyward/files/webhook.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy, DeepCopyInto and DeepCopyObject methods.
@@ -107,11 +115,11 @@ test-deps: ## Install what tests run for real (nginx, redis-server) from Debian'
 	@bash hack/test-deps.sh
 
 .PHONY: test
-test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
+test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy helm ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -vxF -f <(go list $(TEST_PKGS_EXCLUDE)) || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" KEYWARD_HELM="$(HELM)" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
 	@# The packages whose goroutines and replicas share state, again
 	@# under the race detector.
 	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
@@ -238,12 +246,14 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 ENVTEST_VERSION ?= v0.25.1
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CADDY_VERSION ?= v2.11.9
+HELM_VERSION ?= v4.3.2
 
 ## Tool binaries (versioned file names: a version bump installs anew)
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(ENVTEST_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 CADDY ?= $(LOCALBIN)/caddy-$(CADDY_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 
 ## Prints the envtest assets directory (for KUBEBUILDER_ASSETS) on stdout.
 ENVTEST_ASSETS = SETUP_ENVTEST="$(SETUP_ENVTEST)" ENVTEST_K8S_VERSION="$(ENVTEST_K8S_VERSION)" bash hack/envtest-assets.sh
@@ -272,6 +282,13 @@ $(GOLANGCI_LINT): | $(LOCALBIN)
 caddy: $(CADDY) ## Build Caddy into bin/ if missing (for the forward_auth test).
 $(CADDY): | $(LOCALBIN)
 	$(call go-install-tool,$(CADDY),github.com/caddyserver/caddy/v2/cmd/caddy,$(CADDY_VERSION))
+
+# Helm renders and lints charts/keyward in test/install (KEYWARD_HELM tells
+# the test where it is). Built from its Go module like Caddy.
+.PHONY: helm
+helm: $(HELM) ## Build Helm into bin/ if missing (for the chart's tests).
+$(HELM): | $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary (versioned)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/manager"
@@ -29,6 +30,9 @@ var (
 	// kubectl is envtest's kubectl (the version the Makefile pins), so a
 	// kustomization renders here as it does in `make build-installer`.
 	kubectl string
+	// kubeconfig is a file that gives helm the administrator's access to
+	// the envtest API server.
+	kubeconfig string
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -48,6 +52,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	kubectl = filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	dir, err := os.MkdirTemp("", "keyward-install-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if kubeconfig, err = writeKubeconfig(env, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }
 
@@ -57,4 +71,19 @@ func needAPIServer(t *testing.T) {
 	if k8s == nil {
 		t.Skip(testutil.ErrNoAssets)
 	}
+}
+
+// writeKubeconfig writes a kubeconfig of a cluster administrator of env
+// into dir and returns its path.
+func writeKubeconfig(env *testutil.Env, dir string) (string, error) {
+	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "install-tests", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	config, err := admin.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, config, 0o600)
 }

@@ -1,0 +1,613 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/keyward-dev/keyward/internal/testutil"
+	"github.com/keyward-dev/keyward/verifier"
+)
+
+// chartDir is the chart under test.
+var chartDir = testutil.RepoPath("charts", "keyward")
+
+// chartValueSet is one way to install the chart: its values, and what
+// they must have changed in the rendered objects.
+type chartValueSet struct {
+	name string
+	// values is a values file; the release namespace is helm-<name> and
+	// values pick verifier namespaces of their own, so that no set
+	// collides with another or with the installers' keyward-system.
+	values string
+	// existing is applied with the chart's output: what an operator has
+	// created before installing (a verifier namespace the chart does not
+	// create).
+	existing string
+	check    func(g Gomega, r rendered)
+}
+
+// rendered is the chart's output for one value set.
+type rendered struct {
+	namespace string
+	objs      []*unstructured.Unstructured
+	manager   *appsv1.Deployment
+	tempDir   string
+}
+
+func (r rendered) args() []string { return r.manager.Spec.Template.Spec.Containers[0].Args }
+
+// TestChartValueSetsApplyToARealAPIServer renders the chart with each value
+// set as `helm install` would, lints it with those values, dry-runs the
+// output against envtest (with cert-manager's CRDs) and checks the values
+// took effect.
+func TestChartValueSetsApplyToARealAPIServer(t *testing.T) {
+	helm := helmBinary(t)
+	needAPIServer(t)
+	for _, set := range chartValueSets() {
+		t.Run(set.name, func(t *testing.T) {
+			g := NewWithT(t)
+			values := filepath.Join(t.TempDir(), "values.yaml")
+			g.Expect(os.WriteFile(values, []byte(set.values), 0o600)).To(Succeed())
+			namespace := "helm-" + set.name
+
+			out, err := runHelm(t, helm, "lint", "--strict", "--namespace", namespace, "-f", values, chartDir)
+			g.Expect(err).NotTo(HaveOccurred(), out)
+
+			manifests, err := runHelm(t, helm, "template", "keyward", chartDir,
+				"--namespace", namespace, "--include-crds", "-f", values)
+			g.Expect(err).NotTo(HaveOccurred(), manifests)
+			// helm install --create-namespace creates the release
+			// namespace; a dry run needs it as an object.
+			applied := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + namespace + "\n---\n" + set.existing + "\n---\n" + manifests
+			g.Expect(testutil.ServerSideDryRun(context.Background(), k8s, []byte(applied), fieldManager)).To(Succeed())
+
+			objs, err := testutil.DecodeManifests([]byte(manifests))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(names(objs, "CustomResourceDefinition")).To(ConsistOf(
+				"apikeys.keyward.dev", "signingkeys.keyward.dev", "keypolicies.keyward.dev"))
+			manager := deployment(g, objs, "keyward-controller-manager")
+			g.Expect(manager.Namespace).To(Equal(namespace))
+			g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--leader-elect"))
+			set.check(g, rendered{namespace: namespace, objs: objs, manager: manager, tempDir: t.TempDir()})
+		})
+	}
+}
+
+func chartValueSets() []chartValueSet {
+	return []chartValueSet{{
+		name:   "defaults",
+		values: "verifier:\n  namespace: helm-defaults-verifier\n",
+		check: func(g Gomega, r rendered) {
+			g.Expect(webhookSecretSources(r.objs)).To(ConsistOf("Secret"))
+			g.Expect(names(r.objs, "Certificate")).To(BeEmpty())
+			g.Expect(names(r.objs, "Namespace")).To(ConsistOf("helm-defaults-verifier"))
+			g.Expect(names(r.objs, "KeyPolicy")).To(BeEmpty())
+			g.Expect(names(r.objs, "ConfigMap")).To(BeEmpty(), "no verifier configuration without values for it")
+			g.Expect(r.args()).To(ContainElement("--verifier-namespace=helm-defaults-verifier"))
+			g.Expect(r.args()).NotTo(ContainElement(HavePrefix("--webhook-cert-mode")))
+			g.Expect(r.args()).NotTo(ContainElement(HavePrefix("--verifier-tls")))
+			g.Expect(*r.manager.Spec.Replicas).To(BeEquivalentTo(1))
+			container := r.manager.Spec.Template.Spec.Containers[0]
+			g.Expect(container.Image).To(Equal("keyward:" + chartAppVersion(g)))
+			g.Expect(container.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
+			g.Expect(container.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
+			g.Expect(r.manager.Spec.Template.Spec.SecurityContext.RunAsNonRoot).To(HaveValue(BeTrue()))
+		},
+	}, {
+		name: "cert-manager",
+		values: `
+verifier:
+  namespace: helm-cert-manager-verifier
+webhook:
+  certificate:
+    source: certManager
+`,
+		check: func(g Gomega, r rendered) {
+			g.Expect(webhookSecretSources(r.objs)).To(ConsistOf("Certificate"))
+			g.Expect(r.args()).To(ContainElement("--webhook-cert-mode=external"))
+			cert := object(g, r.objs, "Certificate", r.namespace, "keyward-serving-cert")
+			g.Expect(field(cert, "spec", "dnsNames")).To(ContainElement(
+				"keyward-webhook-service." + r.namespace + ".svc"))
+			g.Expect(field(cert, "spec", "issuerRef")).To(Equal(map[string]any{
+				"kind": "Issuer", "name": "keyward-selfsigned-issuer"}))
+			object(g, r.objs, "Issuer", r.namespace, "keyward-selfsigned-issuer")
+			config := object(g, r.objs, "ValidatingWebhookConfiguration", "", "keyward-validating-webhook-configuration")
+			g.Expect(config.GetAnnotations()).To(HaveKeyWithValue(
+				"cert-manager.io/inject-ca-from", r.namespace+"/keyward-serving-cert"))
+		},
+	}, {
+		name: "default-policy",
+		values: `
+verifier:
+  namespace: helm-default-policy-verifier
+keyPolicy:
+  create: true
+  name: helm-default-policy
+`,
+		check: func(g Gomega, r rendered) {
+			policy := object(g, r.objs, "KeyPolicy", "", "helm-default-policy")
+			g.Expect(policy.GetAnnotations()).To(HaveKeyWithValue("helm.sh/hook", "post-install"),
+				"created once the webhook that validates it runs, and never deleted and created again by an upgrade")
+			g.Expect(field(policy, "spec", "namespaceSelector", "matchLabels")).To(Equal(
+				map[string]any{"keyward.dev/key-policy": "default"}), "selects only the namespaces that opt in")
+			g.Expect(field(policy, "spec", "maxLifetimeDays")).To(BeEquivalentTo(90))
+		},
+	}, {
+		name: "redis-tls",
+		values: `
+verifier:
+  namespace: helm-redis-tls-verifier
+  config:
+    realm: payments
+  redis:
+    enabled: true
+    address: redis.helm-redis-tls-verifier.svc:6380
+    username: keyward-verifier
+    existingSecret: redis-credentials
+    passwordKey: password
+    tls:
+      enabled: true
+      caKey: ca.crt
+      certKey: tls.crt
+      keyKey: tls.key
+    fallback: Deny
+`,
+		check: func(g Gomega, r rendered) {
+			g.Expect(r.args()).To(ContainElements(
+				"--verifier-config-map=keyward-verifier-config", "--verifier-redis-secret=redis-credentials"))
+			configMap := object(g, r.objs, "ConfigMap", "helm-redis-tls-verifier", "keyward-verifier-config")
+			text, _ := field(configMap, "data", "verifier.yaml").(string)
+			// Read as the verifier reads its --config: unknown fields are
+			// errors.
+			file := filepath.Join(r.tempDir, "verifier.yaml")
+			g.Expect(os.WriteFile(file, []byte(text), 0o600)).To(Succeed())
+			config, err := verifier.LoadConfig(file)
+			g.Expect(err).NotTo(HaveOccurred(), text)
+			g.Expect(config.Realm).To(Equal("payments"), "verifier.config is kept beside the Redis store")
+			g.Expect(config.RateLimits.Store).To(Equal("redis"))
+			g.Expect(config.RateLimits.Redis).NotTo(BeNil())
+			redis := *config.RateLimits.Redis
+			g.Expect(redis.Address).To(Equal("redis.helm-redis-tls-verifier.svc:6380"))
+			g.Expect(redis.Username).To(Equal("keyward-verifier"))
+			g.Expect(redis.PasswordFile).To(Equal("/etc/keyward-redis/password"))
+			g.Expect(string(redis.Fallback)).To(Equal("Deny"))
+			g.Expect(redis.TLS).NotTo(BeNil())
+			g.Expect(redis.TLS.CAFile).To(Equal("/etc/keyward-redis/ca.crt"))
+			g.Expect(redis.TLS.CertFile).To(Equal("/etc/keyward-redis/tls.crt"))
+			g.Expect(redis.TLS.KeyFile).To(Equal("/etc/keyward-redis/tls.key"))
+		},
+	}, {
+		name: "placement",
+		values: `
+verifier:
+  namespace: helm-placement-verifier
+replicas: 2
+image:
+  repository: registry.example.com/keyward
+  tag: v1.2.3
+  pullPolicy: Always
+  pullSecrets:
+  - name: registry-credentials
+resources:
+  requests: {cpu: 500m, memory: 256Mi}
+  limits: {cpu: "2", memory: 512Mi}
+nodeSelector:
+  kubernetes.io/os: linux
+  node-role.example.com/keyward: "true"
+tolerations:
+- key: dedicated
+  operator: Equal
+  value: keyward
+  effect: NoSchedule
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            control-plane: controller-manager
+extraArgs:
+- --hash-concurrency=2
+`,
+		check: func(g Gomega, r rendered) {
+			pod := r.manager.Spec.Template.Spec
+			container := pod.Containers[0]
+			g.Expect(*r.manager.Spec.Replicas).To(BeEquivalentTo(2))
+			g.Expect(container.Image).To(Equal("registry.example.com/keyward:v1.2.3"))
+			g.Expect(container.ImagePullPolicy).To(Equal(corev1.PullAlways))
+			g.Expect(container.Env).To(ContainElement(corev1.EnvVar{Name: "VERIFIER_IMAGE", Value: "registry.example.com/keyward:v1.2.3"}),
+				"the verifier runs the manager's image")
+			g.Expect(pod.ImagePullSecrets).To(ConsistOf(corev1.LocalObjectReference{Name: "registry-credentials"}))
+			g.Expect(container.Resources.Requests.Cpu().Equal(resource.MustParse("500m"))).To(BeTrue())
+			g.Expect(container.Resources.Limits.Memory().Equal(resource.MustParse("512Mi"))).To(BeTrue())
+			g.Expect(pod.NodeSelector).To(Equal(map[string]string{"kubernetes.io/os": "linux", "node-role.example.com/keyward": "true"}))
+			g.Expect(pod.Tolerations).To(ConsistOf(corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "keyward", Effect: corev1.TaintEffectNoSchedule}))
+			g.Expect(pod.Affinity).NotTo(BeNil())
+			g.Expect(pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution).To(HaveLen(1))
+			g.Expect(r.args()).To(ContainElement("--hash-concurrency=2"))
+		},
+	}, {
+		name: "verifier-tls-self-managed",
+		values: `
+verifier:
+  namespace: helm-verifier-tls-self-managed-verifier
+  tls:
+    mode: selfManaged
+`,
+		check: func(g Gomega, r rendered) {
+			g.Expect(r.args()).To(ContainElement("--verifier-tls=self-managed"))
+			g.Expect(names(r.objs, "Certificate")).To(BeEmpty(), "the manager issues it")
+		},
+	}, {
+		name: "verifier-tls-cert-manager",
+		values: `
+verifier:
+  namespace: helm-verifier-tls-cert-manager-verifier
+  createNamespace: false
+  tls:
+    mode: certManager
+    certManager:
+      issuerRef:
+        kind: ClusterIssuer
+        name: corporate-ca
+`,
+		existing: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: helm-verifier-tls-cert-manager-verifier\n",
+		check: func(g Gomega, r rendered) {
+			namespace := "helm-verifier-tls-cert-manager-verifier"
+			g.Expect(names(r.objs, "Namespace")).To(BeEmpty(), "createNamespace: false")
+			g.Expect(r.args()).To(ContainElement("--verifier-tls=secret"))
+			cert := object(g, r.objs, "Certificate", namespace, "keyward-verifier-serving-cert")
+			g.Expect(field(cert, "spec", "secretName")).To(Equal("keyward-verifier-tls"))
+			g.Expect(field(cert, "spec", "dnsNames")).To(ContainElement("keyward-verifier." + namespace + ".svc"))
+			g.Expect(field(cert, "spec", "issuerRef")).To(Equal(map[string]any{
+				"kind": "ClusterIssuer", "name": "corporate-ca"}))
+			g.Expect(names(r.objs, "Issuer")).To(BeEmpty(), "the issuerRef given is used")
+			g.Expect(webhookSecretSources(r.objs)).To(ConsistOf("Secret"), "the webhook's certificate is still self-managed")
+		},
+	}}
+}
+
+// TestChartDefaultsInstallWhatTheInstallerInstalls renders the chart as
+// `helm install keyward charts/keyward -n keyward-system` and compares it
+// with dist/install.yaml, object by object: the chart installs what
+// config/default does, so a change to config/ that the chart misses fails
+// here. Only Helm's labels and the image differ.
+func TestChartDefaultsInstallWhatTheInstallerInstalls(t *testing.T) {
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	manifests, err := runHelm(t, helm, "template", "keyward", chartDir, "--namespace", "keyward-system",
+		"--include-crds", "--set", "image.tag=dev")
+	g.Expect(err).NotTo(HaveOccurred(), manifests)
+	chart, err := testutil.DecodeManifests([]byte(manifests))
+	g.Expect(err).NotTo(HaveOccurred())
+	installer, err := os.ReadFile(testutil.RepoPath("dist", "install.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	dist, err := testutil.DecodeManifests(installer)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	want := withoutLabels(dist)
+	// helm install --create-namespace creates the release namespace.
+	delete(want, objectKey{kind: "Namespace", name: "keyward-system"})
+	got := withoutLabels(chart)
+	// The installer leaves the pull policy to Kubernetes' default.
+	manager := objectKey{kind: "Deployment", namespace: "keyward-system", name: "keyward-controller-manager"}
+	g.Expect(got).To(HaveKey(manager))
+	containers, _, _ := unstructured.NestedSlice(got[manager], "spec", "template", "spec", "containers")
+	delete(containers[0].(map[string]any), "imagePullPolicy")
+	g.Expect(unstructured.SetNestedSlice(got[manager], containers, "spec", "template", "spec", "containers")).To(Succeed())
+
+	g.Expect(keys(got)).To(ConsistOf(keys(want)))
+	for key, obj := range want {
+		g.Expect(got[key]).To(Equal(obj), "%v differs from dist/install.yaml's", key)
+	}
+}
+
+type objectKey struct{ kind, namespace, name string }
+
+func withoutLabels(objs []*unstructured.Unstructured) map[objectKey]map[string]any {
+	out := map[objectKey]map[string]any{}
+	for _, obj := range objs {
+		obj = obj.DeepCopy()
+		obj.SetLabels(nil)
+		out[objectKey{obj.GetKind(), obj.GetNamespace(), obj.GetName()}] = obj.Object
+	}
+	return out
+}
+
+func keys(m map[objectKey]map[string]any) []objectKey {
+	out := make([]objectKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestChartCopiesOfGeneratedFilesAreCurrent: the chart's CRDs, manager
+// roles and webhook configuration are the files `make manifests`
+// generates, byte for byte, and no CRD is missing or left over.
+func TestChartCopiesOfGeneratedFilesAreCurrent(t *testing.T) {
+	g := NewWithT(t)
+	generated, err := filepath.Glob(testutil.RepoPath("config", "crd", "bases", "*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(generated).NotTo(BeEmpty())
+	copies, err := filepath.Glob(filepath.Join(chartDir, "crds", "*"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(baseNames(copies)).To(ConsistOf(baseNames(generated)), "run make manifests")
+
+	pairs := map[string]string{
+		testutil.RepoPath("config", "rbac", "role.yaml"):         filepath.Join(chartDir, "files", "role.yaml"),
+		testutil.RepoPath("config", "webhook", "manifests.yaml"): filepath.Join(chartDir, "files", "webhook.yaml"),
+	}
+	for _, file := range generated {
+		pairs[file] = filepath.Join(chartDir, "crds", filepath.Base(file))
+	}
+	for original, copied := range pairs {
+		want, err := os.ReadFile(original)
+		g.Expect(err).NotTo(HaveOccurred())
+		got, err := os.ReadFile(copied)
+		g.Expect(err).NotTo(HaveOccurred(), "run make manifests")
+		g.Expect(bytes.Equal(got, want)).To(BeTrue(), "%s is not %s: run make manifests", copied, original)
+	}
+}
+
+func baseNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Base(p)
+	}
+	return out
+}
+
+// TestChartLintIsClean runs `helm lint --strict` on the chart as shipped.
+func TestChartLintIsClean(t *testing.T) {
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	out, err := runHelm(t, helm, "lint", "--strict", chartDir)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	g.Expect(out).To(ContainSubstring("1 chart(s) linted, 0 chart(s) failed"))
+	g.Expect(out).NotTo(ContainSubstring("[WARNING]"))
+	g.Expect(out).NotTo(ContainSubstring("[ERROR]"))
+}
+
+// TestChartRefusesWrongValues: a wrong value stops `helm template` (and so
+// `helm install`) with a message naming it, from the schema or, for rules
+// between values, from the templates.
+func TestChartRefusesWrongValues(t *testing.T) {
+	helm := helmBinary(t)
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want []string
+	}{
+		{"unknown certificate source", []string{"webhook.certificate.source=bogus"},
+			[]string{"/webhook/certificate/source", "selfManaged", "certManager"}},
+		{"negative replicas", []string{"replicas=-1"}, []string{"/replicas", "minimum"}},
+		{"no replicas", []string{"replicas=0"}, []string{"/replicas", "minimum"}},
+		{"misspelt value", []string{"replica=2"}, []string{"additional properties", "replica"}},
+		{"unknown verifier TLS mode", []string{"verifier.tls.mode=on"}, []string{"/verifier/tls/mode", "selfManaged"}},
+		{"unknown pull policy", []string{"image.pullPolicy=Sometimes"}, []string{"/image/pullPolicy"}},
+		{"redis without address", []string{"verifier.redis.enabled=true"}, []string{"/verifier/redis/address"}},
+		{"redis address without port", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis"}, []string{"/verifier/redis/address"}},
+		{"quota sharing without replicas", []string{"verifier.redis.quotaFallback=LocalShare"}, []string{"/verifier/redis/replicas"}},
+		{"issuer without name", []string{"webhook.certificate.source=certManager", "webhook.certificate.certManager.issuerRef.kind=ClusterIssuer"},
+			[]string{"/webhook/certificate/certManager/issuerRef", "name"}},
+		{"extra argument that is no flag", []string{"extraArgs={manager}"}, []string{"/extraArgs/0"}},
+		{"verifier in the manager's namespace", []string{"verifier.namespace=helm-refused"},
+			[]string{"verifier.namespace must not be the release namespace", "helm-refused"}},
+		{"redis secret keys without the secret", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis:6379", "verifier.redis.passwordKey=password"},
+			[]string{"verifier.redis.existingSecret is empty", "password"}},
+		{"client certificate without key", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis:6379",
+			"verifier.redis.existingSecret=redis", "verifier.redis.tls.enabled=true", "verifier.redis.tls.certKey=tls.crt"},
+			[]string{"verifier.redis.tls.certKey and verifier.redis.tls.keyKey"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			args := []string{"template", "keyward", chartDir, "--namespace", "helm-refused"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := runHelm(t, helm, args...)
+			g.Expect(err).To(HaveOccurred(), out)
+			for _, want := range tc.want {
+				g.Expect(out).To(ContainSubstring(want))
+			}
+		})
+	}
+}
+
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	return testutil.BuiltProgram(t, "helm", "KEYWARD_HELM", "helm")
+}
+
+// runHelm runs helm with its configuration, cache and data in a temporary
+// directory, and returns its output, stderr included.
+func runHelm(t *testing.T, helm string, args ...string) (string, error) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(helm, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func chartAppVersion(g Gomega) string {
+	file, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	g.Expect(yaml.Unmarshal(file, &chart)).To(Succeed())
+	g.Expect(chart.AppVersion).NotTo(BeEmpty())
+	return chart.AppVersion
+}
+
+// object is the rendered object of that kind, namespace and name.
+func object(g Gomega, objs []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	var found *unstructured.Unstructured
+	for _, obj := range objs {
+		if obj.GetKind() == kind && obj.GetNamespace() == namespace && obj.GetName() == name {
+			found = obj
+		}
+	}
+	g.Expect(found).NotTo(BeNil(), "no %s %s/%s rendered", kind, namespace, name)
+	return found
+}
+
+// field is the value at path in obj, nil when there is none.
+func field(obj *unstructured.Unstructured, path ...string) any {
+	value, _, _ := unstructured.NestedFieldNoCopy(obj.Object, path...)
+	return value
+}
+
+// TestChartReadsAnUnquotedOffAsOff: `mode: off` in a values file is the
+// boolean false to YAML; the chart takes it for "off" rather than refusing
+// the value the README documents.
+func TestChartReadsAnUnquotedOffAsOff(t *testing.T) {
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	g.Expect(os.WriteFile(values, []byte("verifier:\n  tls:\n    mode: off\n"), 0o600)).To(Succeed())
+	manifests, err := runHelm(t, helm, "template", "keyward", chartDir, "--namespace", "helm-off", "-f", values)
+	g.Expect(err).NotTo(HaveOccurred(), manifests)
+	objs, err := testutil.DecodeManifests([]byte(manifests))
+	g.Expect(err).NotTo(HaveOccurred())
+	args := deployment(g, objs, "keyward-controller-manager").Spec.Template.Spec.Containers[0].Args
+	g.Expect(args).NotTo(ContainElement(HavePrefix("--verifier-tls")))
+}
+
+// TestChartReadmeListsEveryValue: each value of values.yaml has a row in
+// the chart README's values table, its own or an enclosing value's (such
+// as resources for resources.limits.cpu).
+func TestChartReadmeListsEveryValue(t *testing.T) {
+	g := NewWithT(t)
+	file, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var values map[string]any
+	g.Expect(yaml.Unmarshal(file, &values)).To(Succeed())
+	readme, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	g.Expect(err).NotTo(HaveOccurred())
+
+	paths := valuePaths("", values)
+	g.Expect(paths).To(ContainElement("verifier.redis.tls.caKey"))
+	for _, path := range paths {
+		documented := false
+		for prefix := path; prefix != "" && !documented; prefix = parentValue(prefix) {
+			documented = bytes.Contains(readme, []byte("| `"+prefix+"` |"))
+		}
+		g.Expect(documented).To(BeTrue(), "README.md has no row for %s", path)
+	}
+}
+
+// valuePaths are the dotted paths of the leaves of values.
+func valuePaths(prefix string, values map[string]any) []string {
+	var out []string
+	for key, value := range values {
+		path := key
+		if prefix != "" {
+			path = prefix + "." + key
+		}
+		if nested, ok := value.(map[string]any); ok && len(nested) > 0 {
+			out = append(out, valuePaths(path, nested)...)
+		} else {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+func parentValue(path string) string {
+	if i := strings.LastIndex(path, "."); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// TestChartInstallsUpgradesAndUninstalls runs helm itself against envtest:
+// install with the defaults, upgrade to a certificate from cert-manager,
+// uninstall. Nothing runs the pods (envtest has no nodes), so this checks
+// what Helm applies and removes: the self-managed Secret leaves the release
+// on the upgrade, and the uninstall leaves the CRDs (and so every key).
+//
+// The webhook configuration is real while the release is installed and
+// points at a Service without pods: keyward's own objects are refused
+// meanwhile, so the release is gone before the next test starts.
+func TestChartInstallsUpgradesAndUninstalls(t *testing.T) {
+	helm := helmBinary(t)
+	needAPIServer(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	const namespace, verifierNamespace = "helm-release", "helm-release-verifier"
+	release := func(args ...string) {
+		t.Helper()
+		out, err := runHelm(t, helm, append(args, "--kubeconfig", kubeconfig, "--namespace", namespace)...)
+		g.Expect(err).NotTo(HaveOccurred(), out)
+	}
+	get := func(obj client.Object, namespace, name string) error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	}
+
+	release("install", "keyward", chartDir, "--create-namespace", "--set", "verifier.namespace="+verifierNamespace)
+	t.Cleanup(func() {
+		// Idempotent: the test uninstalls already unless it failed first.
+		_, _ = runHelm(t, helm, "uninstall", "keyward", "--kubeconfig", kubeconfig, "--namespace", namespace, "--ignore-not-found")
+	})
+	manager := &appsv1.Deployment{}
+	g.Expect(get(manager, namespace, "keyward-controller-manager")).To(Succeed())
+	g.Expect(manager.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
+	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--verifier-namespace=" + verifierNamespace))
+	g.Expect(get(&corev1.Secret{}, namespace, "keyward-webhook-server-cert")).To(Succeed())
+	g.Expect(get(&corev1.Namespace{}, "", verifierNamespace)).To(Succeed())
+	g.Expect(get(&rbacv1.Role{}, verifierNamespace, "keyward-manager-verifier-role")).To(Succeed())
+
+	release("upgrade", "keyward", chartDir, "--reuse-values", "--set", "webhook.certificate.source=certManager")
+	g.Expect(get(manager, namespace, "keyward-controller-manager")).To(Succeed())
+	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--webhook-cert-mode=external"))
+	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--verifier-namespace="+verifierNamespace),
+		"--reuse-values keeps the verifier namespace")
+	g.Expect(get(unstructuredOf("cert-manager.io/v1", "Certificate"), namespace, "keyward-serving-cert")).To(Succeed())
+	g.Expect(apierrors.IsNotFound(get(&corev1.Secret{}, namespace, "keyward-webhook-server-cert"))).To(BeTrue(),
+		"the self-managed Secret left the release, so that cert-manager writes its own")
+
+	// Without --wait: envtest runs no namespace controller, so the verifier
+	// namespace the chart created stays Terminating.
+	release("uninstall", "keyward")
+	g.Eventually(func() error { return get(&appsv1.Deployment{}, namespace, "keyward-controller-manager") }).
+		WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
+	g.Eventually(func() error {
+		return get(&admissionregistrationv1.ValidatingWebhookConfiguration{}, "", "keyward-validating-webhook-configuration")
+	}).WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
+	g.Expect(get(unstructuredOf("apiextensions.k8s.io/v1", "CustomResourceDefinition"), "", "apikeys.keyward.dev")).To(Succeed(),
+		"Helm keeps the CRDs, and with them every APIKey")
+}
+
+// unstructuredOf is an empty object of a kind the client's scheme need not
+// know (CRDs, cert-manager's).
+func unstructuredOf(apiVersion, kind string) *unstructured.Unstructured {
+	obj := &unstructured.Unstructured{}
+	obj.SetAPIVersion(apiVersion)
+	obj.SetKind(kind)
+	return obj
+}
