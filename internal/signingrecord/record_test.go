@@ -1,13 +1,16 @@
 package signingrecord
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +127,40 @@ func TestPrivateKeyRoundTripNeverQuotesInput(t *testing.T) {
 	_, err = DecodePrivateKey([]byte(broken))
 	if err != nil {
 		g.Expect(err.Error()).NotTo(ContainSubstring(strings.Split(broken, "\n")[1][:16]))
+	}
+}
+
+// A private key's DER is overwritten once it is encoded, and once it is
+// parsed; the PEM a caller hands in (a cached Secret's data) is not
+// touched, and a decoded key still signs.
+func TestPrivateKeyBuffersAreOverwritten(t *testing.T) {
+	for _, alg := range []string{"ES256", "RS256"} {
+		t.Run(alg, func(t *testing.T) {
+			g := NewWithT(t)
+			key, err := GenerateKey(alg, 2048)
+			g.Expect(err).NotTo(HaveOccurred())
+			der, err := x509.MarshalPKCS8PrivateKey(key)
+			g.Expect(err).NotTo(HaveOccurred())
+			kept := slices.Clone(der)
+			pemBytes := encodeAndClear("PRIVATE KEY", der)
+			g.Expect(der).To(Equal(make([]byte, len(der))), "the DER is overwritten")
+			block, _ := pem.Decode(pemBytes)
+			g.Expect(block.Bytes).To(Equal(kept), "the PEM holds what the DER held")
+
+			cached := slices.Clone(pemBytes)
+			back, err := DecodePrivateKey(cached)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(cached).To(Equal(pemBytes), "the input is left alone")
+			digest := sha256.Sum256([]byte("payload"))
+			sig, err := back.Sign(rand.Reader, digest[:], crypto.SHA256)
+			g.Expect(err).NotTo(HaveOccurred())
+			switch pub := key.Public().(type) {
+			case *ecdsa.PublicKey:
+				g.Expect(ecdsa.VerifyASN1(pub, digest[:], sig)).To(BeTrue())
+			case *rsa.PublicKey:
+				g.Expect(rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig)).To(Succeed())
+			}
+		})
 	}
 }
 
