@@ -28,10 +28,11 @@ RACE_PKGS ?= ./internal/ratelimit/ ./internal/token/ ./verifier/
 # Packages `make test` runs once more under GODEBUG=fips140=only, where Go's
 # Cryptographic Module refuses every algorithm and key size it does not
 # approve: key hashing, token signing and validation, signing-key records,
-# TLS serving and the Redis client, certificate bindings and bundles, and
-# the FIPS rules themselves (a few seconds; docs/fips.md).
+# TLS serving and the Redis client, certificate bindings and bundles, the
+# FIPS rules themselves, and the verifier, which uses them all on the
+# request path (about 20 s; docs/fips.md).
 FIPS_PKGS ?= ./internal/fipsmode/ ./internal/keys/ ./internal/token/ ./internal/signingrecord/ \
-	./internal/servingtls/ ./internal/redisconn/ ./internal/certbind/ ./internal/pemcerts/
+	./internal/servingtls/ ./internal/redisconn/ ./internal/certbind/ ./internal/pemcerts/ ./verifier/
 # The Go Cryptographic Module `make build-fips` builds with (GOFIPS140):
 # v1.0.0 is the frozen snapshot this Go release ships in
 # $(go env GOROOT)/lib/fips140 and names "certified" (v1.0.0-c2097c7c);
@@ -126,7 +127,7 @@ test: manifests generate fmt vet lint setup-envtest test-deps caddy build-fips #
 	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
 	@# The crypto-using packages, again with the FIPS 140-3 module
 	@# refusing whatever it does not approve.
-	GODEBUG=fips140=only go test -count=1 -timeout 5m $(FIPS_PKGS)
+	GODEBUG=fips140=only KEYWARD_CADDY="$(CADDY)" go test -count=1 -timeout 5m $(FIPS_PKGS)
 	@if [ "$${CI:-}" = "true" ]; then \
 		changed="$$(git status --porcelain -- api config)"; \
 		if [ -n "$$changed" ]; then \

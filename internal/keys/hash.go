@@ -77,6 +77,11 @@ func (h Hasher) Hash(key Key) (string, error) {
 // ErrMalformedHash means a stored hash is not a PHC string this package wrote.
 var ErrMalformedHash = errors.New("stored hash is not a valid $pbkdf2-sha256$ PHC string")
 
+// ErrHashNotAllowed means, in FIPS mode, that a stored hash's parameters
+// are below what the mode allows: the key must be rotated by a manager in
+// FIPS mode, which hashes it anew.
+var ErrHashNotAllowed = errors.New("the stored hash is not allowed in FIPS mode")
+
 // Verify reports whether key matches the PHC string, comparing in constant time.
 func Verify(key Key, encoded string) (bool, error) {
 	p, err := ParseHash(encoded)
@@ -84,10 +89,10 @@ func Verify(key Key, encoded string) (bool, error) {
 		return false, err
 	}
 	if fips140.Enabled() {
-		// A hash written before FIPS mode, with the insecure switch, is
+		// A hash written outside FIPS mode, with the insecure switch, is
 		// not verified: the same rule as the manager's start-up check.
 		if err := fipsmode.CheckPBKDF2(p.Iterations, len(p.salt), len(p.hash)); err != nil {
-			return false, fmt.Errorf("stored hash: %w", err)
+			return false, fmt.Errorf("%w: %w", ErrHashNotAllowed, err)
 		}
 	}
 	dk, err := pbkdf2.Key(sha256.New, key.Plaintext(), p.salt, p.Iterations, len(p.hash))
