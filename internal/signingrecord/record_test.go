@@ -4,12 +4,14 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -199,6 +201,24 @@ func TestParsePublicKey(t *testing.T) {
 			g.Expect(string(out)).NotTo(ContainSubstring(`"d"`))
 		})
 	}
+}
+
+// An enrolled RSA key with exponent 3, which Go's module refuses at every
+// verification under fips140=only, is refused at enrolment in FIPS mode,
+// saying why; outside FIPS mode it is enrolled (make test runs this
+// package both ways).
+func TestParsePublicKeyInFIPSModeRefusesExponent3(t *testing.T) {
+	g := NewWithT(t)
+	n := new(big.Int).Lsh(big.NewInt(1), 2047)
+	der, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: 3})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, alg, _, err := ParsePublicKey(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	if fips140.Enabled() {
+		g.Expect(err).To(MatchError("an RSA key with public exponent 3; FIPS mode needs an odd exponent above 65536 (usually 65537)"))
+		return
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(alg).To(Equal("RS256"))
 }
 
 // FuzzDecode: nothing panics, and whatever decodes validates.
