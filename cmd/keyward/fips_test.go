@@ -3,13 +3,23 @@ package main
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/internal/verifierflags"
 	"github.com/keyward-dev/keyward/verifier"
@@ -125,4 +135,50 @@ func TestVerifierFIPSSettingsNameEveryCertificate(t *testing.T) {
 	s, err = verifierFIPSSettings(verifierflags.Flags{}, verifier.Config{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(s.Keys).To(BeEmpty(), "plain HTTP and no configuration: no certificate to judge")
+}
+
+// The FIPS binary does keyward's work with Go's module enforcing its rules
+// (GODEBUG=fips140=only): the manager, talking TLS to a real API server,
+// mints and hashes a key (PBKDF2 at the default 600,000 iterations, the
+// HMAC fingerprint) and delivers it; the verifier reads its record and
+// permits it.
+func TestFIPSBinaryMintsAndVerifiesAKeyUnderFIPSOnly(t *testing.T) {
+	binary := fipsBinary(t)
+	ctx, cfg, k8s := sharedAPIServer(t)
+	g := NewWithT(t)
+	managerNS, verifierNS, keyNS := testNamespace("keyward-system"), testNamespace("keyward-verifier"), testNamespace("payments")
+	for _, ns := range []string{managerNS, verifierNS, keyNS} {
+		g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	}
+	only := map[string]string{"GODEBUG": "fips140=only", "POD_NAMESPACE": managerNS, "POD_NAME": "verifier-0"}
+	startKeywardBinary(t, binary, cfg, only, "manager",
+		"--enable-webhooks=false", "--deploy-verifier=false", "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"--verifier-namespace="+verifierNS, "--default-policy=allow")
+	decisions, probes := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	startKeywardBinary(t, binary, cfg, only, "verifier", "--namespace="+verifierNS,
+		"--bind-address="+decisions, "--public-bind-address=0", "--health-probe-bind-address="+probes, "--metrics-bind-address=0")
+
+	key := &keywardv1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: keyNS, Name: "fraud-reporting"},
+		Spec:       keywardv1.APIKeySpec{Owner: "15a6", Scopes: []keywardv1.Scope{"acme/payments/investigations:read"}},
+	}
+	g.Expect(k8s.Create(ctx, key)).To(Succeed())
+	delivered := &corev1.Secret{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: keyNS, Name: key.DeliverySecretName()}, delivered)).To(Succeed())
+		g.Expect(delivered.Data).To(HaveKey("key"))
+	}).WithTimeout(60*time.Second).Should(Succeed(), "the manager delivers the key")
+	plaintext, err := keys.Parse(string(delivered.Data["key"]))
+	g.Expect(err).NotTo(HaveOccurred())
+
+	body := `{"subject":{"credential":"` + plaintext.Plaintext() + `"},"resource":{"org":"acme","project":"payments","type":"investigations"},"action":{"id":"read"}}`
+	g.Eventually(func(g Gomega) {
+		resp, err := http.Post("http://"+decisions+"/v1/decision", "application/json", strings.NewReader(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		var out map[string]any
+		g.Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
+		g.Expect(out).To(HaveKeyWithValue("decision", "Permit"))
+	}).WithTimeout(60*time.Second).Should(Succeed(), "the verifier permits the key")
 }
