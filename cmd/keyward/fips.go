@@ -2,8 +2,11 @@ package main
 
 import (
 	"crypto/fips140"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/keyward-dev/keyward/internal/fipsmode"
 	"github.com/keyward-dev/keyward/internal/keys"
@@ -26,17 +29,30 @@ func refuseInFIPSMode(s fipsmode.Settings) error {
 }
 
 // managerFIPSSettings are the manager's settings that FIPS mode judges:
-// the hashing of new keys. Its webhook certificate is either generated
-// (RSA 2048) or mounted later by cert-manager, so there is nothing to
-// read at start.
-func managerFIPSSettings(iterations int) fipsmode.Settings {
+// the hashing of new keys, and in external mode the webhook's certificate,
+// which a mounted Secret (cert-manager's) provides before the process
+// starts. A self-managed certificate is the manager's own (RSA 2048), made
+// after the check.
+func managerFIPSSettings(o managerOptions) (fipsmode.Settings, error) {
+	iterations := o.iterations
 	if iterations == 0 {
 		iterations = keys.DefaultIterations
 	}
-	return fipsmode.Settings{PBKDF2: &fipsmode.PBKDF2{
+	s := fipsmode.Settings{PBKDF2: &fipsmode.PBKDF2{
 		Setting:    "--pbkdf2-iterations",
 		Iterations: iterations, SaltBytes: keys.SaltLength, KeyBytes: keys.HashLength,
 	}}
+	if !o.enableWebhooks || o.webhookCertMode != certModeExternal {
+		return s, nil
+	}
+	// controller-runtime's file name; a missing file is its error to report.
+	path := filepath.Join(o.webhookCertDir, "tls.crt")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	var err error
+	s.Keys, err = certificateKeys(s.Keys, "--webhook-cert-dir", path)
+	return s, err
 }
 
 // verifierFIPSSettings are the public keys of every certificate the
@@ -63,20 +79,30 @@ func verifierFIPSSettings(f verifierflags.Flags, conf verifier.Config) (fipsmode
 		if file.path == "" {
 			continue
 		}
-		b, err := os.ReadFile(file.path)
-		if err != nil {
-			return s, fmt.Errorf("%s: %w", file.setting, err)
-		}
-		certs, err := pemcerts.Parse(b)
-		if err != nil {
-			return s, fmt.Errorf("%s %s: %w", file.setting, file.path, err)
-		}
-		for i, c := range certs {
-			s.Keys = append(s.Keys, fipsmode.Key{
-				Setting: fmt.Sprintf("%s %s, certificate %d (%s)", file.setting, file.path, i+1, c.Subject),
-				Public:  c.PublicKey,
-			})
+		var err error
+		if s.Keys, err = certificateKeys(s.Keys, file.setting, file.path); err != nil {
+			return s, err
 		}
 	}
 	return s, nil
+}
+
+// certificateKeys appends the public key of every certificate in the PEM
+// file at path, each named by setting, the file and its place in it.
+func certificateKeys(to []fipsmode.Key, setting, path string) ([]fipsmode.Key, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return to, fmt.Errorf("%s: %w", setting, err)
+	}
+	certs, err := pemcerts.Parse(b)
+	if err != nil {
+		return to, fmt.Errorf("%s %s: %w", setting, path, err)
+	}
+	for i, c := range certs {
+		to = append(to, fipsmode.Key{
+			Setting: fmt.Sprintf("%s %s, certificate %d (%s)", setting, path, i+1, c.Subject),
+			Public:  c.PublicKey,
+		})
+	}
+	return to, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/fipsmode"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/internal/verifierflags"
@@ -96,6 +97,38 @@ func TestFIPSBinaryRefusesAnRSA1024Certificate(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(out).To(ContainSubstring(notCluster))
 	g.Expect(out).NotTo(ContainSubstring("FIPS"))
+
+	// The manager's webhook certificate in external mode (cert-manager's
+	// Secret, mounted before the process starts).
+	webhookDir := t.TempDir()
+	ca.Issue(t, testutil.CertOptions{CommonName: "keyward-webhook-service.keyward-system.svc", Key: small}).WriteFiles(t, webhookDir, "tls")
+	out, err = runFIPS(t, "", "manager", "--deploy-verifier=false", "--webhook-cert-mode=external", "--webhook-cert-dir="+webhookDir)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(out).To(ContainSubstring("keyward manager: refusing to start in FIPS 140-3 mode"))
+	g.Expect(out).To(ContainSubstring("--webhook-cert-dir " + filepath.Join(webhookDir, "tls.crt") +
+		", certificate 1 (CN=keyward-webhook-service.keyward-system.svc): an RSA key of 1024 bits; FIPS mode needs at least 2048 bits"))
+}
+
+// The manager judges the webhook certificate only where it is given one
+// before it starts: in external mode, once the file is there.
+func TestManagerFIPSSettingsReadTheExternalWebhookCertificate(t *testing.T) {
+	g := NewWithT(t)
+	o := testWebhookOptions(t, certModeExternal)
+	s, err := managerFIPSSettings(o)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(*s.PBKDF2).To(Equal(fipsmode.PBKDF2{Setting: "--pbkdf2-iterations", Iterations: 600_000, SaltBytes: 16, KeyBytes: 32}))
+	g.Expect(s.Keys).To(BeEmpty(), "no file yet: controller-runtime reports it")
+
+	testutil.NewCA(t, "webhook CA").Issue(t, testutil.CertOptions{CommonName: "webhook"}).WriteFiles(t, o.webhookCertDir, "tls")
+	s, err = managerFIPSSettings(o)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s.Keys).To(HaveLen(1))
+	g.Expect(s.Keys[0].Setting).To(Equal("--webhook-cert-dir " + filepath.Join(o.webhookCertDir, "tls.crt") + ", certificate 1 (CN=webhook)"))
+
+	o.webhookCertMode = certModeSelfManaged
+	s, err = managerFIPSSettings(o)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s.Keys).To(BeEmpty(), "a self-managed certificate is the manager's own")
 }
 
 // Every certificate the verifier is given reaches the FIPS check, named by

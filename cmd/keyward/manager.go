@@ -124,7 +124,11 @@ func runManager(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := refuseInFIPSMode(managerFIPSSettings(o.iterations)); err != nil {
+	fipsSettings, err := managerFIPSSettings(o)
+	if err != nil {
+		return err
+	}
+	if err := refuseInFIPSMode(fipsSettings); err != nil {
 		return err
 	}
 	if o.iterations < keys.DefaultIterations {
