@@ -2,6 +2,10 @@
 FROM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
+# GOFIPS140 selects the Go Cryptographic Module: "off" (the default), or a
+# module version (v1.0.0, as make build-fips) for a binary in FIPS 140-3
+# mode (docs/fips.md): --build-arg GOFIPS140=v1.0.0.
+ARG GOFIPS140=off
 
 WORKDIR /workspace
 # Copy the Go module manifests first and download the modules in their own
@@ -17,7 +21,7 @@ COPY . .
 # GOARCH has no default, so the binary is built for the platform of the
 # host where the command runs, or for --platform when docker buildx sets
 # TARGETOS/TARGETARCH.
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} GOFIPS140=${GOFIPS140} \
     go build -trimpath -ldflags "-s -w" -o keyward ./cmd/keyward
 
 # Distroless static, nonroot: no shell, no package manager, runs as 65532.

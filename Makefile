@@ -29,6 +29,20 @@ RACE_PKGS ?= ./internal/ratelimit/ ./internal/token/ ./verifier/
 # generated: types, CRDs, RBAC and webhook configuration, the installers
 # and the chart's copies of CRDs, RBAC and webhook configuration.
 GENERATED ?= api config dist charts
+# Packages `make test` runs once more under GODEBUG=fips140=only, where Go's
+# Cryptographic Module refuses every algorithm and key size it does not
+# approve: key hashing, token signing and validation, signing-key records,
+# TLS serving and the Redis client, certificate bindings and bundles, the
+# FIPS rules themselves, and the verifier, which uses them all on the
+# request path (about 20 s; docs/fips.md).
+FIPS_PKGS ?= ./internal/fipsmode/ ./internal/keys/ ./internal/token/ ./internal/signingrecord/ \
+	./internal/servingtls/ ./internal/redisconn/ ./internal/certbind/ ./internal/pemcerts/ ./verifier/
+# The Go Cryptographic Module `make build-fips` builds with (GOFIPS140):
+# v1.0.0 is the frozen snapshot this Go release ships in
+# $(go env GOROOT)/lib/fips140 and names "certified" (v1.0.0-c2097c7c);
+# "latest" would build the module code of the Go tree, which no validation
+# covers.
+GOFIPS140_VERSION ?= v1.0.0
 # Packages `make test` leaves out, named exactly (go list patterns), so that
 # a new folder is tested unless it is listed here: test/bench runs under
 # `make bench`, test/e2e (a real cluster) under `make e2e`.
@@ -55,6 +69,9 @@ RUN_LOCAL_ARGS ?=
 
 # Container tool for docker-build/docker-push.
 CONTAINER_TOOL ?= docker
+# GOFIPS140 of the image's binary: "off", or a module version
+# (GOFIPS140_VERSION) for an image in FIPS 140-3 mode.
+DOCKER_GOFIPS140 ?= off
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
 # Options are set to exit when a recipe line exits non-zero or a piped command fails.
@@ -115,14 +132,17 @@ test-deps: ## Install what tests run for real (nginx, redis-server) from Debian'
 	@bash hack/test-deps.sh
 
 .PHONY: test
-test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy helm ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector.
+test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy helm build-fips ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector and FIPS_PKGS under GODEBUG=fips140=only.
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -vxF -f <(go list $(TEST_PKGS_EXCLUDE)) || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" KEYWARD_HELM="$(HELM)" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" KEYWARD_HELM="$(HELM)" KEYWARD_FIPS_BINARY="$(LOCALBIN)/keyward-fips" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
 	@# The packages whose goroutines and replicas share state, again
 	@# under the race detector.
 	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
+	@# The crypto-using packages, again with the FIPS 140-3 module
+	@# refusing whatever it does not approve.
+	GODEBUG=fips140=only KEYWARD_CADDY="$(CADDY)" go test -count=1 -timeout 5m $(FIPS_PKGS)
 	@if [ "$${CI:-}" = "true" ]; then \
 		changed="$$(git status --porcelain -- $(GENERATED))"; \
 		if [ -n "$$changed" ]; then \
@@ -166,6 +186,13 @@ bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchma
 build: manifests generate fmt vet ## Build the keyward binary into bin/keyward.
 	go build -o bin/keyward ./cmd/keyward
 
+# FIPS 140-3 mode is on by default in this binary (GOFIPS140 bakes
+# GODEBUG=fips140=on into it); GODEBUG=fips140=only also makes the module
+# refuse, at run time, every algorithm it does not approve.
+.PHONY: build-fips
+build-fips: ## Build bin/keyward-fips with the Go Cryptographic Module GOFIPS140_VERSION, in FIPS 140-3 mode (docs/fips.md).
+	GOFIPS140=$(GOFIPS140_VERSION) go build -o bin/keyward-fips ./cmd/keyward
+
 # A manager outside the cluster cannot be reached by the API server, so it
 # serves no admission webhooks.
 .PHONY: run
@@ -181,8 +208,8 @@ run-local: build manifests ## A local control plane, the CRDs, the manager and t
 # --platform flag (requires docker buildx), e.g.
 # make docker-build IMG=example/keyward:v0.1.0 CONTAINER_TOOL="docker buildx" ...
 .PHONY: docker-build
-docker-build: ## Build the container image IMG (needs a container engine).
-	$(CONTAINER_TOOL) build -t $(IMG) .
+docker-build: ## Build the container image IMG (needs a container engine); DOCKER_GOFIPS140=v1.0.0 builds it in FIPS 140-3 mode.
+	$(CONTAINER_TOOL) build --build-arg GOFIPS140=$(DOCKER_GOFIPS140) -t $(IMG) .
 
 .PHONY: image-tar
 image-tar: ## Build the image IMG without a container engine, as an OCI tarball in bin/images (with the e2e cluster's pause image).

@@ -88,7 +88,8 @@ func (s *apiKeyState) view() deliveryView {
 	return v
 }
 
-// data is the view's Secret data.
+// data is the view's Secret data, in new buffers: the caller overwrites
+// them with wipePlaintexts once they are sent or compared.
 func (v deliveryView) data() map[string][]byte {
 	data := map[string][]byte{DeliveryKeyIDField: []byte(v.keyID)}
 	for field, k := range map[string]*keys.Key{DeliveryKeyField: v.current, DeliveryPreviousKeyField: v.previous, DeliveryNextKeyField: v.next} {
@@ -97,6 +98,14 @@ func (v deliveryView) data() map[string][]byte {
 		}
 	}
 	return data
+}
+
+// wipePlaintexts overwrites the plaintext keys in data, which must be
+// buffers of keyward's own (never a cached object's).
+func wipePlaintexts(data map[string][]byte) {
+	for _, field := range deliveryFields {
+		clear(data[field])
+	}
 }
 
 func (v deliveryView) annotations() map[string]string {
@@ -140,7 +149,7 @@ func (v deliveryView) renderInto(sec *corev1.Secret, key *keywardv1.APIKey) {
 		sec.Labels = map[string]string{}
 	}
 	sec.Labels[ManagedByLabel] = ManagedByValue
-	sec.OwnerReferences = v.secret(key).OwnerReferences
+	sec.OwnerReferences = ownerReferences(key)
 }
 
 // keywardAnnotationPrefix marks the annotations keyward writes on a
@@ -152,20 +161,25 @@ const keywardAnnotationPrefix = "keyward.dev/"
 // a create: it fails rather than merge into a Secret someone else made in
 // the meantime.
 func (v deliveryView) secret(key *keywardv1.APIKey) *corev1.Secret {
-	isController := true
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: key.Namespace, Name: key.DeliverySecretName(),
-			Labels:      map[string]string{ManagedByLabel: ManagedByValue},
-			Annotations: v.annotations(),
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: keywardv1.GroupVersion.String(), Kind: "APIKey", Name: key.Name, UID: key.UID,
-				Controller: &isController, BlockOwnerDeletion: &isController,
-			}},
+			Labels:          map[string]string{ManagedByLabel: ManagedByValue},
+			Annotations:     v.annotations(),
+			OwnerReferences: ownerReferences(key),
 		},
 		Type: DeliverySecretType,
 		Data: v.data(),
 	}
+}
+
+// ownerReferences make the APIKey the delivery Secret's controller.
+func ownerReferences(key *keywardv1.APIKey) []metav1.OwnerReference {
+	isController := true
+	return []metav1.OwnerReference{{
+		APIVersion: keywardv1.GroupVersion.String(), Kind: "APIKey", Name: key.Name, UID: key.UID,
+		Controller: &isController, BlockOwnerDeletion: &isController,
+	}}
 }
 
 // heldBy reports whether sec already holds what the view renders: keyward's
@@ -175,6 +189,7 @@ func (v deliveryView) heldBy(sec *corev1.Secret, key *keywardv1.APIKey) bool {
 		return false
 	}
 	want := v.data()
+	defer wipePlaintexts(want)
 	for _, field := range append([]string{DeliveryKeyIDField}, deliveryFields...) {
 		got, has := sec.Data[field]
 		w, wanted := want[field]

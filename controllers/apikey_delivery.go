@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -356,14 +357,28 @@ func (r *APIKeyReconciler) writeDelivery(ctx context.Context, s *apiKeyState, v 
 		}
 		old = nil
 	}
+	var sec *corev1.Secret
 	if old == nil {
-		sec := v.secret(s.key)
-		return sec, r.Client.Create(ctx, sec, client.FieldOwner(FieldOwner))
+		sec = v.secret(s.key)
+	} else {
+		sec = old.DeepCopy()
+		v.renderInto(sec, s.key)
 	}
-	sec := old.DeepCopy()
-	v.renderInto(sec, s.key)
-	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
-	return sec, r.Client.Patch(ctx, sec, patch, client.FieldOwner(FieldOwner))
+	// The plaintexts rendered for this write, and the answer decoded over
+	// them, are overwritten once it is sent; the Secret handed back is a
+	// copy of its own.
+	rendered := maps.Clone(sec.Data)
+	var err error
+	if old == nil {
+		err = r.Client.Create(ctx, sec, client.FieldOwner(FieldOwner))
+	} else {
+		patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
+		err = r.Client.Patch(ctx, sec, patch, client.FieldOwner(FieldOwner))
+	}
+	written := sec.DeepCopy()
+	wipePlaintexts(rendered)
+	wipePlaintexts(sec.Data)
+	return written, err
 }
 
 // locate notes where each plaintext at hand now is in the delivery Secret.

@@ -60,6 +60,9 @@ func (fk *fingerprintKey) get(ctx context.Context, c client.Client, live client.
 		return nil, fmt.Errorf("reading the fingerprint key %s: %w", name, err)
 	}
 	f, err := keys.NewFingerprinter(string(sec.Data[fingerprintKeyIDField]), sec.Data[fingerprintKeyField])
+	// The Fingerprinter holds a copy; this one, read past the cache or
+	// made here, is overwritten.
+	clear(sec.Data[fingerprintKeyField])
 	if err != nil {
 		return nil, fmt.Errorf("the fingerprint key %s is damaged (delete it to have a new one made): %w", name, err)
 	}

@@ -262,6 +262,8 @@ func (r *SigningKeyReconciler) writeIssuerRecord(ctx context.Context, s *signing
 	if err != nil {
 		return err
 	}
+	// Sent, or found already written: nothing keeps this copy.
+	defer clear(pem)
 	return r.writeSigningSecret(ctx, s, rec, pem, existing)
 }
 

@@ -59,6 +59,9 @@ func (d *VerifierDeployer) ensureServingCertificate(ctx context.Context, now tim
 	if err != nil {
 		return 0, err
 	}
+	// The private keys read or made here are copies of this call's own
+	// (a Get copies out of the cache): overwritten when it returns.
+	defer func() { clear(caSecret[caKeyKey]) }()
 	if ok, _ := rotator.ValidCert(caSecret[TLSCAKey], caSecret[TLSCAKey], caSecret[caKeyKey], verifierCAName, nil, renewBy); !ok {
 		certPEM, keyPEM, err := newVerifierCA(now.Add(-time.Hour), now.Add(verifierCAValidity))
 		if err != nil {
@@ -82,6 +85,7 @@ func (d *VerifierDeployer) ensureServingCertificate(ctx context.Context, now tim
 	if err != nil {
 		return 0, err
 	}
+	defer func() { clear(serving[TLSKeyKey]) }()
 	if ok, _ := rotator.ValidCert(caSecret[TLSCAKey], serving[TLSCertKey], serving[TLSKeyKey], names[0], serverAuth, renewBy); !ok {
 		certPEM, keyPEM, err := issueVerifierServing(caCert, caKey, names, now.Add(-time.Hour), now.Add(verifierServingValidity))
 		if err != nil {

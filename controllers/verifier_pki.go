@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/keyward-dev/keyward/internal/signingrecord"
 )
 
 // The verifier's self-managed CA issues with random serial numbers: RFC
@@ -60,7 +62,8 @@ func issueVerifierServing(ca *x509.Certificate, caKey crypto.Signer, dnsNames []
 }
 
 // createCertificate signs tmpl with signer (self-signed when parent is
-// nil) and returns it and key in PEM, the key in PKCS #8.
+// nil) and returns it and key in PEM, the key in PKCS #8 (its DER
+// overwritten once encoded).
 func createCertificate(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer crypto.Signer) (certPEM, keyPEM []byte, err error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
@@ -74,21 +77,22 @@ func createCertificate(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, si
 	if err != nil {
 		return nil, nil, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	keyPEM, err = signingrecord.EncodePrivateKey(key)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
 }
 
 // parseSigner reads a PEM private key that can sign: PKCS #8, or the
-// PKCS #1 RSA key of CAs made before keyward issued its own.
+// PKCS #1 RSA key of CAs made before keyward issued its own. The DER
+// decoded from keyPEM is overwritten once parsed.
 func parseSigner(keyPEM []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(keyPEM)
 	if block == nil {
 		return nil, errors.New("no PEM key")
 	}
+	defer clear(block.Bytes)
 	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
 		signer, ok := k.(crypto.Signer)
 		if !ok {

@@ -68,6 +68,11 @@ const (
 	ReasonNotReady    Reason = "not_ready"
 	ReasonStale       Reason = "verifier_stale"
 	ReasonHashingBusy Reason = "hashing_busy"
+	// ReasonHashNotAllowed: in FIPS mode, the key's stored hash has
+	// parameters the mode does not allow (fewer PBKDF2 iterations than
+	// NIST SP 800-132's minimum, written by a manager outside FIPS mode
+	// with its insecure switch); rotating the key replaces it.
+	ReasonHashNotAllowed Reason = "hash_not_allowed"
 	// ReasonRateLimitUnavailable: the shared rate-limit store failed and
 	// the configured fallback is to deny (for quotas, the default).
 	ReasonRateLimitUnavailable Reason = "rate_limit_unavailable"

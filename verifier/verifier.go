@@ -252,7 +252,10 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	hctx, cancel := context.WithTimeout(ctx, v.hashWait)
 	defer cancel()
 	serial, err := v.hashes.match(hctx, string(mac[:])+fmt.Sprint(e.Record.Version), key, secrets)
-	if err != nil {
+	switch {
+	case errors.Is(err, keys.ErrHashNotAllowed):
+		return withKey(indeterminate(ReasonHashNotAllowed, "the key's stored hash is not allowed in FIPS mode; rotate the key"), e)
+	case err != nil:
 		return withKey(indeterminate(ReasonHashingBusy, "the key could not be verified right now; try again"), e)
 	}
 	if serial == "" {

@@ -124,6 +124,13 @@ func runManager(args []string) error {
 	if err != nil {
 		return err
 	}
+	fipsSettings, err := managerFIPSSettings(o)
+	if err != nil {
+		return err
+	}
+	if err := refuseInFIPSMode(fipsSettings); err != nil {
+		return err
+	}
 	if o.iterations < keys.DefaultIterations {
 		logger.Info("WARNING: PBKDF2 iterations below the default; use this only for tests and development", "iterations", o.iterations)
 	}

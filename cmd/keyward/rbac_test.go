@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,10 +140,19 @@ func TestAttackVerifierReadsTheWebhookCertificate(t *testing.T) {
 // test fails.
 func startKeywardProcess(t *testing.T, cfg *rest.Config, env map[string]string, args ...string) {
 	t.Helper()
+	all := map[string]string{asKeyward: "1"}
+	maps.Copy(all, env)
+	startKeywardBinary(t, os.Args[0], cfg, all, args...)
+}
+
+// startKeywardBinary is startKeywardProcess for the keyward binary at
+// path (a build of its own, such as make build-fips's).
+func startKeywardBinary(t *testing.T, path string, cfg *rest.Config, env map[string]string, args ...string) {
+	t.Helper()
 	g := NewWithT(t)
 	kubeconfig := writeKubeconfig(t, cfg)
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asKeyward+"=1", "KUBECONFIG="+kubeconfig)
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -74,10 +74,18 @@ func runVerifier(args []string) error {
 	logger := logging.Cap(zap.New(zap.UseFlagOptions(&o.zap))).WithName("verifier")
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
-	if err := checkVerifierConfig(o.ConfigPath); err != nil {
+	conf, err := checkVerifierConfig(o.ConfigPath)
+	if err != nil {
 		return err
 	}
 	if _, err := loadRequestTLS(o.Flags); err != nil {
+		return err
+	}
+	fipsSettings, err := verifierFIPSSettings(o.Flags, conf)
+	if err != nil {
+		return err
+	}
+	if err := refuseInFIPSMode(fipsSettings); err != nil {
 		return err
 	}
 	restCfg, err := ctrl.GetConfig()
@@ -91,15 +99,15 @@ func runVerifier(args []string) error {
 
 // checkVerifierConfig fails before anything connects, so that a typo in
 // the configuration is reported as itself.
-func checkVerifierConfig(path string) error {
+func checkVerifierConfig(path string) (verifier.Config, error) {
 	conf, err := verifier.LoadConfig(path)
 	if err != nil {
-		return err
+		return verifier.Config{}, err
 	}
 	if err := conf.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return verifier.Config{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return nil
+	return conf, nil
 }
 
 // requestTLS is the TLS of the request ports: nil without TLS. public is

@@ -49,7 +49,9 @@ func (f *Fingerprinter) Fingerprint(k Key) string {
 
 func (f *Fingerprinter) mac(k Key) []byte {
 	m := hmac.New(sha256.New, f.secret)
-	m.Write([]byte(k.Plaintext()))
+	plain := []byte(k.Plaintext())
+	defer clear(plain)
+	m.Write(plain)
 	return m.Sum(nil)
 }
 

@@ -146,11 +146,14 @@ func checksumBytes(body string) [checksumLength]byte {
 }
 
 // randomString draws n characters uniformly from alphabet, rejecting bytes
-// that would bias the draw.
+// that would bias the draw. The buffers that held the draw are overwritten
+// before it returns: only the string (which Go cannot overwrite) remains.
 func randomString(alphabet string, n int) (string, error) {
 	limit := 256 - 256%len(alphabet)
 	out := make([]byte, 0, n)
 	buf := make([]byte, n*2)
+	defer clear(buf)
+	defer clear(out[:cap(out)])
 	for len(out) < n {
 		if _, err := rand.Read(buf); err != nil {
 			return "", fmt.Errorf("reading random bytes: %w", err)

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"crypto/fips140"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/keyward-dev/keyward/internal/fipsmode"
 )
 
 const (
@@ -18,9 +21,11 @@ const (
 	// MaxIterations bounds the work a stored hash can ask of a verifier, so a
 	// crafted record cannot pin a CPU.
 	MaxIterations = 10_000_000
-	saltLength    = 16
-	hashLength    = 32
-	phcID         = "pbkdf2-sha256"
+	// SaltLength and HashLength are the sizes in bytes of a new hash's salt
+	// and PBKDF2 output.
+	SaltLength = 16
+	HashLength = 32
+	phcID      = "pbkdf2-sha256"
 )
 
 var b64 = base64.RawStdEncoding
@@ -58,11 +63,11 @@ func (h Hasher) Hash(key Key) (string, error) {
 	if h.iterations == 0 {
 		return "", errors.New("keys: zero Hasher; use NewHasher")
 	}
-	salt := make([]byte, saltLength)
+	salt := make([]byte, SaltLength)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("reading salt: %w", err)
 	}
-	dk, err := pbkdf2.Key(sha256.New, key.Plaintext(), salt, h.iterations, hashLength)
+	dk, err := pbkdf2.Key(sha256.New, key.Plaintext(), salt, h.iterations, HashLength)
 	if err != nil {
 		return "", fmt.Errorf("pbkdf2: %w", err)
 	}
@@ -72,11 +77,23 @@ func (h Hasher) Hash(key Key) (string, error) {
 // ErrMalformedHash means a stored hash is not a PHC string this package wrote.
 var ErrMalformedHash = errors.New("stored hash is not a valid $pbkdf2-sha256$ PHC string")
 
+// ErrHashNotAllowed means, in FIPS mode, that a stored hash's parameters
+// are below what the mode allows: the key must be rotated by a manager in
+// FIPS mode, which hashes it anew.
+var ErrHashNotAllowed = errors.New("the stored hash is not allowed in FIPS mode")
+
 // Verify reports whether key matches the PHC string, comparing in constant time.
 func Verify(key Key, encoded string) (bool, error) {
 	p, err := ParseHash(encoded)
 	if err != nil {
 		return false, err
+	}
+	if fips140.Enabled() {
+		// A hash written outside FIPS mode, with the insecure switch, is
+		// not verified: the same rule as the manager's start-up check.
+		if err := fipsmode.CheckPBKDF2(p.Iterations, len(p.salt), len(p.hash)); err != nil {
+			return false, fmt.Errorf("%w: %w", ErrHashNotAllowed, err)
+		}
 	}
 	dk, err := pbkdf2.Key(sha256.New, key.Plaintext(), p.salt, p.Iterations, len(p.hash))
 	if err != nil {
@@ -102,11 +119,11 @@ func ParseHash(encoded string) (Hash, error) {
 		return Hash{}, ErrMalformedHash
 	}
 	salt, err := b64.DecodeString(parts[3])
-	if err != nil || len(salt) < saltLength {
+	if err != nil || len(salt) < SaltLength {
 		return Hash{}, ErrMalformedHash
 	}
 	dk, err := b64.DecodeString(parts[4])
-	if err != nil || len(dk) != hashLength {
+	if err != nil || len(dk) != HashLength {
 		return Hash{}, ErrMalformedHash
 	}
 	return Hash{Iterations: iter, salt: salt, hash: dk}, nil
@@ -115,5 +132,8 @@ func ParseHash(encoded string) (Hash, error) {
 // Equal compares two keys in constant time, for callers that hold both
 // plaintexts.
 func (k Key) Equal(o Key) bool {
-	return subtle.ConstantTimeCompare([]byte(k.Plaintext()), []byte(o.Plaintext())) == 1
+	a, b := []byte(k.Plaintext()), []byte(o.Plaintext())
+	defer clear(a)
+	defer clear(b)
+	return subtle.ConstantTimeCompare(a, b) == 1
 }

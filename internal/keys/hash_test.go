@@ -1,10 +1,13 @@
 package keys
 
 import (
+	"crypto/fips140"
 	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/keyward-dev/keyward/internal/fipsmode"
 )
 
 // fastIterations keeps unit tests quick; TestDefaultIterations covers the
@@ -116,4 +119,25 @@ func BenchmarkPBKDF2Default(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hashes/s")
+}
+
+// In FIPS mode (GODEBUG=fips140=on or only, as make test runs this package)
+// a stored hash below SP 800-132's iteration count is refused, naming why;
+// outside it the same hash verifies.
+func TestVerifyInFIPSModeRefusesTooFewIterations(t *testing.T) {
+	g := NewWithT(t)
+	h, err := NewHasher(fipsmode.MinPBKDF2Iterations-1, true)
+	g.Expect(err).NotTo(HaveOccurred())
+	k, _ := Generate("")
+	phc, err := h.Hash(k)
+	g.Expect(err).NotTo(HaveOccurred())
+	ok, err := Verify(k, phc)
+	if fips140.Enabled() {
+		g.Expect(err).To(MatchError(ErrHashNotAllowed))
+		g.Expect(err).To(MatchError("the stored hash is not allowed in FIPS mode: 999 PBKDF2 iterations; FIPS mode needs at least 1000 (NIST SP 800-132)"))
+		g.Expect(ok).To(BeFalse())
+		return
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok).To(BeTrue())
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keyward-dev/keyward/internal/redisconn"
 )
 
 // DefaultRedisPrefix begins the name of every bucket a RedisStore keeps, so
@@ -28,7 +30,7 @@ var redisTakeAllSource string
 
 // One script for every call: EVALSHA, and EVAL when the server does not
 // have it (after a restart or SCRIPT FLUSH).
-var redisTakeAll = redis.NewScript(redisTakeAllSource)
+var redisTakeAll = redisconn.NewScript(redisTakeAllSource)
 
 // RedisOptions configures a RedisStore.
 type RedisOptions struct {

@@ -45,13 +45,18 @@ func LoadTLS(f TLSFiles) (*tls.Config, error) {
 	case f.KeyFile == "":
 		return nil, errors.New("keyFile: required with certFile")
 	default:
-		if _, err := os.Stat(f.CertFile); err != nil {
+		certPEM, err := os.ReadFile(f.CertFile)
+		if err != nil {
 			return nil, fmt.Errorf("certFile: %w", err)
 		}
-		if _, err := os.Stat(f.KeyFile); err != nil {
+		keyPEM, err := os.ReadFile(f.KeyFile)
+		if err != nil {
 			return nil, fmt.Errorf("keyFile: %w", err)
 		}
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		// The key lives on parsed, in cert; the file's bytes are
+		// overwritten.
+		defer clear(keyPEM)
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("certFile, keyFile: %w", err)
 		}

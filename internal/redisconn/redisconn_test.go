@@ -50,3 +50,11 @@ func TestAClientOfATLSOnlyRedis(t *testing.T) {
 	defer plain.Close()
 	g.Expect(plain.Ping(t.Context()).Err()).To(HaveOccurred(), "no plain port")
 }
+
+// A script is named by the SHA-1 Redis gives it, also under
+// GODEBUG=fips140=only (make test runs this package so), where computing
+// SHA-1 otherwise panics.
+func TestNewScriptHasRedisName(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(redisconn.NewScript("return 1").Hash()).To(Equal("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))
+}

@@ -1,6 +1,7 @@
 package servingtls
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -60,9 +61,9 @@ type material struct {
 	pair tls.Certificate
 	// pool is nil unless the mode verifies.
 	pool *x509.CertPool
-	// raw is the files' bytes, to tell a change from a rewrite of the same
-	// content.
-	raw string
+	// digest is a SHA-256 of the files' bytes, to tell a change from a
+	// rewrite of the same content without keeping a copy of the key.
+	digest [sha256.Size]byte
 }
 
 // read loads and checks every file.
@@ -75,6 +76,8 @@ func (f Files) read() (*material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the TLS key: %w", err)
 	}
+	// The key lives on parsed, in pair; the file's bytes are overwritten.
+	defer clear(keyPEM)
 	if _, err := pemcerts.Parse(certPEM); err != nil {
 		return nil, fmt.Errorf("TLS certificate %s: %w", f.CertFile, err)
 	}
@@ -83,7 +86,11 @@ func (f Files) read() (*material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)
 	}
-	m := &material{pair: pair, raw: string(certPEM) + "\x00" + string(keyPEM)}
+	h := sha256.New()
+	h.Write(certPEM)
+	h.Write([]byte{0})
+	h.Write(keyPEM)
+	m := &material{pair: pair}
 	if f.mode().verifies() {
 		caPEM, err := os.ReadFile(f.ClientCAFile)
 		if err != nil {
@@ -92,7 +99,9 @@ func (f Files) read() (*material, error) {
 		if m.pool, err = pemcerts.Pool(caPEM); err != nil {
 			return nil, fmt.Errorf("client CA bundle %s: %w", f.ClientCAFile, err)
 		}
-		m.raw += "\x00" + string(caPEM)
+		h.Write([]byte{0})
+		h.Write(caPEM)
 	}
+	h.Sum(m.digest[:0])
 	return m, nil
 }

@@ -54,7 +54,7 @@ func (s *Source) Reload() (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if m.raw == s.current.Load().raw {
+	if m.digest == s.current.Load().digest {
 		return false, nil
 	}
 	s.current.Store(s.snapshot(m))

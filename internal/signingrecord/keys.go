@@ -56,22 +56,32 @@ func PublicJWKJSON(kid, alg string, pub crypto.PublicKey) ([]byte, error) {
 	return json.Marshal(jwk)
 }
 
-// EncodePrivateKey is the PKCS #8 PEM of a private key.
+// EncodePrivateKey is the PKCS #8 PEM of a private key. The DER it is
+// made from is overwritten once encoded; the PEM is the caller's to
+// overwrite once written.
 func EncodePrivateKey(key crypto.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	return encodeAndClear("PRIVATE KEY", der), nil
+}
+
+// encodeAndClear is the PEM block of der, which it then overwrites.
+func encodeAndClear(typ string, der []byte) []byte {
+	defer clear(der)
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
 // DecodePrivateKey reads what EncodePrivateKey wrote. Errors never quote
-// the input.
+// the input. The DER decoded from b is overwritten once parsed; b itself
+// is left alone, as it is usually a Secret's data that a cache shares.
 func DecodePrivateKey(b []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, errors.New("private key is not a PKCS #8 PEM block")
 	}
+	defer clear(block.Bytes)
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
 		return nil, errors.New("private key does not parse as PKCS #8")

@@ -1,13 +1,18 @@
 package signingrecord
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +132,40 @@ func TestPrivateKeyRoundTripNeverQuotesInput(t *testing.T) {
 	}
 }
 
+// A private key's DER is overwritten once it is encoded, and once it is
+// parsed; the PEM a caller hands in (a cached Secret's data) is not
+// touched, and a decoded key still signs.
+func TestPrivateKeyBuffersAreOverwritten(t *testing.T) {
+	for _, alg := range []string{"ES256", "RS256"} {
+		t.Run(alg, func(t *testing.T) {
+			g := NewWithT(t)
+			key, err := GenerateKey(alg, 2048)
+			g.Expect(err).NotTo(HaveOccurred())
+			der, err := x509.MarshalPKCS8PrivateKey(key)
+			g.Expect(err).NotTo(HaveOccurred())
+			kept := slices.Clone(der)
+			pemBytes := encodeAndClear("PRIVATE KEY", der)
+			g.Expect(der).To(Equal(make([]byte, len(der))), "the DER is overwritten")
+			block, _ := pem.Decode(pemBytes)
+			g.Expect(block.Bytes).To(Equal(kept), "the PEM holds what the DER held")
+
+			cached := slices.Clone(pemBytes)
+			back, err := DecodePrivateKey(cached)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(cached).To(Equal(pemBytes), "the input is left alone")
+			digest := sha256.Sum256([]byte("payload"))
+			sig, err := back.Sign(rand.Reader, digest[:], crypto.SHA256)
+			g.Expect(err).NotTo(HaveOccurred())
+			switch pub := key.Public().(type) {
+			case *ecdsa.PublicKey:
+				g.Expect(ecdsa.VerifyASN1(pub, digest[:], sig)).To(BeTrue())
+			case *rsa.PublicKey:
+				g.Expect(rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig)).To(Succeed())
+			}
+		})
+	}
+}
+
 func TestParsePublicKey(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecDER, _ := x509.MarshalPKIXPublicKey(ec.Public())
@@ -162,6 +201,24 @@ func TestParsePublicKey(t *testing.T) {
 			g.Expect(string(out)).NotTo(ContainSubstring(`"d"`))
 		})
 	}
+}
+
+// An enrolled RSA key with exponent 3, which Go's module refuses at every
+// verification under fips140=only, is refused at enrolment in FIPS mode,
+// saying why; outside FIPS mode it is enrolled (make test runs this
+// package both ways).
+func TestParsePublicKeyInFIPSModeRefusesExponent3(t *testing.T) {
+	g := NewWithT(t)
+	n := new(big.Int).Lsh(big.NewInt(1), 2047)
+	der, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: 3})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, alg, _, err := ParsePublicKey(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	if fips140.Enabled() {
+		g.Expect(err).To(MatchError("an RSA key with public exponent 3; FIPS mode needs an odd exponent above 65536 (usually 65537)"))
+		return
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(alg).To(Equal("RS256"))
 }
 
 // FuzzDecode: nothing panics, and whatever decodes validates.

@@ -45,6 +45,9 @@ type CertOptions struct {
 	Emails     []string
 	NotBefore  time.Time
 	NotAfter   time.Time
+	// Key is the certificate's key pair; nil for a new P-256 key. The
+	// FIPS tests give keys FIPS mode refuses (RSA 1024).
+	Key crypto.Signer
 }
 
 // NewCA makes a self-signed CA named name.
@@ -77,13 +80,12 @@ func newCA(t testing.TB, what, name string, parent *CA) *CA {
 // Issue signs a certificate usable by TLS clients and servers alike.
 func (ca *CA) Issue(t testing.TB, o CertOptions) *Cert {
 	t.Helper()
-	return ca.sign(t, o.CommonName, o.template(t))
+	return ca.sign(t, o.CommonName, o.template(t), o.keyPair(t))
 }
 
-// sign issues the certificate tmpl describes, named name, for a new key.
-func (ca *CA) sign(t testing.TB, name string, tmpl *x509.Certificate) *Cert {
+// sign issues the certificate tmpl describes, named name, for key.
+func (ca *CA) sign(t testing.TB, name string, tmpl *x509.Certificate, key crypto.Signer) *Cert {
 	t.Helper()
-	key := newKey(t)
 	return &Cert{Cert: create(t, "issuing "+name, tmpl, ca.Cert, key, ca.Key), Key: key, Issuer: ca}
 }
 
@@ -91,7 +93,7 @@ func (ca *CA) sign(t testing.TB, name string, tmpl *x509.Certificate) *Cert {
 // self_signed_tls_client_auth).
 func SelfSigned(t testing.TB, o CertOptions) *Cert {
 	t.Helper()
-	key := newKey(t)
+	key := o.keyPair(t)
 	tmpl := o.template(t)
 	return &Cert{Cert: create(t, "self-signing "+o.CommonName, tmpl, tmpl, key, key), Key: key}
 }
@@ -203,6 +205,14 @@ func WriteFile(t testing.TB, path string, b []byte) {
 
 func certPEM(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+func (o CertOptions) keyPair(t testing.TB) crypto.Signer {
+	t.Helper()
+	if o.Key != nil {
+		return o.Key
+	}
+	return newKey(t)
 }
 
 func newKey(t testing.TB) crypto.Signer {

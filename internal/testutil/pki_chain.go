@@ -18,5 +18,5 @@ func (ca *CA) IssueFor(t testing.TB, o CertOptions, usages ...x509.ExtKeyUsage) 
 	t.Helper()
 	tmpl := o.template(t)
 	tmpl.ExtKeyUsage = usages
-	return ca.sign(t, o.CommonName, tmpl)
+	return ca.sign(t, o.CommonName, tmpl, o.keyPair(t))
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"sync"
 	"testing"
 	"time"
@@ -158,4 +159,19 @@ func testValidator(t testing.TB) *Validator {
 
 func jwkOf(key any, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: alg, Use: "sig"}
+}
+
+// smallRSAKey is an RSA key of 1024 bits that only says its size: the
+// checks under test read nothing else, and generating a real one is
+// refused under GODEBUG=fips140=only, where make test also runs this
+// package.
+func smallRSAKey() *rsa.PrivateKey {
+	return &rsa.PrivateKey{PublicKey: rsaPublicKey(1024, 65537)}
+}
+
+// rsaPublicKey is a public key of the given size and exponent whose
+// modulus is no product of primes, for checks of size and exponent only.
+func rsaPublicKey(bits, e int) rsa.PublicKey {
+	n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+	return rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: e}
 }

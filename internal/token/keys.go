@@ -4,11 +4,14 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/keyward-dev/keyward/internal/fipsmode"
 )
 
 // The only algorithms this package signs or accepts.
@@ -23,21 +26,31 @@ const MinRSABits = 2048
 
 // algorithmFor names the one algorithm a public key may be used with, so that
 // the algorithm is a property of the key and never a choice of the token.
+// In FIPS mode a key must also pass fipsmode.CheckPublicKey: an enrolled
+// RSA key with exponent 3 is refused when it is enrolled, not at every
+// token its owner presents.
 func algorithmFor(pub crypto.PublicKey) (string, error) {
+	var alg string
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k == nil || k.N == nil || k.N.BitLen() < MinRSABits {
 			return "", fmt.Errorf("RSA keys must have at least %d bits", MinRSABits)
 		}
-		return RS256, nil
+		alg = RS256
 	case *ecdsa.PublicKey:
 		if k == nil || k.Curve != elliptic.P256() {
 			return "", fmt.Errorf("ECDSA keys must use the P-256 curve")
 		}
-		return ES256, nil
+		alg = ES256
 	default:
 		return "", fmt.Errorf("unsupported public key type %T", pub)
 	}
+	if fips140.Enabled() {
+		if err := fipsmode.CheckPublicKey(pub); err != nil {
+			return "", err
+		}
+	}
+	return alg, nil
 }
 
 // checkKeyAlgorithm refuses a key paired with an algorithm it was not made

@@ -3,7 +3,7 @@ package token
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/rand"
+	"crypto/fips140"
 	"crypto/rsa"
 	"encoding/json"
 	"testing"
@@ -13,10 +13,7 @@ import (
 
 func TestPublicJWK(t *testing.T) {
 	testKeys(t)
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := smallRSAKey()
 	tests := []struct {
 		name     string
 		kid, alg string
@@ -121,6 +118,34 @@ func TestKeySetRefusesWhatItWouldNotPublish(t *testing.T) {
 			err := json.Unmarshal(mustJSON(t, map[string]any{"keys": tc.keys}), &set)
 			g.Expect(err).To(HaveOccurred())
 			g.Expect(set.Len()).To(BeZero())
+		})
+	}
+}
+
+// In FIPS mode a key the module would refuse at every verification is
+// refused when it is published or enrolled, with FIPS mode named in the
+// error; outside FIPS mode the same key passes (make test runs this package
+// both ways).
+func TestFIPSModeRefusesKeysTheModuleCannotUse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		key     rsa.PublicKey
+		fipsErr string
+	}{
+		{"exponent 3", rsaPublicKey(2048, 3), "an RSA key with public exponent 3; FIPS mode needs an odd exponent above 65536"},
+		{"odd size", rsaPublicKey(2049, 65537), "an RSA key of 2049 bits, an odd size, which FIPS mode does not allow"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			var set KeySet
+			err := set.Add("client-1", RS256, &tc.key)
+			if fips140.Enabled() {
+				g.Expect(err).To(MatchError(ContainSubstring(tc.fipsErr)))
+				g.Expect(set.Len()).To(BeZero())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(set.Len()).To(Equal(1))
 		})
 	}
 }

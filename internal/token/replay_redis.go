@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keyward-dev/keyward/internal/redisconn"
 )
 
 // ErrReplayStoreUnavailable is wrapped by the errors of a SharedReplayCache
@@ -24,7 +26,7 @@ const DefaultReplayPrefix = "keyward:jti:"
 // the instant (Unix milliseconds) after which the assertion can no longer
 // pass validation. It answers 0 (new, recorded), 1 (seen before) or 2
 // (the client key holds its whole share).
-var replayScript = redis.NewScript(`
+var replayScript = redisconn.NewScript(`
 local now = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
