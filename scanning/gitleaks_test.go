@@ -3,6 +3,7 @@ package scanning
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -30,4 +31,22 @@ func TestTheSecretScanningDocQuotesTheScanPattern(t *testing.T) {
 	g.Expect(string(doc)).To(ContainSubstring("`" + keys.ScanPattern + "`"))
 	g.Expect(strings.Count(string(doc), "keyward_[")).To(Equal(strings.Count(string(doc), keys.ScanPattern)),
 		"docs/secret-scanning.md quotes an expression for keys that is not keys.ScanPattern")
+	g.Expect(string(doc)).To(ContainSubstring("`" + PlaceholderExclusion() + "`"))
+}
+
+func TestThePlaceholderExclusionMatchesWhatTheStopWordsLeaveOut(t *testing.T) {
+	g := NewWithT(t)
+	exclusion := regexp.MustCompile(PlaceholderExclusion())
+	for _, placeholder := range []string{
+		"keyward_exampleexamplexx_ExampleKeyForTheDocs0123456789ABCDEFGHIJKLMNOPQRS",
+		"keyward_abcdefghijklmnop_YourKeyGoesHere0123456789ABCDEFGHIJKLMNOPQRSTUVWX",
+		"keyward_abcdefghijklmnop_PLACEHOLDER0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZab",
+	} {
+		g.Expect(exclusion.MatchString(placeholder)).To(BeTrue(), placeholder)
+	}
+	for range 100 {
+		key, err := keys.Generate("")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(exclusion.MatchString(key.Plaintext())).To(BeFalse())
+	}
 }
