@@ -135,9 +135,10 @@ func TestGitleaksFindsKeysAlongsideItsDefaultRules(t *testing.T) {
 	}
 	var ours []finding
 	for _, f := range found {
-		if f.RuleID == GitleaksRuleID {
+		switch f.RuleID {
+		case GitleaksRuleID:
 			ours = append(ours, f)
-		} else if f.RuleID == "generic-api-key" {
+		case "generic-api-key":
 			g.Expect(keysWritten).NotTo(HaveKey(f.Secret), "keyward's rule takes precedence over gitleaks' generic one")
 		}
 	}
