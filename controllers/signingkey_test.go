@@ -321,7 +321,7 @@ func TestClientKeyWaitsForItsAPIKey(t *testing.T) {
 }
 
 // TestClientKeyFollowsItsAPIKeysState: a client key whose APIKey the
-// verifier refuses (suspended, revoked) is not Ready and says why, and
+// verifier refuses (suspended, expired, revoked) is not Ready and says why, and
 // is Ready again when the APIKey is resumed; the APIKey's change alone
 // brings the SigningKey's reconcile.
 func TestClientKeyFollowsItsAPIKeysState(t *testing.T) {
@@ -361,6 +361,11 @@ func TestClientKeyFollowsItsAPIKeysState(t *testing.T) {
 
 	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Suspended = false })
 	readyAs(metav1.ConditionTrue, keywardv1.SigningKeyReadyReason, "published")
+
+	past := metav1.NewTime(apiKeyClock.Now().Add(-time.Minute).Truncate(time.Second))
+	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Expiration = &keywardv1.Expiration{At: &past} })
+	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
+		"APIKey assertions is expired (Expired), so the verifier refuses this key's assertions.")
 
 	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Revoked = true })
 	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
