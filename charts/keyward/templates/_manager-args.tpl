@@ -12,21 +12,21 @@ flags in order and the last wins, so --leader-elect=false or another
 {{- $verifierTLS := get (dict "off" "" "selfManaged" "--verifier-tls=self-managed" "certManager" "--verifier-tls=secret") (include "keyward.verifierTLSMode" .) }}
 {{- $verifierConfig := include "keyward.verifierConfig" . | fromJson }}
 {{- $flags := list
-  (dict "name" "leader-elect" "arg" "--leader-elect" "from" "always: with more than one replica only the leader reconciles")
-  (dict "name" "health-probe-bind-address" "arg" "--health-probe-bind-address=:8081" "from" "to the port of the probes")
-  (dict "name" "metrics-bind-address" "arg" "--metrics-bind-address=:8443" "from" "to the port of the metrics Service")
+  (dict "name" "leader-elect" "arg" "--leader-elect" "from" "always on: with more than one replica only the leader reconciles")
+  (dict "name" "health-probe-bind-address" "arg" "--health-probe-bind-address=:8081" "from" "to :8081, the port of the probes")
+  (dict "name" "metrics-bind-address" "arg" "--metrics-bind-address=:8443" "from" "to :8443, the port of the metrics Service")
   (dict "name" "verifier-namespace" "arg" (printf "--verifier-namespace=%s" (include "keyward.verifierNamespace" .)) "from" "from verifier.namespace")
   (dict "name" "webhook-cert-mode" "arg" (ternary "--webhook-cert-mode=external" "" (eq .Values.webhook.certificate.source "certManager")) "from" "from webhook.certificate.source")
   (dict "name" "verifier-tls" "arg" $verifierTLS "from" "from verifier.tls.mode")
   (dict "name" "verifier-config-map" "arg" (ternary "--verifier-config-map=keyward-verifier-config" "" (not (empty $verifierConfig))) "from" "from verifier.config and verifier.redis")
   (dict "name" "verifier-redis-secret" "arg" (ternary (printf "--verifier-redis-secret=%s" $redis.existingSecret) "" (and $redis.enabled (not (empty $redis.existingSecret)))) "from" "from verifier.redis.existingSecret")
-  (dict "name" "verifier-image" "arg" "" "from" "from image ($VERIFIER_IMAGE: the verifier runs the manager's image)")
-  (dict "name" "verifier-tls-secret" "arg" "" "from" "at its default, the Secret the Certificate of verifier.tls.mode certManager writes")
-  (dict "name" "webhook-port" "arg" "" "from" "at its default, the target port of the webhook Service")
-  (dict "name" "webhook-cert-dir" "arg" "" "from" "at its default, where the webhook's certificate is mounted")
-  (dict "name" "webhook-secret-name" "arg" "" "from" "at its default, the Secret of webhook.certificate")
-  (dict "name" "webhook-service-name" "arg" "" "from" "at its default, the webhook Service")
-  (dict "name" "webhook-configuration-name" "arg" "" "from" "at its default, the webhook configuration the manager may update")
+  (dict "name" "verifier-image" "arg" "" "from" "from image, through $VERIFIER_IMAGE: the verifier runs the manager's image")
+  (dict "name" "verifier-tls-secret" "arg" "" "from" "left at its default, the Secret the Certificate of verifier.tls.mode certManager writes")
+  (dict "name" "webhook-port" "arg" "" "from" "left at its default, the target port of the webhook Service")
+  (dict "name" "webhook-cert-dir" "arg" "" "from" "left at its default, where the webhook's certificate is mounted")
+  (dict "name" "webhook-secret-name" "arg" "" "from" "left at its default, the Secret of webhook.certificate")
+  (dict "name" "webhook-service-name" "arg" "" "from" "left at its default, the webhook Service")
+  (dict "name" "webhook-configuration-name" "arg" "" "from" "left at its default, the webhook configuration the manager may update")
 }}
 {{- toJson $flags }}
 {{- end }}
@@ -48,7 +48,7 @@ off a protection the chart installs keyward with.
 {{- $false := has $value (list "0" "f" "F" "false" "FALSE" "False") }}
 {{- range $flags }}
 {{- if eq .name $name }}
-{{- fail (printf "extraArgs sets --%s, which the chart sets itself, %s: the manager takes the last of two flags, so it would override the chart's; remove it from extraArgs" $name .from) }}
+{{- fail (printf "extraArgs sets --%s, which the chart sets itself (%s); the manager takes the last of two flags, so this one would override the chart's: remove it from extraArgs" $name .from) }}
 {{- end }}
 {{- end }}
 {{- if and (eq $name "metrics-secure") $false }}
