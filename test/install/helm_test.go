@@ -286,36 +286,51 @@ verifier:
 
 // TestChartDefaultsInstallWhatTheInstallerInstalls renders the chart as
 // `helm install keyward charts/keyward -n keyward-system` and compares it
-// with dist/install.yaml, object by object: the chart installs what
-// config/default does, so a change to config/ that the chart misses fails
-// here. Only Helm's labels and annotations and the image differ.
+// with dist/install.yaml, object by object, and with cert-manager's
+// certificates with dist/install-cert-manager.yaml: the chart installs what
+// config/default and config/cert-manager do, so a change to config/ that
+// the chart misses, or an overlay that renders wrong, fails here. Only
+// Helm's labels and annotations and the image differ.
 func TestChartDefaultsInstallWhatTheInstallerInstalls(t *testing.T) {
 	helm := helmBinary(t)
-	g := NewWithT(t)
-	manifests, err := runHelm(t, helm, "template", "keyward", chartDir, "--namespace", "keyward-system",
-		"--include-crds", "--set", "image.tag=dev")
-	g.Expect(err).NotTo(HaveOccurred(), manifests)
-	chart, err := testutil.DecodeManifests([]byte(manifests))
-	g.Expect(err).NotTo(HaveOccurred())
-	installer, err := os.ReadFile(testutil.RepoPath("dist", "install.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
-	dist, err := testutil.DecodeManifests(installer)
-	g.Expect(err).NotTo(HaveOccurred())
+	for _, tc := range []struct {
+		installer string
+		values    []string
+	}{
+		{installer: "install.yaml"},
+		// config/cert-manager: both certificates from cert-manager.
+		{installer: "install-cert-manager.yaml", values: []string{
+			"--set", "webhook.certificate.source=certManager", "--set", "verifier.tls.mode=certManager"}},
+	} {
+		t.Run(tc.installer, func(t *testing.T) {
+			g := NewWithT(t)
+			args := append([]string{"template", "keyward", chartDir, "--namespace", "keyward-system",
+				"--include-crds", "--set", "image.tag=dev"}, tc.values...)
+			manifests, err := runHelm(t, helm, args...)
+			g.Expect(err).NotTo(HaveOccurred(), manifests)
+			chart, err := testutil.DecodeManifests([]byte(manifests))
+			g.Expect(err).NotTo(HaveOccurred())
+			installer, err := os.ReadFile(testutil.RepoPath("dist", tc.installer))
+			g.Expect(err).NotTo(HaveOccurred())
+			dist, err := testutil.DecodeManifests(installer)
+			g.Expect(err).NotTo(HaveOccurred())
 
-	want := withoutHelmMetadata(dist)
-	// helm install --create-namespace creates the release namespace.
-	delete(want, objectKey{kind: "Namespace", name: "keyward-system"})
-	got := withoutHelmMetadata(chart)
-	// The installer leaves the pull policy to Kubernetes' default.
-	manager := objectKey{kind: "Deployment", namespace: "keyward-system", name: "keyward-controller-manager"}
-	g.Expect(got).To(HaveKey(manager))
-	containers, _, _ := unstructured.NestedSlice(got[manager], "spec", "template", "spec", "containers")
-	delete(containers[0].(map[string]any), "imagePullPolicy")
-	g.Expect(unstructured.SetNestedSlice(got[manager], containers, "spec", "template", "spec", "containers")).To(Succeed())
+			want := withoutHelmMetadata(dist)
+			// helm install --create-namespace creates the release namespace.
+			delete(want, objectKey{kind: "Namespace", name: "keyward-system"})
+			got := withoutHelmMetadata(chart)
+			// The installer leaves the pull policy to Kubernetes' default.
+			manager := objectKey{kind: "Deployment", namespace: "keyward-system", name: "keyward-controller-manager"}
+			g.Expect(got).To(HaveKey(manager))
+			containers, _, _ := unstructured.NestedSlice(got[manager], "spec", "template", "spec", "containers")
+			delete(containers[0].(map[string]any), "imagePullPolicy")
+			g.Expect(unstructured.SetNestedSlice(got[manager], containers, "spec", "template", "spec", "containers")).To(Succeed())
 
-	g.Expect(keys(got)).To(ConsistOf(keys(want)))
-	for key, obj := range want {
-		g.Expect(got[key]).To(Equal(obj), "%v differs from dist/install.yaml's", key)
+			g.Expect(keys(got)).To(ConsistOf(keys(want)))
+			for key, obj := range want {
+				g.Expect(got[key]).To(Equal(obj), "%v differs from dist/%s's", key, tc.installer)
+			}
+		})
 	}
 }
 
