@@ -215,12 +215,10 @@ func enrollPEM(g Gomega) (*ecdsa.PrivateKey, string) {
 	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-// TestClientKeyEnrollmentAndEviction: an enrolled key is published for
-// its APIKey's key ID; changing spec.evict or the annotation hands the
-// verifier a new eviction marker, once per change.
-func TestClientKeyEnrollmentAndEviction(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
+// enrolledClientKey creates, in a namespace of its own, a Ready APIKey that
+// takes client assertions and a client SigningKey enrolled for it.
+func enrolledClientKey(t *testing.T, g *WithT) (*keywardv1.APIKey, *keywardv1.SigningKey) {
+	t.Helper()
 	ns := newNamespace(t)
 	ak := createReady(g, newAPIKey(ns, "assertions", func(k *keywardv1.APIKey) {
 		k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientAssertion}
@@ -233,7 +231,17 @@ func TestClientKeyEnrollmentAndEviction(t *testing.T) {
 			Client: &keywardv1.ClientKey{APIKeyName: ak.Name, PublicKey: pub},
 		},
 	}
-	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
+	g.Expect(k8s.Create(context.Background(), sk)).To(Succeed())
+	return ak, sk
+}
+
+// TestClientKeyEnrollmentAndEviction: an enrolled key is published for
+// its APIKey's key ID; changing spec.evict or the annotation hands the
+// verifier a new eviction marker, once per change.
+func TestClientKeyEnrollmentAndEviction(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ak, sk := enrolledClientKey(t, g)
 	got := &keywardv1.SigningKey{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sk), got)).To(Succeed())
@@ -272,9 +280,9 @@ func TestClientKeyEnrollmentAndEviction(t *testing.T) {
 
 	// kubectl get signingkeys --field-selector spec.owner=15a6
 	list := &keywardv1.SigningKeyList{}
-	g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingFields{"spec.owner": "15a6"})).To(Succeed())
+	g.Expect(k8s.List(ctx, list, client.InNamespace(sk.Namespace), client.MatchingFields{"spec.owner": "15a6"})).To(Succeed())
 	g.Expect(list.Items).To(HaveLen(1))
-	g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingFields{"spec.owner": "someone-else"})).To(Succeed())
+	g.Expect(k8s.List(ctx, list, client.InNamespace(sk.Namespace), client.MatchingFields{"spec.owner": "someone-else"})).To(Succeed())
 	g.Expect(list.Items).To(BeEmpty())
 
 	// Deleting the SigningKey removes its Secret from the verifier namespace.
@@ -327,19 +335,7 @@ func TestClientKeyWaitsForItsAPIKey(t *testing.T) {
 func TestClientKeyFollowsItsAPIKeysState(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
-	ak := createReady(g, newAPIKey(ns, "assertions", func(k *keywardv1.APIKey) {
-		k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientAssertion}
-	}))
-	_, pub := enrollPEM(g)
-	sk := &keywardv1.SigningKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "laptop"},
-		Spec: keywardv1.SigningKeySpec{
-			Mode: keywardv1.SigningKeyModeClient, Owner: "15a6",
-			Client: &keywardv1.ClientKey{APIKeyName: ak.Name, PublicKey: pub},
-		},
-	}
-	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
+	ak, sk := enrolledClientKey(t, g)
 	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
 	readyAs := func(status metav1.ConditionStatus, reason, message string) {
 		t.Helper()
