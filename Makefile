@@ -183,8 +183,9 @@ bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchma
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the keyward binary into bin/keyward.
+build: manifests generate fmt vet ## Build the keyward binary into bin/keyward and the kubectl plugin into bin/kubectl-keyward.
 	go build -o bin/keyward ./cmd/keyward
+	go build -o bin/kubectl-keyward ./cmd/kubectl-keyward
 
 # FIPS 140-3 mode is on by default in this binary (GOFIPS140 bakes
 # GODEBUG=fips140=on into it); GODEBUG=fips140=only also makes the module
