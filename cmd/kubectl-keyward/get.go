@@ -40,6 +40,12 @@ func newGetCommand(r *Root) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(keys) == 0 && (o.output == "" || o.output == "wide") {
+				// As kubectl says it: on stderr, so that a script's stdout
+				// stays empty.
+				r.Messagef("No APIKeys found%s.", o.where(r))
+				return nil
+			}
 			return printKeys(r.Streams.Out, keys, o.output, o.allNamespaces)
 		},
 	}
@@ -85,6 +91,14 @@ func (o *getOptions) keys(cmd *cobra.Command, r *Root, args []string) ([]keyward
 		return nil, err
 	}
 	return list.Items, nil
+}
+
+func (o *getOptions) where(r *Root) string {
+	if o.allNamespaces {
+		return ""
+	}
+	ns, _ := r.Namespace()
+	return fmt.Sprintf(" in %s namespace", ns)
 }
 
 func addOutputFlag(cmd *cobra.Command, output *string) {
