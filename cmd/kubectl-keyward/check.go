@@ -90,6 +90,7 @@ func (o *checkOptions) run(ctx context.Context, r *Root) error {
 		if allPassed(results) || !time.Now().Before(deadline) {
 			break
 		}
+		checkFailedAttempt(results)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -110,6 +111,10 @@ func (o *checkOptions) run(ctx context.Context, r *Root) error {
 	}
 	return nil
 }
+
+// checkFailedAttempt runs after each attempt that --wait retries; tests
+// change the cluster there instead of racing the retries.
+var checkFailedAttempt = func([]checkResult) {}
 
 func allPassed(results []checkResult) bool {
 	for _, res := range results {

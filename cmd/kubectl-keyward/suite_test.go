@@ -235,3 +235,5 @@ func tenant(t *testing.T, name, ns string) string {
 	g.Expect(err).NotTo(HaveOccurred())
 	return path
 }
+
+func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
