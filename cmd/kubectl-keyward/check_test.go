@@ -182,4 +182,3 @@ func TestCheckTellsARefusalByPolicyFromAnUnreachableWebhook(t *testing.T) {
 		g.Expect(res.stdout).To(ContainSubstring("reachable; it refused the probe key by policy here"))
 	}, waitFor).Should(Succeed())
 }
-

@@ -74,7 +74,9 @@ func TestRevokeAsksFirst(t *testing.T) {
 	g.Expect(res.code).To(Equal(0), res.stderr)
 	g.Expect(getKey(t, ns, k.Name).Spec.Revoked).To(BeTrue())
 	g.Eventually(func() *keywardv1.APIKey { return getKey(t, ns, k.Name) }, waitFor).Should(
-		WithTransform(func(k *keywardv1.APIKey) bool { return meta.IsStatusConditionTrue(k.Status.Conditions, keywardv1.RevokedCondition) }, BeTrue()))
+		WithTransform(func(k *keywardv1.APIKey) bool {
+			return meta.IsStatusConditionTrue(k.Status.Conditions, keywardv1.RevokedCondition)
+		}, BeTrue()))
 
 	for _, cmd := range []string{"resume", "suspend", "rotate"} {
 		res = asAdmin(cmd, k.Name, "-n", ns)
