@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +22,8 @@ func init() { Register(newCreateCommand) }
 
 type createOptions struct {
 	owner, role, description, secretName, parent, expiresAt, dryRun string
-	scopes, authMethods                                             []string
+	rateLimitStrategy                                               string
+	scopes, authMethods, rateLimits                                 []string
 	expiresAfterDays                                                int32
 	rotateEvery, gracePeriod, timeout                               time.Duration
 }
@@ -61,6 +64,8 @@ nothing is created or printed on stdout.`,
 	f.StringVar(&o.expiresAt, "expires-at", "", "the key expires at this RFC 3339 time, e.g. 2027-01-31T00:00:00Z")
 	f.DurationVar(&o.rotateEvery, "rotate-every", 0, "rotate the secret on this schedule, e.g. 720h")
 	f.DurationVar(&o.gracePeriod, "grace-period", -1, "how long the previous secret verifies after a rotation (default 1h)")
+	f.StringArrayVar(&o.rateLimits, "rate-limit", nil, "a request rate limit LIMIT/PERIOD, e.g. 100/1s or 5000/1h (repeat for more)")
+	f.StringVar(&o.rateLimitStrategy, "rate-limit-strategy", string(keywardv1.TokenBucket), "how --rate-limit counts: TokenBucket, SlidingWindow or FixedWindow")
 	f.StringVar(&o.secretName, "secret-name", "", "the Secret the key is delivered to (default: the APIKey's name)")
 	f.StringVar(&o.parent, "parent", "", "delegate from this APIKey of the namespace")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for the key to be Ready")
@@ -94,6 +99,16 @@ func (o *createOptions) apiKey(ns, name string) (*keywardv1.APIKey, error) {
 	if o.secretName != "" {
 		k.Spec.Delivery = &keywardv1.Delivery{SecretName: o.secretName}
 	}
+	for _, spec := range o.rateLimits {
+		limit, err := parseRateLimit(spec, keywardv1.RateLimitStrategy(o.rateLimitStrategy))
+		if err != nil {
+			return nil, err
+		}
+		if k.Spec.RateLimit == nil {
+			k.Spec.RateLimit = &keywardv1.RateLimit{}
+		}
+		k.Spec.RateLimit.Limits = append(k.Spec.RateLimit.Limits, limit)
+	}
 	switch {
 	case o.expiresAfterDays != 0 && o.expiresAt != "":
 		return nil, errors.New("--expires-in-days and --expires-at both set: choose one")
@@ -125,6 +140,19 @@ func (o *createOptions) apiKey(ns, name string) (*keywardv1.APIKey, error) {
 		}
 	}
 	return k, nil
+}
+
+// parseRateLimit reads LIMIT/PERIOD, such as 100/1s; the limit is named
+// after its period ("per-1s"), which the API requires to be unique.
+func parseRateLimit(spec string, strategy keywardv1.RateLimitStrategy) (keywardv1.Limit, error) {
+	count, period, ok := strings.Cut(spec, "/")
+	n, err := strconv.ParseInt(count, 10, 64)
+	d, derr := time.ParseDuration(period)
+	if !ok || err != nil || derr != nil || d < time.Second || d%time.Second != 0 {
+		return keywardv1.Limit{}, fmt.Errorf("--rate-limit %q: write LIMIT/PERIOD with a period of whole seconds, e.g. 100/1s or 5000/1h", spec)
+	}
+	seconds := int64(d / time.Second)
+	return keywardv1.Limit{Name: fmt.Sprintf("per-%ds", seconds), Strategy: strategy, Limit: n, PeriodSeconds: seconds}, nil
 }
 
 func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey) error {

@@ -23,7 +23,8 @@ func TestCreatePrintsTheKeyAloneOnStdout(t *testing.T) {
 	res := asAdmin("create", "payments-api", "-n", ns, "--owner", "alice",
 		"--scope", "acme/payments/invoices:read", "--scope", "acme/payments/refunds:write",
 		"--description", "the payments service", "--expires-in-days", "30",
-		"--rotate-every", "720h", "--grace-period", "10m", "--secret-name", "payments-key")
+		"--rotate-every", "720h", "--grace-period", "10m", "--secret-name", "payments-key",
+		"--rate-limit", "100/1s", "--rate-limit", "5000/1h", "--rate-limit-strategy", "SlidingWindow")
 	g.Expect(res.code).To(Equal(0), res.stderr)
 
 	k := getKey(t, ns, "payments-api")
@@ -39,6 +40,10 @@ func TestCreatePrintsTheKeyAloneOnStdout(t *testing.T) {
 	g.Expect(*k.Spec.Rotation.IntervalSeconds).To(BeEquivalentTo(720 * 3600))
 	g.Expect(*k.Spec.Rotation.GracePeriodSeconds).To(BeEquivalentTo(600))
 	g.Expect(k.Status.SecretName).To(Equal("payments-key"))
+	g.Expect(k.Spec.RateLimit.Limits).To(Equal([]keywardv1.Limit{
+		{Name: "per-1s", Strategy: keywardv1.SlidingWindow, Limit: 100, PeriodSeconds: 1, SharedBy: keywardv1.SharedByKey},
+		{Name: "per-3600s", Strategy: keywardv1.SlidingWindow, Limit: 5000, PeriodSeconds: 3600, SharedBy: keywardv1.SharedByKey}, // the API's default
+	}))
 	g.Expect(managers(k)).To(ContainElement(FieldManager))
 }
 
@@ -73,6 +78,8 @@ func TestCreateRefusals(t *testing.T) {
 		{"neither scopes nor role", []string{"--owner", "alice"}, "set exactly one of scopes or role"},
 		{"two expirations", []string{"--owner", "alice", "--scope", "acme/payments/invoices:read", "--expires-in-days", "3", "--expires-at", "2030-01-01T00:00:00Z"}, "choose one"},
 		{"an expiry that is no time", []string{"--owner", "alice", "--scope", "acme/payments/invoices:read", "--expires-at", "tomorrow"}, "RFC 3339"},
+		{"a rate limit without a period", []string{"--owner", "alice", "--scope", "acme/payments/invoices:read", "--rate-limit", "100"}, `--rate-limit "100": write LIMIT/PERIOD`},
+		{"a rate limit period under a second", []string{"--owner", "alice", "--scope", "acme/payments/invoices:read", "--rate-limit", "100/500ms"}, `--rate-limit "100/500ms"`},
 		{"client-side dry run", []string{"--owner", "alice", "--scope", "acme/payments/invoices:read", "--dry-run=client"}, "use server"},
 		{"no owner", []string{"--scope", "acme/payments/invoices:read"}, `"owner" not set`},
 	} {
