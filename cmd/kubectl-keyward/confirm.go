@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // errNotConfirmed: the person did not answer yes; nothing was changed.
@@ -18,9 +22,18 @@ func (r *Root) confirm(yes bool, question string) error {
 	}
 	fmt.Fprintf(r.Streams.ErrOut, "%s [y/N]: ", question)
 	answer, _ := bufio.NewReader(r.Streams.In).ReadString('\n')
+	if !isTerminal(r.Streams.In) {
+		// Nobody's typing echoed the answer and its newline.
+		fmt.Fprintln(r.Streams.ErrOut)
+	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return nil
 	}
 	return errNotConfirmed
+}
+
+func isTerminal(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -127,6 +127,11 @@ func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) erro
 		field("Revoked", timeOrNone(k.Status.RevokedTime))
 	}
 	field("Delivered To", deliveryPointer(k))
+	// Each section aligns its own columns, as kubectl describe's do.
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	w = printers.GetNewTabWriter(out)
 	fmt.Fprintln(w, "Conditions:")
 	if len(k.Status.Conditions) == 0 {
 		fmt.Fprintln(w, "  <none>")
@@ -137,6 +142,10 @@ func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) erro
 			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, cond.LastTransitionTime.UTC().Format("2006-01-02T15:04:05Z"), cond.Message)
 		}
 	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	w = printers.GetNewTabWriter(out)
 	writeEvents(w, events)
 	return w.Flush()
 }
