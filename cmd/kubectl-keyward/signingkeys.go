@@ -94,6 +94,12 @@ clock-skew state within a second. The key stays enrolled.`,
 			if k.Spec.Mode != keywardv1.SigningKeyModeClient {
 				return fmt.Errorf("signingkey/%s is an %s key: only Client keys have verifier state to evict", k.Name, k.Spec.Mode)
 			}
+			if k.Status.Eviction == "" {
+				// keyward evicts only from the state it enrolled: a request
+				// before enrollment would be taken as the starting value
+				// and evict nothing, while the plugin reported success.
+				return fmt.Errorf("signingkey/%s is not enrolled yet (keyward has not published it; kubectl describe signingkey %s says why): the verifier holds no state of it to evict", k.Name, k.Name)
+			}
 			before := k.DeepCopy()
 			if k.Annotations == nil {
 				k.Annotations = map[string]string{}

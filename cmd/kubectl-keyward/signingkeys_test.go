@@ -72,6 +72,11 @@ func TestEvictPassesAnEvictionToTheVerifier(t *testing.T) {
 	ns := namespace(t, nil)
 	readyKey(t, ns, "alice-app", "alice", assertingKey)
 	clientKey(t, ns, "alice-laptop", "alice", "alice-app")
+	var enrolled keywardv1.SigningKey
+	g.Eventually(func() string {
+		g.Expect(admin.Get(context.Background(), keyOf(ns, "alice-laptop"), &enrolled)).To(Succeed())
+		return enrolled.Status.Eviction
+	}, waitFor).ShouldNot(BeEmpty())
 
 	res := asAdmin("evict", "alice-laptop", "-n", ns)
 	g.Expect(res.code).To(Equal(0), res.stderr)
@@ -98,6 +103,15 @@ func TestEvictRefusesWhatIsNotAnEnrolledClientKey(t *testing.T) {
 	g.Expect(res.stderr).To(ContainSubstring("signingkey/tokens is an Issuer key: only Client keys have verifier state to evict"))
 	g.Expect(admin.Get(context.Background(), keyOf(ns, "tokens"), issuer)).To(Succeed())
 	g.Expect(issuer.Annotations).NotTo(HaveKey(keywardv1.EvictAnnotation))
+
+	// Enrolled for an APIKey that does not exist: never published.
+	clientKey(t, ns, "orphan", "alice", "no-such-key")
+	res = asAdmin("evict", "orphan", "-n", ns)
+	g.Expect(res.code).To(Equal(1))
+	g.Expect(res.stderr).To(ContainSubstring("signingkey/orphan is not enrolled yet"))
+	var orphan keywardv1.SigningKey
+	g.Expect(admin.Get(context.Background(), keyOf(ns, "orphan"), &orphan)).To(Succeed())
+	g.Expect(orphan.Annotations).NotTo(HaveKey(keywardv1.EvictAnnotation))
 
 	res = asAdmin("evict", "nothing-here", "-n", ns)
 	g.Expect(res.code).To(Equal(1))
