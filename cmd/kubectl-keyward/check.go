@@ -264,9 +264,9 @@ func checkVerifier(ctx context.Context, c client.Client, ns, verifierNS string) 
 	case cond == nil:
 		res.reason = fmt.Sprintf("%s; and no APIKey in %q reports %s", why, ns, keywardv1.VerifierAvailableCondition)
 	case cond.Status == metav1.ConditionTrue:
-		res.ok, res.reason = true, fmt.Sprintf("the APIKeys of %q report %s: %s", ns, keywardv1.VerifierAvailableCondition, cond.Message)
+		res.ok, res.reason = true, fmt.Sprintf("%s; the APIKeys of %q report %s: %s", why, ns, keywardv1.VerifierAvailableCondition, cond.Message)
 	default:
-		res.reason = fmt.Sprintf("the APIKeys of %q report %s=%s, %s: %s", ns, keywardv1.VerifierAvailableCondition, cond.Status, cond.Reason, cond.Message)
+		res.reason = fmt.Sprintf("%s; the APIKeys of %q report %s=%s, %s: %s", why, ns, keywardv1.VerifierAvailableCondition, cond.Status, cond.Reason, cond.Message)
 	}
 	return res
 }

@@ -10,6 +10,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -181,4 +182,27 @@ func TestCheckTellsARefusalByPolicyFromAnUnreachableWebhook(t *testing.T) {
 		g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("webhook", "ok"))
 		g.Expect(res.stdout).To(ContainSubstring("reachable; it refused the probe key by policy here"))
 	}, waitFor).Should(Succeed())
+}
+
+// A namespace editor may read neither the verifier's Deployment nor the
+// webhook configurations: check falls back to what keyward reports on the
+// namespace's keys, and says what it could not confirm.
+func TestCheckAsANamespaceEditor(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, nil)
+	user := tenant(t, "editor-"+ns, ns)
+	readyKey(t, ns, "alice-ci", "alice")
+	g.Eventually(func() bool {
+		return meta.FindStatusCondition(getKey(t, ns, "alice-ci").Status.Conditions, keywardv1.VerifierAvailableCondition) != nil
+	}, waitFor).Should(BeTrue())
+
+	res := plugin(user, "", "check", "-n", ns)
+	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("crds", "ok"))
+	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("webhook", "ok"))
+	g.Expect(res.stdout).To(ContainSubstring("webhook configurations are not readable to you"))
+	// envtest runs no Pods: the manager reports its verifier unavailable.
+	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("verifier", "FAIL"))
+	g.Expect(res.stdout).To(ContainSubstring(`deployment keyward-verifier/keyward-verifier: deployments.apps "keyward-verifier" is forbidden`))
+	g.Expect(res.stdout).To(ContainSubstring(`the APIKeys of "` + ns + `" report VerifierAvailable=False, VerifierUnavailable`))
+	g.Expect(res.code).To(Equal(1))
 }

@@ -107,3 +107,19 @@ func TestDeleteAsksFirst(t *testing.T) {
 		return apierrors.IsNotFound(err)
 	}, waitFor).Should(BeTrue())
 }
+
+// The plugin does what the user's RBAC allows, as the user: a namespace
+// editor creates, reads the key of, rotates and revokes keys there.
+func TestANamespaceEditorManagesKeysWithTheirOwnCredentials(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, nil)
+	user := tenant(t, "editor-"+ns, ns)
+
+	res := plugin(user, "", "create", "team-key", "-n", ns, "--owner", "alice", "--scope", "acme/payments/invoices:read")
+	g.Expect(res.code).To(Equal(0), res.stderr)
+	k := getKey(t, ns, "team-key")
+	g.Expect(res.stdout).To(Equal(deliveredKey(t, k) + "\n"))
+	g.Expect(plugin(user, "", "rotate", k.Status.Prefix, "-n", ns).code).To(Equal(0))
+	g.Expect(plugin(user, "y\n", "revoke", k.Status.Prefix, "-n", ns).code).To(Equal(0))
+	g.Expect(getKey(t, ns, "team-key").Spec.Revoked).To(BeTrue())
+}
