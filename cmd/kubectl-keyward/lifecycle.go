@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -43,11 +47,54 @@ func keyCommand(r *Root, use, short, example string, run func(ctx context.Contex
 }
 
 // patchKey applies change to k as a merge patch of only what changed,
-// under the plugin's field manager.
+// under the plugin's field manager. The patch carries k's UID, which the
+// API server checks: if the name now belongs to another key (deleted and
+// re-created since it was resolved), nothing is changed.
 func patchKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, change func(*keywardv1.APIKey)) error {
-	before := k.DeepCopy()
-	change(k)
-	return c.Patch(ctx, k, client.MergeFrom(before), client.FieldOwner(FieldManager))
+	return patchObject(ctx, c, "apikey", k, change)
+}
+
+// patchObject is patchKey for any kind; kind names it in errors.
+func patchObject[T client.Object](ctx context.Context, c client.Client, kind string, obj T, change func(T)) error {
+	before := obj.DeepCopyObject().(client.Object)
+	change(obj)
+	data, err := client.MergeFrom(before).Data(obj)
+	if err != nil {
+		return err
+	}
+	var patch map[string]any
+	if err := json.Unmarshal(data, &patch); err != nil {
+		return err
+	}
+	metadata, _ := patch["metadata"].(map[string]any)
+	if metadata == nil {
+		metadata = map[string]any{}
+		patch["metadata"] = metadata
+	}
+	metadata["uid"] = string(before.GetUID())
+	if data, err = json.Marshal(patch); err != nil {
+		return err
+	}
+	err = c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldManager))
+	if uidChanged(err) {
+		return fmt.Errorf("%s/%s was deleted and created again after it was looked up: nothing changed; run the command again to act on the new one", kind, before.GetName())
+	}
+	return err
+}
+
+// uidChanged: the API server refused the patch's UID as a change of the
+// immutable metadata.uid, so the object is another one now.
+func uidChanged(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, cause := range status.Status().Details.Causes {
+		if cause.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }
 
 func isRevoked(k *keywardv1.APIKey) bool { return k.Spec.Revoked || k.Status.RevokedTime != nil }

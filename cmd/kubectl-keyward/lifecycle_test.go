@@ -123,3 +123,22 @@ func TestANamespaceEditorManagesKeysWithTheirOwnCredentials(t *testing.T) {
 	g.Expect(plugin(user, "y\n", "revoke", k.Status.Prefix, "-n", ns).code).To(Equal(0))
 	g.Expect(getKey(t, ns, "team-key").Spec.Revoked).To(BeTrue())
 }
+
+// Between resolving a key and patching it, the name may come to belong to
+// another APIKey: the patch names the resolved key's UID and changes
+// nothing of the new one.
+func TestAPatchNeverLandsOnAKeyReCreatedUnderTheSameName(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t, nil)
+	resolved := readyKey(t, ns, "alice-ci", "alice")
+	g.Expect(admin.Delete(ctx, resolved)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(admin.Get(ctx, client.ObjectKeyFromObject(resolved), &keywardv1.APIKey{}))
+	}, waitFor).Should(BeTrue())
+	readyKey(t, ns, "alice-ci", "alice")
+
+	err := patchKey(ctx, admin, resolved, func(k *keywardv1.APIKey) { k.Spec.Revoked = true })
+	g.Expect(err).To(MatchError("apikey/alice-ci was deleted and created again after it was looked up: nothing changed; run the command again to act on the new one"))
+	g.Expect(getKey(t, ns, "alice-ci").Spec.Revoked).To(BeFalse())
+}

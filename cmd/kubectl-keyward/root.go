@@ -138,8 +138,8 @@ func (r *Root) Messagef(format string, a ...any) {
 	fmt.Fprintf(r.Streams.ErrOut, format+"\n", a...)
 }
 
-// context is the command's context; cobra gives Background when the
-// caller set none.
+// commandContext is the command's context, or Background when the caller
+// executed it without one.
 func commandContext(cmd *cobra.Command) context.Context {
 	if ctx := cmd.Context(); ctx != nil {
 		return ctx

@@ -100,13 +100,13 @@ clock-skew state within a second. The key stays enrolled.`,
 				// and evict nothing, while the plugin reported success.
 				return fmt.Errorf("signingkey/%s is not enrolled yet (keyward has not published it; kubectl describe signingkey %s says why): the verifier holds no state of it to evict", k.Name, k.Name)
 			}
-			before := k.DeepCopy()
-			if k.Annotations == nil {
-				k.Annotations = map[string]string{}
-			}
 			// The annotation, as for rotate: spec.evict belongs to GitOps.
-			k.Annotations[keywardv1.EvictAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
-			if err := c.Patch(ctx, &k, client.MergeFrom(before), client.FieldOwner(FieldManager)); err != nil {
+			if err := patchObject(ctx, c, "signingkey", &k, func(k *keywardv1.SigningKey) {
+				if k.Annotations == nil {
+					k.Annotations = map[string]string{}
+				}
+				k.Annotations[keywardv1.EvictAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
+			}); err != nil {
 				return err
 			}
 			if timeout == 0 {
