@@ -33,7 +33,7 @@ func newDescribeCommand(r *Root) *cobra.Command {
 		Use:   "describe NAME | OWNER/KEYID | KEYID",
 		Short: "Show one APIKey: state, conditions, recent Events and where the key is delivered",
 		Example: `  kubectl keyward describe payments-api
-  kubectl keyward describe alice/k3Yd9Qx2`,
+  kubectl keyward describe alice/k3ydqx2mzt4wbnpe`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeKeyNames(r),
 		RunE: func(cmd *cobra.Command, args []string) error {

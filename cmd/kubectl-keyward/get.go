@@ -31,8 +31,8 @@ func newGetCommand(r *Root) *cobra.Command {
 		Short:   "List the APIKeys of the namespace, or show one",
 		Example: `  kubectl keyward get
   kubectl keyward list --owner alice -o wide
-  kubectl keyward get alice/k3Yd9Qx2 -o yaml
-  kubectl keyward get -A --prefix alice/k3Yd9Qx2`,
+  kubectl keyward get alice/k3ydqx2mzt4wbnpe -o yaml
+  kubectl keyward get -A --prefix alice/k3ydqx2mzt4wbnpe`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeKeyNames(r),
 		RunE: func(cmd *cobra.Command, args []string) error {

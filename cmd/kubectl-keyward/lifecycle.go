@@ -103,7 +103,7 @@ func newRotateCommand(r *Root) *cobra.Command {
 	var timeout time.Duration
 	cmd := keyCommand(r, "rotate", "Replace a key's secret now; the previous one verifies for the grace period",
 		`  kubectl keyward rotate payments-api
-  kubectl keyward rotate alice/k3Yd9Qx2 --timeout 0`,
+  kubectl keyward rotate alice/k3ydqx2mzt4wbnpe --timeout 0`,
 		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			if isRevoked(k) {
 				return fmt.Errorf("apikey/%s is revoked: a revoked key is not rotated", k.Name)
@@ -140,7 +140,7 @@ func newRotateCommand(r *Root) *cobra.Command {
 
 func newSuspendCommand(r *Root) *cobra.Command {
 	return keyCommand(r, "suspend", "Deny a key until it is resumed (the secret stays the same)",
-		"  kubectl keyward suspend alice/k3Yd9Qx2",
+		"  kubectl keyward suspend alice/k3ydqx2mzt4wbnpe",
 		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			if isRevoked(k) {
 				return fmt.Errorf("apikey/%s is revoked: suspending changes nothing", k.Name)
@@ -159,7 +159,7 @@ func newSuspendCommand(r *Root) *cobra.Command {
 
 func newResumeCommand(r *Root) *cobra.Command {
 	return keyCommand(r, "resume", "Let a suspended key verify again, with the same secret",
-		"  kubectl keyward resume alice/k3Yd9Qx2",
+		"  kubectl keyward resume alice/k3ydqx2mzt4wbnpe",
 		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			if isRevoked(k) {
 				return fmt.Errorf("apikey/%s is revoked: a revoked key cannot be resumed; create a new one", k.Name)
@@ -179,7 +179,7 @@ func newResumeCommand(r *Root) *cobra.Command {
 func newRevokeCommand(r *Root) *cobra.Command {
 	var yes bool
 	cmd := keyCommand(r, "revoke", "Revoke a key for good (asks first unless --yes)",
-		`  kubectl keyward revoke alice/k3Yd9Qx2
+		`  kubectl keyward revoke alice/k3ydqx2mzt4wbnpe
   kubectl keyward revoke payments-api --yes`,
 		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			if isRevoked(k) {
@@ -203,7 +203,7 @@ func newDeleteCommand(r *Root) *cobra.Command {
 	var yes bool
 	cmd := keyCommand(r, "delete", "Delete an APIKey and its delivery Secret (asks first unless --yes)",
 		`  kubectl keyward delete payments-api
-  kubectl keyward delete alice/k3Yd9Qx2 --yes`,
+  kubectl keyward delete alice/k3ydqx2mzt4wbnpe --yes`,
 		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			if err := r.confirm(yes, fmt.Sprintf("Delete apikey/%s (prefix %s) in namespace %s? The key stops verifying.", k.Name, k.Status.Prefix, k.Namespace)); err != nil {
 				return err

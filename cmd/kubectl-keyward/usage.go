@@ -14,7 +14,7 @@ func init() { Register(newUsageCommand) }
 
 func newUsageCommand(r *Root) *cobra.Command {
 	cmd := keyCommand(r, "usage", "Show a key's quota spending in the current period",
-		"  kubectl keyward usage alice/k3Yd9Qx2",
+		"  kubectl keyward usage alice/k3ydqx2mzt4wbnpe",
 		func(_ context.Context, _ client.Client, k *keywardv1.APIKey) error {
 			q := k.Status.Quota
 			if q == nil {
