@@ -58,7 +58,8 @@ type leakFixture struct {
 
 func newLeakFixture(t *testing.T, edit func(*GitHubLeaksConfig)) *leakFixture {
 	t.Helper()
-	rep := testutil.NewLeakReporter(t)
+	rep := testutil.NewLeakReporter()
+	t.Cleanup(rep.Close)
 	sink := &recordingSink{}
 	cfg := GitHubLeaksConfig{PublicKeysURL: rep.URL()}
 	if edit != nil {

@@ -126,7 +126,8 @@ func TestLeakReportSignatureRefusals(t *testing.T) {
 	k := lf.issue("acme/payments/investigations:read")
 	lf.publish(k)
 	body := report(k.key.Plaintext())
-	stranger := testutil.NewLeakReporter(t) // a key pair not in the configured set
+	stranger := testutil.NewLeakReporter() // a key pair not in the configured set
+	t.Cleanup(stranger.Close)
 	for name, tc := range map[string]struct {
 		req  func() *http.Request
 		want string

@@ -13,14 +13,12 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
-	"testing"
 )
 
 // LeakReporter plays GitHub secret scanning towards keyward's leak
 // endpoint: it signs reports with ECDSA P-256 key pairs of its own and
 // serves their public keys in GitHub's format over TLS.
 type LeakReporter struct {
-	t       testing.TB
 	mu      sync.Mutex
 	keys    map[string]*ecdsa.PrivateKey
 	failing bool
@@ -28,14 +26,17 @@ type LeakReporter struct {
 	srv     *httptest.Server
 }
 
-// NewLeakReporter starts a reporter with one key, "key-1".
-func NewLeakReporter(t testing.TB) *LeakReporter {
-	r := &LeakReporter{t: t, keys: map[string]*ecdsa.PrivateKey{}}
+// NewLeakReporter starts a reporter with one key, "key-1", until Close.
+// It panics where a test would fail: a suite's TestMain has no test.
+func NewLeakReporter() *LeakReporter {
+	r := &LeakReporter{keys: map[string]*ecdsa.PrivateKey{}}
 	r.AddKey("key-1")
 	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.serveKeys))
-	t.Cleanup(r.srv.Close)
 	return r
 }
+
+// Close stops serving the key set.
+func (r *LeakReporter) Close() { r.srv.Close() }
 
 // URL serves the public key set; Client trusts its certificate.
 func (r *LeakReporter) URL() string          { return r.srv.URL }
@@ -48,7 +49,7 @@ func (r *LeakReporter) Fetches() int64 { return r.fetches.Load() }
 func (r *LeakReporter) AddKey(id string) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		r.t.Fatal(err)
+		panic(err)
 	}
 	r.mu.Lock()
 	r.keys[id] = k
@@ -74,8 +75,7 @@ func (r *LeakReporter) serveKeys(w http.ResponseWriter, _ *http.Request) {
 	for id, k := range r.keys {
 		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 		if err != nil {
-			r.t.Error(err)
-			return
+			panic(err)
 		}
 		list = append(list, map[string]any{
 			"key_identifier": id, "is_current": true,
@@ -92,12 +92,12 @@ func (r *LeakReporter) Sign(id string, body []byte) string {
 	k := r.keys[id]
 	r.mu.Unlock()
 	if k == nil {
-		r.t.Fatalf("the reporter has no key %q", id)
+		panic("the reporter has no key " + id)
 	}
 	digest := sha256.Sum256(body)
 	sig, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
 	if err != nil {
-		r.t.Fatal(err)
+		panic(err)
 	}
 	return base64.StdEncoding.EncodeToString(sig)
 }
