@@ -268,3 +268,29 @@ func TestLeakReportsAreOffUnlessConfigured(t *testing.T) {
 	hs.Public.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, GitHubLeaksPath, strings.NewReader("[]")))
 	g.Expect(rec.Code).To(Equal(http.StatusNotFound))
 }
+
+// A report whose tokens cannot all be hashed in time is answered 503, so
+// that GitHub sends it again; the retry is decided once a slot is free.
+func TestLeakReportNotDecidedInTimeIsRetried(t *testing.T) {
+	g := NewWithT(t)
+	lf := newLeakFixture(t, func(c *GitHubLeaksConfig) { c.DecideTimeoutSeconds = 1 })
+	k := lf.issue("acme/payments/investigations:read")
+	lf.publish(k)
+	for range cap(lf.v.hashes.slots) {
+		lf.v.hashes.slots <- struct{}{} // every hashing slot taken by other work
+	}
+	body := report(k.key.Plaintext())
+	rec, _ := lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(rec.Header().Get("Retry-After")).NotTo(BeEmpty())
+	g.Expect(rec.Body.String()).To(ContainSubstring("send the report again"))
+	g.Expect(lf.sink.all()).To(BeEmpty())
+
+	for range cap(lf.v.hashes.slots) {
+		<-lf.v.hashes.slots
+	}
+	rec, fb := lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelTruePositive)))
+	g.Expect(lf.sink.all()).To(HaveLen(1))
+}
