@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -31,11 +32,18 @@ func report(tokens ...string) []byte { return testutil.LeakReport(leakURL, token
 type recordingSink struct {
 	mu      sync.Mutex
 	reports []leak.Report
+	// failNext fails that many writes, as an API server that cannot be
+	// reached.
+	failNext int
 }
 
 func (s *recordingSink) Leaked(_ context.Context, r leak.Report) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failNext > 0 {
+		s.failNext--
+		return errors.New("the API server cannot be reached")
+	}
 	s.reports = append(s.reports, r)
 	return nil
 }

@@ -31,7 +31,12 @@ func (v *Verifier) judgeLeak(ctx context.Context, t reportedToken) (string, erro
 		return LabelFalsePositive, nil
 	}
 	mac := v.mac.sum(t.Token)
-	if v.leaked.has(mac) {
+	if rep, written, ok := v.leaked.get(mac); ok {
+		if !written {
+			// The first report was denied here but not handed on:
+			// this is GitHub sending it again after a 503.
+			return v.handOn(ctx, mac, rep)
+		}
 		return LabelTruePositive, nil
 	}
 	serial, err := v.matchSecret(ctx, e, key, mac)
@@ -47,17 +52,25 @@ func (v *Verifier) judgeLeak(ctx context.Context, t reportedToken) (string, erro
 		// A real key, but one nothing accepts any more: nothing to do.
 		return LabelTruePositive, nil
 	}
-	v.leaked.add(mac)
-	v.cache.forget(e.Record.KeyID)
 	url, source, typ := t.bounded()
-	if err := v.leaks.sink.Leaked(ctx, leak.Report{
+	rep := leak.Report{
 		KeyID: e.Record.KeyID, Serial: serial, TokenSHA256: tokenSHA256(t.Token),
 		URL: url, Source: source, Type: typ, ReportedAt: v.leaks.clock.Now(),
-	}); err != nil {
-		return "", fmt.Errorf("reporting the leak of key %s: %w", e.Record.KeyID, err)
 	}
+	// Denied here first: handing the report on is an API call.
+	v.leaked.add(mac, rep)
+	v.cache.forget(e.Record.KeyID)
+	return v.handOn(ctx, mac, rep)
+}
+
+// handOn gives a verified leak to the sink, for the manager.
+func (v *Verifier) handOn(ctx context.Context, mac macKey, rep leak.Report) (string, error) {
+	if err := v.leaks.sink.Leaked(ctx, rep); err != nil {
+		return "", fmt.Errorf("reporting the leak of key %s: %w", rep.KeyID, err)
+	}
+	v.leaked.written(mac)
 	v.log.Info("a leaked key was reported and verified; it is denied here and reported to the manager",
-		"keyID", e.Record.KeyID, "owner", e.Record.Owner, "url", url)
+		"keyID", rep.KeyID, "url", rep.URL)
 	return LabelTruePositive, nil
 }
 
@@ -87,26 +100,48 @@ func (v *Verifier) matchSecret(ctx context.Context, e *Entry, key keys.Key, mac 
 const maxLeakedTokens = 100_000
 
 // leakedTokens are the keys this replica confirmed leaked, by the HMAC the
-// verified cache uses, denied before the manager's revocation arrives.
+// verified cache uses, denied before the manager's revocation arrives,
+// with their report until the sink has taken it.
 type leakedTokens struct {
 	mu  sync.RWMutex
-	set map[macKey]struct{}
+	set map[macKey]*leakedToken
+}
+
+type leakedToken struct {
+	report  leak.Report
+	written bool
 }
 
 func (l *leakedTokens) has(m macKey) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	_, ok := l.set[m]
+	_, _, ok := l.get(m)
 	return ok
 }
 
-func (l *leakedTokens) add(m macKey) {
+func (l *leakedTokens) get(m macKey) (leak.Report, bool, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	t, ok := l.set[m]
+	if !ok {
+		return leak.Report{}, false, false
+	}
+	return t.report, t.written, true
+}
+
+func (l *leakedTokens) add(m macKey, r leak.Report) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.set == nil {
-		l.set = map[macKey]struct{}{}
+		l.set = map[macKey]*leakedToken{}
 	}
-	if len(l.set) < maxLeakedTokens {
-		l.set[m] = struct{}{}
+	if _, ok := l.set[m]; !ok && len(l.set) < maxLeakedTokens {
+		l.set[m] = &leakedToken{report: r}
+	}
+}
+
+func (l *leakedTokens) written(m macKey) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.set[m]; ok {
+		t.written = true
 	}
 }

@@ -294,3 +294,24 @@ func TestLeakReportNotDecidedInTimeIsRetried(t *testing.T) {
 	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelTruePositive)))
 	g.Expect(lf.sink.all()).To(HaveLen(1))
 }
+
+// A leak the sink could not take is denied here already, answered 503,
+// and handed on when GitHub sends the report again.
+func TestLeakReportWhoseHandOverFailedIsHandedOnByTheRetry(t *testing.T) {
+	g := NewWithT(t)
+	lf := newLeakFixture(t, nil)
+	k := lf.issue("acme/payments/investigations:read")
+	lf.publish(k)
+	lf.sink.failNext = 1
+	body := report(k.key.Plaintext())
+	rec, _ := lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(lf.decide(k.key.Plaintext(), inScope, access.Environment{}).Reason).To(Equal(ReasonRevoked))
+	g.Expect(lf.sink.all()).To(BeEmpty())
+
+	rec, fb := lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelTruePositive)))
+	g.Expect(lf.sink.all()).To(ConsistOf(HaveField("KeyID", k.key.ID())))
+	g.Expect(lf.v.HashesRun()).To(Equal(int64(1)), "the retry needs no second PBKDF2")
+}
