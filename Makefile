@@ -111,6 +111,10 @@ generate: controller-gen ## Generate DeepCopy, DeepCopyInto and DeepCopyObject m
 argocd-cm: ## Generate argocd/argocd-cm-patch.yaml (Argo CD health checks) from argocd/resource_customizations.
 	go run ./hack/gen-argocd-cm
 
+.PHONY: gitleaks-config
+gitleaks-config: ## Generate scanning/gitleaks.toml (the gitleaks rule for keyward's keys) from internal/keys.
+	go run ./hack/gen-gitleaks
+
 .PHONY: fmt
 fmt: ## Run go fmt against code.
 	go fmt ./...
@@ -132,11 +136,11 @@ test-deps: ## Install what tests run for real (nginx, redis-server) from Debian'
 	@bash hack/test-deps.sh
 
 .PHONY: test
-test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy helm build-fips ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector and FIPS_PKGS under GODEBUG=fips140=only.
+test: manifests generate build-installer fmt vet lint setup-envtest test-deps caddy helm gitleaks build-fips ## Run golangci-lint, unit and envtest tests (everything but test/e2e and test/bench), then RACE_PKGS under the race detector and FIPS_PKGS under GODEBUG=fips140=only.
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	pkgs="$$(go list ./... | { grep -vxF -f <(go list $(TEST_PKGS_EXCLUDE)) || true; })"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" KEYWARD_HELM="$(HELM)" KEYWARD_FIPS_BINARY="$(LOCALBIN)/keyward-fips" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" KEYWARD_HELM="$(HELM)" KEYWARD_GITLEAKS="$(GITLEAKS)" KEYWARD_FIPS_BINARY="$(LOCALBIN)/keyward-fips" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
 	@# The packages whose goroutines and replicas share state, again
 	@# under the race detector.
 	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
@@ -274,6 +278,7 @@ ENVTEST_VERSION ?= v0.25.1
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CADDY_VERSION ?= v2.11.9
 HELM_VERSION ?= v4.3.2
+GITLEAKS_VERSION ?= v8.30.1
 
 ## Tool binaries (versioned file names: a version bump installs anew)
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
@@ -281,6 +286,7 @@ SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(ENVTEST_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 CADDY ?= $(LOCALBIN)/caddy-$(CADDY_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+GITLEAKS ?= $(LOCALBIN)/gitleaks-$(GITLEAKS_VERSION)
 
 ## Prints the envtest assets directory (for KUBEBUILDER_ASSETS) on stdout.
 ENVTEST_ASSETS = SETUP_ENVTEST="$(SETUP_ENVTEST)" ENVTEST_K8S_VERSION="$(ENVTEST_K8S_VERSION)" bash hack/envtest-assets.sh
@@ -317,21 +323,33 @@ helm: $(HELM) ## Build Helm into bin/ if missing (for the chart's tests).
 $(HELM): | $(LOCALBIN)
 	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
 
+# gitleaks scans files with scanning/gitleaks.toml in the rule's test
+# (KEYWARD_GITLEAKS tells the test where it is). Built from its Go module
+# like Caddy.
+.PHONY: gitleaks
+gitleaks: $(GITLEAKS) ## Build gitleaks into bin/ if missing (for the secret-scanning rule's test).
+$(GITLEAKS): | $(LOCALBIN)
+	$(call go-install-tool,$(GITLEAKS),github.com/zricethezav/gitleaks/v8,$(GITLEAKS_VERSION))
+
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary (versioned)
 # $2 - package url which can be installed
 # $3 - specific version of package
 # It installs into a scratch GOBIN inside $(LOCALBIN) and renames the result,
-# so an unversioned binary of the same name in bin/ is left alone.
+# so an unversioned binary of the same name in bin/ is left alone. The
+# binary is named as go install names it: after the package path's last
+# element, or the one before it when that is a major version (/v8).
 define go-install-tool
 @[ -f "$(1)" ] || { \
 set -e; \
 package=$(2)@$(3) ;\
 tmpbin="$(LOCALBIN)/.install-$$$$" ;\
+name="$$(basename $(2))" ;\
+if expr "$$name" : 'v[0-9][0-9]*$$' >/dev/null; then name="$$(basename $$(dirname $(2)))"; fi ;\
 echo "Installing $${package}" ;\
 rm -rf "$$tmpbin" ;\
 GOBIN="$$tmpbin" go install $${package} ;\
-mv "$$tmpbin/$$(basename $(2))" "$(1)" ;\
+mv "$$tmpbin/$$name" "$(1)" ;\
 rm -rf "$$tmpbin" ;\
 }
 endef

@@ -89,7 +89,34 @@ func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingK
 	}
 	s.setCondition(keywardv1.PublishedCondition, metav1.ConditionTrue, keywardv1.RecordPublishedReason,
 		"Key "+kid+" is published to the verifier for key ID "+apiKey.Status.KeyID+".")
+	// The record stays published so that a resumed key works again at
+	// once and evictions still reach the verifier; but the key cannot be
+	// used while its APIKey is not, and Ready must not say otherwise.
+	if state, why := apiKeyRefused(apiKey); state != "" {
+		s.fail(keywardv1.APIKeyNotReadyReason, "APIKey "+spec.APIKeyName+" is "+state+" ("+why+"), so the verifier refuses this key's assertions.")
+	}
 	return ctrl.Result{}, nil
+}
+
+// apiKeyRefused names the state of an APIKey whose credentials the
+// verifier refuses, with the reason of its Ready condition, or returns ""
+// for one it accepts. Only those states count (revoked, expired,
+// suspended by spec, parent or policy): a failed delivery leaves the
+// published record, and with it the key, working.
+func apiKeyRefused(apiKey *keywardv1.APIKey) (state, reason string) {
+	ready := conditionOf(apiKey.Status.Conditions, keywardv1.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionFalse {
+		return "", ""
+	}
+	switch ready.Reason {
+	case keywardv1.RevokedReason, keywardv1.ParentRevokedReason, keywardv1.ParentReplacedReason:
+		return "revoked", ready.Reason
+	case keywardv1.ExpiredReason:
+		return "expired", ready.Reason
+	case keywardv1.SuspendedReason, keywardv1.ParentSuspendedReason, keywardv1.PolicyViolatedReason:
+		return "suspended", ready.Reason
+	}
+	return "", ""
 }
 
 // boundAPIKey is the UID of the APIKey this client key was first

@@ -320,6 +320,59 @@ func TestClientKeyWaitsForItsAPIKey(t *testing.T) {
 	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(ContainElement(keywardv1.APIKeyNotReadyReason))
 }
 
+// TestClientKeyFollowsItsAPIKeysState: a client key whose APIKey the
+// verifier refuses (suspended, expired, revoked) is not Ready and says why, and
+// is Ready again when the APIKey is resumed; the APIKey's change alone
+// brings the SigningKey's reconcile.
+func TestClientKeyFollowsItsAPIKeysState(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	ak := createReady(g, newAPIKey(ns, "assertions", func(k *keywardv1.APIKey) {
+		k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodClientAssertion}
+	}))
+	_, pub := enrollPEM(g)
+	sk := &keywardv1.SigningKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "laptop"},
+		Spec: keywardv1.SigningKeySpec{
+			Mode: keywardv1.SigningKeyModeClient, Owner: "15a6",
+			Client: &keywardv1.ClientKey{APIKeyName: ak.Name, PublicKey: pub},
+		},
+	}
+	g.Expect(k8s.Create(ctx, sk)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, sk) })
+	readyAs := func(status metav1.ConditionStatus, reason, message string) {
+		t.Helper()
+		g.Eventually(func(g Gomega) {
+			_, c := signingKeyReady(g, sk)
+			g.Expect(c.Status).To(Equal(status))
+			g.Expect(c.Reason).To(Equal(reason))
+			g.Expect(c.Message).To(ContainSubstring(message))
+		}, timeout, interval).Should(Succeed())
+	}
+	readyAs(metav1.ConditionTrue, keywardv1.SigningKeyReadyReason, "published")
+
+	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Suspended = true })
+	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
+		"APIKey assertions is suspended (Suspended), so the verifier refuses this key's assertions.")
+	got, _ := signingKeyReady(g, sk)
+	rec, _ := signingRecordOf(g, got.Status.KID)
+	g.Expect(rec.KeyID).To(Equal(ak.Status.KeyID), "the record stays published, for the key to work again once resumed")
+
+	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Suspended = false })
+	readyAs(metav1.ConditionTrue, keywardv1.SigningKeyReadyReason, "published")
+
+	past := metav1.NewTime(apiKeyClock.Now().Add(-time.Minute).Truncate(time.Second))
+	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Expiration = &keywardv1.Expiration{At: &past} })
+	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
+		"APIKey assertions is expired (Expired), so the verifier refuses this key's assertions.")
+
+	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Revoked = true })
+	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
+		"APIKey assertions is revoked (Revoked), so the verifier refuses this key's assertions.")
+	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(ContainElement(keywardv1.APIKeyNotReadyReason))
+}
+
 // TestSigningKeySchemaRules: the API server refuses what CEL forbids,
 // naming the rule.
 func TestSigningKeySchemaRules(t *testing.T) {

@@ -56,6 +56,42 @@ func TestTokenEndpointWithClientAssertion(t *testing.T) {
 	g.Expect(body["error_description"]).To(ContainSubstring("client_assertion_type must be"))
 }
 
+// TestClientAssertionOfAKeyNotActiveIsRefused: an enrolled client key
+// stays published while its APIKey is revoked, suspended or expired, and
+// the verifier refuses its assertions by the APIKey's state.
+func TestClientAssertionOfAKeyNotActiveIsRefused(t *testing.T) {
+	past := t0.Add(-time.Second)
+	for name, tc := range map[string]struct {
+		change func(*record.Record)
+		reason Reason
+	}{
+		"revoked":   {func(r *record.Record) { r.State, r.Secrets, r.RevokedAt = record.Revoked, nil, &past }, ReasonRevoked},
+		"suspended": {func(r *record.Record) { r.State = record.Suspended }, ReasonSuspended},
+		"expired":   {func(r *record.Record) { r.ExpiresAt = &past }, ReasonExpired},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			f, srv := served(t)
+			f.putIssuer(testRSAKey(t, 0), t0.Add(-time.Hour), t0.Add(-time.Hour), nil, nil)
+			k := f.issueWithMethods([]string{record.AuthClientAssertion}, "acme/payments/investigations:read")
+			client := newECKey(t)
+			f.putClient(client.Public(), k.key.ID(), "")
+			tc.change(&k.rec)
+			k.rec.Version++
+			f.publish(k)
+
+			status, _, body := postToken(t, srv, url.Values{
+				"grant_type":            {"client_credentials"},
+				"client_assertion_type": {jwtBearerAssertion},
+				"client_assertion":      {sign(t, client, assertionClaims(k.key.ID(), t0, "a", srv.URL))},
+			}, "", "")
+			g.Expect(status).To(Equal(401))
+			g.Expect(body).To(HaveKeyWithValue("error", "invalid_client"))
+			g.Expect(body["error_description"]).To(ContainSubstring(string(tc.reason)))
+		})
+	}
+}
+
 // TestOAuthConfigRefusesWhatItCannotUse: every bad setting is named.
 func TestOAuthConfigRefusesWhatItCannotUse(t *testing.T) {
 	tests := map[string]struct {

@@ -26,8 +26,9 @@ const (
 	SingleKeyReason = "SingleKey"
 	// OverlapReason: more than one issuer key is published.
 	OverlapReason = "Overlap"
-	// APIKeyNotReadyReason: the linked APIKey does not exist or has no
-	// key ID yet.
+	// APIKeyNotReadyReason: the linked APIKey does not exist, has no key
+	// ID yet, or is revoked, expired or suspended (the message says
+	// which); the verifier then refuses the key's assertions.
 	APIKeyNotReadyReason = "APIKeyNotReady"
 	// OwnerMismatchReason: spec.owner is not the linked APIKey's owner.
 	OwnerMismatchReason = "OwnerMismatch"

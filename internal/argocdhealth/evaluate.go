@@ -12,10 +12,12 @@ package argocdhealth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+	luajson "layeh.com/gopher-json"
 )
 
 // Code is an Argo CD health status code.
@@ -32,9 +34,11 @@ const (
 )
 
 // Status is what a health script returns, in the shape Argo CD decodes it
-// into (and health_test.yaml spells it).
+// into (and health_test.yaml spells it). The zero Status is Argo CD's
+// empty health: the resource shows no health and does not count towards
+// the application's.
 type Status struct {
-	Status  Code   `json:"status"`
+	Status  Code   `json:"status,omitempty"`
 	Message string `json:"message,omitempty"`
 }
 
@@ -55,9 +59,10 @@ func valid(c Code) bool {
 
 // Evaluate runs script on obj (an object as the API server serves it,
 // decoded into maps) and returns the health it reports. An error means
-// Argo CD would show the resource's health as failing to compute: the
-// script did not compile, raised an error, ran out of time or returned
-// something that is not a status table.
+// Argo CD would show the resource's health as Unknown with the error as
+// message: the script did not compile, raised an error, ran out of time,
+// returned something other than a table or nil, or a table gopher-json
+// cannot encode.
 func Evaluate(script string, obj map[string]any) (Status, error) {
 	return evaluate(script, obj, false)
 }
@@ -106,24 +111,29 @@ func openLibraries(L *lua.LState) error {
 	return nil
 }
 
-// decodeStatus reads the script's result as Argo CD does: the table goes
-// through JSON into the status struct, so a status or message of another
-// type is an error, and an unknown status code means Unknown.
+// decodeStatus reads the script's result as Argo CD's ExecuteHealthLua
+// does. A table goes through gopher-json into the status struct; a status
+// that is not a health code means Unknown. A script that returns nil (or
+// nothing), an empty table (which gopher-json encodes as []), or a table
+// whose fields JSON cannot put into the struct (a number for status, an
+// array) yields the empty status: no error, no status, no message.
 func decodeStatus(ret lua.LValue) (Status, error) {
+	if ret.Type() == lua.LTNil {
+		return Status{}, nil
+	}
 	table, ok := ret.(*lua.LTable)
 	if !ok {
 		return Status{}, fmt.Errorf("the health script returned a %s; it must return a table such as {status = \"Healthy\", message = \"...\"}", ret.Type())
 	}
-	value, err := fromLua(table, map[*lua.LTable]bool{})
+	raw, err := luajson.Encode(table)
 	if err != nil {
-		return Status{}, err
-	}
-	raw, err := json.Marshal(value)
-	if err != nil {
-		return Status{}, err
+		return Status{}, fmt.Errorf("the health script's result has no JSON form: %w", err)
 	}
 	var s Status
 	if err := json.Unmarshal(raw, &s); err != nil {
+		if errors.As(err, new(*json.UnmarshalTypeError)) {
+			return Status{}, nil
+		}
 		return Status{}, fmt.Errorf("the health script returned %s, which is not a status table: %w", raw, err)
 	}
 	if !valid(s.Status) {

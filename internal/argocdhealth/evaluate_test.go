@@ -37,14 +37,36 @@ func TestAScriptThatFailsIsAnError(t *testing.T) {
 		`error("no conditions")`:                  "no conditions",
 		`return obj.status.conditions[1].type`:    "attempt to index",
 		`return "Healthy"`:                        "returned a string",
-		`return {status = 3}`:                     "not a status table",
-		`return {}`:                               "not a status table",
-		`return {status = "Healthy", f = print}`:  "has no JSON form",
-		`local t = {}; t.self = t; return t`:      "contains itself",
-		`return {status = "Healthy", [true] = 1}`: "boolean key",
+		`return {status = "Healthy", f = print}`:  "cannot encode function to JSON",
+		`local t = {}; t.self = t; return t`:      "cannot encode recursively nested tables",
+		`return {status = "Healthy", [true] = 1}`: "cannot encode mixed or invalid key types",
+		// gopher-json decides array or object by the first key: a
+		// table with both kinds of keys has no JSON form.
+		`return {"Healthy", status = "Healthy"}`: "cannot encode mixed or invalid key types",
+		`return {status = "Healthy", [2] = 1}`:   "cannot encode sparse array",
 	} {
 		_, err := Evaluate(script, map[string]any{"status": map[string]any{}})
 		g.Expect(err).To(MatchError(ContainSubstring(says)), script)
+	}
+}
+
+// TestWhatArgoCDReadsAsNoHealthIsTheEmptyStatus: nil, nothing, an empty
+// table (encoded as []) and a table JSON cannot put into the status
+// struct are no error in Argo CD but an empty health status.
+func TestWhatArgoCDReadsAsNoHealthIsTheEmptyStatus(t *testing.T) {
+	g := NewWithT(t)
+	for _, script := range []string{
+		`return nil`,
+		`local nothing = 1`,
+		`return`,
+		`return {}`,
+		`return {status = 3}`,
+		`return {status = "Healthy", message = 5}`,
+		`return {"Healthy", "fine"}`,
+	} {
+		got, err := Evaluate(script, nil)
+		g.Expect(err).NotTo(HaveOccurred(), script)
+		g.Expect(got).To(Equal(Status{}), script)
 	}
 }
 
@@ -56,6 +78,10 @@ func TestAScriptThatRunsForeverIsStoppedAfterOneSecond(t *testing.T) {
 	g.Expect(time.Since(start)).To(BeNumerically("<", 5*Timeout))
 }
 
+// TestTheObjectIsTheGlobalObjDecodedAsArgoCDDecodesIt pins Argo CD's
+// decodeValue: int, int32, int64 and float64 are numbers (unlike
+// gopher-json's DecodeValue, which knows only float64), a json.Number a
+// string, and any other type (uint, a struct) nil.
 func TestTheObjectIsTheGlobalObjDecodedAsArgoCDDecodesIt(t *testing.T) {
 	g := NewWithT(t)
 	obj := map[string]any{
@@ -63,6 +89,8 @@ func TestTheObjectIsTheGlobalObjDecodedAsArgoCDDecodesIt(t *testing.T) {
 		"status": map[string]any{
 			"observedGeneration": float64(2),
 			"selectedKeys":       int32(4),
+			"violatingKeys":      5,
+			"unsigned":           uint(6),
 			"count":              json.Number("7"),
 			"conditions":         []any{map[string]any{"type": "Ready", "status": "True"}},
 			"odd":                struct{}{},
@@ -71,7 +99,7 @@ func TestTheObjectIsTheGlobalObjDecodedAsArgoCDDecodesIt(t *testing.T) {
 	got, err := Evaluate(`
 		local s = obj.status
 		local ok = obj.metadata.generation == 3 and s.observedGeneration == 2 and s.selectedKeys == 4
-			and s.count == "7" and s.odd == nil and #s.conditions == 1 and s.conditions[1].type == "Ready"
+			and s.violatingKeys == 5 and s.unsigned == nil and s.count == "7" and s.odd == nil and #s.conditions == 1 and s.conditions[1].type == "Ready"
 		if ok then return {status = "Healthy", message = obj.metadata.name} end
 		return {status = "Degraded"}`, obj)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -8,17 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyward-dev/keyward/internal/testutil"
@@ -140,6 +135,8 @@ verifier:
 keyPolicy:
   create: true
   name: helm-default-policy
+  spec:
+    allowedScopes: [acme/payments/*:read]
 `,
 		check: func(g Gomega, r rendered) {
 			policy := object(g, r.objs, "KeyPolicy", "", "helm-default-policy")
@@ -148,6 +145,7 @@ keyPolicy:
 			g.Expect(field(policy, "spec", "namespaceSelector", "matchLabels")).To(Equal(
 				map[string]any{"keyward.dev/key-policy": "default"}), "selects only the namespaces that opt in")
 			g.Expect(field(policy, "spec", "maxLifetimeDays")).To(BeEquivalentTo(90))
+			g.Expect(field(policy, "spec", "allowedScopes")).To(Equal([]any{"acme/payments/*:read"}))
 		},
 	}, {
 		name: "redis-tls",
@@ -288,46 +286,71 @@ verifier:
 
 // TestChartDefaultsInstallWhatTheInstallerInstalls renders the chart as
 // `helm install keyward charts/keyward -n keyward-system` and compares it
-// with dist/install.yaml, object by object: the chart installs what
-// config/default does, so a change to config/ that the chart misses fails
-// here. Only Helm's labels and the image differ.
+// with dist/install.yaml, object by object, and with cert-manager's
+// certificates with dist/install-cert-manager.yaml: the chart installs what
+// config/default and config/cert-manager do, so a change to config/ that
+// the chart misses, or an overlay that renders wrong, fails here. Only
+// Helm's labels and annotations and the image differ.
 func TestChartDefaultsInstallWhatTheInstallerInstalls(t *testing.T) {
 	helm := helmBinary(t)
-	g := NewWithT(t)
-	manifests, err := runHelm(t, helm, "template", "keyward", chartDir, "--namespace", "keyward-system",
-		"--include-crds", "--set", "image.tag=dev")
-	g.Expect(err).NotTo(HaveOccurred(), manifests)
-	chart, err := testutil.DecodeManifests([]byte(manifests))
-	g.Expect(err).NotTo(HaveOccurred())
-	installer, err := os.ReadFile(testutil.RepoPath("dist", "install.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
-	dist, err := testutil.DecodeManifests(installer)
-	g.Expect(err).NotTo(HaveOccurred())
+	for _, tc := range []struct {
+		installer string
+		values    []string
+	}{
+		{installer: "install.yaml"},
+		// config/cert-manager: both certificates from cert-manager.
+		{installer: "install-cert-manager.yaml", values: []string{
+			"--set", "webhook.certificate.source=certManager", "--set", "verifier.tls.mode=certManager"}},
+	} {
+		t.Run(tc.installer, func(t *testing.T) {
+			g := NewWithT(t)
+			args := append([]string{"template", "keyward", chartDir, "--namespace", "keyward-system",
+				"--include-crds", "--set", "image.tag=dev"}, tc.values...)
+			manifests, err := runHelm(t, helm, args...)
+			g.Expect(err).NotTo(HaveOccurred(), manifests)
+			chart, err := testutil.DecodeManifests([]byte(manifests))
+			g.Expect(err).NotTo(HaveOccurred())
+			installer, err := os.ReadFile(testutil.RepoPath("dist", tc.installer))
+			g.Expect(err).NotTo(HaveOccurred())
+			dist, err := testutil.DecodeManifests(installer)
+			g.Expect(err).NotTo(HaveOccurred())
 
-	want := withoutLabels(dist)
-	// helm install --create-namespace creates the release namespace.
-	delete(want, objectKey{kind: "Namespace", name: "keyward-system"})
-	got := withoutLabels(chart)
-	// The installer leaves the pull policy to Kubernetes' default.
-	manager := objectKey{kind: "Deployment", namespace: "keyward-system", name: "keyward-controller-manager"}
-	g.Expect(got).To(HaveKey(manager))
-	containers, _, _ := unstructured.NestedSlice(got[manager], "spec", "template", "spec", "containers")
-	delete(containers[0].(map[string]any), "imagePullPolicy")
-	g.Expect(unstructured.SetNestedSlice(got[manager], containers, "spec", "template", "spec", "containers")).To(Succeed())
+			want := withoutHelmMetadata(dist)
+			// helm install --create-namespace creates the release namespace.
+			delete(want, objectKey{kind: "Namespace", name: "keyward-system"})
+			got := withoutHelmMetadata(chart)
+			// The installer leaves the pull policy to Kubernetes' default.
+			manager := objectKey{kind: "Deployment", namespace: "keyward-system", name: "keyward-controller-manager"}
+			g.Expect(got).To(HaveKey(manager))
+			containers, _, _ := unstructured.NestedSlice(got[manager], "spec", "template", "spec", "containers")
+			delete(containers[0].(map[string]any), "imagePullPolicy")
+			g.Expect(unstructured.SetNestedSlice(got[manager], containers, "spec", "template", "spec", "containers")).To(Succeed())
 
-	g.Expect(keys(got)).To(ConsistOf(keys(want)))
-	for key, obj := range want {
-		g.Expect(got[key]).To(Equal(obj), "%v differs from dist/install.yaml's", key)
+			g.Expect(keys(got)).To(ConsistOf(keys(want)))
+			for key, obj := range want {
+				g.Expect(got[key]).To(Equal(obj), "%v differs from dist/%s's", key, tc.installer)
+			}
+		})
 	}
 }
 
 type objectKey struct{ kind, namespace, name string }
 
-func withoutLabels(objs []*unstructured.Unstructured) map[objectKey]map[string]any {
+func withoutHelmMetadata(objs []*unstructured.Unstructured) map[objectKey]map[string]any {
 	out := map[objectKey]map[string]any{}
 	for _, obj := range objs {
 		obj = obj.DeepCopy()
 		obj.SetLabels(nil)
+		annotations := obj.GetAnnotations()
+		for key := range annotations {
+			if strings.HasPrefix(key, "helm.sh/") {
+				delete(annotations, key)
+			}
+		}
+		if len(annotations) == 0 {
+			annotations = nil
+		}
+		obj.SetAnnotations(annotations)
 		out[objectKey{obj.GetKind(), obj.GetNamespace(), obj.GetName()}] = obj.Object
 	}
 	return out
@@ -396,28 +419,57 @@ func TestChartRefusesWrongValues(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		set  []string
-		want []string
+		// setJSON are --set-json values: lists and strings that --set
+		// would split or could not hold.
+		setJSON []string
+		want    []string
 	}{
 		{"unknown certificate source", []string{"webhook.certificate.source=bogus"},
-			[]string{"/webhook/certificate/source", "selfManaged", "certManager"}},
-		{"negative replicas", []string{"replicas=-1"}, []string{"/replicas", "minimum"}},
-		{"no replicas", []string{"replicas=0"}, []string{"/replicas", "minimum"}},
-		{"misspelt value", []string{"replica=2"}, []string{"additional properties", "replica"}},
-		{"unknown verifier TLS mode", []string{"verifier.tls.mode=on"}, []string{"/verifier/tls/mode", "selfManaged"}},
-		{"unknown pull policy", []string{"image.pullPolicy=Sometimes"}, []string{"/image/pullPolicy"}},
-		{"redis without address", []string{"verifier.redis.enabled=true"}, []string{"/verifier/redis/address"}},
-		{"redis address without port", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis"}, []string{"/verifier/redis/address"}},
-		{"quota sharing without replicas", []string{"verifier.redis.quotaFallback=LocalShare"}, []string{"/verifier/redis/replicas"}},
+			nil, []string{"/webhook/certificate/source", "selfManaged", "certManager"}},
+		{"negative replicas", []string{"replicas=-1"}, nil, []string{"/replicas", "minimum"}},
+		{"no replicas", []string{"replicas=0"}, nil, []string{"/replicas", "minimum"}},
+		{"misspelt value", []string{"replica=2"}, nil, []string{"additional properties", "replica"}},
+		{"unknown verifier TLS mode", []string{"verifier.tls.mode=on"}, nil, []string{"/verifier/tls/mode", "selfManaged"}},
+		{"unknown pull policy", []string{"image.pullPolicy=Sometimes"}, nil, []string{"/image/pullPolicy"}},
+		{"redis without address", []string{"verifier.redis.enabled=true"}, nil, []string{"/verifier/redis/address"}},
+		{"redis address without port", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis"}, nil, []string{"/verifier/redis/address"}},
+		{"quota sharing without replicas", []string{"verifier.redis.quotaFallback=LocalShare"}, nil, []string{"/verifier/redis/replicas"}},
 		{"issuer without name", []string{"webhook.certificate.source=certManager", "webhook.certificate.certManager.issuerRef.kind=ClusterIssuer"},
-			[]string{"/webhook/certificate/certManager/issuerRef", "name"}},
-		{"extra argument that is no flag", []string{"extraArgs={manager}"}, []string{"/extraArgs/0"}},
+			nil, []string{"/webhook/certificate/certManager/issuerRef", "name"}},
+		{"extra argument that is no flag", []string{"extraArgs={manager}"}, nil, []string{"/extraArgs/0"}},
 		{"verifier in the manager's namespace", []string{"verifier.namespace=helm-refused"},
-			[]string{"verifier.namespace must not be the release namespace", "helm-refused"}},
+			nil, []string{"verifier.namespace must not be the release namespace", "helm-refused"}},
 		{"redis secret keys without the secret", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis:6379", "verifier.redis.passwordKey=password"},
-			[]string{"verifier.redis.existingSecret is empty", "password"}},
+			nil, []string{"verifier.redis.existingSecret is empty", "password"}},
 		{"client certificate without key", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis:6379",
 			"verifier.redis.existingSecret=redis", "verifier.redis.tls.enabled=true", "verifier.redis.tls.certKey=tls.crt"},
-			[]string{"verifier.redis.tls.certKey and verifier.redis.tls.keyKey"}},
+			nil, []string{"verifier.redis.tls.certKey and verifier.redis.tls.keyKey"}},
+		{"verifier in default", []string{"verifier.namespace=default"}, nil,
+			[]string{`verifier.namespace must not be "default"`, "only cluster administrators"}},
+		{"verifier in kube-system", []string{"verifier.namespace=kube-system"}, nil,
+			[]string{`verifier.namespace must not be "kube-system"`}},
+		{"verifier in kube-public", []string{"verifier.namespace=kube-public"}, nil,
+			[]string{`verifier.namespace must not be "kube-public"`}},
+		{"verifier in kube-node-lease", []string{"verifier.namespace=kube-node-lease"}, nil,
+			[]string{`verifier.namespace must not be "kube-node-lease"`}},
+		{"extra argument turning leader election off", nil, []string{`extraArgs=["--leader-elect=false"]`},
+			[]string{"extraArgs sets --leader-elect, which the chart sets"}},
+		{"extra argument moving the verifier", nil, []string{`extraArgs=["--hash-concurrency=2","--verifier-namespace=team-a"]`},
+			[]string{"extraArgs sets --verifier-namespace, which the chart sets", "verifier.namespace"}},
+		{"extra argument for a flag the chart leaves unset", nil, []string{`extraArgs=["--verifier-tls=self-managed"]`},
+			[]string{"extraArgs sets --verifier-tls, which the chart sets", "verifier.tls.mode"}},
+		{"extra argument changing what the chart's objects rely on", nil, []string{`extraArgs=["--webhook-port=9444"]`},
+			[]string{"extraArgs sets --webhook-port, which the chart"}},
+		{"extra argument serving metrics without authentication", nil, []string{`extraArgs=["--metrics-secure=false"]`},
+			[]string{"extraArgs sets --metrics-secure=false", "without authentication"}},
+		{"extra argument allowing weak hashes", nil, []string{`extraArgs=["--insecure-allow-low-pbkdf2-iterations"]`},
+			[]string{"extraArgs sets --insecure-allow-low-pbkdf2-iterations", "tests and development"}},
+		{"key policy allowing every scope", []string{"keyPolicy.create=true"}, nil,
+			[]string{"/keyPolicy/spec", "allowedScopes"}},
+		{"key policy with no allowed scope", []string{"keyPolicy.create=true"}, []string{"keyPolicy.spec.allowedScopes=[]"},
+			[]string{"/keyPolicy/spec/allowedScopes", "minItems"}},
+		{"image repository with a line break", nil, []string{`image.repository="keyward\n        securityContext: {}"`},
+			[]string{"/image/repository"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -425,10 +477,49 @@ func TestChartRefusesWrongValues(t *testing.T) {
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
 			}
+			for _, s := range tc.setJSON {
+				args = append(args, "--set-json", s)
+			}
 			out, err := runHelm(t, helm, args...)
 			g.Expect(err).To(HaveOccurred(), out)
 			for _, want := range tc.want {
 				g.Expect(out).To(ContainSubstring(want))
+			}
+		})
+	}
+}
+
+// TestChartNotesWarnAboutRiskyValues: what `helm install` prints after
+// installing warns of the values that weaken what keyward protects, and of
+// none with the defaults.
+func TestChartNotesWarnAboutRiskyValues(t *testing.T) {
+	helm := helmBinary(t)
+	for _, tc := range []struct {
+		name    string
+		setJSON []string
+		want    []string
+	}{
+		{"defaults", nil, nil},
+		{"verifier namespace not created by the chart", []string{"verifier.createNamespace=false"},
+			[]string{"WARNING", `The verifier namespace "keyward-verifier" was not created by the chart`, "only cluster administrators"}},
+		{"keys admitted without a policy", []string{`extraArgs=["--default-policy=allow"]`},
+			[]string{"WARNING", "--default-policy=allow", "admits APIKeys in every namespace no KeyPolicy selects"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			args := []string{"install", "keyward", chartDir, "--namespace", "helm-notes", "--dry-run=client"}
+			for _, s := range tc.setJSON {
+				args = append(args, "--set-json", s)
+			}
+			out, err := runHelm(t, helm, args...)
+			g.Expect(err).NotTo(HaveOccurred(), out)
+			_, notes, found := strings.Cut(out, "\nNOTES:\n")
+			g.Expect(found).To(BeTrue(), out)
+			if tc.want == nil {
+				g.Expect(notes).NotTo(ContainSubstring("WARNING"))
+			}
+			for _, want := range tc.want {
+				g.Expect(notes).To(ContainSubstring(want))
 			}
 		})
 	}
@@ -543,64 +634,6 @@ func parentValue(path string) string {
 		return path[:i]
 	}
 	return ""
-}
-
-// TestChartInstallsUpgradesAndUninstalls runs helm itself against envtest:
-// install with the defaults, upgrade to a certificate from cert-manager,
-// uninstall. Nothing runs the pods (envtest has no nodes), so this checks
-// what Helm applies and removes: the self-managed Secret leaves the release
-// on the upgrade, and the uninstall leaves the CRDs (and so every key).
-//
-// The webhook configuration is real while the release is installed and
-// points at a Service without pods: keyward's own objects are refused
-// meanwhile, so the release is gone before the next test starts.
-func TestChartInstallsUpgradesAndUninstalls(t *testing.T) {
-	helm := helmBinary(t)
-	needAPIServer(t)
-	g := NewWithT(t)
-	ctx := context.Background()
-	const namespace, verifierNamespace = "helm-release", "helm-release-verifier"
-	release := func(args ...string) {
-		t.Helper()
-		out, err := runHelm(t, helm, append(args, "--kubeconfig", kubeconfig, "--namespace", namespace)...)
-		g.Expect(err).NotTo(HaveOccurred(), out)
-	}
-	get := func(obj client.Object, namespace, name string) error {
-		return k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
-	}
-
-	release("install", "keyward", chartDir, "--create-namespace", "--set", "verifier.namespace="+verifierNamespace)
-	t.Cleanup(func() {
-		// Idempotent: the test uninstalls already unless it failed first.
-		_, _ = runHelm(t, helm, "uninstall", "keyward", "--kubeconfig", kubeconfig, "--namespace", namespace, "--ignore-not-found")
-	})
-	manager := &appsv1.Deployment{}
-	g.Expect(get(manager, namespace, "keyward-controller-manager")).To(Succeed())
-	g.Expect(manager.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
-	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--verifier-namespace=" + verifierNamespace))
-	g.Expect(get(&corev1.Secret{}, namespace, "keyward-webhook-server-cert")).To(Succeed())
-	g.Expect(get(&corev1.Namespace{}, "", verifierNamespace)).To(Succeed())
-	g.Expect(get(&rbacv1.Role{}, verifierNamespace, "keyward-manager-verifier-role")).To(Succeed())
-
-	release("upgrade", "keyward", chartDir, "--reuse-values", "--set", "webhook.certificate.source=certManager")
-	g.Expect(get(manager, namespace, "keyward-controller-manager")).To(Succeed())
-	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--webhook-cert-mode=external"))
-	g.Expect(manager.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--verifier-namespace="+verifierNamespace),
-		"--reuse-values keeps the verifier namespace")
-	g.Expect(get(unstructuredOf("cert-manager.io/v1", "Certificate"), namespace, "keyward-serving-cert")).To(Succeed())
-	g.Expect(apierrors.IsNotFound(get(&corev1.Secret{}, namespace, "keyward-webhook-server-cert"))).To(BeTrue(),
-		"the self-managed Secret left the release, so that cert-manager writes its own")
-
-	// Without --wait: envtest runs no namespace controller, so the verifier
-	// namespace the chart created stays Terminating.
-	release("uninstall", "keyward")
-	g.Eventually(func() error { return get(&appsv1.Deployment{}, namespace, "keyward-controller-manager") }).
-		WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
-	g.Eventually(func() error {
-		return get(&admissionregistrationv1.ValidatingWebhookConfiguration{}, "", "keyward-validating-webhook-configuration")
-	}).WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
-	g.Expect(get(unstructuredOf("apiextensions.k8s.io/v1", "CustomResourceDefinition"), "", "apikeys.keyward.dev")).To(Succeed(),
-		"Helm keeps the CRDs, and with them every APIKey")
 }
 
 // unstructuredOf is an empty object of a kind the client's scheme need not

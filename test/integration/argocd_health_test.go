@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,7 +41,8 @@ var argocdDir = filepath.Join("..", "..", "argocd")
 // KeyPolicies through their states on a real API server with the real
 // manager, and runs Argo CD's health scripts on each live object, as Argo
 // CD would read it. Names are fixed so that captured files change only
-// where keyward's output does.
+// where keyward's output does; every object goes when the test ends, so
+// that it runs again on the same API server.
 func TestArgoCDHealthOfLiveObjects(t *testing.T) {
 	g := NewWithT(t)
 	ns := healthNamespace(g, "argocd-health")
@@ -52,49 +54,49 @@ func TestArgoCDHealthOfLiveObjects(t *testing.T) {
 	// test writes the Deployment status a running one would have.
 	setVerifierAvailableReplicas(g, 0)
 	t.Cleanup(func() { setVerifierAvailableReplicas(NewWithT(t), 0) })
-	createAPIKey(g, ns, "verifier-unavailable", spec())
+	createAPIKey(t, g, ns, "verifier-unavailable", spec())
 	expectHealth(t, "APIKey", ns, "verifier-unavailable", argocdhealth.Degraded,
 		"Verifier unavailable: The verifier Deployment "+verifierNamespace+"/"+controllers.VerifierName+" has no available replica")
 
 	setVerifierAvailableReplicas(g, 1)
-	createAPIKey(g, ns, "ready", spec())
+	createAPIKey(t, g, ns, "ready", spec())
 	expectHealth(t, "APIKey", ns, "ready", argocdhealth.Healthy, "The key is delivered to Secret ready and published to the verifier.")
 
 	rotating := spec()
 	rotating.Rotation = &keywardv1.Rotation{GracePeriodSeconds: ptrTo(int64(3600))}
-	createAPIKey(g, ns, "rotating", rotating)
+	createAPIKey(t, g, ns, "rotating", rotating)
 	waitForHealth(g, "APIKey", ns, "rotating", argocdhealth.Healthy)
 	patchSpec(g, ns, "rotating", `{"spec":{"rotation":{"trigger":"now"}}}`)
 	expectHealth(t, "APIKey", ns, "rotating", argocdhealth.Healthy, "Rotating: The previous secret verifies until ")
 
-	createAPIKey(g, ns, "suspended", spec())
+	createAPIKey(t, g, ns, "suspended", spec())
 	waitForHealth(g, "APIKey", ns, "suspended", argocdhealth.Healthy)
 	patchSpec(g, ns, "suspended", `{"spec":{"suspended":true}}`)
 	expectHealth(t, "APIKey", ns, "suspended", argocdhealth.Suspended, "Suspended: The key is suspended (spec.suspended)")
 
-	createAPIKey(g, ns, "revoked", spec())
+	createAPIKey(t, g, ns, "revoked", spec())
 	waitForHealth(g, "APIKey", ns, "revoked", argocdhealth.Healthy)
 	patchSpec(g, ns, "revoked", `{"spec":{"revoked":true}}`)
 	expectHealth(t, "APIKey", ns, "revoked", argocdhealth.Degraded, "Revoked: The key is revoked", "create a new APIKey")
 
 	// A Secret of the delivery Secret's name that keyward did not make.
 	conflict := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secret-conflict"}, StringData: map[string]string{"key": "not keyward's"}}
-	g.Expect(k8s.Create(context.Background(), conflict)).To(Succeed())
-	createAPIKey(g, ns, "secret-conflict", spec())
+	createForThisRun(t, g, conflict)
+	createAPIKey(t, g, ns, "secret-conflict", spec())
 	expectHealth(t, "APIKey", ns, "secret-conflict", argocdhealth.Degraded,
 		`SecretConflict: Secret "secret-conflict" already exists and does not belong to this APIKey`)
 
 	expiring := spec()
 	expiring.Expiration = &keywardv1.Expiration{At: &metav1.Time{Time: time.Now().Add(3 * time.Second)}}
-	createAPIKey(g, ns, "expired", expiring)
+	createAPIKey(t, g, ns, "expired", expiring)
 	expectHealth(t, "APIKey", ns, "expired", argocdhealth.Degraded, "Expired: The key expired at ", "Move spec.expiration later")
 
 	// A policy that suspends the keys it does not allow, and one that
 	// only reports them, each on a namespace of its own.
 	for _, enforcement := range []keywardv1.EnforcementMode{keywardv1.EnforcementSuspend, keywardv1.EnforcementReport} {
 		policyNS := healthNamespace(g, "argocd-health-"+enforcementName(enforcement))
-		createKeyPolicy(g, policyNS, enforcement)
-		createAPIKey(g, policyNS, "policy-violation", keywardv1.APIKeySpec{Owner: "15a6", Scopes: []keywardv1.Scope{"acme/billing/invoices:read"}})
+		createKeyPolicy(t, g, policyNS, enforcement)
+		createAPIKey(t, g, policyNS, "policy-violation", keywardv1.APIKeySpec{Owner: "15a6", Scopes: []keywardv1.Scope{"acme/billing/invoices:read"}})
 	}
 	expectHealthAs(t, "APIKey", "argocd-health-suspend", "policy-violation", "policy-suspended", argocdhealth.Degraded,
 		"PolicyViolated: The key is suspended until it complies: ")
@@ -106,12 +108,15 @@ func TestArgoCDHealthOfLiveObjects(t *testing.T) {
 	ensureIssuer(t, g)
 	expectHealthAs(t, "SigningKey", verifierNamespace, "issuer", "issuer-ready", argocdhealth.Healthy,
 		"The key is published to the verifier in "+verifierNamespace+".")
-	createIssuer(g, ns, "issuer-outside-verifier-namespace")
+	createIssuer(t, g, ns, "issuer-outside-verifier-namespace")
 	expectHealth(t, "SigningKey", ns, "issuer-outside-verifier-namespace", argocdhealth.Degraded,
 		"IssuerOutsideVerifierNamespace: Issuer keys are used only from the verifier namespace "+verifierNamespace)
-	createClientKey(g, ns, "client-for-missing-apikey", "no-such-key")
+	createClientKey(t, g, ns, "client-for-missing-apikey", "no-such-key")
 	expectHealth(t, "SigningKey", ns, "client-for-missing-apikey", argocdhealth.Degraded,
 		"APIKeyNotReady: APIKey no-such-key does not exist in this namespace.")
+	createClientKey(t, g, ns, "client-for-revoked-apikey", "revoked")
+	expectHealth(t, "SigningKey", ns, "client-for-revoked-apikey", argocdhealth.Degraded,
+		"APIKeyNotReady: APIKey revoked is revoked (Revoked), so the verifier refuses this key's assertions.")
 }
 
 // healthNamespace creates a namespace of a fixed name, labelled so that
@@ -122,12 +127,28 @@ func healthNamespace(g *WithT, name string) string {
 	return name
 }
 
-func createAPIKey(g *WithT, ns, name string, spec keywardv1.APIKeySpec) {
-	key := &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
-	g.Expect(k8s.Create(context.Background(), key)).To(Succeed())
+// createForThisRun creates obj and, when the test ends, deletes it and
+// waits until it is gone (the manager removes its finalizers), so that
+// the next run can create it again under the same name. The namespaces
+// stay: envtest runs no namespace controller, so a deleted namespace
+// would never go, and they are created only if missing.
+func createForThisRun(t *testing.T, g *WithT, obj client.Object) {
+	t.Helper()
+	g.Expect(k8s.Create(context.Background(), obj)).To(Succeed())
+	t.Cleanup(func() {
+		g := NewWithT(t)
+		g.Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), obj))).To(Succeed())
+		g.Eventually(func() error {
+			return k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+		}).WithTimeout(waitFor).Should(Satisfy(apierrors.IsNotFound), "%T %s/%s is not gone", obj, obj.GetNamespace(), obj.GetName())
+	})
 }
 
-func createKeyPolicy(g *WithT, ns string, enforcement keywardv1.EnforcementMode) {
+func createAPIKey(t *testing.T, g *WithT, ns, name string, spec keywardv1.APIKeySpec) {
+	createForThisRun(t, g, &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec})
+}
+
+func createKeyPolicy(t *testing.T, g *WithT, ns string, enforcement keywardv1.EnforcementMode) {
 	p := &keywardv1.KeyPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "argocd-health-" + enforcementName(enforcement)},
 		Spec: keywardv1.KeyPolicySpec{
@@ -136,7 +157,7 @@ func createKeyPolicy(g *WithT, ns string, enforcement keywardv1.EnforcementMode)
 			Enforcement:       enforcement,
 		},
 	}
-	g.Expect(k8s.Create(context.Background(), p)).To(Succeed())
+	createForThisRun(t, g, p)
 }
 
 // enforcementName is the mode as a KeyPolicy name may spell it.
@@ -147,15 +168,15 @@ func enforcementName(m keywardv1.EnforcementMode) string {
 	return "report"
 }
 
-func createIssuer(g *WithT, ns, name string) {
+func createIssuer(t *testing.T, g *WithT, ns, name string) {
 	sk := &keywardv1.SigningKey{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       keywardv1.SigningKeySpec{Mode: keywardv1.SigningKeyModeIssuer, Issuer: &keywardv1.IssuerKey{}},
 	}
-	g.Expect(k8s.Create(context.Background(), sk)).To(Succeed())
+	createForThisRun(t, g, sk)
 }
 
-func createClientKey(g *WithT, ns, name, apiKeyName string) {
+func createClientKey(t *testing.T, g *WithT, ns, name, apiKeyName string) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	g.Expect(err).NotTo(HaveOccurred())
 	der, err := x509.MarshalPKIXPublicKey(priv.Public())
@@ -165,7 +186,7 @@ func createClientKey(g *WithT, ns, name, apiKeyName string) {
 		Spec: keywardv1.SigningKeySpec{Mode: keywardv1.SigningKeyModeClient, Owner: "15a6",
 			Client: &keywardv1.ClientKey{APIKeyName: apiKeyName, PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}},
 	}
-	g.Expect(k8s.Create(context.Background(), sk)).To(Succeed())
+	createForThisRun(t, g, sk)
 }
 
 // setVerifierAvailableReplicas writes the verifier Deployment's status as
@@ -268,7 +289,7 @@ func TestTheArgoCDPatchKeepsWhatArgoCDsConfigMapHolds(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "argocd", Name: "argocd-cm"},
 		Data:       map[string]string{"url": "https://argocd.example.com", "resource.customizations.health.cert-manager.io_Certificate": "return {status = \"Healthy\"}\n"},
 	}
-	g.Expect(k8s.Create(ctx, cm)).To(Succeed())
+	createForThisRun(t, g, cm)
 
 	patch, err := os.ReadFile(filepath.Join(argocdDir, argocd.PatchFile))
 	g.Expect(err).NotTo(HaveOccurred())

@@ -25,11 +25,17 @@ app.kubernetes.io/name: keyward
 The verifier's namespace, refused when it is the manager's: the verifier
 may read every Secret of its namespace, and the manager's webhook key and
 the verifier's CA live in the manager's (the manager refuses to start
-otherwise, later and less visibly).
+otherwise, later and less visibly). Refused too when it is one of the
+namespaces every cluster has: the manager trusts the key records it finds
+in the verifier namespace, so whoever may write Secrets there can forge a
+key, and in default any namespace editor may.
 */}}
 {{- define "keyward.verifierNamespace" -}}
 {{- if eq .Values.verifier.namespace .Release.Namespace }}
 {{- fail (printf "verifier.namespace must not be the release namespace %q: the verifier may read every Secret of its namespace, the manager's webhook key included" .Release.Namespace) }}
+{{- end }}
+{{- if has .Values.verifier.namespace (list "default" "kube-system" "kube-public" "kube-node-lease") }}
+{{- fail (printf "verifier.namespace must not be %q: keyward trusts the key records in the verifier namespace, so only cluster administrators may be able to write there; use a namespace of its own, such as keyward-verifier" .Values.verifier.namespace) }}
 {{- end }}
 {{- .Values.verifier.namespace }}
 {{- end }}
@@ -39,6 +45,17 @@ verifier.tls.mode, with an unquoted off (which YAML reads as false) as "off".
 */}}
 {{- define "keyward.verifierTLSMode" -}}
 {{- .Values.verifier.tls.mode | default "off" }}
+{{- end }}
+
+{{/*
+keyward.existingKeyPolicy is "true" when a KeyPolicy named keyPolicy.name
+exists already: the chart then leaves it alone instead of creating its own,
+since the hook's before-hook-creation policy would delete whatever has the
+name, an administrator's policy included. Empty under `helm template`,
+which sees no cluster.
+*/}}
+{{- define "keyward.existingKeyPolicy" -}}
+{{- if lookup "keyward.dev/v1alpha1" "KeyPolicy" "" .Values.keyPolicy.name }}true{{ end }}
 {{- end }}
 
 {{/* The Service the API server calls the webhook through, and its DNS names. */}}
