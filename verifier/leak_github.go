@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/keyward-dev/keyward/internal/leak"
@@ -51,6 +52,21 @@ type leakError struct {
 // signature verifies with a key of the configured set, and then acts only
 // on tokens whose secret verifies against their key's record.
 func (h *handler) githubLeaks(w http.ResponseWriter, r *http.Request) {
+	h.answerGitHubLeaks(&leakAnswer{ResponseWriter: w, metrics: h.v.metrics}, r)
+}
+
+// leakAnswer counts the answers to leak reports.
+type leakAnswer struct {
+	http.ResponseWriter
+	metrics *Metrics
+}
+
+func (a *leakAnswer) WriteHeader(code int) {
+	a.metrics.leakReports.WithLabelValues("github", strconv.Itoa(code)).Inc()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
 	gl := h.v.leaks.github
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gl.settings.maxBody))
 	if err != nil {
@@ -85,6 +101,7 @@ func (h *handler) githubLeaks(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, leakError{"not every token could be decided in time; send the report again"})
 			return
 		}
+		h.v.metrics.leakTokens.WithLabelValues("github", label).Inc()
 		out = append(out, tokenFeedback{TokenHash: tokenSHA256(t.Token), TokenType: t.Type, Label: label})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/keys"
@@ -314,4 +316,47 @@ func TestLeakReportWhoseHandOverFailedIsHandedOnByTheRetry(t *testing.T) {
 	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelTruePositive)))
 	g.Expect(lf.sink.all()).To(ConsistOf(HaveField("KeyID", k.key.ID())))
 	g.Expect(lf.v.HashesRun()).To(Equal(int64(1)), "the retry needs no second PBKDF2")
+}
+
+func TestLeakReportsAreServedOnThePublicDoorOnly(t *testing.T) {
+	g := NewWithT(t)
+	lf := newLeakFixture(t, nil)
+	hs, err := NewHandlers(lf.v, Config{})
+	g.Expect(err).NotTo(HaveOccurred())
+	body := report("keyward_not_a_key")
+	rec := httptest.NewRecorder()
+	hs.Decisions.ServeHTTP(rec, signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusNotFound))
+	rec = httptest.NewRecorder()
+	hs.Public.ServeHTTP(rec, signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+}
+
+func TestLeakReportsAreCounted(t *testing.T) {
+	g := NewWithT(t)
+	rep := testutil.NewLeakReporter()
+	t.Cleanup(rep.Close)
+	lr, err := NewLeakReports(LeakReportsConfig{GitHub: &GitHubLeaksConfig{PublicKeysURL: rep.URL()}},
+		LeakReportsOptions{Sink: &recordingSink{}, HTTPClient: rep.Client()})
+	g.Expect(err).NotTo(HaveOccurred())
+	f := newFixture(t, Options{LeakReports: lr, Metrics: NewMetrics(prometheus.NewRegistry())})
+	hs, err := NewHandlers(f.v, Config{})
+	g.Expect(err).NotTo(HaveOccurred())
+	body := report("keyward_not_a_key")
+	hs.Public.ServeHTTP(httptest.NewRecorder(), signed(rep, "key-1", body))
+	unsigned := signed(rep, "key-1", body)
+	unsigned.Header.Del(HeaderGitHubSignature)
+	hs.Public.ServeHTTP(httptest.NewRecorder(), unsigned)
+
+	m := f.v.metrics
+	g.Expect(countOf(g, m.leakReports.WithLabelValues("github", "200"))).To(Equal(1.0))
+	g.Expect(countOf(g, m.leakReports.WithLabelValues("github", "401"))).To(Equal(1.0))
+	g.Expect(countOf(g, m.leakTokens.WithLabelValues("github", LabelFalsePositive))).To(Equal(1.0))
+}
+
+// countOf reads one counter of a vector.
+func countOf(g *WithT, c prometheus.Counter) float64 {
+	var m dto.Metric
+	g.Expect(c.Write(&m)).To(Succeed())
+	return m.GetCounter().GetValue()
 }
