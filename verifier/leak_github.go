@@ -98,7 +98,7 @@ func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			h.v.log.Error(err, "a leaked-key report could not be decided; the reporter is asked to send it again")
 			w.Header().Set("Retry-After", "30")
-			writeJSON(w, http.StatusServiceUnavailable, leakError{"not every token could be decided in time; send the report again"})
+			writeJSON(w, http.StatusServiceUnavailable, leakError{"not every token could be decided in time or handed on; send the report again"})
 			return
 		}
 		h.v.metrics.leakTokens.WithLabelValues("github", label).Inc()

@@ -39,11 +39,15 @@ func (v *Verifier) judgeLeak(ctx context.Context, t reportedToken) (string, erro
 		}
 		return LabelTruePositive, nil
 	}
+	if v.leaked.forged(mac, e.Record.KeyID, e.Record.Version) {
+		return LabelFalsePositive, nil
+	}
 	serial, err := v.matchSecret(ctx, e, key, mac)
 	if err != nil {
 		return "", err
 	}
 	if serial == "" {
+		v.leaked.addForged(mac, e.Record.KeyID, e.Record.Version)
 		// Also a revoked key: its record keeps no hash, so a token of
 		// it cannot be told from a forgery (see docs/leaks.md).
 		return LabelFalsePositive, nil
@@ -105,6 +109,34 @@ const maxLeakedTokens = 100_000
 type leakedTokens struct {
 	mu  sync.RWMutex
 	set map[macKey]*leakedToken
+	// forgeries are tokens whose secret did not verify against a record
+	// version, so that a report GitHub sends again after a 503 spends
+	// PBKDF2 only on the tokens not yet decided. Emptied when full.
+	forgeries map[macKey]recordVersion
+}
+
+type recordVersion struct {
+	keyID   string
+	version int64
+}
+
+// maxForgeries bounds the remembered forgeries.
+const maxForgeries = 10_000
+
+func (l *leakedTokens) forged(m macKey, keyID string, version int64) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	rv, ok := l.forgeries[m]
+	return ok && rv == recordVersion{keyID, version}
+}
+
+func (l *leakedTokens) addForged(m macKey, keyID string, version int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.forgeries == nil || len(l.forgeries) >= maxForgeries {
+		l.forgeries = map[macKey]recordVersion{}
+	}
+	l.forgeries[m] = recordVersion{keyID, version}
 }
 
 type leakedToken struct {

@@ -61,6 +61,13 @@ func TestAttackLeakReportOfAForgedSecretRevokesNothing(t *testing.T) {
 	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelFalsePositive)))
 	g.Expect(lf.sink.all()).To(BeEmpty())
 	g.Expect(lf.decide(victim.key.Plaintext(), inScope, access.Environment{}).Result).To(Equal(Permit))
+
+	// Sent again (GitHub retries, or the attacker publishes it twice): no
+	// second PBKDF2 for a forgery already decided against this record.
+	hashed := lf.v.HashesRun()
+	_, fb = lf.send(signed(lf.rep, "key-1", report(forged.Plaintext())))
+	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelFalsePositive)))
+	g.Expect(lf.v.HashesRun()).To(Equal(hashed))
 }
 
 func TestLeakReportWithAWrongChecksumIsFalseWithoutHashing(t *testing.T) {
