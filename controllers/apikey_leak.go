@@ -65,7 +65,9 @@ func (r *APIKeyReconciler) applyLeak(ctx context.Context, s *apiKeyState) (ctrl.
 			l.Previous = ""
 		}
 		if s.leakedSerials[l.Current] || s.leakedSerials[l.Next] {
-			s.leakSuspended = true
+			// Only the leak may be rotated away: a key suspended for
+			// another reason (its spec, a parent, a policy) waits for that.
+			s.leakSuspended = s.state == record.Active
 			s.suspendBy(keywardv1.LeakedReason, fmt.Sprintf("Key %s was found published%s and is suspended until its next rotation (spec.rotation.trigger or the keyward.dev/rotate annotation); the leaked secret never verifies again.", prefix, at(st.URL)))
 		}
 	}
