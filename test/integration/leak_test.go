@@ -210,6 +210,8 @@ func TestLeakReportsThatChangeNothing(t *testing.T) {
 	revoked := settled(g, ns, "revoked")
 	before := settled(g, ns, "victim")
 	recordBefore := publishedRecord(g, key.Status.KeyID)
+	tombstoneBefore := publishedRecord(g, revoked.Status.KeyID)
+	g.Expect(tombstoneBefore.State).To(Equal(record.Revoked))
 
 	body := testutil.LeakReport(leakedAt, plain)
 	stranger := testutil.NewLeakReporter()
@@ -233,6 +235,7 @@ func TestLeakReportsThatChangeNothing(t *testing.T) {
 		g.Expect(leakConfigMaps(g, k.Status.KeyID)).To(BeEmpty())
 	}
 	g.Expect(publishedRecord(g, key.Status.KeyID).Version).To(Equal(recordBefore.Version))
+	g.Expect(publishedRecord(g, revoked.Status.KeyID).Version).To(Equal(tombstoneBefore.Version))
 	g.Consistently(func(g Gomega) {
 		for _, k := range []*keywardv1.APIKey{before, revoked} {
 			now := getKey(g, ns, k.Name)
