@@ -1,8 +1,11 @@
 package verifier
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -366,4 +369,33 @@ func countOf(g *WithT, c prometheus.Counter) float64 {
 	var m dto.Metric
 	g.Expect(c.Write(&m)).To(Succeed())
 	return m.GetCounter().GetValue()
+}
+
+func TestLeakReporterKeysFromAFile(t *testing.T) {
+	g := NewWithT(t)
+	rep := testutil.NewLeakReporter()
+	t.Cleanup(rep.Close)
+	resp, err := rep.Client().Get(rep.URL())
+	g.Expect(err).NotTo(HaveOccurred())
+	set, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	g.Expect(err).NotTo(HaveOccurred())
+	file := filepath.Join(t.TempDir(), "github-keys.json")
+	g.Expect(os.WriteFile(file, set, 0o600)).To(Succeed())
+
+	lr, err := NewLeakReports(LeakReportsConfig{GitHub: &GitHubLeaksConfig{PublicKeysFile: file}}, LeakReportsOptions{Sink: &recordingSink{}})
+	g.Expect(err).NotTo(HaveOccurred())
+	f := newFixture(t, Options{LeakReports: lr})
+	hs, err := NewHandlers(f.v, Config{})
+	g.Expect(err).NotTo(HaveOccurred())
+	rec := httptest.NewRecorder()
+	hs.Public.ServeHTTP(rec, signed(rep, "key-1", report("keyward_not_a_key")))
+	g.Expect(rec.Code).To(Equal(http.StatusOK), rec.Body.String())
+
+	// A set with a key that is not ECDSA P-256 is refused whole.
+	g.Expect(os.WriteFile(file, []byte(`{"public_keys":[{"key_identifier":"k","key":"not PEM"}]}`), 0o600)).To(Succeed())
+	g.Expect(lr.github.keys.refresh(t.Context())).To(MatchError(ContainSubstring("key is not a PEM PUBLIC KEY")))
+	rec = httptest.NewRecorder()
+	hs.Public.ServeHTTP(rec, signed(rep, "key-1", report("keyward_not_a_key")))
+	g.Expect(rec.Code).To(Equal(http.StatusOK), "the last good set stays")
 }
