@@ -25,6 +25,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/leak"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/usage"
 )
@@ -142,6 +143,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.reportVerifier,
 		r.applyPolicy,
 		r.loadRecord,
+		r.applyLeak,
 		r.readDelivery,
 		r.sealDelivery,
 		r.issueSecret,
@@ -151,6 +153,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.repairDelivery,
 		r.warnAndSchedule,
 		r.reportQuota,
+		r.announceLeak,
 	)
 	if done {
 		s.markReady()
@@ -161,17 +164,16 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
 // key records) in the manager's memory, not every Secret in the cluster,
 // the verifier's objects only from the verifier namespace, where the
-// manager's Role lets it list and watch them, and of ConfigMaps only the
-// verifiers' usage reports.
+// manager's Role lets it list and watch them, and ConfigMaps only from
+// there (the verifiers' usage and leak reports).
 func CacheOptions(verifierNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
 	inVerifierNamespace := map[string]cache.Config{verifierNamespace: {}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: ours},
-		&corev1.ConfigMap{}: {
-			Label:      labels.SelectorFromSet(labels.Set{usage.Label: "true"}),
-			Namespaces: inVerifierNamespace,
-		},
+		// Usage and leak reports, whose labels one selector cannot
+		// both match: the verifier namespace holds few other ConfigMaps.
+		&corev1.ConfigMap{}: {Namespaces: inVerifierNamespace},
 	}
 	for _, obj := range verifierKinds() {
 		byObject[obj] = cache.ByObject{Label: ours, Namespaces: inVerifierNamespace}
@@ -228,6 +230,9 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	isUsage := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[usage.Label] == "true"
 	})
+	isLeak := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[leak.Label] == "true"
+	})
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))
@@ -236,6 +241,7 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
 		Watches(&corev1.ConfigMap{}, r.usageHandler(), builder.WithPredicates(isUsage)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.apiKeyOfLeak), builder.WithPredicates(isLeak)).
 		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).
 		Watches(&keywardv1.KeyPolicy{}, handler.EnqueueRequestsFromMapFunc(r.everyKey)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace),

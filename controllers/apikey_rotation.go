@@ -21,7 +21,7 @@ const timeUnit = time.Second
 func (r *APIKeyReconciler) plan(s *apiKeyState) lifecycle.Plan {
 	in := lifecycle.Input{
 		Now:        s.now,
-		Active:     s.state == record.Active,
+		Active:     s.rotatable(),
 		Interval:   s.key.RotationInterval(),
 		ExpiresAt:  s.expiresAt,
 		WarnBefore: r.WarnBefore,
@@ -38,7 +38,7 @@ func (r *APIKeyReconciler) plan(s *apiKeyState) lifecycle.Plan {
 // rotateCause says why the key needs a new secret, or "". Requests served
 // are in the record's ledger, where the key's namespace cannot undo them.
 func (r *APIKeyReconciler) rotateCause(s *apiKeyState) string {
-	if s.state != record.Active || s.want == nil || s.want.Ledger == nil || s.unsealed {
+	if !s.rotatable() || s.want == nil || s.want.Ledger == nil || s.unsealed {
 		return ""
 	}
 	l := s.want.Ledger
@@ -92,7 +92,8 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *apiKeyState) 
 	}
 	old, hadCurrent := s.current()
 	_, keepOld := s.plain[old.Serial]
-	keepOld = keepOld && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0
+	// A leaked secret gets no grace: the rotation is what ends its leak.
+	keepOld = keepOld && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0 && !s.leakedSerials[old.Serial]
 	if keepOld {
 		until := s.now.Add(s.key.GracePeriod())
 		for i := range s.want.Secrets {

@@ -51,6 +51,19 @@ type apiKeyState struct {
 	preexisting   bool
 	recordWritten bool
 	recordVersion int64
+
+	// suspendLeaked: the KeyPolicies say Suspend for leaked keys.
+	// leakedSerials are the key's secrets reported leaked, and
+	// leakSuspended says the key is suspended for one of them: it may
+	// still rotate, which is the way out.
+	suspendLeaked bool
+	leakedSerials map[string]bool
+	leakSuspended bool
+}
+
+// rotatable: the key may get a new secret on schedule or on request.
+func (s *apiKeyState) rotatable() bool {
+	return s.state == record.Active || s.leakSuspended
 }
 
 func newAPIKeyState(key *keywardv1.APIKey, now time.Time) *apiKeyState {

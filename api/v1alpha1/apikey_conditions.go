@@ -76,6 +76,11 @@ const (
 	RecordPublishedReason = "RecordPublished"
 	// PublishFailedReason: writing the key record failed.
 	PublishFailedReason = "PublishFailed"
+	// LeakedReason: a verified leak report named the key, which is revoked
+	// or suspended (status.leak).
+	LeakedReason = "Leaked"
+	// KeyLeakedReason is the Warning Event of a verified leak report.
+	KeyLeakedReason = "KeyLeaked"
 	// SuspendedReason: spec.suspended is true.
 	SuspendedReason = "Suspended"
 	// ResumedReason: spec.suspended went back to false.

@@ -433,7 +433,56 @@ type APIKeyStatus struct {
 	// period, as the verifiers last reported it.
 	// +optional
 	Quota *QuotaStatus `json:"quota,omitempty"`
+
+	// leak is the latest verified report that the key was published
+	// somewhere (a secret-scanning partner found it), and what keyward did.
+	// Once set, it stays: a leak-revoked key stays revoked whatever its
+	// spec says.
+	// +optional
+	Leak *LeakStatus `json:"leak,omitempty"`
 }
+
+// LeakStatus is a verified leak of a key and what keyward did about it.
+type LeakStatus struct {
+	// url is where the reporter found the key, when it said.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url,omitempty"`
+
+	// source is the kind of place the key was found in, as the reporter
+	// names it (e.g. "content", "commit", "issue_comment").
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Source string `json:"source,omitempty"`
+
+	// reportedTime is when the verifier received and verified the report.
+	// +required
+	ReportedTime metav1.Time `json:"reportedTime"`
+
+	// action is what keyward did: Revoke or Suspend (the applicable
+	// KeyPolicies' spec.leakedKeys), or None when the key had already
+	// expired or been revoked.
+	// +required
+	Action LeakAction `json:"action"`
+
+	// notifiedTime is when the leak was sent to the notification sink;
+	// unset while it has not been (or no sink is configured).
+	// +optional
+	NotifiedTime *metav1.Time `json:"notifiedTime,omitempty"`
+}
+
+// LeakAction is what keyward did about a leaked key.
+// +kubebuilder:validation:Enum=Revoke;Suspend;None
+type LeakAction string
+
+const (
+	// LeakActionRevoke: the key was revoked for good.
+	LeakActionRevoke LeakAction = "Revoke"
+	// LeakActionSuspend: the key is denied until its next rotation.
+	LeakActionSuspend LeakAction = "Suspend"
+	// LeakActionNone: the key had already expired or been revoked.
+	LeakActionNone LeakAction = "None"
+)
 
 // APIKey is one API key: keyward generates it, delivers the plaintext to a
 // Secret in this namespace, and publishes only its PBKDF2 hash, scopes and

@@ -22,6 +22,8 @@ const (
 	Resumed    = "resumed"
 	Revoked    = "revoked"
 	Deleted    = "deleted"
+	// Leaked: a verified leak report named the key.
+	Leaked = "leaked"
 )
 
 // RotationRequested is the change of an admitted request that asks for an
