@@ -125,6 +125,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	s := newAPIKeyState(key, r.Clock.Now())
 	defer func() {
 		r.recordActions(s)
+		r.announceReveal(s)
 		r.announceRepair(s)
 		changed, err := writeStatus(ctx, r.Client, &s.reconcileRun, key, s.original,
 			&key.Status.ObservedGeneration, func(k *keywardv1.APIKey) any { return k.Status }, retErr)
@@ -148,6 +149,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.rotateIfDue,
 		r.publishRecord,
 		r.promoteRotation,
+		r.revealIfDue,
 		r.repairDelivery,
 		r.warnAndSchedule,
 		r.reportQuota,

@@ -17,6 +17,9 @@ const (
 	Reissued   = "reissued"
 	Rotated    = "rotated"
 	GraceEnded = "grace_ended"
+	// Revealed: a key under one-time delivery was read, or its reveal
+	// deadline passed, and its plaintext left the delivery Secret.
+	Revealed = "revealed"
 	Expired    = "expired"
 	Suspended  = "suspended"
 	Resumed    = "resumed"
