@@ -163,8 +163,6 @@ func TestTenantTextStaysInsideStringsAndComments(t *testing.T) {
 	}
 }
 
-
-
 func TestRefusedInputsSayWhatIsWrong(t *testing.T) {
 	g := NewWithT(t)
 	plain, _ := keys.Generate("zzzzzzzzzzzzzzzz")
