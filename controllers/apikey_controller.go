@@ -26,6 +26,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/snippets"
 	"github.com/keyward-dev/keyward/internal/usage"
 )
 
@@ -68,6 +69,9 @@ type APIKeyReconciler struct {
 	// TombstoneRetention is how long a revoked key's record stays, so the
 	// verifier can answer "revoked" rather than "unknown".
 	TombstoneRetention time.Duration
+	// Snippets, when set, are the endpoints the integration snippets
+	// beside each delivery Secret address; nil writes none.
+	Snippets *snippets.Endpoints
 	// Notifier, when set, receives the warnings as CloudEvents.
 	Notifier Notifier
 	// Audit receives one event per lifecycle transition.
@@ -151,6 +155,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.promoteRotation,
 		r.revealIfDue,
 		r.repairDelivery,
+		r.writeSnippets,
 		r.warnAndSchedule,
 		r.reportQuota,
 	)
@@ -163,16 +168,18 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
 // key records) in the manager's memory, not every Secret in the cluster,
 // the verifier's objects only from the verifier namespace, where the
-// manager's Role lets it list and watch them, and of ConfigMaps only the
-// verifiers' usage reports.
+// manager's Role lets it list and watch them, and of ConfigMaps the
+// verifiers' usage reports there and keyward's snippets elsewhere.
 func CacheOptions(verifierNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
 	inVerifierNamespace := map[string]cache.Config{verifierNamespace: {}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: ours},
 		&corev1.ConfigMap{}: {
-			Label:      labels.SelectorFromSet(labels.Set{usage.Label: "true"}),
-			Namespaces: inVerifierNamespace,
+			Namespaces: map[string]cache.Config{
+				verifierNamespace:    {LabelSelector: labels.SelectorFromSet(labels.Set{usage.Label: "true"})},
+				cache.AllNamespaces: {LabelSelector: ours},
+			},
 		},
 	}
 	for _, obj := range verifierKinds() {
@@ -236,6 +243,7 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return b.For(&keywardv1.APIKey{}).
 		Owns(&corev1.Secret{}).
+		Owns(&corev1.ConfigMap{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
 		Watches(&corev1.ConfigMap{}, r.usageHandler(), builder.WithPredicates(isUsage)).
 		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).

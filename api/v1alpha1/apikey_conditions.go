@@ -68,6 +68,9 @@ const (
 	// revealed the current key within spec.delivery.revealWithinSeconds;
 	// the plaintext left the delivery Secret and the key keeps verifying.
 	RevealDeadlinePassedReason = "RevealDeadlinePassed"
+	// SnippetsConflictReason: the ConfigMap the integration snippets go
+	// to exists and belongs to something else; keyward leaves it alone.
+	SnippetsConflictReason = "SnippetsConflict"
 	// DeliveryFailedReason: writing the delivery Secret failed.
 	DeliveryFailedReason = "DeliveryFailed"
 	// ReissueBackoffReason: the delivery Secret lost the current key again

@@ -219,6 +219,21 @@ type parsedEndpoints struct {
 	decision, token, api *url.URL
 }
 
+// ValidateSet checks the endpoints that are set, before defaults fill the
+// others.
+func (e Endpoints) ValidateSet() error {
+	var errs []error
+	for name, raw := range map[string]string{"decision URL": e.Decision, "token URL": e.Token, "API URL": e.API} {
+		if raw == "" {
+			continue
+		}
+		if _, err := plainURL(raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, clip(raw), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (e Endpoints) parse() (parsedEndpoints, error) {
 	api := e.API
 	if api == "" {
