@@ -177,7 +177,7 @@ func CacheOptions(verifierNamespace string) cache.Options {
 		&corev1.Secret{}: {Label: ours},
 		&corev1.ConfigMap{}: {
 			Namespaces: map[string]cache.Config{
-				verifierNamespace:    {LabelSelector: labels.SelectorFromSet(labels.Set{usage.Label: "true"})},
+				verifierNamespace:   {LabelSelector: labels.SelectorFromSet(labels.Set{usage.Label: "true"})},
 				cache.AllNamespaces: {LabelSelector: ours},
 			},
 		},

@@ -44,10 +44,10 @@ type managerOptions struct {
 	notificationSink        string
 	auditLog                string
 	verifier                verifierFlags
+	zap                     zap.Options
 	// snippets are the endpoints the integration snippets address
 	// (--snippets-*-url); empty fields default to the verifier Service.
 	snippets snippets.Endpoints
-	zap                     zap.Options
 
 	// Admission webhooks.
 	enableWebhooks     bool

@@ -17,14 +17,14 @@ const (
 	Reissued   = "reissued"
 	Rotated    = "rotated"
 	GraceEnded = "grace_ended"
-	// Revealed: a key under one-time delivery was read, or its reveal
-	// deadline passed, and its plaintext left the delivery Secret.
-	Revealed = "revealed"
 	Expired    = "expired"
 	Suspended  = "suspended"
 	Resumed    = "resumed"
 	Revoked    = "revoked"
 	Deleted    = "deleted"
+	// Revealed: a key under one-time delivery was read, or its reveal
+	// deadline passed, and its plaintext left the delivery Secret.
+	Revealed = "revealed"
 )
 
 // RotationRequested is the change of an admitted request that asks for an
