@@ -61,6 +61,7 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 		log.FromContext(ctx).Error(err, "not writing integration snippets", "keyID", s.key.Status.KeyID)
 		return ctrl.Result{}, nil
 	}
+	ann := snippetAnnotations(*r.Snippets)
 	key := client.ObjectKey{Namespace: s.key.Namespace, Name: name}
 	cm := &corev1.ConfigMap{}
 	err = r.Client.Get(ctx, key, cm)
@@ -69,6 +70,7 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
 			Namespace: key.Namespace, Name: key.Name,
 			Labels:          map[string]string{ManagedByLabel: ManagedByValue},
+			Annotations:     ann,
 			OwnerReferences: ownerReferences(s.key),
 		}, Data: files}
 		err = r.Client.Create(ctx, cm, client.FieldOwner(FieldOwner))
@@ -79,10 +81,10 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 	case err != nil:
 	case !metav1.IsControlledBy(cm, s.key):
 		return ctrl.Result{}, r.foreignSnippets(s, name)
-	case maps.Equal(cm.Data, files) && len(cm.BinaryData) == 0 && len(cm.OwnerReferences) == 1:
+	case maps.Equal(cm.Data, files) && len(cm.BinaryData) == 0 && len(cm.OwnerReferences) == 1 && maps.Equal(cm.Annotations, ann):
 	default:
 		patch := client.MergeFromWithOptions(cm.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		cm.Data, cm.BinaryData, cm.OwnerReferences = files, nil, ownerReferences(s.key)
+		cm.Data, cm.BinaryData, cm.Annotations, cm.OwnerReferences = files, nil, ann, ownerReferences(s.key)
 		err = r.Client.Patch(ctx, cm, patch, client.FieldOwner(FieldOwner))
 	}
 	if err != nil {
@@ -90,6 +92,16 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 	}
 	s.snippetsAt(name)
 	return ctrl.Result{}, nil
+}
+
+// snippetAnnotations record on the ConfigMap the endpoints its snippets
+// address, for `kubectl keyward snippet`.
+func snippetAnnotations(e snippets.Endpoints) map[string]string {
+	ann := map[string]string{keywardv1.SnippetsDecisionURLAnnotation: e.Decision, keywardv1.SnippetsTokenURLAnnotation: e.Token}
+	if e.API != "" {
+		ann[keywardv1.SnippetsAPIURLAnnotation] = e.API
+	}
+	return ann
 }
 
 // foreignSnippets leaves a ConfigMap keyward did not write alone, and

@@ -243,7 +243,10 @@ func TestSnippetsBesideTheDeliverySecretFollowTheKeyAndHoldNoKey(t *testing.T) {
 	cm := snippetsOf(g, key)
 	g.Expect(slices.Sorted(maps.Keys(cm.Data))).To(Equal([]string{"client.js", "client.py", "curl.sh", "envoy.yaml", "main.go", "nginx.conf", "traefik.yaml"}))
 	g.Expect(cm.Labels).To(Equal(map[string]string{ManagedByLabel: ManagedByValue}), "no user label is copied")
-	g.Expect(cm.Annotations).To(BeEmpty())
+	g.Expect(cm.Annotations).To(Equal(map[string]string{
+		keywardv1.SnippetsDecisionURLAnnotation: "http://keyward-verifier." + verifierNamespace + ".svc",
+		keywardv1.SnippetsTokenURLAnnotation:    "http://keyward-verifier." + verifierNamespace + ".svc:8083/oauth2/token",
+	}), "the endpoints, and no annotation of the APIKey")
 	g.Expect(cm.OwnerReferences).To(HaveLen(1))
 	g.Expect(cm.OwnerReferences[0].UID).To(Equal(key.UID))
 	g.Expect(cm.Data["curl.sh"]).To(ContainSubstring("Authorization: Bearer $KEYWARD_KEY"))

@@ -328,6 +328,16 @@ type Delivery struct {
 // sets it; a value naming any other generation changes nothing.
 const RevealedAnnotation = "keyward.dev/revealed"
 
+// The endpoints the integration snippets address, as keyward writes them
+// on the snippets ConfigMap (status.delivery.snippetsConfigMap), so that
+// `kubectl keyward snippet` renders the same snippets without knowing the
+// manager's flags.
+const (
+	SnippetsDecisionURLAnnotation = "keyward.dev/decision-url"
+	SnippetsTokenURLAnnotation    = "keyward.dev/token-url"
+	SnippetsAPIURLAnnotation      = "keyward.dev/api-url"
+)
+
 // Rotation replaces a key's secret.
 type Rotation struct {
 	// intervalSeconds rotates the secret this many seconds after it was
