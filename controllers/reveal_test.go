@@ -115,6 +115,14 @@ func TestRevealRequestsForOtherGenerationsOrKeysChangeNothing(t *testing.T) {
 	seen(g, b)
 	g.Expect(deliveredPlaintext(g, b).Equal(plainB)).To(BeTrue())
 	g.Expect(verifierAccepts(recordFor(g, a.Status.KeyID), plainA, apiKeyClock.Now())).To(BeTrue())
+
+	// A key without one-time delivery ignores the request.
+	c := createReady(g, newAPIKey(ns, "c"))
+	deleteAtEnd(t, c)
+	plainC := deliveredPlaintext(g, c)
+	revealGeneration(g, c, "1")
+	seen(g, c)
+	g.Expect(deliveredPlaintext(g, c).Equal(plainC)).To(BeTrue())
 }
 
 func TestATenantCannotPutARevealedKeyBackNorHaveItReissued(t *testing.T) {
