@@ -109,8 +109,13 @@ func runManager(args []string) error {
 	if o.webhookCertMode != certModeSelfManaged && o.webhookCertMode != certModeExternal {
 		return fmt.Errorf("--webhook-cert-mode must be %q or %q, not %q", certModeSelfManaged, certModeExternal, o.webhookCertMode)
 	}
-	if err := o.snippets.ValidateSet(); err != nil {
-		return fmt.Errorf("--snippets-*-url: %w", err)
+	for flag, raw := range map[string]string{"--snippets-decision-url": o.snippets.Decision, "--snippets-token-url": o.snippets.Token, "--snippets-api-url": o.snippets.API} {
+		if raw == "" {
+			continue
+		}
+		if err := snippets.ValidateURL(raw); err != nil {
+			return fmt.Errorf("%s %q: %w", flag, raw, err)
+		}
 	}
 	o.managerNamespace = managerNamespace()
 	if err := checkVerifierNamespace(o.verifierNamespace, o.managerNamespace); err != nil {

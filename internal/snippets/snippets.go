@@ -227,11 +227,17 @@ func (e Endpoints) ValidateSet() error {
 		if raw == "" {
 			continue
 		}
-		if _, err := plainURL(raw); err != nil {
+		if err := ValidateURL(raw); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, clip(raw), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateURL checks one endpoint URL as the snippets need it.
+func ValidateURL(raw string) error {
+	_, err := plainURL(raw)
+	return err
 }
 
 func (e Endpoints) parse() (parsedEndpoints, error) {
