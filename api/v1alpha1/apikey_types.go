@@ -389,12 +389,15 @@ type APIKeyStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// keyID is the key's public identifier, the part of the key after
-	// "keyward_" and before the secret. It is safe to share.
+	// "keyward_" and before the secret. It is safe to share. Only keyward
+	// writes it, so `--field-selector status.keyID=<keyID>` finds a key by
+	// it where a label could be forged by anyone who edits the APIKey.
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
 	KeyID string `json:"keyID,omitempty"`
 
-	// prefix names the key as "<owner>/<keyID>".
+	// prefix names the key as "<owner>/<keyID>";
+	// `--field-selector status.prefix=<owner>/<keyID>` finds the key by it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=145
 	Prefix string `json:"prefix,omitempty"`
@@ -503,6 +506,8 @@ type DeliveryStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ak,categories=keyward
 // +kubebuilder:selectablefield:JSONPath=".spec.owner"
+// +kubebuilder:selectablefield:JSONPath=".status.prefix"
+// +kubebuilder:selectablefield:JSONPath=".status.keyID"
 // +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=".spec.owner"
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=".status.prefix"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].status"
