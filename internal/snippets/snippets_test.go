@@ -149,7 +149,7 @@ func TestProxySnippetsAskTheVerifierAndPassOnlyItsHeaders(t *testing.T) {
 func TestTenantTextStaysInsideStringsAndComments(t *testing.T) {
 	// The API's schema allows none of this in an owner, a name or a
 	// scope; the snippets do not rely on it.
-	hostile := []string{`a'b"c`, `$(touch /tmp/pwned)`, "`id`", `\";os.exit(1);\"`, `*/ }); process.exit(1); //`, `${KEYWARD_KEY}`, `ünïcödé ✓`}
+	hostile := []string{`a'b"c`, `$(touch pwned)`, "`id`", `\";os.exit(1);\"`, `*/ }); process.exit(1); //`, `${KEYWARD_KEY}`, `ünïcödé ✓`}
 	for _, h := range hostile {
 		k := testKey(MethodAPIKey, MethodClientCredentials, MethodClientAssertion, MethodMutualTLS)
 		k.Owner, k.Namespace, k.SecretName = h, h, h
