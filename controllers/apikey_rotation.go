@@ -91,9 +91,11 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *apiKeyState) 
 		return ctrl.Result{}, nil
 	}
 	old, hadCurrent := s.current()
+	// A revealed secret is with its consumer though no longer in the
+	// delivery Secret: it keeps its grace period like any other.
 	_, keepOld := s.plain[old.Serial]
 	// A leaked secret gets no grace: the rotation is what ends its leak.
-	keepOld = keepOld && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0 && !s.leakedSerials[old.Serial]
+	keepOld = (keepOld || s.revealedCurrent()) && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0 && !s.leakedSerials[old.Serial]
 	if keepOld {
 		until := s.now.Add(s.key.GracePeriod())
 		for i := range s.want.Secrets {
@@ -141,7 +143,7 @@ func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *apiKeyState) (
 		return ctrl.Result{}, nil
 	}
 	v := s.view()
-	if v.current == nil || v.heldBy(s.delivery, s.key) {
+	if (v.current == nil && v.revealed == nil) || v.heldBy(s.delivery, s.key) {
 		return ctrl.Result{}, nil
 	}
 	endsGrace := s.delivery != nil && s.delivery.Data[DeliveryPreviousKeyField] != nil && v.previous == nil && s.original.Status.PreviousSecretValidUntil != nil

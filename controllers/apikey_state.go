@@ -46,6 +46,9 @@ type apiKeyState struct {
 	unsealed bool
 
 	minted, reissued, staged, rotated, graceEnded, repaired bool
+	// revealed is the cause (record.RevealRead, RevealDeadline) when this
+	// reconcile removed a revealed plaintext from the delivery Secret.
+	revealed string
 	// preexisting: a first key was written over a delivery Secret that
 	// someone else had made.
 	preexisting   bool
@@ -120,6 +123,7 @@ func (s *apiKeyState) markReady() {
 			st.LastRotationTime = &metav1.Time{Time: cur.NotBefore}
 		}
 	}
+	s.deliveryStatus()
 	if st.PreviousSecretValidUntil != nil && s.state != record.Revoked && s.state != record.Expired {
 		s.setCondition(keywardv1.RotatingCondition, metav1.ConditionTrue, keywardv1.GracePeriodReason,
 			"The previous secret verifies until "+st.PreviousSecretValidUntil.Format(time.RFC3339)+".")

@@ -26,6 +26,7 @@ type createOptions struct {
 	scopes, authMethods, rateLimits                                 []string
 	expiresAfterDays                                                int32
 	rotateEvery, gracePeriod, timeout                               time.Duration
+	revealOnce                                                      bool
 }
 
 func newCreateCommand(r *Root) *cobra.Command {
@@ -68,6 +69,7 @@ nothing is created or printed on stdout.`,
 	f.StringVar(&o.rateLimitStrategy, "rate-limit-strategy", string(keywardv1.TokenBucket), "how --rate-limit counts: TokenBucket, SlidingWindow or FixedWindow")
 	f.StringVar(&o.secretName, "secret-name", "", "the Secret the key is delivered to (default: the APIKey's name)")
 	f.StringVar(&o.parent, "parent", "", "delegate from this APIKey of the namespace")
+	f.BoolVar(&o.revealOnce, "reveal-once", false, "show the key once (spec.delivery.revealOnce): after printing it, keyward removes it from its Secret")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for the key to be Ready")
 	f.StringVar(&o.dryRun, "dry-run", "none", `"server" to have the API server and keyward's webhook judge the key without creating it`)
 	f.Lookup("dry-run").NoOptDefVal = "server"
@@ -96,8 +98,8 @@ func (o *createOptions) apiKey(ns, name string) (*keywardv1.APIKey, error) {
 	if o.parent != "" {
 		k.Spec.Parent = &keywardv1.ParentReference{Name: o.parent}
 	}
-	if o.secretName != "" {
-		k.Spec.Delivery = &keywardv1.Delivery{SecretName: o.secretName}
+	if o.secretName != "" || o.revealOnce {
+		k.Spec.Delivery = &keywardv1.Delivery{SecretName: o.secretName, RevealOnce: o.revealOnce}
 	}
 	for _, spec := range o.rateLimits {
 		limit, err := parseRateLimit(spec, keywardv1.RateLimitStrategy(o.rateLimitStrategy))
@@ -179,6 +181,12 @@ func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *ke
 	plaintext := secret.Data[deliveryKeyField]
 	if len(plaintext) == 0 {
 		return fmt.Errorf("apikey/%s is Ready but its Secret %q holds no key", ready.Name, ready.Status.SecretName)
+	}
+	if ready.RevealOnce() {
+		// Creating is the one reveal: the same as reveal, with the
+		// messages of create.
+		r.Messagef("apikey/%s is Ready: prefix %s. The key follows on stdout, shown this once.", ready.Name, ready.Status.Prefix)
+		return reveal(ctx, r, c, ready, o.timeout)
 	}
 	r.Messagef("apikey/%s is Ready: prefix %s. The key follows on stdout, printed this once; keyward keeps it in Secret %q.",
 		ready.Name, ready.Status.Prefix, ready.Status.SecretName)

@@ -127,6 +127,9 @@ func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) erro
 		field("Revoked", timeOrNone(k.Status.RevokedTime))
 	}
 	field("Delivered To", deliveryPointer(k))
+	if d := k.Status.Delivery; d != nil && d.SnippetsConfigMap != "" {
+		field("Snippets", fmt.Sprintf("ConfigMap %q (kubectl keyward snippet %s --lang curl|go|python|js|envoy|traefik|nginx)", d.SnippetsConfigMap, k.Name))
+	}
 	// Each section aligns its own columns, as kubectl describe's do.
 	if err := w.Flush(); err != nil {
 		return err
@@ -156,6 +159,12 @@ func deliveryPointer(k *keywardv1.APIKey) string {
 	secret := k.Status.SecretName
 	if secret == "" {
 		return fmt.Sprintf("Secret %q (not written yet)", k.DeliverySecretName())
+	}
+	if k.RevealOnce() {
+		if d := k.Status.Delivery; d != nil && d.RevealedTime != nil {
+			return fmt.Sprintf("Secret %q holds only the key ID: the key was shown once, at %s (kubectl keyward rotate %s for a new one)", secret, timeOrNone(d.RevealedTime), k.Name)
+		}
+		return fmt.Sprintf("Secret %q, shown once: kubectl keyward reveal %s", secret, k.Name)
 	}
 	return fmt.Sprintf("Secret %q, data key %q (kubectl get secret %s -n %s -o jsonpath='{.data.%s}' | base64 -d)",
 		secret, deliveryKeyField, secret, k.Namespace, deliveryKeyField)
