@@ -147,6 +147,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.issueSecret,
 		r.rotateIfDue,
 		r.publishRecord,
+		r.consumeImport,
 		r.promoteRotation,
 		r.repairDelivery,
 		r.warnAndSchedule,

@@ -92,7 +92,9 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *apiKeyState) 
 	}
 	old, hadCurrent := s.current()
 	_, keepOld := s.plain[old.Serial]
-	keepOld = keepOld && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0
+	// An imported hash has no plaintext to find, and still serves its
+	// holders through the grace period.
+	keepOld = (keepOld || old.HashOnly) && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0
 	if keepOld {
 		until := s.now.Add(s.key.GracePeriod())
 		for i := range s.want.Secrets {

@@ -74,7 +74,8 @@ func FuzzParseImportHash(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		out, err := ParseImportHash(s)
 		if err != nil {
-			if len(s) > 8 && strings.Contains(err.Error(), s) {
+			// Short inputs and pieces of the fixed advice may occur by chance.
+			if len(s) > 16 && !strings.Contains(ImportFormats, s) && strings.Contains(err.Error(), s) {
 				t.Fatalf("error repeats its input: %v", err)
 			}
 			return
