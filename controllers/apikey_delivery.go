@@ -166,7 +166,11 @@ func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *apiKeyState) (ctr
 		return ctrl.Result{}, nil
 	case !hasCurrent && l.Next == "":
 		// The first secret never reached the delivery Secret: a crash
-		// took its plaintext. Stage another.
+		// took its plaintext. Stage another: the imported one again if
+		// its Secret is still the one read.
+		if err := r.reimport(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
 		if err := r.stage(ctx, s, record.StagedForKey, "created"); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -297,6 +301,7 @@ func (r *APIKeyReconciler) stage(ctx context.Context, s *apiKeyState, forField, 
 		return err
 	}
 	s.plain[serial] = k
+	s.imported = nil
 	if forField == record.StagedForNext && cause != "" {
 		log.FromContext(ctx).Info("staged a new secret", "keyID", s.want.KeyID, "cause", cause)
 	}

@@ -124,6 +124,29 @@ func (r *APIKeyReconciler) readImportSecret(ctx context.Context, s *apiKeyState)
 	return k, sec, ctrl.Result{}, true, nil
 }
 
+// reimport picks the imported plaintext up again when a crash took it
+// between staging and delivery: only from the import Secret with the UID
+// the record names, and only if it still holds a key of the record's key
+// ID. Otherwise the key gets a keyward-minted secret, as any key would.
+func (r *APIKeyReconciler) reimport(ctx context.Context, s *apiKeyState) error {
+	ref := s.key.Spec.Import
+	if ref == nil || ref.SecretRef == nil || s.want.Ledger.ImportedFrom == "" {
+		return nil
+	}
+	sec, err := r.secret(ctx, client.ObjectKey{Namespace: s.key.Namespace, Name: ref.SecretRef.Name}, true)
+	if err != nil || sec == nil || string(sec.UID) != s.want.Ledger.ImportedFrom || sec.Type != keywardv1.ImportSecretType {
+		return err
+	}
+	field := ref.SecretRef.Key
+	if field == "" {
+		field = keywardv1.ImportSecretDefaultKey
+	}
+	if k, err := keyspec.ImportedPlaintext(sec.Data[field]); err == nil && k.ID() == s.want.KeyID {
+		s.imported = &k
+	}
+	return nil
+}
+
 // publishImportedHash creates the record with the imported hash as the
 // current secret. There is no plaintext to deliver first, so it needs no
 // staging: the record is valid from its first write. importKey runs for
