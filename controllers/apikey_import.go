@@ -163,6 +163,14 @@ func (r *APIKeyReconciler) publishImportedHash(ctx context.Context, s *apiKeySta
 	return r.saveRecord(ctx, s)
 }
 
+// importedMessage is the Created Event of an imported key.
+func importedMessage(key *keywardv1.APIKey, prefix string) string {
+	if imp := key.Spec.Import; imp != nil && imp.SecretRef != nil {
+		return fmt.Sprintf("Imported key %s from Secret %s, delivered to Secret %s.", prefix, imp.SecretRef.Name, key.DeliverySecretName())
+	}
+	return fmt.Sprintf("Imported key %s by hash; Secret %s holds its key ID only.", prefix, key.DeliverySecretName())
+}
+
 // refuseImport stops the key with a reason the importer can act on. No
 // record exists, so nothing verifies.
 func (r *APIKeyReconciler) refuseImport(s *apiKeyState, msg string) {

@@ -227,6 +227,10 @@ func TestImportedPlaintextIsDeliveredConsumedAndRotatedOut(t *testing.T) {
 	g.Expect(recordFor(g, legacy.ID()).Secrets[0].Hash).To(HavePrefix("$pbkdf2-sha256$i=1000$"), "hashed like a minted key")
 	g.Eventually(gone(src)).WithTimeout(timeout).Should(BeTrue(), "the import Secret is consumed")
 	g.Eventually(func(g Gomega) {
+		g.Expect(eventsFor(g, key)[keywardv1.CreatedReason]).To(ConsistOf(
+			"Imported key 15a6/" + legacy.ID() + " from Secret legacy, delivered to Secret imported."))
+	}).WithTimeout(timeout).Should(Succeed())
+	g.Eventually(func(g Gomega) {
 		g.Expect(recordFor(g, legacy.ID()).Ledger.ImportedFrom).To(BeEmpty())
 	}).WithTimeout(timeout).Should(Succeed())
 
@@ -278,6 +282,10 @@ func TestImportedHashVerifiesWithoutAPlaintextAndIsRotatedOut(t *testing.T) {
 	g.Expect(rec.Secrets).To(HaveLen(1))
 	g.Expect(rec.Secrets[0].Hash).To(Equal(phc))
 	g.Expect(verifierAccepts(rec, legacy, apiKeyClock.Now())).To(BeTrue())
+	g.Eventually(func(g Gomega) {
+		g.Expect(eventsFor(g, key)[keywardv1.CreatedReason]).To(ConsistOf(
+			"Imported key 15a6/" + legacy.ID() + " by hash; Secret by-hash holds its key ID only."))
+	}).WithTimeout(timeout).Should(Succeed())
 
 	// Nothing is lost or reissued on later reconciles.
 	advance(g, time.Second, key)
