@@ -331,3 +331,54 @@ func TestImportWaitsForItsSecret(t *testing.T) {
 	g.Expect(got.Status.KeyID).To(Equal(legacy.ID()))
 	g.Eventually(gone(src)).WithTimeout(timeout).Should(BeTrue())
 }
+
+// The manager re-checks the policy, as for a minted key: an import that
+// breaks a policy in Suspend mode takes nothing over (no record, the
+// import Secret kept) until it complies.
+func TestAnImportThatBreaksPolicyWaitsUntilItComplies(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	team := "import-" + ns
+	labelNamespace(t, ns, map[string]string{"team": team})
+	p := &keywardv1.KeyPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: team},
+		Spec: keywardv1.KeyPolicySpec{
+			NamespaceSelector:      metav1.LabelSelector{MatchLabels: map[string]string{"team": team}},
+			SourceCIDRsRequiredFor: []keywardv1.Action{"write"},
+			Enforcement:            keywardv1.EnforcementSuspend,
+		},
+	}
+	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
+
+	plain, _ := keys.Generate("")
+	hashed, _ := keys.Generate("")
+	src := importSecret(g, ns, "legacy", keywardv1.ImportSecretType, plain.Plaintext())
+	writer := func(k *keywardv1.APIKey) {
+		k.Spec.Scopes = []keywardv1.Scope{"acme/payments/evidence:write"}
+		k.Spec.Conditions = nil
+	}
+	imports := []*keywardv1.APIKey{
+		newAPIKey(ns, "plain", importingSecret("legacy"), writer),
+		newAPIKey(ns, "hashed", importingHash(hashed.ID(), foreignHash(g, hashed)), writer),
+	}
+	for _, k := range imports {
+		g.Expect(k8s.Create(ctx, k)).To(Succeed())
+		got := waitFor(g, k, keywardv1.PolicyViolatedReason)
+		g.Expect(got.Status.KeyID).To(BeEmpty(), "nothing published")
+		g.Expect(got.Status.ImportedTime).To(BeNil())
+	}
+	g.Expect(gone(src)()).To(BeFalse(), "not consumed")
+
+	for i, k := range imports {
+		patchKey(g, k, func(a *keywardv1.APIKey) {
+			a.Spec.Conditions = &keywardv1.AccessConditions{SourceCIDRs: []keywardv1.CIDR{"10.0.0.0/8"}}
+		})
+		got := waitFor(g, k, keywardv1.KeyReadyReason)
+		want := []keys.Key{plain, hashed}[i]
+		g.Expect(got.Status.KeyID).To(Equal(want.ID()))
+		g.Expect(verifierAccepts(recordFor(g, want.ID()), want, apiKeyClock.Now())).To(BeTrue())
+	}
+	g.Eventually(gone(src)).WithTimeout(timeout).Should(BeTrue())
+}
