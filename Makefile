@@ -187,13 +187,32 @@ bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchma
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the keyward binary into bin/keyward.
+build: manifests generate fmt vet ## Build the keyward binary into bin/keyward and the kubectl plugin into bin/kubectl-keyward.
 	go build -o bin/keyward ./cmd/keyward
+	go build -o bin/kubectl-keyward ./cmd/kubectl-keyward
 
 # FIPS 140-3 mode is on by default in this binary (GOFIPS140 bakes
 # GODEBUG=fips140=on into it); GODEBUG=fips140=only also makes the module
 # refuse, at run time, every algorithm it does not approve.
 .PHONY: build-fips
+# PLUGIN_VERSION is the kubectl plugin release `make plugin-release` builds
+# (a semantic version: krew requires one); PLUGIN_PLATFORMS its targets.
+PLUGIN_VERSION ?= v0.0.0-dev
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+
+.PHONY: plugin-release
+plugin-release: ## Build the kubectl plugin's release archives (dist/plugin/, one tar.gz per PLUGIN_PLATFORMS) and generate their krew manifest dist/krew/keyward.yaml.
+	@rm -rf dist/plugin && mkdir -p dist/plugin
+	@for platform in $(PLUGIN_PLATFORMS); do \
+		os="$${platform%/*}"; arch="$${platform#*/}"; bin=kubectl-keyward; \
+		if [ "$$os" = windows ]; then bin=kubectl-keyward.exe; fi; \
+		stage="$$(mktemp -d)"; \
+		CGO_ENABLED=0 GOOS="$$os" GOARCH="$$arch" go build -trimpath -ldflags "-s -w" -o "$$stage/$$bin" ./cmd/kubectl-keyward || exit 1; \
+		tar -C "$$stage" --owner=0 --group=0 --numeric-owner -czf "dist/plugin/kubectl-keyward_$(PLUGIN_VERSION)_$${os}_$${arch}.tar.gz" "$$bin" || exit 1; \
+		rm -rf "$$stage"; echo "built dist/plugin/kubectl-keyward_$(PLUGIN_VERSION)_$${os}_$${arch}.tar.gz"; \
+	done
+	go run ./hack/gen-krew-manifest -version $(PLUGIN_VERSION) -archives dist/plugin -out dist/krew/keyward.yaml
+
 build-fips: ## Build bin/keyward-fips with the Go Cryptographic Module GOFIPS140_VERSION, in FIPS 140-3 mode (docs/fips.md).
 	GOFIPS140=$(GOFIPS140_VERSION) go build -o bin/keyward-fips ./cmd/keyward
 

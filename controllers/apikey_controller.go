@@ -25,7 +25,9 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/leak"
 	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/snippets"
 	"github.com/keyward-dev/keyward/internal/usage"
 )
 
@@ -68,6 +70,9 @@ type APIKeyReconciler struct {
 	// TombstoneRetention is how long a revoked key's record stays, so the
 	// verifier can answer "revoked" rather than "unknown".
 	TombstoneRetention time.Duration
+	// Snippets, when set, are the endpoints the integration snippets
+	// beside each delivery Secret address; nil writes none.
+	Snippets *snippets.Endpoints
 	// Notifier, when set, receives the warnings as CloudEvents.
 	Notifier Notifier
 	// Audit receives one event per lifecycle transition.
@@ -125,6 +130,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	s := newAPIKeyState(key, r.Clock.Now())
 	defer func() {
 		r.recordActions(s)
+		r.announceReveal(s)
 		r.announceRepair(s)
 		changed, err := writeStatus(ctx, r.Client, &s.reconcileRun, key, s.original,
 			&key.Status.ObservedGeneration, func(k *keywardv1.APIKey) any { return k.Status }, retErr)
@@ -142,6 +148,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.reportVerifier,
 		r.applyPolicy,
 		r.loadRecord,
+		r.applyLeak,
 		r.readDelivery,
 		r.sealDelivery,
 		r.issueSecret,
@@ -149,9 +156,12 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.publishRecord,
 		r.consumeImport,
 		r.promoteRotation,
+		r.revealIfDue,
 		r.repairDelivery,
+		r.writeSnippets,
 		r.warnAndSchedule,
 		r.reportQuota,
+		r.announceLeak,
 	)
 	if done {
 		s.markReady()
@@ -162,16 +172,20 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
 // key records) in the manager's memory, not every Secret in the cluster,
 // the verifier's objects only from the verifier namespace, where the
-// manager's Role lets it list and watch them, and of ConfigMaps only the
-// verifiers' usage reports.
+// manager's Role lets it list and watch them, and of ConfigMaps every one
+// there (the verifiers' usage and leak reports, whose labels one selector
+// cannot both match; the verifier namespace holds few others) and keyward's
+// snippets elsewhere.
 func CacheOptions(verifierNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
 	inVerifierNamespace := map[string]cache.Config{verifierNamespace: {}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: ours},
 		&corev1.ConfigMap{}: {
-			Label:      labels.SelectorFromSet(labels.Set{usage.Label: "true"}),
-			Namespaces: inVerifierNamespace,
+			Namespaces: map[string]cache.Config{
+				verifierNamespace:   {},
+				cache.AllNamespaces: {LabelSelector: ours},
+			},
 		},
 	}
 	for _, obj := range verifierKinds() {
@@ -229,14 +243,19 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	isUsage := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[usage.Label] == "true"
 	})
+	isLeak := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[leak.Label] == "true"
+	})
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))
 	}
 	return b.For(&keywardv1.APIKey{}).
 		Owns(&corev1.Secret{}).
+		Owns(&corev1.ConfigMap{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).
 		Watches(&corev1.ConfigMap{}, r.usageHandler(), builder.WithPredicates(isUsage)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.apiKeyOfLeak), builder.WithPredicates(isLeak)).
 		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).
 		Watches(&keywardv1.KeyPolicy{}, handler.EnqueueRequestsFromMapFunc(r.everyKey)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace),

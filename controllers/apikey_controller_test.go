@@ -255,9 +255,7 @@ func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 	soon := metav1.NewTime(apiKeyClock.Now().Add(5 * time.Second).Truncate(time.Second))
 	// The sink refuses the first attempts, more than one Send retries: the
 	// warning still arrives, through the reconciler's own retry.
-	sink.mu.Lock()
-	sink.failNext = 5
-	sink.mu.Unlock()
+	sink.SetFailNext(5)
 	key := createReady(g, newAPIKey(ns, "soon", func(k *keywardv1.APIKey) {
 		k.Spec.Expiration = &keywardv1.Expiration{At: &soon}
 	}))
@@ -294,11 +292,9 @@ func TestExpiryIsWarnedAndEnforcedAtItsInstant(t *testing.T) {
 		ev := eventsFor(g, key)
 		g.Expect(ev).To(HaveKey(keywardv1.ExpiresSoonReason))
 		g.Expect(ev).To(HaveKey(keywardv1.ExpiredReason))
-		g.Expect(sink.about(expired.Status.Prefix)).To(ConsistOf(HaveKeyWithValue("type", "dev.keyward.apikey.expiry.due")))
+		g.Expect(sink.About(expired.Status.Prefix)).To(ConsistOf(HaveKeyWithValue("type", "dev.keyward.apikey.expiry.due")))
 	}).WithTimeout(timeout).Should(Succeed())
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	g.Expect(sink.failNext).To(BeZero(), "the sink did refuse the first attempts")
+	g.Expect(sink.FailNext()).To(BeZero(), "the sink did refuse the first attempts")
 }
 
 func TestRecordCarriesAuthMethods(t *testing.T) {

@@ -31,6 +31,11 @@ const (
 	// secret and publishing its hash, the key about to become current.
 	// Consumers should not read it.
 	DeliveryNextKeyField = "nextKey"
+	// DeliveryRevealedField is "true" once the current key was revealed
+	// under one-time delivery and its plaintext left the Secret;
+	// DeliveryRevealedAtField says when (RFC 3339).
+	DeliveryRevealedField   = "revealed"
+	DeliveryRevealedAtField = "revealedAt"
 
 	// DeliverySecretType marks delivery Secrets for people and tools.
 	DeliverySecretType corev1.SecretType = "keyward.dev/api-key"
@@ -51,6 +56,10 @@ const (
 // deliveryFields are the data keys keyward writes a plaintext to.
 var deliveryFields = []string{DeliveryKeyField, DeliveryPreviousKeyField, DeliveryNextKeyField}
 
+// keywardFields are every data key keyward writes; it rewrites them all
+// and leaves any other alone.
+var keywardFields = append([]string{DeliveryKeyIDField, DeliveryRevealedField, DeliveryRevealedAtField}, deliveryFields...)
+
 // deliveryView is what the delivery Secret must hold, worked out from the
 // record's ledger and the plaintexts the manager has.
 type deliveryView struct {
@@ -63,6 +72,9 @@ type deliveryView struct {
 	// hashOnly: the current secret was imported as a hash and has no
 	// plaintext anywhere.
 	hashOnly bool
+	// revealed: the current secret's plaintext left the Secret under
+	// one-time delivery, and so did the previous one's.
+	revealed *record.Reveal
 }
 
 // view renders the delivery Secret the record's ledger asks for. A staged
@@ -92,6 +104,9 @@ func (s *apiKeyState) view() deliveryView {
 	if l.Staged != nil && l.StagedFor == record.StagedForNext {
 		v.next = pick(l.Staged.Serial)
 	}
+	if s.revealedCurrent() {
+		v.current, v.previous, v.revealed = nil, nil, l.Revealed
+	}
 	return v
 }
 
@@ -99,6 +114,10 @@ func (s *apiKeyState) view() deliveryView {
 // them with wipePlaintexts once they are sent or compared.
 func (v deliveryView) data() map[string][]byte {
 	data := map[string][]byte{DeliveryKeyIDField: []byte(v.keyID)}
+	if v.revealed != nil {
+		data[DeliveryRevealedField] = []byte("true")
+		data[DeliveryRevealedAtField] = []byte(v.revealed.At.UTC().Format(time.RFC3339))
+	}
 	for field, k := range map[string]*keys.Key{DeliveryKeyField: v.current, DeliveryPreviousKeyField: v.previous, DeliveryNextKeyField: v.next} {
 		if k != nil {
 			data[field] = []byte(k.Plaintext())
@@ -138,7 +157,7 @@ func (v deliveryView) renderInto(sec *corev1.Secret, key *keywardv1.APIKey) {
 	if sec.Data == nil {
 		sec.Data = map[string][]byte{}
 	}
-	for _, field := range append([]string{DeliveryKeyIDField}, deliveryFields...) {
+	for _, field := range keywardFields {
 		if w, ok := data[field]; ok {
 			sec.Data[field] = w
 		} else {
@@ -200,7 +219,7 @@ func (v deliveryView) heldBy(sec *corev1.Secret, key *keywardv1.APIKey) bool {
 	}
 	want := v.data()
 	defer wipePlaintexts(want)
-	for _, field := range append([]string{DeliveryKeyIDField}, deliveryFields...) {
+	for _, field := range keywardFields {
 		got, has := sec.Data[field]
 		w, wanted := want[field]
 		if has != wanted || string(got) != string(w) {

@@ -116,6 +116,9 @@ func (s *apiKeyState) ledgerSecrets() []record.Secret {
 // not found in it.
 func (s *apiKeyState) missing(fp *keys.Fingerprinter) bool {
 	for _, sec := range s.ledgerSecrets() {
+		if !s.deliversPlaintext(sec.Serial) {
+			continue
+		}
 		if _, ok := s.plain[sec.Serial]; !ok {
 			if _, known := fp.Match(keys.Key{}, sec.Fingerprint); known {
 				return true
@@ -132,7 +135,7 @@ func lost(s *apiKeyState, fp *keys.Fingerprinter, serial string) bool {
 		return false
 	}
 	sec, ok := s.want.BySerial(serial)
-	if !ok {
+	if !ok || !s.deliversPlaintext(serial) {
 		return false
 	}
 	_, known := fp.Match(keys.Key{}, sec.Fingerprint)
@@ -349,7 +352,7 @@ func (r *APIKeyReconciler) settleStaged(s *apiKeyState) {
 // there. A Secret of another type (made by hand) is replaced.
 func (r *APIKeyReconciler) deliver(ctx context.Context, s *apiKeyState) error {
 	v := s.view()
-	if v.current == nil && !s.currentLost && !v.hashOnly {
+	if v.current == nil && !s.currentLost && v.revealed == nil && !v.hashOnly {
 		// A key lost from the delivery Secret is replaced through
 		// "nextKey"; any other missing key is a bug to stop at.
 		return fmt.Errorf("the current secret of key %s is not at hand; retrying", s.want.KeyID)
@@ -363,6 +366,10 @@ func (r *APIKeyReconciler) deliver(ctx context.Context, s *apiKeyState) error {
 	}
 	s.delivery = written
 	s.locate()
+	if v.revealed != nil {
+		s.setRevealedCondition(v.revealed)
+		return nil
+	}
 	msg := fmt.Sprintf("Secret %q holds the key under %q.", s.key.DeliverySecretName(), DeliveryKeyField)
 	if v.current == nil && v.hashOnly {
 		msg = fmt.Sprintf("Secret %q holds only the key ID: the key was imported by hash (spec.import.hash), so keyward has no plaintext to deliver; its holders keep using the key they have.", s.key.DeliverySecretName())

@@ -67,6 +67,8 @@ func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 			r.emit(s, corev1.EventTypeNormal, keywardv1.RevokedReason, audit.Revoked, "Revoke", after.Message)
 		case after.Reason == keywardv1.ExpiredReason:
 			r.emit(s, corev1.EventTypeWarning, keywardv1.ExpiredReason, audit.Expired, "Expire", after.Message)
+		case after.Reason == keywardv1.LeakedReason:
+			// Announced as KeyLeaked, below.
 		case after.Reason == keywardv1.SuspendedReason:
 			r.emit(s, corev1.EventTypeNormal, keywardv1.SuspendedReason, audit.Suspended, "Suspend", after.Message)
 		case after.Status == metav1.ConditionTrue && before != nil && before.Reason == keywardv1.SuspendedReason:
@@ -91,6 +93,9 @@ func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 		r.Recorder.Eventf(key, nil, corev1.EventTypeWarning, afterWarn.Reason, "Warn", "%s", afterWarn.Message)
 	}
 
+	if l := key.Status.Leak; l != nil && (old.Leak == nil || !old.Leak.ReportedTime.Equal(&l.ReportedTime)) {
+		r.emit(s, corev1.EventTypeWarning, keywardv1.KeyLeakedReason, audit.Leaked, string(l.Action), leakMessage(key))
+	}
 	r.announceVerifier(s)
 	r.announceQuota(s)
 }

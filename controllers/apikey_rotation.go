@@ -21,7 +21,7 @@ const timeUnit = time.Second
 func (r *APIKeyReconciler) plan(s *apiKeyState) lifecycle.Plan {
 	in := lifecycle.Input{
 		Now:        s.now,
-		Active:     s.state == record.Active,
+		Active:     s.rotatable(),
 		Interval:   s.key.RotationInterval(),
 		ExpiresAt:  s.expiresAt,
 		WarnBefore: r.WarnBefore,
@@ -38,7 +38,7 @@ func (r *APIKeyReconciler) plan(s *apiKeyState) lifecycle.Plan {
 // rotateCause says why the key needs a new secret, or "". Requests served
 // are in the record's ledger, where the key's namespace cannot undo them.
 func (r *APIKeyReconciler) rotateCause(s *apiKeyState) string {
-	if s.state != record.Active || s.want == nil || s.want.Ledger == nil || s.unsealed {
+	if !s.rotatable() || s.want == nil || s.want.Ledger == nil || s.unsealed {
 		return ""
 	}
 	l := s.want.Ledger
@@ -91,10 +91,12 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *apiKeyState) 
 		return ctrl.Result{}, nil
 	}
 	old, hadCurrent := s.current()
+	// A revealed secret, and an imported hash that never had a plaintext
+	// here, are with their consumers though not in the delivery Secret:
+	// they keep the grace period like any other. A leaked secret gets no
+	// grace: the rotation is what ends its leak.
 	_, keepOld := s.plain[old.Serial]
-	// An imported hash has no plaintext to find, and still serves its
-	// holders through the grace period.
-	keepOld = (keepOld || old.HashOnly) && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0
+	keepOld = (keepOld || s.revealedCurrent() || old.HashOnly) && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0 && !s.leakedSerials[old.Serial]
 	if keepOld {
 		until := s.now.Add(s.key.GracePeriod())
 		for i := range s.want.Secrets {
@@ -142,7 +144,7 @@ func (r *APIKeyReconciler) repairDelivery(ctx context.Context, s *apiKeyState) (
 		return ctrl.Result{}, nil
 	}
 	v := s.view()
-	if v.current == nil || v.heldBy(s.delivery, s.key) {
+	if (v.current == nil && v.revealed == nil) || v.heldBy(s.delivery, s.key) {
 		return ctrl.Result{}, nil
 	}
 	endsGrace := s.delivery != nil && s.delivery.Data[DeliveryPreviousKeyField] != nil && v.previous == nil && s.original.Status.PreviousSecretValidUntil != nil

@@ -46,6 +46,9 @@ type apiKeyState struct {
 	unsealed bool
 
 	minted, reissued, staged, rotated, graceEnded, repaired bool
+	// revealed is the cause (record.RevealRead, RevealDeadline) when this
+	// reconcile removed a revealed plaintext from the delivery Secret.
+	revealed string
 	// preexisting: a first key was written over a delivery Secret that
 	// someone else had made.
 	preexisting bool
@@ -54,6 +57,19 @@ type apiKeyState struct {
 	imported      *keys.Key
 	recordWritten bool
 	recordVersion int64
+
+	// suspendLeaked: the KeyPolicies say Suspend for leaked keys.
+	// leakedSerials are the key's secrets reported leaked, and
+	// leakSuspended says the key is suspended for one of them: it may
+	// still rotate, which is the way out.
+	suspendLeaked bool
+	leakedSerials map[string]bool
+	leakSuspended bool
+}
+
+// rotatable: the key may get a new secret on schedule or on request.
+func (s *apiKeyState) rotatable() bool {
+	return s.state == record.Active || s.leakSuspended
 }
 
 func newAPIKeyState(key *keywardv1.APIKey, now time.Time) *apiKeyState {
@@ -110,6 +126,7 @@ func (s *apiKeyState) markReady() {
 			st.LastRotationTime = &metav1.Time{Time: cur.NotBefore}
 		}
 	}
+	s.deliveryStatus()
 	if st.PreviousSecretValidUntil != nil && s.state != record.Revoked && s.state != record.Expired {
 		s.setCondition(keywardv1.RotatingCondition, metav1.ConditionTrue, keywardv1.GracePeriodReason,
 			"The previous secret verifies until "+st.PreviousSecretValidUntil.Format(time.RFC3339)+".")

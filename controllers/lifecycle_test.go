@@ -87,10 +87,10 @@ func TestScheduledRotationKeepsBothSecretsThroughTheGracePeriod(t *testing.T) {
 		g.Expect(ev).To(HaveKey(keywardv1.RotationDueSoonReason))
 		g.Expect(ev).To(HaveKeyWithValue(keywardv1.RotatedReason, ContainElement(ContainSubstring("(scheduled)"))))
 		g.Expect(ev).To(HaveKey(keywardv1.GraceEndedReason))
-		g.Expect(sink.about(key.Status.Prefix)).To(ContainElement(HaveKeyWithValue("type", "dev.keyward.apikey.rotation.due")))
+		g.Expect(sink.About(key.Status.Prefix)).To(ContainElement(HaveKeyWithValue("type", "dev.keyward.apikey.rotation.due")))
 		g.Expect(auditFor(key)).To(ContainElements("created", "rotated", "grace_ended"))
 	}).WithTimeout(timeout).Should(Succeed())
-	for _, ev := range sink.about(key.Status.Prefix) {
+	for _, ev := range sink.About(key.Status.Prefix) {
 		g.Expect(ev["_raw"]).NotTo(ContainSubstring(first.Plaintext()))
 		g.Expect(ev["_raw"]).NotTo(ContainSubstring(second.Plaintext()))
 	}

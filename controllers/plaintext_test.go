@@ -59,7 +59,7 @@ func TestNoPlaintextOutsideTheDeliverySecret(t *testing.T) {
 	var haystack strings.Builder
 	haystack.WriteString(logs.String())
 	haystack.WriteString(auditLines.String())
-	for _, ev := range sink.about(revokedPrefix(key)) {
+	for _, ev := range sink.About(revokedPrefix(key)) {
 		haystack.WriteString(ev["_raw"].(string))
 	}
 	apikeyJSON, _ := json.Marshal(revoked)

@@ -42,7 +42,7 @@ var (
 	logs       = &testutil.SyncBuffer{}
 	auditLines = &testutil.SyncBuffer{}
 	writes     = &writeLog{}
-	sink       = &eventSink{}
+	sink       = &testutil.EventSink{}
 	// SigningKeys run on a fake clock: their rotations span minutes, and
 	// the tests step through them.
 	signingClock      = clocktesting.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
@@ -131,7 +131,7 @@ func startManager(ctx context.Context, cfg *rest.Config, assemble SuiteAssembler
 		return err
 	}
 	mgrCache = mgr.GetCache()
-	notifier := notify.NewSink(sink.start())
+	notifier := notify.NewSink(sink.Start())
 	notifier.Backoff = 10 * time.Millisecond
 	notifier.Now = apiKeyClock.Now
 	parts, err := assemble(mgr, SuiteSettings{

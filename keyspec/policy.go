@@ -50,7 +50,8 @@ func PolicyParent(k *keywardv1.APIKey, now time.Time) (policy.Parent, error) {
 // Rules converts a KeyPolicy for the policy package. An error means a spec
 // the schema let through but the scope grammar refuses.
 func Rules(p *keywardv1.KeyPolicy) (policy.Rules, error) {
-	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == keywardv1.EnforcementSuspend, RateLimitCeiling: ceiling(p.Spec.RateLimitCeiling),
+	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == keywardv1.EnforcementSuspend,
+		SuspendLeakedKeys: p.Spec.LeakedKeys == keywardv1.LeakedKeySuspend, RateLimitCeiling: ceiling(p.Spec.RateLimitCeiling),
 		Owners: owners(p.Spec.Owners), Created: p.CreationTimestamp.Time}
 	if len(p.Spec.AllowedScopes) > 0 {
 		set, err := scope.ParseSet(plainStrings(p.Spec.AllowedScopes))

@@ -48,6 +48,7 @@ func TestRulesTranslateAKeyPolicy(t *testing.T) {
 			MaxLifetimeDays:            ptr.To(int32(90)),
 			MaxRotationIntervalSeconds: ptr.To(int64(3600)),
 			Enforcement:                keywardv1.EnforcementSuspend,
+			LeakedKeys:                 keywardv1.LeakedKeySuspend,
 			Owners:                     &keywardv1.OwnerRules{FromRequester: &keywardv1.RequesterOwner{Form: keywardv1.OwnerFormLocalPart}},
 		},
 	}
@@ -55,6 +56,7 @@ func TestRulesTranslateAKeyPolicy(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.Name).To(Equal("payments"))
 	g.Expect(r.Suspend).To(BeTrue())
+	g.Expect(r.SuspendLeakedKeys).To(BeTrue())
 	g.Expect(r.AllowedScopes.Strings()).To(Equal([]string{"acme/payments/*:read"}))
 	g.Expect(r.Roles["analyst"].Strings()).To(Equal([]string{"acme/payments/evidence:read"}))
 	g.Expect(r.MaxLifetime).To(Equal(90 * 24 * time.Hour))

@@ -21,6 +21,7 @@ import (
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/snippets"
 	"github.com/keyward-dev/keyward/webhook"
 )
 
@@ -90,6 +91,11 @@ type Options struct {
 
 	// Verifier is the Deployment the VerifierDeployer part runs.
 	Verifier controllers.VerifierDeployment
+
+	// Snippets are the endpoints the integration snippets beside each
+	// delivery Secret address; zero fields default to the verifier
+	// Service in VerifierNamespace (controllers.DefaultSnippetEndpoints).
+	Snippets snippets.Endpoints
 
 	// WrapAPIKeyClient, when set, wraps the APIKey controller's client:
 	// tests count its writes through it.
@@ -162,6 +168,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 			Audit:                   o.Audit,
 			DefaultAllow:            o.DefaultAllow,
 			Verifier:                c.Availability,
+			Snippets:                snippetEndpoints(o),
 		}
 		if err := c.APIKeys.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the APIKey controller: %w", err)
@@ -207,4 +214,18 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 		}
 	}
 	return c, nil
+}
+
+// snippetEndpoints fills the endpoints Options leaves out with the
+// verifier Service's.
+func snippetEndpoints(o Options) *snippets.Endpoints {
+	def := controllers.DefaultSnippetEndpoints(o.VerifierNamespace, o.Verifier.TLS != nil)
+	e := o.Snippets
+	if e.Decision == "" {
+		e.Decision = def.Decision
+	}
+	if e.Token == "" {
+		e.Token = def.Token
+	}
+	return &e
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// certificates (mutual TLS): the CAs bindings may name, and the proxy
 	// header a certificate may come in.
 	ClientCertificates ClientCertificates `json:"clientCertificates,omitzero"`
+	// LeakReports turns on the leaked-key report endpoints on the public
+	// port (docs/leaks.md).
+	LeakReports LeakReportsConfig `json:"leakReports,omitzero"`
 }
 
 // ClientCertificates configures mutual-TLS authentication.
@@ -108,6 +111,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := LoadAuthorities(c.ClientCertificates.Authorities); err != nil {
 		return err
+	}
+	if c.LeakReports.GitHub != nil {
+		if _, err := c.LeakReports.GitHub.compile(); err != nil {
+			return err
+		}
 	}
 	_, err := c.compile()
 	return err

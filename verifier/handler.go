@@ -83,6 +83,7 @@ func NewHandlers(v *Verifier, c Config) (Handlers, error) {
 	decisions.HandleFunc("POST "+DecisionPath, h.decision)
 	public := http.NewServeMux()
 	h.registerOAuth(public)
+	h.registerLeaks(public)
 	return Handlers{Decisions: decisionPort{h: h, mux: decisions}, Public: public}, nil
 }
 

@@ -23,7 +23,10 @@ type Metrics struct {
 	// because they came from a peer not among the trusted hops, or to an
 	// endpoint that does not read them.
 	untrustedCertHeader prometheus.Counter
-	reg                 prometheus.Registerer
+	// leakReports counts leak reports by HTTP status, leakTokens their
+	// tokens by label.
+	leakReports, leakTokens *prometheus.CounterVec
+	reg                     prometheus.Registerer
 	// byOutcome holds the decision counters already resolved, so the
 	// request path does not hash label values; outcomes are a fixed set.
 	byOutcome sync.Map
@@ -63,10 +66,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "keyward_verifier_untrusted_client_certificate_header_total",
 			Help: "Requests whose client-certificate header was ignored: the peer is not a trusted hop, or the endpoint does not read one (plain-site forward-auth; the token endpoint without clientCertificates.publicForwarded).",
 		}),
+		leakReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyward_verifier_leak_reports_total",
+			Help: "Leaked-key reports by reporter and HTTP status answered (401: not signed by the configured keys).",
+		}, []string{"reporter", "code"}),
+		leakTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyward_verifier_leak_report_tokens_total",
+			Help: "Tokens of signed leak reports by reporter and label (true_positive: a live or expired key's secret).",
+		}, []string{"reporter", "label"}),
 		reg: reg,
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.untrustedEnv, m.untrustedCertHeader)
+		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.untrustedEnv, m.untrustedCertHeader,
+			m.leakReports, m.leakTokens)
 	}
 	return m
 }

@@ -38,6 +38,10 @@ type Verifier struct {
 	authorities  *Authorities
 	certs        *certCache
 	ambiguousLog logThrottle
+	// leaks receives leaked-key reports (nil: none); leaked are the keys
+	// this replica confirmed leaked.
+	leaks  *LeakReports
+	leaked leakedTokens
 
 	hashWait time.Duration
 	// ready and lastContact come from the record watch; maxStaleness bounds
@@ -62,6 +66,9 @@ type Options struct {
 	// (LoadAuthorities). Without them only bindings by thumbprint alone
 	// can verify.
 	Authorities *Authorities
+	// LeakReports, when set, serves leaked-key reports on the public port
+	// (NewLeakReports).
+	LeakReports *LeakReports
 
 	// HashConcurrency bounds PBKDF2 computations at once (default: half
 	// the CPUs, at least one), leaving the rest to cached traffic.
@@ -107,7 +114,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		limits: limits, tokens: o.Tokens, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
+		limits: limits, tokens: o.Tokens, leaks: o.LeakReports, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
 		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
@@ -221,6 +228,9 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 		return withKey(deny(ReasonAuthMethodNotAllowed, "this key may not be sent with requests; see its spec.authMethods"), e)
 	}
 	mac := v.mac.sum(req.Credential)
+	if v.leaked.has(mac) {
+		return withKey(deny(ReasonRevoked, "the key was reported leaked"), e)
+	}
 	if hit, ok := v.cache.get(mac, e.Record.KeyID, e.Record.Version); ok {
 		v.metrics.cacheHits.Inc()
 		return secretDecision(e, hit.serial, now)

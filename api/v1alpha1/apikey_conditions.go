@@ -60,6 +60,17 @@ const (
 	// damaged, so a new secret was issued; the previous one no longer
 	// verifies.
 	SecretReissuedReason = "SecretReissued"
+	// RevealedReason: under spec.delivery.revealOnce the current key was
+	// read once; the delivery Secret holds only its key ID, and the key
+	// keeps verifying.
+	RevealedReason = "Revealed"
+	// RevealDeadlinePassedReason: under spec.delivery.revealOnce nobody
+	// revealed the current key within spec.delivery.revealWithinSeconds;
+	// the plaintext left the delivery Secret and the key keeps verifying.
+	RevealDeadlinePassedReason = "RevealDeadlinePassed"
+	// SnippetsConflictReason: the ConfigMap the integration snippets go
+	// to exists and belongs to something else; keyward leaves it alone.
+	SnippetsConflictReason = "SnippetsConflict"
 	// DeliveryFailedReason: writing the delivery Secret failed.
 	DeliveryFailedReason = "DeliveryFailed"
 	// ReissueBackoffReason: the delivery Secret lost the current key again
@@ -84,6 +95,11 @@ const (
 	RecordPublishedReason = "RecordPublished"
 	// PublishFailedReason: writing the key record failed.
 	PublishFailedReason = "PublishFailed"
+	// LeakedReason: a verified leak report named the key, which is revoked
+	// or suspended (status.leak).
+	LeakedReason = "Leaked"
+	// KeyLeakedReason is the Warning Event of a verified leak report.
+	KeyLeakedReason = "KeyLeaked"
 	// SuspendedReason: spec.suspended is true.
 	SuspendedReason = "Suspended"
 	// ResumedReason: spec.suspended went back to false.

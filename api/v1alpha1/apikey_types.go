@@ -302,6 +302,7 @@ type Expiration struct {
 }
 
 // Delivery says where the plaintext key goes.
+// +kubebuilder:validation:XValidation:rule="!has(self.revealWithinSeconds) || (has(self.revealOnce) && self.revealOnce)",message="revealWithinSeconds needs revealOnce: true; without one-time delivery the key stays readable"
 type Delivery struct {
 	// secretName is the Secret, in the APIKey's namespace, that receives the
 	// key under the data key "key" (and its public ID under "keyID"). It
@@ -312,7 +313,40 @@ type Delivery struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	SecretName string `json:"secretName,omitempty"`
+
+	// revealOnce, when true, makes the plaintext readable once: after
+	// `kubectl keyward reveal` read it (the annotation
+	// "keyward.dev/revealed" naming the secret's generation tells keyward
+	// so), or after revealWithinSeconds, the delivery Secret keeps only
+	// the key ID and the fact that the key was revealed. The key keeps
+	// verifying. Each rotation delivers its new secret again, once.
+	// +optional
+	RevealOnce bool `json:"revealOnce,omitempty"`
+
+	// revealWithinSeconds, with revealOnce, removes the plaintext from the
+	// delivery Secret this many seconds after the secret was issued
+	// (status.issuedTime), whether or not anyone read it.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31536000
+	RevealWithinSeconds *int64 `json:"revealWithinSeconds,omitempty"`
 }
+
+// RevealedAnnotation tells keyward that the secret of the generation it
+// names (status.secretGeneration) was read, so that a key with
+// spec.delivery.revealOnce stops being readable. `kubectl keyward reveal`
+// sets it; a value naming any other generation changes nothing.
+const RevealedAnnotation = "keyward.dev/revealed"
+
+// The endpoints the integration snippets address, as keyward writes them
+// on the snippets ConfigMap (status.delivery.snippetsConfigMap), so that
+// `kubectl keyward snippet` renders the same snippets without knowing the
+// manager's flags.
+const (
+	SnippetsDecisionURLAnnotation = "keyward.dev/decision-url"
+	SnippetsTokenURLAnnotation    = "keyward.dev/token-url"
+	SnippetsAPIURLAnnotation      = "keyward.dev/api-url"
+)
 
 // Rotation replaces a key's secret.
 type Rotation struct {
@@ -422,12 +456,15 @@ type APIKeyStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// keyID is the key's public identifier, the part of the key after
-	// "keyward_" and before the secret. It is safe to share.
+	// "keyward_" and before the secret. It is safe to share. Only keyward
+	// writes it, so `--field-selector status.keyID=<keyID>` finds a key by
+	// it where a label could be forged by anyone who edits the APIKey.
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
 	KeyID string `json:"keyID,omitempty"`
 
-	// prefix names the key as "<owner>/<keyID>".
+	// prefix names the key as "<owner>/<keyID>";
+	// `--field-selector status.prefix=<owner>/<keyID>` finds the key by it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=145
 	Prefix string `json:"prefix,omitempty"`
@@ -493,6 +530,11 @@ type APIKeyStatus struct {
 	// +kubebuilder:validation:MaxLength=128
 	ParentUID string `json:"parentUID,omitempty"`
 
+	// delivery tells where the key and its integration snippets are, and
+	// whether the current secret was revealed.
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
 	// quota is the key's spending of spec.rateLimit.quota in the current
 	// period, as the verifiers last reported it.
 	// +optional
@@ -504,6 +546,79 @@ type APIKeyStatus struct {
 	// published with the imported secret. spec.import is never read again.
 	// +optional
 	ImportedTime *metav1.Time `json:"importedTime,omitempty"`
+
+	// leak is the latest verified report that the key was published
+	// somewhere (a secret-scanning partner found it), and what keyward did.
+	// Once set, it stays: a leak-revoked key stays revoked whatever its
+	// spec says.
+	// +optional
+	Leak *LeakStatus `json:"leak,omitempty"`
+}
+
+// LeakStatus is a verified leak of a key and what keyward did about it.
+type LeakStatus struct {
+	// url is where the reporter found the key, when it said.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url,omitempty"`
+
+	// source is the kind of place the key was found in, as the reporter
+	// names it (e.g. "content", "commit", "issue_comment").
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Source string `json:"source,omitempty"`
+
+	// reportedTime is when the verifier received and verified the report.
+	// +required
+	ReportedTime metav1.Time `json:"reportedTime"`
+
+	// action is what keyward did: Revoke or Suspend (the applicable
+	// KeyPolicies' spec.leakedKeys), or None when the key had already
+	// expired or been revoked.
+	// +required
+	Action LeakAction `json:"action"`
+
+	// notifiedTime is when the leak was sent to the notification sink;
+	// unset while it has not been (or no sink is configured).
+	// +optional
+	NotifiedTime *metav1.Time `json:"notifiedTime,omitempty"`
+}
+
+// LeakAction is what keyward did about a leaked key.
+// +kubebuilder:validation:Enum=Revoke;Suspend;None
+type LeakAction string
+
+const (
+	// LeakActionRevoke: the key was revoked for good.
+	LeakActionRevoke LeakAction = "Revoke"
+	// LeakActionSuspend: the key is denied until its next rotation.
+	LeakActionSuspend LeakAction = "Suspend"
+	// LeakActionNone: the key had already expired or been revoked.
+	LeakActionNone LeakAction = "None"
+)
+
+// DeliveryStatus is what happened to the delivered plaintext.
+type DeliveryStatus struct {
+	// revealedTime is when the plaintext of the current secret left the
+	// delivery Secret under spec.delivery.revealOnce: read through
+	// `kubectl keyward reveal`, or at revealDeadline. Unset while it is
+	// still readable.
+	// +optional
+	RevealedTime *metav1.Time `json:"revealedTime,omitempty"`
+
+	// revealDeadline is when the plaintext of the current secret leaves
+	// the delivery Secret if nobody reveals it first
+	// (spec.delivery.revealWithinSeconds).
+	// +optional
+	RevealDeadline *metav1.Time `json:"revealDeadline,omitempty"`
+
+	// snippetsConfigMap is the ConfigMap, beside the delivery Secret, that
+	// holds ready-to-use examples (curl, Go, Python, JavaScript, Envoy,
+	// Traefik, nginx) for this key's auth methods. They read the key from
+	// the delivery Secret or an environment variable and never contain it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	SnippetsConfigMap string `json:"snippetsConfigMap,omitempty"`
 }
 
 // APIKey is one API key: keyward generates it, delivers the plaintext to a
@@ -514,6 +629,8 @@ type APIKeyStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ak,categories=keyward
 // +kubebuilder:selectablefield:JSONPath=".spec.owner"
+// +kubebuilder:selectablefield:JSONPath=".status.prefix"
+// +kubebuilder:selectablefield:JSONPath=".status.keyID"
 // +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=".spec.owner"
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=".status.prefix"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].status"
@@ -521,6 +638,8 @@ type APIKeyStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=".status.expirationTime"
 // +kubebuilder:printcolumn:name="Next-Rotation",type=string,JSONPath=".status.nextRotationTime",priority=1
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=".status.secretName",priority=1
+// +kubebuilder:printcolumn:name="Revealed",type=date,JSONPath=".status.delivery.revealedTime",priority=1
+// +kubebuilder:printcolumn:name="Snippets",type=string,JSONPath=".status.delivery.snippetsConfigMap",priority=1
 // +kubebuilder:printcolumn:name="Verifier",type=string,JSONPath=".status.conditions[?(@.type==\"VerifierAvailable\")].status",priority=1
 // +kubebuilder:printcolumn:name="Quota-Left",type=integer,JSONPath=".status.quota.remaining",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
@@ -608,6 +727,31 @@ func (k *APIKey) ExpiresAt(created time.Time) *time.Time {
 		return &t
 	}
 	return nil
+}
+
+// RevealOnce reports whether the key asks for one-time delivery.
+func (k *APIKey) RevealOnce() bool {
+	return k.Spec.Delivery != nil && k.Spec.Delivery.RevealOnce
+}
+
+// RevealWithin is how long an unread plaintext stays in the delivery
+// Secret under one-time delivery, zero for as long as it takes.
+func (k *APIKey) RevealWithin() time.Duration {
+	if !k.RevealOnce() || k.Spec.Delivery.RevealWithinSeconds == nil {
+		return 0
+	}
+	return time.Duration(*k.Spec.Delivery.RevealWithinSeconds) * time.Second
+}
+
+// SnippetsConfigMapName is the ConfigMap beside the delivery Secret that
+// holds the key's integration snippets, "" when the Secret's name leaves
+// no room for the suffix within an object name's 253 characters.
+func (k *APIKey) SnippetsConfigMapName() string {
+	name := k.DeliverySecretName() + "-snippets"
+	if len(name) > 253 {
+		return ""
+	}
+	return name
 }
 
 // EffectiveAuthMethods are the key's authentication methods, the default

@@ -96,6 +96,16 @@ type KeyPolicySpec struct {
 	// +optional
 	// +kubebuilder:default=Report
 	Enforcement EnforcementMode `json:"enforcement,omitempty"`
+
+	// leakedKeys says what happens to a key of the selected namespaces
+	// that a verified leak report (docs/leaks.md) names: Revoke revokes it
+	// for good; Suspend denies it until its next rotation, after which the
+	// leaked secret never verifies again. When several policies select a
+	// namespace, Revoke wins unless all of them say Suspend; a namespace
+	// no policy selects gets Revoke.
+	// +optional
+	// +kubebuilder:default=Revoke
+	LeakedKeys LeakedKeyAction `json:"leakedKeys,omitempty"`
 }
 
 // AuthorityName names a certificate authority of the verifier's
@@ -208,6 +218,17 @@ const (
 	EnforcementReport EnforcementMode = "Report"
 	// EnforcementSuspend suspends violating keys until they comply.
 	EnforcementSuspend EnforcementMode = "Suspend"
+)
+
+// LeakedKeyAction is what happens to a key reported leaked.
+// +kubebuilder:validation:Enum=Revoke;Suspend
+type LeakedKeyAction string
+
+const (
+	// LeakedKeyRevoke revokes a leaked key for good.
+	LeakedKeyRevoke LeakedKeyAction = "Revoke"
+	// LeakedKeySuspend denies a leaked key until its next rotation.
+	LeakedKeySuspend LeakedKeyAction = "Suspend"
 )
 
 // KeyPolicyStatus is what keyward observed.

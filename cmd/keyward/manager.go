@@ -21,6 +21,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/notify"
+	"github.com/keyward-dev/keyward/internal/snippets"
 	"github.com/keyward-dev/keyward/manager"
 )
 
@@ -44,6 +45,9 @@ type managerOptions struct {
 	auditLog                string
 	verifier                verifierFlags
 	zap                     zap.Options
+	// snippets are the endpoints the integration snippets address
+	// (--snippets-*-url); empty fields default to the verifier Service.
+	snippets snippets.Endpoints
 
 	// Admission webhooks.
 	enableWebhooks     bool
@@ -86,6 +90,9 @@ func runManager(args []string) error {
 	fs.StringVar(&o.webhookConfigName, "webhook-configuration-name", defaultWebhookConfigName, "self-managed mode: ValidatingWebhookConfiguration that gets the CA bundle (the ClusterRole allows updating only the default name)")
 	fs.StringVar(&o.defaultPolicy, "default-policy", "deny", `decision for APIKeys in namespaces no KeyPolicy selects: "deny" (refused, and existing keys there hold no scopes) or "allow"`)
 	o.verifier.bind(fs)
+	fs.StringVar(&o.snippets.Decision, "snippets-decision-url", "", "base URL of the verifier's decision port as the proxies in the integration snippets reach it (ConfigMap <secret>-snippets beside each delivery Secret); empty: the verifier Service in --verifier-namespace")
+	fs.StringVar(&o.snippets.Token, "snippets-token-url", "", "URL of the verifier's token endpoint as the clients in the integration snippets reach it, e.g. through an Ingress; empty: the verifier Service's public port")
+	fs.StringVar(&o.snippets.API, "snippets-api-url", "", "URL of the protected service the client snippets call; empty: "+snippets.DefaultAPI)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,6 +108,14 @@ func runManager(args []string) error {
 	}
 	if o.webhookCertMode != certModeSelfManaged && o.webhookCertMode != certModeExternal {
 		return fmt.Errorf("--webhook-cert-mode must be %q or %q, not %q", certModeSelfManaged, certModeExternal, o.webhookCertMode)
+	}
+	for flag, raw := range map[string]string{"--snippets-decision-url": o.snippets.Decision, "--snippets-token-url": o.snippets.Token, "--snippets-api-url": o.snippets.API} {
+		if raw == "" {
+			continue
+		}
+		if err := snippets.ValidateURL(raw); err != nil {
+			return fmt.Errorf("%s %q: %w", flag, raw, err)
+		}
 	}
 	o.managerNamespace = managerNamespace()
 	if err := checkVerifierNamespace(o.verifierNamespace, o.managerNamespace); err != nil {
@@ -204,6 +219,7 @@ func (o managerOptions) components(hasher keys.Hasher, notifier controllers.Noti
 		Notifier:                notifier,
 		Audit:                   auditSink,
 		Verifier:                verifier,
+		Snippets:                o.snippets,
 	}
 }
 

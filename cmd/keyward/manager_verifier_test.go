@@ -161,3 +161,13 @@ func TestVerifierTLSFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestRunManagerRefusesSnippetURLsNoConfigurationCanHold(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(runManager([]string{"--snippets-token-url=ftp://auth.example.com/token"})).
+		To(MatchError(`--snippets-token-url "ftp://auth.example.com/token": must be an http or https URL`))
+	g.Expect(runManager([]string{"--snippets-decision-url=http://verifier/$host"})).
+		To(MatchError(ContainSubstring(`--snippets-decision-url "http://verifier/$host": path has characters outside`)))
+	g.Expect(runManager([]string{"--snippets-api-url=https://api.example.com/?key=x"})).
+		To(MatchError(ContainSubstring(`--snippets-api-url "https://api.example.com/?key=x": must be a host`)))
+}

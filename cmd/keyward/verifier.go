@@ -202,12 +202,18 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		signingWatch = verifier.NewSigningWatch(client, o.Namespace, signing, logger)
 		ready = func() bool { return watch.Ready() && signingWatch.Ready() }
 	}
+	leaks, err := verifier.NewLeakReports(conf.LeakReports, verifier.LeakReportsOptions{
+		Sink: verifier.LeakWriter{Client: client, Namespace: o.Namespace}, Log: logger,
+	})
+	if err != nil {
+		return err
+	}
 	v, err := verifier.New(index, verifier.Options{
 		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: verifier.AccessLog{W: sink}, Log: logger,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
 		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
-		RateLimits: conf.RateLimits, Authorities: authorities,
+		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
 	})
 	if err != nil {
 		return err
@@ -223,6 +229,9 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	g.Go(func() error { authorities.Run(ctx, verifier.AuthoritiesReloadInterval, logger); return nil })
 	if signingWatch != nil {
 		g.Go(func() error { signingWatch.Run(ctx); return nil })
+	}
+	if leaks != nil {
+		g.Go(func() error { leaks.Run(ctx); return nil })
 	}
 	if o.usageInterval > 0 {
 		// Usage in status is informational: without it the verifier

@@ -22,6 +22,11 @@ const (
 	Resumed    = "resumed"
 	Revoked    = "revoked"
 	Deleted    = "deleted"
+	// Leaked: a verified leak report named the key.
+	Leaked = "leaked"
+	// Revealed: a key under one-time delivery was read, or its reveal
+	// deadline passed, and its plaintext left the delivery Secret.
+	Revealed = "revealed"
 )
 
 // RotationRequested is the change of an admitted request that asks for an

@@ -19,6 +19,8 @@ import (
 const (
 	RotationDueType = "dev.keyward.apikey.rotation.due"
 	ExpiryDueType   = "dev.keyward.apikey.expiry.due"
+	// LeakedType: a verified leak report named the key (docs/leaks.md).
+	LeakedType = "dev.keyward.apikey.leaked"
 )
 
 // Warning is the data of a warning event.
@@ -29,6 +31,10 @@ type Warning struct {
 	Name      string    `json:"name"`
 	At        time.Time `json:"at"`
 	Message   string    `json:"message"`
+	// URL and Action, on LeakedType only: where the key was found, and
+	// what keyward did (Revoke, Suspend).
+	URL    string `json:"url,omitempty"`
+	Action string `json:"action,omitempty"`
 }
 
 type cloudEvent struct {

@@ -26,6 +26,9 @@ type Rules struct {
 	// Suspend: keys this policy no longer allows are suspended, not only
 	// reported.
 	Suspend bool
+	// SuspendLeakedKeys: a key reported leaked is suspended until its next
+	// rotation rather than revoked.
+	SuspendLeakedKeys bool
 	// AllowedScopes, when not nil, must cover every scope of a key.
 	AllowedScopes scope.Set
 	// Roles name bundles of scopes a key may ask for instead of scopes.

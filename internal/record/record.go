@@ -138,7 +138,31 @@ type Ledger struct {
 	// only the Secret read, never one re-created under its name, is
 	// deleted.
 	ImportedFrom string `json:"importedFrom,omitempty"`
+	// Revealed says that the plaintext of the secret of Generation left
+	// the delivery Secret under one-time delivery: the delivery Secret
+	// no longer holds it and that is not a loss to repair. A later
+	// generation is delivered again.
+	Revealed *Reveal `json:"revealed,omitempty"`
 }
+
+// Reveal is when and why a generation's plaintext left the delivery
+// Secret.
+type Reveal struct {
+	Generation int64     `json:"generation"`
+	At         time.Time `json:"at"`
+	// Cause is RevealRead or RevealDeadline.
+	Cause string `json:"cause"`
+}
+
+// Why a plaintext left the delivery Secret.
+const (
+	// RevealRead: someone read it and said so (the APIKey's
+	// keyward.dev/revealed annotation named its generation).
+	RevealRead = "read"
+	// RevealDeadline: nobody read it within the APIKey's
+	// spec.delivery.revealWithinSeconds.
+	RevealDeadline = "deadline"
+)
 
 // Where a staged secret goes in the delivery Secret.
 const (
@@ -371,6 +395,9 @@ func (l *Ledger) validate(secrets []Secret) []error {
 		if s, _ := has(l.Previous); s.NotAfter == nil {
 			errs = append(errs, errors.New("ledger.previous: the previous secret needs notAfter"))
 		}
+	}
+	if r := l.Revealed; r != nil && (r.Generation < 1 || r.At.IsZero() || (r.Cause != RevealRead && r.Cause != RevealDeadline)) {
+		errs = append(errs, fmt.Errorf("ledger.revealed needs a generation, a time and a cause (%q or %q)", RevealRead, RevealDeadline))
 	}
 	if l.Staged != nil {
 		st := l.Staged

@@ -88,6 +88,12 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"a ledger naming no secret":   {func(r *Record) { r.Ledger = &Ledger{Current: "s9"} }, `ledger.current: no secret has serial "s9"`},
 		"a previous without end": {func(r *Record) { r.Ledger = &Ledger{Current: "s1", Previous: "s1"} },
 			"the previous secret needs notAfter"},
+		"a reveal without cause": {func(r *Record) {
+			r.Ledger = &Ledger{Current: "s1", Generation: 1, Revealed: &Reveal{Generation: 1, At: time.Now()}}
+		}, `ledger.revealed needs a generation, a time and a cause ("read" or "deadline")`},
+		"a reveal of generation 0": {func(r *Record) {
+			r.Ledger = &Ledger{Current: "s1", Generation: 1, Revealed: &Reveal{At: time.Now(), Cause: RevealRead}}
+		}, "ledger.revealed needs a generation"},
 		"a staged secret without fingerprint": {func(r *Record) {
 			r.Ledger = &Ledger{Current: "s1", Staged: &Secret{Serial: "s2", Hash: r.Secrets[0].Hash}, StagedFor: StagedForNext}
 		}, "ledger.staged needs a serial, a hash and a fingerprint"},
@@ -256,4 +262,21 @@ func TestAllowsDefaultsToTheKeyItself(t *testing.T) {
 	r.AuthMethods = []string{AuthClientCredentials}
 	g.Expect(r.Allows(AuthAPIKey)).To(BeFalse())
 	g.Expect(r.Allows(AuthClientCredentials)).To(BeTrue())
+}
+
+func TestARevealTravelsInTheLedger(t *testing.T) {
+	g := NewWithT(t)
+	r, _ := validRecord(t)
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	r.Ledger = &Ledger{Current: "s1", Generation: 1, Revealed: &Reveal{Generation: 1, At: at, Cause: RevealDeadline}}
+	b, err := Encode(r)
+	g.Expect(err).NotTo(HaveOccurred())
+	got, err := Decode(b)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.Ledger.Revealed).To(Equal(&Reveal{Generation: 1, At: at, Cause: RevealDeadline}))
+	unrevealed := got
+	l := *got.Ledger
+	l.Revealed = nil
+	unrevealed.Ledger = &l
+	g.Expect(SameContent(got, unrevealed)).To(BeFalse(), "a reveal is a change of content")
 }

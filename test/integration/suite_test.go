@@ -21,6 +21,7 @@ import (
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/notify"
 	"github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/manager"
 	"github.com/keyward-dev/keyward/test/integration/harness"
@@ -46,6 +47,11 @@ var (
 	watch                  *verifier.Watch
 	v                      *verifier.Verifier
 	trail                  = &testutil.SyncBuffer{}
+	// managerTrail is the manager's audit trail, cloudEvents the CloudEvents
+	// it sends, and leakReporter plays GitHub secret scanning.
+	managerTrail = &testutil.SyncBuffer{}
+	cloudEvents  = &testutil.EventSink{}
+	leakReporter *testutil.LeakReporter
 	// restConfig is the envtest administrator's; tests derive other
 	// identities from it.
 	restConfig *rest.Config
@@ -64,6 +70,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer env.Stop()
+	leakReporter = testutil.NewLeakReporter()
+	defer leakReporter.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := start(ctx, env.Config); err != nil {
@@ -109,7 +117,7 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		Clock: clock.RealClock{}, Hasher: hasher, HashConcurrency: 2, MaxConcurrentReconciles: 4,
 		WarnBefore: time.Second, RevokedRecordRetention: time.Hour,
-		Audit: audit.Discard{}, DefaultAllow: true,
+		Audit: audit.NewWriter(managerTrail), Notifier: notify.NewSink(cloudEvents.Start()), DefaultAllow: true,
 		Verifier: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
 	}); err != nil {
 		return err
@@ -135,8 +143,12 @@ func startVerifier(ctx context.Context, cfg *rest.Config) error {
 			CountryHeader:  "X-Country",
 			DeviceHeader:   "X-Device",
 			NetworkClasses: map[string][]string{"corporate": {"10.0.0.0/8"}},
+			LeakReports: verifier.LeakReportsConfig{GitHub: &verifier.GitHubLeaksConfig{
+				PublicKeysURL: leakReporter.URL(), MinRefreshIntervalSeconds: 1,
+			}},
 		},
-		Audit: trail,
+		LeakKeysClient: leakReporter.Client(),
+		Audit:          trail,
 		// A short interval: quota usage reaches the APIKeys' status within
 		// the tests' patience.
 		UsageReplica: "integration", UsageInterval: 200 * time.Millisecond,

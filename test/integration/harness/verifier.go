@@ -6,6 +6,7 @@ package harness
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ type VerifierOptions struct {
 	// status within a test's patience.
 	UsageReplica  string
 	UsageInterval time.Duration
+	// LeakKeysClient reads the leak reporter's public keys, when
+	// Config.LeakReports turns reports on (default: the system's roots).
+	LeakKeysClient *http.Client
 	// TLS, when set, is what both listeners serve TLS with, as
 	// `keyward verifier --tls-*` does; the URLs are then https.
 	TLS *servingtls.Source
@@ -89,11 +93,17 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 		return nil, err
 	}
 	signing := verifier.NewSigningWatch(cs, o.Namespace, keys, logr.Discard())
+	leaks, err := verifier.NewLeakReports(conf.LeakReports, verifier.LeakReportsOptions{
+		Sink: verifier.LeakWriter{Client: cs, Namespace: o.Namespace}, HTTPClient: o.LeakKeysClient,
+	})
+	if err != nil {
+		return nil, err
+	}
 	v, err := verifier.New(index, verifier.Options{
 		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)},
 		Ready:       func() bool { return watch.Ready() && signing.Ready() },
 		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
-		RateLimits: conf.RateLimits, Authorities: authorities,
+		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
 	})
 	if err != nil {
 		return nil, err
@@ -105,6 +115,9 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	ctx, cancel := context.WithCancel(ctx)
 	go watch.Run(ctx, time.Second)
 	go signing.Run(ctx)
+	if leaks != nil {
+		go leaks.Run(ctx)
+	}
 	if o.UsageReplica != "" {
 		reporter := &verifier.UsageReporter{Client: cs, Namespace: o.Namespace, Replica: o.UsageReplica, Snapshot: v.QuotaUsage, Interval: o.UsageInterval}
 		go func() { _ = reporter.Run(ctx) }()

@@ -1,4 +1,4 @@
-package controllers
+package testutil
 
 import (
 	"encoding/json"
@@ -8,15 +8,30 @@ import (
 	"sync"
 )
 
-// eventSink is a CloudEvents receiver on loopback, standing in for the
+// EventSink is a CloudEvents receiver on loopback, standing in for the
 // notification sink a platform team would configure.
-type eventSink struct {
+type EventSink struct {
 	mu       sync.Mutex
 	received []map[string]any
 	failNext int
 }
 
-func (s *eventSink) start() string {
+// SetFailNext makes the sink refuse the next n posts with 503.
+func (s *EventSink) SetFailNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = n
+}
+
+// FailNext is how many posts the sink still refuses.
+func (s *EventSink) FailNext() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failNext
+}
+
+// Start serves the sink until the process ends and returns its URL.
+func (s *EventSink) Start() string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -36,8 +51,8 @@ func (s *eventSink) start() string {
 	return srv.URL
 }
 
-// about returns the events whose subject names the key prefix.
-func (s *eventSink) about(prefix string) []map[string]any {
+// About returns the events whose subject names the key prefix.
+func (s *EventSink) About(prefix string) []map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []map[string]any

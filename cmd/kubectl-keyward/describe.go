@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/liggitt/tabwriter"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/printers"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+)
+
+func init() { Register(newDescribeCommand) }
+
+// deliveryKeyField is the data key of the delivery Secret that holds the
+// plaintext (controllers.DeliveryKeyField; a test keeps them equal, and
+// the plugin does not link the manager's code).
+const deliveryKeyField = "key"
+
+// recentEvents is how many Events describe shows, newest last, as kubectl
+// describe does.
+const recentEvents = 10
+
+func newDescribeCommand(r *Root) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME | OWNER/KEYID | KEYID",
+		Short: "Show one APIKey: state, conditions, recent Events and where the key is delivered",
+		Example: `  kubectl keyward describe payments-api
+  kubectl keyward describe alice/k3ydqx2mzt4wbnpe`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeKeyNames(r),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ns, err := r.Target()
+			if err != nil {
+				return err
+			}
+			ctx := commandContext(cmd)
+			k, err := ResolveKey(ctx, c, ns, args[0])
+			if err != nil {
+				return err
+			}
+			events, err := keyEvents(ctx, c, k)
+			if err != nil {
+				// Events are a courtesy: a user who may read keys but not
+				// Events still gets the key.
+				r.Messagef("warning: cannot list Events: %v", err)
+			}
+			return describeKey(r.Streams.Out, k, events)
+		},
+	}
+}
+
+func keyEvents(ctx context.Context, c client.Client, k *keywardv1.APIKey) ([]corev1.Event, error) {
+	var list corev1.EventList
+	if err := c.List(ctx, &list, client.InNamespace(k.Namespace),
+		client.MatchingFields{"involvedObject.uid": string(k.UID)}); err != nil {
+		return nil, err
+	}
+	events := list.Items
+	sort.SliceStable(events, func(i, j int) bool {
+		a, b := eventTimestamp(events[i]), eventTimestamp(events[j])
+		return a.Before(&b)
+	})
+	if len(events) > recentEvents {
+		events = events[len(events)-recentEvents:]
+	}
+	return events, nil
+}
+
+// eventTimestamp is when an Event last happened: series of the events
+// API carry eventTime, core Events lastTimestamp.
+func eventTimestamp(e corev1.Event) metav1.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp
+	case !e.EventTime.IsZero():
+		return metav1.NewTime(e.EventTime.Time)
+	case !e.FirstTimestamp.IsZero():
+		return e.FirstTimestamp
+	}
+	return e.CreationTimestamp
+}
+
+func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) error {
+	w := printers.GetNewTabWriter(out)
+	field := func(name, value string) {
+		if value == "" {
+			value = "<none>"
+		}
+		fmt.Fprintf(w, "%s:\t%s\n", name, value)
+	}
+	field("Name", k.Name)
+	field("Namespace", k.Namespace)
+	field("Owner", k.Spec.Owner)
+	field("Prefix", k.Status.Prefix)
+	field("Key ID", k.Status.KeyID)
+	field("Description", k.Spec.Description)
+	if k.Spec.Role != "" {
+		field("Role", k.Spec.Role)
+	}
+	field("Scopes", strings.Join(k.Status.Scopes, ", "))
+	methods := make([]string, 0, len(k.EffectiveAuthMethods()))
+	for _, m := range k.EffectiveAuthMethods() {
+		methods = append(methods, string(m))
+	}
+	field("Auth Methods", strings.Join(methods, ", "))
+	if k.Spec.Parent != nil {
+		field("Parent", k.Spec.Parent.Name)
+	}
+	field("State", keyState(k))
+	field("Secret Generation", fmt.Sprint(k.Status.SecretGeneration))
+	field("Issued", timeOrNone(k.Status.IssuedTime))
+	field("Last Rotation", timeOrNone(k.Status.LastRotationTime))
+	field("Next Rotation", timeOrNone(k.Status.NextRotationTime))
+	if k.Status.PreviousSecretValidUntil != nil {
+		field("Previous Secret Valid Until", timeOrNone(k.Status.PreviousSecretValidUntil))
+	}
+	field("Expires", timeOrNone(k.Status.ExpirationTime))
+	if k.Status.RevokedTime != nil {
+		field("Revoked", timeOrNone(k.Status.RevokedTime))
+	}
+	field("Delivered To", deliveryPointer(k))
+	if d := k.Status.Delivery; d != nil && d.SnippetsConfigMap != "" {
+		field("Snippets", fmt.Sprintf("ConfigMap %q (kubectl keyward snippet %s --lang curl|go|python|js|envoy|traefik|nginx)", d.SnippetsConfigMap, k.Name))
+	}
+	// Each section aligns its own columns, as kubectl describe's do.
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	w = printers.GetNewTabWriter(out)
+	fmt.Fprintln(w, "Conditions:")
+	if len(k.Status.Conditions) == 0 {
+		fmt.Fprintln(w, "  <none>")
+	} else {
+		fmt.Fprintln(w, "  Type\tStatus\tReason\tLast Transition\tMessage")
+		fmt.Fprintln(w, "  ----\t------\t------\t---------------\t-------")
+		for _, cond := range k.Status.Conditions {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, cond.LastTransitionTime.UTC().Format("2006-01-02T15:04:05Z"), cond.Message)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	w = printers.GetNewTabWriter(out)
+	writeEvents(w, events)
+	return w.Flush()
+}
+
+// deliveryPointer says where the plaintext is and how to read it, without
+// reading it: describe never prints a key.
+func deliveryPointer(k *keywardv1.APIKey) string {
+	secret := k.Status.SecretName
+	if secret == "" {
+		return fmt.Sprintf("Secret %q (not written yet)", k.DeliverySecretName())
+	}
+	if k.RevealOnce() {
+		if d := k.Status.Delivery; d != nil && d.RevealedTime != nil {
+			return fmt.Sprintf("Secret %q holds only the key ID: the key was shown once, at %s (kubectl keyward rotate %s for a new one)", secret, timeOrNone(d.RevealedTime), k.Name)
+		}
+		return fmt.Sprintf("Secret %q, shown once: kubectl keyward reveal %s", secret, k.Name)
+	}
+	return fmt.Sprintf("Secret %q, data key %q (kubectl get secret %s -n %s -o jsonpath='{.data.%s}' | base64 -d)",
+		secret, deliveryKeyField, secret, k.Namespace, deliveryKeyField)
+}
+
+func keyState(k *keywardv1.APIKey) string {
+	switch {
+	case k.Spec.Revoked || k.Status.RevokedTime != nil:
+		return "Revoked"
+	case k.Spec.Suspended:
+		return "Suspended"
+	}
+	return "Active"
+}
+
+func writeEvents(w *tabwriter.Writer, events []corev1.Event) {
+	if len(events) == 0 {
+		fmt.Fprintln(w, "Events:\t<none>")
+		return
+	}
+	fmt.Fprintln(w, "Events:")
+	fmt.Fprintln(w, "  Type\tReason\tAge\tFrom\tMessage")
+	fmt.Fprintln(w, "  ----\t------\t----\t----\t-------")
+	for _, e := range events {
+		from := e.Source.Component
+		if from == "" {
+			from = e.ReportingController
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", e.Type, e.Reason, age(eventTimestamp(e)), from, strings.TrimSpace(e.Message))
+	}
+}

@@ -1,0 +1,159 @@
+package verifier
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/keyward-dev/keyward/internal/leak"
+)
+
+// GitHub's partner headers.
+const (
+	HeaderGitHubKeyID     = "Github-Public-Key-Identifier"
+	HeaderGitHubSignature = "Github-Public-Key-Signature"
+)
+
+// Feedback labels of GitHub's partner format.
+const (
+	LabelTruePositive  = "true_positive"
+	LabelFalsePositive = "false_positive"
+)
+
+// reportedToken is one match of GitHub's report.
+type reportedToken struct {
+	Token  string `json:"token"`
+	Type   string `json:"type"`
+	URL    string `json:"url"`
+	Source string `json:"source"`
+}
+
+// tokenFeedback is one token's answer.
+type tokenFeedback struct {
+	TokenHash string `json:"token_hash"`
+	TokenType string `json:"token_type"`
+	Label     string `json:"label"`
+}
+
+type leakError struct {
+	Error string `json:"error"`
+}
+
+// githubLeaks answers a report: it changes nothing unless the body's
+// signature verifies with a key of the configured set, and then acts only
+// on tokens whose secret verifies against their key's record.
+func (h *handler) githubLeaks(w http.ResponseWriter, r *http.Request) {
+	h.answerGitHubLeaks(&leakAnswer{ResponseWriter: w, metrics: h.v.metrics}, r)
+}
+
+// leakAnswer counts the answers to leak reports.
+type leakAnswer struct {
+	http.ResponseWriter
+	metrics *Metrics
+}
+
+func (a *leakAnswer) WriteHeader(code int) {
+	a.metrics.leakReports.WithLabelValues("github", strconv.Itoa(code)).Inc()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
+	gl := h.v.leaks.github
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gl.settings.maxBody))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			writeJSON(w, http.StatusRequestEntityTooLarge, leakError{fmt.Sprintf("the report exceeds %d bytes", gl.settings.maxBody)})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, leakError{"the report's body could not be read"})
+		return
+	}
+	if msg := h.checkGitHubSignature(r, body); msg != "" {
+		writeJSON(w, http.StatusUnauthorized, leakError{msg})
+		return
+	}
+	var tokens []reportedToken
+	if err := json.Unmarshal(body, &tokens); err != nil {
+		writeJSON(w, http.StatusBadRequest, leakError{"the report is not a JSON array of {token, type, url, source}"})
+		return
+	}
+	if len(tokens) > gl.settings.maxTokens {
+		writeJSON(w, http.StatusRequestEntityTooLarge, leakError{fmt.Sprintf("the report holds %d tokens, more than %d", len(tokens), gl.settings.maxTokens)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), gl.settings.decideTimeout)
+	defer cancel()
+	out := make([]tokenFeedback, 0, len(tokens))
+	for _, t := range tokens {
+		label, err := h.v.judgeLeak(ctx, t)
+		if err != nil {
+			h.v.log.Error(err, "a leaked-key report could not be decided; the reporter is asked to send it again")
+			w.Header().Set("Retry-After", "30")
+			writeJSON(w, http.StatusServiceUnavailable, leakError{"not every token could be decided in time or handed on; send the report again"})
+			return
+		}
+		h.v.metrics.leakTokens.WithLabelValues("github", label).Inc()
+		out = append(out, tokenFeedback{TokenHash: tokenSHA256(t.Token), TokenType: t.Type, Label: label})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// checkGitHubSignature says what is wrong with the report's signature, or
+// "" when it verifies.
+func (h *handler) checkGitHubSignature(r *http.Request, body []byte) string {
+	id := r.Header.Get(HeaderGitHubKeyID)
+	sig64 := r.Header.Get(HeaderGitHubSignature)
+	switch {
+	case id == "":
+		return "the " + HeaderGitHubKeyID + " header is missing"
+	case sig64 == "":
+		return "the " + HeaderGitHubSignature + " header is missing"
+	case len(id) > 256:
+		return "the " + HeaderGitHubKeyID + " header is too long"
+	}
+	sig, err := base64.StdEncoding.DecodeString(sig64)
+	if err != nil {
+		return "the " + HeaderGitHubSignature + " header is not base64"
+	}
+	pub, err := h.v.leaks.github.keys.lookup(r.Context(), id)
+	if err != nil {
+		return "the " + HeaderGitHubKeyID + " names no key of the configured public key set"
+	}
+	digest := sha256.Sum256(body)
+	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
+		return "the " + HeaderGitHubSignature + " does not verify over the body with the key " + HeaderGitHubKeyID + " names"
+	}
+	return ""
+}
+
+func tokenSHA256(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// bounded cuts what a reporter says about a token to what a status may
+// hold: a URL that is not one is dropped rather than the leak ignored.
+func (t reportedToken) bounded() (url, source, typ string) {
+	url = t.URL
+	if leak.CheckURL(url) != nil {
+		url = ""
+	}
+	return url, cutUTF8(t.Source, leak.MaxSourceLength), cutUTF8(t.Type, leak.MaxTypeLength)
+}
+
+func cutUTF8(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

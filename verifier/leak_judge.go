@@ -1,0 +1,179 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/leak"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+var errLeakSinkMissing = errors.New("leak reports need a sink for verified leaks")
+
+// judgeLeak labels one reported token and, when it is a live key's secret,
+// has the key revoked: denied here at once, and by every replica once the
+// manager has acted on the report. A token is a true positive only when
+// its secret verifies against its key's record, so that nobody can have a
+// key revoked by publishing its (public) key ID with a made-up secret.
+//
+// An error means the token could not be decided (no hashing slot in time,
+// or the report not written): the reporter should send it again.
+func (v *Verifier) judgeLeak(ctx context.Context, t reportedToken) (string, error) {
+	key, err := keys.Parse(t.Token)
+	if err != nil {
+		return LabelFalsePositive, nil
+	}
+	e, ok := v.index.Lookup(key.ID())
+	if !ok {
+		return LabelFalsePositive, nil
+	}
+	mac := v.mac.sum(t.Token)
+	if rep, written, ok := v.leaked.get(mac); ok {
+		if !written {
+			// The first report was denied here but not handed on:
+			// this is GitHub sending it again after a 503.
+			return v.handOn(ctx, mac, rep)
+		}
+		return LabelTruePositive, nil
+	}
+	if v.leaked.forged(mac, e.Record.KeyID, e.Record.Version) {
+		return LabelFalsePositive, nil
+	}
+	serial, err := v.matchSecret(ctx, e, key, mac)
+	if err != nil {
+		return "", err
+	}
+	if serial == "" {
+		v.leaked.addForged(mac, e.Record.KeyID, e.Record.Version)
+		// Also a revoked key: its record keeps no hash, so a token of
+		// it cannot be told from a forgery (see docs/leaks.md).
+		return LabelFalsePositive, nil
+	}
+	if e.Record.State == record.Expired || (e.Record.ExpiresAt != nil && !v.clock.Now().Before(*e.Record.ExpiresAt)) {
+		// A real key, but one nothing accepts any more: nothing to do.
+		return LabelTruePositive, nil
+	}
+	url, source, typ := t.bounded()
+	rep := leak.Report{
+		KeyID: e.Record.KeyID, Serial: serial, TokenSHA256: tokenSHA256(t.Token),
+		URL: url, Source: source, Type: typ, ReportedAt: v.leaks.clock.Now(),
+	}
+	// Denied here first: handing the report on is an API call.
+	v.leaked.add(mac, rep)
+	v.cache.forget(e.Record.KeyID)
+	return v.handOn(ctx, mac, rep)
+}
+
+// handOn gives a verified leak to the sink, for the manager.
+func (v *Verifier) handOn(ctx context.Context, mac macKey, rep leak.Report) (string, error) {
+	if err := v.leaks.sink.Leaked(ctx, rep); err != nil {
+		return "", fmt.Errorf("reporting the leak of key %s: %w", rep.KeyID, err)
+	}
+	v.leaked.written(mac)
+	v.log.Info("a leaked key was reported and verified; it is denied here and reported to the manager",
+		"keyID", rep.KeyID, "url", rep.URL)
+	return LabelTruePositive, nil
+}
+
+// matchSecret returns the serial of the record's secret key is, "" for
+// none, through the verified cache and the shared hashing budget.
+func (v *Verifier) matchSecret(ctx context.Context, e *Entry, key keys.Key, mac macKey) (string, error) {
+	if hit, ok := v.cache.get(mac, e.Record.KeyID, e.Record.Version); ok {
+		return hit.serial, nil
+	}
+	if len(e.Record.Secrets) == 0 {
+		return "", nil
+	}
+	secrets := make([]secretHash, 0, len(e.Record.Secrets))
+	for _, s := range e.Record.Secrets {
+		secrets = append(secrets, secretHash{serial: s.Serial, hash: s.Hash})
+	}
+	serial, err := v.hashes.match(ctx, string(mac[:])+fmt.Sprint(e.Record.Version), key, secrets)
+	if err != nil {
+		return "", fmt.Errorf("verifying a reported key of %s: %w", e.Record.KeyID, err)
+	}
+	return serial, nil
+}
+
+// maxLeakedTokens caps the tokens a replica denies on its own: each is a
+// verified secret of a live key, so reaching the cap takes that many real
+// leaks; past it the manager's revocation alone denies them.
+const maxLeakedTokens = 100_000
+
+// leakedTokens are the keys this replica confirmed leaked, by the HMAC the
+// verified cache uses, denied before the manager's revocation arrives,
+// with their report until the sink has taken it.
+type leakedTokens struct {
+	mu  sync.RWMutex
+	set map[macKey]*leakedToken
+	// forgeries are tokens whose secret did not verify against a record
+	// version, so that a report GitHub sends again after a 503 spends
+	// PBKDF2 only on the tokens not yet decided. Emptied when full.
+	forgeries map[macKey]recordVersion
+}
+
+type recordVersion struct {
+	keyID   string
+	version int64
+}
+
+// maxForgeries bounds the remembered forgeries.
+const maxForgeries = 10_000
+
+func (l *leakedTokens) forged(m macKey, keyID string, version int64) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	rv, ok := l.forgeries[m]
+	return ok && rv == recordVersion{keyID, version}
+}
+
+func (l *leakedTokens) addForged(m macKey, keyID string, version int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.forgeries == nil || len(l.forgeries) >= maxForgeries {
+		l.forgeries = map[macKey]recordVersion{}
+	}
+	l.forgeries[m] = recordVersion{keyID, version}
+}
+
+type leakedToken struct {
+	report  leak.Report
+	written bool
+}
+
+func (l *leakedTokens) has(m macKey) bool {
+	_, _, ok := l.get(m)
+	return ok
+}
+
+func (l *leakedTokens) get(m macKey) (leak.Report, bool, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	t, ok := l.set[m]
+	if !ok {
+		return leak.Report{}, false, false
+	}
+	return t.report, t.written, true
+}
+
+func (l *leakedTokens) add(m macKey, r leak.Report) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.set == nil {
+		l.set = map[macKey]*leakedToken{}
+	}
+	if _, ok := l.set[m]; !ok && len(l.set) < maxLeakedTokens {
+		l.set[m] = &leakedToken{report: r}
+	}
+}
+
+func (l *leakedTokens) written(m macKey) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.set[m]; ok {
+		t.written = true
+	}
+}
