@@ -154,6 +154,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.issueSecret,
 		r.rotateIfDue,
 		r.publishRecord,
+		r.consumeImport,
 		r.promoteRotation,
 		r.revealIfDue,
 		r.repairDelivery,

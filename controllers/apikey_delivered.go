@@ -47,6 +47,10 @@ const (
 	IssuedAtAnnotation           = "keyward.dev/issued-at"
 	GenerationAnnotation         = "keyward.dev/generation"
 	PreviousValidUntilAnnotation = "keyward.dev/previous-valid-until"
+	// ImportedAnnotation says, on the delivery Secret of a key imported by
+	// hash, why it holds no plaintext.
+	ImportedAnnotation = "keyward.dev/imported"
+	ImportedByHash     = "by-hash; no plaintext to deliver"
 )
 
 // deliveryFields are the data keys keyward writes a plaintext to.
@@ -65,6 +69,9 @@ type deliveryView struct {
 	issuedAt                time.Time
 	generation              int64
 	previousValidUntil      *time.Time
+	// hashOnly: the current secret was imported as a hash and has no
+	// plaintext anywhere.
+	hashOnly bool
 	// revealed: the current secret's plaintext left the Secret under
 	// one-time delivery, and so did the previous one's.
 	revealed *record.Reveal
@@ -88,7 +95,7 @@ func (s *apiKeyState) view() deliveryView {
 		return v
 	}
 	if cur, ok := rec.BySerial(l.Current); ok {
-		v.current, v.serial, v.issuedAt = pick(cur.Serial), cur.Serial, cur.NotBefore
+		v.current, v.serial, v.issuedAt, v.hashOnly = pick(cur.Serial), cur.Serial, cur.NotBefore, cur.HashOnly
 	}
 	if prev, ok := rec.BySerial(l.Previous); ok {
 		v.previous, v.previousValidUntil = pick(prev.Serial), prev.NotAfter
@@ -135,6 +142,9 @@ func (v deliveryView) annotations() map[string]string {
 	}
 	if v.previous != nil && v.previousValidUntil != nil {
 		ann[PreviousValidUntilAnnotation] = v.previousValidUntil.UTC().Format(time.RFC3339)
+	}
+	if v.hashOnly {
+		ann[ImportedAnnotation] = ImportedByHash
 	}
 	return ann
 }

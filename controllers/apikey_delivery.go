@@ -155,6 +155,9 @@ func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *apiKeyState) (ctr
 		return ctrl.Result{}, nil
 	}
 	if s.want == nil {
+		if s.key.Spec.Import != nil && s.key.Status.ImportedTime == nil {
+			return r.importKey(ctx, s)
+		}
 		return ctrl.Result{}, r.mint(ctx, s)
 	}
 	r.settleStaged(s)
@@ -166,7 +169,11 @@ func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *apiKeyState) (ctr
 		return ctrl.Result{}, nil
 	case !hasCurrent && l.Next == "":
 		// The first secret never reached the delivery Secret: a crash
-		// took its plaintext. Stage another.
+		// took its plaintext. Stage another: the imported one again if
+		// its Secret is still the one read.
+		if err := r.reimport(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
 		if err := r.stage(ctx, s, record.StagedForKey, "created"); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -202,15 +209,8 @@ func (r *APIKeyReconciler) issueSecret(ctx context.Context, s *apiKeyState) (ctr
 // only: a key ID that exists is never reused), then delivers the first
 // secret. The record says "issuing" until the secret is delivered.
 func (r *APIKeyReconciler) mint(ctx context.Context, s *apiKeyState) error {
-	// The cache may not have seen the record of an earlier, interrupted
-	// reconcile; minting twice would bind a second key ID.
-	list := &corev1.SecretList{}
-	if err := r.APIReader.List(ctx, list, client.InNamespace(r.VerifierNamespace),
-		client.MatchingLabels{record.RecordLabel: "true", record.APIKeyUIDLabel: string(s.key.UID)}); err != nil {
+	if err := r.confirmNoRecord(ctx, s); err != nil {
 		return err
-	}
-	if len(list.Items) > 0 {
-		return errStale
 	}
 	// A key ID status keeps (its record was deleted by hand) is bound to
 	// this APIKey again if nobody else holds it.
@@ -250,6 +250,21 @@ func (r *APIKeyReconciler) mint(ctx context.Context, s *apiKeyState) error {
 	return nil
 }
 
+// confirmNoRecord asks the API server whether the key has a record already:
+// the cache may not have seen the record of an earlier, interrupted
+// reconcile, and minting twice would bind a second key ID.
+func (r *APIKeyReconciler) confirmNoRecord(ctx context.Context, s *apiKeyState) error {
+	list := &corev1.SecretList{}
+	if err := r.APIReader.List(ctx, list, client.InNamespace(r.VerifierNamespace),
+		client.MatchingLabels{record.RecordLabel: "true", record.APIKeyUIDLabel: string(s.key.UID)}); err != nil {
+		return err
+	}
+	if len(list.Items) > 0 {
+		return errStale
+	}
+	return nil
+}
+
 // stage generates a secret, hashes it and records hash and fingerprint in
 // the ledger, not yet valid: the one write after which a crash costs
 // nothing but the hash.
@@ -262,6 +277,9 @@ func (r *APIKeyReconciler) stage(ctx context.Context, s *apiKeyState, forField, 
 		return err
 	}
 	k, err := keys.Generate(s.want.KeyID)
+	if s.imported != nil {
+		k, err, s.imported = *s.imported, nil, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -286,6 +304,7 @@ func (r *APIKeyReconciler) stage(ctx context.Context, s *apiKeyState, forField, 
 		return err
 	}
 	s.plain[serial] = k
+	s.imported = nil
 	if forField == record.StagedForNext && cause != "" {
 		log.FromContext(ctx).Info("staged a new secret", "keyID", s.want.KeyID, "cause", cause)
 	}
@@ -333,7 +352,7 @@ func (r *APIKeyReconciler) settleStaged(s *apiKeyState) {
 // there. A Secret of another type (made by hand) is replaced.
 func (r *APIKeyReconciler) deliver(ctx context.Context, s *apiKeyState) error {
 	v := s.view()
-	if v.current == nil && !s.currentLost && v.revealed == nil {
+	if v.current == nil && !s.currentLost && v.revealed == nil && !v.hashOnly {
 		// A key lost from the delivery Secret is replaced through
 		// "nextKey"; any other missing key is a bug to stop at.
 		return fmt.Errorf("the current secret of key %s is not at hand; retrying", s.want.KeyID)
@@ -351,8 +370,11 @@ func (r *APIKeyReconciler) deliver(ctx context.Context, s *apiKeyState) error {
 		s.setRevealedCondition(v.revealed)
 		return nil
 	}
-	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason,
-		fmt.Sprintf("Secret %q holds the key under %q.", s.key.DeliverySecretName(), DeliveryKeyField))
+	msg := fmt.Sprintf("Secret %q holds the key under %q.", s.key.DeliverySecretName(), DeliveryKeyField)
+	if v.current == nil && v.hashOnly {
+		msg = fmt.Sprintf("Secret %q holds only the key ID: the key was imported by hash (spec.import.hash), so keyward has no plaintext to deliver; its holders keep using the key they have.", s.key.DeliverySecretName())
+	}
+	s.setCondition(keywardv1.DeliveredCondition, metav1.ConditionTrue, keywardv1.SecretWrittenReason, msg)
 	return nil
 }
 

@@ -43,8 +43,11 @@ func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 	key, old := s.key, &s.original.Status
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
 	if old.KeyID == "" && key.Status.KeyID != "" {
-		r.emit(s, corev1.EventTypeNormal, keywardv1.CreatedReason, audit.Created, "Issue",
-			fmt.Sprintf("Issued key %s, delivered to Secret %s.", prefix, key.DeliverySecretName()))
+		msg := fmt.Sprintf("Issued key %s, delivered to Secret %s.", prefix, key.DeliverySecretName())
+		if old.ImportedTime == nil && key.Status.ImportedTime != nil {
+			msg = importedMessage(key, prefix)
+		}
+		r.emit(s, corev1.EventTypeNormal, keywardv1.CreatedReason, audit.Created, "Issue", msg)
 	}
 	if key.Status.SecretGeneration > old.SecretGeneration && old.SecretGeneration > 0 && key.Status.PreviousSecretValidUntil != nil {
 		r.emit(s, corev1.EventTypeNormal, keywardv1.RotatedReason, audit.Rotated, "Rotate",

@@ -91,11 +91,12 @@ func (r *APIKeyReconciler) promoteRotation(ctx context.Context, s *apiKeyState) 
 		return ctrl.Result{}, nil
 	}
 	old, hadCurrent := s.current()
-	// A revealed secret is with its consumer though no longer in the
-	// delivery Secret: it keeps its grace period like any other.
+	// A revealed secret, and an imported hash that never had a plaintext
+	// here, are with their consumers though not in the delivery Secret:
+	// they keep the grace period like any other. A leaked secret gets no
+	// grace: the rotation is what ends its leak.
 	_, keepOld := s.plain[old.Serial]
-	// A leaked secret gets no grace: the rotation is what ends its leak.
-	keepOld = (keepOld || s.revealedCurrent()) && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0 && !s.leakedSerials[old.Serial]
+	keepOld = (keepOld || s.revealedCurrent() || old.HashOnly) && hadCurrent && !s.currentLost && s.key.GracePeriod() > 0 && !s.leakedSerials[old.Serial]
 	if keepOld {
 		until := s.now.Add(s.key.GracePeriod())
 		for i := range s.want.Secrets {

@@ -31,7 +31,7 @@ func (r *APIKeyReconciler) sealDelivery(ctx context.Context, s *apiKeyState) (ct
 	legacy := s.want.Ledger == nil
 	var need []string
 	for _, sec := range s.want.Secrets {
-		if _, known := fp.Match(keys.Key{}, sec.Fingerprint); !known && (legacy || s.inLedger(sec.Serial)) {
+		if _, known := fp.Match(keys.Key{}, sec.Fingerprint); !known && !sec.HashOnly && (legacy || s.inLedger(sec.Serial)) {
 			need = append(need, sec.Serial)
 		}
 	}

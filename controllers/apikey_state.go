@@ -51,7 +51,10 @@ type apiKeyState struct {
 	revealed string
 	// preexisting: a first key was written over a delivery Secret that
 	// someone else had made.
-	preexisting   bool
+	preexisting bool
+	// imported is a plaintext read from spec.import, for stage to use
+	// instead of a generated secret.
+	imported      *keys.Key
 	recordWritten bool
 	recordVersion int64
 

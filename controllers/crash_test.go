@@ -153,6 +153,17 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 			// one, never repeat it.
 			g.Expect(eventCount(g, key, keywardv1.CreatedReason)).To(BeNumerically("<=", 1))
 		}, 1, 0},
+		{"import", func(g *WithT, ns string, arm func(...string)) {
+			legacy, _ := keys.Generate("")
+			src := importSecret(g, ns, "legacy", keywardv1.ImportSecretType, legacy.Plaintext())
+			arm()
+			key := createReady(g, newAPIKey(ns, "k", importingSecret("legacy")))
+			// Converged: the imported key, and no other, is delivered and
+			// verifies, and its Secret is consumed.
+			g.Expect(deliveredPlaintext(g, key).Equal(legacy)).To(BeTrue())
+			g.Expect(verifierAccepts(recordFor(g, legacy.ID()), legacy, apiKeyClock.Now())).To(BeTrue())
+			g.Eventually(gone(src)).WithTimeout(timeout).Should(BeTrue())
+		}, 1, 0},
 		{"rotate", func(g *WithT, ns string, arm func(...string)) {
 			key := createReady(g, newAPIKey(ns, "k", func(k *keywardv1.APIKey) {
 				k.Spec.Rotation = &keywardv1.Rotation{Trigger: "a", GracePeriodSeconds: ptr.To[int64](1)}

@@ -25,7 +25,7 @@ var (
 	})
 	keysIssuedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyward_keys_issued_total",
-		Help: "Secrets put into use, by reason (created, reissued, rotated).",
+		Help: "Secrets put into use, by reason (created, imported, reissued, rotated).",
 	}, []string{"reason"})
 	recordWritesTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keyward_key_record_writes_total",

@@ -102,11 +102,24 @@ func (v *APIKeyValidator) validate(ctx context.Context, key *keywardv1.APIKey, o
 	if key.Spec.Parent != nil {
 		errs = append(errs, v.checkParent(ctx, key, pk, scopes, now)...)
 	}
+	errs = append(errs, importErrors(key.Spec.Import)...)
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(keywardv1.GroupVersion.WithKind("APIKey").GroupKind(), key.Name, errs)
 	}
 	v.record(ctx)
 	return append(admission.Warnings(policy.Warnings(pk, scopes)), v.sharedCertificateWarnings(ctx, key)...), nil
+}
+
+// importErrors refuses an imported hash the manager would refuse; a
+// plaintext's Secret is the manager's to read, never the webhook's.
+func importErrors(imp *keywardv1.KeyImport) field.ErrorList {
+	if imp == nil || imp.Hash == "" {
+		return nil
+	}
+	if _, _, err := keyspec.ImportedHash(imp); err != nil {
+		return field.ErrorList{field.Invalid(field.NewPath("spec", "import", "hash"), "(not shown)", err.Error())}
+	}
+	return nil
 }
 
 // accessConditionErrors refuses conditions the verifier could not enforce. The

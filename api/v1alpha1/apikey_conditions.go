@@ -83,6 +83,14 @@ const (
 	// the same name created; a delegated key follows only the parent it
 	// was created under.
 	ParentReplacedReason = "ParentReplaced"
+	// ImportPendingReason: the Secret spec.import.secretRef names does not
+	// exist yet; keyward looks again shortly.
+	ImportPendingReason = "ImportPending"
+	// ImportRefusedReason: spec.import cannot be taken over (see the
+	// message): nothing was published; create a new APIKey.
+	ImportRefusedReason = "ImportRefused"
+	// ImportedReason: the key was taken over from spec.import.
+	ImportedReason = "Imported"
 	// RecordPublishedReason: the key record is current.
 	RecordPublishedReason = "RecordPublished"
 	// PublishFailedReason: writing the key record failed.

@@ -13,6 +13,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.parent) == has(oldSelf.parent) && (!has(self.parent) || self.parent.name == oldSelf.parent.name)",message="parent is immutable: create a new APIKey to delegate from another key"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be undone: a revoked key stays revoked; create a new APIKey instead"
 // +kubebuilder:validation:XValidation:rule="has(self.clientCertificate) == (has(self.authMethods) && 'MutualTLS' in self.authMethods)",message="clientCertificate is set exactly when authMethods contains MutualTLS: the MutualTLS method needs the certificate it accepts, and a binding without the method would never be used"
+// +kubebuilder:validation:XValidation:rule="has(self.__import__) == has(oldSelf.__import__) && (!has(self.__import__) || self.__import__ == oldSelf.__import__)",message="import is set at creation only: it cannot be added to an existing key, changed or removed"
 // +kubebuilder:validation:XValidation:rule="has(self.delivery) && has(self.delivery.secretName) ? (has(oldSelf.delivery) && has(oldSelf.delivery.secretName) && oldSelf.delivery.secretName == self.delivery.secretName) : !(has(oldSelf.delivery) && has(oldSelf.delivery.secretName))",message="delivery.secretName is immutable: create a new APIKey to deliver to another Secret"
 type APIKeySpec struct {
 	// owner is the user or service the key belongs to, for example a user ID
@@ -121,6 +122,15 @@ type APIKeySpec struct {
 	// with reason "revoked". It cannot be set back to false.
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
+
+	// Import of an existing key (docs/import.md).
+
+	// import takes over a key from another system instead of minting one:
+	// its plaintext, read once from a Secret, or its PBKDF2-SHA256 hash.
+	// It is set at creation only. The key is rotated into keyward's format
+	// at its first rotation.
+	// +optional
+	Import *KeyImport `json:"import,omitempty"`
 }
 
 // AuthMethod is one way an API key may authenticate.
@@ -366,6 +376,63 @@ type Rotation struct {
 	Trigger string `json:"trigger,omitempty"`
 }
 
+// KeyImport names the key an APIKey takes over. Set exactly one of
+// secretRef and hash.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != has(self.hash)",message="set exactly one of import.secretRef (a plaintext) and import.hash"
+// +kubebuilder:validation:XValidation:rule="has(self.hash) == has(self.keyID)",message="import.keyID is set exactly with import.hash: a plaintext carries its own key ID"
+type KeyImport struct {
+	// secretRef names a Secret in the APIKey's namespace, of type
+	// "keyward.dev/import", that holds the plaintext key once. The key
+	// must be in keyward's format and keeps its key ID. keyward hashes it,
+	// delivers it, publishes the hash, then deletes that Secret and never
+	// reads it again.
+	// +optional
+	SecretRef *ImportSecretReference `json:"secretRef,omitempty"`
+
+	// hash is the key's PBKDF2-HMAC-SHA256 hash in PHC form,
+	// "$pbkdf2-sha256$i=<iterations>$<salt>$<hash>" (standard base64
+	// without padding; passlib's "$pbkdf2-sha256$<iterations>$..." is
+	// accepted too), with 10000 to 10000000 iterations, a salt of at least
+	// 16 bytes and a 32-byte hash. No plaintext is then delivered.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Hash string `json:"hash,omitempty"`
+
+	// keyID is the key ID of the key whose hash is imported: 16 characters
+	// of [a-z2-7], the part of a keyward key between "keyward_" and the
+	// secret. Set exactly with hash.
+	// +optional
+	// +kubebuilder:validation:MinLength=16
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^[a-z2-7]{16}$`
+	KeyID string `json:"keyID,omitempty"`
+}
+
+// ImportSecretReference names the Secret an imported plaintext is read from.
+type ImportSecretReference struct {
+	// name of the Secret, in the APIKey's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key is the data key that holds the plaintext; "key" when omitted.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// ImportSecretType is the type an import Secret must have: keyward reads
+// and deletes no Secret of any other type, so a delivery Secret can never
+// be named as an import.
+const ImportSecretType = "keyward.dev/import"
+
+// ImportSecretDefaultKey is the data key read when secretRef.key is unset.
+const ImportSecretDefaultKey = "key"
+
 // RotateAnnotation requests a rotation whenever its value changes, e.g.
 // `kubectl annotate apikey NAME keyward.dev/rotate="$(date +%s)" --overwrite`.
 const RotateAnnotation = "keyward.dev/rotate"
@@ -472,6 +539,13 @@ type APIKeyStatus struct {
 	// period, as the verifiers last reported it.
 	// +optional
 	Quota *QuotaStatus `json:"quota,omitempty"`
+
+	// Import of an existing key (docs/import.md).
+
+	// importedTime is when spec.import was consumed: the key's record was
+	// published with the imported secret. spec.import is never read again.
+	// +optional
+	ImportedTime *metav1.Time `json:"importedTime,omitempty"`
 
 	// leak is the latest verified report that the key was published
 	// somewhere (a secret-scanning partner found it), and what keyward did.

@@ -96,6 +96,10 @@ type Secret struct {
 	// the delivery Secret without PBKDF2 (see keys.Fingerprinter). The
 	// verifier ignores it.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// HashOnly marks a secret imported as a hash (docs/import.md): keyward
+	// never had its plaintext, so the delivery Secret cannot hold it and
+	// its absence there is no loss. The verifier ignores it.
+	HashOnly bool `json:"hashOnly,omitempty"`
 }
 
 // Ledger is the manager's memory of a key's secrets: which one the
@@ -129,6 +133,11 @@ type Ledger struct {
 	// already acted on.
 	HandledTrigger    string `json:"handledTrigger,omitempty"`
 	HandledAnnotation string `json:"handledAnnotation,omitempty"`
+	// ImportedFrom is the UID of the import Secret whose plaintext became
+	// the key's first secret, until the manager has deleted that Secret:
+	// only the Secret read, never one re-created under its name, is
+	// deleted.
+	ImportedFrom string `json:"importedFrom,omitempty"`
 	// Revealed says that the plaintext of the secret of Generation left
 	// the delivery Secret under one-time delivery: the delivery Secret
 	// no longer holds it and that is not a loss to repair. A later
