@@ -104,7 +104,7 @@ func (o *checkOptions) run(ctx context.Context, r *Root) error {
 			verdict = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(r.Streams.Out, "%-4s  %-8s  %s\n", verdict, res.name, res.reason)
+		fmt.Fprintf(r.Streams.Out, "%-4s  %-8s  %s\n", verdict, res.name, terminalText(res.reason))
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", failed, len(results))
