@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -31,4 +32,24 @@ func waitKey(ctx context.Context, c client.Client, key client.ObjectKey, timeout
 		return nil, err
 	}
 	return &k, nil
+}
+
+// waitSameKey is waitKey for the APIKey made or resolved as k: it fails
+// as soon as the name belongs to another object (k deleted and created
+// again, by anyone who may edit the namespace), so that nothing the new
+// object says (its Secret, its key) passes for k's.
+func waitSameKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, timeout time.Duration, done func(*keywardv1.APIKey) bool) (*keywardv1.APIKey, error) {
+	var replaced bool
+	got, err := waitKey(ctx, c, client.ObjectKeyFromObject(k), timeout, func(current *keywardv1.APIKey) bool {
+		replaced = current.UID != k.UID
+		return replaced || done(current)
+	})
+	if err == nil && replaced {
+		return nil, errReplaced(k)
+	}
+	return got, err
+}
+
+func errReplaced(k *keywardv1.APIKey) error {
+	return fmt.Errorf("apikey/%s was deleted and created again (UID %s is gone) while waiting: nothing of the new one is used", k.Name, k.UID)
 }
