@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -167,22 +167,20 @@ func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *ke
 		r.Messagef("apikey/%s created (server dry run): the API server and keyward accept it; nothing was created", k.Name)
 		return nil
 	}
+	// k is now what the API server created, with its UID: the wait and the
+	// Secret must be this object's, not whatever holds the name later.
 	r.Messagef("apikey/%s created; waiting up to %s for keyward to issue it", k.Name, o.timeout)
-	ready, err := waitReady(ctx, c, client.ObjectKeyFromObject(k), o.timeout)
+	ready, err := waitReadyKey(ctx, c, k, o.timeout)
 	if err != nil {
 		return err
 	}
-	var secret corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ready.Namespace, Name: ready.Status.SecretName}, &secret); err != nil {
-		return fmt.Errorf("apikey/%s is Ready but its Secret %q cannot be read: %w", ready.Name, ready.Status.SecretName, err)
-	}
-	plaintext := secret.Data[deliveryKeyField]
-	if len(plaintext) == 0 {
-		return fmt.Errorf("apikey/%s is Ready but its Secret %q holds no key", ready.Name, ready.Status.SecretName)
+	key, err := readDeliveredKey(ctx, c, ready)
+	if err != nil {
+		return err
 	}
 	r.Messagef("apikey/%s is Ready: prefix %s. The key follows on stdout, printed this once; keyward keeps it in Secret %q.",
 		ready.Name, ready.Status.Prefix, ready.Status.SecretName)
-	_, err = fmt.Fprintln(r.Streams.Out, string(plaintext))
+	_, err = fmt.Fprintln(r.Streams.Out, key.Plaintext())
 	return err
 }
 
@@ -191,9 +189,28 @@ func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *ke
 // which says why (a policy violation, a Secret of that name that is not
 // keyward's…).
 func waitReady(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration) (*keywardv1.APIKey, error) {
+	return waitReadyUID(ctx, c, key, "", timeout)
+}
+
+// waitReadyKey is waitReady for the object made or resolved as made: it
+// fails as soon as the name belongs to another APIKey (deleted and created
+// again by anyone who may edit the namespace).
+func waitReadyKey(ctx context.Context, c client.Client, made *keywardv1.APIKey, timeout time.Duration) (*keywardv1.APIKey, error) {
+	return waitReadyUID(ctx, c, client.ObjectKeyFromObject(made), made.UID, timeout)
+}
+
+// waitReadyUID waits for the key of name key and, unless uid is empty, of
+// that UID.
+func waitReadyUID(ctx context.Context, c client.Client, key client.ObjectKey, uid types.UID, timeout time.Duration) (*keywardv1.APIKey, error) {
 	var k keywardv1.APIKey
 	err := pollUntil(ctx, timeout, func() (bool, error) {
-		if err := c.Get(ctx, key, &k); err != nil {
+		var err error
+		if uid == "" {
+			err = c.Get(ctx, key, &k)
+		} else {
+			err = getSameKey(ctx, c, &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, UID: uid}}, &k)
+		}
+		if err != nil {
 			return false, err
 		}
 		ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition)

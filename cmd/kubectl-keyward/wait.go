@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -35,21 +37,33 @@ func waitKey(ctx context.Context, c client.Client, key client.ObjectKey, timeout
 }
 
 // waitSameKey is waitKey for the APIKey made or resolved as k: it fails
-// as soon as the name belongs to another object (k deleted and created
-// again, by anyone who may edit the namespace), so that nothing the new
-// object says (its Secret, its key) passes for k's.
+// as soon as the name no longer belongs to k (deleted, or deleted and
+// created again by anyone who may edit the namespace), so that nothing
+// another object says (its Secret, its key) passes for k's.
 func waitSameKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, timeout time.Duration, done func(*keywardv1.APIKey) bool) (*keywardv1.APIKey, error) {
-	var replaced bool
-	got, err := waitKey(ctx, c, client.ObjectKeyFromObject(k), timeout, func(current *keywardv1.APIKey) bool {
-		replaced = current.UID != k.UID
-		return replaced || done(current)
+	var current keywardv1.APIKey
+	err := pollUntil(ctx, timeout, func() (bool, error) {
+		if err := getSameKey(ctx, c, k, &current); err != nil {
+			return false, err
+		}
+		return done(&current), nil
 	})
-	if err == nil && replaced {
-		return nil, errReplaced(k)
+	if err != nil {
+		return nil, err
 	}
-	return got, err
+	return &current, nil
+}
+
+// getSameKey reads k again into into, or fails if its name is gone or
+// names another object now.
+func getSameKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, into *keywardv1.APIKey) error {
+	err := c.Get(ctx, client.ObjectKeyFromObject(k), into)
+	if apierrors.IsNotFound(err) || (err == nil && into.UID != k.UID) {
+		return errReplaced(k)
+	}
+	return err
 }
 
 func errReplaced(k *keywardv1.APIKey) error {
-	return fmt.Errorf("apikey/%s was deleted and created again (UID %s is gone) while waiting: nothing of the new one is used", k.Name, k.UID)
+	return fmt.Errorf("apikey/%s (UID %s) was deleted, or deleted and created again, while waiting: nothing of another object is used", k.Name, k.UID)
 }
