@@ -323,7 +323,7 @@ func TestClientKeyWaitsForItsAPIKey(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		_, c := signingKeyReady(g, sk)
 		g.Expect(c.Reason).To(Equal(keywardv1.APIKeyNotReadyReason))
-		g.Expect(c.Message).To(ContainSubstring("APIKey missing does not exist"))
+		g.Expect(c.Message).To(ContainSubstring(`APIKey "missing" does not exist`))
 	}, timeout, interval).Should(Succeed())
 	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(ContainElement(keywardv1.APIKeyNotReadyReason))
 }
