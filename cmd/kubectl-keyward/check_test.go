@@ -229,7 +229,8 @@ func restoreWebhooks(t *testing.T, ns string, cfgs []admissionregistrationv1.Val
 		g.Expect(admin.Create(ctx, &cfg)).To(Succeed())
 	}
 	g.Eventually(func() bool {
-		return deniedByWebhook(admin.Create(ctx, probeKey(ns), client.DryRunAll))
+		err := admin.Create(ctx, probeKey(ns), client.DryRunAll)
+		return err != nil && deniedByWebhook(err)
 	}, waitFor).Should(BeTrue())
 }
 
