@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -184,33 +183,17 @@ func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *ke
 	return err
 }
 
-// waitReady waits until keyward has reconciled the key's current spec and
-// says it is Ready. A timeout names the Ready condition keyward last set,
-// which says why (a policy violation, a Secret of that name that is not
+// waitReadyKey waits until keyward has reconciled the current spec of the
+// APIKey made (or resolved) as made and says it is Ready. It follows that
+// object, not its name: it fails as soon as the name is gone or belongs to
+// another APIKey (deleted and created again by anyone who may edit the
+// namespace). A timeout names the Ready condition keyward last set, which
+// says why (a policy violation, a Secret of that name that is not
 // keyward's…).
-func waitReady(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration) (*keywardv1.APIKey, error) {
-	return waitReadyUID(ctx, c, key, "", timeout)
-}
-
-// waitReadyKey is waitReady for the object made or resolved as made: it
-// fails as soon as the name belongs to another APIKey (deleted and created
-// again by anyone who may edit the namespace).
 func waitReadyKey(ctx context.Context, c client.Client, made *keywardv1.APIKey, timeout time.Duration) (*keywardv1.APIKey, error) {
-	return waitReadyUID(ctx, c, client.ObjectKeyFromObject(made), made.UID, timeout)
-}
-
-// waitReadyUID waits for the key of name key and, unless uid is empty, of
-// that UID.
-func waitReadyUID(ctx context.Context, c client.Client, key client.ObjectKey, uid types.UID, timeout time.Duration) (*keywardv1.APIKey, error) {
 	var k keywardv1.APIKey
 	err := pollUntil(ctx, timeout, func() (bool, error) {
-		var err error
-		if uid == "" {
-			err = c.Get(ctx, key, &k)
-		} else {
-			err = getSameKey(ctx, c, &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, UID: uid}}, &k)
-		}
-		if err != nil {
+		if err := getSameKey(ctx, c, made, &k); err != nil {
 			return false, err
 		}
 		ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition)
@@ -223,7 +206,7 @@ func waitReadyUID(ctx context.Context, c client.Client, key client.ObjectKey, ui
 		return nil, err
 	}
 	if ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition); ready != nil {
-		return nil, fmt.Errorf("apikey/%s is not Ready after %s: %s: %s", key.Name, timeout, ready.Reason, ready.Message)
+		return nil, fmt.Errorf("apikey/%s is not Ready after %s: %s: %s", made.Name, timeout, ready.Reason, ready.Message)
 	}
-	return nil, fmt.Errorf("apikey/%s is not Ready after %s and has no Ready condition: is the keyward manager running? (kubectl keyward check)", key.Name, timeout)
+	return nil, fmt.Errorf("apikey/%s is not Ready after %s and has no Ready condition: is the keyward manager running? (kubectl keyward check)", made.Name, timeout)
 }

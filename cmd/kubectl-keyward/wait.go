@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,25 +20,11 @@ func pollUntil(ctx context.Context, timeout time.Duration, done func() (bool, er
 	return wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(context.Context) (bool, error) { return done() })
 }
 
-// waitKey polls the APIKey until done says so or timeout passes.
-func waitKey(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration, done func(*keywardv1.APIKey) bool) (*keywardv1.APIKey, error) {
-	var k keywardv1.APIKey
-	err := pollUntil(ctx, timeout, func() (bool, error) {
-		if err := c.Get(ctx, key, &k); err != nil {
-			return false, err
-		}
-		return done(&k), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &k, nil
-}
-
-// waitSameKey is waitKey for the APIKey made or resolved as k: it fails
-// as soon as the name no longer belongs to k (deleted, or deleted and
-// created again by anyone who may edit the namespace), so that nothing
-// another object says (its Secret, its key) passes for k's.
+// waitSameKey polls the APIKey made or resolved as k until done says so
+// or timeout passes. It fails as soon as the name no longer belongs to k
+// (deleted, or deleted and created again by anyone who may edit the
+// namespace), so that nothing another object says (its Secret, its key)
+// passes for k's.
 func waitSameKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, timeout time.Duration, done func(*keywardv1.APIKey) bool) (*keywardv1.APIKey, error) {
 	var current keywardv1.APIKey
 	err := pollUntil(ctx, timeout, func() (bool, error) {
