@@ -19,17 +19,34 @@ import (
 // and only when it is a well-formed key whose ID is key's status.keyID.
 // Errors never quote the Secret's contents.
 func readDeliveredKey(ctx context.Context, c client.Client, key *keywardv1.APIKey) (keys.Key, error) {
+	secret, err := deliverySecret(ctx, c, key)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return deliveredKeyIn(secret, key)
+}
+
+// deliverySecret is the Secret key's status names, refused unless key
+// controls it (by UID): only then is it keyward's delivery of this key.
+func deliverySecret(ctx context.Context, c client.Client, key *keywardv1.APIKey) (*corev1.Secret, error) {
 	name := key.Status.SecretName
 	if name == "" {
-		return keys.Key{}, fmt.Errorf("apikey/%s has no delivery Secret yet", key.Name)
+		return nil, fmt.Errorf("apikey/%s has no delivery Secret yet", key.Name)
 	}
 	var secret corev1.Secret
 	if err := c.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: name}, &secret); err != nil {
-		return keys.Key{}, fmt.Errorf("apikey/%s: its Secret %q cannot be read: %w", key.Name, name, err)
+		return nil, fmt.Errorf("apikey/%s: its Secret %q cannot be read: %w", key.Name, name, err)
 	}
 	if !metav1.IsControlledBy(&secret, key) || len(secret.OwnerReferences) != 1 {
-		return keys.Key{}, fmt.Errorf("apikey/%s: Secret %q is not controlled by this APIKey (UID %s): it is not keyward's delivery of this key, so nothing is printed from it", key.Name, name, key.UID)
+		return nil, fmt.Errorf("apikey/%s: Secret %q is not controlled by this APIKey (UID %s): it is not keyward's delivery of this key, so nothing is printed from it", key.Name, name, key.UID)
 	}
+	return &secret, nil
+}
+
+// deliveredKeyIn is the plaintext in a delivery Secret of key, when it is a
+// well-formed key whose ID is key's status.keyID.
+func deliveredKeyIn(secret *corev1.Secret, key *keywardv1.APIKey) (keys.Key, error) {
+	name := secret.Name
 	plaintext := secret.Data[deliveryKeyField]
 	if len(plaintext) == 0 {
 		return keys.Key{}, fmt.Errorf("apikey/%s: its Secret %q holds no key", key.Name, name)

@@ -59,23 +59,16 @@ func reveal(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey, 
 	case k.RevealOnce() && k.Status.Delivery != nil && k.Status.Delivery.RevealedTime != nil:
 		return alreadyRevealed(k, k.Status.Delivery.RevealedTime.UTC().Format(time.RFC3339))
 	}
-	secret := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Status.SecretName}, secret); err != nil {
-		return fmt.Errorf("reading Secret %q of apikey/%s: %w", k.Status.SecretName, k.Name, err)
+	secret, err := deliverySecret(ctx, c, k)
+	if err != nil {
+		return err
 	}
-	raw, held := secret.Data[deliveryKeyField]
-	switch {
-	case !held && string(secret.Data[deliveryRevealedField]) == "true":
+	if _, held := secret.Data[deliveryKeyField]; !held && string(secret.Data[deliveryRevealedField]) == "true" {
 		return alreadyRevealed(k, string(secret.Data[deliveryRevealedAtField]))
-	case !held:
-		return fmt.Errorf("the Secret %q of apikey/%s holds no key: keyward may be replacing it (kubectl keyward describe %s)", secret.Name, k.Name, k.Name)
 	}
-	key, err := keys.Parse(string(raw))
-	switch {
-	case err != nil:
-		return fmt.Errorf("the Secret %q of apikey/%s does not hold a keyward key under %q: %w", secret.Name, k.Name, deliveryKeyField, err)
-	case key.ID() != k.Status.KeyID:
-		return fmt.Errorf("the Secret %q holds a key of key ID %s, not apikey/%s's %s: not printing it", secret.Name, key.ID(), k.Name, k.Status.KeyID)
+	key, err := deliveredKeyIn(secret, k)
+	if err != nil {
+		return err
 	}
 	if _, err := fmt.Fprintln(r.Streams.Out, key.Plaintext()); err != nil {
 		return err
