@@ -32,8 +32,9 @@ type GitHubLeaksConfig struct {
 	// URL. When reading fails, the last good set stays in use.
 	RefreshIntervalSeconds    int `json:"refreshIntervalSeconds,omitempty"`
 	MinRefreshIntervalSeconds int `json:"minRefreshIntervalSeconds,omitempty"`
-	// MaxBodyBytes bounds a report's body (default 1 MiB, at most 10 MiB);
-	// a longer one is refused with 413.
+	// MaxBodyBytes bounds a report's body (default 256 KiB, at most
+	// 10 MiB); a longer one is refused with 413. At most four bodies are
+	// read at once; a fifth report is answered 503 with Retry-After.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
 	// MaxTokens bounds the tokens of one report (default 100, at most
 	// 1000); more are refused with 413. Every token whose key ID is known
@@ -56,7 +57,7 @@ type githubLeakSettings struct {
 }
 
 const (
-	defaultLeakMaxBody   = 1 << 20
+	defaultLeakMaxBody   = 256 << 10
 	maxLeakMaxBody       = 10 << 20
 	defaultLeakMaxTokens = 100
 	maxLeakMaxTokens     = 1000

@@ -68,17 +68,19 @@ func (a *leakAnswer) WriteHeader(code int) {
 
 func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
 	gl := h.v.leaks.github
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gl.settings.maxBody))
-	if err != nil {
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			writeJSON(w, http.StatusRequestEntityTooLarge, leakError{fmt.Sprintf("the report exceeds %d bytes", gl.settings.maxBody)})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, leakError{"the report's body could not be read"})
+	// Everything that needs no body is checked before the body is read:
+	// the endpoint is public, and an unsigned body must cost nothing.
+	pub, sig, msg := h.githubSigner(r)
+	if msg != "" {
+		writeJSON(w, http.StatusUnauthorized, leakError{msg})
 		return
 	}
-	if msg := h.checkGitHubSignature(r, body); msg != "" {
-		writeJSON(w, http.StatusUnauthorized, leakError{msg})
+	body, status, msg := gl.readSigned(w, r, pub, sig)
+	if status != 0 {
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "5")
+		}
+		writeJSON(w, status, leakError{msg})
 		return
 	}
 	var tokens []reportedToken
@@ -107,32 +109,53 @@ func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// checkGitHubSignature says what is wrong with the report's signature, or
-// "" when it verifies.
-func (h *handler) checkGitHubSignature(r *http.Request, body []byte) string {
+// githubSigner returns the key the report's identifier names and the
+// decoded signature, or what is wrong with the headers.
+func (h *handler) githubSigner(r *http.Request) (*ecdsa.PublicKey, []byte, string) {
 	id := r.Header.Get(HeaderGitHubKeyID)
 	sig64 := r.Header.Get(HeaderGitHubSignature)
 	switch {
 	case id == "":
-		return "the " + HeaderGitHubKeyID + " header is missing"
+		return nil, nil, "the " + HeaderGitHubKeyID + " header is missing"
 	case sig64 == "":
-		return "the " + HeaderGitHubSignature + " header is missing"
+		return nil, nil, "the " + HeaderGitHubSignature + " header is missing"
 	case len(id) > 256:
-		return "the " + HeaderGitHubKeyID + " header is too long"
+		return nil, nil, "the " + HeaderGitHubKeyID + " header is too long"
 	}
 	sig, err := base64.StdEncoding.DecodeString(sig64)
 	if err != nil {
-		return "the " + HeaderGitHubSignature + " header is not base64"
+		return nil, nil, "the " + HeaderGitHubSignature + " header is not base64"
 	}
 	pub, err := h.v.leaks.github.keys.lookup(r.Context(), id)
 	if err != nil {
-		return "the " + HeaderGitHubKeyID + " names no key of the configured public key set"
+		return nil, nil, "the " + HeaderGitHubKeyID + " names no key of the configured public key set"
+	}
+	return pub, sig, ""
+}
+
+// readSigned reads the body, at most maxBodiesInFlight at once, and checks
+// its signature; a non-zero status says why it was refused. The bodies in
+// flight are bounded because a known identifier is public: anyone can
+// send one with a large body that is only refused once it is read.
+func (gl *githubLeaks) readSigned(w http.ResponseWriter, r *http.Request, pub *ecdsa.PublicKey, sig []byte) ([]byte, int, string) {
+	select {
+	case gl.bodies <- struct{}{}:
+		defer func() { <-gl.bodies }()
+	default:
+		return nil, http.StatusServiceUnavailable, "too many reports are being read; send the report again"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gl.settings.maxBody))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("the report exceeds %d bytes", gl.settings.maxBody)
+		}
+		return nil, http.StatusBadRequest, "the report's body could not be read"
 	}
 	digest := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
-		return "the " + HeaderGitHubSignature + " does not verify over the body with the key " + HeaderGitHubKeyID + " names"
+		return nil, http.StatusUnauthorized, "the " + HeaderGitHubSignature + " does not verify over the body with the key " + HeaderGitHubKeyID + " names"
 	}
-	return ""
+	return body, 0, ""
 }
 
 func tokenSHA256(token string) string {
