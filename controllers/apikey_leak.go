@@ -47,6 +47,14 @@ func (r *APIKeyReconciler) applyLeak(ctx context.Context, s *apiKeyState) (ctrl.
 	if st == nil {
 		return ctrl.Result{}, nil
 	}
+	if st.Action != keywardv1.LeakActionNone && s.want != nil {
+		// Tokens got with the leaked secret before the report must not
+		// outlive the suspension, nor the key's next secret.
+		nb := st.ReportedTime.Time
+		if s.want.TokensNotBefore == nil || s.want.TokensNotBefore.Before(nb) {
+			s.want.TokensNotBefore = &nb
+		}
+	}
 	prefix := s.key.Spec.Owner + "/" + s.key.Status.KeyID
 	switch st.Action {
 	case keywardv1.LeakActionRevoke:

@@ -176,6 +176,12 @@ type Record struct {
 	RateLimit RateLimit `json:"rateLimit,omitzero"`
 	// RevokedAt is when a revoked key was revoked.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// TokensNotBefore invalidates the access tokens issued before it:
+	// those of a key whose secret leaked may have been minted with the
+	// leaked secret, and must not outlive the suspension a rotation
+	// lifts. Nil (records written before the field existed) invalidates
+	// none.
+	TokensNotBefore *time.Time `json:"tokensNotBefore,omitempty"`
 	// Ledger is the manager's; the verifier ignores it.
 	Ledger *Ledger `json:"ledger,omitempty"`
 	// Version increases with every change of the record's content, so a

@@ -307,6 +307,10 @@ func TestALeakedKeySuspendedByPolicyComesBackOnlyByRotation(t *testing.T) {
 		rec := publishedRecord(g, key.Status.KeyID)
 		g.Expect(rec.State).To(Equal(record.Active))
 		g.Expect(rec.Secrets).To(HaveLen(1))
+		// Tokens minted with the leaked secret before the report stay
+		// invalid after the rotation.
+		g.Expect(rec.TokensNotBefore).NotTo(BeNil())
+		g.Expect(*rec.TokensNotBefore).To(BeTemporally("~", k.Status.Leak.ReportedTime.Time, time.Second))
 	}).WithTimeout(waitFor).Should(Succeed())
 	expectDecision(g, fresh, verifier.ReasonAllowed, waitFor)
 	_, reason := endpoints[0].send(g, plain, "GET", "/acme/payments/investigations/INV-7", nil)
