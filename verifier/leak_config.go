@@ -37,9 +37,10 @@ type GitHubLeaksConfig struct {
 	// read at once; a fifth report is answered 503 with Retry-After.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
 	// MaxTokens bounds the tokens of one report (default 100, at most
-	// 1000); more are refused with 413. Every token whose key ID is known
-	// costs a PBKDF2 computation, taken from the verifier's hashing
-	// budget (--hash-concurrency, --hash-queue).
+	// 1000); more are refused with 413. A token whose key ID is known
+	// and that this replica has not decided before costs a PBKDF2
+	// computation, run on one hashing slot at most and only while no
+	// request waits for one, within a budget per key ID.
 	MaxTokens int `json:"maxTokens,omitempty"`
 	// DecideTimeoutSeconds bounds the time spent deciding one report's
 	// tokens (default 5); a report not decided in time is answered 503,

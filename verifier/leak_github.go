@@ -94,19 +94,58 @@ func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), gl.settings.decideTimeout)
 	defer cancel()
+	labels, undecided := h.v.judgeLeaks(ctx, tokens)
+	if undecided > 0 {
+		w.Header().Set("Retry-After", "30")
+		writeJSON(w, http.StatusServiceUnavailable, leakError{fmt.Sprintf("%d of %d tokens could not be decided in time or handed on; send the report again", undecided, len(tokens))})
+		return
+	}
 	out := make([]tokenFeedback, 0, len(tokens))
-	for _, t := range tokens {
-		label, err := h.v.judgeLeak(ctx, t)
-		if err != nil {
-			h.v.log.Error(err, "a leaked-key report could not be decided; the reporter is asked to send it again")
-			w.Header().Set("Retry-After", "30")
-			writeJSON(w, http.StatusServiceUnavailable, leakError{"not every token could be decided in time or handed on; send the report again"})
-			return
-		}
-		h.v.metrics.leakTokens.WithLabelValues("github", label).Inc()
-		out = append(out, tokenFeedback{TokenHash: tokenSHA256(t.Token), TokenType: t.Type, Label: label})
+	for i, t := range tokens {
+		h.v.metrics.leakTokens.WithLabelValues("github", labels[i]).Inc()
+		out = append(out, tokenFeedback{TokenHash: tokenSHA256(t.Token), TokenType: t.Type, Label: labels[i]})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// judgeLeaks labels a report's tokens: first every one that costs no
+// hashing, then the others, so that a report's known tokens are decided
+// (and its known leaks acted on) even when hashing the rest runs out of
+// time. A token not decided is counted and left "".
+func (v *Verifier) judgeLeaks(ctx context.Context, tokens []reportedToken) ([]string, int) {
+	labels := make([]string, len(tokens))
+	var later []int
+	undecided := 0
+	var firstErr error
+	fail := func(err error) {
+		undecided++
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	for i, t := range tokens {
+		label, err := v.judgeLeak(ctx, t, false)
+		switch {
+		case errors.Is(err, errNeedsHashing):
+			later = append(later, i)
+		case err != nil:
+			fail(err)
+		default:
+			labels[i] = label
+		}
+	}
+	for _, i := range later {
+		label, err := v.judgeLeak(ctx, tokens[i], true)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		labels[i] = label
+	}
+	if firstErr != nil {
+		v.log.Error(firstErr, "tokens of a leaked-key report could not be decided; the reporter is asked to send it again", "undecided", undecided)
+	}
+	return labels, undecided
 }
 
 // githubSigner returns the key the report's identifier names and the
