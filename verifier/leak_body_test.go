@@ -8,8 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/testutil"
 )
 
 // watchedBody counts the reads of a request body and, when gate is set,
@@ -103,4 +108,51 @@ func TestLeakReportBodyDefaultBound(t *testing.T) {
 	s, err := GitHubLeaksConfig{PublicKeysFile: "k"}.compile()
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(s.maxBody).To(Equal(int64(256 << 10)))
+}
+
+// A replica whose records are not synced (or stale) must not label a real
+// key false_positive: GitHub would not report it again.
+func TestLeakReportToAReplicaNotInSyncIsRetried(t *testing.T) {
+	for name, ready := range map[string]bool{"not ready": false, "stale": true} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			rep := testutil.NewLeakReporter()
+			defer rep.Close()
+			sink := &recordingSink{}
+			clk := clocktesting.NewFakeClock(t0)
+			lr, err := NewLeakReports(LeakReportsConfig{GitHub: &GitHubLeaksConfig{PublicKeysURL: rep.URL()}},
+				LeakReportsOptions{Sink: sink, HTTPClient: rep.Client(), Clock: clk})
+			g.Expect(err).NotTo(HaveOccurred())
+			opts := Options{LeakReports: lr, Ready: func() bool { return ready }}
+			if ready {
+				opts.MaxStaleness = time.Minute
+				opts.LastContact = func() time.Time { return t0.Add(-time.Hour) }
+			}
+			f := newFixture(t, opts)
+			hs, err := NewHandlers(f.v, Config{})
+			g.Expect(err).NotTo(HaveOccurred())
+			k := f.issue("acme/payments/investigations:read") // not in this replica's index
+			rec := httptest.NewRecorder()
+			hs.Public.ServeHTTP(rec, signed(rep, "key-1", report(k.key.Plaintext())))
+			g.Expect(rec.Code).To(Equal(http.StatusServiceUnavailable), rec.Body.String())
+			g.Expect(rec.Header().Get("Retry-After")).NotTo(BeEmpty())
+			g.Expect(sink.all()).To(BeEmpty())
+		})
+	}
+}
+
+// A previous secret whose grace period ended is denied for requests, so a
+// report of it is a real key that nothing accepts: no action.
+func TestLeakReportOfASecretPastItsGraceChangesNothing(t *testing.T) {
+	g := NewWithT(t)
+	lf := newLeakFixture(t, nil)
+	k := lf.issue("acme/payments/investigations:read")
+	lf.rotate(k, time.Hour)
+	lf.publish(k)
+	lf.clock.Step(2 * time.Hour) // grace over; the manager has not rewritten the record yet
+	g.Expect(lf.decide(k.key.Plaintext(), inScope, access.Environment{}).Result).NotTo(Equal(Permit))
+	rec, fb := lf.send(signed(lf.rep, "key-1", report(k.key.Plaintext())))
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+	g.Expect(fb).To(ConsistOf(HaveField("Label", LabelTruePositive)))
+	g.Expect(lf.sink.all()).To(BeEmpty(), "an ended secret was handed on as a live leak")
 }

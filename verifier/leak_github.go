@@ -92,6 +92,13 @@ func (h *handler) answerGitHubLeaks(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, leakError{fmt.Sprintf("the report holds %d tokens, more than %d", len(tokens), gl.settings.maxTokens)})
 		return
 	}
+	if !h.v.ready() || h.v.stale(h.v.clock.Now()) {
+		// A replica that may lack records would label real keys false
+		// positives, and GitHub would not ask again.
+		w.Header().Set("Retry-After", "30")
+		writeJSON(w, http.StatusServiceUnavailable, leakError{"the verifier's key records are not in sync yet; send the report again"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), gl.settings.decideTimeout)
 	defer cancel()
 	labels, undecided := h.v.judgeLeaks(ctx, tokens)

@@ -62,8 +62,8 @@ func (v *Verifier) judgeLeak(ctx context.Context, t reportedToken, mayHash bool)
 		// it cannot be told from a forgery (see docs/leaks.md).
 		return LabelFalsePositive, nil
 	}
-	if e.Record.State == record.Expired || (e.Record.ExpiresAt != nil && !v.clock.Now().Before(*e.Record.ExpiresAt)) {
-		// A real key, but one nothing accepts any more: nothing to do.
+	if !v.stillAccepted(e, serial) {
+		// A real secret, but one nothing accepts any more: nothing to do.
 		return LabelTruePositive, nil
 	}
 	url, source, typ := t.bounded()
@@ -75,6 +75,18 @@ func (v *Verifier) judgeLeak(ctx context.Context, t reportedToken, mayHash bool)
 	v.leaked.add(mac, rep)
 	v.cache.forget(e.Record.KeyID)
 	return v.handOn(ctx, mac, rep)
+}
+
+// stillAccepted: the key is not expired and the secret's grace period (a
+// previous secret's NotAfter) has not ended, which the manager has
+// perhaps not yet written into the record.
+func (v *Verifier) stillAccepted(e *Entry, serial string) bool {
+	now := v.clock.Now()
+	if e.Record.State == record.Expired || (e.Record.ExpiresAt != nil && !now.Before(*e.Record.ExpiresAt)) {
+		return false
+	}
+	s, ok := e.Record.BySerial(serial)
+	return ok && (s.NotAfter == nil || now.Before(*s.NotAfter))
 }
 
 // handOn gives a verified leak to the sink, for the manager.
