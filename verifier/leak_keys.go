@@ -154,7 +154,11 @@ func (k *reporterKeys) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, 
 			return nil, fmt.Errorf("GET %s: the key set exceeds %d bytes", k.url, maxKeySetBytes)
 		}
 	}
-	return parseReporterKeys(body)
+	keys, skipped, err := parseReporterKeys(body)
+	if len(skipped) > 0 && err == nil {
+		k.log.Info("the leak reporter's key set holds keys that are not ECDSA P-256; they are skipped", "source", k.source(), "skipped", skipped)
+	}
+	return keys, err
 }
 
 // reporterKeySet is GitHub's document of secret scanning's signing keys.
@@ -166,34 +170,57 @@ type reporterKeySet struct {
 	} `json:"public_keys"`
 }
 
-// parseReporterKeys refuses a whole set with a bad entry: a set half read
-// could drop the key reports are signed with while looking fine.
-func parseReporterKeys(b []byte) (map[string]*ecdsa.PublicKey, error) {
+// parseReporterKeys refuses a whole set with a malformed entry: a set half
+// read could drop the key reports are signed with while looking fine. A
+// well-formed key of another algorithm (GitHub may publish others beside
+// its ECDSA P-256 keys) is skipped and named in skipped.
+func parseReporterKeys(b []byte) (out map[string]*ecdsa.PublicKey, skipped []string, err error) {
 	var set reporterKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
-		return nil, fmt.Errorf("the key set is not JSON of the form {\"public_keys\":[…]}: %w", err)
+		return nil, nil, fmt.Errorf("the key set is not JSON of the form {\"public_keys\":[…]}: %w", err)
 	}
 	if len(set.PublicKeys) == 0 {
-		return nil, errors.New("the key set holds no public_keys")
+		return nil, nil, errors.New("the key set holds no public_keys")
 	}
-	out := make(map[string]*ecdsa.PublicKey, len(set.PublicKeys))
+	out = make(map[string]*ecdsa.PublicKey, len(set.PublicKeys))
 	for i, e := range set.PublicKeys {
 		if e.KeyIdentifier == "" {
-			return nil, fmt.Errorf("public_keys[%d] has no key_identifier", i)
+			return nil, nil, fmt.Errorf("public_keys[%d] has no key_identifier", i)
 		}
 		blk, _ := pem.Decode([]byte(e.Key))
 		if blk == nil || blk.Type != "PUBLIC KEY" {
-			return nil, fmt.Errorf("public_keys[%d] (%s): key is not a PEM PUBLIC KEY", i, e.KeyIdentifier)
+			return nil, nil, fmt.Errorf("public_keys[%d] (%s): key is not a PEM PUBLIC KEY", i, e.KeyIdentifier)
 		}
 		pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("public_keys[%d] (%s): %w", i, e.KeyIdentifier, err)
+			return nil, nil, fmt.Errorf("public_keys[%d] (%s): %w", i, e.KeyIdentifier, err)
 		}
 		ec, ok := pub.(*ecdsa.PublicKey)
 		if !ok || ec.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("public_keys[%d] (%s): key is not an ECDSA P-256 key", i, e.KeyIdentifier)
+			skipped = append(skipped, fmt.Sprintf("%s (%T)", e.KeyIdentifier, pub))
+			continue
 		}
 		out[e.KeyIdentifier] = ec
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, skipped, errors.New("the key set holds no ECDSA P-256 key")
+	}
+	return out, skipped, nil
+}
+
+// httpsOnly refuses a redirect away from https: the key set decides which
+// reports are believed, and must not be read in the clear.
+func httpsOnly(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("refusing the redirect to %s: the key set is read over https only", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }

@@ -71,8 +71,10 @@ func NewLeakReports(c LeakReportsConfig, o LeakReportsOptions) (*LeakReports, er
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	client := *o.HTTPClient
+	client.CheckRedirect = httpsOnly(client.CheckRedirect)
 	return &LeakReports{sink: o.Sink, clock: o.Clock, github: &githubLeaks{settings: s, bodies: make(chan struct{}, maxBodiesInFlight), keys: &reporterKeys{
-		url: s.url, file: s.file, client: o.HTTPClient, clock: o.Clock, minRefresh: s.minRefresh,
+		url: s.url, file: s.file, client: &client, clock: o.Clock, minRefresh: s.minRefresh,
 		log: o.Log.WithName("leak-reports"),
 	}}}, nil
 }
