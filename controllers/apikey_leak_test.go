@@ -4,7 +4,9 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/policy"
 )
 
@@ -23,4 +25,15 @@ func TestALeakedKeyIsRevokedUnlessEveryPolicySaysSuspend(t *testing.T) {
 			NewWithT(t).Expect(suspendLeakedKeys(tc.rules)).To(Equal(tc.want))
 		})
 	}
+}
+
+// Under Suspend, a leak of a previous secret only drops that secret: the
+// message must not say the key is suspended.
+func TestALeakOfAPreviousSecretIsNotWordedAsASuspension(t *testing.T) {
+	g := NewWithT(t)
+	key := &keywardv1.APIKey{Spec: keywardv1.APIKeySpec{Owner: "15a6"}, Status: keywardv1.APIKeyStatus{KeyID: "abcdefghijklmnop",
+		Leak: &keywardv1.LeakStatus{Action: keywardv1.LeakActionSuspend, ReportedTime: metav1.Now()}}}
+	g.Expect(leakMessage(key, true)).To(ContainSubstring("suspended it until its next rotation"))
+	g.Expect(leakMessage(key, false)).NotTo(ContainSubstring("suspended"))
+	g.Expect(leakMessage(key, false)).To(ContainSubstring("dropped it at once; the current secret keeps working"))
 }

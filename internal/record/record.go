@@ -129,6 +129,10 @@ type Ledger struct {
 	// already acted on.
 	HandledTrigger    string `json:"handledTrigger,omitempty"`
 	HandledAnnotation string `json:"handledAnnotation,omitempty"`
+	// LeakedSerials are the key's secrets reported leaked that it still
+	// holds, kept here so that the reports themselves (ConfigMaps an
+	// administrator may clean up) are not what keeps a suspension.
+	LeakedSerials []string `json:"leakedSerials,omitempty"`
 }
 
 // Where a staged secret goes in the delivery Secret.
