@@ -28,8 +28,11 @@ type GitHubLeaksConfig struct {
 	// RefreshIntervalSeconds is how often the keys are read again
 	// (default 3600). A report signed by a key not in the set also reads
 	// them again, at most once every MinRefreshIntervalSeconds (default
-	// 60), so that random identifiers cannot make the verifier hammer the
-	// URL. When reading fails, the last good set stays in use.
+	// 900), and only when the identifier has the shape of GitHub's (64
+	// hex digits), so that random identifiers cannot spend GitHub's
+	// unauthenticated quota (60 reads an hour per address). A 403 or 429
+	// stops all reads until its Retry-After or X-RateLimit-Reset (at most
+	// an hour). When reading fails, the last good set stays in use.
 	RefreshIntervalSeconds    int `json:"refreshIntervalSeconds,omitempty"`
 	MinRefreshIntervalSeconds int `json:"minRefreshIntervalSeconds,omitempty"`
 	// MaxBodyBytes bounds a report's body (default 256 KiB, at most
@@ -68,7 +71,7 @@ func (c GitHubLeaksConfig) compile() (githubLeakSettings, error) {
 	s := githubLeakSettings{
 		url: c.PublicKeysURL, file: c.PublicKeysFile,
 		refresh:       secondsOr(c.RefreshIntervalSeconds, 3600),
-		minRefresh:    secondsOr(c.MinRefreshIntervalSeconds, 60),
+		minRefresh:    secondsOr(c.MinRefreshIntervalSeconds, 900),
 		maxBody:       c.MaxBodyBytes,
 		maxTokens:     c.MaxTokens,
 		decideTimeout: secondsOr(c.DecideTimeoutSeconds, 5),

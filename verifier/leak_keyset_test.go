@@ -12,7 +12,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -97,4 +100,60 @@ func TestLeakKeySetSkipsOtherAlgorithmsAndRefusesMalformedKeys(t *testing.T) {
 
 	_, _, err = parseReporterKeys(keySet(g, map[string]string{"rsa": pemPublic(g, &rsaKey.PublicKey)}))
 	g.Expect(err).To(MatchError(ContainSubstring("no ECDSA P-256 key")))
+}
+
+// rotatedGitHubKey has the shape of GitHub's key identifiers.
+const rotatedGitHubKey = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a"
+
+// Attack: reports with random identifiers, to spend GitHub's
+// unauthenticated quota (60 reads an hour per address) so that the
+// verifier cannot read GitHub's keys when it needs to.
+func TestAttackRandomIdentifiersCannotSpendGitHubsQuota(t *testing.T) {
+	g := NewWithT(t)
+	lf := newLeakFixture(t, nil)
+	body := report("keyward_not_a_key")
+	rec, _ := lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+	g.Expect(lf.rep.Fetches()).To(Equal(int64(1)))
+	for i := range 60 {
+		lf.keysClock.Step(time.Minute)
+		for _, id := range []string{"r" + strconv.Itoa(i), strings.Repeat(strconv.Itoa(i%10), 64)} {
+			r := signed(lf.rep, "key-1", body)
+			r.Header.Set(HeaderGitHubKeyID, id)
+			rec, _ := lf.send(r)
+			g.Expect(rec.Code).To(Equal(http.StatusUnauthorized))
+		}
+	}
+	// An hour of attempts: only identifiers shaped like GitHub's cause a
+	// read, at most one per 15 minutes.
+	g.Expect(lf.rep.Fetches()).To(BeNumerically("<=", 1+4))
+}
+
+// A 403 with GitHub's rate-limit headers stops every read, scheduled or
+// for a new identifier, until the reset; the last good set stays in use.
+func TestLeakKeySetBacksOffWhenRateLimited(t *testing.T) {
+	g := NewWithT(t)
+	lf := newLeakFixture(t, nil)
+	body := report("keyward_not_a_key")
+	rec, _ := lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+
+	reset := t0.Add(30 * time.Minute)
+	lf.rep.SetRateLimited(reset)
+	keys := lf.v.leaks.github.keys
+	g.Expect(keys.refresh(t.Context())).To(MatchError(ContainSubstring("rate limited")))
+	fetched := lf.rep.Fetches()
+	lf.keysClock.Step(20 * time.Minute) // past minRefresh, before the reset
+	g.Expect(keys.refresh(t.Context())).To(MatchError(ContainSubstring("limits reads until")))
+	r := signed(lf.rep, "key-1", body)
+	r.Header.Set(HeaderGitHubKeyID, rotatedGitHubKey)
+	rec, _ = lf.send(r)
+	g.Expect(rec.Code).To(Equal(http.StatusUnauthorized))
+	g.Expect(lf.rep.Fetches()).To(Equal(fetched), "the rate-limited server was asked again before its reset")
+	rec, _ = lf.send(signed(lf.rep, "key-1", body))
+	g.Expect(rec.Code).To(Equal(http.StatusOK), "the last good set stays in use")
+
+	lf.rep.SetRateLimited(time.Time{})
+	lf.keysClock.Step(11 * time.Minute)
+	g.Expect(keys.refresh(t.Context())).To(Succeed())
 }
