@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -171,9 +172,9 @@ func CacheOptions(verifierNamespace string) cache.Options {
 	inVerifierNamespace := map[string]cache.Config{verifierNamespace: {}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: ours},
-		// Usage and leak reports, whose labels one selector cannot
-		// both match: the verifier namespace holds few other ConfigMaps.
-		&corev1.ConfigMap{}: {Namespaces: inVerifierNamespace},
+		// Usage and leak reports, and no other ConfigMap.
+		&corev1.ConfigMap{}: {Namespaces: inVerifierNamespace,
+			Label: labels.SelectorFromSet(labels.Set{record.VerifierReportLabel: "true"})},
 	}
 	for _, obj := range verifierKinds() {
 		byObject[obj] = cache.ByObject{Label: ours, Namespaces: inVerifierNamespace}
@@ -233,6 +234,9 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	isLeak := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[leak.Label] == "true"
 	})
+	if err := mgr.Add(manager.RunnableFunc(r.labelEarlierReports)); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))

@@ -28,9 +28,13 @@ const Schema = "keyward.dev/record/v1"
 // Labels and data key of the Secret that carries a record. The verifier
 // selects on RecordLabel; nothing else in its namespace is read.
 const (
-	RecordLabel    = "keyward.dev/record"
-	KeyIDLabel     = "keyward.dev/key-id"
-	APIKeyUIDLabel = "keyward.dev/apikey-uid"
+	RecordLabel = "keyward.dev/record"
+	// VerifierReportLabel is "true" on every ConfigMap a verifier writes
+	// for the manager (usage and leak reports), so that the manager
+	// caches those and no other ConfigMap of the verifier namespace.
+	VerifierReportLabel = "keyward.dev/verifier-report"
+	KeyIDLabel          = "keyward.dev/key-id"
+	APIKeyUIDLabel      = "keyward.dev/apikey-uid"
 	// APIKeyAnnotation holds "<namespace>/<name>" of the APIKey, for
 	// people and for the manager's watch.
 	APIKeyAnnotation = "keyward.dev/apikey"

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/leak"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/verifier"
@@ -71,7 +72,7 @@ func TestASecondLeakReportKeepsTheDecidedAction(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8s.Create(context.Background(), &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: leak.Name(rep.KeyID, rep.Serial),
-			Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: rep.KeyID}},
+			Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: rep.KeyID, record.VerifierReportLabel: "true"}},
 		Data: map[string]string{leak.DataKey: string(data)},
 	})).To(Succeed())
 	g.Eventually(func() int { return len(leakConfigMaps(g, key.Status.KeyID)) }).WithTimeout(waitFor).Should(Equal(2))
@@ -82,4 +83,32 @@ func TestASecondLeakReportKeepsTheDecidedAction(t *testing.T) {
 	g.Expect(k.Status.Leak.ReportedTime.Equal(&first.ReportedTime)).To(BeTrue())
 	g.Expect(publishedRecord(g, key.Status.KeyID).State).To(Equal(record.Revoked))
 	g.Expect(countOf(eventReasons(g, ns), keywardv1.KeyLeakedReason)).To(Equal(1))
+}
+
+// A leak report written by a verifier of an earlier version lacks the
+// label the manager's cache selects: labelled at start, it is acted on.
+func TestALeakReportOfAnEarlierVerifierIsActedOnOnceLabelled(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Eventually(watch.Ready).WithTimeout(waitFor).Should(BeTrue())
+	ns := newNamespace(t, g)
+	_, key := liveKey(t, g, ns, "earlier")
+	rep := leak.Report{KeyID: key.Status.KeyID, Serial: "1", TokenSHA256: sha256Hex("earlier"),
+		URL: leakedAt, Source: "content", ReportedAt: time.Now()}
+	data, err := leak.Encode(rep)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: leak.Name(rep.KeyID, rep.Serial),
+			Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: rep.KeyID}},
+		Data: map[string]string{leak.DataKey: string(data)},
+	})).To(Succeed())
+
+	n, err := controllers.LabelVerifierReports(ctx, k8s, k8s, verifierNamespace)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(BeNumerically(">=", 1))
+	g.Eventually(func(g Gomega) {
+		k := getKey(g, ns, "earlier")
+		g.Expect(k.Status.Leak).NotTo(BeNil())
+		g.Expect(publishedRecord(g, key.Status.KeyID).State).To(Equal(record.Revoked))
+	}).WithTimeout(waitFor).Should(Succeed())
 }
