@@ -87,7 +87,7 @@ func TestRevealOnceLeavesOnlyTheKeyIDAndTheKeyKeepsVerifying(t *testing.T) {
 		g.Expect(eventsFor(g, key)).To(HaveKey(keywardv1.RevealedReason))
 		g.Expect(auditFor(key)).To(ContainElement("revealed"))
 	}).WithTimeout(timeout).Should(Succeed())
-	g.Expect(eventsFor(g, key)).NotTo(HaveKey(keywardv1.SecretReissuedReason), "a revealed key is not a lost key")
+	noReissueFollows(g, key)
 	g.Expect(logs.String()).NotTo(ContainSubstring(plain.Plaintext()))
 }
 
@@ -157,7 +157,7 @@ func TestATenantCannotPutARevealedKeyBackNorHaveItReissued(t *testing.T) {
 	rec := recordFor(g, got.Status.KeyID)
 	g.Expect(verifierAccepts(rec, plain, apiKeyClock.Now())).To(BeTrue())
 	g.Expect(verifierAccepts(rec, stranger, apiKeyClock.Now())).To(BeFalse())
-	g.Expect(eventsFor(g, key)).NotTo(HaveKey(keywardv1.SecretReissuedReason))
+	noReissueFollows(g, key)
 }
 
 func TestAnUnreadKeyLeavesTheSecretAtItsRevealDeadline(t *testing.T) {
@@ -180,6 +180,7 @@ func TestAnUnreadKeyLeavesTheSecretAtItsRevealDeadline(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventsFor(g, key)).To(HaveKey(keywardv1.RevealDeadlinePassedReason))
 	}).WithTimeout(timeout).Should(Succeed())
+	noReissueFollows(g, key)
 }
 
 func TestRotationDeliversTheNewSecretOnceAgain(t *testing.T) {
@@ -214,6 +215,7 @@ func TestRotationDeliversTheNewSecretOnceAgain(t *testing.T) {
 
 	revealGeneration(g, key, "2")
 	waitRevealed(g, key, keywardv1.RevealedReason)
+	noReissueFollows(g, key)
 	rec = recordFor(g, got.Status.KeyID)
 	g.Expect(verifierAccepts(rec, second, apiKeyClock.Now())).To(BeTrue())
 }
@@ -297,4 +299,35 @@ func TestAForeignConfigMapIsNeverOverwrittenBySnippets(t *testing.T) {
 	cm := snippetsOf(g, key)
 	g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "theirs"}))
 	g.Expect(cm.OwnerReferences).To(BeEmpty())
+}
+
+// noReissueFollows checks for a few seconds that keyward does not take a
+// revealed key for a lost one and replace it.
+func noReissueFollows(g *WithT, key *keywardv1.APIKey) {
+	g.Consistently(func(g Gomega) {
+		g.Expect(eventsFor(g, key)).NotTo(HaveKey(keywardv1.SecretReissuedReason))
+		_, held := deliverySecret(g, key).Data[DeliveryKeyField]
+		g.Expect(held).To(BeFalse(), "a revealed key's Secret holds no key")
+	}).WithTimeout(3 * time.Second).WithPolling(interval).Should(Succeed())
+}
+
+// A reveal handled in a reconcile that also changes the record (here the
+// scopes) is saved with it: otherwise the next reconcile finds the key
+// gone from its Secret, takes it for lost and replaces it, and the key
+// just printed stops verifying.
+func TestARevealArrivingWithARecordChangeIsKept(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	key := createReady(g, newAPIKey(ns, "same-reconcile", revealOnce(nil)))
+	deleteAtEnd(t, key)
+	printed := deliveredPlaintext(g, key)
+	patchKey(g, key, func(k *keywardv1.APIKey) {
+		k.Annotations = map[string]string{keywardv1.RevealedAnnotation: "1"}
+		k.Spec.Scopes = []keywardv1.Scope{"acme/payments/investigations:read"}
+	})
+	got := waitRevealed(g, key, keywardv1.RevealedReason)
+	noReissueFollows(g, key)
+	rec := recordFor(g, got.Status.KeyID)
+	g.Expect(rec.Ledger.Revealed).NotTo(BeNil(), "the reveal is in the record")
+	g.Expect(verifierAccepts(rec, printed, apiKeyClock.Now().Add(2*time.Hour))).To(BeTrue(), "the revealed key keeps verifying")
 }

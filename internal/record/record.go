@@ -341,6 +341,26 @@ func SameContent(a, b Record) bool {
 	return errA == nil && errB == nil && bytes.Equal(ea, eb)
 }
 
+// Clone is a copy of r that shares nothing the manager changes in place
+// (the secrets and the ledger), so that a record kept as "what is
+// published" does not change with the one being worked on.
+func (r Record) Clone() Record {
+	r.Secrets = slices.Clone(r.Secrets)
+	if r.Ledger != nil {
+		l := *r.Ledger
+		if l.Staged != nil {
+			staged := *l.Staged
+			l.Staged = &staged
+		}
+		if l.Revealed != nil {
+			rev := *l.Revealed
+			l.Revealed = &rev
+		}
+		r.Ledger = &l
+	}
+	return r
+}
+
 // Current returns the secret issued last.
 func (r *Record) Current() (Secret, bool) {
 	if len(r.Secrets) == 0 {
