@@ -316,7 +316,7 @@ type Delivery struct {
 
 	// revealOnce, when true, makes the plaintext readable once: after
 	// `kubectl keyward reveal` read it (the annotation
-	// "keyward.dev/revealed" naming the secret's generation tells keyward
+	// "keyward.dev/revealed" naming the secret's serial tells keyward
 	// so), or after revealWithinSeconds, the delivery Secret keeps only
 	// the key ID and the fact that the key was revealed. The key keeps
 	// verifying. Each rotation delivers its new secret again, once.
@@ -332,10 +332,13 @@ type Delivery struct {
 	RevealWithinSeconds *int64 `json:"revealWithinSeconds,omitempty"`
 }
 
-// RevealedAnnotation tells keyward that the secret of the generation it
-// names (status.secretGeneration) was read, so that a key with
-// spec.delivery.revealOnce stops being readable. `kubectl keyward reveal`
-// sets it; a value naming any other generation changes nothing.
+// RevealedAnnotation tells keyward that the secret whose serial it names
+// (the delivery Secret's keyward.dev/serial annotation) was read, so that
+// a key with spec.delivery.revealOnce stops being readable. `kubectl
+// keyward reveal` sets it. Serials are random and new with every secret:
+// a value naming neither the current secret nor the one a rotation just
+// replaced changes nothing, so a copied or restored manifest, or a value
+// preset for a rotation to come, never removes a key nobody read.
 const RevealedAnnotation = "keyward.dev/revealed"
 
 // The endpoints the integration snippets address, as keyward writes them

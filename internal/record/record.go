@@ -157,7 +157,7 @@ type Reveal struct {
 // Why a plaintext left the delivery Secret.
 const (
 	// RevealRead: someone read it and said so (the APIKey's
-	// keyward.dev/revealed annotation named its generation).
+	// keyward.dev/revealed annotation named its serial).
 	RevealRead = "read"
 	// RevealDeadline: nobody read it within the APIKey's
 	// spec.delivery.revealWithinSeconds.
