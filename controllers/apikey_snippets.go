@@ -54,6 +54,7 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 	files, err := snippets.RenderAll(snippets.Key{
 		Owner: s.key.Spec.Owner, KeyID: s.key.Status.KeyID, Namespace: s.key.Namespace,
 		SecretName: s.key.DeliverySecretName(), AuthMethods: methods, Scopes: s.scopes,
+		RevealOnce: s.key.RevealOnce(),
 	}, *r.Snippets)
 	if err != nil {
 		// The endpoints were checked at start; what is left is a key the

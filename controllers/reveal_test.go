@@ -86,6 +86,13 @@ func TestRevealOnceLeavesOnlyTheKeyIDAndTheKeyKeepsVerifying(t *testing.T) {
 		g.Expect(key.Status.Delivery.RevealDeadline).To(BeNil(), "no deadline")
 	}
 
+	// The snippets do not send pods to a Secret that empties on reveal.
+	g.Eventually(func(g Gomega) {
+		curl := snippetsOf(g, key).Data["curl.sh"]
+		g.Expect(curl).To(ContainSubstring("It is shown once: revealing it empties the delivery"))
+		g.Expect(curl).NotTo(ContainSubstring(`secretKeyRef: {name: "shown-once"`))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+
 	revealSerial(g, key, servedSerial(g, key))
 	got := waitRevealed(g, key, keywardv1.RevealedReason)
 	g.Expect(meta.FindStatusCondition(got.Status.Conditions, keywardv1.ReadyCondition)).To(HaveField("Reason", keywardv1.KeyReadyReason))

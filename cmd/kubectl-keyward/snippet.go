@@ -82,6 +82,7 @@ func (o *snippetOptions) run(ctx context.Context, r *Root, c client.Client, k *k
 	out, err := snippets.Render(lang, snippets.Key{
 		Owner: k.Spec.Owner, KeyID: k.Status.KeyID, Namespace: k.Namespace,
 		SecretName: k.DeliverySecretName(), AuthMethods: methods, Scopes: k.Status.Scopes,
+		RevealOnce: k.RevealOnce(),
 	}, endpoints, plaintext)
 	if err != nil {
 		return fmt.Errorf("apikey/%s: %w", k.Name, err)
