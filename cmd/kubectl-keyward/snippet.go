@@ -41,7 +41,9 @@ snippetsConfigMap); the --*-url flags replace them.
 
 The example reads the key from the environment variable KEYWARD_KEY and
 never contains it, unless --with-key: then the key is read from its
-delivery Secret with your credentials and written into the example.`
+delivery Secret with your credentials and written into the example. A key
+shown once (spec.delivery.revealOnce) refuses --with-key: only reveal
+reads it.`
 	names := make([]string, len(snippets.Langs))
 	for i, l := range snippets.Langs {
 		names[i] = string(l)
@@ -130,15 +132,16 @@ func (o *snippetOptions) endpointsFor(ctx context.Context, c client.Client, k *k
 	return e, nil
 }
 
-// plaintext reads the key for --with-key, as reveal does, without
-// revealing it: a key shown once stays where it is.
+// plaintext reads the key for --with-key from the delivery Secret. A key
+// shown once is refused: reading it here would not count as its one
+// reveal, and it would stay readable.
 func (o *snippetOptions) plaintext(ctx context.Context, c client.Client, k *keywardv1.APIKey) (string, error) {
+	if k.RevealOnce() {
+		return "", fmt.Errorf("--with-key: apikey/%s is shown once (spec.delivery.revealOnce), and only kubectl keyward reveal may read it: reveal it (KEYWARD_KEY=\"$(kubectl keyward reveal %s)\") and use the snippet without --with-key", k.Name, k.Name)
+	}
 	secret, err := deliverySecret(ctx, c, k)
 	if err != nil {
 		return "", fmt.Errorf("--with-key: %w", err)
-	}
-	if _, held := secret.Data[deliveryKeyField]; !held && string(secret.Data[deliveryRevealedField]) == "true" {
-		return "", fmt.Errorf("--with-key: apikey/%s was revealed and its Secret no longer holds the key; use the snippet without --with-key and KEYWARD_KEY", k.Name)
 	}
 	key, err := deliveredKeyIn(secret, k)
 	if err != nil {
