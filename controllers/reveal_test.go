@@ -302,20 +302,32 @@ func TestSnippetsBesideTheDeliverySecretFollowTheKeyAndHoldNoKey(t *testing.T) {
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 
+// A ConfigMap of that name keyward did not make is left alone: one
+// without keyward's label (outside the cache, found when creating fails)
+// and one a tenant labelled as keyward's (in the cache, so only the
+// ownership check keeps it).
 func TestAForeignConfigMapIsNeverOverwrittenBySnippets(t *testing.T) {
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	theirs := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken-snippets"},
-		Data:       map[string]string{"app.conf": "theirs"},
+	for name, labels := range map[string]map[string]string{
+		"taken":    nil,
+		"labelled": {ManagedByLabel: ManagedByValue},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := newNamespace(t)
+			theirs := &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-snippets", Labels: labels},
+				Data:       map[string]string{"app.conf": "theirs"},
+			}
+			g.Expect(k8s.Create(context.Background(), theirs)).To(Succeed())
+			key := createReady(g, newAPIKey(ns, name))
+			deleteAtEnd(t, key)
+			got := seen(g, key)
+			g.Expect(got.Status.Delivery == nil || got.Status.Delivery.SnippetsConfigMap == "").To(BeTrue(), "status points to no snippets")
+			cm := snippetsOf(g, key)
+			g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "theirs"}))
+			g.Expect(cm.OwnerReferences).To(BeEmpty())
+		})
 	}
-	g.Expect(k8s.Create(context.Background(), theirs)).To(Succeed())
-	key := createReady(g, newAPIKey(ns, "taken"))
-	deleteAtEnd(t, key)
-	g.Expect(key.Status.Delivery == nil || key.Status.Delivery.SnippetsConfigMap == "").To(BeTrue())
-	cm := snippetsOf(g, key)
-	g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "theirs"}))
-	g.Expect(cm.OwnerReferences).To(BeEmpty())
 }
 
 // noReissueFollows checks for a few seconds that keyward does not take a
