@@ -164,8 +164,8 @@ func (r *APIKeyReconciler) announceReveal(s *apiKeyState) {
 // say nothing.
 func (s *apiKeyState) deliveryStatus() {
 	st := &keywardv1.DeliveryStatus{}
-	if s.key.Status.Delivery != nil {
-		st.SnippetsConfigMap = s.key.Status.Delivery.SnippetsConfigMap
+	if d := s.key.Status.Delivery; d != nil {
+		st.SnippetsConfigMap, st.Endpoints = d.SnippetsConfigMap, d.Endpoints
 	}
 	s.revealStatus(st)
 	if *st == (keywardv1.DeliveryStatus{}) {

@@ -266,6 +266,10 @@ func TestSnippetsBesideTheDeliverySecretFollowTheKeyAndHoldNoKey(t *testing.T) {
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), got)).To(Succeed())
 		g.Expect(got.Status.Delivery).NotTo(BeNil())
 		g.Expect(got.Status.Delivery.SnippetsConfigMap).To(Equal("with-snippets-snippets"))
+		g.Expect(got.Status.Delivery.Endpoints).To(Equal(&keywardv1.SnippetEndpoints{
+			DecisionURL: "http://keyward-verifier." + verifierNamespace + ".svc",
+			TokenURL:    "http://keyward-verifier." + verifierNamespace + ".svc:8083/oauth2/token",
+		}), "the endpoints, where only keyward writes")
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 	cm := snippetsOf(g, key)
 	g.Expect(slices.Sorted(maps.Keys(cm.Data))).To(Equal([]string{"client.js", "client.py", "curl.sh", "envoy.yaml", "main.go", "nginx.conf", "traefik.yaml"}))
@@ -322,7 +326,9 @@ func TestAForeignConfigMapIsNeverOverwrittenBySnippets(t *testing.T) {
 			key := createReady(g, newAPIKey(ns, name))
 			deleteAtEnd(t, key)
 			got := seen(g, key)
-			g.Expect(got.Status.Delivery == nil || got.Status.Delivery.SnippetsConfigMap == "").To(BeTrue(), "status points to no snippets")
+			g.Expect(got.Status.Delivery).NotTo(BeNil())
+			g.Expect(got.Status.Delivery.SnippetsConfigMap).To(BeEmpty(), "status points to no snippets")
+			g.Expect(got.Status.Delivery.Endpoints).NotTo(BeNil(), "the endpoints are published all the same")
 			cm := snippetsOf(g, key)
 			g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "theirs"}))
 			g.Expect(cm.OwnerReferences).To(BeEmpty())

@@ -342,9 +342,9 @@ type Delivery struct {
 const RevealedAnnotation = "keyward.dev/revealed"
 
 // The endpoints the integration snippets address, as keyward writes them
-// on the snippets ConfigMap (status.delivery.snippetsConfigMap), so that
-// `kubectl keyward snippet` renders the same snippets without knowing the
-// manager's flags.
+// on the snippets ConfigMap (status.delivery.snippetsConfigMap) for people
+// reading it. Tools read status.delivery.endpoints instead: the ConfigMap
+// is writable by anyone who edits the namespace.
 const (
 	SnippetsDecisionURLAnnotation = "keyward.dev/decision-url"
 	SnippetsTokenURLAnnotation    = "keyward.dev/token-url"
@@ -622,6 +622,35 @@ type DeliveryStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	SnippetsConfigMap string `json:"snippetsConfigMap,omitempty"`
+
+	// endpoints are the verifier's URLs the snippets address, from the
+	// manager's configuration. `kubectl keyward snippet` reads them here,
+	// where only keyward writes, rather than from the ConfigMap, which
+	// anyone who edits the namespace can change.
+	// +optional
+	Endpoints *SnippetEndpoints `json:"endpoints,omitempty"`
+}
+
+// SnippetEndpoints are where the integration snippets send requests.
+type SnippetEndpoints struct {
+	// decisionURL is the base URL of the verifier's decision port, which
+	// proxies ask.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	DecisionURL string `json:"decisionURL"`
+
+	// tokenURL is the URL of the verifier's OAuth 2.0 token endpoint.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	TokenURL string `json:"tokenURL"`
+
+	// apiURL is the protected service the client snippets call, when the
+	// manager was told one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	APIURL string `json:"apiURL,omitempty"`
 }
 
 // APIKey is one API key: keyward generates it, delivers the plaintext to a

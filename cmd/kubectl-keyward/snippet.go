@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -36,8 +34,8 @@ func NewSnippetCommand(r *Root) *cobra.Command {
 	cmd.Long = `snippet prints an example for the key's own auth methods: a client that
 calls your API (curl, go, python, js) or the forward-auth configuration of
 a proxy in front of it (envoy, traefik, nginx). The endpoints are those
-keyward wrote the key's snippets ConfigMap for (status.delivery.
-snippetsConfigMap); the --*-url flags replace them.
+keyward publishes in the key's status (status.delivery.endpoints), as in
+the key's snippets ConfigMap; the --*-url flags replace them.
 
 The example reads the key from the environment variable KEYWARD_KEY and
 never contains it, unless --with-key: then the key is read from its
@@ -67,7 +65,7 @@ func (o *snippetOptions) run(ctx context.Context, r *Root, c client.Client, k *k
 	if k.Status.KeyID == "" {
 		return fmt.Errorf("apikey/%s has not been issued yet: it has no key ID to write examples for", k.Name)
 	}
-	endpoints, err := o.endpointsFor(ctx, c, k)
+	endpoints, err := o.endpointsFor(k)
 	if err != nil {
 		return err
 	}
@@ -93,9 +91,11 @@ func (o *snippetOptions) run(ctx context.Context, r *Root, c client.Client, k *k
 	return err
 }
 
-// endpointsFor are the flags' endpoints, completed from the annotations
-// keyward wrote on the key's snippets ConfigMap.
-func (o *snippetOptions) endpointsFor(ctx context.Context, c client.Client, k *keywardv1.APIKey) (snippets.Endpoints, error) {
+// endpointsFor are the flags' endpoints, completed from those keyward
+// published in the APIKey's status. Never from the snippets ConfigMap:
+// anyone who edits the namespace can change it, and a snippet is the
+// place a person copies a URL from.
+func (o *snippetOptions) endpointsFor(k *keywardv1.APIKey) (snippets.Endpoints, error) {
 	e := o.endpoints
 	if err := e.ValidateSet(); err != nil {
 		return e, err
@@ -103,30 +103,20 @@ func (o *snippetOptions) endpointsFor(ctx context.Context, c client.Client, k *k
 	if e.Decision != "" && e.Token != "" {
 		return e, nil
 	}
-	name := ""
-	if k.Status.Delivery != nil {
-		name = k.Status.Delivery.SnippetsConfigMap
+	if k.Status.Delivery == nil || k.Status.Delivery.Endpoints == nil {
+		return e, fmt.Errorf("apikey/%s has no endpoints in status.delivery.endpoints (keyward publishes them once the key is issued): pass --decision-url and --token-url", k.Name)
 	}
-	if name == "" {
-		return e, fmt.Errorf("apikey/%s has no snippets ConfigMap to take the verifier's endpoints from: pass --decision-url and --token-url", k.Name)
-	}
-	var cm corev1.ConfigMap
-	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: name}, &cm); err != nil {
-		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-			return e, fmt.Errorf("reading the snippets ConfigMap %q of apikey/%s: %w; pass --decision-url and --token-url instead", name, k.Name, err)
-		}
-		return e, err
-	}
+	published := k.Status.Delivery.Endpoints
 	for _, f := range []struct {
-		into       *string
-		annotation string
+		into *string
+		from string
 	}{
-		{&e.Decision, keywardv1.SnippetsDecisionURLAnnotation},
-		{&e.Token, keywardv1.SnippetsTokenURLAnnotation},
-		{&e.API, keywardv1.SnippetsAPIURLAnnotation},
+		{&e.Decision, published.DecisionURL},
+		{&e.Token, published.TokenURL},
+		{&e.API, published.APIURL},
 	} {
 		if *f.into == "" {
-			*f.into = cm.Annotations[f.annotation]
+			*f.into = f.from
 		}
 	}
 	return e, nil

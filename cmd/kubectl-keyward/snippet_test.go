@@ -72,7 +72,6 @@ func TestSnippetRefusals(t *testing.T) {
 	}{
 		{"no language", []string{"shown"}, `required flag(s) "lang" not set`},
 		{"unknown language", []string{"shown", "--lang", "cobol"}, `unknown snippet language "cobol"`},
-		{"no snippets ConfigMap", []string{"foreign", "--lang", "curl"}, "has no snippets ConfigMap"},
 		{"a bad URL", []string{"foreign", "--lang", "curl", "--decision-url", "http://v/?q", "--token-url", "http://v/t"}, `decision URL "http://v/?q"`},
 		{"a revealed key with the key", []string{"shown", "--lang", "curl", "--with-key"}, "apikey/shown is shown once (spec.delivery.revealOnce), and only kubectl keyward reveal may read it"},
 		{"a key shown once, unread, with the key", []string{"unread", "--lang", "curl", "--with-key", "--decision-url", "http://v", "--token-url", "http://v/t"}, "apikey/unread is shown once (spec.delivery.revealOnce), and only kubectl keyward reveal may read it"},
@@ -86,6 +85,11 @@ func TestSnippetRefusals(t *testing.T) {
 		})
 	}
 	g.Expect(asAdmin("snippet", "foreign", "-n", ns, "--lang", "curl", "--decision-url", "http://v", "--token-url", "http://v/t").code).To(Equal(0))
+	// Without its ConfigMap, a key still has the endpoints keyward
+	// published in its status.
+	foreign := asAdmin("snippet", "foreign", "-n", ns, "--lang", "envoy")
+	g.Expect(foreign.code).To(Equal(0), foreign.stderr)
+	g.Expect(foreign.stdout).To(ContainSubstring("keyward-verifier."))
 	g.Expect(deliveredKey(t, unread)).To(Equal(unreadKey), "the refusal read nothing out")
 	g.Expect(getKey(t, ns, "unread").Annotations).NotTo(HaveKey(keywardv1.RevealedAnnotation))
 
