@@ -97,7 +97,7 @@ func (s *apiKeyState) view() deliveryView {
 	if cur, ok := rec.BySerial(l.Current); ok {
 		v.current, v.serial, v.issuedAt, v.hashOnly = pick(cur.Serial), cur.Serial, cur.NotBefore, cur.HashOnly
 	}
-	if prev, ok := rec.BySerial(l.Previous); ok {
+	if prev, ok := rec.BySerial(l.Previous); ok && s.deliversPlaintext(prev.Serial) {
 		v.previous, v.previousValidUntil = pick(prev.Serial), prev.NotAfter
 	}
 	v.next = pick(l.Next)

@@ -75,12 +75,7 @@ func (r *APIKeyReconciler) loadRecord(ctx context.Context, s *apiKeyState) (ctrl
 	if !rec.decoded {
 		return ctrl.Result{}, nil
 	}
-	want := rec.record
-	want.Secrets = slices.Clone(want.Secrets)
-	if want.Ledger != nil {
-		l := *want.Ledger
-		want.Ledger = &l
-	}
+	want := rec.record.Clone()
 	s.want = &want
 	s.key.Status.KeyID = want.KeyID
 	if want.State == record.Revoked && s.state != record.Revoked {
@@ -180,7 +175,9 @@ func (r *APIKeyReconciler) saveRecord(ctx context.Context, s *apiKeyState) error
 		}
 	}
 	recordWritesTotal.Inc()
-	s.rec = &publishedRecord{secret: written, record: *want, decoded: true}
+	// A copy: s.want goes on changing in this reconcile (a reveal, a
+	// promotion), and each change must differ from what was published.
+	s.rec = &publishedRecord{secret: written, record: want.Clone(), decoded: true}
 	s.recordWritten, s.recordVersion = true, want.Version
 	return nil
 }

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,12 +15,15 @@ import (
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
-// One-time delivery (spec.delivery.revealOnce). Whether a generation was
+// One-time delivery (spec.delivery.revealOnce). Whether a secret was
 // revealed is kept in the record's ledger, where only keyward writes: the
-// annotation on the APIKey only asks, and names the generation it read, so
-// that a request made before a rotation never removes the rotation's new
-// secret. The delivery Secret then holds the key ID and the fact of the
-// reveal, which keyward writes back whatever a tenant does to it.
+// annotation on the APIKey only asks, and names the serial of the secret
+// it read (the delivery Secret's keyward.dev/serial). Serials are random
+// and new with every secret, so a value copied from another APIKey, an
+// exported manifest or a restore, or preset for a rotation to come, names
+// no secret of this key and changes nothing. The delivery Secret then
+// holds the key ID and the fact of the reveal, which keyward writes back
+// whatever a tenant does to it.
 
 // revealedCurrent reports whether the current secret's plaintext has left
 // the delivery Secret.
@@ -65,9 +67,12 @@ func (s *apiKeyState) revealDeadline() *time.Time {
 }
 
 // revealIfDue removes the current plaintext from the delivery Secret once
-// the APIKey says its generation was read, or at the reveal deadline. The
-// record is written first: a crash before the Secret is rewritten leaves a
-// ledger that repairDelivery carries out.
+// the APIKey names its serial as read, or at the reveal deadline. A
+// request naming the secret a rotation just replaced (read while the
+// rotation went on) removes that one from "previousKey": the printed key
+// is not left readable for the grace period. The record is written first:
+// a crash before the Secret is rewritten leaves a ledger that
+// repairDelivery carries out.
 func (r *APIKeyReconciler) revealIfDue(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	if !s.key.RevealOnce() || s.want == nil || s.want.Ledger == nil || s.unsealed || s.currentLost ||
 		s.state == record.Revoked || s.state == record.Expired || s.revealedCurrent() {
@@ -75,25 +80,28 @@ func (r *APIKeyReconciler) revealIfDue(ctx context.Context, s *apiKeyState) (ctr
 	}
 	l := s.want.Ledger
 	if _, ok := s.current(); !ok || l.Next != "" || l.Staged != nil {
-		// A secret on its way: the request names a generation that is
-		// about to change, and is read again once it settled.
+		// A secret on its way: the request may name the secret about to
+		// be replaced, and is read again once the rotation settled.
 		return ctrl.Result{}, nil
 	}
 	gen := max(1, l.Generation)
-	cause := ""
+	asked := s.key.Annotations[keywardv1.RevealedAnnotation]
+	cause, revealed := "", gen
 	var res ctrl.Result
 	switch deadline := s.revealDeadline(); {
-	case s.key.Annotations[keywardv1.RevealedAnnotation] == strconv.FormatInt(gen, 10):
+	case asked != "" && asked == l.Current:
 		cause = record.RevealRead
 	case deadline != nil && !s.now.Before(*deadline):
 		cause = record.RevealDeadline
+	case asked != "" && asked == l.Previous && s.deliversPlaintext(l.Previous):
+		cause, revealed = record.RevealRead, gen-1
 	case deadline != nil:
 		res.RequeueAfter = deadline.Sub(s.now)
 	}
 	if cause == "" {
 		return res, nil
 	}
-	l.Revealed = &record.Reveal{Generation: gen, At: s.now, Cause: cause}
+	l.Revealed = &record.Reveal{Generation: revealed, At: s.now, Cause: cause}
 	if err := r.saveRecord(ctx, s); err != nil {
 		l.Revealed = nil
 		return ctrl.Result{}, err
@@ -102,7 +110,7 @@ func (r *APIKeyReconciler) revealIfDue(ctx context.Context, s *apiKeyState) (ctr
 		return ctrl.Result{}, err
 	}
 	s.revealed = cause
-	log.FromContext(ctx).Info("removed a revealed plaintext from the delivery Secret", "keyID", s.want.KeyID, "generation", gen, "cause", cause)
+	log.FromContext(ctx).Info("removed a revealed plaintext from the delivery Secret", "keyID", s.want.KeyID, "generation", revealed, "cause", cause)
 	return ctrl.Result{}, nil
 }
 
@@ -139,8 +147,13 @@ func (r *APIKeyReconciler) announceReveal(s *apiKeyState) {
 	}
 	prefix := s.key.Spec.Owner + "/" + s.key.Status.KeyID
 	reason := keywardv1.RevealedReason
-	msg := fmt.Sprintf("Key %s (generation %d) was revealed; Secret %s now holds only its key ID.", prefix, s.want.Ledger.Revealed.Generation, s.key.DeliverySecretName())
-	if s.revealed == record.RevealDeadline {
+	revealed := s.want.Ledger.Revealed.Generation
+	msg := fmt.Sprintf("Key %s (generation %d) was revealed; Secret %s now holds only its key ID.", prefix, revealed, s.key.DeliverySecretName())
+	switch {
+	case !s.revealedCurrent():
+		msg = fmt.Sprintf("Key %s (generation %d) was revealed after a rotation replaced it; Secret %s no longer holds it as %q, and holds generation %d once, until it is revealed.",
+			prefix, revealed, s.key.DeliverySecretName(), DeliveryPreviousKeyField, max(1, s.want.Ledger.Generation))
+	case s.revealed == record.RevealDeadline:
 		reason = keywardv1.RevealDeadlinePassedReason
 		msg = fmt.Sprintf("Key %s (generation %d) was not revealed in time; keyward removed it from Secret %s.", prefix, s.want.Ledger.Revealed.Generation, s.key.DeliverySecretName())
 	}
@@ -151,8 +164,8 @@ func (r *APIKeyReconciler) announceReveal(s *apiKeyState) {
 // say nothing.
 func (s *apiKeyState) deliveryStatus() {
 	st := &keywardv1.DeliveryStatus{}
-	if s.key.Status.Delivery != nil {
-		st.SnippetsConfigMap = s.key.Status.Delivery.SnippetsConfigMap
+	if d := s.key.Status.Delivery; d != nil {
+		st.SnippetsConfigMap, st.Endpoints = d.SnippetsConfigMap, d.Endpoints
 	}
 	s.revealStatus(st)
 	if *st == (keywardv1.DeliveryStatus{}) {

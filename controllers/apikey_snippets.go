@@ -47,6 +47,7 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 	if r.Snippets == nil || name == "" || s.key.Status.KeyID == "" || s.state == record.Revoked || s.state == record.Expired {
 		return ctrl.Result{}, nil
 	}
+	s.snippetEndpoints(*r.Snippets)
 	methods := make([]string, 0, len(s.key.Spec.AuthMethods))
 	for _, m := range s.key.Spec.AuthMethods {
 		methods = append(methods, string(m))
@@ -54,6 +55,7 @@ func (r *APIKeyReconciler) writeSnippets(ctx context.Context, s *apiKeyState) (c
 	files, err := snippets.RenderAll(snippets.Key{
 		Owner: s.key.Spec.Owner, KeyID: s.key.Status.KeyID, Namespace: s.key.Namespace,
 		SecretName: s.key.DeliverySecretName(), AuthMethods: methods, Scopes: s.scopes,
+		RevealOnce: s.key.RevealOnce(),
 	}, *r.Snippets)
 	if err != nil {
 		// The endpoints were checked at start; what is left is a key the
@@ -113,6 +115,15 @@ func (r *APIKeyReconciler) foreignSnippets(s *apiKeyState, name string) error {
 	}
 	s.snippetsAt("")
 	return nil
+}
+
+// snippetEndpoints publishes in status the endpoints the snippets
+// address, whether or not the ConfigMap could be written.
+func (s *apiKeyState) snippetEndpoints(e snippets.Endpoints) {
+	if s.key.Status.Delivery == nil {
+		s.key.Status.Delivery = &keywardv1.DeliveryStatus{}
+	}
+	s.key.Status.Delivery.Endpoints = &keywardv1.SnippetEndpoints{DecisionURL: e.Decision, TokenURL: e.Token, APIURL: e.API}
 }
 
 // snippetsAt points status.delivery to the snippets ConfigMap.

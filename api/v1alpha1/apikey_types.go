@@ -316,7 +316,7 @@ type Delivery struct {
 
 	// revealOnce, when true, makes the plaintext readable once: after
 	// `kubectl keyward reveal` read it (the annotation
-	// "keyward.dev/revealed" naming the secret's generation tells keyward
+	// "keyward.dev/revealed" naming the secret's serial tells keyward
 	// so), or after revealWithinSeconds, the delivery Secret keeps only
 	// the key ID and the fact that the key was revealed. The key keeps
 	// verifying. Each rotation delivers its new secret again, once.
@@ -332,16 +332,19 @@ type Delivery struct {
 	RevealWithinSeconds *int64 `json:"revealWithinSeconds,omitempty"`
 }
 
-// RevealedAnnotation tells keyward that the secret of the generation it
-// names (status.secretGeneration) was read, so that a key with
-// spec.delivery.revealOnce stops being readable. `kubectl keyward reveal`
-// sets it; a value naming any other generation changes nothing.
+// RevealedAnnotation tells keyward that the secret whose serial it names
+// (the delivery Secret's keyward.dev/serial annotation) was read, so that
+// a key with spec.delivery.revealOnce stops being readable. `kubectl
+// keyward reveal` sets it. Serials are random and new with every secret:
+// a value naming neither the current secret nor the one a rotation just
+// replaced changes nothing, so a copied or restored manifest, or a value
+// preset for a rotation to come, never removes a key nobody read.
 const RevealedAnnotation = "keyward.dev/revealed"
 
 // The endpoints the integration snippets address, as keyward writes them
-// on the snippets ConfigMap (status.delivery.snippetsConfigMap), so that
-// `kubectl keyward snippet` renders the same snippets without knowing the
-// manager's flags.
+// on the snippets ConfigMap (status.delivery.snippetsConfigMap) for people
+// reading it. Tools read status.delivery.endpoints instead: the ConfigMap
+// is writable by anyone who edits the namespace.
 const (
 	SnippetsDecisionURLAnnotation = "keyward.dev/decision-url"
 	SnippetsTokenURLAnnotation    = "keyward.dev/token-url"
@@ -619,6 +622,35 @@ type DeliveryStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	SnippetsConfigMap string `json:"snippetsConfigMap,omitempty"`
+
+	// endpoints are the verifier's URLs the snippets address, from the
+	// manager's configuration. `kubectl keyward snippet` reads them here,
+	// where only keyward writes, rather than from the ConfigMap, which
+	// anyone who edits the namespace can change.
+	// +optional
+	Endpoints *SnippetEndpoints `json:"endpoints,omitempty"`
+}
+
+// SnippetEndpoints are where the integration snippets send requests.
+type SnippetEndpoints struct {
+	// decisionURL is the base URL of the verifier's decision port, which
+	// proxies ask.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	DecisionURL string `json:"decisionURL"`
+
+	// tokenURL is the URL of the verifier's OAuth 2.0 token endpoint.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	TokenURL string `json:"tokenURL"`
+
+	// apiURL is the protected service the client snippets call, when the
+	// manager was told one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	APIURL string `json:"apiURL,omitempty"`
 }
 
 // APIKey is one API key: keyward generates it, delivers the plaintext to a

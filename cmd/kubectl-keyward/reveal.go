@@ -8,12 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
-	"github.com/keyward-dev/keyward/internal/keys"
 )
 
 func init() { Register(NewRevealCommand) }
@@ -24,6 +22,7 @@ const (
 	deliveryRevealedField   = "revealed"
 	deliveryRevealedAtField = "revealedAt"
 	generationAnnotation    = "keyward.dev/generation"
+	serialAnnotation        = "keyward.dev/serial"
 )
 
 // NewRevealCommand is `kubectl keyward reveal`: print a key from its
@@ -41,11 +40,13 @@ func NewRevealCommand(r *Root) *cobra.Command {
 prints it alone on stdout; messages go to stderr.
 
 For a key with spec.delivery.revealOnce it then annotates the APIKey with
-the generation of the secret it printed (keyward.dev/revealed) and waits
-until keyward has removed the key from the Secret, which then holds only
-the key ID and the fact that it was revealed. The key keeps verifying. A
-key already revealed cannot be revealed again: rotate it to deliver a new
-one, once.`
+the serial of the secret it printed (keyward.dev/revealed) and waits
+until keyward records the reveal in the APIKey's status; the Secret then
+holds only the key ID and the fact that it was revealed. The key keeps
+verifying. A key already revealed cannot be revealed again: rotate it to
+deliver a new one, once. If a rotation replaced the key while it was
+read, keyward stops delivering the printed key and reveal says so: run it
+again for the new key.`
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for keyward to remove a key shown once from its Secret")
 	return cmd
 }
@@ -77,52 +78,50 @@ func reveal(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey, 
 		r.Messagef("apikey/%s: the key stays readable in Secret %q (spec.delivery.revealOnce is off)", k.Name, secret.Name)
 		return nil
 	}
-	return markRevealed(ctx, r, c, k, secret, key, timeout)
+	return markRevealed(ctx, r, c, k, secret, timeout)
 }
 
-// markRevealed tells keyward that the key printed from secret was read,
-// and waits until keyward has removed it from there.
-func markRevealed(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey, secret *corev1.Secret, key keys.Key, timeout time.Duration) error {
-	// The generation written beside the key just printed: status may not
-	// have caught up with a rotation yet, and naming another generation
-	// would change nothing.
-	gen := secret.Annotations[generationAnnotation]
-	if _, err := strconv.ParseInt(gen, 10, 64); err != nil {
-		gen = strconv.FormatInt(k.Status.SecretGeneration, 10)
+// markRevealed tells keyward that the secret printed from secret was
+// read, and waits until the APIKey's status, which only keyward writes,
+// says what became of it.
+func markRevealed(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey, secret *corev1.Secret, timeout time.Duration) error {
+	// The serial and generation written beside the key just printed:
+	// status may not have caught up with a rotation yet.
+	serial := secret.Annotations[serialAnnotation]
+	if serial == "" {
+		return fmt.Errorf("the key was printed, but Secret %q does not say which secret it holds (no %s annotation), so keyward cannot be told it was revealed; it stays in the Secret", secret.Name, serialAnnotation)
+	}
+	gen, err := strconv.ParseInt(secret.Annotations[generationAnnotation], 10, 64)
+	if err != nil {
+		gen = k.Status.SecretGeneration
 	}
 	if err := patchKey(ctx, c, k, func(k *keywardv1.APIKey) {
 		if k.Annotations == nil {
 			k.Annotations = map[string]string{}
 		}
-		k.Annotations[keywardv1.RevealedAnnotation] = gen
+		k.Annotations[keywardv1.RevealedAnnotation] = serial
 	}); err != nil {
 		return fmt.Errorf("the key was printed, but telling keyward it was revealed failed: %w", err)
 	}
-	err := pollUntil(ctx, timeout, func() (bool, error) {
-		var now corev1.Secret
-		if err := c.Get(ctx, client.ObjectKeyFromObject(secret), &now); err != nil {
-			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-		}
-		return !holds(&now, key), nil
+	got, err := waitSameKey(ctx, c, k, timeout, func(k *keywardv1.APIKey) bool {
+		return k.Status.SecretGeneration > gen || revealedGeneration(k, gen)
 	})
 	switch {
 	case wait.Interrupted(err):
-		return fmt.Errorf("the key was printed, but keyward did not remove it from Secret %q within %s: is the manager running? (kubectl keyward check)", secret.Name, timeout)
+		return fmt.Errorf("the key was printed, but keyward did not record the reveal in the status of apikey/%s within %s: is the manager running? (kubectl keyward check)", k.Name, timeout)
 	case err != nil:
 		return err
+	case !revealedGeneration(got, gen):
+		return fmt.Errorf("the key printed (generation %d) was replaced by generation %d while it was read: keyward no longer delivers it, and it verifies only until the rotation's grace period ends. Reveal the new key: kubectl keyward reveal %s", gen, got.Status.SecretGeneration, k.Name)
 	}
 	r.Messagef("apikey/%s: the key was revealed; Secret %q no longer holds it. It keeps verifying; rotate it to deliver a new one, once.", k.Name, secret.Name)
 	return nil
 }
 
-// holds reports whether the Secret still has the key in any field.
-func holds(s *corev1.Secret, key keys.Key) bool {
-	for _, v := range s.Data {
-		if got, err := keys.Parse(string(v)); err == nil && got.Equal(key) {
-			return true
-		}
-	}
-	return false
+// revealedGeneration reports whether status says the secret of generation
+// gen is the current one and was revealed.
+func revealedGeneration(k *keywardv1.APIKey, gen int64) bool {
+	return k.Status.SecretGeneration == gen && k.Status.Delivery != nil && k.Status.Delivery.RevealedTime != nil
 }
 
 func alreadyRevealed(k *keywardv1.APIKey, at string) error {

@@ -17,6 +17,7 @@ func TestRevealReadsWhatTheManagerWrites(t *testing.T) {
 	g.Expect(deliveryRevealedField).To(Equal(controllers.DeliveryRevealedField))
 	g.Expect(deliveryRevealedAtField).To(Equal(controllers.DeliveryRevealedAtField))
 	g.Expect(generationAnnotation).To(Equal(controllers.GenerationAnnotation))
+	g.Expect(serialAnnotation).To(Equal(controllers.SerialAnnotation))
 }
 
 func revealOnce(k *keywardv1.APIKey) { k.Spec.Delivery = &keywardv1.Delivery{RevealOnce: true} }
@@ -34,6 +35,7 @@ func TestRevealPrintsAKeyShownOnceExactlyOnce(t *testing.T) {
 	user := tenant(t, "reveal-user", ns)
 	k := readyKey(t, ns, "shown-once", "alice", revealOnce)
 	want := deliveredKey(t, k)
+	serial := deliverySecretOf(t, k).Annotations[serialAnnotation]
 
 	res := plugin(user, "", "reveal", k.Status.Prefix, "-n", ns)
 	g.Expect(res.code).To(Equal(0), res.stderr)
@@ -44,7 +46,8 @@ func TestRevealPrintsAKeyShownOnceExactlyOnce(t *testing.T) {
 	sec := deliverySecretOf(t, k)
 	g.Expect(sec.Data).NotTo(HaveKey(deliveryKeyField))
 	g.Expect(string(sec.Data[deliveryRevealedField])).To(Equal("true"))
-	g.Expect(getKey(t, ns, "shown-once").Annotations).To(HaveKeyWithValue(keywardv1.RevealedAnnotation, "1"))
+	g.Expect(serial).NotTo(BeEmpty())
+	g.Expect(getKey(t, ns, "shown-once").Annotations).To(HaveKeyWithValue(keywardv1.RevealedAnnotation, serial), "the request names the secret printed")
 
 	again := plugin(user, "", "reveal", "shown-once", "-n", ns)
 	g.Expect(again.code).To(Equal(1))
@@ -62,11 +65,15 @@ func TestRevealAfterARotationShowsTheNewKeyOnce(t *testing.T) {
 
 	rot := asAdmin("rotate", "rotated", "-n", ns, "--yes")
 	g.Expect(rot.code).To(Equal(0), rot.stderr)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getKey(t, ns, "rotated").Status.SecretGeneration).To(Equal(int64(2)))
+	}, waitFor).Should(Succeed())
+	serial := deliverySecretOf(t, k).Annotations[serialAnnotation]
 	second := asAdmin("reveal", "rotated", "-n", ns)
 	g.Expect(second.code).To(Equal(0), second.stderr)
 	g.Expect(second.stdout).NotTo(Equal(first.stdout))
 	g.Expect(strings.TrimSpace(second.stdout)).To(HavePrefix("keyward_" + k.Status.KeyID + "_"))
-	g.Expect(getKey(t, ns, "rotated").Annotations).To(HaveKeyWithValue(keywardv1.RevealedAnnotation, "2"))
+	g.Expect(getKey(t, ns, "rotated").Annotations).To(HaveKeyWithValue(keywardv1.RevealedAnnotation, serial))
 	g.Expect(deliverySecretOf(t, k).Data).NotTo(HaveKey(deliveryKeyField))
 }
 

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -36,12 +34,14 @@ func NewSnippetCommand(r *Root) *cobra.Command {
 	cmd.Long = `snippet prints an example for the key's own auth methods: a client that
 calls your API (curl, go, python, js) or the forward-auth configuration of
 a proxy in front of it (envoy, traefik, nginx). The endpoints are those
-keyward wrote the key's snippets ConfigMap for (status.delivery.
-snippetsConfigMap); the --*-url flags replace them.
+keyward publishes in the key's status (status.delivery.endpoints), as in
+the key's snippets ConfigMap; the --*-url flags replace them.
 
 The example reads the key from the environment variable KEYWARD_KEY and
 never contains it, unless --with-key: then the key is read from its
-delivery Secret with your credentials and written into the example.`
+delivery Secret with your credentials and written into the example. A key
+shown once (spec.delivery.revealOnce) refuses --with-key: only reveal
+reads it.`
 	names := make([]string, len(snippets.Langs))
 	for i, l := range snippets.Langs {
 		names[i] = string(l)
@@ -65,7 +65,7 @@ func (o *snippetOptions) run(ctx context.Context, r *Root, c client.Client, k *k
 	if k.Status.KeyID == "" {
 		return fmt.Errorf("apikey/%s has not been issued yet: it has no key ID to write examples for", k.Name)
 	}
-	endpoints, err := o.endpointsFor(ctx, c, k)
+	endpoints, err := o.endpointsFor(k)
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,7 @@ func (o *snippetOptions) run(ctx context.Context, r *Root, c client.Client, k *k
 	out, err := snippets.Render(lang, snippets.Key{
 		Owner: k.Spec.Owner, KeyID: k.Status.KeyID, Namespace: k.Namespace,
 		SecretName: k.DeliverySecretName(), AuthMethods: methods, Scopes: k.Status.Scopes,
+		RevealOnce: k.RevealOnce(),
 	}, endpoints, plaintext)
 	if err != nil {
 		return fmt.Errorf("apikey/%s: %w", k.Name, err)
@@ -90,9 +91,11 @@ func (o *snippetOptions) run(ctx context.Context, r *Root, c client.Client, k *k
 	return err
 }
 
-// endpointsFor are the flags' endpoints, completed from the annotations
-// keyward wrote on the key's snippets ConfigMap.
-func (o *snippetOptions) endpointsFor(ctx context.Context, c client.Client, k *keywardv1.APIKey) (snippets.Endpoints, error) {
+// endpointsFor are the flags' endpoints, completed from those keyward
+// published in the APIKey's status. Never from the snippets ConfigMap:
+// anyone who edits the namespace can change it, and a snippet is the
+// place a person copies a URL from.
+func (o *snippetOptions) endpointsFor(k *keywardv1.APIKey) (snippets.Endpoints, error) {
 	e := o.endpoints
 	if err := e.ValidateSet(); err != nil {
 		return e, err
@@ -100,44 +103,35 @@ func (o *snippetOptions) endpointsFor(ctx context.Context, c client.Client, k *k
 	if e.Decision != "" && e.Token != "" {
 		return e, nil
 	}
-	name := ""
-	if k.Status.Delivery != nil {
-		name = k.Status.Delivery.SnippetsConfigMap
+	if k.Status.Delivery == nil || k.Status.Delivery.Endpoints == nil {
+		return e, fmt.Errorf("apikey/%s has no endpoints in status.delivery.endpoints (keyward publishes them once the key is issued): pass --decision-url and --token-url", k.Name)
 	}
-	if name == "" {
-		return e, fmt.Errorf("apikey/%s has no snippets ConfigMap to take the verifier's endpoints from: pass --decision-url and --token-url", k.Name)
-	}
-	var cm corev1.ConfigMap
-	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: name}, &cm); err != nil {
-		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-			return e, fmt.Errorf("reading the snippets ConfigMap %q of apikey/%s: %w; pass --decision-url and --token-url instead", name, k.Name, err)
-		}
-		return e, err
-	}
+	published := k.Status.Delivery.Endpoints
 	for _, f := range []struct {
-		into       *string
-		annotation string
+		into *string
+		from string
 	}{
-		{&e.Decision, keywardv1.SnippetsDecisionURLAnnotation},
-		{&e.Token, keywardv1.SnippetsTokenURLAnnotation},
-		{&e.API, keywardv1.SnippetsAPIURLAnnotation},
+		{&e.Decision, published.DecisionURL},
+		{&e.Token, published.TokenURL},
+		{&e.API, published.APIURL},
 	} {
 		if *f.into == "" {
-			*f.into = cm.Annotations[f.annotation]
+			*f.into = f.from
 		}
 	}
 	return e, nil
 }
 
-// plaintext reads the key for --with-key, as reveal does, without
-// revealing it: a key shown once stays where it is.
+// plaintext reads the key for --with-key from the delivery Secret. A key
+// shown once is refused: reading it here would not count as its one
+// reveal, and it would stay readable.
 func (o *snippetOptions) plaintext(ctx context.Context, c client.Client, k *keywardv1.APIKey) (string, error) {
+	if k.RevealOnce() {
+		return "", fmt.Errorf("--with-key: apikey/%s is shown once (spec.delivery.revealOnce), and only kubectl keyward reveal may read it: reveal it (KEYWARD_KEY=\"$(kubectl keyward reveal %s)\") and use the snippet without --with-key", k.Name, k.Name)
+	}
 	secret, err := deliverySecret(ctx, c, k)
 	if err != nil {
 		return "", fmt.Errorf("--with-key: %w", err)
-	}
-	if _, held := secret.Data[deliveryKeyField]; !held && string(secret.Data[deliveryRevealedField]) == "true" {
-		return "", fmt.Errorf("--with-key: apikey/%s was revealed and its Secret no longer holds the key; use the snippet without --with-key and KEYWARD_KEY", k.Name)
 	}
 	key, err := deliveredKeyIn(secret, k)
 	if err != nil {

@@ -61,6 +61,8 @@ func TestSnippetRefusals(t *testing.T) {
 	})).To(Succeed())
 	readyKey(t, ns, "foreign", "alice")
 	readyKey(t, ns, "shown", "alice", revealOnce)
+	unread := readyKey(t, ns, "unread", "alice", revealOnce)
+	unreadKey := deliveredKey(t, unread)
 	withSnippets(t, ns, "shown")
 	g.Expect(asAdmin("reveal", "shown", "-n", ns).code).To(Equal(0))
 	for _, tc := range []struct {
@@ -70,9 +72,9 @@ func TestSnippetRefusals(t *testing.T) {
 	}{
 		{"no language", []string{"shown"}, `required flag(s) "lang" not set`},
 		{"unknown language", []string{"shown", "--lang", "cobol"}, `unknown snippet language "cobol"`},
-		{"no snippets ConfigMap", []string{"foreign", "--lang", "curl"}, "has no snippets ConfigMap"},
 		{"a bad URL", []string{"foreign", "--lang", "curl", "--decision-url", "http://v/?q", "--token-url", "http://v/t"}, `decision URL "http://v/?q"`},
-		{"a revealed key with the key", []string{"shown", "--lang", "curl", "--with-key"}, "was revealed and its Secret no longer holds the key"},
+		{"a revealed key with the key", []string{"shown", "--lang", "curl", "--with-key"}, "apikey/shown is shown once (spec.delivery.revealOnce), and only kubectl keyward reveal may read it"},
+		{"a key shown once, unread, with the key", []string{"unread", "--lang", "curl", "--with-key", "--decision-url", "http://v", "--token-url", "http://v/t"}, "apikey/unread is shown once (spec.delivery.revealOnce), and only kubectl keyward reveal may read it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -83,4 +85,17 @@ func TestSnippetRefusals(t *testing.T) {
 		})
 	}
 	g.Expect(asAdmin("snippet", "foreign", "-n", ns, "--lang", "curl", "--decision-url", "http://v", "--token-url", "http://v/t").code).To(Equal(0))
+	// Without its ConfigMap, a key still has the endpoints keyward
+	// published in its status.
+	foreign := asAdmin("snippet", "foreign", "-n", ns, "--lang", "envoy")
+	g.Expect(foreign.code).To(Equal(0), foreign.stderr)
+	g.Expect(foreign.stdout).To(ContainSubstring("keyward-verifier."))
+	g.Expect(deliveredKey(t, unread)).To(Equal(unreadKey), "the refusal read nothing out")
+	g.Expect(getKey(t, ns, "unread").Annotations).NotTo(HaveKey(keywardv1.RevealedAnnotation))
+
+	// Without --with-key, the snippet of a key shown once says where a
+	// pod should read it from.
+	once := asAdmin("snippet", "unread", "-n", ns, "--lang", "curl", "--decision-url", "http://v", "--token-url", "http://v/t")
+	g.Expect(once.code).To(Equal(0), once.stderr)
+	g.Expect(once.stdout).To(ContainSubstring("It is shown once: revealing it empties the delivery"))
 }

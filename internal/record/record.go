@@ -165,7 +165,7 @@ type Reveal struct {
 // Why a plaintext left the delivery Secret.
 const (
 	// RevealRead: someone read it and said so (the APIKey's
-	// keyward.dev/revealed annotation named its generation).
+	// keyward.dev/revealed annotation named its serial).
 	RevealRead = "read"
 	// RevealDeadline: nobody read it within the APIKey's
 	// spec.delivery.revealWithinSeconds.
@@ -353,6 +353,26 @@ func SameContent(a, b Record) bool {
 	ea, errA := json.Marshal(a)
 	eb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && bytes.Equal(ea, eb)
+}
+
+// Clone is a copy of r that shares nothing the manager changes in place
+// (the secrets and the ledger), so that a record kept as "what is
+// published" does not change with the one being worked on.
+func (r Record) Clone() Record {
+	r.Secrets = slices.Clone(r.Secrets)
+	if r.Ledger != nil {
+		l := *r.Ledger
+		if l.Staged != nil {
+			staged := *l.Staged
+			l.Staged = &staged
+		}
+		if l.Revealed != nil {
+			rev := *l.Revealed
+			l.Revealed = &rev
+		}
+		r.Ledger = &l
+	}
+	return r
 }
 
 // Current returns the secret issued last.

@@ -280,3 +280,20 @@ func TestARevealTravelsInTheLedger(t *testing.T) {
 	unrevealed.Ledger = &l
 	g.Expect(SameContent(got, unrevealed)).To(BeFalse(), "a reveal is a change of content")
 }
+
+func TestCloneSharesNothingTheManagerChanges(t *testing.T) {
+	g := NewWithT(t)
+	orig := Record{
+		Secrets: []Secret{{Serial: "a"}},
+		Ledger:  &Ledger{Current: "a", Staged: &Secret{Serial: "b"}, Revealed: &Reveal{Generation: 1}},
+	}
+	c := orig.Clone()
+	c.Secrets[0].Serial = "changed"
+	c.Ledger.Current = "changed"
+	c.Ledger.Staged.Serial = "changed"
+	c.Ledger.Revealed.Generation = 2
+	g.Expect(orig.Secrets[0].Serial).To(Equal("a"))
+	g.Expect(orig.Ledger.Current).To(Equal("a"))
+	g.Expect(orig.Ledger.Staged.Serial).To(Equal("b"))
+	g.Expect(orig.Ledger.Revealed.Generation).To(Equal(int64(1)))
+}

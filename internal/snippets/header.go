@@ -15,6 +15,20 @@ func (s snippet) about() []string {
 	if s.plaintext != "" {
 		return append(lines, "This snippet contains the key itself: keep it out of files, logs and version control.")
 	}
+	if s.RevealOnce {
+		return append(lines,
+			KeyEnv+" holds the key. It is shown once: revealing it empties the delivery",
+			"Secret "+yamlString(s.SecretName)+", so a pod must not read it from there. Reveal it once",
+			"into a Secret of your own and read it from that:",
+			"  kubectl -n "+s.Namespace+" create secret generic my-keyward-key \\",
+			"    --from-literal=key=\"$(kubectl keyward reveal "+s.prefix()+" -n "+s.Namespace+")\"",
+			"  env:",
+			"  - name: "+KeyEnv,
+			"    valueFrom:",
+			"      secretKeyRef: {name: my-keyward-key, key: key}",
+			"Each rotation delivers the new key once: reveal it into that Secret again.",
+		)
+	}
 	return append(lines,
 		KeyEnv+" holds the key. In a pod, from the delivery Secret:",
 		"  env:",

@@ -50,6 +50,10 @@ type Key struct {
 	AuthMethods []string
 	// Scopes are the key's scopes, asked for in token requests.
 	Scopes []string
+	// RevealOnce: the key is shown once (spec.delivery.revealOnce), so
+	// the delivery Secret stops holding it when it is revealed and a pod
+	// must not read it from there.
+	RevealOnce bool
 }
 
 // Endpoints are where the snippets send requests.

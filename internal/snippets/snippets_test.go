@@ -80,6 +80,25 @@ func TestClientSnippetsUseEachMethodOfTheKeyAndNeverTheKey(t *testing.T) {
 	}
 }
 
+// A key shown once leaves its delivery Secret when revealed: a pod told
+// to read it from there would fail from then on.
+func TestClientSnippetsOfAKeyShownOnceNeverPointPodsAtTheDeliverySecret(t *testing.T) {
+	key := testKey()
+	key.RevealOnce = true
+	for _, lang := range []Lang{Curl, Go, Python, JavaScript} {
+		t.Run(string(lang), func(t *testing.T) {
+			g := NewWithT(t)
+			out, err := Render(lang, key, testEndpoints, "")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).NotTo(ContainSubstring(`secretKeyRef: {name: "reporting-key"`))
+			g.Expect(out).To(ContainSubstring("It is shown once: revealing it empties the delivery"))
+			g.Expect(out).To(ContainSubstring(`--from-literal=key="$(kubectl keyward reveal 15a6/abcdefghijklmnop -n payments)"`))
+			g.Expect(out).To(ContainSubstring("secretKeyRef: {name: my-keyward-key, key: key}"))
+			checkSyntax(t, lang, out)
+		})
+	}
+}
+
 func TestProxySnippetsAskTheVerifierAndPassOnlyItsHeaders(t *testing.T) {
 	g := NewWithT(t)
 	for _, decision := range []string{"http://keyward-verifier.keyward-verifier.svc", "https://verifier.example.com:8443/base/"} {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strconv"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/verifier"
 )
 
@@ -44,7 +44,11 @@ func TestAKeyShownOnceKeepsWorkingAtTheVerifier(t *testing.T) {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shown-once"}, apiKey)).To(Succeed())
 		g.Expect(apiKey.Status.SecretGeneration).To(Equal(int64(1)))
 	}).WithTimeout(waitFor).Should(Succeed())
-	patchSpec(g, ns, "shown-once", `{"metadata":{"annotations":{"`+keywardv1.RevealedAnnotation+`":"`+strconv.FormatInt(apiKey.Status.SecretGeneration, 10)+`"}}}`)
+	var delivered corev1.Secret
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shown-once"}, &delivered)).To(Succeed())
+	serial := delivered.Annotations[controllers.SerialAnnotation]
+	g.Expect(serial).NotTo(BeEmpty())
+	patchSpec(g, ns, "shown-once", `{"metadata":{"annotations":{"`+keywardv1.RevealedAnnotation+`":"`+serial+`"}}}`)
 
 	g.Eventually(func(g Gomega) {
 		var sec corev1.Secret
