@@ -21,8 +21,8 @@ import (
 
 // revealAgainst runs reveal for a key shown once against an API server
 // where, once the plugin has set its annotation, only happen does
-// anything (no manager runs), and returns its error and stderr.
-func revealAgainst(t *testing.T, happen func(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, s *corev1.Secret)) (error, string) {
+// anything (no manager runs), and returns its stderr and error.
+func revealAgainst(t *testing.T, happen func(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, s *corev1.Secret)) (string, error) {
 	t.Helper()
 	g := NewWithT(t)
 	id, err := keys.NewID()
@@ -61,7 +61,7 @@ func revealAgainst(t *testing.T, happen func(ctx context.Context, c client.WithW
 	r := &Root{Streams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
 	err = reveal(context.Background(), r, c, k, time.Second)
 	g.Expect(out.String()).To(Equal(key.Plaintext()+"\n"), "the key is printed first, whatever follows")
-	return err, errOut.String()
+	return errOut.String(), err
 }
 
 // emptySecret is what anyone who may edit the namespace can do.
@@ -83,20 +83,20 @@ func setStatus(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, cha
 
 func TestRevealDecidesFromStatusNotFromTheSecret(t *testing.T) {
 	t.Run("the Secret emptied by someone else, nothing recorded", func(t *testing.T) {
-		err, _ := revealAgainst(t, func(ctx context.Context, c client.WithWatch, _ *keywardv1.APIKey, s *corev1.Secret) {
+		_, err := revealAgainst(t, func(ctx context.Context, c client.WithWatch, _ *keywardv1.APIKey, s *corev1.Secret) {
 			emptySecret(ctx, c, s)
 		})
 		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("keyward did not record the reveal in the status of apikey/once within 1s")))
 	})
 	t.Run("a rotation replaced the key printed", func(t *testing.T) {
-		err, _ := revealAgainst(t, func(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, s *corev1.Secret) {
+		_, err := revealAgainst(t, func(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, s *corev1.Secret) {
 			emptySecret(ctx, c, s)
 			setStatus(ctx, c, k, func(st *keywardv1.APIKeyStatus) { st.SecretGeneration = 2 })
 		})
 		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("the key printed (generation 1) was replaced by generation 2 while it was read: keyward no longer delivers it")))
 	})
 	t.Run("keyward recorded the reveal", func(t *testing.T) {
-		err, stderr := revealAgainst(t, func(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, s *corev1.Secret) {
+		stderr, err := revealAgainst(t, func(ctx context.Context, c client.WithWatch, k *keywardv1.APIKey, s *corev1.Secret) {
 			setStatus(ctx, c, k, func(st *keywardv1.APIKeyStatus) {
 				st.Delivery = &keywardv1.DeliveryStatus{RevealedTime: &metav1.Time{Time: time.Now()}}
 			})
