@@ -105,3 +105,20 @@ func (l *LookupKey) GoString() string { return l.String() }
 
 // ValidLookupID reports whether s has the form of a lookup ID.
 func ValidLookupID(s string) bool { return len(s) == LookupIDLength && within(s, &idSet) }
+
+// ParseFor reads a plaintext that should be a key of key ID id, in either
+// format: a keyward key of that ID, or a foreign key, which carries no ID
+// and is taken as id's. Whether it is the right secret is for its hash or
+// fingerprint to say.
+func ParseFor(id, s string) (Key, error) {
+	k, err := Parse(s)
+	switch {
+	case err == nil && k.ID() != id:
+		return Key{}, errors.New("the key belongs to another key ID")
+	case err == nil:
+		return k, nil
+	case strings.HasPrefix(s, Prefix):
+		return Key{}, err
+	}
+	return Foreign(id, s)
+}

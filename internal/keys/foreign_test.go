@@ -153,3 +153,25 @@ func FuzzForeign(f *testing.F) {
 		}
 	})
 }
+
+func TestParseFor(t *testing.T) {
+	g := NewWithT(t)
+	k, _ := Generate("")
+	other, _ := Generate("")
+	k2, err := ParseFor(k.ID(), k.Plaintext())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k2.Equal(k)).To(BeTrue())
+	g.Expect(k2.IsForeign()).To(BeFalse())
+
+	_, err = ParseFor(k.ID(), other.Plaintext())
+	g.Expect(err).To(MatchError(ContainSubstring("another key ID")), "a keyward key of another ID is never taken as foreign")
+	_, err = ParseFor(k.ID(), k.Plaintext()[:Length-1]+"!")
+	g.Expect(err).To(HaveOccurred(), "a damaged keyward key is never taken as foreign")
+
+	f, err := ParseFor(k.ID(), "sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(f.IsForeign()).To(BeTrue())
+	g.Expect(f.ID()).To(Equal(k.ID()))
+	_, err = ParseFor(k.ID(), "short")
+	g.Expect(err).To(HaveOccurred())
+}

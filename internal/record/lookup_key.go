@@ -11,4 +11,9 @@ const (
 	LookupKeyLabelValue = "lookup-key"
 	// LookupKeyDataKey holds the key's 32 bytes.
 	LookupKeyDataKey = "key"
+	// LookupIDLabel carries, on the record Secret of a key imported in a
+	// foreign format, its lookup ID for the record's whole life, the
+	// tombstone's included: the manager finds by it whether a foreign key
+	// is already keyward's, live or revoked.
+	LookupIDLabel = "keyward.dev/lookup-id"
 )
