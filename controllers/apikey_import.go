@@ -157,14 +157,14 @@ func (r *APIKeyReconciler) reimport(ctx context.Context, s *apiKeyState) error {
 		return nil
 	}
 	if k.IsForeign() {
-		// A foreign key names no key ID: it is the one staged if its
-		// lookup ID is the staged secret's.
-		st := s.want.Ledger.Staged
+		// A foreign key names no key ID: it is the one imported if its
+		// lookup ID is the one the record Secret was labelled with when
+		// it was staged (the staged secret itself is gone by now).
 		lk, err := r.lookupKey(ctx)
 		if err != nil {
 			return err
 		}
-		if st == nil || st.LookupID == "" || lk.ID(k.Plaintext()) != st.LookupID {
+		if id := importedLookupID(s); id == "" || lk.ID(k.Plaintext()) != id {
 			return nil
 		}
 	}
