@@ -70,12 +70,10 @@ func reveal(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey, 
 	case !held:
 		return fmt.Errorf("the Secret %q of apikey/%s holds no key: keyward may be replacing it (kubectl keyward describe %s)", secret.Name, k.Name, k.Name)
 	}
-	key, err := keys.Parse(string(raw))
-	switch {
-	case err != nil:
-		return fmt.Errorf("the Secret %q of apikey/%s does not hold a keyward key under %q: %w", secret.Name, k.Name, deliveryKeyField, err)
-	case key.ID() != k.Status.KeyID:
-		return fmt.Errorf("the Secret %q holds a key of key ID %s, not apikey/%s's %s: not printing it", secret.Name, key.ID(), k.Name, k.Status.KeyID)
+	// ParseFor: an imported key of another format is delivered as it is.
+	key, err := keys.ParseFor(k.Status.KeyID, string(raw))
+	if err != nil {
+		return fmt.Errorf("the Secret %q of apikey/%s does not hold a key of key ID %s under %q: %w; not printing it", secret.Name, k.Name, k.Status.KeyID, deliveryKeyField, err)
 	}
 	if _, err := fmt.Fprintln(r.Streams.Out, key.Plaintext()); err != nil {
 		return err
@@ -125,7 +123,7 @@ func markRevealed(ctx context.Context, r *Root, c client.Client, k *keywardv1.AP
 // holds reports whether the Secret still has the key in any field.
 func holds(s *corev1.Secret, key keys.Key) bool {
 	for _, v := range s.Data {
-		if got, err := keys.Parse(string(v)); err == nil && got.Equal(key) {
+		if got, err := keys.ParseFor(key.ID(), string(v)); err == nil && got.Equal(key) {
 			return true
 		}
 	}
