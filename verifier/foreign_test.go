@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -111,9 +112,20 @@ func TestAttackAFloodOfForeignCredentialsRunsNoPBKDF2(t *testing.T) {
 func TestAttackTwoRecordsWithOneLookupIDAreBothRefused(t *testing.T) {
 	g := NewWithT(t)
 	logs := &logLines{}
-	f := newFixture(t, Options{Log: funcr.New(logs.add, funcr.Options{})})
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, Options{Log: funcr.New(logs.add, funcr.Options{}), Metrics: NewMetrics(reg)})
 	l, secret := newLookupKey(t)
 	f.index.SetLookupKey(l)
+	collisions := func() float64 {
+		families, err := reg.Gather()
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, mf := range families {
+			if mf.GetName() == "keyward_verifier_foreign_key_collisions_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
 	first := f.importForeign(l, stripeStyle, "acme/payments/investigations:read")
 	f.publish(first)
 	g.Expect(f.decide(stripeStyle, inScope, access.Environment{}).Result).To(Equal(Permit))
@@ -129,6 +141,7 @@ func TestAttackTwoRecordsWithOneLookupIDAreBothRefused(t *testing.T) {
 	g.Expect(d.Reason).To(Equal(ReasonUnknownKey))
 	g.Expect(d.KeyID).To(BeEmpty(), "neither key is named to the caller")
 	g.Expect(f.v.HashesRun()).To(Equal(before), "a collision hashes nothing")
+	g.Expect(collisions()).To(Equal(1.0))
 
 	joined := strings.Join(logs.all(), "\n")
 	g.Expect(joined).To(ContainSubstring(first.rec.KeyID))
