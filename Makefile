@@ -208,7 +208,8 @@ plugin-release: ## Build the kubectl plugin's release archives (dist/plugin/, on
 		if [ "$$os" = windows ]; then bin=kubectl-keyward.exe; fi; \
 		stage="$$(mktemp -d)"; \
 		CGO_ENABLED=0 GOOS="$$os" GOARCH="$$arch" go build -trimpath -ldflags "-s -w" -o "$$stage/$$bin" ./cmd/kubectl-keyward || exit 1; \
-		tar -C "$$stage" --owner=0 --group=0 --numeric-owner -czf "dist/plugin/kubectl-keyward_$(PLUGIN_VERSION)_$${os}_$${arch}.tar.gz" "$$bin" || exit 1; \
+		files="$$bin"; if [ -f LICENSE ]; then cp LICENSE "$$stage/" && files="$$bin LICENSE"; fi; \
+		tar -C "$$stage" --owner=0 --group=0 --numeric-owner -czf "dist/plugin/kubectl-keyward_$(PLUGIN_VERSION)_$${os}_$${arch}.tar.gz" $$files || exit 1; \
 		rm -rf "$$stage"; echo "built dist/plugin/kubectl-keyward_$(PLUGIN_VERSION)_$${os}_$${arch}.tar.gz"; \
 	done
 	go run ./hack/gen-krew-manifest -version $(PLUGIN_VERSION) -archives dist/plugin -out dist/krew/keyward.yaml

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -173,18 +174,20 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 // CacheOptions keeps only the Secrets keyward wrote (delivery Secrets and
 // key records) in the manager's memory, not every Secret in the cluster,
 // the verifier's objects only from the verifier namespace, where the
-// manager's Role lets it list and watch them, and of ConfigMaps every one
-// there (the verifiers' usage and leak reports, whose labels one selector
-// cannot both match; the verifier namespace holds few others) and keyward's
-// snippets elsewhere.
+// manager's Role lets it list and watch them, and of ConfigMaps the
+// verifiers' usage and leak reports there (their shared label) and
+// keyward's snippets elsewhere. (Snippets of an APIKey in the verifier
+// namespace itself are not cached: keys do not belong there.)
 func CacheOptions(verifierNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
 	inVerifierNamespace := map[string]cache.Config{verifierNamespace: {}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: ours},
+		// In the verifier namespace the verifiers' usage and leak reports
+		// and no other ConfigMap; elsewhere keyward's own (snippets).
 		&corev1.ConfigMap{}: {
 			Namespaces: map[string]cache.Config{
-				verifierNamespace:   {},
+				verifierNamespace:   {LabelSelector: labels.SelectorFromSet(labels.Set{record.VerifierReportLabel: "true"})},
 				cache.AllNamespaces: {LabelSelector: ours},
 			},
 		},
@@ -247,6 +250,9 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	isLeak := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.VerifierNamespace && o.GetLabels()[leak.Label] == "true"
 	})
+	if err := mgr.Add(manager.RunnableFunc(r.labelEarlierReports)); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))

@@ -94,7 +94,7 @@ func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 	}
 
 	if l := key.Status.Leak; l != nil && (old.Leak == nil || !old.Leak.ReportedTime.Equal(&l.ReportedTime)) {
-		r.emit(s, corev1.EventTypeWarning, keywardv1.KeyLeakedReason, audit.Leaked, string(l.Action), leakMessage(key))
+		r.emit(s, corev1.EventTypeWarning, keywardv1.KeyLeakedReason, audit.Leaked, string(l.Action), leakMessage(key, s.leakHitsCurrent))
 	}
 	r.announceVerifier(s)
 	r.announceQuota(s)

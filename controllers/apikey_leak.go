@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,7 +37,9 @@ func (r *APIKeyReconciler) applyLeak(ctx context.Context, s *apiKeyState) (ctrl.
 		return ctrl.Result{}, err
 	}
 	if newest := newestLeak(reports); newest != nil {
-		if st := s.key.Status.Leak; st == nil || newest.ReportedAt.After(st.ReportedTime.Time) {
+		// An action once decided holds: a later report of another of the
+		// key's secrets changes neither it nor what status says of it.
+		if st := s.key.Status.Leak; st == nil || (st.Action == keywardv1.LeakActionNone && newest.ReportedAt.After(st.ReportedTime.Time)) {
 			s.key.Status.Leak = &keywardv1.LeakStatus{
 				URL: newest.URL, Source: newest.Source,
 				ReportedTime: metav1.Time{Time: newest.ReportedAt}, Action: s.leakAction(),
@@ -46,6 +49,14 @@ func (r *APIKeyReconciler) applyLeak(ctx context.Context, s *apiKeyState) (ctrl.
 	st := s.key.Status.Leak
 	if st == nil {
 		return ctrl.Result{}, nil
+	}
+	if st.Action != keywardv1.LeakActionNone && s.want != nil {
+		// Tokens got with the leaked secret before the report must not
+		// outlive the suspension, nor the key's next secret.
+		nb := st.ReportedTime.Time
+		if s.want.TokensNotBefore == nil || s.want.TokensNotBefore.Before(nb) {
+			s.want.TokensNotBefore = &nb
+		}
 	}
 	prefix := s.key.Spec.Owner + "/" + s.key.Status.KeyID
 	switch st.Action {
@@ -60,11 +71,16 @@ func (r *APIKeyReconciler) applyLeak(ctx context.Context, s *apiKeyState) (ctrl.
 			return ctrl.Result{}, nil
 		}
 		l := s.want.Ledger
+		for _, serial := range l.LeakedSerials {
+			s.leakedSerials[serial] = true
+		}
 		if l.Previous != "" && s.leakedSerials[l.Previous] {
 			s.want.Secrets = deleteSerial(s.want.Secrets, l.Previous)
 			l.Previous = ""
 		}
-		if s.leakedSerials[l.Current] || s.leakedSerials[l.Next] {
+		l.LeakedSerials = heldSerials(s.want, s.leakedSerials)
+		s.leakHitsCurrent = s.leakedSerials[l.Current] || s.leakedSerials[l.Next]
+		if s.leakHitsCurrent {
 			// Only the leak may be rotated away: a key suspended for
 			// another reason (its spec, a parent, a policy) waits for that.
 			s.leakSuspended = s.state == record.Active
@@ -72,6 +88,22 @@ func (r *APIKeyReconciler) applyLeak(ctx context.Context, s *apiKeyState) (ctrl.
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// heldSerials are the leaked serials the record still holds, sorted: a
+// secret a rotation dropped never comes back, so it need not be kept.
+func heldSerials(rec *record.Record, leaked map[string]bool) []string {
+	var out []string
+	for _, sec := range rec.Secrets {
+		if leaked[sec.Serial] {
+			out = append(out, sec.Serial)
+		}
+	}
+	if l := rec.Ledger; l.Current != "" && leaked[l.Current] && !slices.Contains(out, l.Current) {
+		out = append(out, l.Current)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func at(url string) string {
@@ -145,7 +177,7 @@ func (r *APIKeyReconciler) announceLeak(ctx context.Context, s *apiKeyState) (ct
 	}
 	err := r.Notifier.Send(ctx, notify.LeakedType, notify.Warning{
 		KeyID: s.key.Status.KeyID, Owner: s.key.Spec.Owner, Namespace: s.key.Namespace, Name: s.key.Name,
-		At: st.ReportedTime.Time, Message: leakMessage(s.key), URL: st.URL, Action: string(st.Action),
+		At: st.ReportedTime.Time, Message: leakMessage(s.key, s.leakHitsCurrent), URL: st.URL, Action: string(st.Action),
 	})
 	if err != nil {
 		notificationFailuresTotal.Inc()
@@ -157,7 +189,9 @@ func (r *APIKeyReconciler) announceLeak(ctx context.Context, s *apiKeyState) (ct
 }
 
 // leakMessage is the Event's and the notification's text.
-func leakMessage(key *keywardv1.APIKey) string {
+// hitsCurrent: under Suspend, the leaked secret was the key's current
+// (or next) one, so the key is suspended.
+func leakMessage(key *keywardv1.APIKey, hitsCurrent bool) string {
 	st := key.Status.Leak
 	prefix := key.Spec.Owner + "/" + key.Status.KeyID
 	when := st.ReportedTime.UTC().Format(time.RFC3339)
@@ -165,6 +199,9 @@ func leakMessage(key *keywardv1.APIKey) string {
 	case keywardv1.LeakActionRevoke:
 		return fmt.Sprintf("Key %s was found published%s (reported %s): keyward revoked it for good. Create a new APIKey and remove the key from where it was published.", prefix, at(st.URL), when)
 	case keywardv1.LeakActionSuspend:
+		if !hitsCurrent {
+			return fmt.Sprintf("Key %s was found published%s (reported %s): the leaked secret was no longer the key's current one, and keyward dropped it at once; the current secret keeps working. Remove the key from where it was published.", prefix, at(st.URL), when)
+		}
 		return fmt.Sprintf("Key %s was found published%s (reported %s): keyward suspended it until its next rotation. Rotate it and remove the key from where it was published.", prefix, at(st.URL), when)
 	}
 	return fmt.Sprintf("Key %s was found published%s (reported %s); it had already expired or been revoked, so nothing changed.", prefix, at(st.URL), when)

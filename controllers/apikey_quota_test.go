@@ -15,6 +15,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
+	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/usage"
 	"github.com/keyward-dev/keyward/verifier"
 )
@@ -111,7 +112,7 @@ func TestVerifierUsageReachesStatusQuota(t *testing.T) {
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: usage.NamePrefix + ns + "-r2", Labels: map[string]string{usage.Label: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: usage.NamePrefix + ns + "-r2", Labels: map[string]string{usage.Label: "true", record.VerifierReportLabel: "true"}},
 		Data:       map[string]string{usage.DataKey: string(r2)},
 	})).To(Succeed())
 	g.Eventually(func(g Gomega) {

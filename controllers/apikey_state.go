@@ -65,6 +65,9 @@ type apiKeyState struct {
 	suspendLeaked bool
 	leakedSerials map[string]bool
 	leakSuspended bool
+	// leakHitsCurrent: a leaked secret is the key's current (or next)
+	// one, not only a previous one a rotation replaced.
+	leakHitsCurrent bool
 }
 
 // rotatable: the key may get a new secret on schedule or on request.

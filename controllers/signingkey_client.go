@@ -31,21 +31,21 @@ func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingK
 	err = r.Client.Get(ctx, client.ObjectKey{Namespace: s.key.Namespace, Name: spec.APIKeyName}, apiKey)
 	switch {
 	case apierrors.IsNotFound(err):
-		s.fail(keywardv1.APIKeyNotReadyReason, "APIKey "+spec.APIKeyName+" does not exist in this namespace.")
+		s.fail(keywardv1.APIKeyNotReadyReason, fmt.Sprintf("APIKey %q does not exist in this namespace.", spec.APIKeyName))
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, err
 	case apiKey.Status.KeyID == "":
-		s.fail(keywardv1.APIKeyNotReadyReason, "APIKey "+spec.APIKeyName+" has no key ID yet.")
+		s.fail(keywardv1.APIKeyNotReadyReason, fmt.Sprintf("APIKey %q has no key ID yet.", spec.APIKeyName))
 		return ctrl.Result{}, nil
 	case apiKey.Spec.Owner != s.key.Spec.Owner:
-		s.fail(keywardv1.OwnerMismatchReason, fmt.Sprintf("spec.owner %q is not the owner of APIKey %s.", s.key.Spec.Owner, spec.APIKeyName))
+		s.fail(keywardv1.OwnerMismatchReason, fmt.Sprintf("spec.owner %q is not the owner of APIKey %q.", s.key.Spec.Owner, spec.APIKeyName))
 		return ctrl.Result{}, nil
 	}
 	bound := r.boundAPIKey(s, kid)
 	if bound != "" && bound != string(apiKey.UID) {
 		s.fail(keywardv1.APIKeyReplacedReason, fmt.Sprintf(
-			"APIKey %s was deleted and created again; this key was enrolled for the APIKey that was deleted (UID %s) and does not follow the new one (UID %s). "+
+			"APIKey %q was deleted and created again; this key was enrolled for the APIKey that was deleted (UID %s) and does not follow the new one (UID %s). "+
 				"Delete this SigningKey and enrol the key again for the new APIKey.", spec.APIKeyName, bound, apiKey.UID))
 		return ctrl.Result{}, nil
 	}
@@ -93,7 +93,7 @@ func (r *SigningKeyReconciler) publishClientKey(ctx context.Context, s *signingK
 	// once and evictions still reach the verifier; but the key cannot be
 	// used while its APIKey is not, and Ready must not say otherwise.
 	if state, why := apiKeyRefused(apiKey); state != "" {
-		s.fail(keywardv1.APIKeyNotReadyReason, "APIKey "+spec.APIKeyName+" is "+state+" ("+why+"), so the verifier refuses this key's assertions.")
+		s.fail(keywardv1.APIKeyNotReadyReason, fmt.Sprintf("APIKey %q is %s (%s), so the verifier refuses this key's assertions.", spec.APIKeyName, state, why))
 	}
 	return ctrl.Result{}, nil
 }

@@ -323,7 +323,7 @@ func TestClientKeyWaitsForItsAPIKey(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		_, c := signingKeyReady(g, sk)
 		g.Expect(c.Reason).To(Equal(keywardv1.APIKeyNotReadyReason))
-		g.Expect(c.Message).To(ContainSubstring("APIKey missing does not exist"))
+		g.Expect(c.Message).To(ContainSubstring(`APIKey "missing" does not exist`))
 	}, timeout, interval).Should(Succeed())
 	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(ContainElement(keywardv1.APIKeyNotReadyReason))
 }
@@ -350,7 +350,7 @@ func TestClientKeyFollowsItsAPIKeysState(t *testing.T) {
 
 	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Suspended = true })
 	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
-		"APIKey assertions is suspended (Suspended), so the verifier refuses this key's assertions.")
+		`APIKey "assertions" is suspended (Suspended), so the verifier refuses this key's assertions.`)
 	got, _ := signingKeyReady(g, sk)
 	rec, _ := signingRecordOf(g, got.Status.KID)
 	g.Expect(rec.KeyID).To(Equal(ak.Status.KeyID), "the record stays published, for the key to work again once resumed")
@@ -361,11 +361,11 @@ func TestClientKeyFollowsItsAPIKeysState(t *testing.T) {
 	past := metav1.NewTime(apiKeyClock.Now().Add(-time.Minute).Truncate(time.Second))
 	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Expiration = &keywardv1.Expiration{At: &past} })
 	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
-		"APIKey assertions is expired (Expired), so the verifier refuses this key's assertions.")
+		`APIKey "assertions" is expired (Expired), so the verifier refuses this key's assertions.`)
 
 	patchKey(g, ak, func(k *keywardv1.APIKey) { k.Spec.Revoked = true })
 	readyAs(metav1.ConditionFalse, keywardv1.APIKeyNotReadyReason,
-		"APIKey assertions is revoked (Revoked), so the verifier refuses this key's assertions.")
+		`APIKey "assertions" is revoked (Revoked), so the verifier refuses this key's assertions.`)
 	g.Eventually(func(g Gomega) []string { return signingEvents(g, sk) }, timeout, interval).Should(ContainElement(keywardv1.APIKeyNotReadyReason))
 }
 

@@ -147,6 +147,9 @@ func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Ti
 	if d, ok := stateDenial(e, now); !ok {
 		return d
 	}
+	if d, ok := tokenIssuedInTime(e, method, claims); !ok {
+		return d
+	}
 	// A token comes from the token endpoint by a secret, an assertion or
 	// a certificate, so a key that still allows any of them may use it;
 	// one got by certificate is bound to it, so a key that allows only
@@ -302,4 +305,15 @@ func (t *Tokens) scopeSet(s string) (tokenScopes, error) {
 		t.scopeSets.Store(s, ts)
 	}
 	return ts, nil
+}
+
+// tokenIssuedInTime denies an access token issued before the record's
+// TokensNotBefore: one minted with a secret reported leaked stays denied
+// once a rotation has lifted the key's suspension.
+func tokenIssuedInTime(e *Entry, method string, claims token.Claims) (Decision, bool) {
+	nb := e.Record.TokensNotBefore
+	if nb == nil || method != record.AuthClientCredentials || !claims.IssuedAt.Before(*nb) {
+		return Decision{}, true
+	}
+	return withKey(deny(ReasonRevoked, "the token was issued before the key's secret was reported leaked"), e), false
 }

@@ -28,17 +28,22 @@ type GitHubLeaksConfig struct {
 	// RefreshIntervalSeconds is how often the keys are read again
 	// (default 3600). A report signed by a key not in the set also reads
 	// them again, at most once every MinRefreshIntervalSeconds (default
-	// 60), so that random identifiers cannot make the verifier hammer the
-	// URL. When reading fails, the last good set stays in use.
+	// 900), and only when the identifier has the shape of GitHub's (64
+	// hex digits), so that random identifiers cannot spend GitHub's
+	// unauthenticated quota (60 reads an hour per address). A 403 or 429
+	// stops all reads until its Retry-After or X-RateLimit-Reset (at most
+	// an hour). When reading fails, the last good set stays in use.
 	RefreshIntervalSeconds    int `json:"refreshIntervalSeconds,omitempty"`
 	MinRefreshIntervalSeconds int `json:"minRefreshIntervalSeconds,omitempty"`
-	// MaxBodyBytes bounds a report's body (default 1 MiB, at most 10 MiB);
-	// a longer one is refused with 413.
+	// MaxBodyBytes bounds a report's body (default 256 KiB, at most
+	// 10 MiB); a longer one is refused with 413. At most four bodies are
+	// read at once; a fifth report is answered 503 with Retry-After.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
 	// MaxTokens bounds the tokens of one report (default 100, at most
-	// 1000); more are refused with 413. Every token whose key ID is known
-	// costs a PBKDF2 computation, taken from the verifier's hashing
-	// budget (--hash-concurrency, --hash-queue).
+	// 1000); more are refused with 413. A token whose key ID is known
+	// and that this replica has not decided before costs a PBKDF2
+	// computation, run on one hashing slot at most and only while no
+	// request waits for one, within a budget per key ID.
 	MaxTokens int `json:"maxTokens,omitempty"`
 	// DecideTimeoutSeconds bounds the time spent deciding one report's
 	// tokens (default 5); a report not decided in time is answered 503,
@@ -56,7 +61,7 @@ type githubLeakSettings struct {
 }
 
 const (
-	defaultLeakMaxBody   = 1 << 20
+	defaultLeakMaxBody   = 256 << 10
 	maxLeakMaxBody       = 10 << 20
 	defaultLeakMaxTokens = 100
 	maxLeakMaxTokens     = 1000
@@ -66,7 +71,7 @@ func (c GitHubLeaksConfig) compile() (githubLeakSettings, error) {
 	s := githubLeakSettings{
 		url: c.PublicKeysURL, file: c.PublicKeysFile,
 		refresh:       secondsOr(c.RefreshIntervalSeconds, 3600),
-		minRefresh:    secondsOr(c.MinRefreshIntervalSeconds, 60),
+		minRefresh:    secondsOr(c.MinRefreshIntervalSeconds, 900),
 		maxBody:       c.MaxBodyBytes,
 		maxTokens:     c.MaxTokens,
 		decideTimeout: secondsOr(c.DecideTimeoutSeconds, 5),

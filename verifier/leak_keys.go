@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,6 +45,8 @@ type reporterKeys struct {
 	reading  sync.Mutex
 	lastRead time.Time
 	failing  bool
+	// limitedUntil: the server rate-limited us; no read before then.
+	limitedUntil time.Time
 }
 
 // lookup returns the key with identifier id, reading the set again when it
@@ -56,8 +60,13 @@ func (k *reporterKeys) lookup(ctx context.Context, id string) (*ecdsa.PublicKey,
 	if pub := k.get(id); pub != nil { // read by whoever held the lock
 		return pub, nil
 	}
-	if !k.lastRead.IsZero() && k.clock.Since(k.lastRead) < k.minRefresh {
-		return nil, errUnknownSigningKey
+	if !k.lastRead.IsZero() {
+		// Once the set was read, only an identifier shaped like GitHub's
+		// is a reason to ask again: its unauthenticated quota is small
+		// and per address.
+		if !gitHubKeyIdentifier.MatchString(id) || k.clock.Since(k.lastRead) < k.minRefresh {
+			return nil, errUnknownSigningKey
+		}
 	}
 	if err := k.readLocked(ctx); err != nil {
 		return nil, fmt.Errorf("%w (reading the set again failed: %v)", errUnknownSigningKey, err)
@@ -82,8 +91,15 @@ func (k *reporterKeys) refresh(ctx context.Context) error {
 }
 
 func (k *reporterKeys) readLocked(ctx context.Context) error {
-	k.lastRead = k.clock.Now()
+	now := k.clock.Now()
+	if now.Before(k.limitedUntil) {
+		return fmt.Errorf("the key set's server limits reads until %s", k.limitedUntil.UTC().Format(time.RFC3339))
+	}
+	k.lastRead = now
 	keys, err := k.fetch(ctx)
+	if limited, ok := errors.AsType[*rateLimitedError](err); ok {
+		k.limitedUntil = limited.until
+	}
 	if err != nil {
 		if !k.failing {
 			k.log.Error(err, "reading the leak reporter's public keys failed; the last good set stays in use", "source", k.source())
@@ -144,6 +160,9 @@ func (k *reporterKeys) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, 
 			return nil, err
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests {
+			return nil, &rateLimitedError{status: resp.Status, until: k.limitEnd(resp)}
+		}
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("GET %s: %s", k.url, resp.Status)
 		}
@@ -154,8 +173,47 @@ func (k *reporterKeys) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, 
 			return nil, fmt.Errorf("GET %s: the key set exceeds %d bytes", k.url, maxKeySetBytes)
 		}
 	}
-	return parseReporterKeys(body)
+	keys, skipped, err := parseReporterKeys(body)
+	if len(skipped) > 0 && err == nil {
+		k.log.Info("the leak reporter's key set holds keys that are not ECDSA P-256; they are skipped", "source", k.source(), "skipped", skipped)
+	}
+	return keys, err
 }
+
+// rateLimitedError: the key set's server refused the read for its rate
+// limit; it is not asked again before until.
+type rateLimitedError struct {
+	status string
+	until  time.Time
+}
+
+func (e *rateLimitedError) Error() string {
+	return fmt.Sprintf("%s: rate limited until %s", e.status, e.until.UTC().Format(time.RFC3339))
+}
+
+// maxRateLimitWait bounds how long a server's rate-limit headers can keep
+// the set from being read again.
+const maxRateLimitWait = time.Hour
+
+// limitEnd is when a rate-limited server may be asked again: Retry-After,
+// else GitHub's X-RateLimit-Reset, else minRefresh from now.
+func (k *reporterKeys) limitEnd(resp *http.Response) time.Time {
+	now := k.clock.Now()
+	until := now.Add(k.minRefresh)
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		until = now.Add(time.Duration(s) * time.Second)
+	} else if reset, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		until = time.Unix(reset, 0)
+	}
+	if limit := now.Add(maxRateLimitWait); until.After(limit) {
+		return limit
+	}
+	return until
+}
+
+// gitHubKeyIdentifier is the shape of GitHub's key identifiers (a SHA-256
+// in hex); only such an identifier makes the set be read again.
+var gitHubKeyIdentifier = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // reporterKeySet is GitHub's document of secret scanning's signing keys.
 type reporterKeySet struct {
@@ -166,34 +224,57 @@ type reporterKeySet struct {
 	} `json:"public_keys"`
 }
 
-// parseReporterKeys refuses a whole set with a bad entry: a set half read
-// could drop the key reports are signed with while looking fine.
-func parseReporterKeys(b []byte) (map[string]*ecdsa.PublicKey, error) {
+// parseReporterKeys refuses a whole set with a malformed entry: a set half
+// read could drop the key reports are signed with while looking fine. A
+// well-formed key of another algorithm (GitHub may publish others beside
+// its ECDSA P-256 keys) is skipped and named in skipped.
+func parseReporterKeys(b []byte) (out map[string]*ecdsa.PublicKey, skipped []string, err error) {
 	var set reporterKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
-		return nil, fmt.Errorf("the key set is not JSON of the form {\"public_keys\":[…]}: %w", err)
+		return nil, nil, fmt.Errorf("the key set is not JSON of the form {\"public_keys\":[…]}: %w", err)
 	}
 	if len(set.PublicKeys) == 0 {
-		return nil, errors.New("the key set holds no public_keys")
+		return nil, nil, errors.New("the key set holds no public_keys")
 	}
-	out := make(map[string]*ecdsa.PublicKey, len(set.PublicKeys))
+	out = make(map[string]*ecdsa.PublicKey, len(set.PublicKeys))
 	for i, e := range set.PublicKeys {
 		if e.KeyIdentifier == "" {
-			return nil, fmt.Errorf("public_keys[%d] has no key_identifier", i)
+			return nil, nil, fmt.Errorf("public_keys[%d] has no key_identifier", i)
 		}
 		blk, _ := pem.Decode([]byte(e.Key))
 		if blk == nil || blk.Type != "PUBLIC KEY" {
-			return nil, fmt.Errorf("public_keys[%d] (%s): key is not a PEM PUBLIC KEY", i, e.KeyIdentifier)
+			return nil, nil, fmt.Errorf("public_keys[%d] (%s): key is not a PEM PUBLIC KEY", i, e.KeyIdentifier)
 		}
 		pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("public_keys[%d] (%s): %w", i, e.KeyIdentifier, err)
+			return nil, nil, fmt.Errorf("public_keys[%d] (%s): %w", i, e.KeyIdentifier, err)
 		}
 		ec, ok := pub.(*ecdsa.PublicKey)
 		if !ok || ec.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("public_keys[%d] (%s): key is not an ECDSA P-256 key", i, e.KeyIdentifier)
+			skipped = append(skipped, fmt.Sprintf("%s (%T)", e.KeyIdentifier, pub))
+			continue
 		}
 		out[e.KeyIdentifier] = ec
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, skipped, errors.New("the key set holds no ECDSA P-256 key")
+	}
+	return out, skipped, nil
+}
+
+// httpsOnly refuses a redirect away from https: the key set decides which
+// reports are believed, and must not be read in the clear.
+func httpsOnly(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("refusing the redirect to %s: the key set is read over https only", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }

@@ -33,7 +33,13 @@ type LeakReports struct {
 type githubLeaks struct {
 	settings githubLeakSettings
 	keys     *reporterKeys
+	// bodies holds a slot per report body being read.
+	bodies chan struct{}
 }
+
+// maxBodiesInFlight bounds the memory report bodies take: at most this
+// many times maxBodyBytes, whoever sends them.
+const maxBodiesInFlight = 4
 
 // LeakReportsOptions are what a LeakReports needs besides its
 // configuration.
@@ -65,8 +71,10 @@ func NewLeakReports(c LeakReportsConfig, o LeakReportsOptions) (*LeakReports, er
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &LeakReports{sink: o.Sink, clock: o.Clock, github: &githubLeaks{settings: s, keys: &reporterKeys{
-		url: s.url, file: s.file, client: o.HTTPClient, clock: o.Clock, minRefresh: s.minRefresh,
+	client := *o.HTTPClient
+	client.CheckRedirect = httpsOnly(client.CheckRedirect)
+	return &LeakReports{sink: o.Sink, clock: o.Clock, github: &githubLeaks{settings: s, bodies: make(chan struct{}, maxBodiesInFlight), keys: &reporterKeys{
+		url: s.url, file: s.file, client: &client, clock: o.Clock, minRefresh: s.minRefresh,
 		log: o.Log.WithName("leak-reports"),
 	}}}, nil
 }

@@ -227,11 +227,11 @@ func TestLeakReporterKeysRefreshOnAnUnknownIdentifierAtMostOncePerInterval(t *te
 
 	// GitHub rotates its key: a report signed by the new one verifies
 	// once the interval has passed.
-	lf.rep.AddKey("key-2")
-	rec, _ = lf.send(signed(lf.rep, "key-2", body))
+	lf.rep.AddKey(rotatedGitHubKey)
+	rec, _ = lf.send(signed(lf.rep, rotatedGitHubKey, body))
 	g.Expect(rec.Code).To(Equal(http.StatusUnauthorized))
 	lf.keysClock.Step(61 * time.Second)
-	rec, _ = lf.send(signed(lf.rep, "key-2", body))
+	rec, _ = lf.send(signed(lf.rep, rotatedGitHubKey, body))
 	g.Expect(rec.Code).To(Equal(http.StatusOK), rec.Body.String())
 	g.Expect(lf.rep.Fetches()).To(Equal(int64(2)))
 }

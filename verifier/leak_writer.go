@@ -32,7 +32,7 @@ func (w LeakWriter) Leaked(ctx context.Context, r leak.Report) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: leak.Name(r.KeyID, r.Serial), Namespace: w.Namespace,
-			Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: r.KeyID},
+			Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: r.KeyID, record.VerifierReportLabel: "true"},
 		},
 		Data: map[string]string{leak.DataKey: string(data)},
 	}

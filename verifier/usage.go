@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/usage"
 )
 
@@ -121,7 +122,7 @@ func (u *UsageReporter) report(ctx context.Context, name string) {
 		return
 	}
 	apply := corev1ac.ConfigMap(name, u.Namespace).
-		WithLabels(map[string]string{usage.Label: "true"}).
+		WithLabels(map[string]string{usage.Label: "true", record.VerifierReportLabel: "true"}).
 		WithData(map[string]string{usage.DataKey: string(data)})
 	if u.PodUID != "" {
 		apply.WithOwnerReferences(metav1ac.OwnerReference().

@@ -132,9 +132,12 @@ type SigningKeyRotation struct {
 type ClientKey struct {
 	// apiKeyName is the APIKey, in this namespace, the client
 	// authenticates as. Its spec.authMethods must include ClientAssertion.
+	// An object name (a DNS subdomain): keyward quotes it in conditions and
+	// Events, which must carry no control characters.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	APIKeyName string `json:"apiKeyName"`
 
 	// publicKey is a PEM "PUBLIC KEY" block or a JWK (JSON) of an RSA key

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -50,9 +50,10 @@ func newCheckCommand(r *Root) *cobra.Command {
 		Short: "Check that keyward works here: CRDs served, webhook reachable, verifier available",
 		Long: `check answers "can I use keyward in this namespace?":
   crds      the API server serves keyward.dev/v1alpha1 with every keyward kind;
-  webhook   a server-side dry-run create of an APIKey in the namespace reaches
-            keyward's admission webhook (a refusal by policy counts as reached;
-            "failed calling webhook" does not);
+  webhook   a server-side dry-run create of an APIKey of a role no KeyPolicy
+            defines is refused by keyward's admission webhook, as it must be
+            (admitted: keyward does not judge keys here; a webhook the API
+            server failed to call is named);
   verifier  the verifier Deployment has an available replica (when you may read
             it), or else the APIKeys of the namespace report VerifierAvailable.
 Each failed check says why; the exit code is 1 when one fails. --wait retries
@@ -104,7 +105,7 @@ func (o *checkOptions) run(ctx context.Context, r *Root) error {
 			verdict = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(r.Streams.Out, "%-4s  %-8s  %s\n", verdict, res.name, res.reason)
+		fmt.Fprintf(r.Streams.Out, "%-4s  %-8s  %s\n", verdict, res.name, terminalText(res.reason))
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", failed, len(results))
@@ -169,6 +170,13 @@ func checkCRDs(dc discovery.DiscoveryInterface) checkResult {
 	return res
 }
 
+// probeRole is a role no KeyPolicy defines (keyward's reserved name),
+// which keyward's webhook always refuses (internal/policy: an undefined
+// role is a violation whatever the default policy). So the probe tells
+// keyward's webhook apart from an API server that admits APIKeys without
+// it: admitted means keyward did not judge the key.
+const probeRole = "keyward-check-undefined-role"
+
 // probeKey is what the webhook check asks the API server to create, as a
 // dry run: nothing is stored and no key is issued.
 func probeKey(ns string) *keywardv1.APIKey {
@@ -177,7 +185,7 @@ func probeKey(ns string) *keywardv1.APIKey {
 		Spec: keywardv1.APIKeySpec{
 			Owner:       "keyward-check",
 			Description: "kubectl keyward check: a server-side dry run, never stored",
-			Scopes:      []keywardv1.Scope{"keyward/check/probe:read"},
+			Role:        probeRole,
 		},
 	}
 }
@@ -185,39 +193,41 @@ func probeKey(ns string) *keywardv1.APIKey {
 func checkWebhook(ctx context.Context, c client.Client, ns string) checkResult {
 	res := checkResult{name: "webhook"}
 	err := c.Create(ctx, probeKey(ns), client.DryRunAll, client.FieldOwner(FieldManager))
+	failed := failedWebhook(err)
 	switch {
 	case err == nil:
-	case webhookUnreachable(err):
-		res.reason = "keyward's webhook is unreachable, so no APIKey can be created or changed: " + err.Error()
-		return res
+		res.reason = fmt.Sprintf("a dry-run APIKey of role %q, which keyward's webhook refuses, was admitted: keyward's webhook did not judge it, so APIKeys here are admitted without keyward's policy checks", probeRole)
+		if registered, err := webhookRegistered(ctx, c); err == nil && !registered {
+			res.reason += fmt.Sprintf(" (no validating webhook %q is registered)", apiKeyWebhookName)
+		}
 	case deniedByWebhook(err):
-		res.ok, res.reason = true, "reachable; it refused the probe key by policy here: "+err.Error()
-		return res
+		res.ok, res.reason = true, fmt.Sprintf("reachable; it refused the probe key (role %q is defined by no KeyPolicy), as it must", probeRole)
+	case failed == apiKeyWebhookName:
+		res.reason = "keyward's webhook is unreachable, so no APIKey can be created or changed: " + err.Error()
+	case failed != "":
+		res.reason = fmt.Sprintf("the API server could not call webhook %q (not keyward's), so APIKeys cannot be created here and keyward's webhook was not reached: %v", failed, err)
 	case apierrors.IsForbidden(err):
 		res.reason = fmt.Sprintf("you may not create APIKeys in namespace %q, so the webhook cannot be probed here: %v", ns, err)
-		return res
 	default:
-		res.reason = "the probe key was refused before the webhook: " + err.Error()
-		return res
-	}
-	// Admitted: by the webhook, or by an API server that has none
-	// registered. Tell them apart when the configuration is readable.
-	registered, err := webhookRegistered(ctx, c)
-	switch {
-	case err != nil:
-		res.ok, res.reason = true, "a dry-run APIKey was admitted (webhook configurations are not readable to you, so whether keyward's webhook judged it is not confirmed)"
-	case !registered:
-		res.reason = fmt.Sprintf("no validating webhook %q is registered: APIKeys are admitted without keyward's policy checks", apiKeyWebhookName)
-	default:
-		res.ok, res.reason = true, "reachable; it admitted a dry-run APIKey"
+		res.reason = "the probe key was refused before keyward's webhook: " + err.Error()
 	}
 	return res
 }
 
-// webhookUnreachable: the API server could not call a webhook (connection,
-// TLS, timeout), as opposed to a webhook that answered no.
-func webhookUnreachable(err error) bool {
-	return strings.Contains(err.Error(), "failed calling webhook")
+// failedWebhookName finds the webhook the API server could not call
+// (connection, TLS, timeout), as opposed to one that answered no.
+var failedWebhookName = regexp.MustCompile(`failed calling webhook "([^"]+)"`)
+
+// failedWebhook is the name of the webhook the API server failed to call,
+// or "".
+func failedWebhook(err error) string {
+	if err == nil {
+		return ""
+	}
+	if m := failedWebhookName.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 func deniedByWebhook(err error) bool {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
@@ -82,7 +83,7 @@ func TestCheckPassesWhereKeywardWorks(t *testing.T) {
 	g.Expect(res.code).To(Equal(0), res.stdout+res.stderr)
 	g.Expect(verdicts(res.stdout)).To(Equal(map[string]string{"crds": "ok", "webhook": "ok", "verifier": "ok"}))
 	g.Expect(res.stdout).To(ContainSubstring("keyward.dev/v1alpha1 serves APIKey, KeyPolicy, SigningKey"))
-	g.Expect(res.stdout).To(ContainSubstring("reachable; it admitted a dry-run APIKey"))
+	g.Expect(res.stdout).To(ContainSubstring(`reachable; it refused the probe key (role "keyward-check-undefined-role" is defined by no KeyPolicy), as it must`))
 	g.Expect(res.stdout).To(ContainSubstring("deployment " + verifierNS + "/keyward-verifier has 1 available replicas"))
 	var list keywardv1.APIKeyList
 	g.Expect(admin.List(context.Background(), &list)).To(Succeed())
@@ -125,38 +126,112 @@ func TestCheckWaitsForTheVerifier(t *testing.T) {
 	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("verifier", "ok"))
 }
 
-// A webhook the API server cannot call (here one of the test's own on a
-// closed port, for this namespace only) fails the check as unreachable.
-func TestCheckTellsAnUnreachableWebhook(t *testing.T) {
+// unreachableWebhook registers a validating webhook of name for APIKeys
+// of namespace ns only, on a closed port: the API server cannot call it.
+func unreachableWebhook(t *testing.T, name, ns string) {
+	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
-	verifierNS := verifierDeployment(t, 1)
-	ns := namespace(t, map[string]string{"keyward-test/webhook": "unreachable"})
 	fail := admissionregistrationv1.Fail
 	none := admissionregistrationv1.SideEffectClassNone
 	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "unreachable-" + ns},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "unreachable.keyward-test.dev",
+			Name:                    name,
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
 			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"keyward.dev"}, APIVersions: []string{"*"}, Resources: []string{"apikeys"}}}},
 			FailurePolicy:           &fail,
 			SideEffects:             &none,
 			AdmissionReviewVersions: []string{"v1"},
-			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"keyward-test/webhook": "unreachable"}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}},
 			TimeoutSeconds:          ptr.To[int32](2),
 		}},
 	}
 	g.Expect(admin.Create(ctx, cfg)).To(Succeed())
-	defer func() { g.Expect(admin.Delete(ctx, cfg)).To(Succeed()) }()
+	t.Cleanup(func() { NewWithT(t).Expect(admin.Delete(ctx, cfg)).To(Succeed()) })
+}
+
+// keyward's webhook, registered where the API server cannot call it (for
+// this namespace only), fails the check as unreachable.
+func TestCheckTellsAnUnreachableWebhook(t *testing.T) {
+	g := NewWithT(t)
+	verifierNS := verifierDeployment(t, 1)
+	ns := namespace(t, nil)
+	unreachableWebhook(t, apiKeyWebhookName, ns)
 
 	g.Eventually(func(g Gomega) {
 		res := asAdmin("check", "-n", ns, "--verifier-namespace", verifierNS)
 		g.Expect(res.code).To(Equal(1))
 		g.Expect(verdicts(res.stdout)).To(Equal(map[string]string{"crds": "ok", "webhook": "FAIL", "verifier": "ok"}))
 		g.Expect(res.stdout).To(ContainSubstring(`keyward's webhook is unreachable, so no APIKey can be created or changed`))
-		g.Expect(res.stdout).To(ContainSubstring(`failed calling webhook "unreachable.keyward-test.dev"`))
+		g.Expect(res.stdout).To(ContainSubstring(`failed calling webhook "vapikey.keyward.dev"`))
 	}, waitFor).Should(Succeed())
+}
+
+// Another webhook the API server cannot call is named, and keyward's is
+// not blamed for it.
+func TestCheckNamesAForeignWebhookThatFailed(t *testing.T) {
+	g := NewWithT(t)
+	verifierNS := verifierDeployment(t, 1)
+	ns := namespace(t, nil)
+	unreachableWebhook(t, "unreachable.example.com", ns)
+
+	g.Eventually(func(g Gomega) {
+		res := asAdmin("check", "-n", ns, "--verifier-namespace", verifierNS)
+		g.Expect(res.code).To(Equal(1))
+		g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("webhook", "FAIL"))
+		g.Expect(res.stdout).To(ContainSubstring(`the API server could not call webhook "unreachable.example.com" (not keyward's)`))
+		g.Expect(res.stdout).NotTo(ContainSubstring("keyward's webhook is unreachable"))
+	}, waitFor).Should(Succeed())
+}
+
+// Without keyward's webhook the API server admits any APIKey: a namespace
+// editor, who may not read webhook configurations, must not be told the
+// webhook works.
+func TestCheckFailsWhereKeywardsWebhookIsNotRegistered(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t, nil)
+	user := tenant(t, "editor-"+ns, ns)
+	var list admissionregistrationv1.ValidatingWebhookConfigurationList
+	g.Expect(admin.List(ctx, &list)).To(Succeed())
+	var keywards []admissionregistrationv1.ValidatingWebhookConfiguration
+	for _, cfg := range list.Items {
+		for _, wh := range cfg.Webhooks {
+			if wh.Name == apiKeyWebhookName && cfg.DeletionTimestamp == nil {
+				err := admin.Delete(ctx, &cfg)
+				g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+				if err == nil {
+					keywards = append(keywards, cfg)
+				}
+				break
+			}
+		}
+	}
+	g.Expect(keywards).NotTo(BeEmpty())
+	defer restoreWebhooks(t, ns, keywards)
+
+	g.Eventually(func(g Gomega) {
+		res := plugin(user, "", "check", "-n", ns)
+		g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("webhook", "FAIL"))
+		g.Expect(res.stdout).To(ContainSubstring(`a dry-run APIKey of role "keyward-check-undefined-role", which keyward's webhook refuses, was admitted`))
+		g.Expect(res.code).To(Equal(1))
+	}, waitFor).Should(Succeed())
+}
+
+// restoreWebhooks registers the configurations again and waits until the
+// API server calls keyward's webhook again, for the tests that follow.
+func restoreWebhooks(t *testing.T, ns string, cfgs []admissionregistrationv1.ValidatingWebhookConfiguration) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	for _, cfg := range cfgs {
+		cfg.ResourceVersion, cfg.UID = "", ""
+		g.Expect(admin.Create(ctx, &cfg)).To(Succeed())
+	}
+	g.Eventually(func() bool {
+		err := admin.Create(ctx, probeKey(ns), client.DryRunAll)
+		return err != nil && deniedByWebhook(err)
+	}, waitFor).Should(BeTrue())
 }
 
 // A KeyPolicy that refuses the probe's scope proves the webhook answered:
@@ -180,7 +255,7 @@ func TestCheckTellsARefusalByPolicyFromAnUnreachableWebhook(t *testing.T) {
 		res := asAdmin("check", "-n", ns, "--verifier-namespace", verifierNS)
 		g.Expect(res.code).To(Equal(0), res.stdout+res.stderr)
 		g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("webhook", "ok"))
-		g.Expect(res.stdout).To(ContainSubstring("reachable; it refused the probe key by policy here"))
+		g.Expect(res.stdout).To(ContainSubstring("reachable; it refused the probe key"))
 	}, waitFor).Should(Succeed())
 }
 
@@ -199,7 +274,7 @@ func TestCheckAsANamespaceEditor(t *testing.T) {
 	res := plugin(user, "", "check", "-n", ns)
 	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("crds", "ok"))
 	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("webhook", "ok"))
-	g.Expect(res.stdout).To(ContainSubstring("webhook configurations are not readable to you"))
+	g.Expect(res.stdout).To(ContainSubstring("reachable; it refused the probe key"))
 	// envtest runs no Pods: the manager reports its verifier unavailable.
 	g.Expect(verdicts(res.stdout)).To(HaveKeyWithValue("verifier", "FAIL"))
 	g.Expect(res.stdout).To(ContainSubstring(`deployment keyward-verifier/keyward-verifier: deployments.apps "keyward-verifier" is forbidden`))

@@ -26,6 +26,8 @@ func TestKeyNamesComplete(t *testing.T) {
 	readyKey(t, ns, "alice-ci", "alice")
 	readyKey(t, ns, "alice-prod", "alice")
 	readyKey(t, ns, "bob-ci", "bob")
+	// A key of another namespace whose name matches is not offered.
+	readyKey(t, namespace(t, nil), "alice-elsewhere", "alice")
 
 	for _, cmd := range []string{"describe", "rotate", "revoke", "get"} {
 		res := asAdmin("__complete", cmd, "-n", ns, "ali")

@@ -20,7 +20,7 @@ func (r *Root) confirm(yes bool, question string) error {
 	if yes {
 		return nil
 	}
-	fmt.Fprintf(r.Streams.ErrOut, "%s [y/N]: ", question)
+	fmt.Fprintf(r.Streams.ErrOut, "%s [y/N]: ", terminalText(question))
 	answer, _ := bufio.NewReader(r.Streams.In).ReadString('\n')
 	if !isTerminal(r.Streams.In) {
 		// Nobody's typing echoed the answer and its newline.

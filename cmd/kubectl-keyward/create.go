@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -169,18 +168,16 @@ func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *ke
 		r.Messagef("apikey/%s created (server dry run): the API server and keyward accept it; nothing was created", k.Name)
 		return nil
 	}
+	// k is now what the API server created, with its UID: the wait and the
+	// Secret must be this object's, not whatever holds the name later.
 	r.Messagef("apikey/%s created; waiting up to %s for keyward to issue it", k.Name, o.timeout)
-	ready, err := waitReady(ctx, c, client.ObjectKeyFromObject(k), o.timeout)
+	ready, err := waitReadyKey(ctx, c, k, o.timeout)
 	if err != nil {
 		return err
 	}
-	var secret corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ready.Namespace, Name: ready.Status.SecretName}, &secret); err != nil {
-		return fmt.Errorf("apikey/%s is Ready but its Secret %q cannot be read: %w", ready.Name, ready.Status.SecretName, err)
-	}
-	plaintext := secret.Data[deliveryKeyField]
-	if len(plaintext) == 0 {
-		return fmt.Errorf("apikey/%s is Ready but its Secret %q holds no key", ready.Name, ready.Status.SecretName)
+	key, err := readDeliveredKey(ctx, c, ready)
+	if err != nil {
+		return err
 	}
 	if ready.RevealOnce() {
 		// Creating is the one reveal: the same as reveal, with the
@@ -190,18 +187,21 @@ func (o *createOptions) run(ctx context.Context, r *Root, c client.Client, k *ke
 	}
 	r.Messagef("apikey/%s is Ready: prefix %s. The key follows on stdout, printed this once; keyward keeps it in Secret %q.",
 		ready.Name, ready.Status.Prefix, ready.Status.SecretName)
-	_, err = fmt.Fprintln(r.Streams.Out, string(plaintext))
+	_, err = fmt.Fprintln(r.Streams.Out, key.Plaintext())
 	return err
 }
 
-// waitReady waits until keyward has reconciled the key's current spec and
-// says it is Ready. A timeout names the Ready condition keyward last set,
-// which says why (a policy violation, a Secret of that name that is not
+// waitReadyKey waits until keyward has reconciled the current spec of the
+// APIKey made (or resolved) as made and says it is Ready. It follows that
+// object, not its name: it fails as soon as the name is gone or belongs to
+// another APIKey (deleted and created again by anyone who may edit the
+// namespace). A timeout names the Ready condition keyward last set, which
+// says why (a policy violation, a Secret of that name that is not
 // keyward's…).
-func waitReady(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration) (*keywardv1.APIKey, error) {
+func waitReadyKey(ctx context.Context, c client.Client, made *keywardv1.APIKey, timeout time.Duration) (*keywardv1.APIKey, error) {
 	var k keywardv1.APIKey
 	err := pollUntil(ctx, timeout, func() (bool, error) {
-		if err := c.Get(ctx, key, &k); err != nil {
+		if err := getSameKey(ctx, c, made, &k); err != nil {
 			return false, err
 		}
 		ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition)
@@ -214,7 +214,7 @@ func waitReady(ctx context.Context, c client.Client, key client.ObjectKey, timeo
 		return nil, err
 	}
 	if ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition); ready != nil {
-		return nil, fmt.Errorf("apikey/%s is not Ready after %s: %s: %s", key.Name, timeout, ready.Reason, ready.Message)
+		return nil, fmt.Errorf("apikey/%s is not Ready after %s: %s: %s", made.Name, timeout, ready.Reason, ready.Message)
 	}
-	return nil, fmt.Errorf("apikey/%s is not Ready after %s and has no Ready condition: is the keyward manager running? (kubectl keyward check)", key.Name, timeout)
+	return nil, fmt.Errorf("apikey/%s is not Ready after %s and has no Ready condition: is the keyward manager running? (kubectl keyward check)", made.Name, timeout)
 }

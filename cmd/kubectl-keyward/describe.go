@@ -10,6 +10,7 @@ import (
 	"github.com/liggitt/tabwriter"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,7 +95,7 @@ func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) erro
 		if value == "" {
 			value = "<none>"
 		}
-		fmt.Fprintf(w, "%s:\t%s\n", name, value)
+		fmt.Fprintf(w, "%s:\t%s\n", name, terminalValue(value, "\t"))
 	}
 	field("Name", k.Name)
 	field("Namespace", k.Namespace)
@@ -142,7 +143,8 @@ func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) erro
 		fmt.Fprintln(w, "  Type\tStatus\tReason\tLast Transition\tMessage")
 		fmt.Fprintln(w, "  ----\t------\t------\t---------------\t-------")
 		for _, cond := range k.Status.Conditions {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, cond.LastTransitionTime.UTC().Format("2006-01-02T15:04:05Z"), cond.Message)
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", terminalCell(cond.Type), terminalCell(string(cond.Status)), terminalCell(cond.Reason),
+				cond.LastTransitionTime.UTC().Format("2006-01-02T15:04:05Z"), terminalValue(cond.Message, messageContinuation))
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -170,14 +172,30 @@ func deliveryPointer(k *keywardv1.APIKey) string {
 		secret, deliveryKeyField, secret, k.Namespace, deliveryKeyField)
 }
 
+// messageContinuation puts a message's further lines under the Message
+// column of the conditions and Events tables (its fifth).
+const messageContinuation = "  \t\t\t\t"
+
+// keyState is what the verifier does with the key now, in the words of
+// the Ready condition the manager writes: the spec alone says nothing of a
+// suspended parent, a leak, an expiry or a policy violation.
 func keyState(k *keywardv1.APIKey) string {
-	switch {
-	case k.Spec.Revoked || k.Status.RevokedTime != nil:
-		return "Revoked"
-	case k.Spec.Suspended:
-		return "Suspended"
+	if isRevoked(k) {
+		return keywardv1.RevokedReason
 	}
-	return "Active"
+	ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition)
+	switch {
+	case k.Spec.Suspended && (ready == nil || ready.Status == metav1.ConditionTrue):
+		// Suspended in spec, and the manager has not caught up yet.
+		return keywardv1.SuspendedReason
+	case ready == nil:
+		return "Pending (keyward has not reconciled the key yet)"
+	case ready.Status == metav1.ConditionTrue:
+		return "Active"
+	case ready.Reason == keywardv1.KeyReadyReason:
+		return "Not Ready"
+	}
+	return ready.Reason + " (not verifying)"
 }
 
 func writeEvents(w *tabwriter.Writer, events []corev1.Event) {
@@ -193,6 +211,7 @@ func writeEvents(w *tabwriter.Writer, events []corev1.Event) {
 		if from == "" {
 			from = e.ReportingController
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", e.Type, e.Reason, age(eventTimestamp(e)), from, strings.TrimSpace(e.Message))
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", terminalCell(e.Type), terminalCell(e.Reason), age(eventTimestamp(e)), terminalCell(from),
+			terminalValue(strings.TrimSpace(e.Message), messageContinuation))
 	}
 }

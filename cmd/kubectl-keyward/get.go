@@ -188,6 +188,7 @@ func (t *table) row(namespace string, cells, wideCells []string) {
 		if c == "" {
 			c = "<none>"
 		}
+		c = terminalCell(c)
 		if i > 0 {
 			fmt.Fprint(t.w, "\t")
 		}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -101,12 +103,16 @@ func isRevoked(k *keywardv1.APIKey) bool { return k.Spec.Revoked || k.Status.Rev
 
 func newRotateCommand(r *Root) *cobra.Command {
 	var timeout time.Duration
-	cmd := keyCommand(r, "rotate", "Replace a key's secret now; the previous one verifies for the grace period",
+	var yes bool
+	cmd := keyCommand(r, "rotate", "Replace a key's secret now; the previous one verifies for the grace period (asks first unless --yes)",
 		`  kubectl keyward rotate payments-api
-  kubectl keyward rotate alice/k3ydqx2mzt4wbnpe --timeout 0`,
+  kubectl keyward rotate alice/k3ydqx2mzt4wbnpe --timeout 0 --yes`,
 		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			if isRevoked(k) {
 				return fmt.Errorf("apikey/%s is revoked: a revoked key is not rotated", k.Name)
+			}
+			if err := r.confirm(yes, fmt.Sprintf("Rotate apikey/%s (prefix %s) in namespace %s? %s", k.Name, k.Status.Prefix, k.Namespace, currentSecretEnd(k))); err != nil {
+				return err
 			}
 			before := k.Status.SecretGeneration
 			// The annotation, not spec.rotation.trigger: the API keeps the
@@ -124,7 +130,7 @@ func newRotateCommand(r *Root) *cobra.Command {
 				r.Messagef("apikey/%s: rotation requested", k.Name)
 				return nil
 			}
-			rotated, err := waitKey(ctx, c, client.ObjectKeyFromObject(k), timeout, func(k *keywardv1.APIKey) bool {
+			rotated, err := waitSameKey(ctx, c, k, timeout, func(k *keywardv1.APIKey) bool {
 				return k.Status.SecretGeneration > before
 			})
 			if err != nil {
@@ -135,7 +141,19 @@ func newRotateCommand(r *Root) *cobra.Command {
 			return nil
 		})
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the new secret; 0 does not wait")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// currentSecretEnd says when the secret in use now stops verifying after a
+// rotation: with no grace period, at once, which breaks every client that
+// has not the new secret yet.
+func currentSecretEnd(k *keywardv1.APIKey) string {
+	grace := k.GracePeriod()
+	if grace <= 0 {
+		return "The current secret stops verifying AT ONCE (grace period 0): every client still using it is refused."
+	}
+	return fmt.Sprintf("The current secret stops verifying %s after the new one is issued (grace period).", grace)
 }
 
 func newSuspendCommand(r *Root) *cobra.Command {
@@ -165,6 +183,11 @@ func newResumeCommand(r *Root) *cobra.Command {
 				return fmt.Errorf("apikey/%s is revoked: a revoked key cannot be resumed; create a new one", k.Name)
 			}
 			if !k.Spec.Suspended {
+				if ready := meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition); ready != nil && ready.Status != metav1.ConditionTrue {
+					// Denied for a reason resume cannot lift: say which.
+					return fmt.Errorf("apikey/%s is not suspended in spec, but keyward denies it: %s: %s (resume lifts only a suspension by spec.suspended)",
+						k.Name, ready.Reason, ready.Message)
+				}
 				r.Messagef("apikey/%s is not suspended", k.Name)
 				return nil
 			}

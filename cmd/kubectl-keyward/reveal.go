@@ -59,21 +59,16 @@ func reveal(ctx context.Context, r *Root, c client.Client, k *keywardv1.APIKey, 
 	case k.RevealOnce() && k.Status.Delivery != nil && k.Status.Delivery.RevealedTime != nil:
 		return alreadyRevealed(k, k.Status.Delivery.RevealedTime.UTC().Format(time.RFC3339))
 	}
-	secret := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Status.SecretName}, secret); err != nil {
-		return fmt.Errorf("reading Secret %q of apikey/%s: %w", k.Status.SecretName, k.Name, err)
-	}
-	raw, held := secret.Data[deliveryKeyField]
-	switch {
-	case !held && string(secret.Data[deliveryRevealedField]) == "true":
-		return alreadyRevealed(k, string(secret.Data[deliveryRevealedAtField]))
-	case !held:
-		return fmt.Errorf("the Secret %q of apikey/%s holds no key: keyward may be replacing it (kubectl keyward describe %s)", secret.Name, k.Name, k.Name)
-	}
-	// ParseFor: an imported key of another format is delivered as it is.
-	key, err := keys.ParseFor(k.Status.KeyID, string(raw))
+	secret, err := deliverySecret(ctx, c, k)
 	if err != nil {
-		return fmt.Errorf("the Secret %q of apikey/%s does not hold a key of key ID %s under %q: %w; not printing it", secret.Name, k.Name, k.Status.KeyID, deliveryKeyField, err)
+		return err
+	}
+	if _, held := secret.Data[deliveryKeyField]; !held && string(secret.Data[deliveryRevealedField]) == "true" {
+		return alreadyRevealed(k, string(secret.Data[deliveryRevealedAtField]))
+	}
+	key, err := deliveredKeyIn(secret, k)
+	if err != nil {
+		return err
 	}
 	if _, err := fmt.Fprintln(r.Streams.Out, key.Plaintext()); err != nil {
 		return err
@@ -123,7 +118,7 @@ func markRevealed(ctx context.Context, r *Root, c client.Client, k *keywardv1.AP
 // holds reports whether the Secret still has the key in any field.
 func holds(s *corev1.Secret, key keys.Key) bool {
 	for _, v := range s.Data {
-		if got, err := keys.ParseFor(key.ID(), string(v)); err == nil && got.Equal(key) {
+		if got, err := keys.Parse(string(v)); err == nil && got.Equal(key) {
 			return true
 		}
 	}

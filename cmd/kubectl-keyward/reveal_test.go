@@ -61,7 +61,7 @@ func TestRevealAfterARotationShowsTheNewKeyOnce(t *testing.T) {
 	first := asAdmin("reveal", "rotated", "-n", ns)
 	g.Expect(first.code).To(Equal(0), first.stderr)
 
-	rot := asAdmin("rotate", "rotated", "-n", ns)
+	rot := asAdmin("rotate", "rotated", "-n", ns, "--yes")
 	g.Expect(rot.code).To(Equal(0), rot.stderr)
 	second := asAdmin("reveal", "rotated", "-n", ns)
 	g.Expect(second.code).To(Equal(0), second.stderr)

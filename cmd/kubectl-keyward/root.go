@@ -13,6 +13,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
@@ -73,7 +74,9 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 	cmd := NewRootCommand(streams)
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
-		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+		// Errors quote objects (a Ready condition's message, a webhook's
+		// refusal): escaped as everything else from an object.
+		fmt.Fprintf(streams.ErrOut, "error: %s\n", printers.EscapeTerminal(err.Error()))
 		return 1
 	}
 	return 0
@@ -135,7 +138,7 @@ func (r *Root) Target() (client.Client, string, error) {
 
 // Messagef writes a message for the person, never the command's result.
 func (r *Root) Messagef(format string, a ...any) {
-	fmt.Fprintf(r.Streams.ErrOut, format+"\n", a...)
+	fmt.Fprintln(r.Streams.ErrOut, printers.EscapeTerminal(fmt.Sprintf(format, a...)))
 }
 
 // commandContext is the command's context, or Background when the caller

@@ -132,16 +132,16 @@ func (o *snippetOptions) endpointsFor(ctx context.Context, c client.Client, k *k
 // plaintext reads the key for --with-key, as reveal does, without
 // revealing it: a key shown once stays where it is.
 func (o *snippetOptions) plaintext(ctx context.Context, c client.Client, k *keywardv1.APIKey) (string, error) {
-	var secret corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Status.SecretName}, &secret); err != nil {
-		return "", fmt.Errorf("--with-key: reading Secret %q of apikey/%s: %w", k.Status.SecretName, k.Name, err)
+	secret, err := deliverySecret(ctx, c, k)
+	if err != nil {
+		return "", fmt.Errorf("--with-key: %w", err)
 	}
-	raw, ok := secret.Data[deliveryKeyField]
-	if !ok {
-		if string(secret.Data[deliveryRevealedField]) == "true" {
-			return "", fmt.Errorf("--with-key: apikey/%s was revealed and its Secret no longer holds the key; use the snippet without --with-key and KEYWARD_KEY", k.Name)
-		}
-		return "", fmt.Errorf("--with-key: the Secret %q of apikey/%s holds no key", secret.Name, k.Name)
+	if _, held := secret.Data[deliveryKeyField]; !held && string(secret.Data[deliveryRevealedField]) == "true" {
+		return "", fmt.Errorf("--with-key: apikey/%s was revealed and its Secret no longer holds the key; use the snippet without --with-key and KEYWARD_KEY", k.Name)
 	}
-	return string(raw), nil
+	key, err := deliveredKeyIn(secret, k)
+	if err != nil {
+		return "", fmt.Errorf("--with-key: %w", err)
+	}
+	return key.Plaintext(), nil
 }

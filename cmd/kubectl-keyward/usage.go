@@ -26,7 +26,7 @@ func newUsageCommand(r *Root) *cobra.Command {
 				return nil
 			}
 			w := r.Streams.Out
-			fmt.Fprintf(w, "Key:       %s (%s)\n", k.Name, k.Status.Prefix)
+			fmt.Fprintf(w, "Key:       %s (%s)\n", terminalText(k.Name), terminalText(k.Status.Prefix))
 			fmt.Fprintf(w, "Used:      %d\n", q.Used)
 			fmt.Fprintf(w, "Remaining: %d\n", q.Remaining)
 			fmt.Fprintf(w, "Resets:    %s\n", orNone(timeOrNone(q.ResetTime)))

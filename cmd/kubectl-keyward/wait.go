@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,17 +20,35 @@ func pollUntil(ctx context.Context, timeout time.Duration, done func() (bool, er
 	return wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(context.Context) (bool, error) { return done() })
 }
 
-// waitKey polls the APIKey until done says so or timeout passes.
-func waitKey(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration, done func(*keywardv1.APIKey) bool) (*keywardv1.APIKey, error) {
-	var k keywardv1.APIKey
+// waitSameKey polls the APIKey made or resolved as k until done says so
+// or timeout passes. It fails as soon as the name no longer belongs to k
+// (deleted, or deleted and created again by anyone who may edit the
+// namespace), so that nothing another object says (its Secret, its key)
+// passes for k's.
+func waitSameKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, timeout time.Duration, done func(*keywardv1.APIKey) bool) (*keywardv1.APIKey, error) {
+	var current keywardv1.APIKey
 	err := pollUntil(ctx, timeout, func() (bool, error) {
-		if err := c.Get(ctx, key, &k); err != nil {
+		if err := getSameKey(ctx, c, k, &current); err != nil {
 			return false, err
 		}
-		return done(&k), nil
+		return done(&current), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &k, nil
+	return &current, nil
+}
+
+// getSameKey reads k again into into, or fails if its name is gone or
+// names another object now.
+func getSameKey(ctx context.Context, c client.Client, k *keywardv1.APIKey, into *keywardv1.APIKey) error {
+	err := c.Get(ctx, client.ObjectKeyFromObject(k), into)
+	if apierrors.IsNotFound(err) || (err == nil && into.UID != k.UID) {
+		return errReplaced(k)
+	}
+	return err
+}
+
+func errReplaced(k *keywardv1.APIKey) error {
+	return fmt.Errorf("apikey/%s (UID %s) was deleted, or deleted and created again, while waiting: nothing of another object is used", k.Name, k.UID)
 }

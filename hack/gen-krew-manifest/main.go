@@ -85,6 +85,8 @@ func ArchiveName(version, goos, goarch string) string {
 // Generate builds the manifest of version from the archives in dir. Every
 // file in dir must be an archive of this version: a stray archive of
 // another release would otherwise ship with the wrong checksum or none.
+// Each archive is opened: it must hold the plugin's binary, built for the
+// platform its name claims.
 func Generate(version, dir, urlBase string) (*Manifest, error) {
 	if !semver.MatchString(version) {
 		return nil, fmt.Errorf("version %q is not a semantic version such as v1.2.3 (krew requires one)", version)
@@ -101,19 +103,28 @@ func Generate(version, dir, urlBase string) (*Manifest, error) {
 		if m == nil {
 			return nil, fmt.Errorf("%s: not an archive of %s %s (want %s)", filepath.Join(dir, e.Name()), binary, version, ArchiveName(version, "<os>", "<arch>"))
 		}
+		bin := binary
+		if m[1] == "windows" {
+			bin += ".exe"
+		}
+		// The name says which platform; the binary inside must agree.
+		contents, err := inspectArchive(filepath.Join(dir, e.Name()), bin, m[1], m[2])
+		if err != nil {
+			return nil, err
+		}
 		sum, err := sha256File(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
-		bin := binary
-		if m[1] == "windows" {
-			bin += ".exe"
+		files := []File{{From: bin, To: "."}}
+		if contents.hasLicense {
+			files = append(files, File{From: licenseFile, To: "."})
 		}
 		platforms = append(platforms, Platform{
 			Selector: Selector{MatchLabels: map[string]string{"os": m[1], "arch": m[2]}},
 			URI:      base + "/" + e.Name(),
 			SHA256:   sum,
-			Files:    []File{{From: bin, To: "."}},
+			Files:    files,
 			Bin:      bin,
 		})
 	}

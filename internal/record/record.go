@@ -28,9 +28,13 @@ const Schema = "keyward.dev/record/v1"
 // Labels and data key of the Secret that carries a record. The verifier
 // selects on RecordLabel; nothing else in its namespace is read.
 const (
-	RecordLabel    = "keyward.dev/record"
-	KeyIDLabel     = "keyward.dev/key-id"
-	APIKeyUIDLabel = "keyward.dev/apikey-uid"
+	RecordLabel = "keyward.dev/record"
+	// VerifierReportLabel is "true" on every ConfigMap a verifier writes
+	// for the manager (usage and leak reports), so that the manager
+	// caches those and no other ConfigMap of the verifier namespace.
+	VerifierReportLabel = "keyward.dev/verifier-report"
+	KeyIDLabel          = "keyward.dev/key-id"
+	APIKeyUIDLabel      = "keyward.dev/apikey-uid"
 	// APIKeyAnnotation holds "<namespace>/<name>" of the APIKey, for
 	// people and for the manager's watch.
 	APIKeyAnnotation = "keyward.dev/apikey"
@@ -149,6 +153,10 @@ type Ledger struct {
 	// no longer holds it and that is not a loss to repair. A later
 	// generation is delivered again.
 	Revealed *Reveal `json:"revealed,omitempty"`
+	// LeakedSerials are the key's secrets reported leaked that it still
+	// holds, kept here so that the reports themselves (ConfigMaps an
+	// administrator may clean up) are not what keeps a suspension.
+	LeakedSerials []string `json:"leakedSerials,omitempty"`
 }
 
 // Reveal is when and why a generation's plaintext left the delivery
@@ -215,6 +223,12 @@ type Record struct {
 	RateLimit RateLimit `json:"rateLimit,omitzero"`
 	// RevokedAt is when a revoked key was revoked.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// TokensNotBefore invalidates the access tokens issued before it:
+	// those of a key whose secret leaked may have been minted with the
+	// leaked secret, and must not outlive the suspension a rotation
+	// lifts. Nil (records written before the field existed) invalidates
+	// none.
+	TokensNotBefore *time.Time `json:"tokensNotBefore,omitempty"`
 	// Ledger is the manager's; the verifier ignores it.
 	Ledger *Ledger `json:"ledger,omitempty"`
 	// Version increases with every change of the record's content, so a

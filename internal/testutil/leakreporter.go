@@ -11,8 +11,10 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // LeakReporter plays GitHub secret scanning towards keyward's leak
@@ -22,8 +24,11 @@ type LeakReporter struct {
 	mu      sync.Mutex
 	keys    map[string]*ecdsa.PrivateKey
 	failing bool
-	fetches atomic.Int64
-	srv     *httptest.Server
+	// limitedUntil makes the key set answer 403 with GitHub's rate-limit
+	// headers until then.
+	limitedUntil time.Time
+	fetches      atomic.Int64
+	srv          *httptest.Server
 }
 
 // NewLeakReporter starts a reporter with one key, "key-1", until Close.
@@ -56,6 +61,15 @@ func (r *LeakReporter) AddKey(id string) {
 	r.mu.Unlock()
 }
 
+// SetRateLimited makes the key set's URL answer 403 as GitHub's API does
+// past its rate limit, with X-RateLimit-Reset at until; the zero time
+// lifts it.
+func (r *LeakReporter) SetRateLimited(until time.Time) {
+	r.mu.Lock()
+	r.limitedUntil = until
+	r.mu.Unlock()
+}
+
 // SetFailing makes the key set's URL answer 503.
 func (r *LeakReporter) SetFailing(f bool) {
 	r.mu.Lock()
@@ -69,6 +83,12 @@ func (r *LeakReporter) serveKeys(w http.ResponseWriter, _ *http.Request) {
 	defer r.mu.Unlock()
 	if r.failing {
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if !r.limitedUntil.IsZero() {
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(r.limitedUntil.Unix(), 10))
+		http.Error(w, "API rate limit exceeded", http.StatusForbidden)
 		return
 	}
 	var list []map[string]any

@@ -113,10 +113,10 @@ func TestArgoCDHealthOfLiveObjects(t *testing.T) {
 		"IssuerOutsideVerifierNamespace: Issuer keys are used only from the verifier namespace "+verifierNamespace)
 	createClientKey(t, g, ns, "client-for-missing-apikey", "no-such-key")
 	expectHealth(t, "SigningKey", ns, "client-for-missing-apikey", argocdhealth.Degraded,
-		"APIKeyNotReady: APIKey no-such-key does not exist in this namespace.")
+		`APIKeyNotReady: APIKey "no-such-key" does not exist in this namespace.`)
 	createClientKey(t, g, ns, "client-for-revoked-apikey", "revoked")
 	expectHealth(t, "SigningKey", ns, "client-for-revoked-apikey", argocdhealth.Degraded,
-		"APIKeyNotReady: APIKey revoked is revoked (Revoked), so the verifier refuses this key's assertions.")
+		`APIKeyNotReady: APIKey "revoked" is revoked (Revoked), so the verifier refuses this key's assertions.`)
 }
 
 // healthNamespace creates a namespace of a fixed name, labelled so that

@@ -253,20 +253,7 @@ func TestALeakedKeySuspendedByPolicyComesBackOnlyByRotation(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	g.Eventually(watch.Ready).WithTimeout(waitFor).Should(BeTrue())
-	ns := newNamespace(t, g)
-	nsObj := &corev1.Namespace{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
-	nsObj.Labels = map[string]string{"leak-policy": ns}
-	g.Expect(k8s.Update(ctx, nsObj)).To(Succeed())
-	policy := &keywardv1.KeyPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "leaks-suspend-" + ns},
-		Spec: keywardv1.KeyPolicySpec{
-			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"leak-policy": ns}},
-			LeakedKeys:        keywardv1.LeakedKeySuspend,
-		},
-	}
-	g.Expect(k8s.Create(ctx, policy)).To(Succeed())
-	defer func() { _ = k8s.Delete(ctx, policy) }()
+	ns := suspendingNamespace(t, g)
 	plain, key := liveKey(t, g, ns, "rotatable")
 
 	code, fb := signedReport(g, plain)
@@ -307,11 +294,37 @@ func TestALeakedKeySuspendedByPolicyComesBackOnlyByRotation(t *testing.T) {
 		rec := publishedRecord(g, key.Status.KeyID)
 		g.Expect(rec.State).To(Equal(record.Active))
 		g.Expect(rec.Secrets).To(HaveLen(1))
+		// Tokens minted with the leaked secret before the report stay
+		// invalid after the rotation.
+		g.Expect(rec.TokensNotBefore).NotTo(BeNil())
+		g.Expect(*rec.TokensNotBefore).To(BeTemporally("~", k.Status.Leak.ReportedTime.Time, time.Second))
 	}).WithTimeout(waitFor).Should(Succeed())
 	expectDecision(g, fresh, verifier.ReasonAllowed, waitFor)
 	_, reason := endpoints[0].send(g, plain, "GET", "/acme/payments/investigations/INV-7", nil)
 	g.Expect(reason).To(BeElementOf(string(verifier.ReasonRevoked), string(verifier.ReasonInvalidSecret)))
 	g.Expect(countOf(eventReasons(g, ns), keywardv1.KeyLeakedReason)).To(Equal(1))
+}
+
+// suspendingNamespace is a new namespace whose KeyPolicy suspends leaked
+// keys.
+func suspendingNamespace(t *testing.T, g *WithT) string {
+	t.Helper()
+	ctx := context.Background()
+	ns := newNamespace(t, g)
+	nsObj := &corev1.Namespace{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	nsObj.Labels = map[string]string{"leak-policy": ns}
+	g.Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+	policy := &keywardv1.KeyPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "leaks-suspend-" + ns},
+		Spec: keywardv1.KeyPolicySpec{
+			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"leak-policy": ns}},
+			LeakedKeys:        keywardv1.LeakedKeySuspend,
+		},
+	}
+	g.Expect(k8s.Create(ctx, policy)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, policy) })
+	return ns
 }
 
 func sha256Hex(s string) string {

@@ -36,7 +36,7 @@ func TestAttackForgedLeakReportRevokesNothing(t *testing.T) {
 	forged := func(ns string) *corev1.ConfigMap {
 		return &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: leak.Name(victimID, "1"),
-				Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: victimID}},
+				Labels: map[string]string{leak.Label: "true", record.KeyIDLabel: victimID, record.VerifierReportLabel: "true"}},
 			Data: map[string]string{leak.DataKey: string(data)},
 		}
 	}
