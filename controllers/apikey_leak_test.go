@@ -55,8 +55,14 @@ func TestTheManagerCachesOnlyVerifierReportConfigMaps(t *testing.T) {
 			cm = by
 		}
 	}
-	g.Expect(cm.Label).NotTo(BeNil(), "every ConfigMap of the verifier namespace is cached")
-	g.Expect(cm.Label.Matches(labels.Set{record.VerifierReportLabel: "true", leak.Label: "true"})).To(BeTrue())
-	g.Expect(cm.Label.Matches(labels.Set{record.VerifierReportLabel: "true", usage.Label: "true"})).To(BeTrue())
-	g.Expect(cm.Label.Matches(labels.Set{"app": "something-else"})).To(BeFalse())
+	g.Expect(cm.Namespaces).To(HaveKey("keyward-verifier"))
+	inVerifierNamespace := cm.Namespaces["keyward-verifier"].LabelSelector
+	g.Expect(inVerifierNamespace).NotTo(BeNil(), "every ConfigMap of the verifier namespace is cached")
+	g.Expect(inVerifierNamespace.Matches(labels.Set{record.VerifierReportLabel: "true", leak.Label: "true"})).To(BeTrue())
+	g.Expect(inVerifierNamespace.Matches(labels.Set{record.VerifierReportLabel: "true", usage.Label: "true"})).To(BeTrue())
+	g.Expect(inVerifierNamespace.Matches(labels.Set{"app": "something-else"})).To(BeFalse())
+	// Elsewhere only keyward's own (the snippets it writes beside delivery Secrets).
+	elsewhere := cm.Namespaces[cache.AllNamespaces].LabelSelector
+	g.Expect(elsewhere).NotTo(BeNil())
+	g.Expect(elsewhere.Matches(labels.Set{"app": "something-else"})).To(BeFalse())
 }
