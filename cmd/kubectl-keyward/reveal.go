@@ -118,7 +118,7 @@ func markRevealed(ctx context.Context, r *Root, c client.Client, k *keywardv1.AP
 // holds reports whether the Secret still has the key in any field.
 func holds(s *corev1.Secret, key keys.Key) bool {
 	for _, v := range s.Data {
-		if got, err := keys.Parse(string(v)); err == nil && got.Equal(key) {
+		if got, err := keys.ParseFor(key.ID(), string(v)); err == nil && got.Equal(key) {
 			return true
 		}
 	}
