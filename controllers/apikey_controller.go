@@ -91,6 +91,7 @@ type APIKeyReconciler struct {
 	// fingerprints is the fingerprint key, loaded on first use; reissues
 	// holds back the replacement of secrets lost over and over.
 	fingerprints fingerprintKey
+	lookups      lookupKey
 	reissues     reissueBackoff
 
 	// secondInstance lets a test run another manager beside the first, as

@@ -81,8 +81,8 @@ func (s *apiKeyState) match(fp *keys.Fingerprinter) {
 		return
 	}
 	for _, field := range deliveryFields {
-		k, err := keys.Parse(string(s.delivery.Data[field]))
-		if err != nil || k.ID() != s.want.KeyID {
+		k, err := keys.ParseFor(s.want.KeyID, string(s.delivery.Data[field]))
+		if err != nil {
 			continue
 		}
 		for _, sec := range s.ledgerSecrets() {
@@ -293,6 +293,14 @@ func (r *APIKeyReconciler) stage(ctx context.Context, s *apiKeyState, forField, 
 	}
 	l := s.ledger()
 	l.Staged = &record.Secret{Serial: serial, Hash: phc, NotBefore: s.now, Fingerprint: fp.Fingerprint(k)}
+	if k.IsForeign() {
+		lk, err := r.lookupKey(ctx)
+		if err != nil {
+			l.Staged = nil
+			return err
+		}
+		l.Staged.LookupID = lk.ID(k.Plaintext())
+	}
 	l.StagedFor = forField
 	if forField == record.StagedForKey {
 		l.Cause = cause
@@ -415,7 +423,7 @@ func (s *apiKeyState) locate() {
 	clear(s.field)
 	for serial, k := range s.plain {
 		for _, field := range deliveryFields {
-			if got, err := keys.Parse(string(s.delivery.Data[field])); err == nil && got.Equal(k) {
+			if got, err := keys.ParseFor(k.ID(), string(s.delivery.Data[field])); err == nil && got.Equal(k) {
 				s.field[serial] = field
 			}
 		}

@@ -44,6 +44,17 @@ func (r *APIKeyReconciler) importKey(ctx context.Context, s *apiKeyState) (ctrl.
 		if !ok || err != nil {
 			return res, err
 		}
+		if k.IsForeign() {
+			taken, err := r.lookupIDTaken(ctx, k)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if taken {
+				// As for a key ID: no namespace, no APIKey, no key ID.
+				r.refuseImport(s, fmt.Sprintf("the key in Secret %q is bound to an existing or revoked key; an import never takes over a key keyward knows. Import another key, or let keyward mint one.", imp.SecretRef.Name))
+				return ctrl.Result{}, nil
+			}
+		}
 		plain, keyID, from = &k, k.ID(), sec.UID
 	} else {
 		var err error
@@ -80,7 +91,7 @@ func (r *APIKeyReconciler) importKey(ctx context.Context, s *apiKeyState) (ctrl.
 	s.key.Status.KeyID = keyID
 	s.key.Status.ImportedTime = &metav1.Time{Time: s.now}
 	keysIssuedTotal.WithLabelValues("imported").Inc()
-	log.FromContext(ctx).Info("imported a key", "keyID", keyID, "byHash", plain == nil)
+	log.FromContext(ctx).Info("imported a key", "keyID", keyID, "byHash", plain == nil, "foreignFormat", plain != nil && plain.IsForeign())
 	if err := r.deliver(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -141,10 +152,61 @@ func (r *APIKeyReconciler) reimport(ctx context.Context, s *apiKeyState) error {
 	if field == "" {
 		field = keywardv1.ImportSecretDefaultKey
 	}
-	if k, err := keyspec.ImportedPlaintext(sec.Data[field]); err == nil && k.ID() == s.want.KeyID {
-		s.imported = &k
+	k, err := keys.ParseFor(s.want.KeyID, string(sec.Data[field]))
+	if err != nil {
+		return nil
 	}
+	if k.IsForeign() {
+		// A foreign key names no key ID: it is the one imported if its
+		// lookup ID is the one the record Secret was labelled with when
+		// it was staged (the staged secret itself is gone by now).
+		lk, err := r.lookupKey(ctx)
+		if err != nil {
+			return err
+		}
+		if id := importedLookupID(s); id == "" || lk.ID(k.Plaintext()) != id {
+			return nil
+		}
+	}
+	s.imported = &k
 	return nil
+}
+
+// lookupIDTaken reports whether a record, live or a revoked key's
+// tombstone, in any namespace, already holds the foreign key's lookup ID
+// (the label outlives the secret). Read past the cache, like every check
+// before an irreversible step.
+func (r *APIKeyReconciler) lookupIDTaken(ctx context.Context, k keys.Key) (bool, error) {
+	lk, err := r.lookupKey(ctx)
+	if err != nil {
+		return false, err
+	}
+	var list corev1.SecretList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(r.VerifierNamespace), client.Limit(1),
+		client.MatchingLabels{record.RecordLabel: "true", record.LookupIDLabel: lk.ID(k.Plaintext())}); err != nil {
+		return false, fmt.Errorf("looking for records of the imported key: %w", err)
+	}
+	return len(list.Items) > 0, nil
+}
+
+// importedLookupID is the lookup ID of the foreign key a record was
+// imported with, for the record Secret's label: kept from the Secret once
+// written, so that it outlives the foreign secret and the key itself.
+func importedLookupID(s *apiKeyState) string {
+	if s.rec != nil && s.rec.secret != nil {
+		if id := s.rec.secret.Labels[record.LookupIDLabel]; id != "" {
+			return id
+		}
+	}
+	for _, sec := range s.want.Secrets {
+		if sec.LookupID != "" {
+			return sec.LookupID
+		}
+	}
+	if l := s.want.Ledger; l != nil && l.Staged != nil {
+		return l.Staged.LookupID
+	}
+	return ""
 }
 
 // publishImportedHash creates the record with the imported hash as the

@@ -147,6 +147,9 @@ func (r *APIKeyReconciler) saveRecord(ctx context.Context, s *apiKeyState) error
 		record.KeyIDLabel:     want.KeyID,
 		record.APIKeyUIDLabel: string(s.key.UID),
 	}
+	if id := importedLookupID(s); id != "" {
+		labels[record.LookupIDLabel] = id
+	}
 	annotations := map[string]string{record.APIKeyAnnotation: s.key.Namespace + "/" + s.key.Name}
 	var written *corev1.Secret
 	if s.rec == nil {

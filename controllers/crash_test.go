@@ -92,7 +92,7 @@ func invariantsBroken(ns string, currents, nexts, lost map[string]bool) string {
 	}
 	var delivered []keys.Key
 	for _, f := range []string{DeliveryKeyField, DeliveryPreviousKeyField, DeliveryNextKeyField} {
-		if k, err := keys.Parse(string(sec.Data[f])); err == nil {
+		if k, err := keys.ParseFor(string(sec.Data[DeliveryKeyIDField]), string(sec.Data[f])); err == nil {
 			delivered = append(delivered, k)
 		}
 	}
@@ -126,7 +126,7 @@ func invariantsBroken(ns string, currents, nexts, lost map[string]bool) string {
 			}
 		}
 		if _, delivered := sec.Data[DeliveryKeyField]; rec.State == record.Active && (delivered || len(lost) == 0) {
-			cur, err := keys.Parse(string(sec.Data[DeliveryKeyField]))
+			cur, err := keys.ParseFor(string(sec.Data[DeliveryKeyIDField]), string(sec.Data[DeliveryKeyField]))
 			if err != nil || !verifierAccepts(rec, cur, apiKeyClock.Now()) {
 				return fmt.Sprintf("the record is active but does not accept the key consumers read (serial %s; record %+v)",
 					sec.Annotations[SerialAnnotation], rec.Secrets)
@@ -163,6 +163,24 @@ func TestACrashAfterAnyWriteConverges(t *testing.T) {
 			g.Expect(deliveredPlaintext(g, key).Equal(legacy)).To(BeTrue())
 			g.Expect(verifierAccepts(recordFor(g, legacy.ID()), legacy, apiKeyClock.Now())).To(BeTrue())
 			g.Eventually(gone(src)).WithTimeout(timeout).Should(BeTrue())
+		}, 1, 0},
+		{"foreign import", func(g *WithT, ns string, arm func(...string)) {
+			foreign := "sk_live_" + ns + "_ForeignKeyOfTheOldSystem"
+			src := importSecret(g, ns, "legacy", keywardv1.ImportSecretType, foreign)
+			arm()
+			key := createReady(g, newAPIKey(ns, "k", importingSecret("legacy")))
+			// Converged: the foreign key, under one key ID, is delivered
+			// as it is and verifies, and its Secret is consumed.
+			delivered := deliveredPlaintext(g, key)
+			g.Expect(delivered.Plaintext()).To(Equal(foreign))
+			rec := recordFor(g, key.Status.KeyID)
+			g.Expect(rec.LookupIDs()).To(HaveLen(1))
+			g.Expect(verifierAccepts(rec, delivered, apiKeyClock.Now())).To(BeTrue())
+			g.Eventually(gone(src)).WithTimeout(timeout).Should(BeTrue())
+			recs := &corev1.SecretList{}
+			g.Expect(k8s.List(context.Background(), recs, client.InNamespace(verifierNamespace),
+				client.MatchingLabels{record.LookupIDLabel: rec.LookupIDs()[0]})).To(Succeed())
+			g.Expect(recs.Items).To(HaveLen(1), "one record per foreign key, however the import was interrupted")
 		}, 1, 0},
 		{"rotate", func(g *WithT, ns string, arm func(...string)) {
 			key := createReady(g, newAPIKey(ns, "k", func(k *keywardv1.APIKey) {

@@ -48,14 +48,7 @@ func (fk *fingerprintKey) get(ctx context.Context, c client.Client, live client.
 		return nil, fmt.Errorf("the manager's namespace is not set: the fingerprint key lives there")
 	}
 	name := client.ObjectKey{Namespace: namespace, Name: FingerprintKeySecretName}
-	sec := &corev1.Secret{}
-	err := live.Get(ctx, name, sec)
-	if apierrors.IsNotFound(err) {
-		sec, err = createFingerprintKey(ctx, c, name)
-		if apierrors.IsAlreadyExists(err) {
-			err = live.Get(ctx, name, sec)
-		}
-	}
+	sec, err := getOrCreateSecret(ctx, c, live, name, createFingerprintKey)
 	if err != nil {
 		return nil, fmt.Errorf("reading the fingerprint key %s: %w", name, err)
 	}
@@ -68,6 +61,23 @@ func (fk *fingerprintKey) get(ctx context.Context, c client.Client, live client.
 	}
 	fk.f = f
 	return f, nil
+}
+
+// getOrCreateSecret reads a key Secret past the cache, creating it when
+// it does not exist; a replica that loses the race to create it reads the
+// winner's.
+func getOrCreateSecret(ctx context.Context, c client.Client, live client.Reader, name client.ObjectKey,
+	create func(context.Context, client.Client, client.ObjectKey) (*corev1.Secret, error)) (*corev1.Secret, error) {
+	sec := &corev1.Secret{}
+	err := live.Get(ctx, name, sec)
+	if apierrors.IsNotFound(err) {
+		sec, err = create(ctx, c, name)
+		if apierrors.IsAlreadyExists(err) {
+			sec = &corev1.Secret{}
+			err = live.Get(ctx, name, sec)
+		}
+	}
+	return sec, err
 }
 
 func createFingerprintKey(ctx context.Context, c client.Client, name client.ObjectKey) (*corev1.Secret, error) {

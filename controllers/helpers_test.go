@@ -89,7 +89,8 @@ func deliverySecret(g Gomega, key *keywardv1.APIKey) *corev1.Secret {
 }
 
 func deliveredPlaintext(g Gomega, key *keywardv1.APIKey) keys.Key {
-	k, err := keys.Parse(string(deliverySecret(g, key).Data[DeliveryKeyField]))
+	sec := deliverySecret(g, key)
+	k, err := keys.ParseFor(string(sec.Data[DeliveryKeyIDField]), string(sec.Data[DeliveryKeyField]))
 	g.Expect(err).NotTo(HaveOccurred())
 	return k
 }

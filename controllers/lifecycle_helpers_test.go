@@ -39,11 +39,13 @@ func verifierAccepts(rec record.Record, k keys.Key, now time.Time) bool {
 
 // deliveredField reads one key from the delivery Secret, if present.
 func deliveredField(g Gomega, key *keywardv1.APIKey, field string) (keys.Key, bool) {
-	raw, ok := deliverySecret(g, key).Data[field]
+	sec := deliverySecret(g, key)
+	raw, ok := sec.Data[field]
 	if !ok {
 		return keys.Key{}, false
 	}
-	k, err := keys.Parse(string(raw))
+	// ParseFor: an imported foreign key is delivered in its own format.
+	k, err := keys.ParseFor(string(sec.Data[DeliveryKeyIDField]), string(raw))
 	g.Expect(err).NotTo(HaveOccurred())
 	return k, true
 }

@@ -2,6 +2,7 @@ package keyspec
 
 import (
 	"fmt"
+	"strings"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/keys"
@@ -25,12 +26,25 @@ func ImportedHash(imp *keywardv1.KeyImport) (keyID, phc string, err error) {
 }
 
 // ImportedPlaintext is what the plaintext of an import Secret means: a key
-// in keyward's format, whose checksum holds. Errors never contain the
-// plaintext.
+// in keyward's format, whose checksum holds, keeping its key ID; or a key
+// in another system's format (keys.ValidateForeign), which keeps its form
+// and gets a fresh keyward key ID. Anything starting with keyward's prefix
+// is keyward's: a mistyped keyward key is refused, never taken as foreign.
+// Errors never contain the plaintext.
 func ImportedPlaintext(plaintext []byte) (keys.Key, error) {
 	k, err := keys.Parse(string(plaintext))
-	if err != nil {
-		return keys.Key{}, fmt.Errorf("the imported plaintext is not a key in keyward's format (%w); keys of other formats cannot be imported as plaintext yet", err)
+	if err == nil {
+		return k, nil
 	}
-	return k, nil
+	if strings.HasPrefix(string(plaintext), keys.Prefix) {
+		return keys.Key{}, fmt.Errorf("the imported plaintext starts like a key in keyward's format but is not one (%w)", err)
+	}
+	if ferr := keys.ValidateForeign(string(plaintext)); ferr != nil {
+		return keys.Key{}, fmt.Errorf("the imported plaintext is neither a key in keyward's format nor a key of another format keyward can import: %w", ferr)
+	}
+	id, err := keys.NewID()
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return keys.Foreign(id, string(plaintext))
 }

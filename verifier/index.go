@@ -2,12 +2,14 @@ package verifier
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -31,6 +33,8 @@ type Entry struct {
 	bucketKeys []string
 	// policyHeaders are the limits' RateLimit-Policy values.
 	policyHeaders [][]string
+	// lookupIDs are the lookup IDs of the record's foreign secrets.
+	lookupIDs []string
 	// certLookup is the binding's certbind lookup key, when the key may
 	// authenticate with a certificate.
 	certLookup string
@@ -70,6 +74,7 @@ func newEntry(r record.Record) (*Entry, error) {
 			e.bucketKeys = append(e.bucketKeys, "k:"+r.KeyID)
 		}
 	}
+	e.lookupIDs = r.LookupIDs()
 	if r.ClientCertificate != nil && r.Allows(record.AuthMutualTLS) {
 		e.certLookup = r.ClientCertificate.LookupKey()
 	}
@@ -102,7 +107,17 @@ type Index struct {
 	// and expired ones are left out, so that claims nobody can use any
 	// more crowd no certificate's candidates.
 	byCert map[string]map[string]struct{}
+	// byLookup finds the record of a foreign key by its lookup ID: lookup
+	// ID → key IDs, for records that may still verify, like byCert. More
+	// than one key ID is a collision, and none of them is chosen.
+	byLookup map[string]map[string]struct{}
+	// lookupKey computes lookup IDs; nil until the manager's lookup key
+	// is loaded, and then no foreign key is found.
+	lookupKey *keys.LookupKey
 
+	// collided is told the key IDs sharing a lookup ID when a record
+	// makes them collide, so that an operator learns which keys refuse.
+	collided func(keyIDs []string)
 	// changed is told the key ID of every record that changed or went,
 	// so caches can drop what they hold about it.
 	changed func(keyID string)
@@ -110,7 +125,7 @@ type Index struct {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byID: map[string]*Entry{}, idBySecr: map[string]string{}, byCert: map[string]map[string]struct{}{}}
+	return &Index{byID: map[string]*Entry{}, idBySecr: map[string]string{}, byCert: map[string]map[string]struct{}{}, byLookup: map[string]map[string]struct{}{}}
 }
 
 // Lookup returns the entry of a key ID.
@@ -152,7 +167,13 @@ func (ix *Index) Put(secretName string, data []byte) error {
 	ix.byID[r.KeyID] = e
 	ix.idBySecr[secretName] = r.KeyID
 	ix.bindLocked(e)
+	collisions := ix.collisionsLocked(e)
 	ix.mu.Unlock()
+	for _, ids := range collisions {
+		if ix.collided != nil {
+			ix.collided(ids)
+		}
+	}
 	if had && ix.changed != nil {
 		ix.changed(r.KeyID)
 	}
@@ -177,24 +198,84 @@ func (ix *Index) Remove(secretName string) {
 }
 
 func (ix *Index) bindLocked(e *Entry) {
-	if e.certLookup == "" || e.Record.State == record.Revoked || e.Record.State == record.Expired {
+	if e.Record.State == record.Revoked || e.Record.State == record.Expired {
 		return
 	}
-	ids := ix.byCert[e.certLookup]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		ix.byCert[e.certLookup] = ids
+	if e.certLookup != "" {
+		addTo(ix.byCert, e.certLookup, e.Record.KeyID)
 	}
-	ids[e.Record.KeyID] = struct{}{}
+	for _, id := range e.lookupIDs {
+		addTo(ix.byLookup, id, e.Record.KeyID)
+	}
 }
 
 func (ix *Index) unbindLocked(e *Entry) {
-	if ids := ix.byCert[e.certLookup]; ids != nil {
-		delete(ids, e.Record.KeyID)
+	removeFrom(ix.byCert, e.certLookup, e.Record.KeyID)
+	for _, id := range e.lookupIDs {
+		removeFrom(ix.byLookup, id, e.Record.KeyID)
+	}
+}
+
+func addTo(m map[string]map[string]struct{}, k, keyID string) {
+	ids := m[k]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		m[k] = ids
+	}
+	ids[keyID] = struct{}{}
+}
+
+func removeFrom(m map[string]map[string]struct{}, k, keyID string) {
+	if ids := m[k]; ids != nil {
+		delete(ids, keyID)
 		if len(ids) == 0 {
-			delete(ix.byCert, e.certLookup)
+			delete(m, k)
 		}
 	}
+}
+
+// collisionsLocked returns, for each of e's lookup IDs that other live
+// records share, the sorted key IDs sharing it.
+func (ix *Index) collisionsLocked(e *Entry) [][]string {
+	var out [][]string
+	for _, id := range e.lookupIDs {
+		if holders := ix.byLookup[id]; len(holders) > 1 {
+			out = append(out, slices.Sorted(maps.Keys(holders)))
+		}
+	}
+	return out
+}
+
+// SetLookupKey loads the lookup key (nil forgets it). Foreign keys are
+// found only under the key their records' lookup IDs were made with.
+func (ix *Index) SetLookupKey(l *keys.LookupKey) {
+	ix.mu.Lock()
+	ix.lookupKey = l
+	ix.mu.Unlock()
+}
+
+// LookupForeign finds the record of a foreign credential by its lookup ID.
+// collision is true when several live records hold that lookup ID: then
+// none is returned, since choosing one would let whoever imported the
+// same key in another namespace stand in for its owner.
+func (ix *Index) LookupForeign(credential string) (e *Entry, lookupID string, collision bool) {
+	ix.mu.RLock()
+	l := ix.lookupKey
+	ix.mu.RUnlock()
+	if l == nil {
+		return nil, "", false
+	}
+	lookupID = l.ID(credential)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	ids := ix.byLookup[lookupID]
+	if len(ids) > 1 {
+		return nil, lookupID, true
+	}
+	for id := range ids {
+		return ix.byID[id], lookupID, false
+	}
+	return nil, lookupID, false
 }
 
 // maxCertCandidates bounds the keys one certificate is checked against.

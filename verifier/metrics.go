@@ -17,6 +17,9 @@ type Metrics struct {
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
 	hashes      prometheus.Counter
+	// foreignCollisions counts foreign credentials refused because
+	// several records hold their lookup ID.
+	foreignCollisions prometheus.Counter
 	// untrustedEnv counts decision requests whose environment was ignored.
 	untrustedEnv prometheus.Counter
 	// untrustedCertHeader counts client-certificate headers ignored
@@ -58,6 +61,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		hashes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "keyward_verifier_hashes_total", Help: "PBKDF2 comparisons computed.",
 		}),
+		foreignCollisions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_verifier_foreign_key_collisions_total",
+			Help: "Foreign-format credentials refused because several key records hold their lookup ID (see the log for the key IDs).",
+		}),
 		untrustedEnv: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "keyward_verifier_untrusted_environment_total",
 			Help: "Decision requests whose environment was ignored because the caller is not in trustedCallers.",
@@ -77,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg: reg,
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.untrustedEnv, m.untrustedCertHeader,
+		reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.hashes, m.foreignCollisions, m.untrustedEnv, m.untrustedCertHeader,
 			m.leakReports, m.leakTokens)
 	}
 	return m

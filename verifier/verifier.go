@@ -127,6 +127,11 @@ func New(index *Index, o Options) (*Verifier, error) {
 		v.cache.forget(keyID)
 		v.certs.forget(keyID)
 	}
+	index.collided = func(keyIDs []string) {
+		// Key IDs only: the lookup ID is a MAC of a key, and the key
+		// itself is never known here.
+		v.log.Info("several keys share a foreign key's lookup ID; the foreign key is refused for all of them", "keyIDs", keyIDs)
+	}
 	v.metrics.observe(index, v.cache)
 	if v.tokens != nil {
 		if limits.redis != nil {
@@ -211,13 +216,9 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	if looksLikeJWT(req.Credential) {
 		return v.authenticateJWT(ctx, req, now)
 	}
-	key, err := keys.Parse(req.Credential)
-	if err != nil {
-		return deny(ReasonMalformedCredential, err.Error())
-	}
-	e, ok := v.index.Lookup(key.ID())
+	key, e, lookupID, d, ok := v.presentedKey(req.Credential)
 	if !ok {
-		return deny(ReasonUnknownKey, "the key is not valid")
+		return d
 	}
 	if d, ok := stateDenial(e, now); !ok {
 		return d
@@ -254,11 +255,7 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	if d, ok := v.preAuthorize(ctx, e, src, now); !ok {
 		return d
 	}
-	secrets := make([]secretHash, 0, len(e.Record.Secrets))
-	for i := len(e.Record.Secrets) - 1; i >= 0; i-- { // newest first: the common case
-		s := e.Record.Secrets[i]
-		secrets = append(secrets, secretHash{serial: s.Serial, hash: s.Hash})
-	}
+	secrets := secretsFor(e, lookupID)
 	hctx, cancel := context.WithTimeout(ctx, v.hashWait)
 	defer cancel()
 	serial, err := v.hashes.match(hctx, string(mac[:])+fmt.Sprint(e.Record.Version), key, secrets)

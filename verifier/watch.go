@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -61,9 +62,13 @@ func NewWatch(client kubernetes.Interface, namespace string, index *Index, o Wat
 		if !ok {
 			return obj, nil
 		}
+		keep := record.DataKey
+		if s.Name == record.LookupKeySecretName {
+			keep = record.LookupKeyDataKey
+		}
 		return &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, UID: s.UID},
-			Data:       map[string][]byte{record.DataKey: s.Data[record.DataKey]},
+			Data:       map[string][]byte{keep: s.Data[keep]},
 		}, nil
 	})
 	_, _ = w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -124,6 +129,10 @@ func (w *Watch) put(obj any) {
 	if !ok {
 		return
 	}
+	if s.Name == record.LookupKeySecretName {
+		w.loadLookupKey(s)
+		return
+	}
 	if err := w.index.Put(s.Name, s.Data[record.DataKey]); err != nil {
 		w.invalid.Add(1)
 		// The error names the Secret and the problem; records hold hashes,
@@ -138,8 +147,27 @@ func (w *Watch) remove(obj any) {
 		obj = t.Obj
 	}
 	if s, ok := obj.(*corev1.Secret); ok {
+		if s.Name == record.LookupKeySecretName {
+			w.index.SetLookupKey(nil)
+			w.log.Info("the lookup key is gone; foreign keys are denied until it is back")
+			return
+		}
 		w.index.Remove(s.Name)
 	}
+}
+
+// loadLookupKey takes the manager's lookup key; one that is not a lookup
+// key is dropped, so foreign keys are denied rather than looked up under
+// something else. The key's bytes never reach a log.
+func (w *Watch) loadLookupKey(s *corev1.Secret) {
+	l, err := keys.NewLookupKey(s.Data[record.LookupKeyDataKey])
+	w.index.SetLookupKey(l)
+	if err != nil {
+		w.invalid.Add(1)
+		w.log.Error(err, "ignoring an invalid lookup key; foreign keys are denied", "secret", s.Name)
+		return
+	}
+	w.log.Info("lookup key loaded", "secret", s.Name)
 }
 
 // String names the watch for logs.

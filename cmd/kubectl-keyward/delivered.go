@@ -53,6 +53,10 @@ func deliveredKeyIn(secret *corev1.Secret, key *keywardv1.APIKey) (keys.Key, err
 	}
 	parsed, err := keys.Parse(string(plaintext))
 	if err != nil {
+		// An imported key of another format is delivered as it is.
+		if foreign, ferr := keys.ParseFor(key.Status.KeyID, string(plaintext)); ferr == nil {
+			return foreign, nil
+		}
 		return keys.Key{}, fmt.Errorf("apikey/%s: Secret %q does not hold a keyward key (%v), so nothing is printed from it", key.Name, name, err)
 	}
 	if parsed.ID() != key.Status.KeyID {

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
@@ -132,4 +133,26 @@ func TestCreateWithRevealOnceIsTheOneReveal(t *testing.T) {
 		g.Expect(described.stdout).To(ContainSubstring(`ConfigMap "once-snippets" (kubectl keyward snippet once --lang curl|go|python|js|envoy|traefik|nginx)`))
 	}, waitFor).Should(Succeed())
 	g.Expect(described.stdout).NotTo(ContainSubstring(strings.TrimSpace(res.stdout)))
+}
+
+// An imported key of another format is delivered, and revealed, as it is.
+func TestRevealPrintsAnImportedForeignKeyOnce(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, nil)
+	user := tenant(t, "reveal-foreign", ns)
+	const foreign = "sk_live_RevealedForeignKeyOfTheOldSystem"
+	g.Expect(admin.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+		Type:       keywardv1.ImportSecretType,
+		Data:       map[string][]byte{keywardv1.ImportSecretDefaultKey: []byte(foreign)},
+	})).To(Succeed())
+	k := readyKey(t, ns, "foreign", "alice", revealOnce, func(k *keywardv1.APIKey) {
+		k.Spec.Import = &keywardv1.KeyImport{SecretRef: &keywardv1.ImportSecretReference{Name: "legacy"}}
+	})
+
+	res := plugin(user, "", "reveal", k.Status.Prefix, "-n", ns)
+	g.Expect(res.code).To(Equal(0), res.stderr)
+	g.Expect(res.stdout).To(Equal(foreign + "\n"))
+	g.Expect(res.stderr).To(ContainSubstring("no longer holds it"))
+	g.Expect(deliverySecretOf(t, k).Data).NotTo(HaveKey(deliveryKeyField))
 }

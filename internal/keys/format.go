@@ -32,6 +32,9 @@ const (
 type Key struct {
 	id     string
 	secret string
+	// foreign is the whole plaintext of a key in another system's format
+	// (see Foreign); secret is then empty.
+	foreign string
 }
 
 // ID is the public key ID: safe to log, show and store.
@@ -40,13 +43,21 @@ func (k Key) ID() string { return k.id }
 // Plaintext returns the whole key. It belongs in the delivery Secret and in
 // PBKDF2, nowhere else.
 func (k Key) Plaintext() string {
+	if k.foreign != "" {
+		return k.foreign
+	}
 	body := Prefix + k.id + "_" + k.secret
 	return body + checksum(body)
 }
 
 // String is redacted so that a key handed to a logger or an error by mistake
 // shows only its public ID.
-func (k Key) String() string { return Prefix + k.id + "_[redacted]" }
+func (k Key) String() string {
+	if k.foreign != "" {
+		return "foreign key " + k.id + " [redacted]"
+	}
+	return Prefix + k.id + "_[redacted]"
+}
 
 // GoString keeps %#v from printing the secret.
 func (k Key) GoString() string { return "keys.Key{ID:" + k.id + "}" }

@@ -104,6 +104,12 @@ type Secret struct {
 	// never had its plaintext, so the delivery Secret cannot hold it and
 	// its absence there is no loss. The verifier ignores it.
 	HashOnly bool `json:"hashOnly,omitempty"`
+	// LookupID marks the secret of a foreign key, imported in another
+	// system's format (docs/import.md): the verifier finds the record by
+	// this ID (keys.LookupKey.ID of the presented credential), since the
+	// credential holds no key ID, and checks such a credential against
+	// this secret only. It leaves the record with its secret.
+	LookupID string `json:"lookupID,omitempty"`
 }
 
 // Ledger is the manager's memory of a key's secrets: which one the
@@ -275,6 +281,9 @@ func (r *Record) Validate() error {
 		if s.Fingerprint != "" && !keys.ValidFingerprint(s.Fingerprint) {
 			errs = append(errs, fmt.Errorf("secrets[%d]: fingerprint is malformed", i))
 		}
+		if s.LookupID != "" && !keys.ValidLookupID(s.LookupID) {
+			errs = append(errs, fmt.Errorf("secrets[%d]: lookupID is malformed", i))
+		}
 	}
 	errs = append(errs, r.Ledger.validate(r.Secrets)...)
 	if _, err := scope.ParseSet(r.Scopes); err != nil {
@@ -370,9 +379,21 @@ func (r Record) Clone() Record {
 			rev := *l.Revealed
 			l.Revealed = &rev
 		}
+		l.LeakedSerials = slices.Clone(l.LeakedSerials)
 		r.Ledger = &l
 	}
 	return r
+}
+
+// LookupIDs are the lookup IDs of the record's foreign secrets.
+func (r *Record) LookupIDs() []string {
+	var ids []string
+	for _, s := range r.Secrets {
+		if s.LookupID != "" && !slices.Contains(ids, s.LookupID) {
+			ids = append(ids, s.LookupID)
+		}
+	}
+	return ids
 }
 
 // Current returns the secret issued last.

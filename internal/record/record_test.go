@@ -85,6 +85,7 @@ func TestValidateRefusesHalfFormedRecords(t *testing.T) {
 		"an unknown auth method":      {func(r *Record) { r.AuthMethods = []string{"Password"} }, `authMethods[0]: unknown method "Password"`},
 		"an auth method listed twice": {func(r *Record) { r.AuthMethods = []string{AuthAPIKey, AuthAPIKey} }, `authMethods[1]: "APIKey" is listed twice`},
 		"a malformed fingerprint":     {func(r *Record) { r.Secrets[0].Fingerprint = "hmac-sha256:k1:short" }, "fingerprint is malformed"},
+		"a malformed lookup ID":       {func(r *Record) { r.Secrets[0].LookupID = "IYOPHNOT4ILT5ZVX" }, "lookupID is malformed"},
 		"a ledger naming no secret":   {func(r *Record) { r.Ledger = &Ledger{Current: "s9"} }, `ledger.current: no secret has serial "s9"`},
 		"a previous without end": {func(r *Record) { r.Ledger = &Ledger{Current: "s1", Previous: "s1"} },
 			"the previous secret needs notAfter"},

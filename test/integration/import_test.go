@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -77,4 +78,51 @@ func TestImportedKeysVerifyAndRotateIntoKeywardsFormat(t *testing.T) {
 		}).WithTimeout(waitFor).Should(Succeed(), name)
 		g.Expect(minted.ID()).To(Equal(imported.ID()), name+": the key ID stays")
 	}
+}
+
+// A key of another system's format, imported as plaintext, verifies at the
+// verifier as it is presented today; the first rotation gives the key a
+// keyward-format secret, and the foreign key is denied once the grace
+// period ends.
+func TestAForeignKeyVerifiesAndRotatesIntoKeywardsFormat(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t, g)
+	envoy := endpoints[0]
+	status := func(g Gomega, key string) int {
+		s, _ := envoy.send(g, key, "GET", "/acme/payments/investigations", trusted(nil))
+		return s
+	}
+	const foreign = "sk_live_51HxLegacyKeyFromTheOldSystem"
+	g.Expect(k8s.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+		Type:       keywardv1.ImportSecretType,
+		Data:       map[string][]byte{"key": []byte(foreign)},
+	})).To(Succeed())
+	grace := int64(15)
+	g.Expect(k8s.Create(ctx, &keywardv1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign"},
+		Spec: keywardv1.APIKeySpec{Owner: "15a6", Scopes: []keywardv1.Scope{"acme/payments/investigations:read"},
+			Import:   &keywardv1.KeyImport{SecretRef: &keywardv1.ImportSecretReference{Name: "legacy"}},
+			Rotation: &keywardv1.Rotation{Trigger: "imported", GracePeriodSeconds: &grace}},
+	})).To(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(status(g, foreign)).To(Equal(200)) }).WithTimeout(waitFor).Should(Succeed())
+	g.Expect(status(g, foreign+"x")).To(Equal(401), "another foreign-looking credential")
+
+	patchSpec(g, ns, "foreign", `{"spec":{"rotation":{"trigger":"rotated"}}}`)
+	var minted keys.Key
+	g.Eventually(func(g Gomega) {
+		var s corev1.Secret
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "foreign"}, &s)).To(Succeed())
+		var err error
+		minted, err = keys.Parse(string(s.Data["key"]))
+		g.Expect(err).NotTo(HaveOccurred(), "a keyward-format secret")
+		g.Expect(string(s.Data["keyID"])).To(Equal(minted.ID()), "under the key's own key ID")
+		g.Expect(status(g, minted.Plaintext())).To(Equal(200))
+	}).WithTimeout(waitFor).Should(Succeed())
+	g.Expect(status(g, foreign)).To(Equal(200), "the foreign key keeps its grace period")
+	g.Eventually(func(g Gomega) {
+		g.Expect(status(g, foreign)).To(Equal(401), "the foreign key stops verifying when the grace period ends")
+	}).WithTimeout(waitFor + time.Duration(grace)*time.Second).Should(Succeed())
+	g.Expect(status(g, minted.Plaintext())).To(Equal(200))
 }

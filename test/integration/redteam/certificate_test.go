@@ -74,7 +74,7 @@ func (tn tenant) createWarned(g *WithT, name string, spec keywardv1.APIKeySpec) 
 // thumbprint, subject or names: the candidates a verifier finds for it.
 func recordsBinding(g Gomega, cert *testutil.Cert) []record.Record {
 	list := &corev1.SecretList{}
-	g.Expect(admin.List(context.Background(), list, client.InNamespace(verifierNamespace), client.HasLabels{record.RecordLabel})).To(Succeed())
+	g.Expect(admin.List(context.Background(), list, client.InNamespace(verifierNamespace), client.MatchingLabels{record.RecordLabel: "true"})).To(Succeed())
 	lookup := map[string]bool{}
 	for _, k := range certbind.LookupKeys(cert.Cert) {
 		lookup[k] = true

@@ -156,12 +156,26 @@ func TestAttackVerifierReachesTheManagersNamespace(t *testing.T) {
 	// a signing key: nothing of the manager's lives there.
 	tn := newTenant(t, g, "rbac")
 	tn.createKey(t, g, "present", keywardv1.APIKeySpec{Owner: "rbac", Scopes: readScope})
+	// A foreign key's import makes the lookup key: the verifier reads it,
+	// as its ServiceAccount, and finds the key by it.
+	foreign := "sk_live_" + tn.ns + "_RedTeamForeignKey"
+	g.Expect(tn.c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: tn.ns, Name: "legacy"}, Type: keywardv1.ImportSecretType,
+		Data: map[string][]byte{keywardv1.ImportSecretDefaultKey: []byte(foreign)},
+	})).To(Succeed())
+	tn.createKey(t, g, "foreign", keywardv1.APIKeySpec{Owner: "rbac", Scopes: readScope,
+		Import: &keywardv1.KeyImport{SecretRef: &keywardv1.ImportSecretReference{Name: "legacy"}}})
+	g.Eventually(func(g Gomega) {
+		status, _ := decide(g, foreign)
+		g.Expect(status).To(Equal(200))
+	}).WithTimeout(waitFor).Should(Succeed())
 	secrets := &corev1.SecretList{}
 	g.Expect(v.List(ctx, secrets, client.InNamespace(verifierNamespace))).To(Succeed())
 	g.Expect(secrets.Items).NotTo(BeEmpty())
 	for _, s := range secrets.Items {
-		g.Expect(s.Labels[record.RecordLabel] == "true" || s.Labels[signingrecord.Label] == "true").To(BeTrue(),
-			"Secret %s/%s (type %s) is readable by the verifier and is neither a key record nor a signing key", s.Namespace, s.Name, s.Type)
+		lookupKey := s.Name == record.LookupKeySecretName && s.Labels[record.RecordLabel] == record.LookupKeyLabelValue
+		g.Expect(s.Labels[record.RecordLabel] == "true" || s.Labels[signingrecord.Label] == "true" || lookupKey).To(BeTrue(),
+			"Secret %s/%s (type %s) is readable by the verifier and is neither a key record, the lookup key nor a signing key", s.Namespace, s.Name, s.Type)
 	}
 }
 
@@ -177,6 +191,8 @@ func TestAttackTenantReachesKeywardNamespaces(t *testing.T) {
 
 	err := mallory.c.Get(ctx, client.ObjectKey{Namespace: managerNamespace, Name: webhookCertSecret}, &corev1.Secret{})
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a tenant read the webhook's serving certificate: %v", err)
+	err = mallory.c.Get(ctx, client.ObjectKey{Namespace: verifierNamespace, Name: record.LookupKeySecretName}, &corev1.Secret{})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a tenant read the lookup key of foreign keys: %v", err)
 	forgedRecord := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: "keyward-record-forged", Labels: map[string]string{record.RecordLabel: "true"}},
 		Data:       map[string][]byte{record.DataKey: []byte("{}")},
