@@ -119,9 +119,18 @@ func leakConfigMaps(g Gomega, keyID string) []corev1.ConfigMap {
 // settled waits until the manager has reconciled the key's current spec.
 func settled(g *WithT, ns, name string) *keywardv1.APIKey {
 	var k *keywardv1.APIKey
+	// Reconciled, and no write for half a second: a busy manager may
+	// still be writing status after observedGeneration caught up, and
+	// callers compare later reads with this one.
+	var lastVersion string
+	var unchangedSince time.Time
 	g.Eventually(func(g Gomega) {
 		k = getKey(g, ns, name)
 		g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
+		if k.ResourceVersion != lastVersion {
+			lastVersion, unchangedSince = k.ResourceVersion, time.Now()
+		}
+		g.Expect(time.Since(unchangedSince)).To(BeNumerically(">=", 500*time.Millisecond), "status is still being written")
 	}).WithTimeout(waitFor).Should(Succeed())
 	return k
 }
