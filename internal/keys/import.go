@@ -13,6 +13,14 @@ import (
 // passlib's default for pbkdf2_sha256 (29000) stays importable.
 const MinImportIterations = 10_000
 
+// MaxImportIterations is the most PBKDF2 work an imported hash may carry.
+// The hash comes from a tenant, and anyone who knows the key ID can make
+// the shared verifier run it once per wrong secret: at MaxIterations one
+// attempt holds a hashing slot for seconds, longer than requests wait for
+// one, and every tenant's first uses would be answered hashing_busy. A
+// million iterations is less than twice keyward's own default.
+const MaxImportIterations = 1_000_000
+
 // ImportFormats says, in every refusal, what an imported hash must look like.
 const ImportFormats = `PBKDF2-HMAC-SHA256 in PHC form "$pbkdf2-sha256$i=<iterations>$<salt>$<hash>" ` +
 	`(standard base64 without padding) or passlib's "$pbkdf2-sha256$<iterations>$<salt>$<hash>" ` +
@@ -40,8 +48,8 @@ func ParseImportHash(encoded string) (string, error) {
 	if err != nil || strconv.Itoa(iterations) != rounds[2:] {
 		return "", fmt.Errorf("the hash's iteration count is not a decimal number; expected %s", ImportFormats)
 	}
-	if iterations < MinImportIterations || iterations > MaxIterations {
-		return "", fmt.Errorf("the hash has %d PBKDF2 iterations; an imported hash needs between %d and %d", iterations, MinImportIterations, MaxIterations)
+	if iterations < MinImportIterations || iterations > MaxImportIterations {
+		return "", fmt.Errorf("the hash has %d PBKDF2 iterations; an imported hash needs between %d and %d", iterations, MinImportIterations, MaxImportIterations)
 	}
 	salt, err := enc.DecodeString(saltText)
 	if err != nil {
