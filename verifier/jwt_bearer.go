@@ -77,9 +77,6 @@ func tokenDenial(err error) Decision {
 	return deny(ReasonTokenMalformed, "the token could not be validated")
 }
 
-// looksLikeJWT tells a compact JWS from a keyward key, which has no dots.
-func looksLikeJWT(cred string) bool { return strings.Count(cred, ".") == 2 }
-
 // headerKID reads the kid of a compact JWS without verifying anything, only
 // to choose between the issuer's keys and an enrolled client key; the
 // chosen validator then checks everything.

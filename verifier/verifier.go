@@ -213,7 +213,7 @@ func (v *Verifier) stale(now time.Time) bool {
 }
 
 func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time) Decision {
-	if looksLikeJWT(req.Credential) {
+	if keys.LooksLikeJWT(req.Credential) {
 		return v.authenticateJWT(ctx, req, now)
 	}
 	key, e, lookupID, d, ok := v.presentedKey(req.Credential)

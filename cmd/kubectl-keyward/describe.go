@@ -30,23 +30,10 @@ const deliveryKeyField = "key"
 const recentEvents = 10
 
 func newDescribeCommand(r *Root) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME | OWNER/KEYID | KEYID",
-		Short: "Show one APIKey: state, conditions, recent Events and where the key is delivered",
-		Example: `  kubectl keyward describe payments-api
+	return keyCommand(r, "describe", "Show one APIKey: state, conditions, recent Events and where the key is delivered",
+		`  kubectl keyward describe payments-api
   kubectl keyward describe alice/k3ydqx2mzt4wbnpe`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeKeyNames(r),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := r.Target()
-			if err != nil {
-				return err
-			}
-			ctx := commandContext(cmd)
-			k, err := ResolveKey(ctx, c, ns, args[0])
-			if err != nil {
-				return err
-			}
+		func(ctx context.Context, c client.Client, k *keywardv1.APIKey) error {
 			events, err := keyEvents(ctx, c, k)
 			if err != nil {
 				// Events are a courtesy: a user who may read keys but not
@@ -54,8 +41,7 @@ func newDescribeCommand(r *Root) *cobra.Command {
 				r.Messagef("warning: cannot list Events: %v", err)
 			}
 			return describeKey(r.Streams.Out, k, events)
-		},
-	}
+		})
 }
 
 func keyEvents(ctx context.Context, c client.Client, k *keywardv1.APIKey) ([]corev1.Event, error) {

@@ -36,7 +36,7 @@ func ValidateForeign(s string) error {
 		return fmt.Errorf("a foreign key has %d characters; it must be %s", len(s), ForeignForm)
 	case strings.HasPrefix(s, Prefix):
 		return errors.New(`a key starting with "` + Prefix + `" is in keyward's format and must have its checksum`)
-	case strings.Count(s, ".") == 2:
+	case LooksLikeJWT(s):
 		return errors.New("a foreign key must not have the form of a JWT (two dots)")
 	}
 	for i := 0; i < len(s); i++ {
@@ -122,3 +122,8 @@ func ParseFor(id, s string) (Key, error) {
 	}
 	return Foreign(id, s)
 }
+
+// LooksLikeJWT tells a compact JWS (three dot-separated parts) from an API
+// key: keyward's keys have no dots, and a foreign key may not have two, so
+// the verifier's choice between its key and token paths is never ambiguous.
+func LooksLikeJWT(credential string) bool { return strings.Count(credential, ".") == 2 }
