@@ -1,0 +1,48 @@
+package analytics
+
+import "time"
+
+// Params tune the detectors; DefaultParams documents the defaults. Every
+// duration is of simulated or real time alike: the Store takes time only
+// from its callers.
+type Params struct {
+	// WarmUp is how long a key must have been used before the baseline
+	// detectors (Silence, Volume) may flag it, so a new key is not flagged.
+	WarmUp time.Duration
+	// SilenceAfter: a key whose baseline expects traffic is flagged once
+	// it has seen no verified request for this long while its baseline
+	// expected at least SilenceMinExpected requests in that time.
+	SilenceAfter       time.Duration
+	SilenceMinExpected float64
+	// VolumeFactor: the hourly volume is flagged when it is above
+	// baseline×VolumeFactor (VolumeSpike) or below baseline÷VolumeFactor
+	// (VolumeDrop), and off by at least VolumeMinRequests.
+	VolumeFactor      float64
+	VolumeMinRequests float64
+	// DenialRate and DenialMinCount: a minute whose denials are at least
+	// DenialMinCount and more than DenialRate of its requests (above the
+	// key's usual denial rate) is a spike.
+	DenialRate     float64
+	DenialMinCount uint32
+	// TravelSpeedKmh: two countries seen closer in time than their
+	// distance at this speed is impossible travel.
+	TravelSpeedKmh float64
+	// NewLocationWarmUp: countries and networks seen in a key's first
+	// NewLocationWarmUp of use are its own, not new.
+	NewLocationWarmUp time.Duration
+}
+
+// DefaultParams are the defaults docs/analytics.md documents.
+func DefaultParams() Params {
+	return Params{
+		WarmUp:             72 * time.Hour,
+		SilenceAfter:       6 * time.Hour,
+		SilenceMinExpected: 50,
+		VolumeFactor:       5,
+		VolumeMinRequests:  100,
+		DenialRate:         0.5,
+		DenialMinCount:     20,
+		TravelSpeedKmh:     1000,
+		NewLocationWarmUp:  24 * time.Hour,
+	}
+}
