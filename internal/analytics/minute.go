@@ -76,12 +76,33 @@ func (m Minute) Validate() error {
 			return fmt.Errorf("minute %v: %q is not a network keyward counts by", m.Start, n.Value)
 		}
 	}
-	for reason := range m.Denials {
+	var denied uint64
+	for reason, n := range m.Denials {
 		if !validReason(reason) {
 			return fmt.Errorf("minute %v: %q is not a denial reason", m.Start, reason)
 		}
+		denied += uint64(n)
+	}
+	// Only verified requests have a location, and every denial one reason.
+	verified := uint64(m.Permits) + uint64(m.VerifiedDenials)
+	if n := total(m.Countries); n > verified {
+		return fmt.Errorf("minute %v: countries count %d requests, more than its %d verified ones", m.Start, n, verified)
+	}
+	if n := total(m.Networks); n > verified {
+		return fmt.Errorf("minute %v: networks count %d requests, more than its %d verified ones", m.Start, n, verified)
+	}
+	if all := uint64(m.VerifiedDenials) + uint64(m.UnverifiedDenials); denied > all {
+		return fmt.Errorf("minute %v: denial reasons count %d denials, more than its %d", m.Start, denied, all)
 	}
 	return nil
+}
+
+func total(counts []Count) uint64 {
+	var n uint64
+	for _, c := range counts {
+		n += uint64(c.N)
+	}
+	return n
 }
 
 // NetworkOf is the network an address is counted in: its /24 for IPv4

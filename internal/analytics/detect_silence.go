@@ -1,0 +1,54 @@
+package analytics
+
+import (
+	"fmt"
+	"time"
+)
+
+// Silence flags a key that stopped being used: no verified request for at
+// least Params.SilenceAfter, while the key's baseline (Volume's, per hour
+// of the day) expected at least Params.SilenceMinExpected permits since
+// its last use. A key quiet at night is therefore flagged in the morning,
+// when its usual traffic fails to come, not at night. Only keys whose
+// baseline is trusted are judged (WarmUp). It fires once per silence and
+// re-arms when the key is used again. Tick evaluates it.
+//
+// silenceHorizon bounds how far the expectation is summed: a baseline
+// that expects too little in two days to be missed never will be.
+const silenceHorizon = 48
+
+func (k *series) silence(now uint32, p Params) (Finding, bool) {
+	if k.silenceReported || !k.used() || now <= k.lastUsed ||
+		since(k.lastUsed, now) < p.SilenceAfter || since(k.firstUsed, k.lastUsed) < p.WarmUp {
+		return Finding{}, false
+	}
+	expected := k.expectedPermits(k.lastUsed+1, now)
+	if expected < p.SilenceMinExpected {
+		return Finding{}, false
+	}
+	k.silenceReported = true
+	return Finding{
+		Detector: Silence, Reason: FellSilent, At: timeOf(now), Actionable: true,
+		Message: fmt.Sprintf("No verified request since %s (%s ago); its baseline expected about %.0f in that time",
+			timeOf(k.lastUsed).Format("2006-01-02 15:04 UTC"), since(k.lastUsed, now).Round(time.Minute), expected),
+	}, true
+}
+
+// expectedPermits sums the baseline over minutes [from, to), at most
+// silenceHorizon hours of it, counting only trusted hours of the day.
+func (k *series) expectedPermits(from, to uint32) float64 {
+	if to-from > silenceHorizon*60 {
+		to = from + silenceHorizon*60
+	}
+	var sum float64
+	for m := from; m < to; {
+		h := hourOf(m)
+		end := min((h+1)*60, to)
+		hod := hourOfDay(h)
+		if k.volume.samples[hod] >= volumeSamples {
+			sum += k.volume.expected(hod) * float64(end-m) / 60
+		}
+		m = end
+	}
+	return sum
+}

@@ -1,0 +1,131 @@
+package analytics
+
+import "net/netip"
+
+// The sizes that bound a key's memory (TestMemoryPerKey measures it).
+const (
+	minuteSlots   = 60 // the last hour, minute by minute
+	hourSlots     = 48 // the last two days, hour by hour
+	dayTopSlots   = 24 // the hourly top lists the day's summary reads
+	knownCapacity = 8  // countries, and networks, a key is known in
+)
+
+// series is one key's history and baseline. Every field is fixed-size.
+type series struct {
+	key        string
+	prev, next *series // least recently committed order (Store.lru)
+
+	last      uint32 // the last minute committed
+	firstUsed uint32 // the first minute with a verified request
+	lastUsed  uint32 // the last minute with a verified request
+
+	minutes [minuteSlots]minuteSlot
+	hours   [hourSlots]hourSlot
+	tops    [dayTopSlots]hourTops
+
+	volume    volumeBaseline
+	denials   denialBaseline
+	countries [knownCapacity]knownCountry
+	networks  [knownCapacity]knownNetwork
+
+	// detectors' memory, so that each fires once per event
+	silenceReported  bool
+	spikeReported    uint32 // hour tag of the last VolumeSpike
+	denialReported   uint32 // minute of the last DenialSpike
+	denialActionable bool   // whether it was actionable
+}
+
+// minuteSlot is one minute of the last hour.
+type minuteSlot struct {
+	at       uint32 // minute index; 0 = empty
+	permits  uint32
+	denials  uint32
+	reasons  [2]uint16 // the minute's top denial reasons (Store.reasons ids)
+	reasonsN [2]uint16
+}
+
+// hourSlot is one clock hour of the last two days.
+type hourSlot struct {
+	at                uint32 // hour index + 1; 0 = empty
+	permits           uint32
+	verifiedDenials   uint32
+	unverifiedDenials uint32
+}
+
+// hourTops are one hour's top lists for the day's summary.
+type hourTops struct {
+	at         uint32 // hour index + 1; 0 = empty
+	reasonsN   [3]uint32
+	countriesN [2]uint32
+	networksN  [2]uint32
+	reasons    [3]uint16 // Store.reasons ids
+	countries  [2]uint16 // countryID
+	networks   [2]uint16 // index+1 into series.networks
+}
+
+// knownCountry is a country the key was used from.
+type knownCountry struct {
+	id       uint16 // countryID; 0 = free
+	lastSeen uint32
+}
+
+// knownNetwork is a network the key was used from, kept as its bytes
+// rather than a netip.Prefix, which would cost a third more.
+type knownNetwork struct {
+	addr     [16]byte
+	bits     uint8 // 0 = free
+	lastSeen uint32
+}
+
+func (n knownNetwork) prefix() netip.Prefix {
+	a := netip.AddrFrom16(n.addr)
+	if a.Is4In6() {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, int(n.bits))
+}
+
+func networkEntry(p netip.Prefix) knownNetwork {
+	return knownNetwork{addr: p.Addr().As16(), bits: uint8(p.Bits())}
+}
+
+// countryID packs a country code into two bytes.
+func countryID(code string) uint16 { return uint16(code[0])<<8 | uint16(code[1]) }
+
+func countryCode(id uint16) string { return string([]byte{byte(id >> 8), byte(id)}) }
+
+// minuteSlot returns the slot of minute i, emptied if it held an older one.
+func (s *series) minuteSlot(i uint32) *minuteSlot {
+	m := &s.minutes[i%minuteSlots]
+	if m.at != i {
+		*m = minuteSlot{at: i}
+	}
+	return m
+}
+
+func (s *series) hourSlot(h uint32) *hourSlot {
+	slot := &s.hours[h%hourSlots]
+	if slot.at != h+1 {
+		*slot = hourSlot{at: h + 1}
+	}
+	return slot
+}
+
+// hourPermits is hour h's permits, 0 if the ring no longer (or never) held it.
+func (s *series) hourPermits(h uint32) uint32 {
+	if slot := s.hours[h%hourSlots]; slot.at == h+1 {
+		return slot.permits
+	}
+	return 0
+}
+
+func (s *series) hourTops(h uint32) *hourTops {
+	t := &s.tops[h%dayTopSlots]
+	if t.at != h+1 {
+		*t = hourTops{at: h + 1}
+	}
+	return t
+}
+
+// used reports whether the key ever had a verified request.
+func (s *series) used() bool { return s.firstUsed != 0 }
