@@ -10,6 +10,7 @@ import (
 // baselines, countries and networks.
 func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable) []Finding {
 	verified := addSat(m.Permits, m.VerifiedDenials)
+	k.advance(i)
 	if verified > 0 {
 		if !k.used() {
 			k.firstUsed = i
@@ -39,16 +40,16 @@ func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable) []Fi
 // lists.
 func (k *series) record(i uint32, m Minute, used bool, reasons *reasonTable) {
 	denials := addSat(m.VerifiedDenials, m.UnverifiedDenials)
-	slot := k.minuteSlot(i)
+	slot := &k.minutes[i%minuteSlots]
 	slot.permits, slot.denials = m.Permits, denials
 
 	h := hourOf(i)
-	hour := k.hourSlot(h)
+	hour := &k.hours[h%hourSlots]
 	hour.permits = addSat(hour.permits, m.Permits)
 	hour.verifiedDenials = addSat(hour.verifiedDenials, m.VerifiedDenials)
 	hour.unverifiedDenials = addSat(hour.unverifiedDenials, m.UnverifiedDenials)
 
-	tops := k.hourTops(h)
+	tops := &k.tops[h%dayTopSlots]
 	// in a fixed order: a space-saving list depends on the order of adds,
 	// and a summary must not depend on a map's
 	names := make([]string, 0, len(m.Denials))

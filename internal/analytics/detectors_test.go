@@ -53,7 +53,7 @@ func TestNewLocation(t *testing.T) {
 		message string
 	}{{
 		name: "a neighbour country is new", warm: []traffic{home},
-		later: traffic{perMinute: 3, country: "FR", network: "192.0.2.0/24"},
+		later:   traffic{perMinute: 3, country: "FR", network: "192.0.2.0/24"},
 		reasons: []Reason{NewCountry}, message: "Key used from FR at 00:00 UTC (never seen before; seen: DE)",
 	}, {
 		name: "a far country a minute later is impossible travel", warm: []traffic{home},

@@ -35,9 +35,11 @@ type series struct {
 	denialActionable bool   // whether it was actionable
 }
 
-// minuteSlot is one minute of the last hour.
+// minuteSlot is one minute of the last hour. The rings carry no times:
+// slot n holds the one minute (hour) of the ring's span before the key's
+// last minute that is n modulo the ring's size, and advance empties the
+// slots of the minutes and hours a commit skips.
 type minuteSlot struct {
-	at       uint32 // minute index; 0 = empty
 	permits  uint32
 	denials  uint32
 	reasons  [2]uint16 // the minute's top denial reasons (Store.reasons ids)
@@ -46,7 +48,6 @@ type minuteSlot struct {
 
 // hourSlot is one clock hour of the last two days.
 type hourSlot struct {
-	at                uint32 // hour index + 1; 0 = empty
 	permits           uint32
 	verifiedDenials   uint32
 	unverifiedDenials uint32
@@ -54,7 +55,6 @@ type hourSlot struct {
 
 // hourTops are one hour's top lists for the day's summary.
 type hourTops struct {
-	at         uint32 // hour index + 1; 0 = empty
 	reasonsN   [3]uint32
 	countriesN [2]uint32
 	networksN  [2]uint32
@@ -94,37 +94,40 @@ func countryID(code string) uint16 { return uint16(code[0])<<8 | uint16(code[1])
 
 func countryCode(id uint16) string { return string([]byte{byte(id >> 8), byte(id)}) }
 
-// minuteSlot returns the slot of minute i, emptied if it held an older one.
-func (s *series) minuteSlot(i uint32) *minuteSlot {
-	m := &s.minutes[i%minuteSlots]
-	if m.at != i {
-		*m = minuteSlot{at: i}
+// advance moves the rings on to minute i (after k.last), emptying the
+// slots of the minutes and hours in between.
+func (k *series) advance(i uint32) {
+	clear := func(from, to uint32, slots uint32, empty func(uint32)) {
+		if to-from >= slots {
+			from = to - slots + 1
+		}
+		for n := from; n <= to; n++ {
+			empty(n % slots)
+		}
 	}
-	return m
+	clear(k.last+1, i, minuteSlots, func(n uint32) { k.minutes[n] = minuteSlot{} })
+	if h, last := hourOf(i), hourOf(k.last); h > last || k.last == 0 {
+		clear(last+1, h, hourSlots, func(n uint32) { k.hours[n] = hourSlot{} })
+		clear(last+1, h, dayTopSlots, func(n uint32) { k.tops[n] = hourTops{} })
+	}
+	k.last = i
 }
 
-func (s *series) hourSlot(h uint32) *hourSlot {
-	slot := &s.hours[h%hourSlots]
-	if slot.at != h+1 {
-		*slot = hourSlot{at: h + 1}
-	}
-	return slot
+// minuteHeld reports whether the minute ring holds minute i.
+func (k *series) minuteHeld(i uint32) bool { return i <= k.last && k.last-i < minuteSlots }
+
+// hourHeld reports whether a ring of that many hours holds hour h.
+func (k *series) hourHeld(h, slots uint32) bool {
+	last := hourOf(k.last)
+	return k.last != 0 && h <= last && last-h < slots
 }
 
 // hourPermits is hour h's permits, 0 if the ring no longer (or never) held it.
-func (s *series) hourPermits(h uint32) uint32 {
-	if slot := s.hours[h%hourSlots]; slot.at == h+1 {
-		return slot.permits
+func (k *series) hourPermits(h uint32) uint32 {
+	if !k.hourHeld(h, hourSlots) {
+		return 0
 	}
-	return 0
-}
-
-func (s *series) hourTops(h uint32) *hourTops {
-	t := &s.tops[h%dayTopSlots]
-	if t.at != h+1 {
-		*t = hourTops{at: h + 1}
-	}
-	return t
+	return k.hours[h%hourSlots].permits
 }
 
 // used reports whether the key ever had a verified request.

@@ -75,7 +75,6 @@ func (s *Store) Commit(keyID string, m Minute) []Finding {
 	if i <= k.last {
 		return nil
 	}
-	k.last = i
 	return k.commit(i, m, s.params, &s.reasons)
 }
 

@@ -1,7 +1,7 @@
 package analytics
 
-// summary is the key's Summary as of minute now: the last 60 minutes from
-// the minute ring, the last 24 clock hours (the current one included) from
+// summary is the key's Summary as of minute now: the 60 minutes before it
+// from the minute ring, the last 24 clock hours (the current one included) from
 // the hour ring. It reads nothing but the rings and now, so that the same
 // history gives the same summary, and an idle key's is fixed once its last
 // minute is a day old.
@@ -11,10 +11,11 @@ func (k *series) summary(now uint32, reasons *reasonTable) Summary {
 		out.LastUsed = timeOf(k.lastUsed)
 	}
 	hourReasons := tally{}
-	for _, slot := range k.minutes {
-		if slot.at == 0 || slot.at > now || now-slot.at >= 60 {
+	for i := now - min(now, 60); i < now; i++ {
+		if !k.minuteHeld(i) {
 			continue
 		}
+		slot := k.minutes[i%minuteSlots]
 		out.Hour.Permits += uint64(slot.permits)
 		out.Hour.Denials += uint64(slot.denials)
 		for j, id := range slot.reasons {
@@ -27,19 +28,22 @@ func (k *series) summary(now uint32, reasons *reasonTable) Summary {
 	out.Hour.TopDenials = hourReasons.top(3)
 
 	current := hourOf(now)
-	for _, slot := range k.hours {
-		if slot.at == 0 || slot.at-1 > current || current-(slot.at-1) >= 24 {
+	from := current - min(current, 23)
+	for h := from; h <= current; h++ {
+		if !k.hourHeld(h, hourSlots) {
 			continue
 		}
+		slot := k.hours[h%hourSlots]
 		out.Day.Permits += uint64(slot.permits)
 		out.Day.Denials += uint64(slot.verifiedDenials) + uint64(slot.unverifiedDenials)
 	}
 	out.Day.Requests = out.Day.Permits + out.Day.Denials
 	dayReasons, countries, networks := tally{}, tally{}, tally{}
-	for _, t := range k.tops {
-		if t.at == 0 || t.at-1 > current || current-(t.at-1) >= 24 {
+	for h := from; h <= current; h++ {
+		if !k.hourHeld(h, dayTopSlots) {
 			continue
 		}
+		t := k.tops[h%dayTopSlots]
 		for j, id := range t.reasons {
 			if id != 0 {
 				dayReasons[reasons.name(id)] += uint64(t.reasonsN[j])
