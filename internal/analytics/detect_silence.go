@@ -43,7 +43,7 @@ func (k *series) expectedPermits(from, to uint32) float64 {
 	var sum float64
 	for m := from; m < to; {
 		h := hourOf(m)
-		end := min((h+1)*60, to)
+		end := uint32(min(uint64(h+1)*60, uint64(to)))
 		hod := hourOfDay(h)
 		if k.volume.samples[hod] >= volumeSamples {
 			sum += k.volume.expected(hod) * float64(end-m) / 60
