@@ -1,5 +1,7 @@
 package analytics
 
+import "math"
+
 // The baselines move with verified requests only: an attacker who knows a
 // key ID but not its secret cannot teach a key a new normal.
 
@@ -35,24 +37,25 @@ func (b *volumeBaseline) limits(hod int, p Params) (low, high float64) {
 }
 
 // fold adds one hour's permits to its hour of the day. Once the hour of
-// the day is trusted, a sample beyond the limits counts as the limit, so
-// that an anomaly (flagged or not) does not become tomorrow's normal at
-// once, while a lasting change still moves the mean by days.
+// the day is trusted, an hour off the mean by more than VolumeMinRequests
+// counts as at most √VolumeFactor off: an anomaly, flagged or not (a spike
+// on a weekend's quiet morning may stay under the weekday's limit), must
+// not become tomorrow's normal and make the next ordinary day look
+// anomalous, while a lasting change is still learnt within days.
 func (b *volumeBaseline) fold(hod int, permits float64, p Params) {
 	if b.samples[hod] == 0 {
 		b.mean[hod] = float32(permits)
 		b.samples[hod] = 1
 		return
 	}
-	if b.samples[hod] >= volumeSamples {
-		low, high := b.limits(hod, p)
-		permits = min(max(permits, low), high)
-	}
 	mean := float64(b.mean[hod])
-	diff := permits - mean
-	if diff < 0 {
-		diff = -diff
+	if b.samples[hod] >= volumeSamples {
+		if math.Abs(permits-mean) > p.VolumeMinRequests {
+			soft := math.Sqrt(p.VolumeFactor)
+			permits = min(max(permits, mean/soft), mean*soft)
+		}
 	}
+	diff := math.Abs(permits - mean)
 	b.mean[hod] = float32(mean + volumeAlpha*(permits-mean))
 	b.dev[hod] = float32(float64(b.dev[hod]) + volumeAlpha*(diff-float64(b.dev[hod])))
 	if b.samples[hod] < 255 {
@@ -75,6 +78,7 @@ const denialAlpha = 0.02
 // sums, so a quiet minute's 1 of 1 weighs as little as it should).
 type denialBaseline struct {
 	denied, verified float32
+	minutes          uint8 // minutes folded, up to denialWarmUp
 }
 
 func (b *denialBaseline) usual() float64 {
@@ -85,6 +89,9 @@ func (b *denialBaseline) usual() float64 {
 }
 
 func (b *denialBaseline) fold(verifiedDenials, verified uint32) {
+	if b.minutes < denialWarmUp {
+		b.minutes++
+	}
 	if b.verified <= 0 {
 		b.denied, b.verified = float32(verifiedDenials), float32(verified)
 		return

@@ -2,33 +2,49 @@ package analytics
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
-// Denials flags a minute whose denials are at least Params.DenialMinCount
-// and a share of its requests above both Params.DenialRate and the key's
-// usual rate (three times it, or halfway from it to all, whichever is
-// lower): someone guessing secrets, a stolen key probing what it may do, a
-// client broken by a rotation. The usual rate is an EWMA of the share of
-// verified requests denied (denialAlpha), moved by verified minutes only
-// and not by the minutes it flags. It fires once per hour, or sooner when
-// a burst turns actionable.
+// Denials flags a minute with at least Params.DenialMinCount denials of
+// one kind that are too large a share of its requests:
 //
-// Actionable only when the verified denials alone make the spike (the same
-// rule on verified denials among verified requests): a burst of wrong
-// secrets can come from anyone who read the key ID, and must not let them
-// suspend or revoke someone else's key.
-const denialQuiet = 60 // minutes between two findings of one burst
+//   - verified denials (scope, conditions, limits), when they are more
+//     than Params.DenialRate of the minute's verified requests, more than
+//     the key's usual share (three times it, or halfway from it to all,
+//     whichever is lower), and beyond chance (denialSigmas standard
+//     deviations of the usual share's binomial): a stolen key probing
+//     what it may do. The
+//     usual share is an EWMA of the share of verified requests denied
+//     (denialAlpha), judged once it has seen denialWarmUp minutes with
+//     verified requests: a key always half denied (rate limited, say) is
+//     not flagged for it. Actionable.
+//   - unverified denials (wrong secrets, backoff), when they are more than
+//     Params.DenialRate of all the minute's requests: someone guessing, or
+//     a client broken by a rotation. Not actionable: anyone who read the
+//     key ID can cause it, and must not suspend or revoke someone else's
+//     key. Unverified denials have no baseline, for the same reason.
+//
+// One finding per burst: none for denialQuiet minutes after one, unless
+// the burst turns actionable.
+const (
+	denialQuiet  = 60
+	denialWarmUp = 30
+	denialSigmas = 4
+)
 
 func (k *series) denialSpike(i uint32, m Minute, p Params) (Finding, bool) {
-	usual := k.denials.usual()
 	verified := m.Permits + m.VerifiedDenials
-	spike := denialsSpike(uint64(m.VerifiedDenials)+uint64(m.UnverifiedDenials), m.Requests(), usual, p)
-	actionable := denialsSpike(uint64(m.VerifiedDenials), uint64(verified), usual, p)
+	usual, warm := k.denials.usual(), k.denials.minutes >= denialWarmUp
+	n := float64(verified)
+	chance := usual*n + denialSigmas*math.Sqrt(n*usual*(1-usual))
+	actionable := warm && float64(m.VerifiedDenials) > chance &&
+		denialsSpike(uint64(m.VerifiedDenials), uint64(verified), max(p.DenialRate, min(3*usual, (1+usual)/2)), p)
+	spike := actionable || denialsSpike(uint64(m.UnverifiedDenials), m.Requests(), p.DenialRate, p)
 	if verified > 0 {
 		k.denials.fold(m.VerifiedDenials, verified)
 	}
-	if !spike && !actionable {
+	if !spike {
 		return Finding{}, false
 	}
 	recent := k.denialReported != 0 && i-k.denialReported < denialQuiet
@@ -39,17 +55,16 @@ func (k *series) denialSpike(i uint32, m Minute, p Params) (Finding, bool) {
 	denials := uint64(m.VerifiedDenials) + uint64(m.UnverifiedDenials)
 	return Finding{
 		Detector: Denials, Reason: DenialSpike, At: timeOf(i), Actionable: actionable,
-		Message: fmt.Sprintf("%d of %d requests denied at %s (%d after the credential verified), usually %.0f%% of verified requests: %s",
+		Message: fmt.Sprintf("%d of %d requests denied at %s (%d after the credential verified; usually %.0f%% of verified requests): %s",
 			denials, m.Requests(), clock(i), m.VerifiedDenials, usual*100, reasonList(m.Denials)),
 	}, true
 }
 
-// denialsSpike is the rule on denied of total, against usual.
-func denialsSpike(denied, total uint64, usual float64, p Params) bool {
+// denialsSpike: at least DenialMinCount denied, and more than limit of total.
+func denialsSpike(denied, total uint64, limit float64, p Params) bool {
 	if denied < uint64(p.DenialMinCount) || total == 0 {
 		return false
 	}
-	limit := max(p.DenialRate, min(3*usual, (1+usual)/2))
 	return float64(denied)/float64(total) > limit
 }
 

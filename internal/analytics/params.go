@@ -40,8 +40,8 @@ func DefaultParams() Params {
 		SilenceMinExpected: 50,
 		VolumeFactor:       5,
 		VolumeMinRequests:  100,
-		DenialRate:         0.5,
-		DenialMinCount:     20,
+		DenialRate:         0.25,
+		DenialMinCount:     30,
 		TravelSpeedKmh:     1000,
 		NewLocationWarmUp:  24 * time.Hour,
 	}
