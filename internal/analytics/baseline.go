@@ -1,6 +1,9 @@
 package analytics
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // The baselines move with verified requests only: an attacker who knows a
 // key ID but not its secret cannot teach a key a new normal.
@@ -27,6 +30,11 @@ type volumeBaseline struct {
 
 // expected is hour of the day hod's usual permits.
 func (b *volumeBaseline) expected(hod int) float64 { return float64(b.mean[hod]) }
+
+// usually says hour of the day hod's baseline for a message.
+func (b *volumeBaseline) usually(hod int) string {
+	return fmt.Sprintf("usually about %.0f (±%.0f) in that hour of the day", b.mean[hod], b.dev[hod])
+}
 
 // limits are the permits of an hour beyond which Volume flags it.
 func (b *volumeBaseline) limits(hod int, p Params) (low, high float64) {

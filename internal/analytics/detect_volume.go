@@ -41,8 +41,8 @@ func (k *series) volumeSpike(i uint32, p Params) (Finding, bool) {
 	k.spikeReported = h + 1
 	return Finding{
 		Detector: Volume, Reason: VolumeSpike, At: timeOf(i), Actionable: true,
-		Message: fmt.Sprintf("%.0f requests permitted between %s and %s, usually about %.0f in that hour",
-			permits, clock(h*60), clock(i), k.volume.expected(hod)),
+		Message: fmt.Sprintf("%.0f requests permitted between %s and %s, %s",
+			permits, clock(h*60), clock(i), k.volume.usually(hod)),
 	}, true
 }
 
@@ -70,8 +70,8 @@ func (k *series) closeHours(i uint32, p Params) (Finding, bool) {
 			if low, _ := k.volume.limits(hod, p); permits < low {
 				found, ok = Finding{
 					Detector: Volume, Reason: VolumeDrop, At: timeOf(h*60 + 59), Actionable: true,
-					Message: fmt.Sprintf("%.0f requests permitted between %s and %s, usually about %.0f in that hour",
-						permits, clock(h*60), clock(h*60+59), k.volume.expected(hod)),
+					Message: fmt.Sprintf("%.0f requests permitted between %s and %s, %s",
+						permits, clock(h*60), clock(h*60+59), k.volume.usually(hod)),
 				}, true
 			}
 		}

@@ -19,9 +19,10 @@ type Params struct {
 	// (VolumeDrop), and off by at least VolumeMinRequests.
 	VolumeFactor      float64
 	VolumeMinRequests float64
-	// DenialRate and DenialMinCount: a minute whose denials are at least
-	// DenialMinCount and more than DenialRate of its requests (above the
-	// key's usual denial rate) is a spike.
+	// DenialRate and DenialMinCount: a minute with at least DenialMinCount
+	// denials of one kind, more than DenialRate of its requests (verified
+	// denials: of its verified requests, and above the key's usual share
+	// beyond chance) is a spike. See detect_denials.go.
 	DenialRate     float64
 	DenialMinCount uint32
 	// TravelSpeedKmh: two countries seen closer in time than their
@@ -32,7 +33,9 @@ type Params struct {
 	NewLocationWarmUp time.Duration
 }
 
-// DefaultParams are the defaults docs/analytics.md documents.
+// DefaultParams are the defaults docs/analytics.md documents. The
+// evaluation on synthetic traces (package synthetic, BenchmarkDetectors)
+// measures them: change one, run it.
 func DefaultParams() Params {
 	return Params{
 		WarmUp:             72 * time.Hour,

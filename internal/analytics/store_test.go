@@ -141,3 +141,31 @@ func BenchmarkStoreCommit(b *testing.B) {
 		n++
 	}
 }
+
+// The manager commits from its aggregator while status writers read
+// summaries and a ticker runs Silence: run under -race.
+func TestStoreConcurrentUse(t *testing.T) {
+	g := NewWithT(t)
+	s := NewStore(DefaultParams(), 8)
+	done := make(chan struct{})
+	for w := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for n := range 500 {
+				at := monday.Add(time.Duration(n) * time.Minute)
+				switch w {
+				case 0:
+					s.Commit(fmt.Sprintf("key-%d", n%10), home.minute(at))
+				case 1:
+					s.Summary(fmt.Sprintf("key-%d", n%10), at)
+				case 2:
+					s.Tick(at)
+				}
+			}
+		}()
+	}
+	for range 3 {
+		<-done
+	}
+	g.Expect(s.Len()).To(Equal(8))
+}
