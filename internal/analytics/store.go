@@ -11,7 +11,8 @@ import (
 type Summary struct {
 	// LastUsed is the last minute with a verified request; zero if none.
 	LastUsed time.Time
-	// Hour and Day are the last 60 minutes and the last 24 hours.
+	// Hour is the 60 minutes before now's; Day the 24 clock hours up to
+	// now (now's hour included).
 	Hour, Day Window
 	// TopCountries and TopNetworks are the most frequent over the last
 	// day, at most 5 each, most frequent first.

@@ -57,10 +57,20 @@ func (s Score) Delay(q float64) time.Duration {
 	return d[min(len(d)-1, int(q*float64(len(d))))]
 }
 
+// KindScore is how many anomalies of a kind were injected, and found.
+type KindScore struct {
+	Kind             Kind
+	Labels, Detected int
+	// Reasons counts the reason of each label's first finding.
+	Reasons map[analytics.Reason]int
+}
+
 // Report is the detectors' result on a trace.
 type Report struct {
 	Keys, Minutes, Commits int
 	Scores                 []Score // in analytics.Detectors order
+	// Kinds counts each kind of anomaly injected, and found.
+	Kinds []KindScore
 	// Missed are the labels no finding matched; False the findings that
 	// matched no label (the first hundred).
 	Missed []Label
@@ -80,7 +90,7 @@ func Evaluate(t *Trace, p analytics.Params) Report {
 		labels[l.Key] = append(labels[l.Key], l)
 		scores[l.Detector].Labels++
 	}
-	detected := map[Label]bool{}
+	detected := map[Label]analytics.Reason{}
 	report := Report{Keys: len(t.keys)}
 	judge := func(key string, f analytics.Finding, at time.Time) {
 		s := scores[f.Detector]
@@ -91,8 +101,8 @@ func Evaluate(t *Trace, p analytics.Params) Report {
 				continue
 			}
 			s.Matched++
-			if !detected[l] {
-				detected[l] = true
+			if _, ok := detected[l]; !ok {
+				detected[l] = f.Reason
 				s.Detected++
 				s.Delays = append(s.Delays, at.Sub(l.Start))
 			}
@@ -115,9 +125,24 @@ func Evaluate(t *Trace, p analytics.Params) Report {
 			judge(kf.KeyID, kf.Finding, closed)
 		}
 	})
+	kinds := map[Kind]*KindScore{}
 	for _, l := range t.Labels {
-		if !detected[l] {
+		ks := kinds[l.Kind]
+		if ks == nil {
+			ks = &KindScore{Kind: l.Kind, Reasons: map[analytics.Reason]int{}}
+			kinds[l.Kind] = ks
+		}
+		ks.Labels++
+		if reason, ok := detected[l]; ok {
+			ks.Detected++
+			ks.Reasons[reason]++
+		} else {
 			report.Missed = append(report.Missed, l)
+		}
+	}
+	for _, kind := range allKinds {
+		if ks := kinds[kind]; ks != nil {
+			report.Kinds = append(report.Kinds, *ks)
 		}
 	}
 	for _, d := range analytics.Detectors {
@@ -135,6 +160,14 @@ func (r Report) Table() string {
 	for _, s := range r.Scores {
 		fmt.Fprintf(&b, "%-12s %6d %8d %8d %6d %9.3f %6.3f %10s %10s\n", s.Detector, s.Labels, s.Detected,
 			s.Findings, s.Findings-s.Matched, s.Precision(), s.Recall(), s.Delay(0.5), s.Delay(0.9))
+	}
+	for _, k := range r.Kinds {
+		var reasons []string
+		for reason, n := range k.Reasons {
+			reasons = append(reasons, fmt.Sprintf("%s %d", reason, n))
+		}
+		slices.Sort(reasons)
+		fmt.Fprintf(&b, "  %-24s %3d of %3d found (%s)\n", k.Kind, k.Detected, k.Labels, strings.Join(reasons, ", "))
 	}
 	return b.String()
 }

@@ -54,6 +54,8 @@ const (
 	UnverifiedBurst  Kind = "unverified denial burst"
 )
 
+var allKinds = []Kind{FallsSilent, GoesToNewCountry, TravelsTooFast, GoesToNewNetwork, VolumeUp, VolumeDown, VerifiedBurst, UnverifiedBurst}
+
 // detectors says which detector must find each kind, and whether its
 // finding must be actionable.
 var detectors = map[Kind]struct {
@@ -98,14 +100,13 @@ type Trace struct {
 func Generate(c Config) *Trace {
 	r := rand.New(rand.NewPCG(c.Seed, 1))
 	t := &Trace{Config: c}
-	kinds := []Kind{FallsSilent, GoesToNewCountry, TravelsTooFast, GoesToNewNetwork, VolumeUp, VolumeDown, VerifiedBurst, UnverifiedBurst}
 	for n := range c.Keys {
 		k := newKey(r, n)
 		t.keys = append(t.keys, k)
 		if r.Float64() >= c.AnomalyShare {
 			continue
 		}
-		kind := kinds[r.IntN(len(kinds))]
+		kind := allKinds[r.IntN(len(allKinds))]
 		// a key too quiet for a change of volume to be news gets another
 		if (kind == FallsSilent || kind == VolumeUp) && k.perMinute < 1 || kind == VolumeDown && k.perMinute < 5 {
 			kind = []Kind{GoesToNewCountry, TravelsTooFast, GoesToNewNetwork, VerifiedBurst, UnverifiedBurst}[r.IntN(5)]
