@@ -93,7 +93,7 @@ func (b *denialBaseline) usual() float64 {
 	if b.verified <= 0 {
 		return 0
 	}
-	return float64(b.denied / b.verified)
+	return min(1, float64(b.denied/b.verified))
 }
 
 func (b *denialBaseline) fold(verifiedDenials, verified uint32) {

@@ -14,11 +14,10 @@ import (
 //     the key's usual share (three times it, or halfway from it to all,
 //     whichever is lower), and beyond chance (denialSigmas standard
 //     deviations of the usual share's binomial): a stolen key probing
-//     what it may do. The
-//     usual share is an EWMA of the share of verified requests denied
-//     (denialAlpha), judged once it has seen denialWarmUp minutes with
-//     verified requests: a key always half denied (rate limited, say) is
-//     not flagged for it. Actionable.
+//     what it may do. The usual share is an EWMA of the share of verified
+//     requests denied (denialAlpha), judged once it has seen denialWarmUp
+//     minutes with verified requests: a key always half denied (rate
+//     limited, say) is not flagged for it. Actionable.
 //   - unverified denials (wrong secrets, backoff), when they are more than
 //     Params.DenialRate of all the minute's requests: someone guessing, or
 //     a client broken by a rotation. Not actionable: anyone who read the
@@ -34,7 +33,7 @@ const (
 )
 
 func (k *series) denialSpike(i uint32, m Minute, p Params) (Finding, bool) {
-	verified := m.Permits + m.VerifiedDenials
+	verified := addSat(m.Permits, m.VerifiedDenials)
 	usual, warm := k.denials.usual(), k.denials.minutes >= denialWarmUp
 	n := float64(verified)
 	chance := usual*n + denialSigmas*math.Sqrt(n*usual*(1-usual))
