@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,6 +73,9 @@ func TestNewLocation(t *testing.T) {
 		warm:  []traffic{home, {perMinute: 5, country: "US", network: "203.0.113.0/24"}},
 		later: traffic{perMinute: 5, country: "US", network: "203.0.113.0/24"},
 	}, {
+		name: "a key used from many networks has none to leave", warm: manyNetworks(knownCapacity),
+		later: traffic{perMinute: 3, country: "DE", network: "198.51.100.0/24"},
+	}, {
 		name: "an IPv6 network the key was always used from", warm: []traffic{{perMinute: 1, country: "DE", network: "2001:db8:1::/48"}},
 		later: traffic{perMinute: 5, country: "DE", network: "2001:db8:1::/48"},
 	}}
@@ -94,6 +98,15 @@ func TestNewLocation(t *testing.T) {
 			g.Expect(s.Commit("k", c.later.minute(end.Add(c.gap+time.Minute)))).To(BeEmpty(), "a location is new once")
 		})
 	}
+}
+
+// manyNetworks is traffic from n networks in turn.
+func manyNetworks(n int) []traffic {
+	var out []traffic
+	for j := range n {
+		out = append(out, traffic{perMinute: 2, country: "DE", network: fmt.Sprintf("10.0.%d.0/24", j)})
+	}
+	return out
 }
 
 // cycle is a key's daily cycle: busy by day, quiet at night.

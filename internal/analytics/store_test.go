@@ -3,6 +3,7 @@ package analytics
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +169,21 @@ func TestStoreConcurrentUse(t *testing.T) {
 		<-done
 	}
 	g.Expect(s.Len()).To(Equal(8))
+}
+
+// Reason codes come from reports: a flood of made-up ones is counted but
+// does not grow the store beyond maxInterned names.
+func TestReasonCodesAreBounded(t *testing.T) {
+	g := NewWithT(t)
+	s := NewStore(DefaultParams(), 10)
+	at := monday
+	for n := range maxInterned + 200 {
+		at = at.Add(time.Minute)
+		name := fmt.Sprintf("made_up_%c%c", 'a'+n/26%26, 'a'+n%26) + strings.Repeat("x", n/676)
+		s.Commit("k", Minute{Start: at, UnverifiedDenials: 1, Denials: map[string]uint32{name: 1}})
+	}
+	g.Expect(s.reasons.names).To(HaveLen(maxInterned))
+	sum, _ := s.Summary("k", at.Add(time.Minute))
+	g.Expect(sum.Hour.Denials).To(Equal(uint64(60)))
+	g.Expect(len(sum.Hour.TopDenials)).To(BeNumerically("<=", 3))
 }
