@@ -28,6 +28,9 @@ func timeOf(i uint32) time.Time {
 // rings so that the first hour is not mistaken for an empty slot.
 func hourOf(i uint32) uint32 { return i / 60 }
 
+// dayOf is the UTC day that holds minute i.
+func dayOf(i uint32) uint32 { return i / (24 * 60) }
+
 // hourOfDay is the UTC hour of the day of hour h.
 func hourOfDay(h uint32) int { return int(h % 24) }
 

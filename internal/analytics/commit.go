@@ -10,22 +10,23 @@ import (
 // baselines, countries and networks.
 func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable) []Finding {
 	verified := addSat(m.Permits, m.VerifiedDenials)
-	k.advance(i)
-	if verified > 0 {
-		if !k.used() {
-			k.firstUsed = i
-		}
-		k.lastUsed = i
-		k.silenceReported = false
-	}
 	var found []Finding
 	add := func(f Finding, ok bool) {
 		if ok {
 			found = append(found, f)
 		}
 	}
+	// before the rings move on past hours not folded yet
+	add(k.closeHours(i, verified > 0, p))
+	k.advance(i)
 	if verified > 0 {
-		add(k.closeHours(i, p))
+		if !k.used() {
+			k.firstUsed, k.lastUsed = i, i
+			k.volume.open = hourOf(i) + 1
+		}
+		k.usedDays = k.usedDays<<min(8, dayOf(i)-dayOf(k.lastUsed)) | 1
+		k.lastUsed = i
+		k.silenceReported = false
 		add(k.locate(i, m, p))
 	}
 	k.record(i, m, verified > 0, reasons)

@@ -11,8 +11,8 @@ import (
 //
 //   - verified denials (scope, conditions, limits), when they are more
 //     than Params.DenialRate of the minute's verified requests, more than
-//     the key's usual share (three times it, or halfway from it to all,
-//     whichever is lower), and beyond chance (denialSigmas standard
+//     the key's usual share (three times it, or a third of the way from it
+//     to all, whichever is lower), and beyond chance (denialSigmas standard
 //     deviations of the usual share's binomial): a stolen key probing
 //     what it may do. The usual share is an EWMA of the share of verified
 //     requests denied (denialAlpha), judged once it has seen denialWarmUp
@@ -29,7 +29,7 @@ import (
 const (
 	denialQuiet  = 60
 	denialWarmUp = 30
-	denialSigmas = 4
+	denialSigmas = 5
 )
 
 func (k *series) denialSpike(i uint32, m Minute, p Params) (Finding, bool) {
@@ -38,7 +38,7 @@ func (k *series) denialSpike(i uint32, m Minute, p Params) (Finding, bool) {
 	n := float64(verified)
 	chance := usual*n + denialSigmas*math.Sqrt(n*usual*(1-usual))
 	actionable := warm && float64(m.VerifiedDenials) > chance &&
-		denialsSpike(uint64(m.VerifiedDenials), uint64(verified), max(p.DenialRate, min(3*usual, (1+usual)/2)), p)
+		denialsSpike(uint64(m.VerifiedDenials), uint64(verified), max(p.DenialRate, min(3*usual, usual+(1-usual)/3)), p)
 	spike := actionable || denialsSpike(uint64(m.UnverifiedDenials), m.Requests(), p.DenialRate, p)
 	if verified > 0 {
 		k.denials.fold(m.VerifiedDenials, verified)

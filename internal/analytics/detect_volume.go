@@ -48,25 +48,23 @@ func (k *series) volumeSpike(i uint32, p Params) (Finding, bool) {
 
 // closeHours folds every hour before minute i's into the baseline, the
 // hours without traffic as zero, and checks the hour just before for a
-// VolumeDrop.
-func (k *series) closeHours(i uint32, p Params) (Finding, bool) {
-	if !k.used() {
+// VolumeDrop when minute i is used. It runs before the rings move on to
+// minute i, so that an hour is folded before the ring lets it go.
+func (k *series) closeHours(i uint32, used bool, p Params) (Finding, bool) {
+	current := hourOf(i)
+	if !k.used() || k.volume.open > current {
 		return Finding{}, false
 	}
-	current := hourOf(i)
-	if k.volume.open == 0 {
-		k.volume.open = hourOf(k.firstUsed) + 1
-	}
 	from := k.volume.open - 1
-	if current > from+hourSlots {
-		from = current - hourSlots // older hours left the ring: nothing to fold
+	if current-from > foldHorizon {
+		from = current - foldHorizon
 	}
 	var found Finding
 	var ok bool
 	for h := from; h < current; h++ {
 		hod := hourOfDay(h)
 		permits := float64(k.hourPermits(h))
-		if h+1 == current && h > 0 && k.hourPermits(h-1) > 0 && k.trusted(hod, i, p) {
+		if used && h+1 == current && h > 0 && k.hourPermits(h-1) > 0 && k.trusted(hod, i, p) {
 			if low, _ := k.volume.limits(hod, p); permits < low {
 				found, ok = Finding{
 					Detector: Volume, Reason: VolumeDrop, At: timeOf(h*60 + 59), Actionable: true,
@@ -77,8 +75,11 @@ func (k *series) closeHours(i uint32, p Params) (Finding, bool) {
 		}
 		k.volume.fold(hod, permits, p)
 	}
-	if current+1 > k.volume.open {
-		k.volume.open = current + 1
-	}
+	k.volume.open = current + 1
 	return found, ok
 }
+
+// foldHorizon bounds the hours one commit folds: after a week without a
+// commit, the baseline of every hour of the day has seen a week of zeros
+// and more would not change what it says.
+const foldHorizon = 7 * 24

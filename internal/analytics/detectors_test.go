@@ -33,6 +33,36 @@ func TestSilence(t *testing.T) {
 		run(s, "k", home, monday, day)
 		g.Expect(idle(s, day, day.Add(24*time.Hour))).To(BeEmpty())
 	})
+	t.Run("a batch key is not silent between its runs, nor a weekday key at weekends", func(t *testing.T) {
+		g := NewWithT(t)
+		s := NewStore(DefaultParams(), 10)
+		var found []Finding
+		end := monday.Add(18 * 24 * time.Hour) // two weeks, then Wednesday and Thursday
+		for at := monday; at.Before(end); at = at.Add(time.Minute) {
+			runs := at.Weekday() == time.Monday || at.Weekday() == time.Wednesday || at.Weekday() == time.Friday
+			if runs && at.Hour() == 2 && at.Before(monday.Add(14*24*time.Hour)) {
+				found = append(found, s.Commit("k", Minute{Start: at, Permits: 100})...)
+			}
+			for _, f := range s.Tick(at) {
+				found = append(found, f.Finding)
+			}
+		}
+		g.Expect(found).To(BeEmpty(), "a key used on three days of seven has no silence to break")
+
+		weekdays := NewStore(DefaultParams(), 10)
+		found = nil
+		for at := monday; at.Before(end); at = at.Add(time.Minute) {
+			if wd := at.Weekday(); wd != time.Saturday && wd != time.Sunday && at.Before(monday.Add(15*24*time.Hour)) {
+				found = append(found, weekdays.Commit("k", home.minute(at))...)
+			}
+			for _, f := range weekdays.Tick(at) {
+				found = append(found, f.Finding)
+			}
+		}
+		g.Expect(found).To(HaveLen(2))
+		g.Expect(found[0].At.Weekday()).To(Equal(time.Saturday), "its first weekend, with no week of history yet")
+		g.Expect(found[1].At.Weekday()).To(Equal(time.Tuesday), "not its second weekend; the Tuesday it stopped")
+	})
 	t.Run("a key too quiet to be missed is not flagged", func(t *testing.T) {
 		g := NewWithT(t)
 		s := NewStore(DefaultParams(), 10)

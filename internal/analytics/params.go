@@ -43,7 +43,7 @@ func DefaultParams() Params {
 		SilenceMinExpected: 50,
 		VolumeFactor:       5,
 		VolumeMinRequests:  100,
-		DenialRate:         0.25,
+		DenialRate:         0.1,
 		DenialMinCount:     30,
 		TravelSpeedKmh:     1000,
 		NewLocationWarmUp:  24 * time.Hour,

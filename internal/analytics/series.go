@@ -18,6 +18,9 @@ type series struct {
 	last      uint32 // the last minute committed
 	firstUsed uint32 // the first minute with a verified request
 	lastUsed  uint32 // the last minute with a verified request
+	// usedDays has bit n set when the key was used n days (UTC) before
+	// lastUsed's day, for the last 8 days.
+	usedDays uint8
 
 	minutes [minuteSlots]minuteSlot
 	hours   [hourSlots]hourSlot

@@ -29,7 +29,10 @@ type key struct {
 	// swings it by ±amplitude around peakHour (UTC), a weekend multiplies
 	// it by weekend, and it grows by growth a day.
 	perMinute, amplitude, peakHour, weekend, growth float64
-	cells                                           []cell
+	// batch keys run two hours around peakHour on Mondays, Wednesdays
+	// and Fridays, and are not used otherwise.
+	batch bool
+	cells []cell
 	// denialRate is the usual share of verified requests denied;
 	// wrongSecretsPerHour the usual rate of requests with a wrong secret.
 	denialRate, wrongSecretsPerHour float64
@@ -71,6 +74,9 @@ func newKey(r *rand.Rand, n int) *key {
 	if r.Float64() < 0.2 {
 		k.growth = 0.03 + 0.04*r.Float64() // a gentle growth
 	}
+	if r.Float64() < 0.05 && k.perMinute >= 1 {
+		k.batch = true
+	}
 	if r.Float64() < 0.05 {
 		k.denialRate = 0.3 + 0.2*r.Float64() // a key usually rate limited
 	}
@@ -99,6 +105,13 @@ func newKey(r *rand.Rand, n int) *key {
 // rate is the key's mean permits in the minute at, before anomalies.
 func (k *key) rate(at, start time.Time) float64 {
 	hour := float64(at.Hour()) + float64(at.Minute())/60
+	if k.batch {
+		wd := at.Weekday()
+		if (wd == time.Monday || wd == time.Wednesday || wd == time.Friday) && math.Abs(hour-k.peakHour) < 1 {
+			return k.peak() * k.noise
+		}
+		return 0
+	}
 	cycle := 1 + k.amplitude*math.Cos(2*math.Pi*(hour-k.peakHour)/24)
 	days := at.Sub(start).Hours() / 24
 	weekend := 1.0
@@ -106,6 +119,14 @@ func (k *key) rate(at, start time.Time) float64 {
 		weekend = k.weekend
 	}
 	return k.perMinute * cycle * weekend * (1 + k.growth*days) * k.noise
+}
+
+// peak is the key's busiest mean permits a minute, before growth.
+func (k *key) peak() float64 {
+	if k.batch {
+		return 10 * k.perMinute
+	}
+	return k.perMinute * (1 + k.amplitude)
 }
 
 // busyHour is a time on day of the trace when the key is near its peak.

@@ -108,7 +108,8 @@ func Generate(c Config) *Trace {
 		}
 		kind := allKinds[r.IntN(len(allKinds))]
 		// a key too quiet for a change of volume to be news gets another
-		if (kind == FallsSilent || kind == VolumeUp) && k.perMinute < 1 || kind == VolumeDown && k.perMinute < 5 {
+		if (kind == FallsSilent || kind == VolumeUp) && k.perMinute < 1 || kind == VolumeDown && k.perMinute < 5 ||
+			k.batch && (kind == FallsSilent || kind == VolumeUp || kind == VolumeDown) {
 			kind = []Kind{GoesToNewCountry, TravelsTooFast, GoesToNewNetwork, VerifiedBurst, UnverifiedBurst}[r.IntN(5)]
 		}
 		t.Labels = append(t.Labels, t.inject(r, k, kind))
@@ -121,6 +122,13 @@ func (t *Trace) inject(r *rand.Rand, k *key, kind Kind) Label {
 	c := t.Config
 	span := c.AnomaliesUntil - c.AnomaliesFrom
 	start := c.Start.Add(c.AnomaliesFrom + time.Duration(r.Float64()*float64(span))).Truncate(time.Minute)
+	if k.batch { // a batch key is used on its days, at its hours only
+		day := start.Truncate(24 * time.Hour)
+		for wd := day.Weekday(); wd != time.Monday && wd != time.Wednesday && wd != time.Friday; wd = day.Weekday() {
+			day = day.Add(-24 * time.Hour)
+		}
+		start = k.busyHour(r, day)
+	}
 	end := c.Start.Add(time.Duration(c.Days) * 24 * time.Hour)
 	a := &anomaly{}
 	switch kind {
@@ -139,7 +147,7 @@ func (t *Trace) inject(r *rand.Rand, k *key, kind Kind) Label {
 		a.perMin, end = 0.5, start.Add(30*time.Minute)
 		a.intruder = k.intruder(r, kind)
 	case VerifiedBurst:
-		a.perMin, end = math.Max(30, 1.5*k.perMinute*(1+k.amplitude)), start.Add(3*time.Minute)
+		a.perMin, end = math.Max(30, 1.5*k.peak()), start.Add(3*time.Minute)
 	case UnverifiedBurst:
 		a.perMin, end = 200+1800*r.Float64(), start.Add(5*time.Minute)
 	}
