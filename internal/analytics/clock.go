@@ -24,8 +24,7 @@ func timeOf(i uint32) time.Time {
 	return time.Unix(epochUnix+int64(i)*60, 0).UTC()
 }
 
-// hourOf is the clock hour that holds minute i; hours are tagged +1 in the
-// rings so that the first hour is not mistaken for an empty slot.
+// hourOf is the clock hour that holds minute i.
 func hourOf(i uint32) uint32 { return i / 60 }
 
 // dayOf is the UTC day that holds minute i.

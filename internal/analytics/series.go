@@ -33,7 +33,7 @@ type series struct {
 
 	// detectors' memory, so that each fires once per event
 	silenceReported  bool
-	spikeReported    uint32 // hour tag of the last VolumeSpike
+	spikeReported    uint32 // the hour (index+1, 0 = none) of the last VolumeSpike
 	denialReported   uint32 // minute of the last DenialSpike
 	denialActionable bool   // whether it was actionable
 }
@@ -100,7 +100,7 @@ func countryCode(id uint16) string { return string([]byte{byte(id >> 8), byte(id
 // advance moves the rings on to minute i (after k.last), emptying the
 // slots of the minutes and hours in between.
 func (k *series) advance(i uint32) {
-	clear := func(from, to uint32, slots uint32, empty func(uint32)) {
+	emptySlots := func(from, to, slots uint32, empty func(uint32)) {
 		if to-from >= slots {
 			from = to - slots + 1
 		}
@@ -108,10 +108,10 @@ func (k *series) advance(i uint32) {
 			empty(n % slots)
 		}
 	}
-	clear(k.last+1, i, minuteSlots, func(n uint32) { k.minutes[n] = minuteSlot{} })
+	emptySlots(k.last+1, i, minuteSlots, func(n uint32) { k.minutes[n] = minuteSlot{} })
 	if h, last := hourOf(i), hourOf(k.last); h > last || k.last == 0 {
-		clear(last+1, h, hourSlots, func(n uint32) { k.hours[n] = hourSlot{} })
-		clear(last+1, h, dayTopSlots, func(n uint32) { k.tops[n] = hourTops{} })
+		emptySlots(last+1, h, hourSlots, func(n uint32) { k.hours[n] = hourSlot{} })
+		emptySlots(last+1, h, dayTopSlots, func(n uint32) { k.tops[n] = hourTops{} })
 	}
 	k.last = i
 }
