@@ -47,7 +47,7 @@ type managerOptions struct {
 	usage                   usageFlags
 	// usageOptions is usage parsed.
 	usageOptions manager.UsageOptions
-	zap                     zap.Options
+	zap          zap.Options
 	// snippets are the endpoints the integration snippets address
 	// (--snippets-*-url); empty fields default to the verifier Service.
 	snippets snippets.Endpoints
