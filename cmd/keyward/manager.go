@@ -45,9 +45,7 @@ type managerOptions struct {
 	auditLog                string
 	verifier                verifierFlags
 	usage                   usageFlags
-	// usageOptions is usage parsed.
-	usageOptions manager.UsageOptions
-	zap          zap.Options
+	zap                     zap.Options
 	// snippets are the endpoints the integration snippets address
 	// (--snippets-*-url); empty fields default to the verifier Service.
 	snippets snippets.Endpoints
@@ -64,6 +62,8 @@ type managerOptions struct {
 	// defaultAllow is --default-policy parsed: true admits keys in
 	// namespaces no KeyPolicy selects, false refuses them.
 	defaultAllow bool
+	// usageOptions are the --usage-* and --anomaly-* flags parsed.
+	usageOptions manager.UsageOptions
 }
 
 func runManager(args []string) error {
