@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math/bits"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,7 +64,9 @@ func ErrorRate(denials, requests uint64) string {
 	if requests == 0 {
 		return ""
 	}
-	permille := min(denials, requests) * 1000 / requests
+	// 128-bit: counts of a long-lived busy key times 1000 overflow 64.
+	hi, lo := bits.Mul64(min(denials, requests), 1000)
+	permille, _ := bits.Div64(hi, lo, requests)
 	return fmt.Sprintf("%d.%d%%", permille/10, permille%10)
 }
 
