@@ -59,7 +59,7 @@ func TestUsage(t *testing.T) {
 		`Quota Remaining:\s+750`,
 		`Quota Resets:\s+2030-01-02T00:00:00Z`,
 	} {
-		g.Expect(res.stdout).To(MatchRegexp(`(?m)^`+line+`$`))
+		g.Expect(res.stdout).To(MatchRegexp(`(?m)^` + line + `$`))
 	}
 
 	res = asAdmin("describe", metered.Name, "-n", ns)
