@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -67,6 +68,15 @@ func TestUsage(t *testing.T) {
 	t.Logf("kubectl keyward describe:\n%s", res.stdout)
 	g.Expect(res.stdout).To(MatchRegexp(`(?m)^Last Day:\s+1200 requests, 30 denied \(2\.5%\)$`))
 	g.Expect(res.stdout).To(MatchRegexp(`(?m)^Top Countries:\s+DE 1100, FR 70$`))
+
+	// kubectl's own describe prints status as it is: the usage reads as a
+	// section of its own.
+	if kubectl, err := exec.LookPath("kubectl"); err == nil {
+		out, err := exec.Command(kubectl, "--kubeconfig", adminKubeconfig, "describe", "apikey", metered.Name, "-n", ns).CombinedOutput()
+		g.Expect(err).NotTo(HaveOccurred(), string(out))
+		t.Logf("kubectl describe apikey:\n%s", out)
+		g.Expect(string(out)).To(MatchRegexp(`(?m)^\s+Usage:\n\s+Last Day:\n\s+Denials:\s+30\n\s+Error Rate:\s+2\.5%`))
+	}
 
 	help := asAdmin("usage", "--help")
 	g.Expect(help.stdout).To(ContainSubstring("no per-key labels"))
