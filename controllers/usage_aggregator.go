@@ -100,6 +100,10 @@ func init() {
 	metrics.Registry.MustRegister(usageStatusWritesTotal, usageMinutesCommittedTotal, usageFindingsTotal, usageReadFailuresTotal)
 }
 
+// Passes is how many passes have completed: a test or benchmark that steps
+// the clock waits for the pass it caused.
+func (a *UsageAggregator) Passes() int64 { return a.passes.Load() }
+
 // NeedLeaderElection: only the leader aggregates.
 func (a *UsageAggregator) NeedLeaderElection() bool { return true }
 
