@@ -545,8 +545,8 @@ type APIKeyStatus struct {
 
 	// usage is how the key was used over the last hour and day, written by
 	// the manager's usage aggregator under its own field manager
-	// (keyward-usage) at most once a minute, and never while nothing
-	// changed.
+	// (keyward-usage) at most once per interval (a minute by default), and
+	// never while nothing changed.
 	// +optional
 	Usage *UsageStatus `json:"usage,omitempty"`
 
