@@ -152,32 +152,37 @@ func idleKeysIn(b *testing.B, ctx context.Context, k8s client.Client, ns string)
 	return ids
 }
 
-// usedOnce writes one verifier replica's activity report: every key used
-// in minute t0, from one country and network.
+// usedOnce writes the activity reports of as many verifier replicas as
+// the keys need (a report holds at most usage.MaxActivityKeys): every key
+// used in minute t0, from one country and network.
 func usedOnce(b *testing.B, ctx context.Context, k8s client.Client, replica string, ids []string, t0 time.Time) {
-	r := usage.ActivityReport{ReportedAt: t0.Add(time.Minute), Keys: map[string][]analytics.Minute{}}
-	for _, id := range ids {
-		r.Keys[id] = []analytics.Minute{{Start: t0, Permits: 3,
-			Countries: []analytics.Count{{Value: "DE", N: 3}}, Networks: []analytics.Count{{Value: "203.0.113.0/24", N: 3}}}}
+	var size int
+	for part := 0; part*usage.MaxActivityKeys < len(ids); part++ {
+		r := usage.ActivityReport{ReportedAt: t0.Add(time.Minute), Keys: map[string][]analytics.Minute{}}
+		for _, id := range ids[part*usage.MaxActivityKeys : min(len(ids), (part+1)*usage.MaxActivityKeys)] {
+			r.Keys[id] = []analytics.Minute{{Start: t0, Permits: 3,
+				Countries: []analytics.Count{{Value: "DE", N: 3}}, Networks: []analytics.Count{{Value: "203.0.113.0/24", N: 3}}}}
+		}
+		data, err := usage.EncodeActivity(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += len(data)
+		name, err := usage.ActivityName(fmt.Sprintf("%s-%d", replica, part))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: name,
+				Labels: map[string]string{usage.ActivityLabel: "true", record.VerifierReportLabel: "true"}},
+			Data: map[string]string{usage.ActivityDataKey: string(data)},
+		}
+		if err := k8s.Create(ctx, cm); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = k8s.Delete(context.Background(), cm) })
 	}
-	data, err := usage.EncodeActivity(r)
-	if err != nil {
-		b.Fatal(err)
-	}
-	name, err := usage.ActivityName(replica)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: name,
-			Labels: map[string]string{usage.ActivityLabel: "true", record.VerifierReportLabel: "true"}},
-		Data: map[string]string{usage.ActivityDataKey: string(data)},
-	}
-	if err := k8s.Create(ctx, cm); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = k8s.Delete(context.Background(), cm) })
-	b.ReportMetric(float64(len(data))/1024, "report-KiB/1000-keys")
+	b.ReportMetric(float64(size)/float64(len(ids)), "report-bytes/key-minute")
 }
 
 // cacheCaughtUp waits until the cache holds the API server's version of
