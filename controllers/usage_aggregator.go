@@ -58,7 +58,8 @@ type UsageAggregator struct {
 	// CloseAfter is how long after its end a minute is read; zero is
 	// DefaultUsageCloseAfter.
 	CloseAfter time.Duration
-	// Findings receives every finding; nil logs them.
+	// Findings receives every finding; nil logs them. It is called from
+	// the pass, so it must not block (hand the finding on and return).
 	Findings func(analytics.KeyFinding)
 
 	// committed is the start of the last minute committed; zero before

@@ -130,7 +130,8 @@ type UsageOptions struct {
 	// reports (the embedded aggregation).
 	Redis       redis.Cmdable
 	RedisPrefix string
-	// Findings receives each anomaly found; nil logs it.
+	// Findings receives each anomaly found, and must not block; nil logs
+	// it.
 	Findings func(analytics.KeyFinding)
 	// Store replaces the history's store (tests).
 	Store controllers.UsageStore
