@@ -150,6 +150,17 @@ func TestUsageSumsTheReplicasReports(t *testing.T) {
 	waitCached(g, activityReport(t, g, verifierNamespace, "verifier-a-"+ns, reportLabels, usage.ActivityReport{ReportedAt: usageT0.Add(2 * time.Minute), Keys: r1}))
 	waitCached(g, activityReport(t, g, verifierNamespace, "verifier-b-"+ns, reportLabels, usage.ActivityReport{ReportedAt: usageT0.Add(2 * time.Minute), Keys: r2}))
 
+	// A report no correct verifier writes (five countries in a minute) is
+	// skipped; the others still count.
+	broken := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: usage.ActivityNamePrefix + "verifier-c-" + ns, Labels: reportLabels},
+		Data: map[string]string{usage.ActivityDataKey: `{"reportedAt":"2026-11-23T10:02:00Z","keys":{"` + key.Status.KeyID +
+			`":[{"t":"2026-11-23T10:00:00Z","p":900,"c":[{"v":"AA","n":1},{"v":"BB","n":1},{"v":"CC","n":1},{"v":"DD","n":1},{"v":"EE","n":1}]}]},"latency":{"decisions":0,"p50":0,"p99":0}}`},
+	}
+	g.Expect(k8s.Create(context.Background(), broken)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), broken) })
+	waitCached(g, broken)
+
 	h := newUsageHarness(t, embedded, usageT0)
 	// usageT0+1m ends at usageT0+2m and is not read before CloseAfter.
 	h.passAt(usageT0.Add(2*time.Minute + DefaultUsageCloseAfter - time.Second))
