@@ -162,8 +162,13 @@ func TestUsageSumsTheReplicasReports(t *testing.T) {
 	waitCached(g, broken)
 
 	h := newUsageHarness(t, embedded, usageT0)
+	spike := analytics.Finding{Detector: analytics.Denials, Reason: analytics.DenialSpike, At: usageT0, Message: "5 of 20 denied"}
+	h.store.onCommit = map[string][]analytics.Finding{key.Status.KeyID: {spike}}
+	var found []analytics.KeyFinding
+	h.agg.Findings = func(f analytics.KeyFinding) { found = append(found, f) }
 	// usageT0+1m ends at usageT0+2m and is not read before CloseAfter.
 	h.passAt(usageT0.Add(2*time.Minute + DefaultUsageCloseAfter - time.Second))
+	g.Expect(found).To(Equal([]analytics.KeyFinding{{KeyID: key.Status.KeyID, Finding: spike}}), "a commit's finding, with its key")
 	g.Expect(h.store.committed(key.Status.KeyID)).To(HaveLen(1), "only the closed minute is committed")
 	h.passAt(usageT0.Add(3 * time.Minute))
 	g.Expect(h.store.committed(key.Status.KeyID)).To(HaveLen(2))
@@ -180,6 +185,7 @@ func TestUsageSumsTheReplicasReports(t *testing.T) {
 	}
 	g.Expect(h.store.committed(key.Status.KeyID)).To(HaveLen(2))
 	g.Expect(h.usageWrites(mark)).To(BeEmpty())
+	g.Expect(found).To(HaveLen(1))
 	g.Expect(usageOf(g, key)).To(Equal(wantTwoReplicas()))
 
 	// The aggregator owns status.usage, and only it.

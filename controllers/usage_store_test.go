@@ -18,6 +18,8 @@ type sumStore struct {
 	forgotten []string
 	ticks     []time.Time
 	findings  []analytics.KeyFinding
+	// onCommit is what the next commit of a key finds.
+	onCommit map[string][]analytics.Finding
 }
 
 func newSumStore() *sumStore { return &sumStore{minutes: map[string][]analytics.Minute{}} }
@@ -29,7 +31,9 @@ func (s *sumStore) Commit(id string, m analytics.Minute) []analytics.Finding {
 		return nil
 	}
 	s.minutes[id] = append(s.minutes[id], m)
-	return nil
+	f := s.onCommit[id]
+	delete(s.onCommit, id)
+	return f
 }
 
 func (s *sumStore) Tick(now time.Time) []analytics.KeyFinding {
