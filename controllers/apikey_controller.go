@@ -257,7 +257,7 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))
 	}
-	return b.For(&keywardv1.APIKey{}).
+	return b.For(&keywardv1.APIKey{}, builder.WithPredicates(ignoreUsageWrites)).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(apiKeyOfRecord), builder.WithPredicates(isRecord)).

@@ -6,10 +6,13 @@
 package manager
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -19,6 +22,7 @@ import (
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/snippets"
@@ -42,11 +46,15 @@ const (
 	// Webhooks registers the admission validators with the manager's
 	// webhook server; serving certificates are the caller's business.
 	Webhooks
+	// UsageAggregator sums the verifiers' activity into each key's
+	// history and status.usage, and runs the anomaly detectors
+	// (Options.Usage).
+	UsageAggregator
 
 	// Controllers are the reconcilers of keyward's own kinds.
 	Controllers = APIKeys | SigningKeys | KeyPolicies | RecordJanitor
 	// All is what `keyward manager` runs by default.
-	All = Controllers | VerifierDeployer | Webhooks
+	All = Controllers | VerifierDeployer | Webhooks | UsageAggregator
 )
 
 // Options are every setting of the assembled manager.
@@ -100,6 +108,33 @@ type Options struct {
 	// WrapAPIKeyClient, when set, wraps the APIKey controller's client:
 	// tests count its writes through it.
 	WrapAPIKeyClient func(client.Client) client.Client
+
+	// Usage configures the UsageAggregator part.
+	Usage UsageOptions
+}
+
+// UsageOptions configure the usage aggregator; zero fields are defaults.
+type UsageOptions struct {
+	// Interval between the aggregator's passes, and so the shortest time
+	// between two status.usage writes of one key.
+	Interval time.Duration
+	// CloseAfter is how long after its end a minute is read: the
+	// verifiers' report interval and a grace for a late report.
+	CloseAfter time.Duration
+	// Params tune the detectors; the zero value is analytics.DefaultParams.
+	Params analytics.Params
+	// MaxKeys bounds the keys whose history is kept.
+	MaxKeys int
+	// Redis, when set, is where the verifiers add their activity (the
+	// Redis aggregation), under RedisPrefix; nil reads their activity
+	// reports (the embedded aggregation).
+	Redis       redis.Cmdable
+	RedisPrefix string
+	// Findings receives each anomaly found, and must not block; nil logs
+	// it.
+	Findings func(analytics.KeyFinding)
+	// Store replaces the history's store (tests).
+	Store controllers.UsageStore
 }
 
 // Components are what Setup constructed; a part not wired is nil.
@@ -109,6 +144,7 @@ type Components struct {
 	KeyPolicies *controllers.KeyPolicyReconciler
 	Janitor     *controllers.RecordJanitor
 	Deployer    *controllers.VerifierDeployer
+	Usage       *controllers.UsageAggregator
 	// Availability is the verifier's, shared by the deployer that
 	// observes it and the APIKey controller that reports it; nil without
 	// the VerifierDeployer part.
@@ -139,6 +175,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 		}
 	}
 	c := &Components{}
+	if o.Parts&(APIKeys|UsageAggregator) != 0 {
+		if err := controllers.IndexKeyIDs(context.Background(), mgr.GetFieldIndexer()); err != nil {
+			return nil, fmt.Errorf("indexing APIKeys by key ID: %w", err)
+		}
+	}
 	// The deployer first: the APIKey controller subscribes to the
 	// availability it reports.
 	if o.Parts&VerifierDeployer != 0 {
@@ -203,6 +244,15 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 			return nil, fmt.Errorf("setting up the record janitor: %w", err)
 		}
 	}
+	if o.Parts&UsageAggregator != 0 {
+		var err error
+		if c.Usage, err = usageAggregator(mgr, o); err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(c.Usage); err != nil {
+			return nil, fmt.Errorf("setting up the usage aggregator: %w", err)
+		}
+	}
 	if o.Parts&Webhooks != 0 {
 		if err := webhook.Setup(mgr, webhook.Options{
 			Clock:             o.Clock,
@@ -214,6 +264,33 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 		}
 	}
 	return c, nil
+}
+
+func usageAggregator(mgr ctrl.Manager, o Options) (*controllers.UsageAggregator, error) {
+	ticker, ok := o.Clock.(clock.WithTicker)
+	if !ok {
+		return nil, fmt.Errorf("the usage aggregator needs a clock with tickers, not %T", o.Clock)
+	}
+	u := o.Usage
+	store := u.Store
+	if store == nil {
+		params := u.Params
+		if params == (analytics.Params{}) {
+			params = analytics.DefaultParams()
+		}
+		store = analytics.NewStore(params, cmp.Or(u.MaxKeys, controllers.DefaultUsageMaxKeys))
+	}
+	var source controllers.ActivitySource = controllers.EmbeddedActivity{Reader: mgr.GetClient(), Namespace: o.VerifierNamespace}
+	if u.Redis != nil {
+		if u.RedisPrefix == "" {
+			return nil, errors.New("the usage aggregator's Redis needs the prefix the verifiers write under")
+		}
+		source = controllers.RedisActivity{Client: u.Redis, Prefix: u.RedisPrefix}
+	}
+	return &controllers.UsageAggregator{
+		Client: mgr.GetClient(), Clock: ticker, Store: store, Source: source,
+		Interval: u.Interval, CloseAfter: u.CloseAfter, Findings: u.Findings,
+	}, nil
 }
 
 // snippetEndpoints fills the endpoints Options leaves out with the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -13,6 +14,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/keyward-dev/keyward/controllers"
+	"github.com/keyward-dev/keyward/internal/analytics"
 )
 
 // newManager is a manager that is never started: wiring contacts no API
@@ -80,4 +82,31 @@ func TestSetupWiresOnlyThePartsAskedFor(t *testing.T) {
 func TestSetupNeedsTheVerifierNamespace(t *testing.T) {
 	_, err := Setup(newManager(t), Options{Parts: APIKeys, ManagerNamespace: "keyward-system"})
 	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("verifier namespace")))
+}
+
+// The usage aggregator gets the one clock, reads the verifiers' reports
+// unless a Redis is given, and is refused a Redis without the prefix the
+// verifiers write under.
+func TestSetupWiresTheUsageAggregator(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	c, err := Setup(newManager(t), Options{Parts: UsageAggregator, VerifierNamespace: "keyward-verifier", Clock: clk,
+		Usage: UsageOptions{Interval: 2 * time.Minute}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.Usage.Clock).To(BeIdenticalTo(clk))
+	g.Expect(c.Usage.Interval).To(Equal(2 * time.Minute))
+	g.Expect(c.Usage.Source).To(Equal(controllers.EmbeddedActivity{Reader: c.Usage.Client, Namespace: "keyward-verifier"}))
+	g.Expect(c.Usage.Store).To(BeAssignableToTypeOf(&analytics.Store{}))
+	g.Expect(c.Usage.NeedLeaderElection()).To(BeTrue())
+
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rc.Close()
+	c, err = Setup(newManager(t), Options{Parts: UsageAggregator, VerifierNamespace: "keyward-verifier", Clock: clk,
+		Usage: UsageOptions{Redis: rc, RedisPrefix: "keyward:rl:"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.Usage.Source).To(Equal(controllers.RedisActivity{Client: rc, Prefix: "keyward:rl:"}))
+
+	_, err = Setup(newManager(t), Options{Parts: UsageAggregator, VerifierNamespace: "keyward-verifier", Clock: clk,
+		Usage: UsageOptions{Redis: rc}})
+	g.Expect(err).To(MatchError(ContainSubstring("prefix")))
 }

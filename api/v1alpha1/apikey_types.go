@@ -543,6 +543,13 @@ type APIKeyStatus struct {
 	// +optional
 	Quota *QuotaStatus `json:"quota,omitempty"`
 
+	// usage is how the key was used over the last hour and day, written by
+	// the manager's usage aggregator under its own field manager
+	// (keyward-usage) at most once per interval (a minute by default), and
+	// never while nothing changed.
+	// +optional
+	Usage *UsageStatus `json:"usage,omitempty"`
+
 	// Import of an existing key (docs/import.md).
 
 	// importedTime is when spec.import was consumed: the key's record was
@@ -673,6 +680,7 @@ type SnippetEndpoints struct {
 // +kubebuilder:printcolumn:name="Revealed",type=date,JSONPath=".status.delivery.revealedTime",priority=1
 // +kubebuilder:printcolumn:name="Snippets",type=string,JSONPath=".status.delivery.snippetsConfigMap",priority=1
 // +kubebuilder:printcolumn:name="Verifier",type=string,JSONPath=".status.conditions[?(@.type==\"VerifierAvailable\")].status",priority=1
+// +kubebuilder:printcolumn:name="Last-Used",type=date,JSONPath=".status.usage.lastUsedTime",priority=1
 // +kubebuilder:printcolumn:name="Quota-Left",type=integer,JSONPath=".status.quota.remaining",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"

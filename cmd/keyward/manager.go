@@ -44,6 +44,7 @@ type managerOptions struct {
 	notificationSink        string
 	auditLog                string
 	verifier                verifierFlags
+	usage                   usageFlags
 	zap                     zap.Options
 	// snippets are the endpoints the integration snippets address
 	// (--snippets-*-url); empty fields default to the verifier Service.
@@ -61,6 +62,8 @@ type managerOptions struct {
 	// defaultAllow is --default-policy parsed: true admits keys in
 	// namespaces no KeyPolicy selects, false refuses them.
 	defaultAllow bool
+	// usageOptions are the --usage-* and --anomaly-* flags parsed.
+	usageOptions manager.UsageOptions
 }
 
 func runManager(args []string) error {
@@ -93,6 +96,7 @@ func runManager(args []string) error {
 	fs.StringVar(&o.snippets.Decision, "snippets-decision-url", "", "base URL of the verifier's decision port as the proxies in the integration snippets reach it (ConfigMap <secret>-snippets beside each delivery Secret); empty: the verifier Service in --verifier-namespace")
 	fs.StringVar(&o.snippets.Token, "snippets-token-url", "", "URL of the verifier's token endpoint as the clients in the integration snippets reach it, e.g. through an Ingress; empty: the verifier Service's public port")
 	fs.StringVar(&o.snippets.API, "snippets-api-url", "", "URL of the protected service the client snippets call; empty: "+snippets.DefaultAPI)
+	o.usage.bind(fs)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,6 +120,10 @@ func runManager(args []string) error {
 		if err := snippets.ValidateURL(raw); err != nil {
 			return fmt.Errorf("%s %q: %w", flag, raw, err)
 		}
+	}
+	var err error
+	if o.usageOptions, err = o.usage.options(); err != nil {
+		return err
 	}
 	o.managerNamespace = managerNamespace()
 	if err := checkVerifierNamespace(o.verifierNamespace, o.managerNamespace); err != nil {
@@ -198,7 +206,7 @@ func runManager(args []string) error {
 // components is what the flags select of manager.Setup's parts, and
 // their settings.
 func (o managerOptions) components(hasher keys.Hasher, notifier controllers.Notifier, auditSink audit.Sink, verifier controllers.VerifierDeployment) manager.Options {
-	parts := manager.Controllers
+	parts := manager.Controllers | manager.UsageAggregator
 	if o.verifier.deploy {
 		parts |= manager.VerifierDeployer
 	}
@@ -220,6 +228,7 @@ func (o managerOptions) components(hasher keys.Hasher, notifier controllers.Noti
 		Audit:                   auditSink,
 		Verifier:                verifier,
 		Snippets:                o.snippets,
+		Usage:                   o.usageOptions,
 	}
 }
 

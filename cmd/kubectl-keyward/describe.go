@@ -117,6 +117,9 @@ func describeKey(out io.Writer, k *keywardv1.APIKey, events []corev1.Event) erro
 	if d := k.Status.Delivery; d != nil && d.SnippetsConfigMap != "" {
 		field("Snippets", fmt.Sprintf("ConfigMap %q (kubectl keyward snippet %s --lang curl|go|python|js|envoy|traefik|nginx)", d.SnippetsConfigMap, k.Name))
 	}
+	for _, f := range usageFields(k.Status.Usage) {
+		field(f[0], f[1])
+	}
 	// Each section aligns its own columns, as kubectl describe's do.
 	if err := w.Flush(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/keyward-dev/keyward/internal/pemcerts"
 )
@@ -63,4 +64,21 @@ func LoadTLS(f TLSFiles) (*tls.Config, error) {
 		conf.Certificates = []tls.Certificate{cert}
 	}
 	return conf, nil
+}
+
+// ReadPassword reads a password file, as a mounted Secret holds it: one
+// line, its line ending not part of the password. An empty file is an
+// error, so that a Secret mounted without its key is not taken for "no
+// password".
+func ReadPassword(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	password := strings.TrimRight(string(b), "\r\n")
+	clear(b)
+	if password == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return password, nil
 }

@@ -1,0 +1,86 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/keyward-dev/keyward/internal/analytics"
+	"github.com/keyward-dev/keyward/internal/record"
+	"github.com/keyward-dev/keyward/internal/usage"
+)
+
+// ActivitySource is where the usage aggregator reads the verifiers'
+// activity: every key's minutes that start in (after, through], all
+// replicas summed, each key's in order. through is how far it read: a
+// source that failed part way returns what it read before the failure, so
+// that those minutes are committed and the rest read again.
+type ActivitySource interface {
+	Minutes(ctx context.Context, after, through time.Time) (_ map[string][]analytics.Minute, readThrough time.Time, _ error)
+}
+
+// EmbeddedActivity reads the replicas' activity reports (ConfigMaps) in the
+// verifier namespace from the manager's cache, which holds there only the
+// ConfigMaps labelled record.VerifierReportLabel. A ConfigMap elsewhere, or
+// without that label, is never read, whatever other labels it carries.
+type EmbeddedActivity struct {
+	Reader    client.Reader
+	Namespace string
+}
+
+func (e EmbeddedActivity) Minutes(ctx context.Context, after, through time.Time) (map[string][]analytics.Minute, time.Time, error) {
+	list := &corev1.ConfigMapList{}
+	// Read-only use of the cache's objects, like the quota reports.
+	if err := e.Reader.List(ctx, list, client.InNamespace(e.Namespace),
+		client.MatchingLabels{usage.ActivityLabel: "true", record.VerifierReportLabel: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, after, fmt.Errorf("listing the activity reports: %w", err)
+	}
+	reports := make([]usage.ActivityReport, 0, len(list.Items))
+	for i := range list.Items {
+		cm := &list.Items[i]
+		if cm.Namespace != e.Namespace || !strings.HasPrefix(cm.Name, usage.ActivityNamePrefix) {
+			continue
+		}
+		r, err := usage.DecodeActivity([]byte(cm.Data[usage.ActivityDataKey]))
+		if err != nil {
+			logf.FromContext(ctx).Info("ignoring an activity report that does not decode", "configMap", cm.Name, "error", err.Error())
+			continue
+		}
+		reports = append(reports, r)
+	}
+	return usage.SumActivity(reports, after, through), through, nil
+}
+
+// RedisActivity reads the per-minute hashes the verifiers add their counts
+// to. A manager that starts (or takes over) reads back what Redis still
+// holds, usage.ActivityRetention, so that a leader change loses no minute.
+type RedisActivity struct {
+	Client redis.Cmdable
+	Prefix string
+}
+
+func (r RedisActivity) Minutes(ctx context.Context, after, through time.Time) (map[string][]analytics.Minute, time.Time, error) {
+	if oldest := through.Add(-usage.ActivityRetention).Truncate(time.Minute); after.Before(oldest) {
+		after = oldest
+	}
+	out := map[string][]analytics.Minute{}
+	read := after
+	for m := after.Add(time.Minute); !m.After(through); m = m.Add(time.Minute) {
+		got, err := usage.ReadActivity(ctx, r.Client, r.Prefix, m)
+		if err != nil {
+			return out, read, fmt.Errorf("reading the activity of %s from Redis: %w", m.Format(time.RFC3339), err)
+		}
+		for id, minute := range got {
+			minute.Start = m
+			out[id] = append(out[id], minute)
+		}
+		read = m
+	}
+	return out, read, nil
+}
