@@ -123,6 +123,14 @@ type APIKeySpec struct {
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
 
+	// anomalyResponse says per detector what a finding of the usage
+	// analytics does to the key (docs/analytics.md): Ignore, Alert (the
+	// default), Suspend or Revoke. A KeyPolicy may require at least some
+	// action; the stricter of the key's and its policies' applies, and
+	// admission refuses a key that asks for less than its policies.
+	// +optional
+	AnomalyResponse *AnomalyResponse `json:"anomalyResponse,omitempty"`
+
 	// Import of an existing key (docs/import.md).
 
 	// import takes over a key from another system instead of minting one:
@@ -556,6 +564,12 @@ type APIKeyStatus struct {
 	// spec says.
 	// +optional
 	Leak *LeakStatus `json:"leak,omitempty"`
+
+	// anomaly is the key's current finding of the usage analytics and
+	// what keyward did about it, until it is acknowledged (annotation
+	// keyward.dev/acknowledge-anomaly) or, for an alert, a day has passed.
+	// +optional
+	Anomaly *AnomalyStatus `json:"anomaly,omitempty"`
 }
 
 // LeakStatus is a verified leak of a key and what keyward did about it.

@@ -21,6 +21,9 @@ const (
 	ExpiryDueType   = "dev.keyward.apikey.expiry.due"
 	// LeakedType: a verified leak report named the key (docs/leaks.md).
 	LeakedType = "dev.keyward.apikey.leaked"
+	// AnomalousType: a detector of the usage analytics flagged the key
+	// (docs/analytics.md).
+	AnomalousType = "dev.keyward.apikey.anomalous"
 )
 
 // Warning is the data of a warning event.
@@ -31,10 +34,15 @@ type Warning struct {
 	Name      string    `json:"name"`
 	At        time.Time `json:"at"`
 	Message   string    `json:"message"`
-	// URL and Action, on LeakedType only: where the key was found, and
-	// what keyward did (Revoke, Suspend).
-	URL    string `json:"url,omitempty"`
+	// URL, on LeakedType only: where the key was found.
+	URL string `json:"url,omitempty"`
+	// Action, on LeakedType and AnomalousType: what keyward did (Revoke,
+	// Suspend, and on AnomalousType Alert).
 	Action string `json:"action,omitempty"`
+	// Detector and Reason, on AnomalousType only: the rule that flagged
+	// the key and the finding's cause (e.g. NewLocation, NewCountry).
+	Detector string `json:"detector,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 type cloudEvent struct {
