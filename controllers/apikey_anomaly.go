@@ -172,8 +172,8 @@ func anomalyMessage(prefix string, a *record.Anomaly) string {
 		if a.NotActionable {
 			msg += " Only an alert, whatever the policy says: requests that did not prove the key's secret could have caused this, and anyone who knows the key ID can send those."
 		}
-		msg += fmt.Sprintf(" The key keeps working. To acknowledge, set the annotation %s=%s; the alert clears on its own after %s.",
-			keywardv1.AcknowledgeAnomalyAnnotation, a.ID, AnomalyAlertLifetime)
+		msg += fmt.Sprintf(" The key keeps working. To acknowledge, set the annotation %s=%s; the alert clears on its own after %d hours.",
+			keywardv1.AcknowledgeAnomalyAnnotation, a.ID, int(AnomalyAlertLifetime.Hours()))
 	}
 	return msg
 }
