@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -315,8 +314,8 @@ func TestALaterMilderFindingNeverLowersTheActionTaken(t *testing.T) {
 func TestAnAnomalyMessageNamesWhatToDo(t *testing.T) {
 	g := NewWithT(t)
 	a := &record.Anomaly{ID: "feedfacecafebeef", Detector: "Volume", ActionBy: "Volume", Reason: "VolumeSpike", Message: "1,240 requests in the last hour against 35.", Action: "Alert"}
-	g.Expect(anomalyMessage("15a6/abc", a)).To(Equal(fmt.Sprintf("The Volume detector flagged key 15a6/abc (VolumeSpike): 1,240 requests in the last hour against 35. "+
-		"The key keeps working. To acknowledge, set the annotation keyward.dev/acknowledge-anomaly=feedfacecafebeef; the alert clears on its own after 24 hours.")))
+	g.Expect(anomalyMessage("15a6/abc", a)).To(Equal("The Volume detector flagged key 15a6/abc (VolumeSpike): 1,240 requests in the last hour against 35. " +
+		"The key keeps working. To acknowledge, set the annotation keyward.dev/acknowledge-anomaly=feedfacecafebeef; the alert clears on its own after 24 hours."))
 	raw, err := json.Marshal(a)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(raw)).To(ContainSubstring(`"actionBy":"Volume"`))
