@@ -70,7 +70,7 @@ type Event struct {
 	Admission string `json:"admission,omitempty"`
 	// Changes are the lifecycle changes an admitted request makes
 	// (Created, Revoked, Suspended, Resumed, Deleted,
-	// RotationRequested), on admission lines only.
+	// RotationRequested, AnomalyAcknowledged), on admission lines only.
 	Changes []string `json:"changes,omitempty"`
 }
 
