@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/analytics"
@@ -140,6 +142,10 @@ func TestAFindingUnderSuspendHoldsUntilAPersonAcknowledgesThatFinding(t *testing
 	g.Expect(data["message"]).To(ContainSubstring("Used from NZ"))
 	g.Expect(ev["_raw"]).NotTo(ContainSubstring(plain.String()), "no secret in the event")
 	g.Expect(auditFor(key)).To(ContainElement("anomalous"))
+	described := kubectlDescribe(g, key)
+	t.Logf("$ kubectl describe apikey -n %s %s\n%s", key.Namespace, key.Name, described)
+	g.Expect(described).To(ContainSubstring("Reason:                SuspendedByDetector"))
+	g.Expect(described).To(ContainSubstring("Warning  KeyAnomalous"))
 
 	// A tenant with status rights removes the finding from status: the
 	// ledger puts it back, and the key stays suspended.
@@ -197,6 +203,19 @@ func TestAFindingUnderSuspendHoldsUntilAPersonAcknowledgesThatFinding(t *testing
 		}
 		g.Expect(second).To(HaveLen(1))
 	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// kubectlDescribe is `kubectl describe apikey` as an administrator sees it.
+func kubectlDescribe(g Gomega, key *keywardv1.APIKey) string {
+	user, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "platform-engineer", Groups: []string{"system:masters"}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	kubectl, err := user.Kubectl()
+	g.Expect(err).NotTo(HaveOccurred())
+	stdout, stderr, err := kubectl.Run("describe", "apikey", "-n", key.Namespace, key.Name)
+	out, _ := io.ReadAll(stdout)
+	errOut, _ := io.ReadAll(stderr)
+	g.Expect(err).NotTo(HaveOccurred(), string(errOut))
+	return string(out)
 }
 
 func peek(keyID string) (analytics.Finding, bool) {
