@@ -318,11 +318,14 @@ func TestALaterMilderFindingNeverLowersTheActionTaken(t *testing.T) {
 	}).WithTimeout(timeout).Should(Succeed())
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Suspended))
 	// The first finding's id no longer lifts anything: the current one is
-	// the second's.
+	// the second's. (The spec edit bumps the generation, so waitFor sees
+	// the reconcile that read the annotation.)
 	patchKey(g, key, func(k *keywardv1.APIKey) {
 		k.Annotations = map[string]string{keywardv1.AcknowledgeAnomalyAnnotation: first.ID}
+		k.Spec.Description = "acknowledged the first finding"
 	})
 	got := waitFor(g, key, keywardv1.SuspendedByDetectorReason)
+	g.Expect(got.Generation).To(BeNumerically(">", 1))
 	patchKey(g, key, func(k *keywardv1.APIKey) {
 		k.Annotations[keywardv1.AcknowledgeAnomalyAnnotation] = got.Status.Anomaly.ID
 	})
