@@ -326,10 +326,18 @@ func TestALaterMilderFindingNeverLowersTheActionTaken(t *testing.T) {
 	})
 	got := waitFor(g, key, keywardv1.SuspendedByDetectorReason)
 	g.Expect(got.Generation).To(BeNumerically(">", 1))
+	// Acknowledged and rotated in one change: the key comes back with a
+	// new secret.
 	patchKey(g, key, func(k *keywardv1.APIKey) {
 		k.Annotations[keywardv1.AcknowledgeAnomalyAnnotation] = got.Status.Anomaly.ID
+		k.Annotations[keywardv1.RotateAnnotation] = "after-the-finding"
 	})
-	waitFor(g, key, keywardv1.KeyReadyReason)
+	g.Eventually(func(g Gomega) {
+		now := &keywardv1.APIKey{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), now)).To(Succeed())
+		g.Expect(meta.FindStatusCondition(now.Status.Conditions, keywardv1.ReadyCondition).Reason).To(Equal(keywardv1.KeyReadyReason))
+		g.Expect(now.Status.SecretGeneration).To(Equal(int64(2)))
+	}).WithTimeout(timeout).Should(Succeed())
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Active))
 }
 
