@@ -687,6 +687,7 @@ type SnippetEndpoints struct {
 // +kubebuilder:printcolumn:name="Revealed",type=date,JSONPath=".status.delivery.revealedTime",priority=1
 // +kubebuilder:printcolumn:name="Snippets",type=string,JSONPath=".status.delivery.snippetsConfigMap",priority=1
 // +kubebuilder:printcolumn:name="Verifier",type=string,JSONPath=".status.conditions[?(@.type==\"VerifierAvailable\")].status",priority=1
+// +kubebuilder:printcolumn:name="Anomaly",type=string,JSONPath=".status.anomaly.reason",priority=1
 // +kubebuilder:printcolumn:name="Quota-Left",type=integer,JSONPath=".status.quota.remaining",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
