@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,18 +33,23 @@ const AnomalyAlertLifetime = 24 * time.Hour
 // annotation naming anything but the current finding's random id change
 // nothing.
 func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl.Result, error) {
-	if s.want == nil || s.key.Status.KeyID == "" || s.want.Ledger == nil {
-		// Revoked or expired (the ledger went with the secrets), or not
-		// issued yet: status keeps what it showed.
+	if s.key.Status.KeyID == "" {
+		return ctrl.Result{}, nil
+	}
+	f, found := analytics.Finding{}, false
+	if r.Anomalies != nil {
+		f, found = r.Anomalies.take(s.key.Status.KeyID)
+	}
+	if s.want == nil || s.want.Ledger == nil {
+		// Revoked or expired (the ledger went with the secrets): a finding
+		// changes nothing, and status keeps what it showed.
 		return ctrl.Result{}, nil
 	}
 	l := s.want.Ledger
-	if r.Anomalies != nil {
-		if f, ok := r.Anomalies.take(s.key.Status.KeyID); ok {
-			s.takenFinding = &f
-			if err := s.recordFinding(l, f); err != nil {
-				return ctrl.Result{}, err
-			}
+	if found {
+		s.takenFinding = &f
+		if err := s.recordFinding(l, f); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
 	s.anomalyRead = true
@@ -101,7 +107,7 @@ func (s *apiKeyState) recordFinding(l *record.Ledger, f analytics.Finding) error
 	}
 	if cur := l.Anomaly; cur != nil {
 		taken, _ := policy.ParseAnomalyAction(cur.Action)
-		if action < taken && !next.At.After(cur.At) {
+		if action <= taken && !next.At.After(cur.At) {
 			return nil
 		}
 		if action < taken {
@@ -114,7 +120,6 @@ func (s *apiKeyState) recordFinding(l *record.Ledger, f analytics.Finding) error
 	}
 	next.ID = hex.EncodeToString(id)
 	l.Anomaly = next
-	s.anomalyNew = true
 	return nil
 }
 
@@ -178,16 +183,19 @@ func anomalyMessage(prefix string, a *record.Anomaly) string {
 	return msg
 }
 
+// truncate cuts s to at most n bytes, never inside a character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // announceAnomaly sends the current finding to the notification sink once
 // (status.anomaly.notifiedTime); a failure is retried with the workqueue's
-// backoff and never holds back the action, which publishRecord wrote.
+// backoff and never holds back the action, which publishRecord wrote. A
+// status write that fails after the sending sends it again, under the same
+// CloudEvent id (the finding's), so the sink can tell it is the same.
 func (r *APIKeyReconciler) announceAnomaly(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
 	st := s.key.Status.Anomaly
 	if st == nil || st.NotifiedTime != nil || r.Notifier == nil {
@@ -196,6 +204,7 @@ func (r *APIKeyReconciler) announceAnomaly(ctx context.Context, s *apiKeyState) 
 	err := r.Notifier.Send(ctx, notify.AnomalousType, notify.Warning{
 		KeyID: s.key.Status.KeyID, Owner: s.key.Spec.Owner, Namespace: s.key.Namespace, Name: s.key.Name,
 		At: st.DetectedTime.Time, Message: s.anomalyText(), Action: string(st.Action), Detector: st.Detector, Reason: st.Reason,
+		EventID: "anomaly-" + st.ID,
 	})
 	if err != nil {
 		notificationFailuresTotal.Inc()
@@ -215,11 +224,13 @@ func (s *apiKeyState) anomalyText() string {
 }
 
 // announceAnomalyTransitions emits the Event and audit line of a finding
-// this reconcile recorded, or of its acknowledgement: once per finding,
-// since they follow the status write that shows it.
+// when the status write that first shows it succeeded, and of its
+// acknowledgement: once per finding, like every transition. (An edit of
+// status.anomaly, which keyward writes back, repeats them; nothing a
+// tenant can write suppresses them.)
 func (r *APIKeyReconciler) announceAnomalyTransitions(s *apiKeyState) {
 	old, cur := s.original.Status.Anomaly, s.key.Status.Anomaly
-	if s.anomalyNew && cur != nil && (old == nil || old.ID != cur.ID) {
+	if cur != nil && (old == nil || old.ID != cur.ID) {
 		r.emit(s, corev1.EventTypeWarning, keywardv1.KeyAnomalousReason, audit.Anomalous, string(cur.Action), s.anomalyText())
 	}
 	if a := s.anomalyAcknowledged; a != nil && cur == nil {

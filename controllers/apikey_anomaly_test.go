@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"strings"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/notify"
+	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -78,11 +80,27 @@ func anomalousCondition(g Gomega, key *keywardv1.APIKey) (*keywardv1.APIKey, *me
 	return got, c
 }
 
+// anomalyEventsTo are the anomaly CloudEvents the sink received about a
+// key, one per id: CloudEvents consumers take a repeat of an id (a sending
+// whose status write failed) for the same event.
 func anomalyEventsTo(keyID, owner string) []map[string]any {
 	var out []map[string]any
+	seen := map[any]bool{}
 	for _, ev := range sink.About(owner + "/" + keyID) {
-		if ev["type"] == notify.AnomalousType {
+		if ev["type"] == notify.AnomalousType && !seen[ev["id"]] {
+			seen[ev["id"]] = true
 			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// distinct are the different messages of a key's Events of one reason.
+func distinct(g Gomega, key *keywardv1.APIKey, reason string) []string {
+	var out []string
+	for _, m := range eventsFor(g, key)[reason] {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
 		}
 	}
 	return out
@@ -132,6 +150,7 @@ func TestAFindingUnderSuspendHoldsUntilAPersonAcknowledgesThatFinding(t *testing
 		g.Expect(eventCount(g, key, keywardv1.KeyAnomalousReason)).To(Equal(1))
 	}).WithTimeout(timeout).Should(Succeed())
 	ev := anomalyEventsTo(key.Status.KeyID, key.Spec.Owner)[0]
+	g.Expect(ev["id"]).To(Equal("anomaly-" + st.ID))
 	t.Logf("CloudEvent received by the sink: %s", ev["_raw"])
 	data := ev["data"].(map[string]any)
 	g.Expect(data).To(HaveKeyWithValue("keyID", key.Status.KeyID))
@@ -192,16 +211,11 @@ func TestAFindingUnderSuspendHoldsUntilAPersonAcknowledgesThatFinding(t *testing
 	g.Expect(got.Annotations[keywardv1.AcknowledgeAnomalyAnnotation]).To(Equal(st.ID))
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Suspended))
 	g.Eventually(func(g Gomega) {
-		g.Expect(eventCount(g, key, keywardv1.KeyAnomalousReason)).To(Equal(2), "the first finding, then the second: the repeat of the first is no event")
-		// The status edit above may have the first sent again (notifiedTime
-		// is in status); the second is sent once.
-		var second []map[string]any
-		for _, ev := range anomalyEventsTo(key.Status.KeyID, key.Spec.Owner) {
-			if strings.Contains(ev["_raw"].(string), "Used from BR") {
-				second = append(second, ev)
-			}
-		}
-		g.Expect(second).To(HaveLen(1))
+		// The first finding, then the second: the repeat of the first is
+		// no finding. (The status edit above may have had the first
+		// announced again, under the same CloudEvent id.)
+		g.Expect(distinct(g, key, keywardv1.KeyAnomalousReason)).To(HaveLen(2))
+		g.Expect(anomalyEventsTo(key.Status.KeyID, key.Spec.Owner)).To(HaveLen(2))
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
@@ -349,4 +363,62 @@ func TestAnAnomalyMessageNamesWhatToDo(t *testing.T) {
 	raw, err := json.Marshal(a)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(raw)).To(ContainSubstring(`"actionBy":"Volume"`))
+}
+
+// Which findings the ledger takes, without a server.
+func TestTheLedgerTakesANewerOrStricterFindingAndNeverLowersTheAction(t *testing.T) {
+	g := NewWithT(t)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	suspendNewLocation := []policy.Rules{{Name: "prod", AnomalyResponse: policy.AnomalyResponse{analytics.NewLocation: policy.AnomalySuspend}}}
+	state := func(rules []policy.Rules) *apiKeyState {
+		return &apiKeyState{state: record.Active, policies: rules}
+	}
+	country := func(at time.Time) analytics.Finding {
+		return analytics.Finding{Detector: analytics.NewLocation, Reason: analytics.NewCountry, At: at, Actionable: true}
+	}
+	volume := func(at time.Time) analytics.Finding {
+		return analytics.Finding{Detector: analytics.Volume, Reason: analytics.VolumeSpike, At: at, Actionable: true}
+	}
+
+	s, l := state(suspendNewLocation), &record.Ledger{}
+	g.Expect(s.recordFinding(l, country(at))).To(Succeed())
+	g.Expect(l.Anomaly.Action).To(Equal("Suspend"))
+	first := *l.Anomaly
+
+	g.Expect(s.recordFinding(l, country(at))).To(Succeed())
+	g.Expect(*l.Anomaly).To(Equal(first), "the same finding again")
+
+	g.Expect(s.recordFinding(l, volume(at.Add(-time.Minute)))).To(Succeed())
+	g.Expect(*l.Anomaly).To(Equal(first), "older and milder")
+
+	g.Expect(s.recordFinding(l, volume(at.Add(time.Minute)))).To(Succeed())
+	g.Expect(l.Anomaly.Reason).To(Equal("VolumeSpike"), "newer")
+	g.Expect(l.Anomaly.Action).To(Equal("Suspend"), "never lowered")
+	g.Expect(l.Anomaly.ActionBy).To(Equal("NewLocation"))
+	g.Expect(l.Anomaly.ID).NotTo(Equal(first.ID))
+
+	s, l = state(nil), &record.Ledger{}
+	g.Expect(s.recordFinding(l, volume(at))).To(Succeed())
+	g.Expect(s.recordFinding(l, volume(at.Add(-time.Minute)))).To(Succeed())
+	g.Expect(l.Anomaly.At).To(Equal(at), "an older finding of the same action does not replace a newer one")
+
+	l = &record.Ledger{AcknowledgedAnomaly: "NewLocation/NewCountry/" + strconv.FormatInt(at.Unix(), 10)}
+	g.Expect(s.recordFinding(l, country(at))).To(Succeed())
+	g.Expect(l.Anomaly).To(BeNil(), "acknowledged before")
+
+	s, l = state([]policy.Rules{{AnomalyResponse: policy.AnomalyResponse{analytics.Volume: policy.AnomalyIgnore}}}), &record.Ledger{}
+	g.Expect(s.recordFinding(l, volume(at))).To(Succeed())
+	g.Expect(l.Anomaly).To(BeNil(), "ignored")
+
+	s, l = state(suspendNewLocation), &record.Ledger{}
+	s.state = record.Expired
+	g.Expect(s.recordFinding(l, country(at))).To(Succeed())
+	g.Expect(l.Anomaly).To(BeNil(), "an expired key")
+}
+
+func TestAStatusMessageIsCutBetweenCharacters(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(truncate("Zürich", 2)).To(Equal("Z"))
+	g.Expect(truncate("Zürich", 3)).To(Equal("Zü"))
+	g.Expect(truncate("ok", 1024)).To(Equal("ok"))
 }

@@ -77,10 +77,9 @@ type apiKeyState struct {
 	policyKey policy.Key
 	// takenFinding is a finding taken from the inbox that the published
 	// ledger does not hold yet: a reconcile that fails before puts it
-	// back. anomalyNew: this reconcile recorded a new finding;
-	// anomalyAcknowledged is the finding a person acknowledged in it.
+	// back. anomalyAcknowledged is the finding a person acknowledged in
+	// this reconcile.
 	takenFinding        *analytics.Finding
-	anomalyNew          bool
 	anomalyAcknowledged *record.Anomaly
 	// anomaly is the ledger's current finding once applyAnomaly read the
 	// ledger (anomalyRead); a revoked or expired key has none to read.

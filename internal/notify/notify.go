@@ -43,6 +43,11 @@ type Warning struct {
 	// the key and the finding's cause (e.g. NewLocation, NewCountry).
 	Detector string `json:"detector,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// EventID, when set, is the CloudEvent's id instead of a random one:
+	// a warning sent again (its first sending was not recorded) then
+	// carries the same id, and CloudEvents consumers take events with the
+	// same source and id for one.
+	EventID string `json:"-"`
 }
 
 type cloudEvent struct {
@@ -79,9 +84,13 @@ func NewSink(url string) *Sink {
 // Send posts one event, retrying with exponential backoff when the sink
 // cannot be reached or does not answer 2xx.
 func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return err
+	id := w.EventID
+	if id == "" {
+		raw := make([]byte, 16)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(raw)
 	}
 	now := time.Now
 	if s.Now != nil {
@@ -89,7 +98,7 @@ func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
 	}
 	body, err := json.Marshal(cloudEvent{
 		SpecVersion: "1.0", Type: eventType, Source: "keyward/" + w.Namespace + "/" + w.Name,
-		ID: hex.EncodeToString(id), Time: now().UTC(), Subject: w.Owner + "/" + w.KeyID,
+		ID: id, Time: now().UTC(), Subject: w.Owner + "/" + w.KeyID,
 		DataContentType: "application/json", Data: w,
 	})
 	if err != nil {
