@@ -422,3 +422,23 @@ func TestAStatusMessageIsCutBetweenCharacters(t *testing.T) {
 	g.Expect(truncate("Zürich", 3)).To(Equal("Zü"))
 	g.Expect(truncate("ok", 1024)).To(Equal("ok"))
 }
+
+// The action is decided when the finding is recorded: a tenant who then
+// sets the detector to Ignore (or resumes the key through spec) does not
+// lift the suspension.
+func TestSilencingADetectorAfterItsFindingLiftsNothing(t *testing.T) {
+	g := NewWithT(t)
+	key := createReady(g, newAPIKey(newNamespace(t), "own-rules", func(k *keywardv1.APIKey) {
+		k.Spec.AnomalyResponse = &keywardv1.AnomalyResponse{NewLocation: action(keywardv1.AnomalySuspend)}
+	}))
+	deleteAtEnd(t, key)
+	report(key, newCountry(apiKeyClock.Now().Truncate(time.Minute)))
+	waitFor(g, key, keywardv1.SuspendedByDetectorReason)
+	patchKey(g, key, func(k *keywardv1.APIKey) {
+		k.Spec.AnomalyResponse.NewLocation = action(keywardv1.AnomalyIgnore)
+		k.Spec.Suspended = false
+	})
+	got := waitFor(g, key, keywardv1.SuspendedByDetectorReason)
+	g.Expect(got.Generation).To(BeNumerically(">", 1))
+	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Suspended))
+}
