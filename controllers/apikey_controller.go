@@ -80,6 +80,9 @@ type APIKeyReconciler struct {
 	Audit audit.Sink
 	// DefaultAllow decides for namespaces no KeyPolicy selects.
 	DefaultAllow bool
+	// Anomalies hands the usage aggregator's findings to the reconciles
+	// of their keys; nil acts on none.
+	Anomalies *AnomalyInbox
 	// Verifier is the availability of the verifier the manager deploys,
 	// reported on every key. Nil when something else runs the verifier
 	// (--deploy-verifier=false): keys then carry no VerifierAvailable
@@ -131,6 +134,9 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 
 	s := newAPIKeyState(key, r.Clock.Now())
 	defer func() {
+		if f := s.takenFinding; f != nil && r.Anomalies != nil {
+			r.Anomalies.putBack(key.Status.KeyID, *f)
+		}
 		r.recordActions(s)
 		r.announceReveal(s)
 		r.announceRepair(s)
@@ -151,11 +157,13 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.applyPolicy,
 		r.loadRecord,
 		r.applyLeak,
+		r.applyAnomaly,
 		r.readDelivery,
 		r.sealDelivery,
 		r.issueSecret,
 		r.rotateIfDue,
 		r.publishRecord,
+		r.showAnomaly,
 		r.consumeImport,
 		r.promoteRotation,
 		r.revealIfDue,
@@ -164,6 +172,7 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		r.warnAndSchedule,
 		r.reportQuota,
 		r.announceLeak,
+		r.announceAnomaly,
 	)
 	if done {
 		s.markReady()
@@ -256,6 +265,9 @@ func (r *APIKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Verifier != nil {
 		b = b.WatchesRawSource(source.Channel(r.Verifier.subscribe(), handler.EnqueueRequestsFromMapFunc(r.everyKey)))
+	}
+	if r.Anomalies != nil {
+		b = b.WatchesRawSource(r.Anomalies.source(r.apiKeyOfKeyID))
 	}
 	return b.For(&keywardv1.APIKey{}, builder.WithPredicates(ignoreUsageWrites)).
 		Owns(&corev1.Secret{}).

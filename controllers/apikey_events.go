@@ -69,6 +69,8 @@ func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 			r.emit(s, corev1.EventTypeWarning, keywardv1.ExpiredReason, audit.Expired, "Expire", after.Message)
 		case after.Reason == keywardv1.LeakedReason:
 			// Announced as KeyLeaked, below.
+		case after.Reason == keywardv1.SuspendedByDetectorReason || after.Reason == keywardv1.RevokedByDetectorReason:
+			// Announced as KeyAnomalous, below.
 		case after.Reason == keywardv1.SuspendedReason:
 			r.emit(s, corev1.EventTypeNormal, keywardv1.SuspendedReason, audit.Suspended, "Suspend", after.Message)
 		case after.Status == metav1.ConditionTrue && before != nil && before.Reason == keywardv1.SuspendedReason:
@@ -96,6 +98,7 @@ func (r *APIKeyReconciler) recordTransitions(s *apiKeyState) {
 	if l := key.Status.Leak; l != nil && (old.Leak == nil || !old.Leak.ReportedTime.Equal(&l.ReportedTime)) {
 		r.emit(s, corev1.EventTypeWarning, keywardv1.KeyLeakedReason, audit.Leaked, string(l.Action), leakMessage(key, s.leakHitsCurrent))
 	}
+	r.announceAnomalyTransitions(s)
 	r.announceVerifier(s)
 	r.announceQuota(s)
 }

@@ -30,6 +30,7 @@ func (r *APIKeyReconciler) applyPolicy(ctx context.Context, s *apiKeyState) (ctr
 	// tell keys created before it, which nobody checked.
 	pk.Created = s.key.CreationTimestamp.Time
 	set, violations := policy.Evaluate(pk, rules, r.DefaultAllow)
+	s.policies, s.policyKey = rules, pk
 	s.suspendLeaked = suspendLeakedKeys(rules)
 	s.scopes = set.Strings()
 	s.key.Status.Scopes = s.scopes

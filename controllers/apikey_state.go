@@ -8,7 +8,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
@@ -68,6 +70,21 @@ type apiKeyState struct {
 	// leakHitsCurrent: a leaked secret is the key's current (or next)
 	// one, not only a previous one a rotation replaced.
 	leakHitsCurrent bool
+
+	// policies are the KeyPolicies that select the key and policyKey the
+	// key in their terms, as applyPolicy read them.
+	policies  []policy.Rules
+	policyKey policy.Key
+	// takenFinding is a finding taken from the inbox that the published
+	// ledger does not hold yet: a reconcile that fails before puts it
+	// back. anomalyAcknowledged is the finding a person acknowledged in
+	// this reconcile.
+	takenFinding        *analytics.Finding
+	anomalyAcknowledged *record.Anomaly
+	// anomaly is the ledger's current finding once applyAnomaly read the
+	// ledger (anomalyRead); a revoked or expired key has none to read.
+	anomaly     *record.Anomaly
+	anomalyRead bool
 }
 
 // rotatable: the key may get a new secret on schedule or on request.

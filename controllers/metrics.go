@@ -39,6 +39,14 @@ var (
 		Name: "keyward_notification_failures_total",
 		Help: "Warnings the notification sink did not accept (retried).",
 	})
+	anomalyFindingsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyward_anomaly_findings_total",
+		Help: "Findings of the usage analytics handed to the APIKey controller, by detector.",
+	}, []string{"detector"})
+	anomalyFindingsDroppedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keyward_anomaly_findings_dropped_total",
+		Help: "Findings dropped because the anomaly inbox held the most keys it may.",
+	})
 	tombstonesRemovedTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keyward_tombstones_removed_total",
 		Help: "Revoked key records removed after their retention.",
@@ -47,7 +55,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(hashesTotal, hashSeconds, hashWaitSeconds, keysIssuedTotal, recordWritesTotal,
-		notificationsTotal, notificationFailuresTotal, tombstonesRemovedTotal)
+		notificationsTotal, notificationFailuresTotal, tombstonesRemovedTotal, anomalyFindingsTotal, anomalyFindingsDroppedTotal)
 }
 
 // verifierAvailable is registered on the first observation, not in init:

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/internal/scope"
 )
@@ -21,6 +22,7 @@ func PolicyKey(k *keywardv1.APIKey, now time.Time) policy.Key {
 	pk.AuthMethods = plainStrings(k.EffectiveAuthMethods())
 	pk.ClientCertificate = ClientCertificate(k)
 	pk.RateLimit = RecordRateLimit(k)
+	pk.AnomalyResponse = AnomalyResponse(k.Spec.AnomalyResponse)
 	created := now
 	if !k.CreationTimestamp.IsZero() {
 		created = k.CreationTimestamp.Time
@@ -52,7 +54,7 @@ func PolicyParent(k *keywardv1.APIKey, now time.Time) (policy.Parent, error) {
 func Rules(p *keywardv1.KeyPolicy) (policy.Rules, error) {
 	r := policy.Rules{Name: p.Name, Suspend: p.Spec.Enforcement == keywardv1.EnforcementSuspend,
 		SuspendLeakedKeys: p.Spec.LeakedKeys == keywardv1.LeakedKeySuspend, RateLimitCeiling: ceiling(p.Spec.RateLimitCeiling),
-		Owners: owners(p.Spec.Owners), Created: p.CreationTimestamp.Time}
+		Owners: owners(p.Spec.Owners), Created: p.CreationTimestamp.Time, AnomalyResponse: AnomalyResponse(p.Spec.AnomalyResponse)}
 	if len(p.Spec.AllowedScopes) > 0 {
 		set, err := scope.ParseSet(plainStrings(p.Spec.AllowedScopes))
 		if err != nil {
@@ -114,6 +116,26 @@ func ceiling(c *keywardv1.RateLimitCeiling) *policy.Ceiling {
 	out := &policy.Ceiling{Limit: c.Limit, Period: time.Duration(c.PeriodSeconds) * time.Second}
 	if c.MaxBurst != nil {
 		out.MaxBurst = *c.MaxBurst
+	}
+	return out
+}
+
+// AnomalyResponse converts spec.anomalyResponse of a key or a policy.
+func AnomalyResponse(r *keywardv1.AnomalyResponse) policy.AnomalyResponse {
+	if r == nil {
+		return nil
+	}
+	out := policy.AnomalyResponse{}
+	for d, a := range map[analytics.Detector]*keywardv1.AnomalyAction{
+		analytics.Silence: r.Silence, analytics.NewLocation: r.NewLocation, analytics.Volume: r.Volume, analytics.Denials: r.Denials,
+	} {
+		if a == nil {
+			continue
+		}
+		// The schema's enum admits only the four names.
+		if action, err := policy.ParseAnomalyAction(string(*a)); err == nil && action != policy.AnomalyUnset {
+			out[d] = action
+		}
 	}
 	return out
 }

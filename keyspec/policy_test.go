@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/policy"
 	"github.com/keyward-dev/keyward/keyspec"
 )
@@ -66,4 +67,18 @@ func TestRulesTranslateAKeyPolicy(t *testing.T) {
 	p.Spec.Roles[0].Scopes = []keywardv1.Scope{"not a scope"}
 	_, err = keyspec.Rules(p)
 	g.Expect(err).To(MatchError(ContainSubstring(`role "analyst"`)))
+}
+
+// A policy's and a key's anomalyResponse read the same way: each detector
+// set, nothing for the ones left unset.
+func TestAnomalyResponsesTranslateDetectorByDetector(t *testing.T) {
+	g := NewWithT(t)
+	resp := &keywardv1.AnomalyResponse{NewLocation: ptr.To(keywardv1.AnomalySuspend), Silence: ptr.To(keywardv1.AnomalyIgnore)}
+	want := policy.AnomalyResponse{analytics.NewLocation: policy.AnomalySuspend, analytics.Silence: policy.AnomalyIgnore}
+	r, err := keyspec.Rules(&keywardv1.KeyPolicy{Spec: keywardv1.KeyPolicySpec{AnomalyResponse: resp}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.AnomalyResponse).To(Equal(want))
+	pk := keyspec.PolicyKey(&keywardv1.APIKey{Spec: keywardv1.APIKeySpec{AnomalyResponse: resp}}, time.Now())
+	g.Expect(pk.AnomalyResponse).To(Equal(want))
+	g.Expect(keyspec.AnomalyResponse(nil)).To(BeNil())
 }

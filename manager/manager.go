@@ -149,6 +149,9 @@ type Components struct {
 	// observes it and the APIKey controller that reports it; nil without
 	// the VerifierDeployer part.
 	Availability *controllers.VerifierAvailability
+	// Anomalies receives the usage analytics' findings (its Report is the
+	// usage aggregator's callback); nil without the APIKeys part.
+	Anomalies *controllers.AnomalyInbox
 }
 
 // Scheme knows the kinds the manager reads and writes.
@@ -210,7 +213,9 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 			DefaultAllow:            o.DefaultAllow,
 			Verifier:                c.Availability,
 			Snippets:                snippetEndpoints(o),
+			Anomalies:               controllers.NewAnomalyInbox(),
 		}
+		c.Anomalies = c.APIKeys.Anomalies
 		if err := c.APIKeys.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the APIKey controller: %w", err)
 		}

@@ -121,5 +121,11 @@ func lifecycleChanges(op admissionv1.Operation, old, key *keywardv1.APIKey) []st
 	if (trigger != oldTrigger && trigger != "") || (annotation != oldAnnotation && annotation != "") {
 		changes = append(changes, audit.RotationRequested)
 	}
+	// Who acknowledged a finding is on this line: the manager's
+	// anomaly_acknowledged line cannot be joined to it by generation, which
+	// an annotation does not change.
+	if ack := key.Annotations[keywardv1.AcknowledgeAnomalyAnnotation]; ack != "" && ack != old.Annotations[keywardv1.AcknowledgeAnomalyAnnotation] {
+		changes = append(changes, audit.AnomalyAcknowledged)
+	}
 	return changes
 }

@@ -122,6 +122,12 @@ func TestLifecycleChanges(t *testing.T) {
 		"an edit of a revoked key":        {admissionv1.Update, base(func(k *keywardv1.APIKey) { k.Spec.Revoked = true }), base(func(k *keywardv1.APIKey) { k.Spec.Revoked, k.Spec.Description = true, "x" }), nil},
 		"a suspension":                    {admissionv1.Update, base(nil), base(func(k *keywardv1.APIKey) { k.Spec.Suspended = true }), []string{audit.Suspended}},
 		"a removed rotation trigger":      {admissionv1.Update, base(func(k *keywardv1.APIKey) { k.Spec.Rotation = &keywardv1.Rotation{Trigger: "t"} }), base(nil), nil},
+		"an acknowledged finding": {admissionv1.Update, base(nil), base(func(k *keywardv1.APIKey) {
+			k.Annotations = map[string]string{keywardv1.AcknowledgeAnomalyAnnotation: "9c004e5605e33b29"}
+		}), []string{audit.AnomalyAcknowledged}},
+		"an acknowledgement removed": {admissionv1.Update, base(func(k *keywardv1.APIKey) {
+			k.Annotations = map[string]string{keywardv1.AcknowledgeAnomalyAnnotation: "9c004e5605e33b29"}
+		}), base(nil), nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			NewWithT(t).Expect(lifecycleChanges(c.op, c.old, c.new)).To(Equal(c.want))

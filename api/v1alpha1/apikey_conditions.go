@@ -39,6 +39,45 @@ const (
 	// outage here. Absent when the manager does not deploy the verifier
 	// (--deploy-verifier=false), because it then cannot tell.
 	VerifierAvailableCondition = "VerifierAvailable"
+
+	// AnomalousCondition is True while a finding of the usage analytics
+	// (status.anomaly) is neither acknowledged nor, for an alert, older
+	// than a day. Its reason is the finding's.
+	AnomalousCondition = "Anomalous"
+)
+
+// Reasons of the Anomalous condition: one per cause a detector finds
+// (the usage analytics' reasons, docs/analytics.md), and the two of a key
+// without a current finding.
+const (
+	// FellSilentReason: a key with a steady baseline stopped being used.
+	FellSilentReason = "FellSilent"
+	// NewCountryReason: the key was used from a country never seen.
+	NewCountryReason = "NewCountry"
+	// NewNetworkReason: the key was used from a network never seen.
+	NewNetworkReason = "NewNetwork"
+	// ImpossibleTravelReason: two countries too far apart for the time
+	// between them.
+	ImpossibleTravelReason = "ImpossibleTravel"
+	// VolumeSpikeReason and VolumeDropReason: the request rate far above or
+	// below the key's baseline.
+	VolumeSpikeReason = "VolumeSpike"
+	VolumeDropReason  = "VolumeDrop"
+	// DenialSpikeReason: a spike in the key's denials.
+	DenialSpikeReason = "DenialSpike"
+	// NoAnomalyReason: no current finding.
+	NoAnomalyReason = "NoAnomaly"
+	// AnomalyAcknowledgedReason: a person acknowledged the last finding.
+	AnomalyAcknowledgedReason = "AnomalyAcknowledged"
+	// SuspendedByDetectorReason: a detector's finding suspended the key
+	// under an anomalyResponse of Suspend; it stays suspended until the
+	// finding is acknowledged. Also the Ready condition's reason then.
+	SuspendedByDetectorReason = "SuspendedByDetector"
+	// RevokedByDetectorReason: a detector's finding revoked the key under
+	// an anomalyResponse of Revoke.
+	RevokedByDetectorReason = "RevokedByDetector"
+	// KeyAnomalousReason is the Warning Event of a new finding.
+	KeyAnomalousReason = "KeyAnomalous"
 )
 
 // Condition reasons of an APIKey. They double as Event reasons.

@@ -123,6 +123,14 @@ type APIKeySpec struct {
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
 
+	// anomalyResponse says per detector what a finding of the usage
+	// analytics does to the key (docs/analytics.md): Ignore, Alert (the
+	// default), Suspend or Revoke. A KeyPolicy may require at least some
+	// action; the stricter of the key's and its policies' applies, and
+	// admission refuses a key that asks for less than its policies.
+	// +optional
+	AnomalyResponse *AnomalyResponse `json:"anomalyResponse,omitempty"`
+
 	// Import of an existing key (docs/import.md).
 
 	// import takes over a key from another system instead of minting one:
@@ -563,6 +571,12 @@ type APIKeyStatus struct {
 	// spec says.
 	// +optional
 	Leak *LeakStatus `json:"leak,omitempty"`
+
+	// anomaly is the key's current finding of the usage analytics and
+	// what keyward did about it, until it is acknowledged (annotation
+	// keyward.dev/acknowledge-anomaly) or, for an alert, a day has passed.
+	// +optional
+	Anomaly *AnomalyStatus `json:"anomaly,omitempty"`
 }
 
 // LeakStatus is a verified leak of a key and what keyward did about it.
@@ -681,6 +695,7 @@ type SnippetEndpoints struct {
 // +kubebuilder:printcolumn:name="Snippets",type=string,JSONPath=".status.delivery.snippetsConfigMap",priority=1
 // +kubebuilder:printcolumn:name="Verifier",type=string,JSONPath=".status.conditions[?(@.type==\"VerifierAvailable\")].status",priority=1
 // +kubebuilder:printcolumn:name="Last-Used",type=date,JSONPath=".status.usage.lastUsedTime",priority=1
+// +kubebuilder:printcolumn:name="Anomaly",type=string,JSONPath=".status.anomaly.reason",priority=1
 // +kubebuilder:printcolumn:name="Quota-Left",type=integer,JSONPath=".status.quota.remaining",priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].message",priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"

@@ -106,6 +106,14 @@ type KeyPolicySpec struct {
 	// +optional
 	// +kubebuilder:default=Revoke
 	LeakedKeys LeakedKeyAction `json:"leakedKeys,omitempty"`
+
+	// anomalyResponse is the least each detector of the usage analytics
+	// must do to a key of the selected namespaces (docs/analytics.md):
+	// a key may ask for a stricter action, never a weaker one. Unset
+	// detectors require nothing; a key and its policies that set none get
+	// Alert.
+	// +optional
+	AnomalyResponse *AnomalyResponse `json:"anomalyResponse,omitempty"`
 }
 
 // AuthorityName names a certificate authority of the verifier's

@@ -24,6 +24,13 @@ const (
 	Deleted    = "deleted"
 	// Leaked: a verified leak report named the key.
 	Leaked = "leaked"
+	// Anomalous: a detector of the usage analytics flagged the key; the
+	// line's reason says what was seen and what keyward did.
+	Anomalous = "anomalous"
+	// AnomalyAcknowledged: a person acknowledged the key's finding
+	// (annotation keyward.dev/acknowledge-anomaly), lifting a suspension
+	// it caused.
+	AnomalyAcknowledged = "anomaly_acknowledged"
 	// Revealed: a key under one-time delivery was read, or its reveal
 	// deadline passed, and its plaintext left the delivery Secret.
 	Revealed = "revealed"
@@ -63,7 +70,7 @@ type Event struct {
 	Admission string `json:"admission,omitempty"`
 	// Changes are the lifecycle changes an admitted request makes
 	// (Created, Revoked, Suspended, Resumed, Deleted,
-	// RotationRequested), on admission lines only.
+	// RotationRequested, AnomalyAcknowledged), on admission lines only.
 	Changes []string `json:"changes,omitempty"`
 }
 

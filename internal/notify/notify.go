@@ -21,6 +21,9 @@ const (
 	ExpiryDueType   = "dev.keyward.apikey.expiry.due"
 	// LeakedType: a verified leak report named the key (docs/leaks.md).
 	LeakedType = "dev.keyward.apikey.leaked"
+	// AnomalousType: a detector of the usage analytics flagged the key
+	// (docs/analytics.md).
+	AnomalousType = "dev.keyward.apikey.anomalous"
 )
 
 // Warning is the data of a warning event.
@@ -31,10 +34,20 @@ type Warning struct {
 	Name      string    `json:"name"`
 	At        time.Time `json:"at"`
 	Message   string    `json:"message"`
-	// URL and Action, on LeakedType only: where the key was found, and
-	// what keyward did (Revoke, Suspend).
-	URL    string `json:"url,omitempty"`
+	// URL, on LeakedType only: where the key was found.
+	URL string `json:"url,omitempty"`
+	// Action, on LeakedType and AnomalousType: what keyward did (Revoke,
+	// Suspend, and on AnomalousType Alert).
 	Action string `json:"action,omitempty"`
+	// Detector and Reason, on AnomalousType only: the rule that flagged
+	// the key and the finding's cause (e.g. NewLocation, NewCountry).
+	Detector string `json:"detector,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// EventID, when set, is the CloudEvent's id instead of a random one:
+	// a warning sent again (its first sending was not recorded) then
+	// carries the same id, and CloudEvents consumers take events with the
+	// same source and id for one.
+	EventID string `json:"-"`
 }
 
 type cloudEvent struct {
@@ -71,9 +84,13 @@ func NewSink(url string) *Sink {
 // Send posts one event, retrying with exponential backoff when the sink
 // cannot be reached or does not answer 2xx.
 func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return err
+	id := w.EventID
+	if id == "" {
+		raw := make([]byte, 16)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(raw)
 	}
 	now := time.Now
 	if s.Now != nil {
@@ -81,7 +98,7 @@ func (s *Sink) Send(ctx context.Context, eventType string, w Warning) error {
 	}
 	body, err := json.Marshal(cloudEvent{
 		SpecVersion: "1.0", Type: eventType, Source: "keyward/" + w.Namespace + "/" + w.Name,
-		ID: hex.EncodeToString(id), Time: now().UTC(), Subject: w.Owner + "/" + w.KeyID,
+		ID: id, Time: now().UTC(), Subject: w.Owner + "/" + w.KeyID,
 		DataContentType: "application/json", Data: w,
 	})
 	if err != nil {

@@ -64,3 +64,33 @@ func TestSendGivesUpAfterItsAttempts(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("500")))
 	g.Expect(calls).To(Equal(3))
 }
+
+// A warning sent again under its EventID is, to a CloudEvents consumer,
+// the same event; without one, every sending is a new event.
+func TestAnEventIDMakesARepeatTheSameEvent(t *testing.T) {
+	g := NewWithT(t)
+	var mu sync.Mutex
+	var ids []any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		var m map[string]any
+		b, _ := io.ReadAll(r.Body)
+		g.Expect(json.Unmarshal(b, &m)).To(Succeed())
+		g.Expect(string(b)).NotTo(ContainSubstring("EventID"))
+		ids = append(ids, m["id"])
+	}))
+	defer srv.Close()
+	s := NewSink(srv.URL)
+	w := Warning{KeyID: "abc", Owner: "15a6", Detector: "Volume", Reason: "VolumeSpike", Action: "Alert", EventID: "anomaly-feedfacecafebeef"}
+	for range 2 {
+		g.Expect(s.Send(context.Background(), AnomalousType, w)).To(Succeed())
+	}
+	w.EventID = ""
+	for range 2 {
+		g.Expect(s.Send(context.Background(), AnomalousType, w)).To(Succeed())
+	}
+	g.Expect(ids[0]).To(Equal("anomaly-feedfacecafebeef"))
+	g.Expect(ids[1]).To(Equal(ids[0]))
+	g.Expect(ids[2]).NotTo(Equal(ids[3]))
+}

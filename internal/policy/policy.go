@@ -54,6 +54,9 @@ type Rules struct {
 	RateLimitCeiling *Ceiling
 	// Owners, when not nil, limit who keys may belong to.
 	Owners *Owners
+	// AnomalyResponse is the least action each detector must have on a
+	// key.
+	AnomalyResponse AnomalyResponse
 	// Created is when the policy was created: a binding of owners to
 	// requesters checked no key created before it.
 	Created time.Time
@@ -86,6 +89,8 @@ type Key struct {
 	// MutualTLS method.
 	ClientCertificate *certbind.Binding
 	RateLimit         record.RateLimit
+	// AnomalyResponse is the key's own action per detector.
+	AnomalyResponse AnomalyResponse
 }
 
 // Parent is the key a delegated key derives from.
@@ -220,7 +225,7 @@ func (r Rules) check(k Key, set scope.Set) []Violation {
 	if v, ok := r.checkAuthority(k); !ok {
 		vs = append(vs, v)
 	}
-	return vs
+	return append(vs, r.checkAnomalyResponse(k)...)
 }
 
 // checkAuthority keeps a key under a policy with allowedAuthorities to

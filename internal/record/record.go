@@ -157,6 +157,37 @@ type Ledger struct {
 	// holds, kept here so that the reports themselves (ConfigMaps an
 	// administrator may clean up) are not what keeps a suspension.
 	LeakedSerials []string `json:"leakedSerials,omitempty"`
+	// Anomaly is the key's current finding of the usage analytics and the
+	// action taken. It is kept here, where tenants cannot write, because
+	// it is what keeps a detector's suspension: status, which a tenant
+	// with status rights could edit, only shows it.
+	Anomaly *Anomaly `json:"anomaly,omitempty"`
+	// AcknowledgedAnomaly is the fingerprint of the last finding a person
+	// acknowledged, so that the same finding, reported again, does not
+	// come back.
+	AcknowledgedAnomaly string `json:"acknowledgedAnomaly,omitempty"`
+}
+
+// Anomaly is a detector's finding of the key and what keyward did.
+type Anomaly struct {
+	// ID names the finding; the acknowledge annotation must carry it. It
+	// is random, so nobody can set the annotation before the finding.
+	ID string `json:"id"`
+	// Fingerprint is derived from the finding (detector, reason, minute),
+	// so that the same finding reported twice is recognised.
+	Fingerprint string    `json:"fingerprint"`
+	Detector    string    `json:"detector"`
+	Reason      string    `json:"reason"`
+	Message     string    `json:"message"`
+	At          time.Time `json:"at"`
+	// Action is Alert, Suspend or Revoke; ActionBy the detector whose
+	// finding decided it, which an earlier finding may have been: a later,
+	// milder one never lowers an action taken.
+	Action   string `json:"action"`
+	ActionBy string `json:"actionBy"`
+	// NotActionable: someone without the key's secret could have caused
+	// the finding, so it was held to an alert whatever the policy says.
+	NotActionable bool `json:"notActionable,omitempty"`
 }
 
 // Reveal is when and why a generation's plaintext left the delivery
@@ -380,6 +411,10 @@ func (r Record) Clone() Record {
 			l.Revealed = &rev
 		}
 		l.LeakedSerials = slices.Clone(l.LeakedSerials)
+		if l.Anomaly != nil {
+			a := *l.Anomaly
+			l.Anomaly = &a
+		}
 		r.Ledger = &l
 	}
 	return r

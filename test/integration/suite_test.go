@@ -55,6 +55,9 @@ var (
 	// restConfig is the envtest administrator's; tests derive other
 	// identities from it.
 	restConfig *rest.Config
+	// anomalies is the manager's inbox of findings, which the tests feed
+	// as the usage aggregator does.
+	anomalies *controllers.AnomalyInbox
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -112,16 +115,18 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 	}
 	// The deployer creates the verifier's Role and RoleBinding, which the
 	// verifier below is limited to.
-	if _, err := manager.Setup(mgr, manager.Options{
+	c, err := manager.Setup(mgr, manager.Options{
 		Parts:             manager.APIKeys | manager.SigningKeys | manager.KeyPolicies | manager.VerifierDeployer,
 		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		Clock: clock.RealClock{}, Hasher: hasher, HashConcurrency: 2, MaxConcurrentReconciles: 4,
 		WarnBefore: time.Second, RevokedRecordRetention: time.Hour,
 		Audit: audit.NewWriter(managerTrail), Notifier: notify.NewSink(cloudEvents.Start()), DefaultAllow: true,
 		Verifier: controllers.VerifierDeployment{Namespace: verifierNamespace, Image: "keyward:test", Resources: controllers.DefaultVerifierResources()},
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	anomalies = c.Anomalies
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintf(os.Stderr, "manager: %v\n", err)

@@ -44,7 +44,7 @@ if generation ~= nil and observed < generation and not (ready.status == "False" 
   return hs
 end
 
-if isTrue(condition("Revoked")) or ready.reason == "Revoked" or ready.reason == "ParentRevoked" or ready.reason == "ParentReplaced" then
+if isTrue(condition("Revoked")) or ready.reason == "Revoked" or ready.reason == "ParentRevoked" or ready.reason == "ParentReplaced" or ready.reason == "RevokedByDetector" then
   hs.status = "Degraded"
   hs.message = "Revoked: " .. said(ready) .. " A revocation cannot be undone: create a new APIKey to replace this one."
   return hs
@@ -62,6 +62,13 @@ if ready.status == "False" and (ready.reason == "Suspended" or ready.reason == "
   return hs
 end
 
+-- The message names the detector and the annotation that lifts it.
+if ready.status == "False" and ready.reason == "SuspendedByDetector" then
+  hs.status = "Suspended"
+  hs.message = "Suspended by an anomaly detector: " .. said(ready)
+  return hs
+end
+
 if ready.status ~= "True" then
   if ready.status == "False" then
     hs.status = "Degraded"
@@ -69,6 +76,17 @@ if ready.status ~= "True" then
     hs.status = "Progressing"
   end
   hs.message = tostring(ready.reason) .. ": " .. said(ready)
+  return hs
+end
+
+-- A finding that only alerts leaves the key working, but a person must
+-- look at it (the key may be in someone else's hands): Degraded is the
+-- status Argo CD shows and notifies on. Healthy would hide it, Progressing
+-- would promise it resolves itself, Suspended would say the key is off.
+local anomalous = condition("Anomalous")
+if isTrue(anomalous) then
+  hs.status = "Degraded"
+  hs.message = "Anomalous (" .. tostring(anomalous.reason) .. "): " .. said(anomalous)
   return hs
 end
 

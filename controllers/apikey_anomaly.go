@@ -1,0 +1,243 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
+	"github.com/keyward-dev/keyward/internal/analytics"
+	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/notify"
+	"github.com/keyward-dev/keyward/internal/policy"
+	"github.com/keyward-dev/keyward/internal/record"
+)
+
+// AnomalyAlertLifetime is how long a finding that only alerts stays on a
+// key unacknowledged: past it the Anomalous condition clears on its own
+// (reason NoAnomaly). A suspension never clears on its own.
+const AnomalyAlertLifetime = 24 * time.Hour
+
+// applyAnomaly takes the key's new finding from the inbox into the key
+// record's ledger, acts on the ledger's current finding (suspends or
+// revokes the key as the policy said when it was found) and lifts it when
+// a person acknowledges it. The ledger lives in the verifier's namespace,
+// which tenants cannot write, so it alone decides: status.anomaly and an
+// annotation naming anything but the current finding's random id change
+// nothing.
+func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl.Result, error) {
+	if s.key.Status.KeyID == "" {
+		return ctrl.Result{}, nil
+	}
+	f, found := analytics.Finding{}, false
+	if r.Anomalies != nil {
+		f, found = r.Anomalies.take(s.key.Status.KeyID)
+	}
+	if s.want == nil || s.want.Ledger == nil {
+		// Revoked or expired (the ledger went with the secrets): a finding
+		// changes nothing, and status keeps what it showed.
+		return ctrl.Result{}, nil
+	}
+	l := s.want.Ledger
+	if found {
+		s.takenFinding = &f
+		if err := s.recordFinding(l, f); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	s.anomalyRead = true
+	defer func() { s.anomaly = l.Anomaly }()
+	a := l.Anomaly
+	if a == nil {
+		return ctrl.Result{}, nil
+	}
+	if ack := s.key.Annotations[keywardv1.AcknowledgeAnomalyAnnotation]; ack != "" && ack == a.ID {
+		l.AcknowledgedAnomaly, l.Anomaly = a.Fingerprint, nil
+		s.anomalyAcknowledged = a
+		return ctrl.Result{}, nil
+	}
+	if a.Action == string(keywardv1.AnomalyAlert) {
+		left := a.At.Add(AnomalyAlertLifetime).Sub(s.now)
+		if left <= 0 {
+			l.Anomaly = nil
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	prefix := s.key.Spec.Owner + "/" + s.key.Status.KeyID
+	switch {
+	case a.Action == string(keywardv1.AnomalyRevoke) && s.state != record.Revoked && s.state != record.Expired:
+		s.revokeBy(keywardv1.RevokedByDetectorReason, fmt.Sprintf("Key %s is revoked for good by the %s detector (%s): %s Create a new APIKey.", prefix, a.ActionBy, a.Reason, a.Message))
+	case a.Action == string(keywardv1.AnomalySuspend) && s.state == record.Active:
+		s.suspendBy(keywardv1.SuspendedByDetectorReason, fmt.Sprintf("Key %s is suspended by the %s detector (%s): %s To lift the suspension after checking, set the annotation %s=%s.",
+			prefix, a.ActionBy, a.Reason, a.Message, keywardv1.AcknowledgeAnomalyAnnotation, a.ID))
+	}
+	return ctrl.Result{}, nil
+}
+
+// recordFinding puts f into the ledger unless it is ignored, already
+// there or acknowledged. It replaces the current finding when stricter or
+// newer, and never lowers an action taken.
+func (s *apiKeyState) recordFinding(l *record.Ledger, f analytics.Finding) error {
+	if s.state == record.Revoked || s.state == record.Expired {
+		return nil
+	}
+	fp := fmt.Sprintf("%s/%s/%d", f.Detector, f.Reason, f.At.Unix())
+	if fp == l.AcknowledgedAnomaly || (l.Anomaly != nil && l.Anomaly.Fingerprint == fp) {
+		return nil
+	}
+	action := policy.EffectiveAnomalyAction(s.policyKey, s.policies, f.Detector)
+	if action == policy.AnomalyIgnore {
+		return nil
+	}
+	capped := !f.Actionable && action > policy.AnomalyAlert
+	if capped {
+		action = policy.AnomalyAlert
+	}
+	next := &record.Anomaly{
+		Fingerprint: fp, Detector: string(f.Detector), Reason: string(f.Reason), Message: f.Message,
+		At: f.At.UTC().Truncate(time.Second), Action: action.String(), ActionBy: string(f.Detector), NotActionable: capped,
+	}
+	if cur := l.Anomaly; cur != nil {
+		taken, _ := policy.ParseAnomalyAction(cur.Action)
+		if action <= taken && !next.At.After(cur.At) {
+			return nil
+		}
+		if action < taken {
+			next.Action, next.ActionBy = cur.Action, cur.ActionBy
+		}
+	}
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return err
+	}
+	next.ID = hex.EncodeToString(id)
+	l.Anomaly = next
+	return nil
+}
+
+// showAnomaly copies the ledger's finding, as published, into
+// status.anomaly and the Anomalous condition. It runs after publishRecord:
+// status never shows a finding the ledger does not hold. (A revocation
+// drops the ledger with the secrets, so it reads what applyAnomaly saw.)
+func (r *APIKeyReconciler) showAnomaly(_ context.Context, s *apiKeyState) (ctrl.Result, error) {
+	s.takenFinding = nil
+	if !s.anomalyRead {
+		return ctrl.Result{}, nil
+	}
+	st := &s.key.Status
+	a := s.anomaly
+	switch {
+	case a != nil:
+		var notified *metav1.Time
+		if st.Anomaly != nil && st.Anomaly.ID == a.ID {
+			notified = st.Anomaly.NotifiedTime
+		}
+		st.Anomaly = &keywardv1.AnomalyStatus{
+			ID: a.ID, Detector: a.Detector, Reason: a.Reason, Message: truncate(a.Message, 1024),
+			DetectedTime: metav1.Time{Time: a.At}, Action: keywardv1.AnomalyAction(a.Action), NotifiedTime: notified,
+		}
+		s.setCondition(keywardv1.AnomalousCondition, metav1.ConditionTrue, a.Reason, anomalyMessage(s.key.Spec.Owner+"/"+st.KeyID, a))
+	case s.anomalyAcknowledged != nil:
+		st.Anomaly = nil
+		s.setCondition(keywardv1.AnomalousCondition, metav1.ConditionFalse, keywardv1.AnomalyAcknowledgedReason,
+			fmt.Sprintf("Finding %s (%s) was acknowledged.", s.anomalyAcknowledged.ID, s.anomalyAcknowledged.Reason))
+	default:
+		st.Anomaly = nil
+		if c := s.condition(s.key, keywardv1.AnomalousCondition); c != nil && c.Status == metav1.ConditionTrue {
+			s.setCondition(keywardv1.AnomalousCondition, metav1.ConditionFalse, keywardv1.NoAnomalyReason,
+				"No current finding: the last one only alerted and is older than a day.")
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// anomalyMessage is the Anomalous condition's, the Event's and the
+// CloudEvent's text: what was seen, what keyward did, what to do.
+func anomalyMessage(prefix string, a *record.Anomaly) string {
+	msg := fmt.Sprintf("The %s detector flagged key %s (%s): %s", a.Detector, prefix, a.Reason, a.Message)
+	switch a.Action {
+	case string(keywardv1.AnomalyRevoke):
+		msg += fmt.Sprintf(" keyward revoked the key for good (anomalyResponse of the %s detector: Revoke); create a new APIKey.", a.ActionBy)
+	case string(keywardv1.AnomalySuspend):
+		if a.ActionBy != a.Detector {
+			msg += fmt.Sprintf(" The key stays suspended from an earlier finding of the %s detector.", a.ActionBy)
+		} else {
+			msg += " keyward suspended the key (anomalyResponse: Suspend)."
+		}
+		msg += fmt.Sprintf(" To lift the suspension after checking, set the annotation %s=%s.", keywardv1.AcknowledgeAnomalyAnnotation, a.ID)
+	default:
+		if a.NotActionable {
+			msg += " Only an alert, whatever the policy says: requests that did not prove the key's secret could have caused this, and anyone who knows the key ID can send those."
+		}
+		msg += fmt.Sprintf(" The key keeps working. To acknowledge, set the annotation %s=%s; the alert clears on its own after %d hours.",
+			keywardv1.AcknowledgeAnomalyAnnotation, a.ID, int(AnomalyAlertLifetime.Hours()))
+	}
+	return msg
+}
+
+// truncate cuts s to at most n bytes, never inside a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// announceAnomaly sends the current finding to the notification sink once
+// (status.anomaly.notifiedTime); a failure is retried with the workqueue's
+// backoff and never holds back the action, which publishRecord wrote. A
+// status write that fails after the sending sends it again, under the same
+// CloudEvent id (the finding's), so the sink can tell it is the same.
+func (r *APIKeyReconciler) announceAnomaly(ctx context.Context, s *apiKeyState) (ctrl.Result, error) {
+	st := s.key.Status.Anomaly
+	if st == nil || st.NotifiedTime != nil || r.Notifier == nil {
+		return ctrl.Result{}, nil
+	}
+	err := r.Notifier.Send(ctx, notify.AnomalousType, notify.Warning{
+		KeyID: s.key.Status.KeyID, Owner: s.key.Spec.Owner, Namespace: s.key.Namespace, Name: s.key.Name,
+		At: st.DetectedTime.Time, Message: s.anomalyText(), Action: string(st.Action), Detector: st.Detector, Reason: st.Reason,
+		EventID: "anomaly-" + st.ID,
+	})
+	if err != nil {
+		notificationFailuresTotal.Inc()
+		return ctrl.Result{}, fmt.Errorf("sending the %s notification: %w", notify.AnomalousType, err)
+	}
+	notificationsTotal.Inc()
+	st.NotifiedTime = &metav1.Time{Time: s.now}
+	return ctrl.Result{}, nil
+}
+
+// anomalyText is the Anomalous condition's message while it is True.
+func (s *apiKeyState) anomalyText() string {
+	if c := s.condition(s.key, keywardv1.AnomalousCondition); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Message
+	}
+	return ""
+}
+
+// announceAnomalyTransitions emits the Event and audit line of a finding
+// when the status write that first shows it succeeded, and of its
+// acknowledgement: once per finding, like every transition. (An edit of
+// status.anomaly, which keyward writes back, repeats them; nothing a
+// tenant can write suppresses them.)
+func (r *APIKeyReconciler) announceAnomalyTransitions(s *apiKeyState) {
+	old, cur := s.original.Status.Anomaly, s.key.Status.Anomaly
+	if cur != nil && (old == nil || old.ID != cur.ID) {
+		r.emit(s, corev1.EventTypeWarning, keywardv1.KeyAnomalousReason, audit.Anomalous, string(cur.Action), s.anomalyText())
+	}
+	if a := s.anomalyAcknowledged; a != nil && cur == nil {
+		msg := fmt.Sprintf("Finding %s of key %s/%s (%s) was acknowledged.", a.ID, s.key.Spec.Owner, s.key.Status.KeyID, a.Reason)
+		if a.Action == string(keywardv1.AnomalySuspend) {
+			msg += " The suspension is lifted; the verifier accepts the key again."
+		}
+		r.emit(s, corev1.EventTypeNormal, keywardv1.AnomalyAcknowledgedReason, audit.AnomalyAcknowledged, "Acknowledge", msg)
+	}
+}
