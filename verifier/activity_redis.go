@@ -42,7 +42,7 @@ func (v *Verifier) RunActivityFlush(ctx context.Context, interval time.Duration,
 	if interval <= 0 {
 		interval = DefaultUsageInterval
 	}
-	f := &activityFlush{v: v, prefix: activityPrefix(v.limits.redisPrefix), added: map[flushedMinute]analytics.Minute{}, log: log}
+	f := newActivityFlush(v, log)
 	ticker := clk.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -53,6 +53,10 @@ func (v *Verifier) RunActivityFlush(ctx context.Context, interval time.Duration,
 			f.flush(ctx)
 		}
 	}
+}
+
+func newActivityFlush(v *Verifier, log logr.Logger) *activityFlush {
+	return &activityFlush{v: v, prefix: activityPrefix(v.limits.redisPrefix), added: map[flushedMinute]analytics.Minute{}, log: log}
 }
 
 func (f *activityFlush) flush(ctx context.Context) {
