@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,4 +324,42 @@ func TestTopKKeepsFrequentValues(t *testing.T) {
 	g.Expect(cs).To(HaveLen(analytics.MaxCountries))
 	g.Expect(cs[0].Value).To(Equal("DE"))
 	g.Expect(cs[0].N).To(BeNumerically(">=", 134))
+}
+
+// Decisions counted while reports sweep the key away as idle: no count
+// goes to an entry no longer in the table, and the count of tracked keys
+// stays exact (run with -race).
+func TestActivityCountsWhileReportsSweep(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{})
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	a := f.v.activity
+	e, _ := f.index.Lookup(k.key.ID())
+	env := snapshotEnv("DE", addr("192.0.2.1"))
+	const workers, each = 4, 2000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			a.snapshot(t0.Add(time.Hour))
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				a.record(Decision{Result: Permit, KeyID: k.key.ID(), entry: e}, &env, t0, time.Microsecond)
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	a.snapshot(t0.Add(time.Hour))
+	g.Expect(a.tracked.Load()).To(BeZero())
+	for range each {
+		a.record(Decision{Result: Permit, KeyID: k.key.ID(), entry: e}, &env, t0, time.Microsecond)
+	}
+	g.Expect(a.tracked.Load()).To(BeEquivalentTo(1))
+	g.Expect(f.v.ActivityReport(usage.MaxActivityKeys).Keys[k.key.ID()][0].Permits).To(BeEquivalentTo(each))
 }
