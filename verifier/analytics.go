@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/usage"
 )
@@ -102,6 +103,16 @@ func (a *activity) record(d Decision, env *envSnapshot, now time.Time, took time
 		}
 		k.mu.Unlock()
 	}
+}
+
+// countActivity counts a decision into the key's activity, when analytics
+// is on.
+func (v *Verifier) countActivity(d Decision, env access.Environment, took time.Duration) {
+	if v.activity == nil {
+		return
+	}
+	e := snapshotEnv(env.Country, env.Address)
+	v.activity.record(d, &e, v.clock.Now(), took)
 }
 
 // envSnapshot is what of a request's environment analytics keeps.

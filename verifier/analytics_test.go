@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/access"
 	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/keys"
+	"github.com/keyward-dev/keyward/internal/record"
 	kwtestutil "github.com/keyward-dev/keyward/internal/testutil"
 	"github.com/keyward-dev/keyward/internal/usage"
 )
@@ -362,4 +364,38 @@ func TestActivityCountsWhileReportsSweep(t *testing.T) {
 	}
 	g.Expect(a.tracked.Load()).To(BeEquivalentTo(1))
 	g.Expect(f.v.ActivityReport(usage.MaxActivityKeys).Keys[k.key.ID()][0].Permits).To(BeEquivalentTo(each))
+}
+
+// A client secret at the token endpoint is the key itself: a good one
+// counts as the key's use, a wrong one naming it as an unverified denial;
+// a token's use counts as its key's.
+func TestActivityCountsTokenEndpointAndTokens(t *testing.T) {
+	g := NewWithT(t)
+	f := newOAuthFixture(t, OAuthConfig{})
+	f.putIssuer(testRSAKey(t, 0), t0.Add(-time.Hour), t0.Add(-time.Hour), nil, nil)
+	k := f.issueWithMethods([]string{record.AuthClientCredentials}, "acme/payments/investigations:read")
+	tokenRequest := func(secret string) *httptest.ResponseRecorder {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {k.key.ID()}, "client_secret": {secret}}
+		r := httptest.NewRequest(http.MethodPost, TokenPath, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		f.handler.ServeHTTP(w, r)
+		return w
+	}
+	w := tokenRequest(k.key.Plaintext())
+	g.Expect(w.Code).To(Equal(200), w.Body.String())
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	g.Expect(json.Unmarshal(w.Body.Bytes(), &tok)).To(Succeed())
+	wrong := wrongSecret(t, k)
+	for range 2 {
+		g.Expect(tokenRequest(wrong).Code).To(Equal(401))
+	}
+	g.Expect(f.forward(tok.AccessToken, "/acme/payments/investigations/INV-7").Code).To(Equal(200))
+
+	m := f.v.ActivityReport(usage.MaxActivityKeys).Keys[k.key.ID()][0]
+	g.Expect(m.Permits).To(BeEquivalentTo(2))
+	g.Expect(m.UnverifiedDenials).To(BeEquivalentTo(2))
+	g.Expect(m.Denials).To(Equal(map[string]uint32{"invalid_secret": 2}))
 }

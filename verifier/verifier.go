@@ -177,10 +177,7 @@ func (v *Verifier) Decide(ctx context.Context, req Request) Decision {
 	d := v.decide(ctx, req)
 	took := time.Since(start)
 	v.metrics.decided(d, took)
-	if v.activity != nil {
-		env := snapshotEnv(req.Env.Country, req.Env.Address)
-		v.activity.record(d, &env, v.clock.Now(), took)
-	}
+	v.countActivity(d, req.Env, took)
 	if d.Result != Permit {
 		v.audit.denied(v.clock.Now(), req, d)
 	}
