@@ -161,6 +161,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 		v.tokens.observe(v.metrics)
 	}
 	v.metrics.observeLimits(limits)
+	v.metrics.observeActivity(v.activity)
 	return v, nil
 }
 
