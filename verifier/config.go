@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/geoip"
 )
 
 // Config is the verifier's request-facing configuration, read from the YAML
@@ -34,10 +35,17 @@ type Config struct {
 	// many proxy hops to trust.
 	ClientAddress ClientAddress `json:"clientAddress,omitzero"`
 	// CountryHeader is a header your edge sets to the client's ISO 3166-1
-	// alpha-2 country, overwriting whatever the client sent. Unset (the
-	// default), country conditions deny every request: a header a client
-	// could forge is never trusted by default.
+	// alpha-2 country, overwriting whatever the client sent. A request
+	// that carries it is placed by it, even with a GeoIP database: the
+	// edge that set it knows better. Unset (the default), and without a
+	// GeoIP database, country conditions deny every request: a header a
+	// client could forge is never trusted by default.
 	CountryHeader string `json:"countryHeader,omitempty"`
+	// GeoIP places each request by its client address in a MaxMind
+	// database, for country conditions and usage analytics, when no
+	// trusted country header (CountryHeader, or a trusted caller's
+	// environment.country) says otherwise.
+	GeoIP GeoIPConfig `json:"geoip,omitzero"`
 	// DeviceHeader is a header your edge sets to "compliant" or
 	// "noncompliant", overwriting the client's. Unset, device conditions deny.
 	DeviceHeader string `json:"deviceHeader,omitempty"`
@@ -60,6 +68,30 @@ type Config struct {
 	// LeakReports turns on the leaked-key report endpoints on the public
 	// port (docs/leaks.md).
 	LeakReports LeakReportsConfig `json:"leakReports,omitzero"`
+	// Analytics configures the counting of each key's use for
+	// status.usage and anomaly detection (docs/analytics.md).
+	Analytics AnalyticsConfig `json:"analytics,omitzero"`
+}
+
+// GeoIPConfig names a MaxMind-format country database.
+type GeoIPConfig struct {
+	// DatabasePath is a GeoLite2 or GeoIP2 Country or City database
+	// (.mmdb), read at start and again whenever the file changes (for
+	// example when geoipupdate replaces it); a new file that does not
+	// load leaves the one in use.
+	DatabasePath string `json:"databasePath,omitempty"`
+}
+
+// LoadGeoIP opens the configured database; nil without one.
+func LoadGeoIP(c GeoIPConfig) (*geoip.DB, error) {
+	if c.DatabasePath == "" {
+		return nil, nil
+	}
+	db, err := geoip.Open(c.DatabasePath)
+	if err != nil {
+		return nil, fmt.Errorf("geoip.databasePath: %w", err)
+	}
+	return db, nil
 }
 
 // ClientCertificates configures mutual-TLS authentication.
@@ -110,6 +142,12 @@ func (c Config) Validate() error {
 		return err
 	}
 	if _, err := LoadAuthorities(c.ClientCertificates.Authorities); err != nil {
+		return err
+	}
+	if _, err := c.Analytics.compile(c.RateLimits); err != nil {
+		return err
+	}
+	if _, err := LoadGeoIP(c.GeoIP); err != nil {
 		return err
 	}
 	if c.LeakReports.GitHub != nil {

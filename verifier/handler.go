@@ -172,16 +172,28 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 	h.writeForward(w, style, d)
 }
 
-// environment reads what the configured trusted headers say.
+// environment reads what the configured trusted headers say, and places
+// the client by its address when no header does.
 func (h *handler) environment(r *http.Request) access.Environment {
 	env := access.Environment{Address: h.cfg.clientAddress.from(r)}
 	if h.cfg.countryHeader != "" {
 		env.Country = strings.TrimSpace(r.Header.Get(h.cfg.countryHeader))
 	}
+	h.placeClient(&env)
 	if h.cfg.deviceHeader != "" {
 		env.Device = parseDevice(r.Header.Get(h.cfg.deviceHeader))
 	}
 	return env
+}
+
+// placeClient gives a request without a country the one the GeoIP
+// database puts its client address in. A country already there came from
+// a trusted edge (the country header, a trusted caller's environment),
+// which knows better than a database: it wins.
+func (h *handler) placeClient(env *access.Environment) {
+	if env.Country == "" && env.Address.IsValid() {
+		env.Country = h.v.geo.Country(env.Address)
+	}
 }
 
 func parseDevice(v string) access.Device {
@@ -338,6 +350,7 @@ func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Peer = peerAddr(r)
 	h.trustEnvironment(&req, r)
+	h.placeClient(&req.Env)
 	writeJSON(w, http.StatusOK, h.v.Decide(r.Context(), req))
 }
 

@@ -17,6 +17,13 @@ func BenchmarkForwardAuthCached(b *testing.B) {
 	benchForward(b, access.Conditions{}, Config{})
 }
 
+// BenchmarkForwardAuthCachedAnalyticsOff is BenchmarkForwardAuthCached
+// without counting each key's use: the difference is what analytics costs.
+func BenchmarkForwardAuthCachedAnalyticsOff(b *testing.B) {
+	off := false
+	benchForwardWith(b, Options{Analytics: AnalyticsConfig{Enabled: &off}}, access.Conditions{}, Config{})
+}
+
 func BenchmarkForwardAuthAccessConditions(b *testing.B) {
 	benchForward(b, access.Conditions{
 		SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"DE"}, Networks: []string{"corporate"},
@@ -32,7 +39,12 @@ func BenchmarkForwardAuthTokenBucket(b *testing.B) {
 }
 
 func benchForward(b *testing.B, conds access.Conditions, conf Config, limits ...record.Limit) {
-	f := newFixture(&testing.T{}, Options{Classes: mustClassesB(b, conf.NetworkClasses)})
+	benchForwardWith(b, Options{}, conds, conf, limits...)
+}
+
+func benchForwardWith(b *testing.B, o Options, conds access.Conditions, conf Config, limits ...record.Limit) {
+	o.Classes = mustClassesB(b, conf.NetworkClasses)
+	f := newFixture(&testing.T{}, o)
 	k := f.issue("acme/payments/investigations:read")
 	k.rec.Conditions = conds
 	k.rec.RateLimit.Limits = limits

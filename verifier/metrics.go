@@ -105,6 +105,23 @@ func (m *Metrics) observe(ix *Index, c *verifiedCache) {
 	)
 }
 
+// observeActivity exports the size of the activity table and the
+// decisions it had no room to count: a key's own traffic is in its
+// status.usage, never in a label here.
+func (m *Metrics) observeActivity(a *activity) {
+	if m.reg == nil || a == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyward_verifier_activity_keys", Help: "Keys whose use this replica is counting (analytics.maxKeys at most).",
+		}, func() float64 { return float64(a.tracked.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keyward_verifier_activity_dropped_total", Help: "Decisions not counted for usage analytics because analytics.maxKeys keys were already counted.",
+		}, func() float64 { return float64(a.dropped.Load()) }),
+	)
+}
+
 func (m *Metrics) decided(d Decision, took time.Duration) {
 	k := outcome{d.Result, d.Reason}
 	c, ok := m.byOutcome.Load(k)

@@ -52,6 +52,8 @@ func TestMetricsCarryNoKeyOrAddress(t *testing.T) {
 	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_hashes_total", 1.0))
 	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_records", 1.0))
 	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_cache_entries", 1.0))
+	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_activity_keys", 1.0), "the known key; the unknown one is not counted")
+	g.Expect(values).To(HaveKeyWithValue("keyward_verifier_activity_dropped_total", 0.0))
 	for name := range values {
 		g.Expect(strings.HasPrefix(name, "keyward_verifier_")).To(BeTrue(), name)
 	}

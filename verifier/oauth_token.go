@@ -212,7 +212,10 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, cert Clie
 		return nil, refuse("client_id must be the key ID and client_secret the API key")
 	}
 	req := Request{Credential: secret, Env: h.environment(r), Peer: peerAddr(r), ClientCertificate: cert, tokenRequest: true}
+	start := time.Now()
 	d := h.v.authenticate(r.Context(), req, now)
+	// A client secret is the key itself: its use, or a guess at it.
+	h.v.countActivity(d, req.Env, time.Since(start))
 	if d.Result != Permit {
 		// A failed client authentication is a denial like any other in
 		// the audit trail (which never sees the credential).

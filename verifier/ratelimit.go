@@ -26,7 +26,7 @@ type limiter struct {
 	closer   io.Closer
 	// redis and redisPrefix are the shared store's connection, which the
 	// assertion replay cache uses too; redis is nil with the memory store.
-	redis       redis.Scripter
+	redis       redis.Cmdable
 	redisPrefix string
 
 	preAuth             *ratelimit.MemoryStore // nil when disabled

@@ -121,15 +121,12 @@ func (u *UsageReporter) report(ctx context.Context, name string) {
 		u.fail(err)
 		return
 	}
-	apply := corev1ac.ConfigMap(name, u.Namespace).
-		WithLabels(map[string]string{usage.Label: "true", record.VerifierReportLabel: "true"}).
-		WithData(map[string]string{usage.DataKey: string(data)})
-	if u.PodUID != "" {
-		apply.WithOwnerReferences(metav1ac.OwnerReference().
-			WithAPIVersion("v1").WithKind("Pod").WithName(u.Replica).WithUID(u.PodUID))
-	}
-	if _, err := u.Client.CoreV1().ConfigMaps(u.Namespace).Apply(ctx, apply,
-		metav1.ApplyOptions{FieldManager: UsageFieldOwner, Force: true}); err != nil {
+	err = applyReport(ctx, u.Client, reportObject{
+		Namespace: u.Namespace, Name: name, Replica: u.Replica, PodUID: u.PodUID,
+		Labels: map[string]string{usage.Label: "true", record.VerifierReportLabel: "true"},
+		Data:   map[string]string{usage.DataKey: string(data)},
+	})
+	if err != nil {
 		if ctx.Err() == nil {
 			u.fail(fmt.Errorf("writing ConfigMap %s/%s: %w", u.Namespace, name, err))
 		}
@@ -163,4 +160,28 @@ func bounded(snapshot []QuotaUsage) map[string]usage.Entry {
 		entries[q.KeyID] = usage.Entry{Used: q.Used, Remaining: q.Remaining, ResetAt: q.ResetAt}
 	}
 	return entries
+}
+
+// reportObject is a replica's report ConfigMap.
+type reportObject struct {
+	Namespace, Name string
+	// Replica and PodUID, when PodUID is set, make the replica's Pod own
+	// the ConfigMap, so that it goes with the Pod instead of piling up
+	// over rollouts.
+	Replica string
+	PodUID  types.UID
+	Labels  map[string]string
+	Data    map[string]string
+}
+
+// applyReport writes a report ConfigMap with server-side apply, as the
+// verifier's field owner.
+func applyReport(ctx context.Context, client kubernetes.Interface, o reportObject) error {
+	apply := corev1ac.ConfigMap(o.Name, o.Namespace).WithLabels(o.Labels).WithData(o.Data)
+	if o.PodUID != "" {
+		apply.WithOwnerReferences(metav1ac.OwnerReference().
+			WithAPIVersion("v1").WithKind("Pod").WithName(o.Replica).WithUID(o.PodUID))
+	}
+	_, err := client.CoreV1().ConfigMaps(o.Namespace).Apply(ctx, apply, metav1.ApplyOptions{FieldManager: UsageFieldOwner, Force: true})
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/keyward-dev/keyward/internal/access"
+	"github.com/keyward-dev/keyward/internal/geoip"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
 )
@@ -42,6 +43,12 @@ type Verifier struct {
 	// this replica confirmed leaked.
 	leaks  *LeakReports
 	leaked leakedTokens
+	// activity counts each key's use for the activity reports (nil:
+	// analytics off); analytics is its configuration.
+	activity  *activity
+	analytics analyticsPlan
+	// geo places client addresses in countries (nil: no database).
+	geo *geoip.DB
 
 	hashWait time.Duration
 	// ready and lastContact come from the record watch; maxStaleness bounds
@@ -90,6 +97,12 @@ type Options struct {
 	// RateLimits configures the counters of keys' limits and the
 	// pre-authentication limiter (defaults: in memory).
 	RateLimits RateLimits
+	// Analytics configures the counting of each key's use (default: on,
+	// reported in a ConfigMap).
+	Analytics AnalyticsConfig
+	// GeoIP, when set, places requests without a trusted country in one
+	// by their client address (LoadGeoIP).
+	GeoIP *geoip.DB
 
 	// Ready reports whether the records are loaded (the first sync).
 	Ready func() bool
@@ -109,6 +122,10 @@ func New(index *Index, o Options) (*Verifier, error) {
 		return nil, fmt.Errorf("verifier: drawing the cache key: %w", err)
 	}
 	o = o.withDefaults()
+	plan, err := o.Analytics.compile(o.RateLimits)
+	if err != nil {
+		return nil, err
+	}
 	limits, err := newLimiter(o.RateLimits, o.Log)
 	if err != nil {
 		return nil, err
@@ -121,6 +138,10 @@ func New(index *Index, o Options) (*Verifier, error) {
 		byKeySrc: newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
 		bySrc:    newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
 		hashWait: o.HashWait, ready: o.Ready, lastContact: o.LastContact, maxStaleness: o.MaxStaleness,
+		analytics: plan, geo: o.GeoIP,
+	}
+	if plan.enabled {
+		v.activity = newActivity(plan.maxKeys)
 	}
 	v.hashes.onRun = v.metrics.hashes.Inc
 	index.changed = func(keyID string) {
@@ -140,6 +161,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 		v.tokens.observe(v.metrics)
 	}
 	v.metrics.observeLimits(limits)
+	v.metrics.observeActivity(v.activity)
 	return v, nil
 }
 
@@ -154,7 +176,9 @@ func (v *Verifier) HashesRun() int64 { return v.hashes.runs.Load() }
 func (v *Verifier) Decide(ctx context.Context, req Request) Decision {
 	start := time.Now()
 	d := v.decide(ctx, req)
-	v.metrics.decided(d, time.Since(start))
+	took := time.Since(start)
+	v.metrics.decided(d, took)
+	v.countActivity(d, req.Env, took)
 	if d.Result != Permit {
 		v.audit.denied(v.clock.Now(), req, d)
 	}
@@ -268,7 +292,7 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	if serial == "" {
 		v.byKeySrc.fail(keySrc, now)
 		v.bySrc.fail(src, now)
-		return deny(ReasonInvalidSecret, "the key is not valid")
+		return withKey(deny(ReasonInvalidSecret, "the key is not valid"), e)
 	}
 	v.byKeySrc.succeed(keySrc)
 	if v.cache.put(mac, verified{keyID: e.Record.KeyID, version: e.Record.Version, serial: serial}) {
@@ -299,7 +323,7 @@ func stateDenial(e *Entry, now time.Time) (Decision, bool) {
 func secretDecision(e *Entry, serial string, now time.Time) Decision {
 	s, ok := e.Record.BySerial(serial)
 	if !ok {
-		return deny(ReasonInvalidSecret, "the key is not valid")
+		return withKey(deny(ReasonInvalidSecret, "the key is not valid"), e)
 	}
 	if now.Before(s.NotBefore) {
 		return identified(deny(ReasonNotYetValid, "the key is not valid yet"), e)

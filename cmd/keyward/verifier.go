@@ -29,6 +29,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/keyward-dev/keyward/internal/audit"
+	"github.com/keyward-dev/keyward/internal/geoip"
 	"github.com/keyward-dev/keyward/internal/logging"
 	"github.com/keyward-dev/keyward/internal/servingtls"
 	"github.com/keyward-dev/keyward/internal/verifierflags"
@@ -208,12 +209,17 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	if err != nil {
 		return err
 	}
+	geo, err := verifier.LoadGeoIP(conf.GeoIP)
+	if err != nil {
+		return err
+	}
 	v, err := verifier.New(index, verifier.Options{
 		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: verifier.AccessLog{W: sink}, Log: logger,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
 		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
 		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
+		Analytics: conf.Analytics, GeoIP: geo,
 	})
 	if err != nil {
 		return err
@@ -233,6 +239,9 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	if leaks != nil {
 		g.Go(func() error { leaks.Run(ctx); return nil })
 	}
+	if geo != nil {
+		g.Go(func() error { geo.Run(ctx, geoip.DefaultReloadInterval, logger); return nil })
+	}
 	if o.usageInterval > 0 {
 		// Usage in status is informational: without it the verifier
 		// still enforces every quota, so nothing here stops it.
@@ -249,6 +258,26 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 			}
 			return nil
 		})
+		// Activity, like quota usage, is informational: the verifier
+		// enforces without it.
+		switch v.ActivityAggregation() {
+		case verifier.AggregationRedis:
+			g.Go(func() error { v.RunActivityFlush(ctx, o.usageInterval, nil, logger); return nil })
+		case verifier.AggregationEmbedded:
+			g.Go(func() error {
+				replica, err := verifier.ReplicaName()
+				if err == nil {
+					err = (&verifier.ActivityReporter{
+						Client: client, Namespace: o.Namespace, Replica: replica, PodUID: verifier.PodUID(),
+						Verifier: v, Interval: o.usageInterval, Log: logger,
+					}).Run(ctx)
+				}
+				if err != nil {
+					logger.Error(err, "activity is not reported")
+				}
+				return nil
+			})
+		}
 	}
 	// The request ports: decisions for trusted proxies, public for OAuth
 	// clients. Each serves only its own paths, over TLS when configured;

@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
+	usagereport "github.com/keyward-dev/keyward/internal/usage"
 	"github.com/keyward-dev/keyward/internal/verifierflags"
 )
 
@@ -83,6 +84,15 @@ func TestVerifierServesFromRecordSecrets(t *testing.T) {
 	// is written whatever the usage.
 	g.Eventually(func() error {
 		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keyward-usage-verifier-0"}, &corev1.ConfigMap{})
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// The activity reporter runs too, and its report carries the permit.
+	g.Eventually(func(g Gomega) {
+		var cm corev1.ConfigMap
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keyward-activity-verifier-0"}, &cm)).To(Succeed())
+		r, err := usagereport.DecodeActivity([]byte(cm.Data[usagereport.ActivityDataKey]))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(r.Keys).To(HaveKeyWithValue(key.ID(), ContainElement(HaveField("Permits", BeEquivalentTo(1)))))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 
 	// Deleting the record reaches the verifier through its watch.

@@ -18,6 +18,8 @@ func TestVerifierRefusesABadConfiguration(t *testing.T) {
 		"forwarded format":  {"clientCertificates:\n  forwarded: {format: haproxy, trustedHops: [10.0.0.0/8]}\n", `clientCertificates.forwarded.format: "haproxy" is not Envoy, Nginx or Traefik`},
 		"public forwarded":  {"clientCertificates:\n  publicForwarded: {format: Nginx}\n", `clientCertificates.publicForwarded.trustedHops: required`},
 		"forwarded typo":    {"clientCertificates:\n  forwarded: {format: Nginx, trustedHop: [10.0.0.0/8]}\n", `unknown field "trustedHop"`},
+		"missing GeoIP db":  {"geoip:\n  databasePath: /nonexistent/GeoLite2-City.mmdb\n", "geoip.databasePath: geoip database /nonexistent/GeoLite2-City.mmdb: stat /nonexistent/GeoLite2-City.mmdb: no such file or directory"},
+		"analytics redis":   {"analytics:\n  aggregation: redis\n", `analytics.aggregation: redis uses the rate limits' Redis, but rateLimits.store is ""`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)

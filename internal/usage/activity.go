@@ -27,10 +27,17 @@ const ActivityMinutes = 3
 
 // MaxActivityKeys bounds the keys of one activity report, so that a report
 // stays far below the 1 MiB an object may hold whatever the number of keys
-// in use: a key's minutes take at most about 300 bytes each. A replica
-// that saw more keys reports the busiest and counts the rest in Omitted;
-// an installation that outgrows this uses the Redis aggregation.
-const MaxActivityKeys = 1000
+// in use: a key's minutes take at most about 600 bytes each with the usual
+// denial reasons (verifier's TestActivityReportSizeAtMaxKeys: about 700 KB
+// for 400 keys of full minutes), and MaxActivityBytes bounds the rare
+// report of more reasons. A replica that saw more keys reports the busiest
+// and counts the rest in Omitted; an installation that outgrows this uses
+// the Redis aggregation.
+const MaxActivityKeys = 400
+
+// MaxActivityBytes bounds an encoded activity report: a verifier leaves
+// out its least busy keys (counted in Omitted) until the report fits.
+const MaxActivityBytes = 768 << 10
 
 // Latency is a replica's decision latency over its last report interval.
 type Latency struct {

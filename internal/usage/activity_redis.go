@@ -1,13 +1,20 @@
 package usage
 
 import (
+	"cmp"
 	"context"
-	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keyward-dev/keyward/internal/analytics"
+	"github.com/keyward-dev/keyward/internal/keys"
 )
 
 // The Redis aggregation: every verifier replica adds its counts of each
@@ -16,18 +23,231 @@ import (
 // so nothing grows with their number, and a minute's hash grows with the
 // keys used in that minute only.
 //
+// A minute's hash is <prefix>activity:<Unix minute>; its fields are
+// <key ID>|<kind>[|<value>] with kinds p (permits), vd and ud (verified
+// and unverified denials), d|<reason> (denials by reason), c|<country> and
+// n|<network>. A replica adds its counts of countries and networks as its
+// own top-k saw them; ReadActivity keeps the busiest MaxCountries and
+// MaxNetworks of their sums.
+//
 // ActivityRetention covers a manager that was away: minutes older than
 // this are gone, and the baselines carry on from what remains.
 const ActivityRetention = 26 * time.Hour
 
+// Field kinds of an activity hash.
+const (
+	fieldPermits           = "p"
+	fieldVerifiedDenials   = "vd"
+	fieldUnverifiedDenials = "ud"
+	fieldDenial            = "d"
+	fieldCountry           = "c"
+	fieldNetwork           = "n"
+)
+
+// activityScanCount is the HSCAN batch: a minute of 100,000 keys is a few
+// hundred round trips, none of which holds Redis long.
+const activityScanCount = 1000
+
+// ActivityKey is the hash of one minute's activity under prefix.
+func ActivityKey(prefix string, minute time.Time) string {
+	return prefix + "activity:" + strconv.FormatInt(minute.Unix()/60, 10)
+}
+
 // AddActivity adds the counts of deltas (key ID → counts of one minute
-// since the last call) into the minutes' hashes under prefix.
+// since the last call) into the minutes' hashes under prefix, in one
+// pipeline, and keeps each hash for ActivityRetention from its last write.
+// A delta that fails Validate or names a malformed key ID is refused whole,
+// before anything is written.
 func AddActivity(ctx context.Context, client redis.Cmdable, prefix string, deltas map[string]analytics.Minute) error {
-	return errors.New("not implemented")
+	for id, m := range deltas {
+		if err := keys.ValidateID(id); err != nil {
+			return err
+		}
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("key %s: %w", id, err)
+		}
+	}
+	if len(deltas) == 0 {
+		return nil
+	}
+	pipe := client.Pipeline()
+	hashes := map[string]bool{}
+	for id, m := range deltas {
+		h := ActivityKey(prefix, m.Start)
+		hashes[h] = true
+		add := func(field string, n uint32) {
+			if n > 0 {
+				pipe.HIncrBy(ctx, h, id+"|"+field, int64(n))
+			}
+		}
+		add(fieldPermits, m.Permits)
+		add(fieldVerifiedDenials, m.VerifiedDenials)
+		add(fieldUnverifiedDenials, m.UnverifiedDenials)
+		for reason, n := range m.Denials {
+			add(fieldDenial+"|"+reason, n)
+		}
+		for _, c := range m.Countries {
+			add(fieldCountry+"|"+c.Value, c.N)
+		}
+		for _, n := range m.Networks {
+			add(fieldNetwork+"|"+n.Value, n.N)
+		}
+	}
+	for h := range hashes {
+		pipe.Expire(ctx, h, ActivityRetention)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// ActivityRead is one minute as ReadActivity found it.
+type ActivityRead struct {
+	Keys map[string]analytics.Minute
+	// Skipped counts fields no correct verifier writes (a malformed name,
+	// key ID, value or count), left out rather than trusted.
+	Skipped int
 }
 
 // ReadActivity returns every key's counts of one closed minute, all
-// replicas summed; a minute nobody wrote is an empty map.
+// replicas summed; a minute nobody wrote is an empty map. Fields that no
+// verifier writes are skipped (ReadActivityCounted counts them).
 func ReadActivity(ctx context.Context, client redis.Cmdable, prefix string, minute time.Time) (map[string]analytics.Minute, error) {
-	return nil, errors.New("not implemented")
+	r, err := ReadActivityCounted(ctx, client, prefix, minute)
+	return r.Keys, err
+}
+
+// ReadActivityCounted is ReadActivity with the count of the fields it
+// skipped, for a metric or a log line: a verifier writing them is broken,
+// or something else writes under the prefix.
+func ReadActivityCounted(ctx context.Context, client redis.Cmdable, prefix string, minute time.Time) (ActivityRead, error) {
+	start := minute.UTC().Truncate(time.Minute)
+	h := ActivityKey(prefix, start)
+	acc := map[string]*minuteSums{}
+	out := ActivityRead{Keys: map[string]analytics.Minute{}}
+	var cursor uint64
+	for {
+		fields, next, err := client.HScan(ctx, h, cursor, "*", activityScanCount).Result()
+		if err != nil {
+			return ActivityRead{}, fmt.Errorf("reading %s: %w", h, err)
+		}
+		for i := 0; i+1 < len(fields); i += 2 {
+			if !addField(acc, fields[i], fields[i+1]) {
+				out.Skipped++
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	for id, s := range acc {
+		m := s.minute(start)
+		if m.Validate() != nil {
+			out.Skipped++
+			continue
+		}
+		out.Keys[id] = m
+	}
+	return out, nil
+}
+
+// minuteSums gathers one key's fields before they become a Minute.
+type minuteSums struct {
+	m                   analytics.Minute
+	countries, networks map[string]uint32
+}
+
+// addField adds one hash field, reporting whether it was well-formed.
+func addField(acc map[string]*minuteSums, name, value string) bool {
+	id, rest, ok := strings.Cut(name, "|")
+	if !ok || keys.ValidateID(id) != nil {
+		return false
+	}
+	n64, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n64 <= 0 || n64 > math.MaxUint32 {
+		return false
+	}
+	n := uint32(n64)
+	kind, arg, _ := strings.Cut(rest, "|")
+	s := acc[id]
+	if s == nil {
+		s = &minuteSums{}
+	}
+	switch kind {
+	case fieldPermits, fieldVerifiedDenials, fieldUnverifiedDenials:
+		if arg != "" {
+			return false
+		}
+		switch kind {
+		case fieldPermits:
+			s.m.Permits = addSaturating(s.m.Permits, n)
+		case fieldVerifiedDenials:
+			s.m.VerifiedDenials = addSaturating(s.m.VerifiedDenials, n)
+		default:
+			s.m.UnverifiedDenials = addSaturating(s.m.UnverifiedDenials, n)
+		}
+	case fieldDenial:
+		if _, known := s.m.Denials[arg]; !known && len(s.m.Denials) >= analytics.MaxReasons {
+			return false
+		}
+		if s.m.Denials == nil {
+			s.m.Denials = map[string]uint32{}
+		}
+		s.m.Denials[arg] = addSaturating(s.m.Denials[arg], n)
+	case fieldCountry:
+		if !analytics.ValidCountry(arg) {
+			return false
+		}
+		s.countries = addCount(s.countries, arg, n)
+	case fieldNetwork:
+		p, err := netip.ParsePrefix(arg)
+		if err != nil || p != analytics.NetworkOf(p.Addr()) {
+			return false
+		}
+		s.networks = addCount(s.networks, arg, n)
+	default:
+		return false
+	}
+	acc[id] = s
+	return true
+}
+
+func addCount(m map[string]uint32, v string, n uint32) map[string]uint32 {
+	if m == nil {
+		m = map[string]uint32{}
+	}
+	m[v] = addSaturating(m[v], n)
+	return m
+}
+
+func addSaturating(a, b uint32) uint32 {
+	if a > math.MaxUint32-b {
+		return math.MaxUint32
+	}
+	return a + b
+}
+
+func (s *minuteSums) minute(start time.Time) analytics.Minute {
+	m := s.m
+	m.Start = start
+	m.Countries = top(s.countries, analytics.MaxCountries)
+	m.Networks = top(s.networks, analytics.MaxNetworks)
+	return m
+}
+
+// top keeps the limit largest counts, most frequent first.
+func top(m map[string]uint32, limit int) []analytics.Count {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]analytics.Count, 0, len(m))
+	for v, n := range m {
+		out = append(out, analytics.Count{Value: v, N: n})
+	}
+	slices.SortFunc(out, func(a, b analytics.Count) int {
+		if c := cmp.Compare(b.N, a.N); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Value, b.Value)
+	})
+	return out[:min(len(out), limit)]
 }

@@ -1,0 +1,56 @@
+package testutil
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+)
+
+// WriteGeoIPDatabase writes a GeoLite2-Country-shaped database that puts
+// each network (CIDR) in a country (ISO code) at path, replacing the file
+// at once, as an updater does, and returns path. An empty path writes into
+// a new temporary directory.
+func WriteGeoIPDatabase(t testing.TB, path string, countries map[string]string) string {
+	return WriteGeoIPDatabaseOfType(t, path, "GeoLite2-Country", countries)
+}
+
+// WriteGeoIPDatabaseOfType is WriteGeoIPDatabase with another database
+// type in the metadata.
+func WriteGeoIPDatabaseOfType(t testing.TB, path, databaseType string, countries map[string]string) string {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
+	}
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: databaseType, RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, iso := range countries {
+		_, network, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tree.Insert(network, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
