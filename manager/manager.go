@@ -130,8 +130,8 @@ type UsageOptions struct {
 	// reports (the embedded aggregation).
 	Redis       redis.Cmdable
 	RedisPrefix string
-	// Findings receives each anomaly found, and must not block; nil logs
-	// it.
+	// Findings receives each anomaly found, and must not block; nil hands
+	// it to the APIKey controller's inbox when that part runs, else logs it.
 	Findings func(analytics.KeyFinding)
 	// Store replaces the history's store (tests).
 	Store controllers.UsageStore
@@ -251,6 +251,10 @@ func Setup(mgr ctrl.Manager, o Options) (*Components, error) {
 	}
 	if o.Parts&UsageAggregator != 0 {
 		var err error
+		if o.Usage.Findings == nil && c.Anomalies != nil {
+			// The findings go where the APIKey controller acts on them.
+			o.Usage.Findings = c.Anomalies.Report
+		}
 		if c.Usage, err = usageAggregator(mgr, o); err != nil {
 			return nil, err
 		}
