@@ -202,7 +202,7 @@ func fieldOwners(g *WithT, key *keywardv1.APIKey) map[string]string {
 	out := map[string]string{}
 	for _, mf := range got.ManagedFields {
 		if mf.Subresource == "status" && mf.FieldsV1 != nil {
-			out[mf.Manager] += string(mf.FieldsV1.Raw)
+			out[mf.Manager] += mf.FieldsV1.GetRawString()
 		}
 	}
 	return out

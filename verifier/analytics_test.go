@@ -315,10 +315,9 @@ func TestTopKKeepsFrequentValues(t *testing.T) {
 	g := NewWithT(t)
 	var k topK[[2]byte]
 	for i := range 400 {
-		switch {
-		case i%3 == 0:
+		if i%3 == 0 {
 			k.add([2]byte{'D', 'E'})
-		default:
+		} else {
 			k.add([2]byte{byte('A' + i%26), byte('A' + i/26%26)})
 		}
 	}

@@ -129,7 +129,7 @@ func validReason(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
+		if c := s[i]; (c < 'a' || c > 'z') && c != '_' {
 			return false
 		}
 	}
