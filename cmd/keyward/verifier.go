@@ -88,9 +88,9 @@ func runVerifier(args []string) error {
 	if err := refuseInFIPSMode(fipsSettings); err != nil {
 		return err
 	}
-	restCfg, err := ctrl.GetConfig()
+	restCfg, err := apiConfig()
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
