@@ -23,17 +23,17 @@ import (
 // new request succeeds, and the verifier would then go on permitting keys
 // revoked since. So every heartbeat asks the API server what changed since
 // the last resource version the watch delivered: a second, short watch from
-// that version, which the API server ends itself after probeWindow.
+// that version, which the API server ends itself after HeartbeatProbeWindow.
 //
 //   - Nothing changed: the records were current when the heartbeat began;
 //     that moment is the contact the staleness bound counts from.
 //   - Something changed: the records are current once the watch delivers
 //     that change, and the contact is then the moment the heartbeat began.
 //     If it has not delivered it by the next heartbeat (a healthy watch
-//     takes milliseconds, and had probeWindow at least), the watch is
-//     stalled: it is ended, so that the informer watches again from what it
-//     delivered (or lists again when that is too old), and the contact stays
-//     where it was until the watch catches up.
+//     takes milliseconds, and had the probe's window at least), the watch
+//     is stalled: it is ended, so that the informer watches again from
+//     what it delivered (or lists again when that is too old), and the
+//     contact stays where it was until the watch catches up.
 //   - The API server does not answer, or ends the probe early: no contact.
 //
 // So the contact only moves when the watch itself holds what the API server
@@ -41,7 +41,11 @@ import (
 // --max-staleness like an API server that cannot be heard at all. Resource
 // versions of one resource are compared as the integers etcd makes them
 // (resourceversion.CompareResourceVersion).
-const probeWindow = time.Second
+//
+// While the records keep changing, each heartbeat's sighting is confirmed
+// by the next one: the contact is then up to two heartbeats and a probe
+// window old, which --max-staleness must exceed.
+const HeartbeatProbeWindow = time.Second
 
 // behind is the newest change a heartbeat saw that the watch had not
 // delivered then, and when that heartbeat began.
@@ -83,14 +87,14 @@ func (w *Watch) heartbeat(ctx context.Context) {
 }
 
 // changesSince watches the records from resource version from for
-// probeWindow and returns the newest resource version of a change it
-// reports ("" when nothing changed). It fails unless the API server itself
-// ended the watch at its timeout: a stream cut or stalled before then may
-// have held back changes.
+// HeartbeatProbeWindow and returns the newest resource version of a change
+// it reports ("" when nothing changed). It fails unless the API server
+// itself ended the watch at its timeout: a stream cut or stalled before
+// then may have held back changes.
 func (w *Watch) changesSince(ctx context.Context, from string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, probeWindow+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, HeartbeatProbeWindow+5*time.Second)
 	defer cancel()
-	seconds := int64(probeWindow / time.Second)
+	seconds := int64(HeartbeatProbeWindow / time.Second)
 	// Real time, not the injected clock: it is compared with the API
 	// server's own timeout.
 	start := time.Now()
@@ -114,7 +118,7 @@ func (w *Watch) changesSince(ctx context.Context, from string) (string, error) {
 			latest = rv
 		}
 	}
-	if ctx.Err() != nil || time.Since(start) < probeWindow {
+	if ctx.Err() != nil || time.Since(start) < HeartbeatProbeWindow {
 		return "", errors.New("the watch of changes ended before the API server's timeout")
 	}
 	return latest, nil
