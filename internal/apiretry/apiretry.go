@@ -6,14 +6,13 @@
 // seconds, a manager or verifier would then see nothing new for up to a
 // minute after the API server is back: revocations made meanwhile wait,
 // and a verifier that went stale stays Indeterminate. Wrap retries a read
-// that did not reach an API server able to answer it, every Interval, for
-// as long as the request's context allows, so the informer never sees the
-// failures and picks up within Interval of the API server's return.
+// that could not reach the API server, every Interval, for as long as the
+// request's context allows, so the informer never sees the failures and
+// picks up within Interval of the API server's return.
 package apiretry
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -24,11 +23,11 @@ import (
 const Interval = time.Second
 
 // Wrap retries GET requests (lists, watches and reads, which change
-// nothing if sent twice) whose connection could not be made, and those
-// the API server or a proxy in front of it answered 502, 503 or 504 (not
-// ready, shutting down, its storage away). Other requests and other
-// errors pass as they are, and a read whose context ends gets the last
-// answer. It fits rest.Config.Wrap.
+// nothing if sent twice) whose connection could not be made: nothing was
+// sent, and the API server is down or out of reach. Everything else passes
+// as it is: writes, and every answer, an error status too (a 503 may come
+// from an aggregated API that is down for good, which waiting would hide).
+// A read whose context ends gets the last error. It fits rest.Config.Wrap.
 func Wrap(next http.RoundTripper) http.RoundTripper { return &transport{next: next} }
 
 type transport struct{ next http.RoundTripper }
@@ -39,7 +38,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	for {
 		resp, err := t.next.RoundTrip(r)
-		if !unreachable(resp, err) {
+		if !unreachable(err) {
 			return resp, err
 		}
 		wait := time.NewTimer(Interval)
@@ -49,24 +48,10 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return resp, err
 		case <-wait.C:
 		}
-		if resp != nil {
-			// Drained, so that the connection serves the next try.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			_ = resp.Body.Close()
-		}
 	}
 }
 
-func unreachable(resp *http.Response, err error) bool {
-	if err != nil {
-		// Only a connection never made: nothing was sent, and nothing
-		// else (a TLS failure, a reset) is taken for an outage.
-		var op *net.OpError
-		return errors.As(err, &op) && op.Op == "dial"
-	}
-	switch resp.StatusCode {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+func unreachable(err error) bool {
+	var op *net.OpError
+	return err != nil && errors.As(err, &op) && op.Op == "dial"
 }
