@@ -68,6 +68,8 @@ func StartEnv(o EnvOptions) (*Env, error) {
 		}
 		certDir = dir
 		api := &envtest.APIServer{CertDir: dir}
+		// Its open watches would otherwise hold a graceful stop past
+		// envtest's stop timeout.
 		api.Configure().Set("shutdown-watch-termination-grace-period", "1s")
 		env.ControlPlane.APIServer = api
 	}
