@@ -59,7 +59,7 @@ func TestAnAPIServerOutage(t *testing.T) {
 	}
 	g.Expect(permitsInOutage).To(BeNumerically(">", 0))
 	g.Expect(staleAnswers).To(BeNumerically(">", 0))
-	t.Logf("API server stopped in %v; last contact %v before it stopped; Indeterminate %v after the stop began (--max-staleness %v); permitted again %v after it answered (%v after its start began)",
+	t.Logf("API server stopped in %v; last contact %v before the stop began; Indeterminate %v after the stop began (--max-staleness %v); permitted again %v after it answered (%v after its start began)",
 		stopped.Sub(stopping).Round(time.Millisecond), stopping.Sub(contact).Round(time.Millisecond),
 		staleAt.Sub(stopping).Round(time.Millisecond), maxStaleness,
 		permitted.Sub(started).Round(time.Millisecond), permitted.Sub(restarting).Round(time.Millisecond))
