@@ -32,13 +32,22 @@ type Minute struct {
 	// Permits counts permitted requests.
 	Permits uint32 `json:"p,omitempty"`
 	// VerifiedDenials counts denials decided after the credential verified
-	// (scope, conditions, limits): only the key's holder causes them.
+	// that only what the key's holder asked for causes: a scope, an access
+	// condition, a certificate binding. A stolen key probing what it may
+	// do makes these.
 	VerifiedDenials uint32 `json:"vd,omitempty"`
+	// OtherDenials counts denials and Indeterminate answers after the
+	// credential verified that the holder's request did not cause by what
+	// it asked: rate limits and quotas (which another key of the same
+	// owner can drain), a rate-limit store that failed, a secret whose
+	// grace period ended, any other Indeterminate. They are the key's use
+	// (they carry a location) but never a probe: no detector acts on them.
+	OtherDenials uint32 `json:"od,omitempty"`
 	// UnverifiedDenials counts denials of requests that named the key
 	// without proving its secret (invalid_secret, too_many_failures, a
 	// suspended or revoked key…): anyone with the key ID can cause them.
 	UnverifiedDenials uint32 `json:"ud,omitempty"`
-	// Denials counts every denial by its reason code (both kinds).
+	// Denials counts every denial by its reason code (all three kinds).
 	Denials map[string]uint32 `json:"d,omitempty"`
 	// Countries and Networks are where the verified requests came from:
 	// ISO 3166-1 alpha-2 codes, and networks as prefixes (IPv4 /24, IPv6
@@ -50,7 +59,12 @@ type Minute struct {
 
 // Requests is every request the minute counts.
 func (m Minute) Requests() uint64 {
-	return uint64(m.Permits) + uint64(m.VerifiedDenials) + uint64(m.UnverifiedDenials)
+	return m.Verified() + uint64(m.UnverifiedDenials)
+}
+
+// Verified is every request whose credential verified: the key's own use.
+func (m Minute) Verified() uint64 {
+	return uint64(m.Permits) + uint64(m.VerifiedDenials) + uint64(m.OtherDenials)
 }
 
 // Validate refuses a Minute no correct verifier writes: reports come from
@@ -84,14 +98,14 @@ func (m Minute) Validate() error {
 		denied += uint64(n)
 	}
 	// Only verified requests have a location, and every denial one reason.
-	verified := uint64(m.Permits) + uint64(m.VerifiedDenials)
+	verified := m.Verified()
 	if n := total(m.Countries); n > verified {
 		return fmt.Errorf("minute %v: countries count %d requests, more than its %d verified ones", m.Start, n, verified)
 	}
 	if n := total(m.Networks); n > verified {
 		return fmt.Errorf("minute %v: networks count %d requests, more than its %d verified ones", m.Start, n, verified)
 	}
-	if all := uint64(m.VerifiedDenials) + uint64(m.UnverifiedDenials); denied > all {
+	if all := uint64(m.VerifiedDenials) + uint64(m.OtherDenials) + uint64(m.UnverifiedDenials); denied > all {
 		return fmt.Errorf("minute %v: denial reasons count %d denials, more than its %d", m.Start, denied, all)
 	}
 	return nil

@@ -24,8 +24,8 @@ import (
 // keys used in that minute only.
 //
 // A minute's hash is <prefix>activity:<Unix minute>; its fields are
-// <key ID>|<kind>[|<value>] with kinds p (permits), vd and ud (verified
-// and unverified denials), d|<reason> (denials by reason), c|<country> and
+// <key ID>|<kind>[|<value>] with kinds p (permits), vd, od and ud
+// (verified, other and unverified denials, see analytics.Minute), d|<reason> (denials by reason), c|<country> and
 // n|<network>. A replica adds its counts of countries and networks as its
 // own top-k saw them; ReadActivity keeps the busiest MaxCountries and
 // MaxNetworks of their sums.
@@ -39,6 +39,7 @@ const (
 	fieldPermits           = "p"
 	fieldVerifiedDenials   = "vd"
 	fieldUnverifiedDenials = "ud"
+	fieldOtherDenials      = "od"
 	fieldDenial            = "d"
 	fieldCountry           = "c"
 	fieldNetwork           = "n"
@@ -83,6 +84,7 @@ func AddActivity(ctx context.Context, client redis.Cmdable, prefix string, delta
 		add(fieldPermits, m.Permits)
 		add(fieldVerifiedDenials, m.VerifiedDenials)
 		add(fieldUnverifiedDenials, m.UnverifiedDenials)
+		add(fieldOtherDenials, m.OtherDenials)
 		for reason, n := range m.Denials {
 			add(fieldDenial+"|"+reason, n)
 		}
@@ -173,7 +175,7 @@ func addField(acc map[string]*minuteSums, name, value string) bool {
 		s = &minuteSums{}
 	}
 	switch kind {
-	case fieldPermits, fieldVerifiedDenials, fieldUnverifiedDenials:
+	case fieldPermits, fieldVerifiedDenials, fieldUnverifiedDenials, fieldOtherDenials:
 		if arg != "" {
 			return false
 		}
@@ -182,6 +184,8 @@ func addField(acc map[string]*minuteSums, name, value string) bool {
 			s.m.Permits = addSaturating(s.m.Permits, n)
 		case fieldVerifiedDenials:
 			s.m.VerifiedDenials = addSaturating(s.m.VerifiedDenials, n)
+		case fieldOtherDenials:
+			s.m.OtherDenials = addSaturating(s.m.OtherDenials, n)
 		default:
 			s.m.UnverifiedDenials = addSaturating(s.m.UnverifiedDenials, n)
 		}

@@ -50,6 +50,7 @@ func AddMinute(a, b analytics.Minute) analytics.Minute {
 		Start:             b.Start,
 		Permits:           a.Permits + b.Permits,
 		VerifiedDenials:   a.VerifiedDenials + b.VerifiedDenials,
+		OtherDenials:      a.OtherDenials + b.OtherDenials,
 		UnverifiedDenials: a.UnverifiedDenials + b.UnverifiedDenials,
 		Countries:         addCounts(a.Countries, b.Countries, analytics.MaxCountries),
 		Networks:          addCounts(a.Networks, b.Networks, analytics.MaxNetworks),
