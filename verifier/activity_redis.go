@@ -2,6 +2,9 @@ package verifier
 
 import (
 	"context"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -11,30 +14,40 @@ import (
 	"github.com/keyward-dev/keyward/internal/usage"
 )
 
-// activityFlush adds what this replica counted since its last flush into
-// the rate limits' Redis (the redis aggregation). It remembers what it
-// added of each key's open minutes, and adds only the difference: counts
-// only grow within a minute, so the difference is what is new.
+// activityFlush writes what this replica counted of each key's open
+// minutes into the rate limits' Redis (the redis aggregation): whole
+// counts, not deltas, so that a flush that timed out after Redis applied
+// it is simply written again. It writes only the minutes that changed
+// since the last flush that succeeded, and remembers no more per key than
+// each minute's request count when written (counts only grow within a
+// minute, and every count grows with the requests).
 type activityFlush struct {
-	v      *Verifier
-	prefix string
-	// added is what was added of each (key, minute) still in the window.
-	added   map[flushedMinute]analytics.Minute
+	v       *Verifier
+	prefix  string
+	replica string
+	// written is, per key, the request count of each minute last written.
+	written map[string]writtenMinutes
 	failing bool
 	log     logr.Logger
 }
 
-type flushedMinute struct {
-	keyID  string
-	minute int64
-}
+type writtenMinutes [usage.ActivityMinutes]writtenMark
 
-// RunActivityFlush adds this replica's activity into Redis every interval
-// until ctx ends, when the analytics aggregation is redis. A failed flush
-// is logged once per run of failures; its counts are added by the next.
-func (v *Verifier) RunActivityFlush(ctx context.Context, interval time.Duration, clk clock.WithTicker, log logr.Logger) {
+// writtenMark is a minute (Unix minutes) and its request count.
+type writtenMark struct{ minute, requests uint32 }
+
+// RunActivityFlush writes this replica's activity into Redis every
+// interval until ctx ends, when the analytics aggregation is redis. replica
+// names this replica's fields (a DNS label, lower-cased here as the
+// ConfigMaps' names are). A failed flush is logged once per run of
+// failures; the next writes its minutes again.
+func (v *Verifier) RunActivityFlush(ctx context.Context, replica string, interval time.Duration, clk clock.WithTicker, log logr.Logger) error {
 	if v.ActivityAggregation() != AggregationRedis || v.limits.redis == nil {
-		return
+		return nil
+	}
+	f, err := newActivityFlush(v, replica, log)
+	if err != nil {
+		return err
 	}
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -42,110 +55,66 @@ func (v *Verifier) RunActivityFlush(ctx context.Context, interval time.Duration,
 	if interval <= 0 {
 		interval = DefaultUsageInterval
 	}
-	f := newActivityFlush(v, log)
 	ticker := clk.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-ticker.C():
 			f.flush(ctx)
 		}
 	}
 }
 
-func newActivityFlush(v *Verifier, log logr.Logger) *activityFlush {
-	return &activityFlush{v: v, prefix: activityPrefix(v.limits.redisPrefix), added: map[flushedMinute]analytics.Minute{}, log: log}
+func newActivityFlush(v *Verifier, replica string, log logr.Logger) (*activityFlush, error) {
+	replica = strings.ToLower(replica)
+	if err := usage.ValidateReplica(replica); err != nil {
+		return nil, err
+	}
+	return &activityFlush{v: v, prefix: activityPrefix(v.limits.redisPrefix), replica: replica,
+		written: map[string]writtenMinutes{}, log: log}, nil
 }
 
 func (f *activityFlush) flush(ctx context.Context) {
-	now := f.v.clock.Now()
-	byMinute := map[int64]map[string]analytics.Minute{}
-	current := map[flushedMinute]analytics.Minute{}
-	for _, km := range f.v.activity.snapshot(now) {
-		for _, m := range km.minutes {
-			at := flushedMinute{km.id, unixMinute(m.Start)}
-			current[at] = m
-			d, ok := minuteDelta(m, f.added[at])
-			if !ok {
-				continue
+	changed := map[string][]analytics.Minute{}
+	now := map[string]writtenMinutes{}
+	for _, km := range f.v.activity.snapshot(f.v.clock.Now()) {
+		before := f.written[km.id]
+		var marks writtenMinutes
+		var dirty []analytics.Minute
+		for i, m := range km.minutes {
+			marks[i] = writtenMark{uint32(unixMinute(m.Start)), uint32(min(m.Requests(), math.MaxUint32))}
+			if !slices.Contains(before[:], marks[i]) {
+				dirty = append(dirty, m)
 			}
-			if byMinute[at.minute] == nil {
-				byMinute[at.minute] = map[string]analytics.Minute{}
+		}
+		now[km.id] = marks
+		if len(dirty) > 0 {
+			changed[km.id] = dirty
+		}
+	}
+	err := usage.WriteActivity(ctx, f.v.limits.redis, f.prefix, f.replica, changed)
+	if err != nil {
+		// Written again next time, whole: keep only what is known to be
+		// written, of the keys still in the window.
+		for id := range now {
+			if _, dirty := changed[id]; dirty {
+				now[id] = f.written[id]
 			}
-			byMinute[at.minute][km.id] = d
 		}
 	}
-	var failed error
-	for minute, deltas := range byMinute {
-		if err := usage.AddActivity(ctx, f.v.limits.redis, f.prefix, deltas); err != nil {
-			failed = err
-			continue
-		}
-		for id := range deltas {
-			at := flushedMinute{id, minute}
-			f.added[at] = current[at]
-		}
-	}
-	// Minutes out of the window are done: what was not added by now is
-	// lost with them, as a replica's counts are when it stops.
-	for at := range f.added {
-		if _, ok := current[at]; !ok {
-			delete(f.added, at)
-		}
-	}
+	// Keys out of the window are done: what was not written by now is lost
+	// with them, as a replica's counts are when it stops.
+	f.written = now
 	switch {
-	case failed != nil && ctx.Err() == nil:
+	case err != nil && ctx.Err() == nil:
 		if !f.failing {
-			f.log.Error(failed, "adding activity to Redis failed; retrying every interval")
+			f.log.Error(err, "writing activity to Redis failed; retrying every interval")
 		}
 		f.failing = true
-	case failed == nil && f.failing:
-		f.log.Info("adding activity to Redis again")
+	case err == nil && f.failing:
+		f.log.Info("writing activity to Redis again")
 		f.failing = false
 	}
-}
-
-// minuteDelta is what cur counts beyond added, the same minute of one key
-// as last added; false when nothing is new. A country or network the
-// space-saving top-k replaced since is counted from its new count.
-func minuteDelta(cur, added analytics.Minute) (analytics.Minute, bool) {
-	d := analytics.Minute{
-		Start:             cur.Start,
-		Permits:           cur.Permits - min(added.Permits, cur.Permits),
-		VerifiedDenials:   cur.VerifiedDenials - min(added.VerifiedDenials, cur.VerifiedDenials),
-		UnverifiedDenials: cur.UnverifiedDenials - min(added.UnverifiedDenials, cur.UnverifiedDenials),
-	}
-	for reason, n := range cur.Denials {
-		if n > added.Denials[reason] {
-			if d.Denials == nil {
-				d.Denials = map[string]uint32{}
-			}
-			d.Denials[reason] = n - added.Denials[reason]
-		}
-	}
-	d.Countries = countsDelta(cur.Countries, added.Countries)
-	d.Networks = countsDelta(cur.Networks, added.Networks)
-	changed := d.Requests() > 0 || len(d.Denials) > 0 || len(d.Countries) > 0 || len(d.Networks) > 0
-	return d, changed
-}
-
-func countsDelta(cur, added []analytics.Count) []analytics.Count {
-	var out []analytics.Count
-	for _, c := range cur {
-		var before uint32
-		for _, a := range added {
-			if a.Value == c.Value {
-				before = a.N
-			}
-		}
-		if before > c.N {
-			before = 0
-		}
-		if c.N > before {
-			out = append(out, analytics.Count{Value: c.Value, N: c.N - before})
-		}
-	}
-	return out
 }

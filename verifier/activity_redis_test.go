@@ -37,7 +37,7 @@ func TestTwoReplicasFlushActivityIntoRedis(t *testing.T) {
 	g.Expect(f.v.ActivityAggregation()).To(Equal(AggregationRedis))
 
 	ctx := context.Background()
-	flushes := []*activityFlush{newActivityFlush(f.v, logr.Discard()), newActivityFlush(other, logr.Discard())}
+	flushes := []*activityFlush{newFlush(g, f.v, "verifier-a"), newFlush(g, other, "Verifier-B")}
 	res, act := resourceOf(scope.MustParse(inScope))
 	send := func(v *Verifier, n int, address, country string) {
 		for range n {
@@ -76,16 +76,71 @@ func TestTwoReplicasFlushActivityIntoRedis(t *testing.T) {
 	g.Expect(second[k.key.ID()].Permits).To(BeEquivalentTo(1))
 }
 
-func TestMinuteDeltaCountsOnlyWhatIsNew(t *testing.T) {
+func newFlush(g *WithT, v *Verifier, replica string) *activityFlush {
+	fl, err := newActivityFlush(v, replica, logr.Discard())
+	g.Expect(err).NotTo(HaveOccurred())
+	return fl
+}
+
+// A flush writes only the minutes that changed since the last one that
+// succeeded, each whole; one that failed is written again by the next.
+func TestFlushWritesChangedMinutesWhole(t *testing.T) {
 	g := NewWithT(t)
-	added := analytics.Minute{Start: t0, Permits: 5, Denials: map[string]uint32{"rate_limited": 1},
-		Countries: []analytics.Count{{Value: "DE", N: 5}, {Value: "FR", N: 1}}}
-	cur := analytics.Minute{Start: t0, Permits: 8, UnverifiedDenials: 2, Denials: map[string]uint32{"rate_limited": 1, "invalid_secret": 2},
-		Countries: []analytics.Count{{Value: "DE", N: 7}, {Value: "JP", N: 2}}}
-	d, ok := minuteDelta(cur, added)
-	g.Expect(ok).To(BeTrue())
-	g.Expect(d).To(Equal(analytics.Minute{Start: t0, Permits: 3, UnverifiedDenials: 2, Denials: map[string]uint32{"invalid_secret": 2},
-		Countries: []analytics.Count{{Value: "DE", N: 2}, {Value: "JP", N: 2}}}))
-	_, ok = minuteDelta(cur, cur)
-	g.Expect(ok).To(BeFalse(), "nothing new")
+	srv := kwtestutil.StartRedisServer(t)
+	o := Options{RateLimits: redisLimits(srv.Addr(), ratelimit.FailOpenLocal), Analytics: AnalyticsConfig{Aggregation: AggregationRedis}}
+	f := newFixture(t, o)
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	ctx := context.Background()
+	fl := newFlush(g, f.v, "verifier-a")
+	res, act := resourceOf(scope.MustParse(inScope))
+	send := func(n int) {
+		for range n {
+			d := f.v.Decide(ctx, Request{Credential: k.key.Plaintext(), Resource: res, Action: act,
+				Env: access.Environment{Address: addr("192.0.2.1"), Country: "DE"}})
+			g.Expect(d.Result).To(Equal(Permit))
+		}
+	}
+	client := srv.Client()
+	h := usage.ActivityKey(ratelimit.DefaultRedisPrefix, t0)
+	permits := func() string { return client.HGet(ctx, h, k.key.ID()+"|verifier-a|p").Val() }
+
+	send(3)
+	fl.flush(ctx)
+	g.Expect(permits()).To(Equal("3"))
+	// Nothing new: nothing written (the hash, removed behind its back,
+	// stays away).
+	g.Expect(client.Del(ctx, h).Err()).To(Succeed())
+	fl.flush(ctx)
+	g.Expect(client.Exists(ctx, h).Val()).To(BeZero())
+
+	// One more request: the minute is written whole, not its increment.
+	send(1)
+	fl.flush(ctx)
+	g.Expect(permits()).To(Equal("4"))
+
+	// Redis away: the flush fails, and the next writes the minute again.
+	srv.Stop()
+	send(2)
+	fl.flush(ctx)
+	g.Expect(fl.failing).To(BeTrue())
+	srv.Start()
+	fl.flush(ctx)
+	g.Expect(fl.failing).To(BeFalse())
+	got, err := usage.ReadActivity(ctx, client, ratelimit.DefaultRedisPrefix, t0)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got[k.key.ID()].Permits).To(BeEquivalentTo(6), "the restarted Redis lost the earlier writes; the whole minute is back")
+	g.Expect(got[k.key.ID()].Countries).To(Equal([]analytics.Count{{Value: "DE", N: 6}}))
+
+	// Minutes out of the window leave nothing behind.
+	f.clock.Step(time.Duration(usage.ActivityMinutes) * time.Minute)
+	fl.flush(ctx)
+	g.Expect(fl.written).To(BeEmpty())
+}
+
+func TestFlushRefusesAReplicaNameNoFieldCarries(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{RateLimits: redisLimits("127.0.0.1:1", ratelimit.FailOpenLocal), Analytics: AnalyticsConfig{Aggregation: AggregationRedis}})
+	_, err := newActivityFlush(f.v, "verifier_a.example", logr.Discard())
+	g.Expect(err).To(MatchError(ContainSubstring(`replica name "verifier_a.example"`)))
 }

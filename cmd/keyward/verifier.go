@@ -265,7 +265,16 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		// enforces without it.
 		switch v.ActivityAggregation() {
 		case verifier.AggregationRedis:
-			g.Go(func() error { v.RunActivityFlush(ctx, o.usageInterval, nil, logger); return nil })
+			g.Go(func() error {
+				replica, err := verifier.ReplicaName()
+				if err == nil {
+					err = v.RunActivityFlush(ctx, replica, o.usageInterval, nil, logger)
+				}
+				if err != nil {
+					logger.Error(err, "activity is not written to Redis")
+				}
+				return nil
+			})
 		case verifier.AggregationEmbedded:
 			g.Go(func() error {
 				replica, err := verifier.ReplicaName()

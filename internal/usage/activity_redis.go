@@ -12,27 +12,34 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/keys"
 )
 
-// The Redis aggregation: every verifier replica adds its counts of each
+// The Redis aggregation: every verifier replica writes its counts of each
 // minute into one hash per minute, which expires after ActivityRetention,
-// and the manager reads each closed minute once. Redis sums the replicas,
-// so nothing grows with their number, and a minute's hash grows with the
-// keys used in that minute only.
+// and the manager reads each closed minute once, summing the replicas.
 //
 // A minute's hash is <prefix>activity:<Unix minute>; its fields are
-// <key ID>|<kind>[|<value>] with kinds p (permits), vd, od and ud
-// (verified, other and unverified denials, see analytics.Minute), d|<reason> (denials by reason), c|<country> and
-// n|<network>. A replica adds its counts of countries and networks as its
-// own top-k saw them; ReadActivity keeps the busiest MaxCountries and
-// MaxNetworks of their sums.
+// <key ID>|<replica>|<kind>[|<value>] with kinds p (permits), vd, od and ud
+// (verified, other and unverified denials, see analytics.Minute),
+// d|<reason> (denials by reason), c|<country> and n|<network>. Each field
+// holds the replica's whole count of the minute so far, written with HSET:
+// a write that timed out but landed is rewritten with the same or larger
+// values by the next flush, never added twice. A country or network that
+// left a replica's top-k keeps its last count there, an over-count no
+// larger than the top-k's own. ReadActivity sums the replicas and keeps
+// the busiest MaxCountries and MaxNetworks of the sums.
 //
-// ActivityRetention covers a manager that was away: minutes older than
-// this are gone, and the baselines carry on from what remains.
-const ActivityRetention = 26 * time.Hour
+// ActivityRetention bounds what the hashes cost the rate limits' Redis
+// (TestActivityRedisMemory measures it: about 330 bytes per key, replica
+// and minute of use, 250 for a minute of wrong secrets only; 15 minutes of
+// 10,000 keys used through 3 replicas take about 140 MiB) and what a
+// manager reads back when it starts: a leader change or a Redis outage
+// shorter than this loses no minute. The baselines carry on from what remains after a longer one.
+const ActivityRetention = 15 * time.Minute
 
 // Field kinds of an activity hash.
 const (
@@ -54,52 +61,78 @@ func ActivityKey(prefix string, minute time.Time) string {
 	return prefix + "activity:" + strconv.FormatInt(minute.Unix()/60, 10)
 }
 
-// AddActivity adds the counts of deltas (key ID → counts of one minute
-// since the last call) into the minutes' hashes under prefix, in one
-// pipeline, and keeps each hash for ActivityRetention from its last write.
-// A delta that fails Validate or names a malformed key ID is refused whole,
-// before anything is written.
-func AddActivity(ctx context.Context, client redis.Cmdable, prefix string, deltas map[string]analytics.Minute) error {
-	for id, m := range deltas {
+// ValidateReplica refuses a replica name that is not a DNS label (at most
+// 63 characters, as a Pod's name of a Deployment or StatefulSet is): it is
+// a part of every field the replica writes.
+func ValidateReplica(replica string) error {
+	if errs := validation.IsDNS1123Label(replica); len(errs) > 0 {
+		return fmt.Errorf("replica name %q: %s", replica, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// WriteActivity writes replica's counts so far of each key's minutes
+// (key ID → minutes, each whole, not a delta) into the minutes' hashes
+// under prefix, in one pipeline, and keeps each hash for ActivityRetention
+// from its last write. Writing the same counts again changes nothing. A
+// minute that fails Validate, a malformed key ID or replica name is refused
+// whole, before anything is written.
+func WriteActivity(ctx context.Context, client redis.Cmdable, prefix, replica string, minutes map[string][]analytics.Minute) error {
+	if err := ValidateReplica(replica); err != nil {
+		return err
+	}
+	for id, list := range minutes {
 		if err := keys.ValidateID(id); err != nil {
 			return err
 		}
-		if err := m.Validate(); err != nil {
-			return fmt.Errorf("key %s: %w", id, err)
+		for _, m := range list {
+			if err := m.Validate(); err != nil {
+				return fmt.Errorf("key %s: %w", id, err)
+			}
 		}
-	}
-	if len(deltas) == 0 {
-		return nil
 	}
 	pipe := client.Pipeline()
 	hashes := map[string]bool{}
-	for id, m := range deltas {
-		h := ActivityKey(prefix, m.Start)
-		hashes[h] = true
-		add := func(field string, n uint32) {
-			if n > 0 {
-				pipe.HIncrBy(ctx, h, id+"|"+field, int64(n))
-			}
+	for id, list := range minutes {
+		for _, m := range list {
+			h := ActivityKey(prefix, m.Start)
+			hashes[h] = true
+			pipe.HSet(ctx, h, minuteFields(id+"|"+replica+"|", m)...)
 		}
-		add(fieldPermits, m.Permits)
-		add(fieldVerifiedDenials, m.VerifiedDenials)
-		add(fieldUnverifiedDenials, m.UnverifiedDenials)
-		add(fieldOtherDenials, m.OtherDenials)
-		for reason, n := range m.Denials {
-			add(fieldDenial+"|"+reason, n)
-		}
-		for _, c := range m.Countries {
-			add(fieldCountry+"|"+c.Value, c.N)
-		}
-		for _, n := range m.Networks {
-			add(fieldNetwork+"|"+n.Value, n.N)
-		}
+	}
+	if len(hashes) == 0 {
+		return nil
 	}
 	for h := range hashes {
 		pipe.Expire(ctx, h, ActivityRetention)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
+}
+
+// minuteFields are the field names (under base) and values of a minute's
+// non-zero counts.
+func minuteFields(base string, m analytics.Minute) []any {
+	var out []any
+	put := func(field string, n uint32) {
+		if n > 0 {
+			out = append(out, base+field, strconv.FormatUint(uint64(n), 10))
+		}
+	}
+	put(fieldPermits, m.Permits)
+	put(fieldVerifiedDenials, m.VerifiedDenials)
+	put(fieldUnverifiedDenials, m.UnverifiedDenials)
+	put(fieldOtherDenials, m.OtherDenials)
+	for reason, n := range m.Denials {
+		put(fieldDenial+"|"+reason, n)
+	}
+	for _, c := range m.Countries {
+		put(fieldCountry+"|"+c.Value, c.N)
+	}
+	for _, n := range m.Networks {
+		put(fieldNetwork+"|"+n.Value, n.N)
+	}
+	return out
 }
 
 // ActivityRead is one minute as ReadActivity found it.
@@ -162,6 +195,10 @@ type minuteSums struct {
 func addField(acc map[string]*minuteSums, name, value string) bool {
 	id, rest, ok := strings.Cut(name, "|")
 	if !ok || keys.ValidateID(id) != nil {
+		return false
+	}
+	replica, rest, ok := strings.Cut(rest, "|")
+	if !ok || ValidateReplica(replica) != nil {
 		return false
 	}
 	n64, err := strconv.ParseInt(value, 10, 64)
