@@ -152,11 +152,9 @@ func (a *UsageAggregator) pass(ctx context.Context) {
 	}
 	// The last minute that ended at least CloseAfter ago.
 	through := now.Add(-a.closeAfter() - time.Minute).Truncate(time.Minute)
-	if through.After(a.committed) {
-		if err := a.commit(ctx, through); err != nil {
-			usageReadFailuresTotal.Inc()
-			log.Error(err, "reading the verifiers' activity failed")
-		}
+	if err := a.commitThrough(ctx, through); err != nil {
+		usageReadFailuresTotal.Inc()
+		log.Error(err, "reading the verifiers' activity failed")
 	}
 	if minute := now.Truncate(time.Minute); minute.After(a.ticked) {
 		a.ticked = minute
@@ -168,7 +166,23 @@ func (a *UsageAggregator) pass(ctx context.Context) {
 	a.passes.Add(1)
 }
 
-// commit hands the Store every closed minute not yet committed, of keys
+// commitThrough commits the closed minutes through through, as many reads
+// of the source as it takes (a source may hand them over a part at a time
+// to bound its memory), until one fails or brings nothing further.
+func (a *UsageAggregator) commitThrough(ctx context.Context, through time.Time) error {
+	for through.After(a.committed) {
+		before := a.committed
+		if err := a.commit(ctx, through); err != nil {
+			return err
+		}
+		if !a.committed.After(before) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// commit hands the Store the closed minutes the source gives, of keys
 // that are in use: a minute of a key that no APIKey holds, or that was
 // revoked, teaches nothing a person could act on.
 func (a *UsageAggregator) commit(ctx context.Context, through time.Time) error {

@@ -18,9 +18,11 @@ import (
 
 // ActivitySource is where the usage aggregator reads the verifiers'
 // activity: every key's minutes that start in (after, through], all
-// replicas summed, each key's in order. through is how far it read: a
+// replicas summed, each key's in order. readThrough is how far it read: a
 // source that failed part way returns what it read before the failure, so
-// that those minutes are committed and the rest read again.
+// that those minutes are committed and the rest read again. A source may
+// also stop early without an error, to bound what one call holds: the
+// aggregator commits what it got and asks again from there.
 type ActivitySource interface {
 	Minutes(ctx context.Context, after, through time.Time) (_ map[string][]analytics.Minute, readThrough time.Time, _ error)
 }
@@ -57,9 +59,11 @@ func (e EmbeddedActivity) Minutes(ctx context.Context, after, through time.Time)
 	return usage.SumActivity(reports, after, through), through, nil
 }
 
-// RedisActivity reads the per-minute hashes the verifiers add their counts
-// to. A manager that starts (or takes over) reads back what Redis still
-// holds, usage.ActivityRetention, so that a leader change loses no minute.
+// RedisActivity reads the per-minute hashes the verifiers write their
+// counts to, one minute per call: every key's counts of one minute are
+// all that a call holds, so a manager that starts (or takes over) and
+// reads back what Redis still holds, usage.ActivityRetention, commits it
+// minute by minute in bounded memory, and a leader change loses no minute.
 type RedisActivity struct {
 	Client redis.Cmdable
 	Prefix string
@@ -69,18 +73,18 @@ func (r RedisActivity) Minutes(ctx context.Context, after, through time.Time) (m
 	if oldest := through.Add(-usage.ActivityRetention).Truncate(time.Minute); after.Before(oldest) {
 		after = oldest
 	}
-	out := map[string][]analytics.Minute{}
-	read := after
-	for m := after.Add(time.Minute); !m.After(through); m = m.Add(time.Minute) {
-		got, err := usage.ReadActivity(ctx, r.Client, r.Prefix, m)
-		if err != nil {
-			return out, read, fmt.Errorf("reading the activity of %s from Redis: %w", m.Format(time.RFC3339), err)
-		}
-		for id, minute := range got {
-			minute.Start = m
-			out[id] = append(out[id], minute)
-		}
-		read = m
+	m := after.Add(time.Minute)
+	if m.After(through) {
+		return nil, after, nil
 	}
-	return out, read, nil
+	got, err := usage.ReadActivity(ctx, r.Client, r.Prefix, m)
+	if err != nil {
+		return nil, after, fmt.Errorf("reading the activity of %s from Redis: %w", m.Format(time.RFC3339), err)
+	}
+	out := make(map[string][]analytics.Minute, len(got))
+	for id, minute := range got {
+		minute.Start = m
+		out[id] = []analytics.Minute{minute}
+	}
+	return out, m, nil
 }
