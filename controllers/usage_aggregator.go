@@ -23,8 +23,15 @@ const (
 	// DefaultUsageCloseAfter covers the verifiers' report interval and a
 	// late report: a minute is read this long after it ended.
 	DefaultUsageCloseAfter = 30 * time.Second
-	// DefaultUsageMaxKeys bounds the keys whose history the manager keeps.
-	DefaultUsageMaxKeys = 200_000
+	// DefaultUsageMaxKeys bounds the keys whose history the manager keeps:
+	// at about 3.3 KiB a key (analytics' TestMemoryPerKey), 20,000 keys
+	// take some 64 MiB, a quarter of the manager's default memory limit.
+	DefaultUsageMaxKeys = 20_000
+	// DefaultUsageMaxWritesPerPass bounds the status.usage writes of one
+	// pass: the manager client's default burst (--kube-api-burst 200), a
+	// thirtieth of what its default 100 QPS allow in a one-minute pass,
+	// so that reconciles and revocations keep the rest.
+	DefaultUsageMaxWritesPerPass = 200
 )
 
 // UsageStore is what the aggregator needs of analytics.Store.
@@ -45,7 +52,8 @@ var _ UsageStore = (*analytics.Store)(nil)
 // Every Interval it commits the minutes that closed since the last pass,
 // each once and in order, runs the absence detectors once a minute, and
 // writes status.usage of the keys whose summary differs from what their
-// status shows, so that a key nobody uses costs no write at all.
+// status shows, so that a key nobody uses costs no write at all (see
+// writeStatuses for what bounds the writes of keys that are used).
 type UsageAggregator struct {
 	// Client reads APIKeys from the cache (KeyIDIndex must be registered)
 	// and applies status.usage.
@@ -58,6 +66,10 @@ type UsageAggregator struct {
 	// CloseAfter is how long after its end a minute is read; zero is
 	// DefaultUsageCloseAfter.
 	CloseAfter time.Duration
+	// MaxWritesPerPass bounds the status.usage writes of one pass; zero
+	// is DefaultUsageMaxWritesPerPass. The keys left over are written by
+	// the next passes.
+	MaxWritesPerPass int
 	// Findings receives every finding; nil logs them. It is called from
 	// the pass, so it must not block (hand the finding on and return).
 	Findings func(analytics.KeyFinding)
@@ -70,6 +82,11 @@ type UsageAggregator struct {
 	// known are the keys committed to the Store that it may still
 	// summarise: the only keys whose status.usage can change.
 	known map[string]struct{}
+	// verifiedSince are the known keys with a verified request committed
+	// since their status.usage was last written.
+	verifiedSince map[string]struct{}
+	// writtenAt is when each known key's status.usage was last written.
+	writtenAt map[string]time.Time
 	// passes counts completed passes, for tests that wait for one.
 	passes atomic.Int64
 }
@@ -149,6 +166,8 @@ func (a *UsageAggregator) pass(ctx context.Context) {
 	now := a.Clock.Now().UTC()
 	if a.known == nil {
 		a.known = map[string]struct{}{}
+		a.verifiedSince = map[string]struct{}{}
+		a.writtenAt = map[string]time.Time{}
 	}
 	// The last minute that ended at least CloseAfter ago.
 	through := now.Add(-a.closeAfter() - time.Minute).Truncate(time.Minute)
@@ -204,6 +223,7 @@ func (a *UsageAggregator) commit(ctx context.Context, through time.Time) error {
 			for _, f := range a.Store.Commit(id, m) {
 				a.found(ctx, analytics.KeyFinding{KeyID: id, Finding: f})
 			}
+			a.noteCommitted(id, m)
 		}
 		a.known[id] = struct{}{}
 	}
@@ -225,33 +245,6 @@ func logFinding(log logr.Logger, f analytics.KeyFinding) {
 		"at", f.At, "actionable", f.Actionable, "message", f.Message)
 }
 
-// writeStatuses applies status.usage of every known key whose summary is
-// not what its status shows; at most one write per key per pass.
-func (a *UsageAggregator) writeStatuses(ctx context.Context, now time.Time) {
-	log := logf.FromContext(ctx)
-	for id := range a.known {
-		key, err := apiKeyOfID(ctx, a.Client, id)
-		if err != nil {
-			log.Error(err, "looking up a key by its ID", "keyID", id)
-			continue
-		}
-		if !inUse(key) {
-			a.forget(id)
-			continue
-		}
-		summary, ok := a.Store.Summary(id, now)
-		if !ok {
-			// The Store let it go (its bound on keys): it has nothing
-			// to say until the key is seen again.
-			delete(a.known, id)
-			continue
-		}
-		if err := applyUsage(ctx, a.Client, key, usageStatus(summary)); err != nil {
-			log.Error(err, "writing status.usage", "apiKey", client.ObjectKeyFromObject(key).String())
-		}
-	}
-}
-
 // inUse: the key exists and is not revoked (a revocation sticks, so its
 // history has no further use).
 func inUse(key *keywardv1.APIKey) bool {
@@ -260,5 +253,12 @@ func inUse(key *keywardv1.APIKey) bool {
 
 func (a *UsageAggregator) forget(id string) {
 	a.Store.Forget(id)
+	a.drop(id)
+}
+
+// drop forgets what the aggregator holds of a key the Store let go.
+func (a *UsageAggregator) drop(id string) {
 	delete(a.known, id)
+	delete(a.verifiedSince, id)
+	delete(a.writtenAt, id)
 }

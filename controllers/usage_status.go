@@ -70,13 +70,18 @@ func ErrorRate(denials, requests uint64) string {
 	return fmt.Sprintf("%d.%d%%", permille/10, permille%10)
 }
 
+// usageShown: the (cached) key's status.usage already is u.
+func usageShown(key *keywardv1.APIKey, u *keywardv1.UsageStatus) bool {
+	return equality.Semantic.DeepEqual(key.Status.Usage, u)
+}
+
 // applyUsage writes status.usage with server-side apply as UsageFieldOwner,
 // unless the cached key already shows it. The applied object holds only
 // the key's identity and status.usage, so the aggregator owns that field
 // and nothing else; the UID makes the write fail rather than land on
 // another APIKey created under the same name.
 func applyUsage(ctx context.Context, c client.Client, key *keywardv1.APIKey, u *keywardv1.UsageStatus) error {
-	if equality.Semantic.DeepEqual(key.Status.Usage, u) {
+	if usageShown(key, u) {
 		return nil
 	}
 	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(u)

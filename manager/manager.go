@@ -125,6 +125,8 @@ type UsageOptions struct {
 	Params analytics.Params
 	// MaxKeys bounds the keys whose history is kept.
 	MaxKeys int
+	// MaxWritesPerPass bounds the status.usage writes of one pass.
+	MaxWritesPerPass int
 	// Redis, when set, is where the verifiers add their activity (the
 	// Redis aggregation), under RedisPrefix; nil reads their activity
 	// reports (the embedded aggregation).
@@ -298,7 +300,7 @@ func usageAggregator(mgr ctrl.Manager, o Options) (*controllers.UsageAggregator,
 	}
 	return &controllers.UsageAggregator{
 		Client: mgr.GetClient(), Clock: ticker, Store: store, Source: source,
-		Interval: u.Interval, CloseAfter: u.CloseAfter, Findings: u.Findings,
+		Interval: u.Interval, CloseAfter: u.CloseAfter, MaxWritesPerPass: u.MaxWritesPerPass, Findings: u.Findings,
 	}, nil
 }
 

@@ -20,6 +20,7 @@ type usageFlags struct {
 	interval    time.Duration
 	closeAfter  time.Duration
 	maxKeys     int
+	maxWrites   int
 	aggregation string
 	params      analytics.Params
 	// denialMinCount is params.DenialMinCount, which flag cannot bind.
@@ -42,7 +43,8 @@ func (f *usageFlags) bind(fs *flag.FlagSet) {
 	def := analytics.DefaultParams()
 	fs.DurationVar(&f.interval, "usage-interval", controllers.DefaultUsageInterval, "how often the usage aggregator reads the verifiers' activity and writes status.usage (at most one write per key per interval, none when nothing changed)")
 	fs.DurationVar(&f.closeAfter, "usage-close-after", controllers.DefaultUsageCloseAfter, "how long after its end a minute of activity is read: longer than the verifiers' report interval, with a grace for a late report")
-	fs.IntVar(&f.maxKeys, "usage-max-keys", controllers.DefaultUsageMaxKeys, "keys whose usage history the manager keeps in memory")
+	fs.IntVar(&f.maxKeys, "usage-max-keys", controllers.DefaultUsageMaxKeys, "keys whose usage history the manager keeps in memory (about 3.3 KiB each)")
+	fs.IntVar(&f.maxWrites, "usage-max-writes-per-pass", controllers.DefaultUsageMaxWritesPerPass, "status.usage writes of one pass of the usage aggregator at most, keys with verified requests first; the rest wait for the next passes")
 	fs.StringVar(&f.aggregation, "usage-aggregation", usageEmbedded, `how the verifiers' activity reaches the manager: "embedded" (each replica's activity report, a ConfigMap in --verifier-namespace) or "redis" (per-minute hashes in the verifiers' rate-limit Redis, --usage-redis-*); the verifiers' analytics.aggregation must say the same`)
 	fs.DurationVar(&f.params.WarmUp, "anomaly-warm-up", def.WarmUp, "how long a key must have been used before the Silence and Volume detectors may flag it")
 	fs.DurationVar(&f.params.SilenceAfter, "anomaly-silence-after", def.SilenceAfter, "Silence: how long without a verified request flags a key whose baseline expected traffic")
@@ -71,7 +73,7 @@ func (f *usageFlags) bind(fs *flag.FlagSet) {
 // is created, not dialled: the aggregator's first pass says whether it
 // answers.
 func (f *usageFlags) options() (manager.UsageOptions, error) {
-	o := manager.UsageOptions{Interval: f.interval, CloseAfter: f.closeAfter, MaxKeys: f.maxKeys, Params: f.params}
+	o := manager.UsageOptions{Interval: f.interval, CloseAfter: f.closeAfter, MaxKeys: f.maxKeys, MaxWritesPerPass: f.maxWrites, Params: f.params}
 	if f.denialMinCount > math.MaxUint32 {
 		return o, fmt.Errorf("--anomaly-denial-min-count %d is too large", f.denialMinCount)
 	}
@@ -84,6 +86,9 @@ func (f *usageFlags) options() (manager.UsageOptions, error) {
 	}
 	if f.maxKeys <= 0 {
 		return o, fmt.Errorf("--usage-max-keys must be positive, not %d", f.maxKeys)
+	}
+	if f.maxWrites <= 0 {
+		return o, fmt.Errorf("--usage-max-writes-per-pass must be positive, not %d", f.maxWrites)
 	}
 	switch f.aggregation {
 	case usageEmbedded:

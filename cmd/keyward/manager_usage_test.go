@@ -33,9 +33,12 @@ func TestUsageFlagsDefault(t *testing.T) {
 	g.Expect(o.Interval).To(Equal(time.Minute))
 	g.Expect(o.Params).To(Equal(analytics.DefaultParams()))
 	g.Expect(o.Redis).To(BeNil(), "embedded by default")
+	g.Expect(o.MaxKeys).To(Equal(20_000))
+	g.Expect(o.MaxWritesPerPass).To(Equal(200))
 
-	o, err = usageFromFlags(t, "--anomaly-denial-min-count=7", "--anomaly-warm-up=24h", "--usage-interval=2m")
+	o, err = usageFromFlags(t, "--anomaly-denial-min-count=7", "--anomaly-warm-up=24h", "--usage-interval=2m", "--usage-max-writes-per-pass=50")
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(o.MaxWritesPerPass).To(Equal(50))
 	g.Expect(o.Params.DenialMinCount).To(Equal(uint32(7)))
 	g.Expect(o.Params.WarmUp).To(Equal(24 * time.Hour))
 	g.Expect(o.Interval).To(Equal(2 * time.Minute))
@@ -57,6 +60,7 @@ func TestUsageFlagsRefuseWhatCannotWork(t *testing.T) {
 		{[]string{"--usage-interval=1s"}, "--usage-interval must be at least 10s, not 1s"},
 		{[]string{"--usage-close-after=0s"}, "--usage-close-after must be positive"},
 		{[]string{"--usage-max-keys=0"}, "--usage-max-keys must be positive"},
+		{[]string{"--usage-max-writes-per-pass=-1"}, "--usage-max-writes-per-pass must be positive, not -1"},
 		{[]string{"--anomaly-denial-min-count=99999999999"}, "--anomaly-denial-min-count 99999999999 is too large"},
 		{[]string{"--usage-aggregation=redis", "--usage-redis-address=redis:6379", "--usage-redis-prefix="}, "--usage-redis-prefix must not be empty"},
 		{[]string{"--usage-aggregation=redis", "--usage-redis-address=redis:6379", "--usage-redis-password-file=" + empty}, "--usage-redis-password-file: " + empty + " is empty"},
