@@ -10,6 +10,7 @@ import (
 	"github.com/keyward-dev/keyward/internal/analytics"
 	"github.com/keyward-dev/keyward/internal/ratelimit"
 	"github.com/keyward-dev/keyward/internal/redisconn"
+	activity "github.com/keyward-dev/keyward/internal/usage"
 	"github.com/keyward-dev/keyward/manager"
 )
 
@@ -102,6 +103,13 @@ func (f *usageFlags) options() (manager.UsageOptions, error) {
 	}
 	if f.redisAddress == "" {
 		return o, fmt.Errorf("--usage-aggregation=redis needs --usage-redis-address")
+	}
+	// A minute is read CloseAfter after it ends, by a pass up to an
+	// interval later: Redis must still hold it then, with a minute to
+	// spare for a slow pass.
+	if late := f.closeAfter + f.interval + 2*time.Minute; late > activity.ActivityRetention {
+		return o, fmt.Errorf("--usage-close-after (%s) and --usage-interval (%s) read a minute up to %s after it began, but Redis keeps the activity only %s: lower them",
+			f.closeAfter, f.interval, late-time.Minute, activity.ActivityRetention)
 	}
 	if f.redisPrefix == "" {
 		return o, fmt.Errorf("--usage-redis-prefix must not be empty")

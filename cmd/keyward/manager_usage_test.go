@@ -63,6 +63,7 @@ func TestUsageFlagsRefuseWhatCannotWork(t *testing.T) {
 		{[]string{"--usage-max-writes-per-pass=-1"}, "--usage-max-writes-per-pass must be positive, not -1"},
 		{[]string{"--anomaly-denial-min-count=99999999999"}, "--anomaly-denial-min-count 99999999999 is too large"},
 		{[]string{"--usage-aggregation=redis", "--usage-redis-address=redis:6379", "--usage-redis-prefix="}, "--usage-redis-prefix must not be empty"},
+		{[]string{"--usage-aggregation=redis", "--usage-redis-address=redis:6379", "--usage-interval=13m"}, "read a minute up to 14m30s after it began, but Redis keeps the activity only 15m0s"},
 		{[]string{"--usage-aggregation=redis", "--usage-redis-address=redis:6379", "--usage-redis-password-file=" + empty}, "--usage-redis-password-file: " + empty + " is empty"},
 		{[]string{"--usage-aggregation=redis", "--usage-redis-address=redis:6379", "--usage-redis-key-file=" + empty}, "--usage-redis TLS files: certFile: required with keyFile"},
 	} {
