@@ -26,9 +26,16 @@ type activityFlush struct {
 	prefix  string
 	replica string
 	// written is, per key, the request count of each minute last written.
-	written map[string]writtenMinutes
+	written map[string]keyWritten
+	// pass numbers the flushes, to find the keys a snapshot left out.
+	pass    uint32
 	failing bool
 	log     logr.Logger
+}
+
+type keyWritten struct {
+	marks writtenMinutes
+	pass  uint32
 }
 
 type writtenMinutes [usage.ActivityMinutes]writtenMark
@@ -73,40 +80,42 @@ func newActivityFlush(v *Verifier, replica string, log logr.Logger) (*activityFl
 		return nil, err
 	}
 	return &activityFlush{v: v, prefix: activityPrefix(v.limits.redisPrefix), replica: replica,
-		written: map[string]writtenMinutes{}, log: log}, nil
+		written: map[string]keyWritten{}, log: log}, nil
 }
 
 func (f *activityFlush) flush(ctx context.Context) {
+	f.pass++
 	changed := map[string][]analytics.Minute{}
-	now := map[string]writtenMinutes{}
+	pending := map[string]writtenMinutes{}
 	for _, km := range f.v.activity.snapshot(f.v.clock.Now()) {
-		before := f.written[km.id]
+		w := f.written[km.id]
 		var marks writtenMinutes
 		var dirty []analytics.Minute
 		for i, m := range km.minutes {
 			marks[i] = writtenMark{uint32(unixMinute(m.Start)), uint32(min(m.Requests(), math.MaxUint32))}
-			if !slices.Contains(before[:], marks[i]) {
+			if !slices.Contains(w.marks[:], marks[i]) {
 				dirty = append(dirty, m)
 			}
 		}
-		now[km.id] = marks
+		w.pass = f.pass
 		if len(dirty) > 0 {
 			changed[km.id] = dirty
+			pending[km.id] = marks
 		}
+		f.written[km.id] = w
 	}
 	err := usage.WriteActivity(ctx, f.v.limits.redis, f.prefix, f.replica, changed)
-	if err != nil {
-		// Written again next time, whole: keep only what is known to be
-		// written, of the keys still in the window.
-		for id := range now {
-			if _, dirty := changed[id]; dirty {
-				now[id] = f.written[id]
-			}
+	for id, w := range f.written {
+		switch {
+		case w.pass != f.pass:
+			// Out of the window: what was not written by now is lost
+			// with it, as a replica's counts are when it stops.
+			delete(f.written, id)
+		case err == nil && pending[id] != (writtenMinutes{}):
+			w.marks = pending[id]
+			f.written[id] = w
 		}
 	}
-	// Keys out of the window are done: what was not written by now is lost
-	// with them, as a replica's counts are when it stops.
-	f.written = now
 	switch {
 	case err != nil && ctx.Err() == nil:
 		if !f.failing {
