@@ -30,8 +30,11 @@ import (
 // a write that timed out but landed is rewritten with the same or larger
 // values by the next flush, never added twice. A country or network that
 // left a replica's top-k keeps its last count there, an over-count no
-// larger than the top-k's own. ReadActivity sums the replicas and keeps
-// the busiest MaxCountries and MaxNetworks of the sums.
+// larger than the top-k's own. A verifier that restarts in the same Pod
+// counts its current minutes from zero again under the same name, so the
+// counts of its last minutes before the restart are lost, as those of a
+// replica that stops are. ReadActivity sums the replicas and keeps the
+// busiest MaxCountries and MaxNetworks of the sums.
 //
 // ActivityRetention bounds what the hashes cost the rate limits' Redis
 // (TestActivityRedisMemory measures it: about 330 bytes per key, replica
