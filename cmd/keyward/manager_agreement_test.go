@@ -150,3 +150,19 @@ func TestVerifierGeoIPFlags(t *testing.T) {
 		verifierFromFlags(g, t, c.want, append([]string{image}, c.args...)...)
 	}
 }
+
+// keyward manager refuses to start on a verifier configuration that says
+// another aggregation than its flags.
+func TestRunManagerRefusesAVerifierConfigurationItDisagreesWith(t *testing.T) {
+	ctx, cfg, k8s := sharedAPIServer(t)
+	g := NewWithT(t)
+	ns := fmt.Sprintf("verifier-disagreement-%d", testObjects.Add(1))
+	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"},
+		Data: map[string]string{"verifier.yaml": "realm: acme\n"}})).To(Succeed())
+	t.Setenv("KUBECONFIG", writeKubeconfig(t, cfg))
+	t.Setenv("POD_NAMESPACE", "keyward-system")
+	err := runManager([]string{"--verifier-namespace=" + ns, "--verifier-image=keyward:test", "--verifier-config-map=settings",
+		"--usage-aggregation=redis", "--usage-redis-address=redis.data:6379", "--enable-webhooks=false", "--metrics-bind-address=0"})
+	g.Expect(err).To(MatchError(ContainSubstring("--usage-aggregation=redis, but the verifier's configuration (--verifier-config-map settings, key verifier.yaml) says analytics.aggregation: embedded")))
+}
