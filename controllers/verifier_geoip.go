@@ -35,8 +35,9 @@ func (v VerifierDeployment) geoIPVolumes() ([]*corev1ac.VolumeApplyConfiguration
 }
 
 // geoIPVolume converts a volume source into its apply configuration, which
-// has the same JSON form; a claim is mounted read-only, so the verifier
-// never holds a claim that others write in ReadWriteOnce mode.
+// has the same JSON form. A claim is attached read-only whatever its source
+// said: the verifier only reads the database, and a claim of ReadOnlyMany
+// access may be mounted only so.
 func geoIPVolume(src corev1.VolumeSource) (*corev1ac.VolumeApplyConfiguration, error) {
 	if src.PersistentVolumeClaim != nil {
 		claim := *src.PersistentVolumeClaim
