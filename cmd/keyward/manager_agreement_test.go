@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // managerFlags parses the manager's verifier and usage flags.
@@ -132,7 +133,7 @@ func TestVerifierGeoIPFlags(t *testing.T) {
 	g.Expect(v.GeoIP).To(HaveValue(Equal(corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "geoip-data", ReadOnly: true}})))
 
 	v, _ = verifierFromFlags(g, t, "", image, "--verifier-geoip-volume=csi: {driver: files.csi.example.com, readOnly: true}")
-	g.Expect(v.GeoIP).To(HaveValue(Equal(corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "files.csi.example.com", ReadOnly: new(true)}})))
+	g.Expect(v.GeoIP).To(HaveValue(Equal(corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "files.csi.example.com", ReadOnly: ptr.To(true)}})))
 
 	v, _ = verifierFromFlags(g, t, "", image)
 	g.Expect(v.GeoIP).To(BeNil())
