@@ -134,8 +134,8 @@ func (v VerifierDeployment) serviceAccount() *corev1ac.ServiceAccountApplyConfig
 
 // role lets the verifier read key records and signing keys and write its
 // usage report, and nothing else: exactly what `keyward verifier` calls.
-// Its informers list and watch Secrets by label and its heartbeat lists
-// one record; it never gets a Secret by name. RBAC cannot narrow a list
+// Its informers list and watch Secrets by label and its heartbeat watches
+// the records' recent changes; it never gets a Secret by name. RBAC cannot narrow a list
 // by label, so the verifier can read every Secret of its namespace: that
 // namespace must hold nothing else (the manager's certificate and Lease
 // live in the manager's own). Each replica's report is named after its

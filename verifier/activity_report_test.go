@@ -127,13 +127,13 @@ func TestActivityReportSizeAtMaxKeys(t *testing.T) {
 	for id, minutes := range r.Keys {
 		for i := range minutes {
 			for n := len(minutes[i].Denials); n < analytics.MaxReasons; n++ {
-				minutes[i].Denials[fmt.Sprintf("reason_%c%c", 'a'+n/26, 'a'+n%26)] = 4_000_000_000
+				minutes[i].Denials[fmt.Sprintf("reason_%c%c", 'a'+n/26, 'a'+n%26)] = 199_999_999
 			}
 		}
 		r.Keys[id] = minutes
 	}
 	quiet := testKeyID(7)
-	r.Keys[quiet][0].Permits = 1
+	r.Keys[quiet][0] = analytics.Minute{Start: t0, Permits: 1}
 	fitted, data, err := fitActivity(r)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(len(data)).To(BeNumerically("<=", usage.MaxActivityBytes))
@@ -148,13 +148,13 @@ func TestActivityReportSizeAtMaxKeys(t *testing.T) {
 func fullMinute(start time.Time) analytics.Minute {
 	m := analytics.Minute{Start: start, Permits: 4_000_000_000, VerifiedDenials: 4_000_000_000, UnverifiedDenials: 4_000_000_000, Denials: map[string]uint32{}}
 	for _, reason := range []Reason{ReasonInvalidSecret, ReasonTooManyFailures, ReasonRevoked, ReasonSuspended, ReasonInsufficientScope, ReasonRateLimited, ReasonQuotaExhausted, ReasonCountryNotAllowed} {
-		m.Denials[string(reason)] = 4_000_000_000
+		m.Denials[string(reason)] = 199_999_999 // MaxReasons of these stay within the denials
 	}
 	for i := range analytics.MaxCountries {
-		m.Countries = append(m.Countries, analytics.Count{Value: string(rune('A'+i)) + "Z", N: 4_000_000_000})
+		m.Countries = append(m.Countries, analytics.Count{Value: string(rune('A'+i)) + "Z", N: 1_999_999_999})
 	}
 	for i := range analytics.MaxNetworks {
-		m.Networks = append(m.Networks, analytics.Count{Value: fmt.Sprintf("2001:db8:%x::/48", 0xf000+i), N: 4_000_000_000})
+		m.Networks = append(m.Networks, analytics.Count{Value: fmt.Sprintf("2001:db8:%x::/48", 0xf000+i), N: 1_999_999_999})
 	}
 	return m
 }

@@ -5,7 +5,7 @@ import (
 )
 
 // HealthHandler serves /healthz (the process answers) and /readyz (records
-// loaded and the API server heard recently enough to permit).
+// loaded and known current recently enough to permit).
 func (v *Verifier) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -16,7 +16,7 @@ func (v *Verifier) HealthHandler() http.Handler {
 		case !v.ready():
 			http.Error(w, "key records not loaded yet", http.StatusServiceUnavailable)
 		case v.stale(v.clock.Now()):
-			http.Error(w, "the API server has not been heard for longer than the staleness bound", http.StatusServiceUnavailable)
+			http.Error(w, "the key records have not been known current for longer than the staleness bound: the API server cannot be heard, or the record watch is stalled", http.StatusServiceUnavailable)
 		default:
 			// A failing shared rate-limit store does not make the replica
 			// unready: the fallback policy decides meanwhile. It is told.

@@ -52,7 +52,7 @@ type Verifier struct {
 
 	hashWait time.Duration
 	// ready and lastContact come from the record watch; maxStaleness bounds
-	// how long the verifier permits without hearing the API server.
+	// how long the verifier permits without knowing its records current.
 	ready        func() bool
 	lastContact  func() time.Time
 	maxStaleness time.Duration
@@ -106,8 +106,9 @@ type Options struct {
 
 	// Ready reports whether the records are loaded (the first sync).
 	Ready func() bool
-	// LastContact is when the verifier last heard the API server, and
-	// MaxStaleness how long it may permit without hearing it (0: forever).
+	// LastContact is when the records were last known current (the
+	// record watch's), and MaxStaleness how long the verifier may permit
+	// after that (0: forever).
 	LastContact  func() time.Time
 	MaxStaleness time.Duration
 }
@@ -199,7 +200,7 @@ func (v *Verifier) decide(ctx context.Context, req Request) Decision {
 	}
 	now := v.clock.Now()
 	if v.stale(now) {
-		return indeterminate(ReasonStale, "the verifier has not heard the API server for too long to permit anything")
+		return indeterminate(ReasonStale, "the verifier has not known its key records current for too long to permit anything")
 	}
 	if req.ClientCertificateErr != nil {
 		return deny(ReasonMalformedCertificate, req.ClientCertificateErr.Error())

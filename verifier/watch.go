@@ -9,7 +9,8 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -20,7 +21,9 @@ import (
 
 // Watch feeds an Index from the record Secrets of one namespace. It needs
 // only list and watch on Secrets in that namespace, and reads only
-// Secrets that carry the record label.
+// Secrets that carry the record label. Its client should wait through an
+// outage (apiretry.Wrap): otherwise the informer's backoff can keep it
+// stale for up to a minute after the API server is back.
 type Watch struct {
 	informer cache.SharedIndexInformer
 	client   kubernetes.Interface
@@ -28,19 +31,20 @@ type Watch struct {
 	index    *Index
 	log      logr.Logger
 	clock    clock.PassiveClock
-	// lastContact is the Unix nanoseconds of the last sign of life from
-	// the API server: a watch event or a successful heartbeat.
+	// lastContact is the Unix nanoseconds of the last moment the watch is
+	// known to have held everything the API server had (catchup.go).
 	lastContact atomic.Int64
 	invalid     atomic.Int64
+	streams     restartable
+	// behind is what a heartbeat saw that the watch had not delivered yet;
+	// only the heartbeat goroutine touches it.
+	behind behind
 }
 
 // WatchOptions tune a Watch.
 type WatchOptions struct {
 	Log   logr.Logger
 	Clock clock.PassiveClock
-	// Heartbeat is how often the API server is asked for one record to
-	// prove it can still be heard (default 10s).
-	Heartbeat time.Duration
 }
 
 // NewWatch prepares a Watch; Run starts it.
@@ -48,13 +52,20 @@ func NewWatch(client kubernetes.Interface, namespace string, index *Index, o Wat
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = record.RecordLabel }))
-	w := &Watch{
-		informer: factory.Core().V1().Secrets().Informer(),
-		client:   client, ns: namespace, index: index, log: o.Log, clock: o.Clock,
-	}
+	w := &Watch{client: client, ns: namespace, index: index, log: o.Log, clock: o.Clock}
+	secrets := client.CoreV1().Secrets(namespace)
+	// Its own list-watch rather than an informer factory's, so that a
+	// stalled watch can be ended (catchup.go).
+	w.informer = cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
+			lo.LabelSelector = record.RecordLabel
+			return secrets.List(ctx, lo)
+		},
+		WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
+			lo.LabelSelector = record.RecordLabel
+			return w.streams.track(secrets.Watch(ctx, lo))
+		},
+	}, client), &corev1.Secret{}, 0, cache.Indexers{})
 	// Keep only what a record needs: the verifier holds every record in
 	// memory, and annotations and managed fields would multiply that.
 	_ = w.informer.SetTransform(func(obj any) (any, error) {
@@ -79,7 +90,8 @@ func NewWatch(client kubernetes.Interface, namespace string, index *Index, o Wat
 	return w
 }
 
-// Run watches until ctx ends, with a heartbeat every interval.
+// Run watches until ctx ends, with a heartbeat every interval that checks
+// the watch is current (catchup.go).
 func (w *Watch) Run(ctx context.Context, heartbeat time.Duration) {
 	if heartbeat <= 0 {
 		heartbeat = 10 * time.Second
@@ -101,30 +113,21 @@ func (w *Watch) Run(ctx context.Context, heartbeat time.Duration) {
 	}
 }
 
-func (w *Watch) heartbeat(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err := w.client.CoreV1().Secrets(w.ns).List(ctx, metav1.ListOptions{LabelSelector: record.RecordLabel, Limit: 1})
-	if err != nil {
-		w.log.Info("the API server cannot be heard", "error", err.Error())
-		return
-	}
-	w.touch()
-}
-
 // Ready reports whether the first list of records is loaded.
 func (w *Watch) Ready() bool { return w.informer.HasSynced() }
 
-// LastContact is when the API server was last heard.
+// LastContact is the last moment the records are known to have been
+// current: the staleness bound counts from it.
 func (w *Watch) LastContact() time.Time { return time.Unix(0, w.lastContact.Load()) }
 
 // Invalid is how many record Secrets failed to load.
 func (w *Watch) Invalid() int64 { return w.invalid.Load() }
 
-func (w *Watch) touch() { w.lastContact.Store(w.clock.Now().UnixNano()) }
+func (w *Watch) touch() { w.touchAt(w.clock.Now()) }
+
+func (w *Watch) touchAt(t time.Time) { w.lastContact.Store(t.UnixNano()) }
 
 func (w *Watch) put(obj any) {
-	w.touch()
 	s, ok := obj.(*corev1.Secret)
 	if !ok {
 		return
@@ -142,7 +145,6 @@ func (w *Watch) put(obj any) {
 }
 
 func (w *Watch) remove(obj any) {
-	w.touch()
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}

@@ -171,9 +171,9 @@ func runManager(args []string) error {
 		notifier = notify.NewSink(o.notificationSink)
 	}
 
-	cfg, err := ctrl.GetConfig()
+	cfg, err := apiConfig()
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	cfg.QPS, cfg.Burst = float32(o.apiQPS), o.apiBurst
 	if o.verifier.deploy && o.verifier.configMap != "" {

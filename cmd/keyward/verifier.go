@@ -62,12 +62,15 @@ func runVerifier(args []string) error {
 	fs.IntVar(&o.freeFailures, "free-failures", 3, "failed verifications per key ID or client before backoff starts")
 	fs.DurationVar(&o.backoffBase, "backoff-base", time.Second, "first backoff delay; it doubles with every further failure")
 	fs.DurationVar(&o.backoffMax, "backoff-max", 5*time.Minute, "longest backoff delay")
-	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the API server has not been heard for this long (0: never stop)")
-	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the API server can be heard")
+	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the key records have not been known current for this long: the API server cannot be heard, or the record watch is stalled (0: never stop)")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the key records are current: the API server is asked for their changes since the last one the record watch delivered")
 	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
 	fs.DurationVar(&o.tlsReloadInterval, "tls-reload-interval", servingtls.DefaultReloadInterval, "how often the TLS files are read again; a renewed certificate or CA bundle is in use this long after it is written at most")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkStaleness(o.maxStaleness, o.heartbeat); err != nil {
 		return err
 	}
 	// Capped for the same reason as the manager's: nothing at any level may
@@ -89,9 +92,9 @@ func runVerifier(args []string) error {
 	if err := refuseInFIPSMode(fipsSettings); err != nil {
 		return err
 	}
-	restCfg, err := ctrl.GetConfig()
+	restCfg, err := apiConfig()
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -360,4 +363,18 @@ func newServer(addr string, h http.Handler) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
+}
+
+// checkStaleness refuses a staleness bound the heartbeat cannot keep: while
+// the records keep changing, they are known current up to two heartbeats
+// and a probe late (verifier/catchup.go), and a shorter bound would make a
+// healthy verifier stale.
+func checkStaleness(maxStaleness, heartbeat time.Duration) error {
+	if heartbeat <= 0 {
+		return fmt.Errorf("--heartbeat=%v: must be positive", heartbeat)
+	}
+	if least := 2*heartbeat + verifier.HeartbeatProbeWindow; maxStaleness != 0 && maxStaleness <= least {
+		return fmt.Errorf("--max-staleness=%v: must exceed twice --heartbeat (%v) and a second, %v, or be 0 to never stop permitting", maxStaleness, heartbeat, least)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 )
@@ -30,4 +31,13 @@ func TestVerifierRefusesABadConfiguration(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(path))
 		})
 	}
+}
+
+func TestVerifierRefusesAStalenessBoundItsHeartbeatCannotKeep(t *testing.T) {
+	g := NewWithT(t)
+	err := runVerifier([]string{"--max-staleness=20s", "--heartbeat=10s"})
+	g.Expect(err).To(MatchError("--max-staleness=20s: must exceed twice --heartbeat (10s) and a second, 21s, or be 0 to never stop permitting"))
+	g.Expect(runVerifier([]string{"--heartbeat=0s"})).To(MatchError("--heartbeat=0s: must be positive"))
+	g.Expect(checkStaleness(0, 10*time.Second)).To(Succeed(), "0: never stop")
+	g.Expect(checkStaleness(5*time.Minute, 10*time.Second)).To(Succeed(), "the defaults")
 }

@@ -23,6 +23,11 @@ type EnvOptions struct {
 	// installed beside keyward's (test/crds/cert-manager: cert-manager's
 	// published CRDs, for the install tests).
 	CRDDirs []string
+	// Restartable keeps the API server's certificates in a directory of
+	// their own, so that StopAPIServer and StartAPIServer take it down and
+	// bring it back on the same address, with the same etcd, serving
+	// certificate and users: clients made before carry on.
+	Restartable bool
 }
 
 // Env is a package's API server: one per test binary, started in TestMain,
@@ -30,6 +35,8 @@ type EnvOptions struct {
 type Env struct {
 	*envtest.Environment
 	Config *rest.Config
+	// certDir is the API server's certificates when Restartable.
+	certDir string
 }
 
 // StartEnv starts a kube-apiserver and etcd with keyward's CRDs from
@@ -51,18 +58,60 @@ func StartEnv(o EnvOptions) (*Env, error) {
 		CRDDirectoryPaths:     crdDirs,
 		ErrorIfCRDPathMissing: true,
 	}
+	certDir := ""
+	if o.Restartable {
+		// envtest draws new certificates (and forgets its users) when it
+		// restarts an API server whose directory it chose itself.
+		dir, err := os.MkdirTemp("", "keyward-apiserver-")
+		if err != nil {
+			return nil, err
+		}
+		certDir = dir
+		api := &envtest.APIServer{CertDir: dir}
+		// Its open watches would otherwise hold a graceful stop past
+		// envtest's stop timeout.
+		api.Configure().Set("shutdown-watch-termination-grace-period", "1s")
+		env.ControlPlane.APIServer = api
+	}
 	if o.Webhooks {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}}
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		if certDir != "" {
+			_ = os.RemoveAll(certDir)
+		}
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
-	return &Env{Environment: env, Config: cfg}, nil
+	return &Env{Environment: env, Config: cfg, certDir: certDir}, nil
 }
 
 // Stop stops the API server and etcd.
-func (e *Env) Stop() { _ = e.Environment.Stop() }
+func (e *Env) Stop() {
+	_ = e.Environment.Stop()
+	if e.certDir != "" {
+		_ = os.RemoveAll(e.certDir)
+	}
+}
+
+// StopAPIServer stops the kube-apiserver process (etcd keeps running), as
+// an outage of the control plane; StartAPIServer brings it back. Only for
+// an Env started Restartable.
+func (e *Env) StopAPIServer() error {
+	if e.certDir == "" {
+		return errors.New("the API server was not started restartable (EnvOptions.Restartable)")
+	}
+	return e.ControlPlane.APIServer.Stop()
+}
+
+// StartAPIServer starts the API server StopAPIServer stopped and returns
+// once it answers its health check.
+func (e *Env) StartAPIServer() error {
+	if e.certDir == "" {
+		return errors.New("the API server was not started restartable (EnvOptions.Restartable)")
+	}
+	return e.ControlPlane.APIServer.Start()
+}
 
 // RepoRoot is the directory of the module's go.mod, found upwards from the
 // test's working directory (its package's directory), so that a package

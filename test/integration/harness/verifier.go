@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/keyward-dev/keyward/internal/apiretry"
 	"github.com/keyward-dev/keyward/internal/audit"
 	"github.com/keyward-dev/keyward/internal/servingtls"
 	"github.com/keyward-dev/keyward/verifier"
@@ -44,6 +45,8 @@ type VerifierOptions struct {
 	// TLS, when set, is what both listeners serve TLS with, as
 	// `keyward verifier --tls-*` does; the URLs are then https.
 	TLS *servingtls.Source
+	// MaxStaleness is the verifier's --max-staleness (default a minute).
+	MaxStaleness time.Duration
 }
 
 // Verifier is a running verifier and its two listeners.
@@ -63,6 +66,8 @@ type Verifier struct {
 func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*Verifier, error) {
 	as := rest.CopyConfig(cfg)
 	as.Impersonate = rest.ImpersonationConfig{UserName: o.User}
+	// As `keyward verifier` reaches the API server.
+	as.Wrap(apiretry.Wrap)
 	cs, err := kubernetes.NewForConfig(as)
 	if err != nil {
 		return nil, err
@@ -99,10 +104,14 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	if err != nil {
 		return nil, err
 	}
+	maxStaleness := o.MaxStaleness
+	if maxStaleness == 0 {
+		maxStaleness = time.Minute
+	}
 	v, err := verifier.New(index, verifier.Options{
 		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)},
 		Ready:       func() bool { return watch.Ready() && signing.Ready() },
-		LastContact: watch.LastContact, MaxStaleness: time.Minute, Tokens: tokens,
+		LastContact: watch.LastContact, MaxStaleness: maxStaleness, Tokens: tokens,
 		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
 	})
 	if err != nil {

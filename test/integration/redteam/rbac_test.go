@@ -63,7 +63,7 @@ func ensureManagerObjects(g Gomega) {
 // compromised verifier pod (or whoever may run pods as its ServiceAccount)
 // holds. It must be exactly what `keyward verifier` calls: list and watch
 // of Secrets (the record and signing-key informers and the heartbeat,
-// which lists one record) and create and patch of ConfigMaps (the usage
+// which watches the records' recent changes) and create and patch of ConfigMaps (the usage
 // report, written by server-side apply). No get, which reads a Secret by
 // any name; no reading ConfigMaps; nothing else. And the verifier works
 // with only that: this suite's verifier runs as the ServiceAccount.
