@@ -77,6 +77,8 @@ func (b *AnomalyInbox) put(keyID string, f analytics.Finding) bool {
 	return b.putLocked(keyID, f)
 }
 
+// putLocked is put under b.mu, which a caller may hold to put several
+// findings before the key's reconcile can take any.
 func (b *AnomalyInbox) putLocked(keyID string, f analytics.Finding) bool {
 	waiting, ok := b.pending[keyID]
 	if !ok {

@@ -204,8 +204,12 @@ func anomalyMessage(prefix string, a *record.Anomaly) string {
 		msg += fmt.Sprintf(" The key keeps working. To acknowledge, set the annotation %s=%s; the alert clears on its own after %d hours.",
 			keywardv1.AcknowledgeAnomalyAnnotation, a.ID, int(AnomalyAlertLifetime.Hours()))
 	}
-	if a.Later > 0 {
-		msg += fmt.Sprintf(" Since then %d later finding(s) did not replace this one, the last %s of the %s detector at %s.",
+	switch {
+	case a.Later == 1:
+		msg += fmt.Sprintf(" A later finding, %s of the %s detector at %s, did not replace this one.",
+			a.LastLater.Reason, a.LastLater.Detector, a.LastLater.At.UTC().Format(time.RFC3339))
+	case a.Later > 1:
+		msg += fmt.Sprintf(" %d later findings did not replace this one, the last %s of the %s detector at %s.",
 			a.Later, a.LastLater.Reason, a.LastLater.Detector, a.LastLater.At.UTC().Format(time.RFC3339))
 	}
 	return msg

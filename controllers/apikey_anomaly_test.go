@@ -423,7 +423,7 @@ func TestALaterWeakerFindingIsNotedAndTheCurrentOneStays(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(recordFor(g, key.Status.KeyID).Ledger.Anomaly.Later).To(Equal(2))
 		got, c := anomalousCondition(g, key)
-		g.Expect(c.Message).To(ContainSubstring("2 later finding(s) did not replace this one, the last VolumeDrop of the Volume detector"))
+		g.Expect(c.Message).To(ContainSubstring("2 later findings did not replace this one, the last VolumeDrop of the Volume detector"))
 		g.Expect(got.Status.Anomaly.ID).To(Equal(first.ID))
 		g.Expect(got.Status.Anomaly.Detector).To(Equal(first.Detector))
 		g.Expect(got.Status.Anomaly.Reason).To(Equal(first.Reason))
@@ -452,6 +452,8 @@ func TestAnAnomalyMessageNamesWhatToDo(t *testing.T) {
 	a := &record.Anomaly{ID: "feedfacecafebeef", Detector: "Volume", ActionBy: "Volume", Reason: "VolumeSpike", Message: "1,240 requests in the last hour against 35.", Action: "Alert"}
 	g.Expect(anomalyMessage("15a6/abc", a)).To(Equal("The Volume detector flagged key 15a6/abc (VolumeSpike): 1,240 requests in the last hour against 35. " +
 		"The key keeps working. To acknowledge, set the annotation keyward.dev/acknowledge-anomaly=feedfacecafebeef; the alert clears on its own after 24 hours."))
+	a.Later, a.LastLater = 1, record.LaterFinding{Detector: "Denials", Reason: "DenialSpike", At: time.Date(2026, 12, 6, 10, 1, 0, 0, time.UTC)}
+	g.Expect(anomalyMessage("15a6/abc", a)).To(HaveSuffix(" A later finding, DenialSpike of the Denials detector at 2026-12-06T10:01:00Z, did not replace this one."))
 	raw, err := json.Marshal(a)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(raw)).To(ContainSubstring(`"actionBy":"Volume"`))
