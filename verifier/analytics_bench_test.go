@@ -73,3 +73,33 @@ func BenchmarkActivityRecord(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkActivityReportSnapshot is the cost of one report's selection of
+// the usage.MaxActivityKeys busiest keys out of 100,000 tracked ones, each
+// with a full window of minutes: it runs every report interval.
+func BenchmarkActivityReportSnapshot(b *testing.B) {
+	const n = 100_000
+	entries := make([]*Entry, n)
+	for i := range entries {
+		entries[i] = &Entry{Record: record.Record{KeyID: testKeyID(i)}}
+	}
+	env := snapshotEnv("DE", netip.MustParseAddr("192.0.2.1"))
+	a := newActivity(n)
+	for m := range usage.ActivityMinutes {
+		now := t0.Add(time.Duration(m) * time.Minute)
+		for i, e := range entries {
+			for range 1 + i%7 {
+				a.record(Decision{Result: Permit, KeyID: e.Record.KeyID, entry: e}, &env, now, time.Millisecond)
+			}
+			a.record(Decision{Result: Deny, Reason: ReasonInvalidSecret, entry: e}, &env, now, time.Millisecond)
+		}
+	}
+	at := t0.Add((usage.ActivityMinutes - 1) * time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		top, _ := a.busiest(at, usage.MaxActivityKeys)
+		if len(top) < usage.MaxActivityKeys {
+			b.Fatalf("%d keys reported", len(top))
+		}
+	}
+}
