@@ -103,3 +103,29 @@ func BenchmarkActivityReportSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkActivityRecordWhenFull is the hot-path cost of a decision about
+// a key the full table does not track, from parallel goroutines: a read
+// lock, never the shard's write lock.
+func BenchmarkActivityRecordWhenFull(b *testing.B) {
+	a := newActivity(1)
+	tracked := &Entry{Record: record.Record{KeyID: testKeyID(0)}}
+	env := snapshotEnv("DE", netip.MustParseAddr("192.0.2.1"))
+	a.record(Decision{Result: Permit, KeyID: tracked.Record.KeyID, entry: tracked}, &env, t0, time.Millisecond)
+	entries := make([]*Entry, 64)
+	for i := range entries {
+		entries[i] = &Entry{Record: record.Record{KeyID: testKeyID(i + 1)}}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			e := entries[i%len(entries)]
+			a.record(Decision{Result: Permit, KeyID: e.Record.KeyID, entry: e}, &env, t0, time.Millisecond)
+			i++
+		}
+	})
+	if a.tracked.Load() != 1 {
+		b.Fatalf("tracked %d keys, want 1", a.tracked.Load())
+	}
+}
