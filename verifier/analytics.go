@@ -330,6 +330,7 @@ func (k *keyActivity) rank(id string, oldest int64) (activityRank, bool) {
 	for i := range k.slots {
 		if s := &k.slots[i]; s.minute >= oldest {
 			active = true
+			// analytics.Minute.Verified, without exporting the minute
 			verified := uint64(s.permits) + uint64(s.verifiedDenials) + uint64(s.otherDenials)
 			r.add(verified, verified+uint64(s.unverifiedDenials))
 		}
@@ -369,8 +370,8 @@ func (s *minuteCounts) export() analytics.Minute {
 }
 
 // ActivityReport is this replica's recent activity of at most limit keys,
-// the busiest (busier), and its decision latency since the last report (which this
-// call resets). With analytics off it is empty.
+// the busiest (busier), and its decision latency since the last report
+// (which this call resets). With analytics off it is empty.
 func (v *Verifier) ActivityReport(limit int) usage.ActivityReport {
 	r := usage.ActivityReport{ReportedAt: v.clock.Now(), Keys: map[string][]analytics.Minute{}}
 	if v.activity == nil {
