@@ -33,6 +33,7 @@ type UsageStore interface {
 	Tick(now time.Time) []analytics.KeyFinding
 	Summary(keyID string, now time.Time) (analytics.Summary, bool)
 	Forget(keyID string)
+	Incomplete(minute time.Time)
 }
 
 var _ UsageStore = (*analytics.Store)(nil)
@@ -150,6 +151,7 @@ func (a *UsageAggregator) pass(ctx context.Context) {
 	if a.known == nil {
 		a.known = map[string]struct{}{}
 	}
+	a.markIncomplete(ctx)
 	// The last minute that ended at least CloseAfter ago.
 	through := now.Add(-a.closeAfter() - time.Minute).Truncate(time.Minute)
 	if through.After(a.committed) {

@@ -115,6 +115,7 @@ func minuteDelta(cur, added analytics.Minute) (analytics.Minute, bool) {
 		Start:             cur.Start,
 		Permits:           cur.Permits - min(added.Permits, cur.Permits),
 		VerifiedDenials:   cur.VerifiedDenials - min(added.VerifiedDenials, cur.VerifiedDenials),
+		OtherDenials:      cur.OtherDenials - min(added.OtherDenials, cur.OtherDenials),
 		UnverifiedDenials: cur.UnverifiedDenials - min(added.UnverifiedDenials, cur.UnverifiedDenials),
 	}
 	for reason, n := range cur.Denials {
