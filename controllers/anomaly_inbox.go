@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -19,14 +20,19 @@ import (
 const MaxAnomalyInboxKeys = 10000
 
 // AnomalyInbox hands the usage aggregator's findings to the APIKey
-// controller: Report keeps the latest finding of each key and wakes the
-// key's reconcile, which takes it. The finding is persisted by that
-// reconcile (the key record's ledger), so the inbox only has to hold it
-// until then.
+// controller: Report holds each key's findings, one per detector, and
+// wakes the key's reconcile, which takes them all. The findings are
+// persisted by that reconcile (the key record's ledger), so the inbox only
+// has to hold them until then.
+//
+// One finding per detector, not one per key: the detectors of one minute
+// report in a fixed order, Denials last, and a denial spike that anyone
+// knowing the key ID can cause must not hide the same minute's new
+// country of a thief using the key.
 type AnomalyInbox struct {
 	mu      sync.Mutex
 	maxKeys int
-	latest  map[string]analytics.Finding
+	pending map[string]map[analytics.Detector]analytics.Finding
 	// queued are the key IDs sent on wake and not yet mapped to their
 	// APIKey: a key is queued at most once, so wake, as large as the
 	// inbox, never blocks Report.
@@ -39,19 +45,28 @@ func NewAnomalyInbox() *AnomalyInbox { return newAnomalyInbox(MaxAnomalyInboxKey
 
 func newAnomalyInbox(maxKeys int) *AnomalyInbox {
 	return &AnomalyInbox{
-		maxKeys: maxKeys, latest: map[string]analytics.Finding{}, queued: map[string]bool{},
+		maxKeys: maxKeys, pending: map[string]map[analytics.Detector]analytics.Finding{}, queued: map[string]bool{},
 		wake: make(chan event.TypedGenericEvent[string], maxKeys),
 	}
 }
 
-// Report is the usage aggregator's callback. A later finding of a key
-// replaces one not yet taken: the reconcile that takes it compares it with
-// the ledger's, so nothing stricter is lost (the ledger keeps the strictest
-// action taken).
+// Report is the usage aggregator's callback. A finding waits beside the
+// key's findings of other detectors; of one detector's, the one that
+// outranks the other waits.
 func (b *AnomalyInbox) Report(f analytics.KeyFinding) {
 	if b.put(f.KeyID, f.Finding) {
 		anomalyFindingsTotal.WithLabelValues(string(f.Detector)).Inc()
 	}
+}
+
+// outranks reports whether finding a, waiting, should keep its place
+// against b of the same detector: one that only someone with the key's
+// secret could cause beats one anyone could, then the newer wins.
+func outranks(a, b analytics.Finding) bool {
+	if a.Actionable != b.Actionable {
+		return a.Actionable
+	}
+	return a.At.After(b.At)
 }
 
 // put holds f for keyID and wakes its reconcile; false when the inbox is
@@ -59,11 +74,24 @@ func (b *AnomalyInbox) Report(f analytics.KeyFinding) {
 func (b *AnomalyInbox) put(keyID string, f analytics.Finding) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.latest[keyID]; !ok && len(b.latest) >= b.maxKeys {
-		anomalyFindingsDroppedTotal.Inc()
-		return false
+	return b.putLocked(keyID, f)
+}
+
+// putLocked is put under b.mu, which a caller may hold to put several
+// findings before the key's reconcile can take any.
+func (b *AnomalyInbox) putLocked(keyID string, f analytics.Finding) bool {
+	waiting, ok := b.pending[keyID]
+	if !ok {
+		if len(b.pending) >= b.maxKeys {
+			anomalyFindingsDroppedTotal.Inc()
+			return false
+		}
+		waiting = map[analytics.Detector]analytics.Finding{}
+		b.pending[keyID] = waiting
 	}
-	b.latest[keyID] = f
+	if w, ok := waiting[f.Detector]; !ok || !outranks(w, f) {
+		waiting[f.Detector] = f
+	}
 	if !b.queued[keyID] {
 		b.queued[keyID] = true
 		b.wake <- event.TypedGenericEvent[string]{Object: keyID}
@@ -71,22 +99,32 @@ func (b *AnomalyInbox) put(keyID string, f analytics.Finding) bool {
 	return true
 }
 
-// take removes and returns the finding waiting for keyID.
-func (b *AnomalyInbox) take(keyID string) (analytics.Finding, bool) {
+// take removes and returns the findings waiting for keyID, oldest first
+// (the detectors' order within a minute), so that recording them in turn
+// is the same whatever order they were reported in.
+func (b *AnomalyInbox) take(keyID string) []analytics.Finding {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	f, ok := b.latest[keyID]
-	delete(b.latest, keyID)
-	return f, ok
+	waiting := b.pending[keyID]
+	delete(b.pending, keyID)
+	b.mu.Unlock()
+	out := make([]analytics.Finding, 0, len(waiting))
+	for _, f := range waiting {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b analytics.Finding) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return slices.Index(analytics.Detectors, a.Detector) - slices.Index(analytics.Detectors, b.Detector)
+	})
+	return out
 }
 
-// putBack returns a taken finding whose reconcile failed before the
-// ledger held it, unless a newer one came meanwhile.
-func (b *AnomalyInbox) putBack(keyID string, f analytics.Finding) {
-	b.mu.Lock()
-	_, newer := b.latest[keyID]
-	b.mu.Unlock()
-	if !newer {
+// putBack returns taken findings whose reconcile failed before the ledger
+// held them: each waits again unless one of its detector that outranks it
+// came meanwhile.
+func (b *AnomalyInbox) putBack(keyID string, fs []analytics.Finding) {
+	for _, f := range fs {
 		b.put(keyID, f)
 	}
 }

@@ -25,7 +25,7 @@ import (
 // (reason NoAnomaly). A suspension never clears on its own.
 const AnomalyAlertLifetime = 24 * time.Hour
 
-// applyAnomaly takes the key's new finding from the inbox into the key
+// applyAnomaly takes the key's new findings from the inbox into the key
 // record's ledger, acts on the ledger's current finding (suspends or
 // revokes the key as the policy said when it was found) and lifts it when
 // a person acknowledges it. The ledger lives in the verifier's namespace,
@@ -36,9 +36,9 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 	if s.key.Status.KeyID == "" {
 		return ctrl.Result{}, nil
 	}
-	f, found := analytics.Finding{}, false
+	var found []analytics.Finding
 	if r.Anomalies != nil {
-		f, found = r.Anomalies.take(s.key.Status.KeyID)
+		found = r.Anomalies.take(s.key.Status.KeyID)
 	}
 	if s.want == nil || s.want.Ledger == nil {
 		// Revoked or expired (the ledger went with the secrets): a finding
@@ -46,8 +46,13 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 		return ctrl.Result{}, nil
 	}
 	l := s.want.Ledger
-	if found {
-		s.takenFinding = &f
+	// An alert past its lifetime is no current finding: it must not hold
+	// back the next one.
+	if a := l.Anomaly; a != nil && a.Action == string(keywardv1.AnomalyAlert) && alertLeft(a, s.now) <= 0 {
+		l.Anomaly = nil
+	}
+	s.takenFindings = found
+	for _, f := range found {
 		if err := s.recordFinding(l, f); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -64,7 +69,7 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 		return ctrl.Result{}, nil
 	}
 	if a.Action == string(keywardv1.AnomalyAlert) {
-		left := a.At.Add(AnomalyAlertLifetime).Sub(s.now)
+		left := alertLeft(a, s.now)
 		if left <= 0 {
 			l.Anomaly = nil
 			return ctrl.Result{}, nil
@@ -82,45 +87,63 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 	return ctrl.Result{}, nil
 }
 
+// alertLeft is how long alert a stays current.
+func alertLeft(a *record.Anomaly, now time.Time) time.Duration {
+	return a.At.Add(AnomalyAlertLifetime).Sub(now)
+}
+
 // recordFinding puts f into the ledger unless it is ignored, already
-// there or acknowledged. It replaces the current finding when stricter or
-// newer, and never lowers an action taken.
+// there or acknowledged. It becomes the current finding only when it
+// supersedes the current one; otherwise it is noted beside it, and the
+// current finding keeps its id, what it says and the action taken.
 func (s *apiKeyState) recordFinding(l *record.Ledger, f analytics.Finding) error {
 	if s.state == record.Revoked || s.state == record.Expired {
 		return nil
 	}
 	fp := fmt.Sprintf("%s/%s/%d", f.Detector, f.Reason, f.At.Unix())
-	if fp == l.AcknowledgedAnomaly || (l.Anomaly != nil && l.Anomaly.Fingerprint == fp) {
+	if cur := l.Anomaly; fp == l.AcknowledgedAnomaly || (cur != nil && (cur.Fingerprint == fp || cur.LastLater.Fingerprint == fp)) {
 		return nil
 	}
 	action := policy.EffectiveAnomalyAction(s.policyKey, s.policies, f.Detector)
 	if action == policy.AnomalyIgnore {
 		return nil
 	}
-	capped := !f.Actionable && action > policy.AnomalyAlert
-	if capped {
+	if !f.Actionable && action > policy.AnomalyAlert {
 		action = policy.AnomalyAlert
 	}
-	next := &record.Anomaly{
-		Fingerprint: fp, Detector: string(f.Detector), Reason: string(f.Reason), Message: f.Message,
-		At: f.At.UTC().Truncate(time.Second), Action: action.String(), ActionBy: string(f.Detector), NotActionable: capped,
-	}
-	if cur := l.Anomaly; cur != nil {
-		taken, _ := policy.ParseAnomalyAction(cur.Action)
-		if action <= taken && !next.At.After(cur.At) {
-			return nil
-		}
-		if action < taken {
-			next.Action, next.ActionBy = cur.Action, cur.ActionBy
-		}
+	at := f.At.UTC().Truncate(time.Second)
+	if cur := l.Anomaly; cur != nil && !supersedes(action, f, cur) {
+		cur.Later++
+		cur.LastLater = record.LaterFinding{Fingerprint: fp, Detector: string(f.Detector), Reason: string(f.Reason), At: at}
+		return nil
 	}
 	id := make([]byte, 8)
 	if _, err := rand.Read(id); err != nil {
 		return err
 	}
-	next.ID = hex.EncodeToString(id)
-	l.Anomaly = next
+	l.Anomaly = &record.Anomaly{
+		ID: hex.EncodeToString(id), Fingerprint: fp, Detector: string(f.Detector), Reason: string(f.Reason), Message: f.Message,
+		At: at, Action: action.String(), ActionBy: string(f.Detector), NotActionable: !f.Actionable,
+	}
 	return nil
+}
+
+// supersedes reports whether a finding f, whose action is action, takes
+// the place of the current finding cur. A stricter action always does, so
+// an action taken is never lowered. Of the same action, a finding only the
+// key's holder could cause replaces one that anyone knowing the key ID
+// could, never the other way round; and a newer alert replaces an alert of
+// its kind, each with its own notification, so none is buried. A
+// suspension stays on the finding that caused it, whose id lifts it.
+func supersedes(action policy.AnomalyAction, f analytics.Finding, cur *record.Anomaly) bool {
+	taken, _ := policy.ParseAnomalyAction(cur.Action)
+	if action != taken {
+		return action > taken
+	}
+	if f.Actionable == cur.NotActionable {
+		return f.Actionable
+	}
+	return action == policy.AnomalyAlert && f.At.After(cur.At)
 }
 
 // showAnomaly copies the ledger's finding, as published, into
@@ -128,7 +151,7 @@ func (s *apiKeyState) recordFinding(l *record.Ledger, f analytics.Finding) error
 // status never shows a finding the ledger does not hold. (A revocation
 // drops the ledger with the secrets, so it reads what applyAnomaly saw.)
 func (r *APIKeyReconciler) showAnomaly(_ context.Context, s *apiKeyState) (ctrl.Result, error) {
-	s.takenFinding = nil
+	s.takenFindings = nil
 	if !s.anomalyRead {
 		return ctrl.Result{}, nil
 	}
@@ -142,7 +165,8 @@ func (r *APIKeyReconciler) showAnomaly(_ context.Context, s *apiKeyState) (ctrl.
 		}
 		st.Anomaly = &keywardv1.AnomalyStatus{
 			ID: a.ID, Detector: a.Detector, Reason: a.Reason, Message: truncate(a.Message, 1024),
-			DetectedTime: metav1.Time{Time: a.At}, Action: keywardv1.AnomalyAction(a.Action), NotifiedTime: notified,
+			DetectedTime: metav1.Time{Time: a.At}, Action: keywardv1.AnomalyAction(a.Action), NotActionable: a.NotActionable,
+			NotifiedTime: notified,
 		}
 		s.setCondition(keywardv1.AnomalousCondition, metav1.ConditionTrue, a.Reason, anomalyMessage(s.key.Spec.Owner+"/"+st.KeyID, a))
 	case s.anomalyAcknowledged != nil:
@@ -179,6 +203,14 @@ func anomalyMessage(prefix string, a *record.Anomaly) string {
 		}
 		msg += fmt.Sprintf(" The key keeps working. To acknowledge, set the annotation %s=%s; the alert clears on its own after %d hours.",
 			keywardv1.AcknowledgeAnomalyAnnotation, a.ID, int(AnomalyAlertLifetime.Hours()))
+	}
+	switch {
+	case a.Later == 1:
+		msg += fmt.Sprintf(" A later finding, %s of the %s detector at %s, did not replace this one.",
+			a.LastLater.Reason, a.LastLater.Detector, a.LastLater.At.UTC().Format(time.RFC3339))
+	case a.Later > 1:
+		msg += fmt.Sprintf(" %d later findings did not replace this one, the last %s of the %s detector at %s.",
+			a.Later, a.LastLater.Reason, a.LastLater.Detector, a.LastLater.At.UTC().Format(time.RFC3339))
 	}
 	return msg
 }

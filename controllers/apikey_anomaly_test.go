@@ -22,25 +22,73 @@ import (
 	"github.com/keyward-dev/keyward/internal/record"
 )
 
-func TestTheAnomalyInboxKeepsTheLatestFindingOfABoundedNumberOfKeys(t *testing.T) {
+func TestTheAnomalyInboxKeepsOneFindingPerDetectorOfABoundedNumberOfKeys(t *testing.T) {
 	g := NewWithT(t)
 	b := newAnomalyInbox(2)
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	b.Report(analytics.KeyFinding{KeyID: "a", Finding: analytics.Finding{Detector: analytics.Volume, At: at}})
-	b.Report(analytics.KeyFinding{KeyID: "a", Finding: analytics.Finding{Detector: analytics.Silence, At: at.Add(time.Minute)}})
+	b.Report(analytics.KeyFinding{KeyID: "a", Finding: analytics.Finding{Detector: analytics.Volume, At: at, Actionable: true}})
+	b.Report(analytics.KeyFinding{KeyID: "a", Finding: analytics.Finding{Detector: analytics.Silence, At: at.Add(2 * time.Minute), Actionable: true}})
+	b.Report(analytics.KeyFinding{KeyID: "a", Finding: analytics.Finding{Detector: analytics.Volume, Reason: analytics.VolumeDrop, At: at.Add(time.Minute), Actionable: true}})
 	b.Report(analytics.KeyFinding{KeyID: "b", Finding: analytics.Finding{Detector: analytics.Volume, At: at}})
 	b.Report(analytics.KeyFinding{KeyID: "c", Finding: analytics.Finding{Detector: analytics.Volume, At: at}})
 	g.Expect(b.wake).To(HaveLen(2), "one wake-up per key, however many findings")
-	f, ok := b.take("a")
-	g.Expect(ok).To(BeTrue())
-	g.Expect(f.Detector).To(Equal(analytics.Silence), "the latest finding of a key")
-	_, ok = b.take("c")
-	g.Expect(ok).To(BeFalse(), "a key beyond the bound is dropped")
-	_, ok = b.take("a")
-	g.Expect(ok).To(BeFalse(), "taken once")
-	b.putBack("b", analytics.Finding{Detector: analytics.Denials})
-	f, _ = b.take("b")
-	g.Expect(f.Detector).To(Equal(analytics.Volume), "a put-back finding never replaces a newer one")
+	fs := b.take("a")
+	g.Expect(fs).To(HaveLen(2), "one finding per detector")
+	g.Expect(fs[0].Detector).To(Equal(analytics.Volume), "oldest first")
+	g.Expect(fs[0].Reason).To(Equal(analytics.VolumeDrop), "of one detector, the latest")
+	g.Expect(fs[1].Detector).To(Equal(analytics.Silence))
+	g.Expect(b.take("c")).To(BeEmpty(), "a key beyond the bound is dropped")
+	g.Expect(b.take("a")).To(BeEmpty(), "taken once")
+	b.putBack("b", []analytics.Finding{{Detector: analytics.Volume, At: at.Add(-time.Minute)}, {Detector: analytics.Denials, At: at.Add(-time.Minute)}})
+	fs = b.take("b")
+	g.Expect(fs).To(HaveLen(2))
+	g.Expect(fs[0].Detector).To(Equal(analytics.Denials), "a put-back finding of another detector waits again")
+	g.Expect(fs[1].Detector).To(Equal(analytics.Volume))
+	g.Expect(fs[1].At).To(Equal(at), "a put-back finding never replaces a newer one of its detector")
+}
+
+// The detectors of one minute report Denials last. A thief uses the key
+// from a new country and, in the same minute, sends wrong secrets naming
+// its key ID: the denial spike, which anyone could cause, must not hide
+// the new country.
+func TestTheAnomalyInboxNeverLetsADenialSpikeAnyoneCanCauseHideANewCountry(t *testing.T) {
+	g := NewWithT(t)
+	b := newAnomalyInbox(10)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	b.Report(analytics.KeyFinding{KeyID: "k", Finding: newCountry(at)})
+	b.Report(analytics.KeyFinding{KeyID: "k", Finding: probedDenials(at)})
+	fs := b.take("k")
+	g.Expect(fs).To(HaveLen(2))
+	g.Expect(fs[0].Reason).To(Equal(analytics.NewCountry))
+	g.Expect(fs[1].Reason).To(Equal(analytics.DenialSpike))
+
+	// Within one detector: a spike of unverified denials never replaces
+	// a spike of verified ones waiting, nor does it when put back.
+	verified := analytics.Finding{Detector: analytics.Denials, Reason: analytics.DenialSpike, At: at, Actionable: true}
+	b.Report(analytics.KeyFinding{KeyID: "k", Finding: verified})
+	b.Report(analytics.KeyFinding{KeyID: "k", Finding: probedDenials(at.Add(time.Minute))})
+	g.Expect(b.take("k")).To(Equal([]analytics.Finding{verified}))
+	b.Report(analytics.KeyFinding{KeyID: "k", Finding: probedDenials(at.Add(time.Minute))})
+	b.putBack("k", []analytics.Finding{verified})
+	g.Expect(b.take("k")).To(Equal([]analytics.Finding{verified}))
+}
+
+// probedDenials is a denial spike of wrong secrets naming the key's ID:
+// anyone who knows it can cause one.
+func probedDenials(at time.Time) analytics.Finding {
+	return analytics.Finding{Detector: analytics.Denials, Reason: analytics.DenialSpike, At: at, Actionable: false,
+		Message: "412 denials (invalid_secret) in a minute against a usual 0."}
+}
+
+// reportTogether hands findings to the manager as one pass of the usage
+// aggregator can: all waiting before the key's reconcile takes any.
+func reportTogether(key *keywardv1.APIKey, fs ...analytics.Finding) {
+	b := reconciler.Anomalies
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range fs {
+		b.putLocked(key.Status.KeyID, f)
+	}
 }
 
 // anomalyNamespace is a new namespace whose KeyPolicy requires resp.
@@ -201,7 +249,7 @@ func TestAFindingUnderSuspendHoldsUntilAPersonAcknowledgesThatFinding(t *testing
 	// key again, and the annotation, still naming the first, does not
 	// lift it.
 	report(key, first)
-	g.Eventually(func(g Gomega) { _, waiting := peek(key.Status.KeyID); g.Expect(waiting).To(BeFalse()) }).WithTimeout(timeout).Should(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(peek(key.Status.KeyID)).To(BeFalse()) }).WithTimeout(timeout).Should(Succeed())
 	second := newCountry(first.At.Add(time.Minute))
 	second.Message = "Used from BR (198.51.100.0/24), never seen in 30 days of use (seen: DE, FR, NZ)."
 	report(key, second)
@@ -232,12 +280,12 @@ func kubectlDescribe(g Gomega, key *keywardv1.APIKey) string {
 	return string(out)
 }
 
-func peek(keyID string) (analytics.Finding, bool) {
+func peek(keyID string) bool {
 	b := reconciler.Anomalies
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f, ok := b.latest[keyID]
-	return f, ok
+	_, ok := b.pending[keyID]
+	return ok
 }
 
 // Revoke is for good: the record becomes a tombstone.
@@ -278,9 +326,29 @@ func TestAFindingAnyoneCouldCauseOnlyAlerts(t *testing.T) {
 		g.Expect(c.Reason).To(Equal(keywardv1.DenialSpikeReason))
 		g.Expect(c.Message).To(ContainSubstring("Only an alert, whatever the policy says"))
 		g.Expect(got.Status.Anomaly.Action).To(Equal(keywardv1.AnomalyAlert))
+		g.Expect(got.Status.Anomaly.NotActionable).To(BeTrue())
 	}).WithTimeout(timeout).Should(Succeed())
 	waitFor(g, key, keywardv1.KeyReadyReason)
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Active))
+}
+
+// An alert past its lifetime that no reconcile has cleared yet holds back
+// no finding, however weak: the new one is current.
+func TestAnExpiredAlertHoldsBackNoFinding(t *testing.T) {
+	g := NewWithT(t)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	r := &APIKeyReconciler{Anomalies: newAnomalyInbox(1)}
+	key := &keywardv1.APIKey{Spec: keywardv1.APIKeySpec{Owner: "15a6"}, Status: keywardv1.APIKeyStatus{KeyID: "k"}}
+	s := newAPIKeyState(key, at.Add(AnomalyAlertLifetime+time.Minute))
+	s.state = record.Active
+	s.want = &record.Record{Ledger: &record.Ledger{}}
+	g.Expect(s.recordFinding(s.want.Ledger, newCountry(at))).To(Succeed())
+	r.Anomalies.Report(analytics.KeyFinding{KeyID: "k", Finding: probedDenials(s.now.Add(-time.Minute))})
+	res, err := r.applyAnomaly(context.Background(), s)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s.anomaly).NotTo(BeNil())
+	g.Expect(s.anomaly.Reason).To(Equal("DenialSpike"))
+	g.Expect(res.RequeueAfter).To(Equal(AnomalyAlertLifetime - time.Minute))
 }
 
 // Without any policy a finding alerts; an alert clears on its own a day
@@ -293,7 +361,7 @@ func TestAnAlertClearsAfterADayAndAnIgnoredDetectorIsSilent(t *testing.T) {
 	}))
 	deleteAtEnd(t, key)
 	report(key, analytics.Finding{Detector: analytics.Silence, Reason: analytics.FellSilent, At: apiKeyClock.Now(), Actionable: true, Message: "No request for 6h."})
-	g.Eventually(func(g Gomega) { _, waiting := peek(key.Status.KeyID); g.Expect(waiting).To(BeFalse()) }).WithTimeout(timeout).Should(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(peek(key.Status.KeyID)).To(BeFalse()) }).WithTimeout(timeout).Should(Succeed())
 	report(key, newCountry(apiKeyClock.Now()))
 	g.Eventually(func(g Gomega) {
 		got, c := anomalousCondition(g, key)
@@ -313,44 +381,68 @@ func TestAnAlertClearsAfterADayAndAnIgnoredDetectorIsSilent(t *testing.T) {
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
-// A Suspend finding while an alert is current replaces it; a later,
-// milder finding replaces what status shows but never lowers the action.
-func TestALaterMilderFindingNeverLowersTheActionTaken(t *testing.T) {
+// A thief uses the key from a new country and, in the same minute, sends
+// wrong secrets naming its key ID: both findings reach the reconcile
+// together, the policy's Suspend happens, and status and the ledger keep
+// the new country, with the denial spike noted beside it.
+func TestAnActionableFindingAndADenialSpikeOfOnePassSuspendTheKeyForTheActionableOne(t *testing.T) {
 	g := NewWithT(t)
 	ns := anomalyNamespace(t, g, keywardv1.AnomalyResponse{NewLocation: action(keywardv1.AnomalySuspend)})
-	key := createReady(g, newAPIKey(ns, "both"))
+	key := createReady(g, newAPIKey(ns, "stolen"))
+	deleteAtEnd(t, key)
+	at := apiKeyClock.Now().Truncate(time.Minute)
+	reportTogether(key, newCountry(at), probedDenials(at))
+	got := waitFor(g, key, keywardv1.SuspendedByDetectorReason)
+	g.Expect(got.Status.Anomaly.Detector).To(Equal("NewLocation"))
+	g.Expect(got.Status.Anomaly.Reason).To(Equal(keywardv1.NewCountryReason))
+	g.Expect(got.Status.Anomaly.Action).To(Equal(keywardv1.AnomalySuspend))
+	g.Expect(got.Status.Anomaly.NotActionable).To(BeFalse())
+	rec := recordFor(g, key.Status.KeyID)
+	g.Expect(rec.State).To(Equal(record.Suspended))
+	g.Expect(rec.Ledger.Anomaly.Reason).To(Equal("NewCountry"))
+	g.Expect(rec.Ledger.Anomaly.ID).To(Equal(got.Status.Anomaly.ID))
+	g.Expect(rec.Ledger.Anomaly.Later).To(Equal(1), "the denial spike is noted")
+	g.Expect(rec.Ledger.Anomaly.LastLater.Reason).To(Equal("DenialSpike"))
+}
+
+// A later finding that anyone knowing the key ID could cause, or a
+// milder one, changes nothing of the current finding: not its id (an
+// acknowledgement prepared for it still lifts it), nor its detector,
+// reason or message. It is noted, as a count and the last one.
+func TestALaterWeakerFindingIsNotedAndTheCurrentOneStays(t *testing.T) {
+	g := NewWithT(t)
+	ns := anomalyNamespace(t, g, keywardv1.AnomalyResponse{NewLocation: action(keywardv1.AnomalySuspend), Denials: action(keywardv1.AnomalySuspend)})
+	key := createReady(g, newAPIKey(ns, "noted"))
 	deleteAtEnd(t, key)
 	at := apiKeyClock.Now().Truncate(time.Minute)
 	report(key, newCountry(at))
 	first := waitFor(g, key, keywardv1.SuspendedByDetectorReason).Status.Anomaly
-	report(key, analytics.Finding{Detector: analytics.Volume, Reason: analytics.VolumeDrop, At: at.Add(time.Minute), Actionable: true, Message: "3 requests in the last hour against 400."})
+
+	report(key, probedDenials(at.Add(time.Minute)))
+	report(key, analytics.Finding{Detector: analytics.Volume, Reason: analytics.VolumeDrop, At: at.Add(2 * time.Minute), Actionable: true, Message: "3 requests in the last hour against 400."})
 	g.Eventually(func(g Gomega) {
+		g.Expect(recordFor(g, key.Status.KeyID).Ledger.Anomaly.Later).To(Equal(2))
 		got, c := anomalousCondition(g, key)
-		g.Expect(c.Reason).To(Equal(keywardv1.VolumeDropReason))
+		g.Expect(c.Message).To(ContainSubstring("2 later findings did not replace this one, the last VolumeDrop of the Volume detector"))
+		g.Expect(got.Status.Anomaly.ID).To(Equal(first.ID))
+		g.Expect(got.Status.Anomaly.Detector).To(Equal(first.Detector))
+		g.Expect(got.Status.Anomaly.Reason).To(Equal(first.Reason))
+		g.Expect(got.Status.Anomaly.Message).To(Equal(first.Message))
 		g.Expect(got.Status.Anomaly.Action).To(Equal(keywardv1.AnomalySuspend))
-		g.Expect(c.Message).To(ContainSubstring("stays suspended from an earlier finding of the NewLocation detector"))
 	}).WithTimeout(timeout).Should(Succeed())
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Suspended))
-	// The first finding's id no longer lifts anything: the current one is
-	// the second's. (The spec edit bumps the generation, so waitFor sees
-	// the reconcile that read the annotation.)
+
+	// Acknowledged by the id prepared for the first finding, and rotated
+	// in one change: the key comes back with a new secret.
 	patchKey(g, key, func(k *keywardv1.APIKey) {
-		k.Annotations = map[string]string{keywardv1.AcknowledgeAnomalyAnnotation: first.ID}
-		k.Spec.Description = "acknowledged the first finding"
-	})
-	got := waitFor(g, key, keywardv1.SuspendedByDetectorReason)
-	g.Expect(got.Generation).To(BeNumerically(">", 1))
-	// Acknowledged and rotated in one change: the key comes back with a
-	// new secret.
-	patchKey(g, key, func(k *keywardv1.APIKey) {
-		k.Annotations[keywardv1.AcknowledgeAnomalyAnnotation] = got.Status.Anomaly.ID
-		k.Annotations[keywardv1.RotateAnnotation] = "after-the-finding"
+		k.Annotations = map[string]string{keywardv1.AcknowledgeAnomalyAnnotation: first.ID, keywardv1.RotateAnnotation: "after-the-finding"}
 	})
 	g.Eventually(func(g Gomega) {
 		now := &keywardv1.APIKey{}
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(key), now)).To(Succeed())
 		g.Expect(meta.FindStatusCondition(now.Status.Conditions, keywardv1.ReadyCondition).Reason).To(Equal(keywardv1.KeyReadyReason))
 		g.Expect(now.Status.SecretGeneration).To(Equal(int64(2)))
+		g.Expect(now.Status.Anomaly).To(BeNil())
 	}).WithTimeout(timeout).Should(Succeed())
 	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Active))
 }
@@ -360,16 +452,18 @@ func TestAnAnomalyMessageNamesWhatToDo(t *testing.T) {
 	a := &record.Anomaly{ID: "feedfacecafebeef", Detector: "Volume", ActionBy: "Volume", Reason: "VolumeSpike", Message: "1,240 requests in the last hour against 35.", Action: "Alert"}
 	g.Expect(anomalyMessage("15a6/abc", a)).To(Equal("The Volume detector flagged key 15a6/abc (VolumeSpike): 1,240 requests in the last hour against 35. " +
 		"The key keeps working. To acknowledge, set the annotation keyward.dev/acknowledge-anomaly=feedfacecafebeef; the alert clears on its own after 24 hours."))
+	a.Later, a.LastLater = 1, record.LaterFinding{Detector: "Denials", Reason: "DenialSpike", At: time.Date(2026, 12, 6, 10, 1, 0, 0, time.UTC)}
+	g.Expect(anomalyMessage("15a6/abc", a)).To(HaveSuffix(" A later finding, DenialSpike of the Denials detector at 2026-12-06T10:01:00Z, did not replace this one."))
 	raw, err := json.Marshal(a)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(raw)).To(ContainSubstring(`"actionBy":"Volume"`))
 }
 
 // Which findings the ledger takes, without a server.
-func TestTheLedgerTakesANewerOrStricterFindingAndNeverLowersTheAction(t *testing.T) {
+func TestTheLedgerTakesAStricterFindingAndNotesTheOthers(t *testing.T) {
 	g := NewWithT(t)
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	suspendNewLocation := []policy.Rules{{Name: "prod", AnomalyResponse: policy.AnomalyResponse{analytics.NewLocation: policy.AnomalySuspend}}}
+	suspendNewLocation := []policy.Rules{{Name: "prod", AnomalyResponse: policy.AnomalyResponse{analytics.NewLocation: policy.AnomalySuspend, analytics.Denials: policy.AnomalySuspend}}}
 	state := func(rules []policy.Rules) *apiKeyState {
 		return &apiKeyState{state: record.Active, policies: rules}
 	}
@@ -388,19 +482,33 @@ func TestTheLedgerTakesANewerOrStricterFindingAndNeverLowersTheAction(t *testing
 	g.Expect(s.recordFinding(l, country(at))).To(Succeed())
 	g.Expect(*l.Anomaly).To(Equal(first), "the same finding again")
 
-	g.Expect(s.recordFinding(l, volume(at.Add(-time.Minute)))).To(Succeed())
-	g.Expect(*l.Anomaly).To(Equal(first), "older and milder")
+	g.Expect(s.recordFinding(l, probedDenials(at.Add(time.Minute)))).To(Succeed())
+	g.Expect(s.recordFinding(l, volume(at.Add(2*time.Minute)))).To(Succeed())
+	g.Expect(s.recordFinding(l, volume(at.Add(2*time.Minute)))).To(Succeed())
+	noted := first
+	noted.Later = 2
+	noted.LastLater = record.LaterFinding{Fingerprint: "Volume/VolumeSpike/" + strconv.FormatInt(at.Add(2*time.Minute).Unix(), 10),
+		Detector: "Volume", Reason: "VolumeSpike", At: at.Add(2 * time.Minute)}
+	g.Expect(*l.Anomaly).To(Equal(noted), "newer but weaker: noted once each, the current finding unchanged")
 
-	g.Expect(s.recordFinding(l, volume(at.Add(time.Minute)))).To(Succeed())
-	g.Expect(l.Anomaly.Reason).To(Equal("VolumeSpike"), "newer")
-	g.Expect(l.Anomaly.Action).To(Equal("Suspend"), "never lowered")
-	g.Expect(l.Anomaly.ActionBy).To(Equal("NewLocation"))
+	s.policies = append(s.policies, policy.Rules{AnomalyResponse: policy.AnomalyResponse{analytics.Volume: policy.AnomalyRevoke}})
+	g.Expect(s.recordFinding(l, volume(at.Add(-time.Minute)))).To(Succeed())
+	g.Expect(l.Anomaly.Action).To(Equal("Revoke"), "stricter, however old")
+	g.Expect(l.Anomaly.ActionBy).To(Equal("Volume"))
+	g.Expect(l.Anomaly.Later).To(BeZero())
 	g.Expect(l.Anomaly.ID).NotTo(Equal(first.ID))
 
 	s, l = state(nil), &record.Ledger{}
-	g.Expect(s.recordFinding(l, volume(at))).To(Succeed())
+	g.Expect(s.recordFinding(l, probedDenials(at))).To(Succeed())
+	g.Expect(l.Anomaly.NotActionable).To(BeTrue(), "whatever the policy")
 	g.Expect(s.recordFinding(l, volume(at.Add(-time.Minute)))).To(Succeed())
-	g.Expect(l.Anomaly.At).To(Equal(at), "an older finding of the same action does not replace a newer one")
+	g.Expect(l.Anomaly.Reason).To(Equal("VolumeSpike"), "an alert only the key's holder could cause replaces one anyone could")
+	g.Expect(s.recordFinding(l, probedDenials(at.Add(time.Hour)))).To(Succeed())
+	g.Expect(l.Anomaly.Reason).To(Equal("VolumeSpike"), "never the other way round")
+	g.Expect(s.recordFinding(l, volume(at.Add(-2*time.Minute)))).To(Succeed())
+	g.Expect(l.Anomaly.At).To(Equal(at.Add(-time.Minute)), "an older alert does not replace a newer one")
+	g.Expect(s.recordFinding(l, country(at))).To(Succeed())
+	g.Expect(l.Anomaly.Reason).To(Equal("NewCountry"), "a newer alert replaces an alert, with its own notification")
 
 	l = &record.Ledger{AcknowledgedAnomaly: "NewLocation/NewCountry/" + strconv.FormatInt(at.Unix(), 10)}
 	g.Expect(s.recordFinding(l, country(at))).To(Succeed())

@@ -134,8 +134,8 @@ func (r *APIKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 
 	s := newAPIKeyState(key, r.Clock.Now())
 	defer func() {
-		if f := s.takenFinding; f != nil && r.Anomalies != nil {
-			r.Anomalies.putBack(key.Status.KeyID, *f)
+		if fs := s.takenFindings; len(fs) > 0 && r.Anomalies != nil {
+			r.Anomalies.putBack(key.Status.KeyID, fs)
 		}
 		r.recordActions(s)
 		r.announceReveal(s)

@@ -75,11 +75,11 @@ type apiKeyState struct {
 	// key in their terms, as applyPolicy read them.
 	policies  []policy.Rules
 	policyKey policy.Key
-	// takenFinding is a finding taken from the inbox that the published
-	// ledger does not hold yet: a reconcile that fails before puts it
+	// takenFindings are findings taken from the inbox that the published
+	// ledger does not hold yet: a reconcile that fails before puts them
 	// back. anomalyAcknowledged is the finding a person acknowledged in
 	// this reconcile.
-	takenFinding        *analytics.Finding
+	takenFindings       []analytics.Finding
 	anomalyAcknowledged *record.Anomaly
 	// anomaly is the ledger's current finding once applyAnomaly read the
 	// ledger (anomalyRead); a revoked or expired key has none to read.

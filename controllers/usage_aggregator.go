@@ -40,6 +40,7 @@ type UsageStore interface {
 	Tick(now time.Time) []analytics.KeyFinding
 	Summary(keyID string, now time.Time) (analytics.Summary, bool)
 	Forget(keyID string)
+	Incomplete(minute time.Time)
 }
 
 var _ UsageStore = (*analytics.Store)(nil)
@@ -169,6 +170,7 @@ func (a *UsageAggregator) pass(ctx context.Context) {
 		a.verifiedSince = map[string]struct{}{}
 		a.writtenAt = map[string]time.Time{}
 	}
+	a.markIncomplete(ctx)
 	// The last minute that ended at least CloseAfter ago.
 	through := now.Add(-a.closeAfter() - time.Minute).Truncate(time.Minute)
 	if err := a.commitThrough(ctx, through); err != nil {

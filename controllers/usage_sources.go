@@ -37,11 +37,21 @@ type EmbeddedActivity struct {
 }
 
 func (e EmbeddedActivity) Minutes(ctx context.Context, after, through time.Time) (map[string][]analytics.Minute, time.Time, error) {
+	reports, err := e.reports(ctx)
+	if err != nil {
+		return nil, after, err
+	}
+	return usage.SumActivity(reports, after, through), through, nil
+}
+
+// reports are the replicas' current activity reports; one that does not
+// decode is left out.
+func (e EmbeddedActivity) reports(ctx context.Context) ([]usage.ActivityReport, error) {
 	list := &corev1.ConfigMapList{}
 	// Read-only use of the cache's objects, like the quota reports.
 	if err := e.Reader.List(ctx, list, client.InNamespace(e.Namespace),
 		client.MatchingLabels{usage.ActivityLabel: "true", record.VerifierReportLabel: "true"}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, after, fmt.Errorf("listing the activity reports: %w", err)
+		return nil, fmt.Errorf("listing the activity reports: %w", err)
 	}
 	reports := make([]usage.ActivityReport, 0, len(list.Items))
 	for i := range list.Items {
@@ -56,7 +66,7 @@ func (e EmbeddedActivity) Minutes(ctx context.Context, after, through time.Time)
 		}
 		reports = append(reports, r)
 	}
-	return usage.SumActivity(reports, after, through), through, nil
+	return reports, nil
 }
 
 // RedisActivity reads the per-minute hashes the verifiers write their

@@ -18,6 +18,8 @@ type sumStore struct {
 	forgotten []string
 	ticks     []time.Time
 	findings  []analytics.KeyFinding
+	// incomplete are the minutes Incomplete was told of, once each.
+	incomplete []time.Time
 	// onCommit is what the next commit of a key finds.
 	onCommit map[string][]analytics.Finding
 }
@@ -68,10 +70,10 @@ func (s *sumStore) Summary(id string, now time.Time) (analytics.Summary, bool) {
 	var sum analytics.Summary
 	countries, networks, denials := map[string]uint32{}, map[string]uint32{}, map[string]uint32{}
 	for _, m := range list {
-		if m.Permits+m.VerifiedDenials > 0 {
+		if m.Verified() > 0 {
 			sum.LastUsed = m.Start
 		}
-		denied := uint64(m.VerifiedDenials) + uint64(m.UnverifiedDenials)
+		denied := uint64(m.VerifiedDenials) + uint64(m.OtherDenials) + uint64(m.UnverifiedDenials)
 		for _, w := range []struct {
 			win    *analytics.Window
 			period time.Duration
@@ -110,4 +112,18 @@ func top(counts map[string]uint32, n int) []analytics.Count {
 		return cmp.Compare(a.Value, b.Value)
 	})
 	return out[:min(len(out), n)]
+}
+
+func (s *sumStore) Incomplete(minute time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.incomplete, minute) {
+		s.incomplete = append(s.incomplete, minute)
+	}
+}
+
+func (s *sumStore) incompleteMinutes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.incomplete)
 }

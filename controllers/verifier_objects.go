@@ -67,6 +67,11 @@ type VerifierDeployment struct {
 	// RedisSecret, when set, names a Secret in Namespace mounted at
 	// VerifierRedisSecretDir, for the files of the connection to Redis.
 	RedisSecret string
+	// GeoIP, when set, is the volume mounted read-only at VerifierGeoIPDir
+	// that holds the GeoIP database the verifier's configuration names
+	// (geoip.databasePath): a PersistentVolumeClaim or any other source
+	// (VerifierGeoIPSource).
+	GeoIP *corev1.VolumeSource
 	// Env is added to the verifier container's environment; with
 	// HostNetwork it carries the API server's address when the cluster's
 	// Service address is not reachable from the host.
@@ -205,6 +210,8 @@ func (v VerifierDeployment) podTemplate() *corev1ac.PodTemplateSpecApplyConfigur
 	spec.WithVolumes(tlsVolumes...)
 	redisVolumes, _ := v.redisSecretVolumes()
 	spec.WithVolumes(redisVolumes...)
+	geoIPVolumes, _ := v.geoIPVolumes()
+	spec.WithVolumes(geoIPVolumes...)
 	return corev1ac.PodTemplateSpec().WithLabels(v.selectorLabels()).WithSpec(spec)
 }
 
@@ -257,6 +264,8 @@ func (v VerifierDeployment) container() *corev1ac.ContainerApplyConfiguration {
 	c.WithVolumeMounts(tlsMounts...)
 	_, redisMounts := v.redisSecretVolumes()
 	c.WithVolumeMounts(redisMounts...)
+	_, geoIPMounts := v.geoIPVolumes()
+	c.WithVolumeMounts(geoIPMounts...)
 	return c
 }
 

@@ -1,7 +1,6 @@
 package verifier
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -23,9 +22,12 @@ import (
 // sums over the replicas once a minute is closed. Like the quota report it
 // is written only when it changed, so an idle verifier writes nothing.
 //
-// A report holds the usage.MaxActivityKeys busiest keys and counts the rest
-// in Omitted: a ConfigMap must stay well below the 1 MiB an object may hold
-// (TestActivityReportSizeAtMaxKeys measures it). An installation with more
+// A report holds the usage.MaxActivityKeys busiest keys (by verified
+// requests, see activityRank) and counts the rest in Omitted: a ConfigMap
+// must stay well below the 1 MiB an object may hold
+// (TestActivityReportSizeAtMaxKeys measures it). The manager takes a report
+// that omitted keys as an incomplete picture of its minutes, in which no
+// key can be judged silent. An installation with more
 // keys in use at once uses the Redis aggregation.
 type ActivityReporter struct {
 	Client    kubernetes.Interface
@@ -127,28 +129,20 @@ func fitActivity(r usage.ActivityReport) (usage.ActivityReport, []byte, error) {
 	}
 }
 
+// busiestFirst lists a report's keys by busier.
 func busiestFirst(ks map[string][]analytics.Minute) []string {
-	type busy struct {
-		id       string
-		requests uint64
-	}
-	list := make([]busy, 0, len(ks))
+	list := make([]activityRank, 0, len(ks))
 	for id, minutes := range ks {
-		b := busy{id: id}
+		r := activityRank{id: id}
 		for _, m := range minutes {
-			b.requests += m.Requests()
+			r.add(m.Verified(), m.Requests())
 		}
-		list = append(list, b)
+		list = append(list, r)
 	}
-	slices.SortFunc(list, func(x, y busy) int {
-		if c := cmp.Compare(y.requests, x.requests); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.id, y.id)
-	})
+	slices.SortFunc(list, busier)
 	ids := make([]string, len(list))
-	for i, b := range list {
-		ids[i] = b.id
+	for i, r := range list {
+		ids[i] = r.id
 	}
 	return ids
 }

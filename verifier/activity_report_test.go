@@ -146,7 +146,7 @@ func TestActivityReportSizeAtMaxKeys(t *testing.T) {
 // fullMinute is the largest minute a verifier writes: counts of ten digits,
 // the usual denial reasons, four countries and four IPv6 networks.
 func fullMinute(start time.Time) analytics.Minute {
-	m := analytics.Minute{Start: start, Permits: 4_000_000_000, VerifiedDenials: 4_000_000_000, UnverifiedDenials: 4_000_000_000, Denials: map[string]uint32{}}
+	m := analytics.Minute{Start: start, Permits: 4_000_000_000, VerifiedDenials: 4_000_000_000, OtherDenials: 4_000_000_000, UnverifiedDenials: 4_000_000_000, Denials: map[string]uint32{}}
 	for _, reason := range []Reason{ReasonInvalidSecret, ReasonTooManyFailures, ReasonRevoked, ReasonSuspended, ReasonInsufficientScope, ReasonRateLimited, ReasonQuotaExhausted, ReasonCountryNotAllowed} {
 		m.Denials[string(reason)] = 199_999_999 // MaxReasons of these stay within the denials
 	}

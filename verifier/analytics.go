@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -54,11 +55,11 @@ type keyActivity struct {
 // allocating: countries and networks in fixed arrays, reasons in a slice
 // kept across minutes.
 type minuteCounts struct {
-	minute                                      int64 // Unix minutes; 0 is empty
-	permits, verifiedDenials, unverifiedDenials uint32
-	denials                                     []reasonCount
-	countries                                   topK[[2]byte]
-	networks                                    topK[netip.Prefix]
+	minute                                                    int64 // Unix minutes; 0 is empty
+	permits, verifiedDenials, otherDenials, unverifiedDenials uint32
+	denials                                                   []reasonCount
+	countries                                                 topK[[2]byte]
+	networks                                                  topK[netip.Prefix]
 }
 
 type reasonCount struct {
@@ -78,7 +79,9 @@ func newActivity(maxKeys int) *activity {
 // it is the key's own use when the credential verified (KeyID set), and
 // otherwise only a denial of a request that named it, which anyone who
 // read the key ID can cause: that never counts as use, nor moves the key
-// to a country or network.
+// to a country or network. Of the key's own use, only the denials its
+// holder's request causes by what it asks are VerifiedDenials (see
+// holderCaused); the rest are OtherDenials.
 func (a *activity) record(d Decision, env *envSnapshot, now time.Time, took time.Duration) {
 	if a == nil {
 		return
@@ -141,10 +144,12 @@ func (k *keyActivity) count(d Decision, env *envSnapshot, minute int64) {
 	switch {
 	case d.Result == Permit:
 		s.permits++
-	case verified:
+	case !verified:
+		s.unverifiedDenials++
+	case holderCaused(d):
 		s.verifiedDenials++
 	default:
-		s.unverifiedDenials++
+		s.otherDenials++
 	}
 	if d.Result != Permit {
 		s.countDenial(d.Reason)
@@ -158,6 +163,33 @@ func (k *keyActivity) count(d Decision, env *envSnapshot, minute int64) {
 	if env.network.IsValid() {
 		s.networks.add(env.network)
 	}
+}
+
+// holderCaused reports whether a denial of a verified credential is its
+// holder asking for what the key may not do: a scope, an access condition,
+// a certificate binding, a way of authenticating. A stolen key probing
+// what it may do makes these, so they are what the Denials detector may
+// act on. Anything else after verification (limits and quotas, which
+// another key of the same owner can drain; a failed rate-limit store; a
+// secret past its grace; any Indeterminate) happens to honest clients
+// too, all at once in an outage: it must never suspend or revoke a key.
+// So does a bound certificate's own validity ending or not yet begun, as
+// a secret's grace does. A reason not listed here is of that kind, so that
+// a new one cannot make an outage actionable.
+func holderCaused(d Decision) bool {
+	if d.Result != Deny {
+		return false
+	}
+	switch d.Reason {
+	case ReasonCertificateExpired, ReasonCertificateNotYetValid:
+		return false
+	case ReasonInsufficientScope, ReasonAuthMethodNotAllowed,
+		ReasonSourceNotAllowed, ReasonOutsideTimeWindow, ReasonCountryNotAllowed,
+		ReasonNetworkNotAllowed, ReasonDeviceNotCompliant,
+		ReasonTokenCertificateMissing, ReasonTokenCertificateMismatch:
+		return true
+	}
+	return certificateReason(d.Reason)
 }
 
 func (s *minuteCounts) countDenial(r Reason) {
@@ -180,6 +212,11 @@ func (a *activity) key(id string) *keyActivity {
 	sh.mu.RUnlock()
 	if k != nil {
 		return k
+	}
+	// Once full, the table stays so until a snapshot frees places: a flood
+	// of decisions about untracked keys must not queue on the write lock.
+	if a.tracked.Load() >= a.max {
+		return nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -206,28 +243,38 @@ func shardOf(id string) int {
 
 func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
 
-// keyMinutes is one key's reportable minutes and their total requests.
+// keyMinutes is one key's reportable minutes.
 type keyMinutes struct {
-	id       string
-	minutes  []analytics.Minute
-	requests uint64
+	id      string
+	minutes []analytics.Minute
 }
 
 // snapshot returns every key's minutes within the last
 // usage.ActivityMinutes, oldest first, busiest key first, and forgets the
-// keys with none, freeing their place. Each shard is read-locked while its
-// keys are copied and write-locked only to drop idle keys.
+// keys with none, freeing their place.
 func (a *activity) snapshot(now time.Time) []keyMinutes {
+	all, _ := a.busiest(now, math.MaxInt)
+	return all
+}
+
+// busiest returns the limit busiest keys (by busier) with minutes within
+// the last usage.ActivityMinutes, busiest first, each key's minutes
+// oldest first, and how many other keys had some; it forgets the keys with
+// none, freeing their place. Keys are ranked on their counts alone and
+// only the chosen ones are exported, so that a report costs the same
+// whatever the number of keys tracked. Each shard is read-locked while its
+// keys are ranked and write-locked only to drop idle keys.
+func (a *activity) busiest(now time.Time, limit int) (_ []keyMinutes, others int) {
 	oldest := unixMinute(now) - usage.ActivityMinutes + 1
-	var out []keyMinutes
+	top := rankHeap{limit: limit}
 	var idle []string
 	for i := range a.shards {
 		sh := &a.shards[i]
 		idle = idle[:0]
 		sh.mu.RLock()
 		for id, k := range sh.m {
-			if km, ok := k.recent(id, oldest); ok {
-				out = append(out, km)
+			if r, ok := k.rank(id, oldest); ok {
+				top.offer(rankedKey{rank: r, k: k})
 			} else {
 				idle = append(idle, id)
 			}
@@ -237,16 +284,12 @@ func (a *activity) snapshot(now time.Time) []keyMinutes {
 			a.forget(sh, idle, oldest)
 		}
 	}
-	slices.SortFunc(out, func(x, y keyMinutes) int {
-		if x.requests != y.requests {
-			if x.requests > y.requests {
-				return -1
-			}
-			return 1
-		}
-		return compareStrings(x.id, y.id)
-	})
-	return out
+	chosen := top.sorted()
+	out := make([]keyMinutes, 0, len(chosen))
+	for _, c := range chosen {
+		out = append(out, keyMinutes{id: c.rank.id, minutes: c.k.recent(oldest)})
+	}
+	return out, top.passed
 }
 
 // forget drops the keys still idle since oldest.
@@ -277,27 +320,43 @@ func (k *keyActivity) active(oldest int64) bool {
 	return false
 }
 
-// recent copies the key's minutes since oldest.
-func (k *keyActivity) recent(id string, oldest int64) (keyMinutes, bool) {
+// rank is the key's activityRank over its minutes since oldest; false
+// when it has none.
+func (k *keyActivity) rank(id string, oldest int64) (activityRank, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	km := keyMinutes{id: id}
+	r := activityRank{id: id}
+	active := false
 	for i := range k.slots {
 		if s := &k.slots[i]; s.minute >= oldest {
-			m := s.export()
-			km.minutes = append(km.minutes, m)
-			km.requests += m.Requests()
+			active = true
+			// analytics.Minute.Verified, without exporting the minute
+			verified := uint64(s.permits) + uint64(s.verifiedDenials) + uint64(s.otherDenials)
+			r.add(verified, verified+uint64(s.unverifiedDenials))
 		}
 	}
-	slices.SortFunc(km.minutes, func(x, y analytics.Minute) int { return x.Start.Compare(y.Start) })
-	return km, len(km.minutes) > 0
+	return r, active
+}
+
+// recent copies the key's minutes since oldest, oldest first.
+func (k *keyActivity) recent(oldest int64) []analytics.Minute {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []analytics.Minute
+	for i := range k.slots {
+		if s := &k.slots[i]; s.minute >= oldest {
+			out = append(out, s.export())
+		}
+	}
+	slices.SortFunc(out, func(x, y analytics.Minute) int { return x.Start.Compare(y.Start) })
+	return out
 }
 
 // export is the minute as reports carry it.
 func (s *minuteCounts) export() analytics.Minute {
 	m := analytics.Minute{
 		Start: time.Unix(s.minute*60, 0).UTC(), Permits: s.permits,
-		VerifiedDenials: s.verifiedDenials, UnverifiedDenials: s.unverifiedDenials,
+		VerifiedDenials: s.verifiedDenials, OtherDenials: s.otherDenials, UnverifiedDenials: s.unverifiedDenials,
 	}
 	if len(s.denials) > 0 {
 		m.Denials = make(map[string]uint32, len(s.denials))
@@ -310,32 +369,20 @@ func (s *minuteCounts) export() analytics.Minute {
 	return m
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // ActivityReport is this replica's recent activity of at most limit keys,
-// the busiest, and its decision latency since the last report (which this
-// call resets). With analytics off it is empty.
+// the busiest (busier), and its decision latency since the last report
+// (which this call resets). With analytics off it is empty.
 func (v *Verifier) ActivityReport(limit int) usage.ActivityReport {
 	r := usage.ActivityReport{ReportedAt: v.clock.Now(), Keys: map[string][]analytics.Minute{}}
 	if v.activity == nil {
 		return r
 	}
 	r.Latency = v.activity.latency.take()
-	for i, km := range v.activity.snapshot(r.ReportedAt) {
-		if i >= limit {
-			r.Omitted++
-			continue
-		}
+	top, others := v.activity.busiest(r.ReportedAt, limit)
+	for _, km := range top {
 		r.Keys[km.id] = km.minutes
 	}
+	r.Omitted = others
 	return r
 }
 

@@ -73,3 +73,59 @@ func BenchmarkActivityRecord(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkActivityReportSnapshot is the cost of one report's selection of
+// the usage.MaxActivityKeys busiest keys out of 100,000 tracked ones, each
+// with a full window of minutes: it runs every report interval.
+func BenchmarkActivityReportSnapshot(b *testing.B) {
+	const n = 100_000
+	entries := make([]*Entry, n)
+	for i := range entries {
+		entries[i] = &Entry{Record: record.Record{KeyID: testKeyID(i)}}
+	}
+	env := snapshotEnv("DE", netip.MustParseAddr("192.0.2.1"))
+	a := newActivity(n)
+	for m := range usage.ActivityMinutes {
+		now := t0.Add(time.Duration(m) * time.Minute)
+		for i, e := range entries {
+			for range 1 + i%7 {
+				a.record(Decision{Result: Permit, KeyID: e.Record.KeyID, entry: e}, &env, now, time.Millisecond)
+			}
+			a.record(Decision{Result: Deny, Reason: ReasonInvalidSecret, entry: e}, &env, now, time.Millisecond)
+		}
+	}
+	at := t0.Add((usage.ActivityMinutes - 1) * time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		top, _ := a.busiest(at, usage.MaxActivityKeys)
+		if len(top) < usage.MaxActivityKeys {
+			b.Fatalf("%d keys reported", len(top))
+		}
+	}
+}
+
+// BenchmarkActivityRecordWhenFull is the hot-path cost of a decision about
+// a key the full table does not track, from parallel goroutines: a read
+// lock, never the shard's write lock.
+func BenchmarkActivityRecordWhenFull(b *testing.B) {
+	a := newActivity(1)
+	tracked := &Entry{Record: record.Record{KeyID: testKeyID(0)}}
+	env := snapshotEnv("DE", netip.MustParseAddr("192.0.2.1"))
+	a.record(Decision{Result: Permit, KeyID: tracked.Record.KeyID, entry: tracked}, &env, t0, time.Millisecond)
+	entries := make([]*Entry, 64)
+	for i := range entries {
+		entries[i] = &Entry{Record: record.Record{KeyID: testKeyID(i + 1)}}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			e := entries[i%len(entries)]
+			a.record(Decision{Result: Permit, KeyID: e.Record.KeyID, entry: e}, &env, t0, time.Millisecond)
+			i++
+		}
+	})
+	if a.tracked.Load() != 1 {
+		b.Fatalf("tracked %d keys, want 1", a.tracked.Load())
+	}
+}

@@ -122,11 +122,51 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var c Config
-	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+	c, err := ParseConfig(b)
+	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ParseConfig reads a configuration file's content as LoadConfig does; the
+// manager reads the deployed verifier's from its ConfigMap.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// ActivitySink is where a verifier with a configuration puts its usage
+// activity: the manager must read it from the same place.
+type ActivitySink struct {
+	// Aggregation is AggregationEmbedded or AggregationRedis, or "" with
+	// analytics off.
+	Aggregation string
+	// RedisAddress, RedisDB and RedisPrefix name the Redis database and
+	// the key prefix of the redis aggregation.
+	RedisAddress string
+	RedisDB      int
+	RedisPrefix  string
+}
+
+// ActivitySink says where this configuration's activity goes.
+func (c Config) ActivitySink() (ActivitySink, error) {
+	plan, err := c.Analytics.compile(c.RateLimits)
+	if err != nil || !plan.enabled {
+		return ActivitySink{}, err
+	}
+	sink := ActivitySink{Aggregation: plan.aggregation}
+	if plan.aggregation == AggregationRedis {
+		r := c.RateLimits.Redis
+		if r == nil {
+			return ActivitySink{}, fmt.Errorf("analytics.aggregation: redis needs rateLimits.redis")
+		}
+		sink.RedisAddress, sink.RedisDB, sink.RedisPrefix = r.Address, r.DB, activityPrefix(r.Prefix)
+	}
+	return sink, nil
 }
 
 // Validate reports every problem of the configuration that would stop the

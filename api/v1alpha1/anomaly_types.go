@@ -86,6 +86,13 @@ type AnomalyStatus struct {
 	// +required
 	Action AnomalyAction `json:"action"`
 
+	// notActionable is true when anyone who knows the key ID could have
+	// caused the finding (a spike of denials of requests that did not
+	// prove the key's secret): it only alerts, whatever the policy says,
+	// and leaves the key healthy.
+	// +optional
+	NotActionable bool `json:"notActionable,omitempty"`
+
 	// notifiedTime is when the finding was sent to the notification sink;
 	// unset while it has not been (or no sink is configured).
 	// +optional

@@ -136,6 +136,9 @@ func runManager(args []string) error {
 			return err
 		}
 	}
+	if err := checkVerifierFlags(o.verifier, o.usage); err != nil {
+		return err
+	}
 
 	// Capped whatever --zap-log-level says: client-go's wire traces print
 	// request bodies, and delivery Secrets carry plaintext keys.
@@ -173,6 +176,11 @@ func runManager(args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(o.apiQPS), o.apiBurst
+	if o.verifier.deploy && o.verifier.configMap != "" {
+		if err := checkDeployedVerifierConfig(cfg, o); err != nil {
+			return err
+		}
+	}
 	// Closed by the cert rotator once the webhook's serving certificate is
 	// mounted and its CA injected (self-managed mode only).
 	var certsReady chan struct{}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
 
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/servingtls"
@@ -18,18 +19,21 @@ import (
 // verifierFlags are the manager's --deploy-verifier and --verifier-*
 // flags, before parsing into a controllers.VerifierDeployment.
 type verifierFlags struct {
-	deploy               bool
-	image                string
-	replicas             int
-	configMap            string
-	redisSecret          string
-	hostNetwork          bool
-	cpuRequest, cpuLimit string
-	memRequest, memLimit string
-	tls                  string
-	tlsSecret            string
-	tlsClientAuth        string
-	tlsClientCASecret    string
+	deploy      bool
+	image       string
+	replicas    int
+	configMap   string
+	redisSecret string
+	// geoIPClaim and geoIPVolume give the verifier the volume of its GeoIP
+	// database, one or the other.
+	geoIPClaim, geoIPVolume string
+	hostNetwork             bool
+	cpuRequest, cpuLimit    string
+	memRequest, memLimit    string
+	tls                     string
+	tlsSecret               string
+	tlsClientAuth           string
+	tlsClientCASecret       string
 	// The public port's own client certificate mode; empty: the decision
 	// port's.
 	publicTLSClientAuth     string
@@ -56,6 +60,8 @@ func (f *verifierFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&f.replicas, "verifier-replicas", controllers.DefaultVerifierReplicas, "replicas of the verifier Deployment")
 	fs.StringVar(&f.configMap, "verifier-config-map", "", "ConfigMap in --verifier-namespace whose key "+controllers.VerifierConfigKey+" the verifier reads as its --config (mounted at "+controllers.VerifierConfigDir+"); empty for none")
 	fs.StringVar(&f.redisSecret, "verifier-redis-secret", "", "Secret in --verifier-namespace mounted at "+controllers.VerifierRedisSecretDir+" for the verifier's connection to Redis (its password, CA and client certificate files, which the verifier's config names); empty for none")
+	fs.StringVar(&f.geoIPClaim, "verifier-geoip-claim", "", "PersistentVolumeClaim in --verifier-namespace holding the verifier's GeoIP database, mounted read-only at "+controllers.VerifierGeoIPDir+" (the configuration's geoip.databasePath names the file there); empty for none")
+	fs.StringVar(&f.geoIPVolume, "verifier-geoip-volume", "", `instead of --verifier-geoip-claim, any volume source (JSON or YAML of a Pod volume without its name, e.g. {"nfs":{"server":"files.example.com","path":"/geoip"}}) holding the GeoIP database, mounted read-only at `+controllers.VerifierGeoIPDir)
 	fs.BoolVar(&f.hostNetwork, "verifier-host-network", false, "run the verifier on its node's network (its replicas share the node's ports) with the manager's KUBERNETES_SERVICE_HOST and _PORT, for clusters whose callers cannot reach the pod network")
 	fs.StringVar(&f.cpuRequest, "verifier-cpu-request", quantity(def.Requests, corev1.ResourceCPU), "CPU request of each verifier pod")
 	fs.StringVar(&f.cpuLimit, "verifier-cpu-limit", quantity(def.Limits, corev1.ResourceCPU), "CPU limit of each verifier pod; empty for none, so that PBKDF2 on a key's first use is not throttled past a proxy's timeout")
@@ -89,6 +95,10 @@ func (f *verifierFlags) deployment(namespace, managerNamespace string) (controll
 			return controllers.VerifierDeployment{}, fmt.Errorf("--verifier-redis-secret: %q is not a Secret name: %s", f.redisSecret, strings.Join(errs, "; "))
 		}
 	}
+	geoIP, err := f.geoIPSource()
+	if err != nil {
+		return controllers.VerifierDeployment{}, err
+	}
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for _, q := range []struct {
 		flag, value string
@@ -121,9 +131,34 @@ func (f *verifierFlags) deployment(namespace, managerNamespace string) (controll
 		Resources:   res,
 		ConfigMap:   f.configMap,
 		RedisSecret: f.redisSecret,
+		GeoIP:       geoIP,
 		HostNetwork: f.hostNetwork,
 		Env:         f.env(),
 	}, nil
+}
+
+// geoIPSource is the volume of --verifier-geoip-claim or
+// --verifier-geoip-volume; nil for neither.
+func (f *verifierFlags) geoIPSource() (*corev1.VolumeSource, error) {
+	switch {
+	case f.geoIPClaim != "" && f.geoIPVolume != "":
+		return nil, errors.New("--verifier-geoip-claim and --verifier-geoip-volume both name the GeoIP database's volume: give one")
+	case f.geoIPClaim != "":
+		if errs := validation.IsDNS1123Subdomain(f.geoIPClaim); len(errs) > 0 {
+			return nil, fmt.Errorf("--verifier-geoip-claim: %q is not a PersistentVolumeClaim name: %s", f.geoIPClaim, strings.Join(errs, "; "))
+		}
+		return &corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: f.geoIPClaim, ReadOnly: true}}, nil
+	case f.geoIPVolume != "":
+		var src corev1.VolumeSource
+		if err := yaml.UnmarshalStrict([]byte(f.geoIPVolume), &src); err != nil {
+			return nil, fmt.Errorf("--verifier-geoip-volume is not a volume source: %w", err)
+		}
+		if err := controllers.VerifierGeoIPSource(src); err != nil {
+			return nil, fmt.Errorf("--verifier-geoip-volume: %w", err)
+		}
+		return &src, nil
+	}
+	return nil, nil
 }
 
 // env passes the API server's address the manager uses on to a verifier

@@ -7,9 +7,10 @@ import (
 
 // commit adds minute i to the key's rings and runs the detectors that
 // judge a minute. Only verified requests make the key used and move its
-// baselines, countries and networks.
-func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable) []Finding {
-	verified := addSat(m.Permits, m.VerifiedDenials)
+// baselines, countries and networks; of them, OtherDenials are the key's
+// use but move no baseline of Denials (see denialSpike).
+func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable, gaps *incompleteMinutes) []Finding {
+	verified := m.Verified()
 	var found []Finding
 	add := func(f Finding, ok bool) {
 		if ok {
@@ -17,7 +18,7 @@ func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable) []Fi
 		}
 	}
 	// before the rings move on past hours not folded yet
-	add(k.closeHours(i, verified > 0, p))
+	add(k.closeHours(i, verified > 0, p, gaps))
 	k.advance(i)
 	if verified > 0 {
 		if !k.used() {
@@ -40,14 +41,15 @@ func (k *series) commit(i uint32, m Minute, p Params, reasons *reasonTable) []Fi
 // record adds minute i to the minute and hour rings and the hour's top
 // lists.
 func (k *series) record(i uint32, m Minute, used bool, reasons *reasonTable) {
-	denials := addSat(m.VerifiedDenials, m.UnverifiedDenials)
+	verifiedDenials := addSat(m.VerifiedDenials, m.OtherDenials)
+	denials := addSat(verifiedDenials, m.UnverifiedDenials)
 	slot := &k.minutes[i%minuteSlots]
 	slot.permits, slot.denials = m.Permits, denials
 
 	h := hourOf(i)
 	hour := &k.hours[h%hourSlots]
 	hour.permits = addSat(hour.permits, m.Permits)
-	hour.verifiedDenials = addSat(hour.verifiedDenials, m.VerifiedDenials)
+	hour.verifiedDenials = addSat(hour.verifiedDenials, verifiedDenials)
 	hour.unverifiedDenials = addSat(hour.unverifiedDenials, m.UnverifiedDenials)
 
 	tops := &k.tops[h%dayTopSlots]

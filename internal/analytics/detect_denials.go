@@ -9,15 +9,21 @@ import (
 // Denials flags a minute with at least Params.DenialMinCount denials of
 // one kind that are too large a share of its requests:
 //
-//   - verified denials (scope, conditions, limits), when they are more
-//     than Params.DenialRate of the minute's verified requests, more than
+//   - verified denials (scope, conditions, certificate binding), when they
+//     are more than Params.DenialRate of the minute's permits and verified
+//     denials, more than
 //     the key's usual share (three times it, or a third of the way from it
 //     to all, whichever is lower), and beyond chance (denialSigmas standard
 //     deviations of the usual share's binomial): a stolen key probing
 //     what it may do. The usual share is an EWMA of the share of verified
 //     requests denied (denialAlpha), judged once it has seen denialWarmUp
-//     minutes with verified requests: a key always half denied (rate
-//     limited, say) is not flagged for it. Actionable.
+//     minutes with verified requests: a key always half denied (by a
+//     condition, say) is not flagged for it. Actionable.
+//   - OtherDenials (limits, quotas, a failed rate-limit store, a secret
+//     past its grace) are neither: an outage of the rate limits' Redis
+//     denies every key with limits at once, and a quota drained by another
+//     key of its owner is no probe. They move no baseline and make no
+//     spike.
 //   - unverified denials (wrong secrets, backoff), when they are more than
 //     Params.DenialRate of all the minute's requests: someone guessing, or
 //     a client broken by a rotation. Not actionable: anyone who read the
@@ -33,6 +39,8 @@ const (
 )
 
 func (k *series) denialSpike(i uint32, m Minute, p Params) (Finding, bool) {
+	// OtherDenials apart: they would dilute a probe's share as much as
+	// they would make an outage one.
 	verified := addSat(m.Permits, m.VerifiedDenials)
 	usual, warm := k.denials.usual(), k.denials.minutes >= denialWarmUp
 	n := float64(verified)

@@ -29,7 +29,7 @@ import (
 // more. One finding per minute, the first of the list above that applies.
 // Only verified requests carry a location.
 func (k *series) locate(i uint32, m Minute, p Params) (Finding, bool) {
-	if m.Permits == 0 && m.VerifiedDenials == 0 {
+	if m.Verified() == 0 {
 		return Finding{}, false
 	}
 	learning := since(k.firstUsed, i) < p.NewLocationWarmUp

@@ -16,22 +16,27 @@ import (
 // since the first use): a batch job that runs every other day is not
 // silent on the days between. Nor is a day expected that the key was not
 // used on a week before, once it has that week of history: a key used on
-// weekdays is not silent at the weekend. It fires once per silence and re-arms when
-// the key is used again. Tick evaluates it.
+// weekdays is not silent at the weekend. Minutes of an incomplete picture
+// (Store.Incomplete) might have held a use: the silence counts from the
+// last of them. It fires once per silence and re-arms when the key is used
+// again. Tick evaluates it.
 //
 // silenceHorizon bounds how far the expectation is summed: a baseline
 // that expects too little in two days to be missed never will be.
 const silenceHorizon = 48
 
-func (k *series) silence(now uint32, p Params) (Finding, bool) {
-	if k.silenceReported || !k.used() || now <= k.lastUsed ||
-		since(k.lastUsed, now) < p.SilenceAfter || since(k.firstUsed, k.lastUsed) < p.WarmUp {
+func (k *series) silence(now uint32, p Params, gaps *incompleteMinutes) (Finding, bool) {
+	// A minute whose reports left keys out may have held a use of this
+	// one: the silence is only known since the last such minute.
+	from := max(k.lastUsed, gaps.last)
+	if k.silenceReported || !k.used() || now <= from ||
+		since(from, now) < p.SilenceAfter || since(k.firstUsed, k.lastUsed) < p.WarmUp {
 		return Finding{}, false
 	}
 	if !k.usedMostDays() {
 		return Finding{}, false
 	}
-	expected := k.expectedPermits(k.lastUsed+1, now)
+	expected := k.expectedPermits(from+1, now)
 	if expected < p.SilenceMinExpected {
 		return Finding{}, false
 	}

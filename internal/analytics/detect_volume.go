@@ -15,9 +15,12 @@ import "fmt"
 //     per clock hour.
 //   - VolumeDrop: a completed hour's permits are below both
 //     baseline÷VolumeFactor and baseline−VolumeMinRequests, and the key was
-//     used in the hour before and the hour after. Checked on completed
-//     hours, when the next hour's first minute arrives: a drop is only
-//     known once the hour is over. A key that stops altogether is
+//     used in the hour before and the hour after. The hour's verified
+//     requests denied (for limits, a failed store…) count as permits
+//     here: an outage of the rate limits is no drop in use. Nor is an
+//     hour judged that a replica's report left keys out of (Incomplete).
+//     Checked on completed hours, when the next hour's first minute
+//     arrives: a drop is only known once the hour is over. A key that stops altogether is
 //     Silence's to report; the flanking hours keep the first and last hour
 //     of a silence from being reported as drops.
 //
@@ -50,7 +53,7 @@ func (k *series) volumeSpike(i uint32, p Params) (Finding, bool) {
 // hours without traffic as zero, and checks the hour just before for a
 // VolumeDrop when minute i is used. It runs before the rings move on to
 // minute i, so that an hour is folded before the ring lets it go.
-func (k *series) closeHours(i uint32, used bool, p Params) (Finding, bool) {
+func (k *series) closeHours(i uint32, used bool, p Params, gaps *incompleteMinutes) (Finding, bool) {
 	current := hourOf(i)
 	if !k.used() || k.volume.open > current {
 		return Finding{}, false
@@ -63,9 +66,12 @@ func (k *series) closeHours(i uint32, used bool, p Params) (Finding, bool) {
 	var ok bool
 	for h := from; h < current; h++ {
 		hod := hourOfDay(h)
+		if gaps.hour(h) {
+			continue // its permits may be short of the key's use
+		}
 		permits := float64(k.hourPermits(h))
 		if used && h+1 == current && h > 0 && k.hourPermits(h-1) > 0 && k.trusted(hod, i, p) {
-			if low, _ := k.volume.limits(hod, p); permits < low {
+			if low, _ := k.volume.limits(hod, p); float64(k.hourVerified(h)) < low {
 				found, ok = Finding{
 					Detector: Volume, Reason: VolumeDrop, At: timeOf(h*60 + 59), Actionable: true,
 					Message: fmt.Sprintf("%.0f requests permitted between %s and %s, %s",

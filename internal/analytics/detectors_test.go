@@ -212,7 +212,14 @@ func TestDenials(t *testing.T) {
 		minute: Minute{Permits: 10, VerifiedDenials: 3, UnverifiedDenials: 2, Denials: map[string]uint32{"scope": 3, "invalid_secret": 2}},
 	}, {
 		name:   "many denials among many requests are normal",
-		minute: Minute{Permits: 200, VerifiedDenials: 25, UnverifiedDenials: 5, Denials: map[string]uint32{"rate_limited": 25, "invalid_secret": 5}},
+		minute: Minute{Permits: 200, VerifiedDenials: 25, UnverifiedDenials: 5, Denials: map[string]uint32{"insufficient_scope": 25, "invalid_secret": 5}},
+	}, {
+		name:   "denials for limits or a failed store are no probe",
+		minute: Minute{OtherDenials: 500, Denials: map[string]uint32{"rate_limit_unavailable": 500}, Countries: []Count{{Value: "DE", N: 500}}},
+	}, {
+		name:    "nor do they hide one",
+		minute:  Minute{Permits: 10, VerifiedDenials: 50, OtherDenials: 5000, Denials: map[string]uint32{"scope": 50, "rate_limited": 5000}},
+		reasons: []Reason{DenialSpike}, actionable: true,
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -234,7 +241,7 @@ func TestDenials(t *testing.T) {
 	t.Run("a key usually denied is not flagged for it", func(t *testing.T) {
 		g := NewWithT(t)
 		s := NewStore(DefaultParams(), 10)
-		limited := Minute{Permits: 40, VerifiedDenials: 60, Denials: map[string]uint32{"rate_limited": 60}}
+		limited := Minute{Permits: 40, VerifiedDenials: 60, Denials: map[string]uint32{"outside_time_window": 60}}
 		for at := monday; at.Before(monday.Add(24 * time.Hour)); at = at.Add(time.Minute) {
 			limited.Start = at
 			found := s.Commit("k", limited)
@@ -243,6 +250,36 @@ func TestDenials(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A rate-limit store down for hours, or a quota used up, denies every
+// request of a key: the key is still in use (never silent, its last use
+// and denials shown) but no detector acts on those denials, nor does its
+// usual share of denials move, so that a probe after the outage is still
+// caught.
+func TestOtherDenialsAreUseNotProbes(t *testing.T) {
+	g := NewWithT(t)
+	s, end := warmed()
+	outage := end.Add(8 * time.Hour)
+	var found []Finding
+	for at := end; at.Before(outage); at = at.Add(time.Minute) {
+		found = append(found, s.Commit("k", Minute{Start: at, OtherDenials: 10,
+			Denials: map[string]uint32{"rate_limit_unavailable": 10}, Countries: []Count{{Value: "DE", N: 10}}})...)
+		for _, f := range s.Tick(at) {
+			found = append(found, f.Finding)
+		}
+	}
+	for _, f := range found {
+		g.Expect(f.Actionable).To(BeFalse(), f.Message)
+		g.Expect(f.Reason).NotTo(Equal(FellSilent))
+	}
+	sum, _ := s.Summary("k", outage)
+	g.Expect(sum.LastUsed).To(Equal(outage.Add(-time.Minute)))
+	g.Expect(sum.Hour.Denials).To(BeEquivalentTo(600))
+	g.Expect(sum.Hour.TopDenials).To(Equal([]Count{{Value: "rate_limit_unavailable", N: 600}}))
+
+	probe := Minute{Start: outage, Permits: 10, VerifiedDenials: 50, Denials: map[string]uint32{"insufficient_scope": 50}}
+	g.Expect(s.Commit("k", probe)).To(ContainElement(And(HaveField("Reason", DenialSpike), HaveField("Actionable", true))))
 }
 
 // An attacker who knows a key ID but not its secret floods it with wrong

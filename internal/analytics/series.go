@@ -51,7 +51,9 @@ type minuteSlot struct {
 
 // hourSlot is one clock hour of the last two days.
 type hourSlot struct {
-	permits           uint32
+	permits uint32
+	// verifiedDenials are all the denials of verified requests, the
+	// Minute's VerifiedDenials and OtherDenials: a summary's to show.
 	verifiedDenials   uint32
 	unverifiedDenials uint32
 }
@@ -131,6 +133,16 @@ func (k *series) hourPermits(h uint32) uint32 {
 		return 0
 	}
 	return k.hours[h%hourSlots].permits
+}
+
+// hourVerified is hour h's verified requests, permitted or denied; 0 if
+// the ring no longer (or never) held it.
+func (k *series) hourVerified(h uint32) uint64 {
+	if !k.hourHeld(h, hourSlots) {
+		return 0
+	}
+	slot := k.hours[h%hourSlots]
+	return uint64(slot.permits) + uint64(slot.verifiedDenials)
 }
 
 // used reports whether the key ever had a verified request.

@@ -48,6 +48,8 @@ type Store struct {
 	lru series
 	// reasons interns denial reason codes for the keys' top lists.
 	reasons reasonTable
+	// incomplete is when some keys' use may be missing (Incomplete).
+	incomplete incompleteMinutes
 }
 
 // NewStore returns an empty store that keeps at most maxKeys keys (at
@@ -76,7 +78,7 @@ func (s *Store) Commit(keyID string, m Minute) []Finding {
 	if i <= k.last {
 		return nil
 	}
-	return k.commit(i, m, s.params, &s.reasons)
+	return k.commit(i, m, s.params, &s.reasons, &s.incomplete)
 }
 
 // series returns the key's series, made (and the least recently committed
@@ -116,7 +118,7 @@ func (s *Store) Tick(now time.Time) []KeyFinding {
 	defer s.mu.Unlock()
 	var found []KeyFinding
 	for id, k := range s.keys {
-		if f, ok := k.silence(i, s.params); ok {
+		if f, ok := k.silence(i, s.params, &s.incomplete); ok {
 			found = append(found, KeyFinding{KeyID: id, Finding: f})
 		}
 	}

@@ -188,6 +188,21 @@ type Anomaly struct {
 	// NotActionable: someone without the key's secret could have caused
 	// the finding, so it was held to an alert whatever the policy says.
 	NotActionable bool `json:"notActionable,omitempty"`
+	// Later counts the findings that came while this one was current and
+	// did not replace it (milder, or one that anyone knowing the key ID
+	// could cause), and LastLater is the last of them: they are noted, but
+	// change neither the id nor what the key shows, so that an
+	// acknowledgement prepared for this finding still lifts it.
+	Later     int          `json:"later,omitempty"`
+	LastLater LaterFinding `json:"lastLater,omitzero"`
+}
+
+// LaterFinding is a finding noted beside the current one.
+type LaterFinding struct {
+	Fingerprint string    `json:"fingerprint"`
+	Detector    string    `json:"detector"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
 }
 
 // Reveal is when and why a generation's plaintext left the delivery

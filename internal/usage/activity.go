@@ -50,9 +50,26 @@ type Latency struct {
 type ActivityReport struct {
 	ReportedAt time.Time                     `json:"reportedAt"`
 	Keys       map[string][]analytics.Minute `json:"keys"`
-	// Omitted counts the keys left out for MaxActivityKeys.
+	// Omitted counts the keys left out for MaxActivityKeys (or
+	// MaxActivityBytes): the report is then an incomplete picture of its
+	// minutes (IncompleteMinutes).
 	Omitted int     `json:"omitted,omitempty"`
 	Latency Latency `json:"latency"`
+}
+
+// IncompleteMinutes are the minutes a report left keys out of: all it
+// covers, the ActivityMinutes up to ReportedAt's, as a key left out may
+// have been used in any of them; none when it left nothing out.
+func (r ActivityReport) IncompleteMinutes() []time.Time {
+	if r.Omitted == 0 {
+		return nil
+	}
+	last := r.ReportedAt.UTC().Truncate(time.Minute)
+	out := make([]time.Time, 0, ActivityMinutes)
+	for back := ActivityMinutes - 1; back >= 0; back-- {
+		out = append(out, last.Add(-time.Duration(back)*time.Minute))
+	}
+	return out
 }
 
 // ActivityName is the ConfigMap name of a replica's activity report.

@@ -38,3 +38,14 @@ func TestSumActivityAddsReplicasOncePerMinute(t *testing.T) {
 	g.Expect(SumActivity([]ActivityReport{a, b}, t0, t0.Add(time.Minute))["k1"]).To(HaveLen(1), "a minute not after `after` was committed before")
 	g.Expect(SumActivity(nil, t0, t0.Add(time.Minute))).To(BeEmpty())
 }
+
+// A report that left keys out covers its minutes incompletely: all the
+// minutes it carries, up to its own.
+func TestIncompleteMinutesOfAReport(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	r := ActivityReport{ReportedAt: t0.Add(2*time.Minute + 40*time.Second)}
+	g.Expect(r.IncompleteMinutes()).To(BeEmpty())
+	r.Omitted = 1
+	g.Expect(r.IncompleteMinutes()).To(Equal([]time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute)}))
+}

@@ -170,14 +170,7 @@ verifier:
 		check: func(g Gomega, r rendered) {
 			g.Expect(r.args()).To(ContainElements(
 				"--verifier-config-map=keyward-verifier-config", "--verifier-redis-secret=redis-credentials"))
-			configMap := object(g, r.objs, "ConfigMap", "helm-redis-tls-verifier", "keyward-verifier-config")
-			text, _ := field(configMap, "data", "verifier.yaml").(string)
-			// Read as the verifier reads its --config: unknown fields are
-			// errors.
-			file := filepath.Join(r.tempDir, "verifier.yaml")
-			g.Expect(os.WriteFile(file, []byte(text), 0o600)).To(Succeed())
-			config, err := verifier.LoadConfig(file)
-			g.Expect(err).NotTo(HaveOccurred(), text)
+			config := renderedVerifierConfig(g, r, "helm-redis-tls-verifier")
 			g.Expect(config.Realm).To(Equal("payments"), "verifier.config is kept beside the Redis store")
 			g.Expect(config.RateLimits.Store).To(Equal("redis"))
 			g.Expect(config.RateLimits.Redis).NotTo(BeNil())
@@ -190,6 +183,81 @@ verifier:
 			g.Expect(redis.TLS.CAFile).To(Equal("/etc/keyward-redis/ca.crt"))
 			g.Expect(redis.TLS.CertFile).To(Equal("/etc/keyward-redis/tls.crt"))
 			g.Expect(redis.TLS.KeyFile).To(Equal("/etc/keyward-redis/tls.key"))
+		},
+	}, {
+		name: "geoip-claim",
+		values: `
+verifier:
+  namespace: helm-geoip-claim-verifier
+  geoip:
+    existingClaim: geoip-data
+    databaseFile: GeoLite2-City.mmdb
+  analytics:
+    maxKeys: 250000
+`,
+		check: func(g Gomega, r rendered) {
+			g.Expect(r.args()).To(ContainElements("--verifier-config-map=keyward-verifier-config", "--verifier-geoip-claim=geoip-data"))
+			g.Expect(r.args()).NotTo(ContainElement(HavePrefix("--usage-")), "embedded: the manager's defaults")
+			config := renderedVerifierConfig(g, r, "helm-geoip-claim-verifier")
+			g.Expect(config.GeoIP.DatabasePath).To(Equal("/var/lib/geoip/GeoLite2-City.mmdb"), "the file in the volume the manager mounts")
+			g.Expect(config.Analytics.MaxKeys).To(Equal(250000))
+			sink, err := config.ActivitySink()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(sink.Aggregation).To(Equal("embedded"))
+		},
+	}, {
+		name: "geoip-volume",
+		values: `
+verifier:
+  namespace: helm-geoip-volume-verifier
+  geoip:
+    volume:
+      nfs: {server: files.example.com, path: /exports/geoip}
+  analytics:
+    enabled: false
+`,
+		check: func(g Gomega, r rendered) {
+			g.Expect(r.args()).To(ContainElement(`--verifier-geoip-volume={"nfs":{"path":"/exports/geoip","server":"files.example.com"}}`))
+			config := renderedVerifierConfig(g, r, "helm-geoip-volume-verifier")
+			g.Expect(config.GeoIP.DatabasePath).To(Equal("/var/lib/geoip/GeoLite2-Country.mmdb"))
+			g.Expect(config.Analytics.Enabled).To(HaveValue(BeFalse()))
+		},
+	}, {
+		name: "analytics-redis",
+		values: `
+verifier:
+  namespace: helm-analytics-redis-verifier
+  redis:
+    enabled: true
+    address: redis.data.svc:6380
+    db: 4
+    username: keyward
+    existingSecret: redis-credentials
+    passwordKey: password
+    tls:
+      enabled: true
+      caKey: ca.crt
+      serverName: redis.data.svc
+  analytics:
+    aggregation: redis
+    managerSecret: redis-credentials-manager
+`,
+		check: func(g Gomega, r rendered) {
+			config := renderedVerifierConfig(g, r, "helm-analytics-redis-verifier")
+			sink, err := config.ActivitySink()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(sink).To(Equal(verifier.ActivitySink{Aggregation: "redis", RedisAddress: "redis.data.svc:6380", RedisDB: 4, RedisPrefix: "keyward:rl:"}))
+			// The manager reads the activity from where the verifiers
+			// write it, with the manager's copy of the Redis files.
+			g.Expect(r.args()).To(ContainElements(
+				"--usage-aggregation=redis", "--usage-redis-address=redis.data.svc:6380", "--usage-redis-db=4",
+				"--usage-redis-username=keyward", "--usage-redis-password-file=/etc/keyward-redis/password",
+				"--usage-redis-tls", "--usage-redis-ca-file=/etc/keyward-redis/ca.crt", "--usage-redis-server-name=redis.data.svc"))
+			g.Expect(r.args()).NotTo(ContainElement(HavePrefix("--usage-redis-prefix")))
+			pod := r.manager.Spec.Template.Spec
+			g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "usage-redis",
+				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "redis-credentials-manager"}}}))
+			g.Expect(pod.Containers[0].VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "usage-redis", MountPath: "/etc/keyward-redis", ReadOnly: true}))
 		},
 	}, {
 		name: "placement",
@@ -282,6 +350,19 @@ verifier:
 			g.Expect(webhookSecretSources(r.objs)).To(ConsistOf("Secret"), "the webhook's certificate is still self-managed")
 		},
 	}}
+}
+
+// renderedVerifierConfig is the verifier's configuration the chart
+// rendered into the verifier namespace, read as the verifier reads its
+// --config: unknown fields are errors.
+func renderedVerifierConfig(g Gomega, r rendered, namespace string) verifier.Config {
+	configMap := object(g, r.objs, "ConfigMap", namespace, "keyward-verifier-config")
+	text, _ := field(configMap, "data", "verifier.yaml").(string)
+	file := filepath.Join(r.tempDir, "verifier.yaml")
+	g.Expect(os.WriteFile(file, []byte(text), 0o600)).To(Succeed())
+	config, err := verifier.LoadConfig(file)
+	g.Expect(err).NotTo(HaveOccurred(), text)
+	return config
 }
 
 // TestChartDefaultsInstallWhatTheInstallerInstalls renders the chart as
@@ -468,6 +549,28 @@ func TestChartRefusesWrongValues(t *testing.T) {
 			[]string{"/keyPolicy/spec", "allowedScopes"}},
 		{"key policy with no allowed scope", []string{"keyPolicy.create=true"}, []string{"keyPolicy.spec.allowedScopes=[]"},
 			[]string{"/keyPolicy/spec/allowedScopes", "minItems"}},
+		{"redis aggregation without redis", []string{"verifier.analytics.aggregation=redis"}, nil,
+			[]string{"/verifier/redis/enabled", "true"}},
+		{"unknown aggregation", []string{"verifier.analytics.aggregation=kafka"}, nil,
+			[]string{"/verifier/analytics/aggregation", "embedded", "redis"}},
+		{"negative maxKeys", []string{"verifier.analytics.maxKeys=-1"}, nil, []string{"/verifier/analytics/maxKeys", "minimum"}},
+		{"redis aggregation without the manager's copy of the Redis Secret", []string{"verifier.redis.enabled=true", "verifier.redis.address=redis:6379",
+			"verifier.redis.existingSecret=redis", "verifier.redis.passwordKey=password", "verifier.analytics.aggregation=redis"}, nil,
+			[]string{"verifier.analytics.managerSecret is empty", "password", "release namespace helm-refused"}},
+		{"analytics in the verifier's config", []string{"verifier.config.analytics.enabled=false"}, nil,
+			[]string{"verifier.config.analytics is set", "verifier.analytics"}},
+		{"geoip in the verifier's config", []string{"verifier.config.geoip.databasePath=/data/geo.mmdb"}, nil,
+			[]string{"verifier.config.geoip is set", "verifier.geoip"}},
+		{"a GeoIP claim and a volume", []string{"verifier.geoip.existingClaim=geoip"}, []string{`verifier.geoip.volume={"emptyDir":{}}`},
+			[]string{"verifier.geoip.existingClaim and verifier.geoip.volume both name the GeoIP database's volume"}},
+		{"a GeoIP volume of two sources", nil, []string{`verifier.geoip.volume={"emptyDir":{},"nfs":{"server":"files","path":"/geoip"}}`},
+			[]string{"/verifier/geoip/volume", "maxProperties"}},
+		{"a GeoIP volume with a name", nil, []string{`verifier.geoip.volume={"name":"geo","nfs":{"server":"files","path":"/geoip"}}`},
+			[]string{"/verifier/geoip/volume/name"}},
+		{"a GeoIP claim that is no name", []string{"verifier.geoip.existingClaim=GeoIP_Data"}, nil, []string{"/verifier/geoip/existingClaim"}},
+		{"a GeoIP file outside the volume", []string{"verifier.geoip.databaseFile=../etc/geo.mmdb"}, nil, []string{"/verifier/geoip/databaseFile"}},
+		{"extra argument moving the usage aggregation", nil, []string{`extraArgs=["--usage-aggregation=redis"]`},
+			[]string{"extraArgs sets --usage-aggregation, which the chart sets", "verifier.analytics.aggregation"}},
 		{"image repository with a line break", nil, []string{`image.repository="keyward\n        securityContext: {}"`},
 			[]string{"/image/repository"}},
 	} {

@@ -66,7 +66,10 @@ which sees no cluster.
 keyward.verifierConfig is the verifier's verifier.yaml as a dict:
 verifier.config with, when verifier.redis.enabled, the Redis rate-limit
 store (files of verifier.redis.existingSecret are mounted at
-/etc/keyward-redis, controllers.VerifierRedisSecretDir).
+/etc/keyward-redis, controllers.VerifierRedisSecretDir); the analytics of
+verifier.analytics that differ from the verifier's defaults; and with a
+volume of verifier.geoip, the database's path in it (mounted at
+/var/lib/geoip, controllers.VerifierGeoIPDir).
 */}}
 {{- define "keyward.verifierConfig" -}}
 {{- $config := deepCopy .Values.verifier.config }}
@@ -105,5 +108,69 @@ store (files of verifier.redis.existingSecret are mounted at
 {{- $_ := set $limits "redis" $conn }}
 {{- $_ := set $config "rateLimits" $limits }}
 {{- end }}
+{{- if hasKey $config "analytics" }}
+{{- fail "verifier.config.analytics is set: configure usage analytics in one place, verifier.analytics, which the manager's flags follow too" }}
+{{- end }}
+{{- if hasKey $config "geoip" }}
+{{- fail "verifier.config.geoip is set: give the GeoIP database with verifier.geoip, which mounts its volume and sets geoip.databasePath" }}
+{{- end }}
+{{- $analytics := .Values.verifier.analytics }}
+{{- $counting := dict }}
+{{- if not $analytics.enabled }}{{ $_ := set $counting "enabled" false }}{{ end }}
+{{- if eq (include "keyward.usageAggregation" .) "redis" }}{{ $_ := set $counting "aggregation" "redis" }}{{ end }}
+{{- if $analytics.maxKeys }}{{ $_ := set $counting "maxKeys" $analytics.maxKeys }}{{ end }}
+{{- if $counting }}{{ $_ := set $config "analytics" $counting }}{{ end }}
+{{- if include "keyward.geoipVolume" . }}
+{{- $_ := set $config "geoip" (dict "databasePath" (printf "/var/lib/geoip/%s" .Values.verifier.geoip.databaseFile)) }}
+{{- end }}
 {{- toJson $config }}
+{{- end }}
+
+{{/*
+keyward.usageAggregation is verifier.analytics.aggregation, refused as
+redis without the Redis of verifier.redis, which it uses.
+*/}}
+{{- define "keyward.usageAggregation" -}}
+{{- $aggregation := .Values.verifier.analytics.aggregation | default "embedded" }}
+{{- if and (eq $aggregation "redis") (not .Values.verifier.redis.enabled) }}
+{{- fail "verifier.analytics.aggregation is redis, which keeps the activity in the rate limits' Redis: set verifier.redis.enabled and verifier.redis.address, or aggregation embedded" }}
+{{- end }}
+{{- $aggregation }}
+{{- end }}
+
+{{/*
+keyward.usageRedisSecret is the Secret of the release namespace the
+manager mounts at /etc/keyward-redis for the Redis aggregation: the
+manager's copy of the keys verifier.redis names in its existingSecret,
+which is in the verifier namespace, out of the manager pod's reach. Empty
+when the manager needs no file.
+*/}}
+{{- define "keyward.usageRedisSecret" -}}
+{{- $redis := .Values.verifier.redis }}
+{{- if eq (include "keyward.usageAggregation" .) "redis" }}
+{{- $keys := list $redis.passwordKey }}
+{{- if $redis.tls.enabled }}{{ $keys = concat $keys (list $redis.tls.caKey $redis.tls.certKey $redis.tls.keyKey) }}{{ end }}
+{{- $keys = compact $keys }}
+{{- if and $keys (not .Values.verifier.analytics.managerSecret) }}
+{{- fail (printf "verifier.analytics.aggregation is redis and verifier.redis names keys of a Secret (%s), but verifier.analytics.managerSecret is empty: the manager reads the same Redis and needs those keys in a Secret of the release namespace %s" (join ", " $keys) .Release.Namespace) }}
+{{- end }}
+{{- if $keys }}{{ .Values.verifier.analytics.managerSecret }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+keyward.geoipVolume is the volume source of the verifier's GeoIP database
+as JSON, from verifier.geoip.existingClaim or verifier.geoip.volume; empty
+for none.
+*/}}
+{{- define "keyward.geoipVolume" -}}
+{{- $geoip := .Values.verifier.geoip }}
+{{- if and $geoip.existingClaim $geoip.volume }}
+{{- fail "verifier.geoip.existingClaim and verifier.geoip.volume both name the GeoIP database's volume: give one" }}
+{{- end }}
+{{- if $geoip.existingClaim }}
+{{- dict "persistentVolumeClaim" (dict "claimName" $geoip.existingClaim "readOnly" true) | toJson }}
+{{- else if $geoip.volume }}
+{{- $geoip.volume | toJson }}
+{{- end }}
 {{- end }}

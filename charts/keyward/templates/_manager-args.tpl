@@ -11,6 +11,11 @@ flags in order and the last wins, so --leader-elect=false or another
 {{- $redis := .Values.verifier.redis }}
 {{- $verifierTLS := get (dict "off" "" "selfManaged" "--verifier-tls=self-managed" "certManager" "--verifier-tls=secret") (include "keyward.verifierTLSMode" .) }}
 {{- $verifierConfig := include "keyward.verifierConfig" . | fromJson }}
+{{- $geoip := .Values.verifier.geoip }}
+{{- $usageRedis := eq (include "keyward.usageAggregation" .) "redis" }}
+{{- $usageRedisTLS := and $usageRedis $redis.tls.enabled }}
+{{- $managerRedis := "/etc/keyward-redis" }}
+{{- $_ := include "keyward.usageRedisSecret" . }}
 {{- $flags := list
   (dict "name" "leader-elect" "arg" "--leader-elect" "from" "always on: with more than one replica only the leader reconciles")
   (dict "name" "health-probe-bind-address" "arg" "--health-probe-bind-address=:8081" "from" "to :8081, the port of the probes")
@@ -18,8 +23,21 @@ flags in order and the last wins, so --leader-elect=false or another
   (dict "name" "verifier-namespace" "arg" (printf "--verifier-namespace=%s" (include "keyward.verifierNamespace" .)) "from" "from verifier.namespace")
   (dict "name" "webhook-cert-mode" "arg" (ternary "--webhook-cert-mode=external" "" (eq .Values.webhook.certificate.source "certManager")) "from" "from webhook.certificate.source")
   (dict "name" "verifier-tls" "arg" $verifierTLS "from" "from verifier.tls.mode")
-  (dict "name" "verifier-config-map" "arg" (ternary "--verifier-config-map=keyward-verifier-config" "" (not (empty $verifierConfig))) "from" "from verifier.config and verifier.redis")
+  (dict "name" "verifier-config-map" "arg" (ternary "--verifier-config-map=keyward-verifier-config" "" (not (empty $verifierConfig))) "from" "from verifier.config, verifier.redis, verifier.geoip and verifier.analytics")
   (dict "name" "verifier-redis-secret" "arg" (ternary (printf "--verifier-redis-secret=%s" $redis.existingSecret) "" (and $redis.enabled (not (empty $redis.existingSecret)))) "from" "from verifier.redis.existingSecret")
+  (dict "name" "verifier-geoip-claim" "arg" (ternary (printf "--verifier-geoip-claim=%s" $geoip.existingClaim) "" (not (empty $geoip.existingClaim))) "from" "from verifier.geoip.existingClaim")
+  (dict "name" "verifier-geoip-volume" "arg" (ternary (printf "--verifier-geoip-volume=%s" (toJson $geoip.volume)) "" (not (empty $geoip.volume))) "from" "from verifier.geoip.volume")
+  (dict "name" "usage-aggregation" "arg" (ternary "--usage-aggregation=redis" "" $usageRedis) "from" "from verifier.analytics.aggregation")
+  (dict "name" "usage-redis-address" "arg" (ternary (printf "--usage-redis-address=%s" $redis.address) "" $usageRedis) "from" "from verifier.redis.address with verifier.analytics.aggregation redis")
+  (dict "name" "usage-redis-db" "arg" (ternary (printf "--usage-redis-db=%v" $redis.db) "" (and $usageRedis (not (empty $redis.db)))) "from" "from verifier.redis.db")
+  (dict "name" "usage-redis-username" "arg" (ternary (printf "--usage-redis-username=%s" $redis.username) "" (and $usageRedis (not (empty $redis.username)))) "from" "from verifier.redis.username")
+  (dict "name" "usage-redis-password-file" "arg" (ternary (printf "--usage-redis-password-file=%s/%s" $managerRedis $redis.passwordKey) "" (and $usageRedis (not (empty $redis.passwordKey)))) "from" "from verifier.redis.passwordKey, in verifier.analytics.managerSecret")
+  (dict "name" "usage-redis-tls" "arg" (ternary "--usage-redis-tls" "" $usageRedisTLS) "from" "from verifier.redis.tls.enabled")
+  (dict "name" "usage-redis-ca-file" "arg" (ternary (printf "--usage-redis-ca-file=%s/%s" $managerRedis $redis.tls.caKey) "" (and $usageRedisTLS (not (empty $redis.tls.caKey)))) "from" "from verifier.redis.tls.caKey, in verifier.analytics.managerSecret")
+  (dict "name" "usage-redis-cert-file" "arg" (ternary (printf "--usage-redis-cert-file=%s/%s" $managerRedis $redis.tls.certKey) "" (and $usageRedisTLS (not (empty $redis.tls.certKey)))) "from" "from verifier.redis.tls.certKey, in verifier.analytics.managerSecret")
+  (dict "name" "usage-redis-key-file" "arg" (ternary (printf "--usage-redis-key-file=%s/%s" $managerRedis $redis.tls.keyKey) "" (and $usageRedisTLS (not (empty $redis.tls.keyKey)))) "from" "from verifier.redis.tls.keyKey, in verifier.analytics.managerSecret")
+  (dict "name" "usage-redis-server-name" "arg" (ternary (printf "--usage-redis-server-name=%s" $redis.tls.serverName) "" (and $usageRedisTLS (not (empty $redis.tls.serverName)))) "from" "from verifier.redis.tls.serverName")
+  (dict "name" "usage-redis-prefix" "arg" "" "from" "left at its default, the prefix of the verifier's Redis keys, which the chart does not change")
   (dict "name" "verifier-image" "arg" "" "from" "from image, through $VERIFIER_IMAGE: the verifier runs the manager's image")
   (dict "name" "verifier-tls-secret" "arg" "" "from" "left at its default, the Secret the Certificate of verifier.tls.mode certManager writes")
   (dict "name" "webhook-port" "arg" "" "from" "left at its default, the target port of the webhook Service")

@@ -36,8 +36,11 @@ type key struct {
 	// denialRate is the usual share of verified requests denied;
 	// wrongSecretsPerHour the usual rate of requests with a wrong secret.
 	denialRate, wrongSecretsPerHour float64
-	anomaly                         *anomaly
-	noise                           float64 // this hour's multiplicative noise
+	// rateLimited: its usual denials are a rate limit's (OtherDenials),
+	// not a condition's.
+	rateLimited bool
+	anomaly     *anomaly
+	noise       float64 // this hour's multiplicative noise
 }
 
 // anomaly is an injected change of a key's traffic.
@@ -78,7 +81,8 @@ func newKey(r *rand.Rand, n int) *key {
 		k.batch = true
 	}
 	if r.Float64() < 0.05 {
-		k.denialRate = 0.3 + 0.2*r.Float64() // a key usually rate limited
+		k.denialRate = 0.3 + 0.2*r.Float64() // a key usually partly denied
+		k.rateLimited = r.Float64() < 0.5    // by its limits, or by a condition
 	}
 	region := regions[r.IntN(len(regions))]
 	countries := []string{region[r.IntN(len(region))]}

@@ -226,7 +226,11 @@ func (k *key) minute(r *rand.Rand, at, start time.Time) analytics.Minute {
 		}
 	}
 	if vd := poisson(r, mean*k.denialRate/(1-k.denialRate)); vd > 0 && !silent {
-		m.VerifiedDenials = vd
+		if k.rateLimited {
+			m.OtherDenials = vd
+		} else {
+			m.VerifiedDenials = vd
+		}
 		countries[k.cells[0].country] += vd
 		networks[k.cells[0].network] += vd
 	}
@@ -250,17 +254,16 @@ func (k *key) minute(r *rand.Rand, at, start time.Time) analytics.Minute {
 			m.UnverifiedDenials += uint32(a.perMin)
 		}
 	}
-	if m.VerifiedDenials+m.UnverifiedDenials > 0 {
-		m.Denials = map[string]uint32{}
-		if m.VerifiedDenials > 0 {
-			reason := "scope"
-			if k.denialRate > 0.2 {
-				reason = "rate_limited"
+	verifiedReason := "insufficient_scope"
+	if k.denialRate > 0.2 {
+		verifiedReason = "outside_time_window"
+	}
+	for reason, n := range map[string]uint32{verifiedReason: m.VerifiedDenials, "rate_limited": m.OtherDenials, "invalid_secret": m.UnverifiedDenials} {
+		if n > 0 {
+			if m.Denials == nil {
+				m.Denials = map[string]uint32{}
 			}
-			m.Denials[reason] = m.VerifiedDenials
-		}
-		if m.UnverifiedDenials > 0 {
-			m.Denials["invalid_secret"] = m.UnverifiedDenials
+			m.Denials[reason] = n
 		}
 	}
 	m.Countries = top(countries, analytics.MaxCountries)

@@ -83,11 +83,21 @@ end
 -- look at it (the key may be in someone else's hands): Degraded is the
 -- status Argo CD shows and notifies on. Healthy would hide it, Progressing
 -- would promise it resolves itself, Suspended would say the key is off.
+-- Unless anyone who knows the key ID could have caused the finding
+-- (status.anomaly.notActionable): Degraded would then be a stranger's to
+-- set on any key, so the key is judged as if it had none, and the alert
+-- is added to the message of a Healthy key.
 local anomalous = condition("Anomalous")
+local strangersAlert = nil
 if isTrue(anomalous) then
-  hs.status = "Degraded"
-  hs.message = "Anomalous (" .. tostring(anomalous.reason) .. "): " .. said(anomalous)
-  return hs
+  local anomaly = obj.status.anomaly
+  if anomaly ~= nil and anomaly.notActionable == true then
+    strangersAlert = "Anomalous (" .. tostring(anomalous.reason) .. "): " .. said(anomalous)
+  else
+    hs.status = "Degraded"
+    hs.message = "Anomalous (" .. tostring(anomalous.reason) .. "): " .. said(anomalous)
+    return hs
+  end
 end
 
 local violation = condition("PolicyViolation")
@@ -116,5 +126,8 @@ end
 local expiring = condition("Expiring")
 if isTrue(expiring) then
   hs.message = hs.message .. " " .. said(expiring)
+end
+if strangersAlert ~= nil then
+  hs.message = hs.message .. " " .. strangersAlert
 end
 return hs
