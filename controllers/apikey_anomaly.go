@@ -41,8 +41,9 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 		f, found = r.Anomalies.take(s.key.Status.KeyID)
 	}
 	if s.want == nil || s.want.Ledger == nil {
-		// Revoked or expired (the ledger went with the secrets): a finding
-		// changes nothing, and status keeps what it showed.
+		// Revoked or expired (the ledger went with the secrets, but for
+		// the finding that revoked the key): a finding changes nothing,
+		// and status keeps what it showed.
 		return ctrl.Result{}, nil
 	}
 	l := s.want.Ledger
@@ -73,13 +74,28 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 	}
 	prefix := s.key.Spec.Owner + "/" + s.key.Status.KeyID
 	switch {
-	case a.Action == string(keywardv1.AnomalyRevoke) && s.state != record.Revoked && s.state != record.Expired:
+	case a.Action == string(keywardv1.AnomalyRevoke) && s.state != record.Expired && (s.state != record.Revoked || s.stateReason == keywardv1.RevokedReason):
+		// A tombstone that kept the finding (revocationLedger) is this
+		// detector's revocation, whose status write did not land: the
+		// record phase read only "revoked" from it.
 		s.revokeBy(keywardv1.RevokedByDetectorReason, fmt.Sprintf("Key %s is revoked for good by the %s detector (%s): %s Create a new APIKey.", prefix, a.ActionBy, a.Reason, a.Message))
 	case a.Action == string(keywardv1.AnomalySuspend) && s.state == record.Active:
 		s.suspendBy(keywardv1.SuspendedByDetectorReason, fmt.Sprintf("Key %s is suspended by the %s detector (%s): %s To lift the suspension after checking, set the annotation %s=%s.",
 			prefix, a.ActionBy, a.Reason, a.Message, keywardv1.AcknowledgeAnomalyAnnotation, a.ID))
 	}
 	return ctrl.Result{}, nil
+}
+
+// revocationLedger is what a tombstone keeps of the key's ledger: the
+// finding of a detector that revoked the key, and nothing else. The
+// revocation's status write may not land (the usage aggregator writes
+// status.usage of the same key in the pass that found it); the next
+// reconcile then still shows the finding and names the detector.
+func revocationLedger(l *record.Ledger) *record.Ledger {
+	if l == nil || l.Anomaly == nil || l.Anomaly.Action != string(keywardv1.AnomalyRevoke) {
+		return nil
+	}
+	return &record.Ledger{Anomaly: l.Anomaly}
 }
 
 // recordFinding puts f into the ledger unless it is ignored, already
