@@ -103,11 +103,11 @@ func TestDenialSpikesFromRealTraffic(t *testing.T) {
 	}
 
 	s.sendN(g, 0, 5, plains["guessed"], http.MethodGet, home, verifier.ReasonAllowed)
-	guess := wrongSecret(g, ids["guessed"])
+	guess, attacker := wrongSecret(g, ids["guessed"]), stranger()
 	for r := range replicas {
 		for range 20 {
 			// the first few are judged; then backoff refuses the rest unheard
-			g.Expect(s.send(g, r, guess, http.MethodGet, "203.0.113.66")).To(BeElementOf(verifier.ReasonInvalidSecret, verifier.ReasonTooManyFailures))
+			g.Expect(s.send(g, r, guess, http.MethodGet, attacker)).To(BeElementOf(verifier.ReasonInvalidSecret, verifier.ReasonTooManyFailures))
 		}
 	}
 	s.closeMinute(g, m, map[string]uint64{ids["steady"]: 6, ids["probing"]: 45, ids["guessed"]: 45})

@@ -3,7 +3,9 @@ package usageanalytics
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,6 +112,16 @@ func (s *stack) sendN(g Gomega, r, n int, plain, method, addr string, want verif
 	for range n {
 		g.Expect(s.send(g, r, plain, method, addr)).To(Equal(want))
 	}
+}
+
+// strangers counts the addresses stranger handed out.
+var strangers atomic.Int32
+
+// stranger is an address in New Zealand that sent no request yet: the
+// verifiers' backoff remembers the failures of each address, for as long
+// as a package run.
+func stranger() string {
+	return fmt.Sprintf("203.0.113.%d", 100+strangers.Add(1)%150)
 }
 
 // wrongSecret is the key's ID with a secret of someone's guessing.

@@ -51,11 +51,11 @@ func expectUsageOfTraffic(t *testing.T, s *stack) {
 	s.sendN(g, 0, 3, plain, http.MethodPost, home, verifier.ReasonInsufficientScope)
 	s.sendN(g, 1, 4, plain, http.MethodGet, france, verifier.ReasonAllowed)
 	// A wrong secret names the key but is not its use: no country.
-	s.sendN(g, 1, 2, wrongSecret(g, id), http.MethodGet, "203.0.113.99", verifier.ReasonInvalidSecret)
+	s.sendN(g, 1, 2, wrongSecret(g, id), http.MethodGet, stranger(), verifier.ReasonInvalidSecret)
 	s.closeMinute(g, first, map[string]uint64{id: 14})
 
-	// Past the last hour of the first minute.
-	second := first.Truncate(time.Hour).Add(90 * time.Minute)
+	// Past the last hour of the first minute, in another clock hour.
+	second := first.Add(90 * time.Minute)
 	s.stepTo(g, second.Add(time.Second))
 	s.sendN(g, 0, 1, plain, http.MethodGet, home, verifier.ReasonAllowed)
 	s.sendN(g, 1, 2, plain, http.MethodGet, newZealand, verifier.ReasonAllowed)
