@@ -38,13 +38,19 @@ func (s *stack) deniedAt(g *WithT, want map[string]verifier.Reason, within time.
 	return seen
 }
 
-// A KeyPolicy's Suspend and Revoke act on findings of real traffic: both
-// replicas deny the keys within a second of the findings reaching the
-// APIKey controller's inbox. A person sees the usage and the anomaly in
-// `kubectl describe apikey`; the notification sink receives the CloudEvent.
-func TestSuspendAndRevokeByPolicyWithinASecond(t *testing.T) {
-	g := NewWithT(t)
-	s := embedded
+// responded is what expectPolicyResponse made: the suspended key and the
+// minute of its finding.
+type responded struct {
+	ns, stolen, stolenID, floodedID string
+	minute                          time.Time
+}
+
+// expectPolicyResponse sends traffic that a KeyPolicy answers with Suspend
+// (a key used from the other side of the world a minute after home) and
+// with Revoke (a key far above its baseline), and expects both replicas to
+// deny each key within a second of its finding reaching the APIKey
+// controller's inbox. It logs the measured times.
+func expectPolicyResponse(t *testing.T, g *WithT, s *stack) responded {
 	ns := s.namespace(t, g, &keywardv1.AnomalyResponse{NewLocation: ptr.To(keywardv1.AnomalySuspend), Volume: ptr.To(keywardv1.AnomalyRevoke)})
 	stolen, stolenID := s.liveKey(t, g, ns, "stolen")
 	flooded, floodedID := s.liveKey(t, g, ns, "flooded")
@@ -71,6 +77,23 @@ func TestSuspendAndRevokeByPolicyWithinASecond(t *testing.T) {
 		t.Logf("%s key denied (%s) by both replicas %v after its finding reached the inbox", what, what, took.Round(time.Millisecond))
 		g.Expect(took).To(BeNumerically("<", time.Second))
 	}
+	g.Eventually(func(g Gomega) {
+		k := s.apiKey(g, ns, "flooded")
+		g.Expect(meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition).Reason).To(Equal(keywardv1.RevokedByDetectorReason))
+		g.Expect(k.Status.Anomaly).NotTo(BeNil())
+		g.Expect(k.Status.Anomaly.Action).To(Equal(keywardv1.AnomalyRevoke))
+	}).WithTimeout(waitFor).Should(Succeed())
+	return responded{ns: ns, stolen: stolen, stolenID: stolenID, floodedID: floodedID, minute: m}
+}
+
+// A KeyPolicy's Suspend and Revoke act on findings of real traffic within
+// a second. A person sees the usage and the anomaly in `kubectl describe
+// apikey`; the notification sink receives the CloudEvent.
+func TestSuspendAndRevokeByPolicyWithinASecond(t *testing.T) {
+	g := NewWithT(t)
+	s := embedded
+	got := expectPolicyResponse(t, g, s)
+	ns, stolen, stolenID, floodedID, m := got.ns, got.stolen, got.stolenID, got.floodedID, got.minute
 
 	key := s.expectFinding(g, ns, "stolen", analytics.ImpossibleTravel, keywardv1.AnomalySuspend)
 	g.Eventually(func(g Gomega) {
@@ -79,11 +102,6 @@ func TestSuspendAndRevokeByPolicyWithinASecond(t *testing.T) {
 		g.Expect(key.Status.Usage).NotTo(BeNil())
 		g.Expect(key.Status.Anomaly.NotifiedTime).NotTo(BeNil())
 	}).WithTimeout(waitFor).Should(Succeed())
-	g.Eventually(func(g Gomega) {
-		k := s.apiKey(g, ns, "flooded")
-		g.Expect(meta.FindStatusCondition(k.Status.Conditions, keywardv1.ReadyCondition).Reason).To(Equal(keywardv1.RevokedByDetectorReason))
-	}).WithTimeout(waitFor).Should(Succeed())
-
 	described := s.kubectl(g, "describe", "apikey", "-n", ns, "stolen")
 	t.Logf("$ kubectl describe apikey -n %s stolen\n%s", ns, described)
 	for _, shown := range []string{"Usage:", "Last Day:", "Top Countries:", "NZ", "Anomaly:", "ImpossibleTravel", "NewLocation",

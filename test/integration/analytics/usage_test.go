@@ -18,7 +18,9 @@ func TestStatusUsageIsTheTrafficOfBothReplicasEmbedded(t *testing.T) {
 	expectUsageOfTraffic(t, embedded)
 }
 
-func TestStatusUsageIsTheTrafficOfBothReplicasThroughRedis(t *testing.T) {
+// The Redis aggregation: status.usage is the traffic sent, and a policy's
+// response comes as fast as through the activity reports.
+func TestTheRedisAggregation(t *testing.T) {
 	srv := testutil.StartRedisServer(t)
 	env, err := testutil.StartEnv(testutil.EnvOptions{})
 	if err != nil {
@@ -28,7 +30,8 @@ func TestStatusUsageIsTheTrafficOfBothReplicasThroughRedis(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	s := startStack(ctx, NewWithT(t), env, stackOptions{geoIPPath: geoIPPath, redis: srv.Client(), redisAddress: srv.Addr()})
-	expectUsageOfTraffic(t, s)
+	t.Run("status.usage", func(t *testing.T) { expectUsageOfTraffic(t, s) })
+	t.Run("response", func(t *testing.T) { expectPolicyResponse(t, NewWithT(t), s) })
 }
 
 // expectUsageOfTraffic sends one key's traffic split over the two replicas,
