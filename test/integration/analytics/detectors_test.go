@@ -158,6 +158,40 @@ func TestVolumeSpikeFromRealTraffic(t *testing.T) {
 	s.expectNoFinding(g, ns, "flat", flatID)
 }
 
+// A key whose clock hour falls far below its baseline, while it is used
+// before and after, is flagged once the hour is over; a key somewhat below
+// its baseline is not.
+func TestVolumeDropFromRealTraffic(t *testing.T) {
+	g := NewWithT(t)
+	s := embedded
+	ns := s.namespace(t, g, nil)
+	dropping, droppingID := s.liveKey(t, g, ns, "dropping")
+	steady, steadyID := s.liveKey(t, g, ns, "steadfast")
+	hour := s.clock.Now().Truncate(time.Hour).Add(time.Hour)
+	s.stepTo(g, hour.Add(time.Second))
+	// Four days of five requests a minute, 300 an hour: an hour below a
+	// fifth of it is a drop.
+	s.seedN(droppingID, 4, hour, 5)
+	s.seedN(steadyID, 4, hour, 5)
+	for r := range replicas {
+		s.sendN(g, r, 5, dropping, http.MethodGet, home, verifier.ReasonAllowed)
+		s.sendN(g, r, 35, steady, http.MethodGet, home, verifier.ReasonAllowed)
+	}
+	s.closeMinute(g, hour, map[string]uint64{droppingID: 10, steadyID: 70})
+	// The hour is not over: its count may still grow.
+	g.Expect(s.findings.of(droppingID)).To(BeEmpty())
+
+	next := hour.Add(time.Hour)
+	s.stepTo(g, next.Add(time.Second))
+	s.sendN(g, 0, 5, dropping, http.MethodGet, home, verifier.ReasonAllowed)
+	s.sendN(g, 1, 5, steady, http.MethodGet, home, verifier.ReasonAllowed)
+	s.closeMinute(g, next, map[string]uint64{droppingID: 5, steadyID: 5})
+
+	key := s.expectFinding(g, ns, "dropping", analytics.VolumeDrop, keywardv1.AnomalyAlert)
+	t.Logf("dropping: %s", key.Status.Anomaly.Message)
+	s.expectNoFinding(g, ns, "steadfast", steadyID)
+}
+
 // A key with a steady baseline that stops being used is flagged once its
 // silence is long enough (SilenceAfter, six hours); a key with the same
 // baseline still in use is not. Time passes on the stepped clock.

@@ -181,12 +181,15 @@ func (s *stack) closeMinute(g Gomega, m time.Time, want map[string]uint64) {
 // request a minute from home, up to (not including) minute end: the
 // baseline detectors judge a key against days of its own use, which a
 // test cannot send in real time. The traffic they judge is sent for real.
-func (s *stack) seed(keyID string, days int, end time.Time) {
+func (s *stack) seed(keyID string, days int, end time.Time) { s.seedN(keyID, days, end, 1) }
+
+// seedN is seed with n requests a minute.
+func (s *stack) seedN(keyID string, days int, end time.Time, n uint32) {
 	for at := end.Add(-time.Duration(days) * 24 * time.Hour); at.Before(end); at = at.Add(time.Minute) {
 		s.store.Commit(keyID, analytics.Minute{
-			Start: at, Permits: 1,
-			Countries: []analytics.Count{{Value: "DE", N: 1}},
-			Networks:  []analytics.Count{{Value: "192.0.2.0/24", N: 1}},
+			Start: at, Permits: n,
+			Countries: []analytics.Count{{Value: "DE", N: n}},
+			Networks:  []analytics.Count{{Value: "192.0.2.0/24", N: n}},
 		})
 	}
 }
