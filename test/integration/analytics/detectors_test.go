@@ -116,7 +116,7 @@ func TestDenialSpikesFromRealTraffic(t *testing.T) {
 	g.Expect(probing).To(HaveLen(1))
 	g.Expect(probing[0].Actionable).To(BeTrue())
 	s.expectDeniedEverywhere(g, plains["probing"], verifier.ReasonSuspended, time.Second)
-	t.Logf("the probing key was denied (suspended) by both replicas %v after its finding reached the inbox",
+	t.Logf("the probing key was denied (suspended) by both replicas within %v after its finding reached the inbox",
 		time.Since(probing[0].reported).Round(time.Millisecond))
 	s.expectFinding(g, ns, "probing", analytics.DenialSpike, keywardv1.AnomalySuspend)
 

@@ -88,23 +88,35 @@ func (s *stack) apiKey(g Gomega, ns, name string) *keywardv1.APIKey {
 // send asks replica r about one request, as nginx's auth_request does for
 // a client at addr, and returns the reason of the decision.
 func (s *stack) send(g Gomega, r int, plain, method, addr string) verifier.Reason {
-	req, err := http.NewRequest(http.MethodGet, s.verifiers[r].URL+verifier.NginxPath, nil)
+	reason, err := s.decide(r, plain, method, addr)
 	g.Expect(err).NotTo(HaveOccurred())
+	return reason
+}
+
+func (s *stack) decide(r int, plain, method, addr string) (verifier.Reason, error) {
+	req, err := http.NewRequest(http.MethodGet, s.verifiers[r].URL+verifier.NginxPath, nil)
+	if err != nil {
+		return "", err
+	}
 	req.Header.Set("X-Original-Method", method)
 	req.Header.Set("X-Original-Uri", resource)
 	req.Header.Set("X-Forwarded-For", addr)
 	req.Header.Set("Authorization", "Bearer "+plain)
 	resp, err := http.DefaultClient.Do(req)
-	g.Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return "", err
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
-		return verifier.ReasonAllowed
+		return verifier.ReasonAllowed, nil
 	}
 	var body struct {
 		Reason verifier.Reason `json:"reason"`
 	}
-	g.Expect(json.NewDecoder(resp.Body).Decode(&body)).To(Succeed())
-	return body.Reason
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", fmt.Errorf("decision %d without a reason: %w", resp.StatusCode, err)
+	}
+	return body.Reason, nil
 }
 
 // sendN sends n requests to replica r and expects each decided for want.
@@ -162,6 +174,13 @@ func (s *stack) nextMinute(g Gomega) time.Time {
 // over all replicas), and lets it close: the aggregator commits it, runs
 // the detectors and writes status.usage in that pass.
 func (s *stack) closeMinute(g Gomega, m time.Time, want map[string]uint64) {
+	s.endMinute(g, m, want)
+	s.commitMinute(g, m)
+}
+
+// endMinute is closeMinute up to the commit: the verifiers' activity of
+// minute m has reached the aggregation, and the clock is past m.
+func (s *stack) endMinute(g Gomega, m time.Time, want map[string]uint64) {
 	s.stepTo(g, m.Add(time.Minute+time.Second))
 	g.Eventually(func(g Gomega) {
 		got, _, err := s.usage.Source.Minutes(context.Background(), m.Add(-time.Minute), m)
@@ -174,6 +193,10 @@ func (s *stack) closeMinute(g Gomega, m time.Time, want map[string]uint64) {
 			g.Expect(requests).To(Equal(n), "requests of key %s in %s", id, m)
 		}
 	}).WithTimeout(waitFor).Should(Succeed())
+}
+
+// commitMinute is the rest of closeMinute: the aggregator commits minute m.
+func (s *stack) commitMinute(g Gomega, m time.Time) {
 	s.stepTo(g, m.Add(time.Minute+closeAfter+time.Second))
 }
 
