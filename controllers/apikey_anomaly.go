@@ -78,10 +78,10 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 		// A tombstone that kept the finding (revocationLedger) is this
 		// detector's revocation, whose status write did not land: the
 		// record phase read only "revoked" from it.
-		s.revokeBy(keywardv1.RevokedByDetectorReason, fmt.Sprintf("Key %s is revoked for good by the %s detector (%s): %s Create a new APIKey.", prefix, a.ActionBy, a.Reason, a.Message))
+		s.revokeBy(keywardv1.RevokedByDetectorReason, fmt.Sprintf("Key %s is revoked for good by the %s detector (%s): %s Create a new APIKey.", prefix, a.ActionBy, a.Reason, sentence(a.Message)))
 	case a.Action == string(keywardv1.AnomalySuspend) && s.state == record.Active:
 		s.suspendBy(keywardv1.SuspendedByDetectorReason, fmt.Sprintf("Key %s is suspended by the %s detector (%s): %s To lift the suspension after checking, set the annotation %s=%s.",
-			prefix, a.ActionBy, a.Reason, a.Message, keywardv1.AcknowledgeAnomalyAnnotation, a.ID))
+			prefix, a.ActionBy, a.Reason, sentence(a.Message), keywardv1.AcknowledgeAnomalyAnnotation, a.ID))
 	}
 	return ctrl.Result{}, nil
 }
@@ -178,7 +178,7 @@ func (r *APIKeyReconciler) showAnomaly(_ context.Context, s *apiKeyState) (ctrl.
 // anomalyMessage is the Anomalous condition's, the Event's and the
 // CloudEvent's text: what was seen, what keyward did, what to do.
 func anomalyMessage(prefix string, a *record.Anomaly) string {
-	msg := fmt.Sprintf("The %s detector flagged key %s (%s): %s", a.Detector, prefix, a.Reason, a.Message)
+	msg := fmt.Sprintf("The %s detector flagged key %s (%s): %s", a.Detector, prefix, a.Reason, sentence(a.Message))
 	switch a.Action {
 	case string(keywardv1.AnomalyRevoke):
 		msg += fmt.Sprintf(" keyward revoked the key for good (anomalyResponse of the %s detector: Revoke); create a new APIKey.", a.ActionBy)
@@ -197,6 +197,16 @@ func anomalyMessage(prefix string, a *record.Anomaly) string {
 			keywardv1.AcknowledgeAnomalyAnnotation, a.ID, int(AnomalyAlertLifetime.Hours()))
 	}
 	return msg
+}
+
+// sentence ends a detector's message with a full stop, as the sentences
+// that follow it in a condition, an Event or a CloudEvent need: the
+// detectors' messages (package analytics) end without one.
+func sentence(msg string) string {
+	if msg == "" || strings.HasSuffix(msg, ".") {
+		return msg
+	}
+	return msg + "."
 }
 
 // truncate cuts s to at most n bytes, never inside a character.

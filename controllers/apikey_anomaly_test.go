@@ -266,6 +266,17 @@ func TestAFindingUnderRevokeRevokesTheKey(t *testing.T) {
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
+// The detectors' messages end without a full stop; what keyward says after
+// one starts a sentence of its own.
+func TestAnAnomalyMessageIsSentences(t *testing.T) {
+	g := NewWithT(t)
+	a := &record.Anomaly{ID: "0123456789abcdef", Detector: "Silence", Reason: "FellSilent", Action: "Suspend", ActionBy: "Silence",
+		Message: "No verified request since 2026-12-06 22:06 UTC (6h1m0s ago); its baseline expected about 358 in that time"}
+	g.Expect(anomalyMessage("15a6/k3ydqx2mzt4wbnpe", a)).To(ContainSubstring("in that time. keyward suspended the key"))
+	a.Message += "."
+	g.Expect(anomalyMessage("15a6/k3ydqx2mzt4wbnpe", a)).To(ContainSubstring("in that time. keyward suspended the key"))
+}
+
 // A detector's revocation whose status write does not land (the usage
 // aggregator writes status.usage of the same key in the pass that found
 // it, and the two race) still names the detector and shows the finding:

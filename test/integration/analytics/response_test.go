@@ -148,6 +148,7 @@ func TestSuspendAndRevokeByPolicyWithinASecond(t *testing.T) {
 		HaveKeyWithValue("keyID", stolenID), HaveKeyWithValue("namespace", ns), HaveKeyWithValue("name", "stolen"),
 		HaveKeyWithValue("detector", "NewLocation"), HaveKeyWithValue("reason", "ImpossibleTravel"), HaveKeyWithValue("action", "Suspend"),
 		HaveKeyWithValue("at", m.Format(time.RFC3339)),
+		HaveKeyWithValue("message", ContainSubstring("seen: DE). keyward suspended the key")),
 	))
 	g.Expect(event["_raw"]).NotTo(ContainSubstring(stolen))
 	g.Eventually(func() []map[string]any { return s.events.About(owner + "/" + floodedID) }).WithTimeout(waitFor).Should(
