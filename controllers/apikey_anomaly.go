@@ -41,8 +41,9 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 		found = r.Anomalies.take(s.key.Status.KeyID)
 	}
 	if s.want == nil || s.want.Ledger == nil {
-		// Revoked or expired (the ledger went with the secrets): a finding
-		// changes nothing, and status keeps what it showed.
+		// Revoked or expired (the ledger went with the secrets, but for
+		// the finding that revoked the key): a finding changes nothing,
+		// and status keeps what it showed.
 		return ctrl.Result{}, nil
 	}
 	l := s.want.Ledger
@@ -78,11 +79,14 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 	}
 	prefix := s.key.Spec.Owner + "/" + s.key.Status.KeyID
 	switch {
-	case a.Action == string(keywardv1.AnomalyRevoke) && s.state != record.Revoked && s.state != record.Expired:
-		s.revokeBy(keywardv1.RevokedByDetectorReason, fmt.Sprintf("Key %s is revoked for good by the %s detector (%s): %s Create a new APIKey.", prefix, a.ActionBy, a.Reason, a.Message))
+	case a.Action == string(keywardv1.AnomalyRevoke) && s.state != record.Expired && (s.state != record.Revoked || s.stateReason == keywardv1.RevokedReason):
+		// A tombstone that kept the finding (revocationLedger) is this
+		// detector's revocation, whose status write did not land: the
+		// record phase read only "revoked" from it.
+		s.revokeBy(keywardv1.RevokedByDetectorReason, fmt.Sprintf("Key %s is revoked for good by the %s detector (%s): %s Create a new APIKey.", prefix, a.ActionBy, a.Reason, sentence(a.Message)))
 	case a.Action == string(keywardv1.AnomalySuspend) && s.state == record.Active:
 		s.suspendBy(keywardv1.SuspendedByDetectorReason, fmt.Sprintf("Key %s is suspended by the %s detector (%s): %s To lift the suspension after checking, set the annotation %s=%s.",
-			prefix, a.ActionBy, a.Reason, a.Message, keywardv1.AcknowledgeAnomalyAnnotation, a.ID))
+			prefix, a.ActionBy, a.Reason, sentence(a.Message), keywardv1.AcknowledgeAnomalyAnnotation, a.ID))
 	}
 	return ctrl.Result{}, nil
 }
@@ -90,6 +94,18 @@ func (r *APIKeyReconciler) applyAnomaly(_ context.Context, s *apiKeyState) (ctrl
 // alertLeft is how long alert a stays current.
 func alertLeft(a *record.Anomaly, now time.Time) time.Duration {
 	return a.At.Add(AnomalyAlertLifetime).Sub(now)
+}
+
+// revocationLedger is what a tombstone keeps of the key's ledger: the
+// finding of a detector that revoked the key, and nothing else. The
+// revocation's status write may not land (the usage aggregator writes
+// status.usage of the same key in the pass that found it); the next
+// reconcile then still shows the finding and names the detector.
+func revocationLedger(l *record.Ledger) *record.Ledger {
+	if l == nil || l.Anomaly == nil || l.Anomaly.Action != string(keywardv1.AnomalyRevoke) {
+		return nil
+	}
+	return &record.Ledger{Anomaly: l.Anomaly}
 }
 
 // recordFinding puts f into the ledger unless it is ignored, already
@@ -186,7 +202,7 @@ func (r *APIKeyReconciler) showAnomaly(_ context.Context, s *apiKeyState) (ctrl.
 // anomalyMessage is the Anomalous condition's, the Event's and the
 // CloudEvent's text: what was seen, what keyward did, what to do.
 func anomalyMessage(prefix string, a *record.Anomaly) string {
-	msg := fmt.Sprintf("The %s detector flagged key %s (%s): %s", a.Detector, prefix, a.Reason, a.Message)
+	msg := fmt.Sprintf("The %s detector flagged key %s (%s): %s", a.Detector, prefix, a.Reason, sentence(a.Message))
 	switch a.Action {
 	case string(keywardv1.AnomalyRevoke):
 		msg += fmt.Sprintf(" keyward revoked the key for good (anomalyResponse of the %s detector: Revoke); create a new APIKey.", a.ActionBy)
@@ -213,6 +229,16 @@ func anomalyMessage(prefix string, a *record.Anomaly) string {
 			a.Later, a.LastLater.Reason, a.LastLater.Detector, a.LastLater.At.UTC().Format(time.RFC3339))
 	}
 	return msg
+}
+
+// sentence ends a detector's message with a full stop, as the sentences
+// that follow it in a condition, an Event or a CloudEvent need: the
+// detectors' messages (package analytics) end without one.
+func sentence(msg string) string {
+	if msg == "" || strings.HasSuffix(msg, ".") {
+		return msg
+	}
+	return msg + "."
 }
 
 // truncate cuts s to at most n bytes, never inside a character.

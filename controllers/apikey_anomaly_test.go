@@ -3,9 +3,12 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,6 +311,53 @@ func TestAFindingUnderRevokeRevokesTheKey(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventCount(g, key, keywardv1.KeyAnomalousReason)).To(Equal(1))
 		g.Expect(anomalyEventsTo(got.Status.KeyID, got.Spec.Owner)).To(HaveLen(1))
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// The detectors' messages end without a full stop; what keyward says after
+// one starts a sentence of its own.
+func TestAnAnomalyMessageIsSentences(t *testing.T) {
+	g := NewWithT(t)
+	a := &record.Anomaly{ID: "0123456789abcdef", Detector: "Silence", Reason: "FellSilent", Action: "Suspend", ActionBy: "Silence",
+		Message: "No verified request since 2026-12-06 22:06 UTC (6h1m0s ago); its baseline expected about 358 in that time"}
+	g.Expect(anomalyMessage("15a6/k3ydqx2mzt4wbnpe", a)).To(ContainSubstring("in that time. keyward suspended the key"))
+	a.Message += "."
+	g.Expect(anomalyMessage("15a6/k3ydqx2mzt4wbnpe", a)).To(ContainSubstring("in that time. keyward suspended the key"))
+}
+
+// A detector's revocation whose status write does not land (the usage
+// aggregator writes status.usage of the same key in the pass that found
+// it, and the two race) still names the detector and shows the finding:
+// the tombstone keeps the finding that revoked the key.
+func TestARevocationByADetectorSurvivesALostStatusWrite(t *testing.T) {
+	g := NewWithT(t)
+	ns := anomalyNamespace(t, g, keywardv1.AnomalyResponse{Volume: action(keywardv1.AnomalyRevoke)})
+	key := createReady(g, newAPIKey(ns, "raced"))
+	deleteAtEnd(t, key)
+	tombstone := verifierNamespace + "/" + record.SecretName(key.Status.KeyID)
+	var once sync.Once
+	lost := false
+	writes.setAfterWrite(func(_ string, obj any) error {
+		var err error
+		if strings.HasSuffix(describe(obj), " "+tombstone) {
+			once.Do(func() { lost, err = true, errors.New("the reconcile ends before its status write") })
+		}
+		return err
+	})
+	t.Cleanup(func() { writes.setAfterWrite(nil) })
+	report(key, analytics.Finding{Detector: analytics.Volume, Reason: analytics.VolumeSpike, At: apiKeyClock.Now().Truncate(time.Minute), Actionable: true,
+		Message: "1,240 requests in the last hour against a baseline of 35 for this hour of the day."})
+	got := waitFor(g, key, keywardv1.RevokedByDetectorReason)
+	g.Expect(lost).To(BeTrue(), "the first write of the tombstone was followed by a failure")
+	g.Expect(recordFor(g, key.Status.KeyID).State).To(Equal(record.Revoked))
+	g.Expect(got.Status.Anomaly).NotTo(BeNil())
+	g.Expect(got.Status.Anomaly.Action).To(Equal(keywardv1.AnomalyRevoke))
+	revoked := meta.FindStatusCondition(got.Status.Conditions, keywardv1.RevokedCondition)
+	g.Expect(revoked.Reason).To(Equal(keywardv1.RevokedByDetectorReason))
+	_, c := anomalousCondition(g, key)
+	g.Expect(c.Reason).To(Equal(keywardv1.VolumeSpikeReason))
+	g.Eventually(func(g Gomega) {
+		g.Expect(eventCount(g, key, keywardv1.KeyAnomalousReason)).To(Equal(1))
 	}).WithTimeout(timeout).Should(Succeed())
 }
 

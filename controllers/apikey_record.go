@@ -209,7 +209,7 @@ func (r *APIKeyReconciler) publishRecord(ctx context.Context, s *apiKeyState) (c
 	switch {
 	case s.state == record.Revoked:
 		revokedAt := s.key.Status.RevokedTime.UTC()
-		w.State, w.Secrets, w.Ledger, w.RevokedAt = record.Revoked, nil, nil, &revokedAt
+		w.State, w.Secrets, w.Ledger, w.RevokedAt = record.Revoked, nil, revocationLedger(w.Ledger), &revokedAt
 		if !s.now.Before(revokedAt.Add(r.TombstoneRetention)) {
 			// The tombstone has served its retention; the janitor removes
 			// it and it is not written again. A record that is still not a

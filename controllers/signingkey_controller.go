@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -200,7 +199,7 @@ func (r *SigningKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&keywardv1.SigningKey{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(signingKeyOfSecret), builder.WithPredicates(isSigningSecret)).
 		Watches(&keywardv1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.clientKeysOf)).
-		WithOptions(controller.Options{SkipNameValidation: ptr.To(r.secondInstance)}).
+		WithOptions(controller.Options{SkipNameValidation: skipNameValidation(r.secondInstance)}).
 		Named("signingkey").
 		Complete(r)
 }

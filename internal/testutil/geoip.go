@@ -25,32 +25,39 @@ func WriteGeoIPDatabaseOfType(t testing.TB, path, databaseType string, countries
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
 	}
+	if err := WriteGeoIPFile(path, databaseType, countries); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// WriteGeoIPFile is WriteGeoIPDatabaseOfType for a TestMain, which has no
+// testing.TB: a database shared by a package's tests.
+func WriteGeoIPFile(path, databaseType string, countries map[string]string) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: databaseType, RecordSize: 24, IncludeReservedNetworks: true})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for cidr, iso := range countries {
 		_, network, err := net.ParseCIDR(cidr)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := tree.Insert(network, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso)}}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
+		_ = f.Close()
+		return err
 	}
 	if err := f.Close(); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return os.Rename(tmp, path)
 }

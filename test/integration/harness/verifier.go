@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/keyward-dev/keyward/internal/apiretry"
 	"github.com/keyward-dev/keyward/internal/audit"
@@ -47,11 +48,24 @@ type VerifierOptions struct {
 	TLS *servingtls.Source
 	// MaxStaleness is the verifier's --max-staleness (default a minute).
 	MaxStaleness time.Duration
+	// ActivityReplica, when set, reports the verifier's usage activity
+	// under that replica name every UsageInterval, as `keyward verifier`
+	// does: its activity ConfigMap (analytics.aggregation embedded) or
+	// its counts added into Redis (redis).
+	ActivityReplica string
+	// Clock, when set, is the verifier's clock and its reporters': a test
+	// that steps time through minutes. The verifier then does not judge
+	// its own staleness, since the watch's last contact is in real time,
+	// which a stepped clock does not follow.
+	Clock clock.WithTicker
 }
 
 // Verifier is a running verifier and its two listeners.
 type Verifier struct {
 	*verifier.Verifier
+	// Index holds the records the watch has read: a test waits there for
+	// a key to reach the verifier without sending it traffic.
+	Index   *verifier.Index
 	Watch   *verifier.Watch
 	Signing *verifier.SigningWatch
 	// URL serves decisions and forward-auth, PublicURL the OAuth endpoints
@@ -104,15 +118,23 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	if err != nil {
 		return nil, err
 	}
+	geo, err := verifier.LoadGeoIP(conf.GeoIP)
+	if err != nil {
+		return nil, err
+	}
 	maxStaleness := o.MaxStaleness
-	if maxStaleness == 0 {
+	switch {
+	case o.Clock != nil:
+		maxStaleness = 0
+	case maxStaleness == 0:
 		maxStaleness = time.Minute
 	}
 	v, err := verifier.New(index, verifier.Options{
-		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)},
+		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)}, Clock: o.Clock,
 		Ready:       func() bool { return watch.Ready() && signing.Ready() },
 		LastContact: watch.LastContact, MaxStaleness: maxStaleness, Tokens: tokens,
 		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
+		Analytics: conf.Analytics, GeoIP: geo,
 	})
 	if err != nil {
 		return nil, err
@@ -128,8 +150,11 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 		go leaks.Run(ctx)
 	}
 	if o.UsageReplica != "" {
-		reporter := &verifier.UsageReporter{Client: cs, Namespace: o.Namespace, Replica: o.UsageReplica, Snapshot: v.QuotaUsage, Interval: o.UsageInterval}
+		reporter := &verifier.UsageReporter{Client: cs, Namespace: o.Namespace, Replica: o.UsageReplica, Snapshot: v.QuotaUsage, Interval: o.UsageInterval, Clock: o.Clock}
 		go func() { _ = reporter.Run(ctx) }()
+	}
+	if o.ActivityReplica != "" {
+		startActivity(ctx, cs, v, o)
 	}
 	srv.Config.Handler, pub.Config.Handler = doors.Decisions, doors.Public
 	if o.TLS != nil {
@@ -145,5 +170,17 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	closeServers := sync.OnceFunc(func() { srv.Close(); pub.Close() })
 	go func() { <-ctx.Done(); closeServers() }()
 	stop := sync.OnceFunc(func() { closeServers(); cancel(); _ = v.Close() })
-	return &Verifier{Verifier: v, Watch: watch, Signing: signing, URL: srv.URL, PublicURL: pub.URL, Stop: stop}, nil
+	return &Verifier{Verifier: v, Index: index, Watch: watch, Signing: signing, URL: srv.URL, PublicURL: pub.URL, Stop: stop}, nil
+}
+
+// startActivity reports the verifier's activity the way its configured
+// aggregation says, as `keyward verifier` does.
+func startActivity(ctx context.Context, cs kubernetes.Interface, v *verifier.Verifier, o VerifierOptions) {
+	switch v.ActivityAggregation() {
+	case verifier.AggregationRedis:
+		go v.RunActivityFlush(ctx, o.UsageInterval, o.Clock, logr.Discard())
+	case verifier.AggregationEmbedded:
+		reporter := &verifier.ActivityReporter{Client: cs, Namespace: o.Namespace, Replica: o.ActivityReplica, Verifier: v, Interval: o.UsageInterval, Clock: o.Clock}
+		go func() { _ = reporter.Run(ctx) }()
+	}
 }
