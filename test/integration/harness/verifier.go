@@ -51,7 +51,7 @@ type VerifierOptions struct {
 	// ActivityReplica, when set, reports the verifier's usage activity
 	// under that replica name every UsageInterval, as `keyward verifier`
 	// does: its activity ConfigMap (analytics.aggregation embedded) or
-	// its counts added into Redis (redis).
+	// its counts written into Redis (redis).
 	ActivityReplica string
 	// Clock, when set, is the verifier's clock and its reporters': a test
 	// that steps time through minutes. The verifier then does not judge
@@ -178,7 +178,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 func startActivity(ctx context.Context, cs kubernetes.Interface, v *verifier.Verifier, o VerifierOptions) {
 	switch v.ActivityAggregation() {
 	case verifier.AggregationRedis:
-		go v.RunActivityFlush(ctx, o.UsageInterval, o.Clock, logr.Discard())
+		go func() { _ = v.RunActivityFlush(ctx, o.ActivityReplica, o.UsageInterval, o.Clock, logr.Discard()) }()
 	case verifier.AggregationEmbedded:
 		reporter := &verifier.ActivityReporter{Client: cs, Namespace: o.Namespace, Replica: o.ActivityReplica, Verifier: v, Interval: o.UsageInterval, Clock: o.Clock}
 		go func() { _ = reporter.Run(ctx) }()
