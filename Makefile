@@ -143,7 +143,7 @@ test: manifests generate build-installer fmt vet lint setup-envtest test-deps ca
 	KUBEBUILDER_ASSETS="$$assets" KEYWARD_CADDY="$(CADDY)" KEYWARD_HELM="$(HELM)" KEYWARD_GITLEAKS="$(GITLEAKS)" KEYWARD_FIPS_BINARY="$(LOCALBIN)/keyward-fips" go test $$pkgs -count=1 -timeout 20m $(TEST_ARGS)
 	@# The packages whose goroutines and replicas share state, again
 	@# under the race detector.
-	KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
+	KUBEBUILDER_ASSETS="$$($(ENVTEST_ASSETS))" KEYWARD_CADDY="$(CADDY)" go test -race -count=1 -timeout 10m $(RACE_PKGS)
 	@# The crypto-using packages, again with the FIPS 140-3 module
 	@# refusing whatever it does not approve.
 	GODEBUG=fips140=only KEYWARD_CADDY="$(CADDY)" go test -count=1 -timeout 5m $(FIPS_PKGS)
