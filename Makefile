@@ -176,7 +176,7 @@ e2e-down: ## Stop the e2e cluster (after E2E_KEEP=1 or a crash) and undo its cha
 	bash hack/e2e/cluster.sh down "$(E2E_DIR)"
 
 .PHONY: bench
-bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load.
+bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load, scale (SCALE_RECORDS, SCALE_APIKEYS).
 	go test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH)' $(BENCH_ARGS)
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	set -x; \
