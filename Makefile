@@ -52,14 +52,16 @@ TEST_PKGS_EXCLUDE ?= ./test/bench/... ./test/e2e/...
 # BENCH_PKGS the unit-benchmark packages, BENCH_ARGS extra go test flags for
 # them; BENCH_OPERATOR_PKG holds the envtest-based benchmarks (operator,
 # revocation propagation, verifier under load: BENCH='Verifier|Revocation'
-# runs the last two), BENCH_OPERATOR_TIME their -benchtime and
+# runs the last two; the verifier over SCALE_RECORDS records and, in
+# test/bench/scale, the manager over SCALE_APIKEYS APIKeys:
+# BENCH=Scale), BENCH_OPERATOR_TIME their -benchtime and
 # BENCH_OPERATOR_TIMEOUT their -timeout. The verifier benchmark reads
 # VERIFIER_BENCH_DURATION, _ROUNDS, _WARMUP, _CONNECTIONS and _CPUPROFILE from
 # the environment (test/bench/verifier_bench_test.go).
 BENCH ?= .
 BENCH_PKGS ?= ./internal/... ./verifier/
 BENCH_ARGS ?= -benchmem
-BENCH_OPERATOR_PKG ?= ./test/bench/
+BENCH_OPERATOR_PKG ?= ./test/bench/ ./test/bench/scale/
 BENCH_OPERATOR_TIME ?= 1x
 BENCH_OPERATOR_TIMEOUT ?= 30m
 
@@ -174,15 +176,30 @@ e2e-down: ## Stop the e2e cluster (after E2E_KEEP=1 or a crash) and undo its cha
 	bash hack/e2e/cluster.sh down "$(E2E_DIR)"
 
 .PHONY: bench
-bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load.
+bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load, scale (SCALE_RECORDS, SCALE_APIKEYS).
 	go test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH)' $(BENCH_ARGS)
-	@if [ ! -d "$(BENCH_OPERATOR_PKG)" ]; then \
-		echo "$(BENCH_OPERATOR_PKG) does not exist yet: operator benchmark skipped"; exit 0; \
-	fi; \
-	assets="$$($(ENVTEST_ASSETS))"; \
+	@assets="$$($(ENVTEST_ASSETS))"; \
 	set -x; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(BENCH_OPERATOR_PKG) -run '^$$' -bench '$(BENCH)' \
 		-benchtime=$(BENCH_OPERATOR_TIME) -timeout $(BENCH_OPERATOR_TIMEOUT) -v
+
+# Fuzzing (`make fuzz`): every fuzz target of the module, one after the
+# other, FUZZTIME each with FUZZ_PARALLEL workers; FUZZ_TARGETS, a regexp on
+# <package>.<Target>, narrows it (hack/fuzz.sh). The default gives each
+# target about 10 CPU-minutes per core.
+#
+# `make test` runs every target's seeds (f.Add and testdata/fuzz, where
+# crashers land), not a short fuzz: -fuzz builds every package a target
+# imports anew with coverage instrumentation (client-go's included for
+# ./verifier/), which alone takes minutes on a fresh CI machine, well past
+# what a few seconds of fuzzing per target would be worth.
+FUZZTIME ?= 10m
+FUZZ_PARALLEL ?= $(shell nproc)
+FUZZ_TARGETS ?= .
+
+.PHONY: fuzz
+fuzz: ## Fuzz every fuzz target for FUZZTIME each (FUZZTIME=10s make fuzz: a smoke run); crashers land in the package's testdata/fuzz.
+	FUZZTIME="$(FUZZTIME)" FUZZ_PARALLEL="$(FUZZ_PARALLEL)" FUZZ_TARGETS="$(FUZZ_TARGETS)" bash hack/fuzz.sh
 
 ##@ Build
 

@@ -203,7 +203,10 @@ func CacheOptions(verifierNamespace string) cache.Options {
 	for _, obj := range verifierKinds() {
 		byObject[obj] = cache.ByObject{Label: ours, Namespaces: inVerifierNamespace}
 	}
-	return cache.Options{ByObject: byObject}
+	// Nothing reads managed fields from the cache, and they were an eighth
+	// of the heap the manager holds per APIKey (with its delivery Secret,
+	// record and snippets).
+	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }
 
 // readSpec parses what the schema cannot fully check and works out the
@@ -294,7 +297,7 @@ const ParentIndex = "spec.parent.name"
 // then wakes its own children).
 func (r *APIKeyReconciler) childrenOf(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &keywardv1.APIKeyList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{ParentIndex: o.GetName()}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{ParentIndex: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requests(list)
@@ -302,7 +305,7 @@ func (r *APIKeyReconciler) childrenOf(ctx context.Context, o client.Object) []re
 
 func (r *APIKeyReconciler) everyKey(ctx context.Context, _ client.Object) []reconcile.Request {
 	list := &keywardv1.APIKeyList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requests(list)
@@ -310,12 +313,15 @@ func (r *APIKeyReconciler) everyKey(ctx context.Context, _ client.Object) []reco
 
 func (r *APIKeyReconciler) keysInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &keywardv1.APIKeyList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requests(list)
 }
 
+// requests reads only the names of list, which the map functions above
+// list without a deep copy: one policy or namespace event would otherwise
+// copy every APIKey the cache holds, for nothing but their names.
 func requests(list *keywardv1.APIKeyList) []reconcile.Request {
 	out := make([]reconcile.Request, len(list.Items))
 	for i := range list.Items {

@@ -248,7 +248,11 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		// Whatever decodes must re-encode: Decode never hands out a record
-		// that Encode would refuse.
+		// that Encode would refuse, except one written before records named
+		// their APIKey, which the manager rewrites with its APIKey.
+		if r.APIKey == (APIKeyRef{}) {
+			r.APIKey = APIKeyRef{UID: "uid-1", Namespace: "fraud", Name: "key-1"}
+		}
 		if _, err := Encode(r); err != nil {
 			t.Fatalf("decoded record does not re-encode: %v", err)
 		}

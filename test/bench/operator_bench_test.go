@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -18,22 +17,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	keywardv1 "github.com/keyward-dev/keyward/api/v1alpha1"
 	"github.com/keyward-dev/keyward/controllers"
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/testutil"
-	"github.com/keyward-dev/keyward/manager"
+	"github.com/keyward-dev/keyward/test/bench/benchmgr"
 )
 
 const (
-	verifierNamespace = "keyward-verifier"
-	managerNamespace  = "keyward-system"
+	verifierNamespace = benchmgr.VerifierNamespace
+	managerNamespace  = benchmgr.ManagerNamespace
 	burst             = 200
 )
 
@@ -76,8 +73,12 @@ func BenchmarkKeysReady(b *testing.B) {
 		hashesBefore := counter(b, "keyward_pbkdf2_hashes_total")
 		busyBefore := histogramSum(b, "keyward_pbkdf2_hash_seconds")
 		start := time.Now()
-		createBurst(b, ctx, k8s, ns)
-		waitAllReady(b, ctx, mgrCache, ns)
+		if err := benchmgr.CreateAPIKeys(ctx, k8s, ns, burst); err != nil {
+			b.Fatal(err)
+		}
+		if err := benchmgr.WaitAllReady(ctx, mgrCache, ns, burst, 10*time.Minute); err != nil {
+			b.Fatal(err)
+		}
 		elapsed := time.Since(start)
 		hashes := counter(b, "keyward_pbkdf2_hashes_total") - hashesBefore
 		busy := histogramSum(b, "keyward_pbkdf2_hash_seconds") - busyBefore
@@ -182,107 +183,13 @@ var shared struct {
 func sharedManager(b *testing.B) (client.Client, client.Reader, keys.Hasher) {
 	shared.once.Do(func() {
 		if shared.hasher, shared.err = keys.NewHasher(0, false); shared.err == nil {
-			shared.k8s, shared.mgrCache, shared.err = startManager(managerCtx, shared.hasher)
+			shared.k8s, shared.mgrCache, shared.err = benchmgr.Start(managerCtx, cfg, benchmgr.Options{Hasher: shared.hasher})
 		}
 	})
 	if shared.err != nil {
 		b.Fatal(shared.err)
 	}
 	return shared.k8s, shared.mgrCache, shared.hasher
-}
-
-func startManager(ctx context.Context, hasher keys.Hasher) (client.Client, client.Reader, error) {
-	scheme := manager.Scheme()
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, ns := range []string{verifierNamespace, managerNamespace} {
-		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return nil, nil, err
-		}
-	}
-	// The same client settings as `keyward manager`'s defaults.
-	mgrCfg := rest.CopyConfig(cfg)
-	mgrCfg.QPS, mgrCfg.Burst = 100, 200
-	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(verifierNamespace),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	// The APIKey controller alone: the others would only take CPU from
-	// what is measured.
-	if _, err := manager.Setup(mgr, manager.Options{
-		Parts:                   manager.APIKeys,
-		VerifierNamespace:       verifierNamespace,
-		ManagerNamespace:        managerNamespace,
-		Clock:                   clock.RealClock{},
-		Hasher:                  hasher,
-		HashConcurrency:         controllers.DefaultHashConcurrency(),
-		MaxConcurrentReconciles: 4,
-		// `keyward manager`'s default: a revoked key's record becomes a
-		// tombstone; with none, revocation would publish nothing.
-		RevokedRecordRetention: 30 * 24 * time.Hour,
-	}); err != nil {
-		return nil, nil, err
-	}
-	go func() { _ = mgr.Start(ctx) }()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return nil, nil, errors.New("the manager's cache did not sync")
-	}
-	return k8s, mgr.GetCache(), nil
-}
-
-func createBurst(b *testing.B, ctx context.Context, k8s client.Client, ns string) {
-	var wg sync.WaitGroup
-	errs := make(chan error, burst)
-	for w := range 10 {
-		wg.Go(func() {
-			for i := w; i < burst; i += 10 {
-				errs <- k8s.Create(ctx, &keywardv1.APIKey{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("key-%03d", i)},
-					Spec: keywardv1.APIKeySpec{
-						Owner:  fmt.Sprintf("user-%d", i%17),
-						Scopes: []keywardv1.Scope{"acme/payments/investigations:read"},
-					},
-				})
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// waitAllReady reads the manager's cache, not the API server: listing 200
-// objects over and over would take CPU from the operator being measured.
-func waitAllReady(b *testing.B, ctx context.Context, k8s client.Reader, ns string) {
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		list := &keywardv1.APIKeyList{}
-		// Read-only: no deep copy of 200 objects per poll.
-		if err := k8s.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-			b.Fatal(err)
-		}
-		ready := 0
-		for _, k := range list.Items {
-			if meta.IsStatusConditionTrue(k.Status.Conditions, keywardv1.ReadyCondition) {
-				ready++
-			}
-		}
-		if ready == burst {
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
-	}
-	b.Fatalf("not all %d APIKeys became Ready within the deadline", burst)
 }
 
 func counter(b *testing.B, name string) float64 {

@@ -270,13 +270,7 @@ func publish(b *testing.B, index *verifier.Index, hasher keys.Hasher, change fun
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := record.Record{
-		Schema: record.Schema, KeyID: k.ID(), Owner: "team-fraud", State: record.Active,
-		APIKey:  record.APIKeyRef{UID: "uid-" + k.ID(), Namespace: "fraud", Name: "key-" + k.ID()},
-		Secrets: []record.Secret{{Serial: "1", Hash: phc, NotBefore: time.Now().Add(-time.Hour)}},
-		Scopes:  []string{"acme/payments/investigations:read", "acme/payments/evidence:write"},
-		Version: 1,
-	}
+	rec := benchRecord(k.ID(), phc)
 	if change != nil {
 		change(&rec)
 	}
