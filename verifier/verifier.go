@@ -30,7 +30,7 @@ type Verifier struct {
 	classes  access.Classes
 	limits   *limiter
 	metrics  *Metrics
-	audit    AccessLog
+	audit    *accessLog
 	log      logr.Logger
 	// tokens is nil unless OAuth is configured; JWTs are then refused.
 	tokens *Tokens
@@ -133,7 +133,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 	}
 	v := &Verifier{
 		limits: limits, tokens: o.Tokens, leaks: o.LeakReports, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
-		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
+		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit.start(), log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
 		byKeySrc: newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
@@ -166,8 +166,12 @@ func New(index *Index, o Options) (*Verifier, error) {
 	return v, nil
 }
 
-// Close releases the connection to a shared rate-limit store.
-func (v *Verifier) Close() error { return v.limits.Close() }
+// Close writes the denials counted so far and releases the connection to
+// a shared rate-limit store.
+func (v *Verifier) Close() error {
+	v.audit.flush()
+	return v.limits.Close()
+}
 
 // HashesRun is how many PBKDF2 comparisons this verifier computed.
 func (v *Verifier) HashesRun() int64 { return v.hashes.runs.Load() }
