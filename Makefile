@@ -175,8 +175,12 @@ e2e: manifests ## Run test/e2e on a throw-away one-node cluster (root; about 2 G
 e2e-down: ## Stop the e2e cluster (after E2E_KEEP=1 or a crash) and undo its changes to the host.
 	bash hack/e2e/cluster.sh down "$(E2E_DIR)"
 
+.PHONY: bench-deps
+bench-deps: ## Install wrk, the load generator the verifier benchmark measures with beside its own, from Debian's packages when missing.
+	@bash hack/test-deps.sh wrk
+
 .PHONY: bench
-bench: setup-envtest ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load, scale (SCALE_RECORDS, SCALE_APIKEYS).
+bench: setup-envtest bench-deps ## Run unit benchmarks (BENCH_PKGS) and the envtest benchmarks (BENCH_OPERATOR_PKG): operator, revocation, verifier load (by the Go load generator and by wrk), usage analytics, scale (SCALE_RECORDS, SCALE_APIKEYS).
 	go test $(BENCH_PKGS) -run '^$$' -bench '$(BENCH)' $(BENCH_ARGS)
 	@assets="$$($(ENVTEST_ASSETS))"; \
 	set -x; \

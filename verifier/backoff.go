@@ -10,6 +10,11 @@ import (
 // without hashing until a delay that doubles with every failure has passed.
 // Keys that verified before are unaffected, because the cache answers them
 // before backoff is consulted.
+//
+// Once an identifier has failed, its attempts in flight count against the
+// allowance: a flood of concurrent guesses gets the free failures' worth of
+// hashes and then one whenever a delay runs out, not one per connection
+// that asked at that moment.
 type backoff struct {
 	mu      sync.Mutex
 	free    int           // failures allowed before any delay
@@ -21,26 +26,45 @@ type backoff struct {
 
 type failures struct {
 	count int
-	until time.Time // refused until then
-	last  time.Time
+	// inflight counts the attempts admitted and not yet done.
+	inflight int
+	until    time.Time // refused until then
+	last     time.Time
 }
 
 func newBackoff(free int, base, max time.Duration, capacity int) *backoff {
 	return &backoff{free: free, base: base, max: max, cap: capacity, entries: map[string]*failures{}}
 }
 
-// blocked reports whether id must wait, and until when.
-func (b *backoff) blocked(id string, now time.Time) (time.Time, bool) {
+// admit reports whether id may attempt a verification now; if not, until
+// when it must wait (zero while other attempts of id are in flight). An
+// admitted attempt ends with fail, succeed or done.
+func (b *backoff) admit(id string, now time.Time) (time.Time, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f, ok := b.entries[id]
 	if !ok {
-		return time.Time{}, false
+		// No failure yet: a client's burst of first requests is not held
+		// back, and nothing is tracked for it.
+		return time.Time{}, true
 	}
 	if now.Before(f.until) {
-		return f.until, true
+		return f.until, false
 	}
-	return time.Time{}, false
+	if f.inflight > 0 && f.count+f.inflight >= max(b.free, 1) {
+		return time.Time{}, false
+	}
+	f.inflight++
+	return time.Time{}, true
+}
+
+// done ends an admitted attempt that neither failed nor succeeded.
+func (b *backoff) done(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if f, ok := b.entries[id]; ok {
+		f.inflight = max(f.inflight-1, 0)
+	}
 }
 
 // fail records a failure of id. When the table is full and no entry has
@@ -60,6 +84,7 @@ func (b *backoff) fail(id string, now time.Time) (full bool) {
 		b.entries[id] = f
 	}
 	f.count++
+	f.inflight = max(f.inflight-1, 0)
 	f.last = now
 	if f.count > b.free {
 		d := b.base << min(f.count-b.free-1, 30)
@@ -81,7 +106,8 @@ func (b *backoff) full(id string, now time.Time) bool {
 	return !b.evictExpiredLocked(now)
 }
 
-// succeed forgets the failures of id.
+// succeed forgets the failures of id, and its attempts in flight: the
+// secret is known now.
 func (b *backoff) succeed(id string) {
 	b.mu.Lock()
 	delete(b.entries, id)

@@ -374,3 +374,40 @@ func TestBackoffNeverLocksOutAKeyForOthers(t *testing.T) {
 	}
 	g.Expect(f.v.byKeySrc.len()).To(BeNumerically("<=", 3))
 }
+
+// Guesses that arrive together when a backoff delay runs out get one hash
+// between them, not one each: the others are refused while it runs.
+func TestConcurrentGuessesAfterABackoffGetOneHash(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{FreeFailures: 1, BackoffBase: time.Second, BackoffMax: time.Minute})
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	attacker := access.Environment{Address: addr("192.0.2.66")}
+	guess := func() Decision { return f.decide(mustGenerate(t, k.key.ID()).Plaintext(), inScope, attacker) }
+	g.Expect(guess().Reason).To(Equal(ReasonInvalidSecret))
+	g.Expect(guess().Reason).To(Equal(ReasonInvalidSecret))
+	g.Expect(guess().Reason).To(Equal(ReasonTooManyFailures))
+	f.clock.Step(2 * time.Second)
+
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	f.v.hashes.onRun = func() {
+		started <- struct{}{}
+		<-release
+	}
+	before := f.v.HashesRun()
+	first := make(chan Decision, 1)
+	go func() { first <- guess() }()
+	<-started
+	for range 8 {
+		d := guess()
+		g.Expect(d.Reason).To(Equal(ReasonTooManyFailures), "refused while the admitted guess is hashed")
+		g.Expect(d.RetryAfter).To(BeNil(), "no time to name: the guess in flight decides it")
+	}
+	close(release)
+	g.Expect((<-first).Reason).To(Equal(ReasonInvalidSecret))
+	g.Expect(f.v.HashesRun() - before).To(Equal(int64(1)))
+
+	// The key's own client, from elsewhere, was never held back.
+	g.Expect(f.decide(k.key.Plaintext(), inScope, access.Environment{Address: addr("10.1.2.3")}).Result).To(Equal(Permit))
+}

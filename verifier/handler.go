@@ -9,8 +9,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/keyward-dev/keyward/internal/access"
@@ -47,20 +45,16 @@ const (
 const maxDecisionBody = 16 << 10
 
 type handler struct {
-	v      *Verifier
-	cfg    compiledConfig
-	bodies sync.Map // denialBody → its JSON, encoded once
-	nBody  atomic.Int32
+	v          *Verifier
+	cfg        compiledConfig
+	bodies     answerMemo[denialBody, []byte]
+	challenges answerMemo[challenge, []string]
 	// untrustedEnvLog and untrustedCertLog throttle the log lines about
 	// what untrusted callers sent and was ignored.
 	untrustedEnvLog, untrustedCertLog logThrottle
 	// tlsCerts remembers the client certificates of TLS connections.
 	tlsCerts *certMemo[*x509.Certificate]
 }
-
-// maxBodies bounds the encoded-body cache; the reasons and messages are a
-// fixed set far below it, so the bound only guards against a mistake.
-const maxBodies = 256
 
 // Handlers are the verifier's two doors. Decisions serves the decision API
 // and the forward-auth endpoints, for the proxies and services the operator
@@ -230,7 +224,7 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 		return
 	}
 	status := http.StatusForbidden
-	challenge := `Bearer realm="` + h.cfg.realm + `"`
+	var c challenge
 	switch {
 	case d.Reason == ReasonMissingCredential:
 		status = http.StatusUnauthorized
@@ -240,7 +234,7 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 		if style.kind == nginxStyle {
 			status = http.StatusUnauthorized
 		}
-		challenge += `, error="invalid_request", error_description="` + quotable(d.Message) + `"`
+		c = challenge{code: "invalid_request", description: d.Message}
 	case d.Reason == ReasonRateLimited || d.Reason == ReasonQuotaExhausted:
 		// nginx's auth_request passes on only 401 and 403.
 		status = http.StatusTooManyRequests
@@ -250,18 +244,15 @@ func (h *handler) writeForward(w http.ResponseWriter, style proxyStyle, d Decisi
 		}
 	case credentialReason(d.Reason):
 		status = http.StatusUnauthorized
-		challenge += `, error="invalid_token", error_description="` + quotable(d.Message) + `"`
+		c = challenge{code: "invalid_token", description: d.Message}
 	case d.Result == Deny || d.Result == NotApplicable:
-		challenge += `, error="insufficient_scope", error_description="` + quotable(d.Message) + `"`
-		if d.RequiredScope != "" {
-			challenge += `, scope="` + quotable(d.RequiredScope) + `"`
-		}
+		c = challenge{code: "insufficient_scope", description: d.Message, scope: d.RequiredScope}
 	}
-	hdr.Set("WWW-Authenticate", challenge)
+	hdr[canonicalChallenge] = h.challengeHeader(c)
 	if d.RetryAfter != nil {
-		hdr.Set("Retry-After", retryAfter(d.RetryAfter.Sub(h.v.clock.Now())))
+		hdr[canonicalRetryAfter] = retryAfterHeader(d.RetryAfter.Sub(h.v.clock.Now()))
 	} else if d.Result == Indeterminate {
-		hdr.Set("Retry-After", "1")
+		hdr[canonicalRetryAfter] = retryAfterHeaders[1]
 	}
 	hdr["Content-Type"] = jsonType
 	w.WriteHeader(status)
@@ -277,16 +268,54 @@ type denialBody struct {
 }
 
 func (h *handler) denialBody(d Decision) []byte {
-	k := denialBody{d.Result, d.Reason, d.Message}
-	if b, ok := h.bodies.Load(k); ok {
-		return b.([]byte)
+	return h.bodies.get(denialBody{d.Result, d.Reason, d.Message}, func(k denialBody) []byte {
+		b, _ := json.Marshal(k)
+		return append(b, '\n')
+	})
+}
+
+// challenge is what a WWW-Authenticate header says besides the realm: the
+// RFC 6750 error code (none for a missing credential), the description and
+// the scope.
+type challenge struct{ code, description, scope string }
+
+// challengeHeader is the header's value, as net/http holds it.
+func (h *handler) challengeHeader(c challenge) []string {
+	return h.challenges.get(c, func(c challenge) []string {
+		v := `Bearer realm="` + h.cfg.realm + `"`
+		if c.code != "" {
+			v += `, error="` + c.code + `", error_description="` + quotable(c.description) + `"`
+		}
+		if c.scope != "" {
+			v += `, scope="` + quotable(c.scope) + `"`
+		}
+		return []string{v}
+	})
+}
+
+// Header names as net/http keys them, set without canonicalising each time.
+const (
+	canonicalChallenge  = "Www-Authenticate"
+	canonicalRetryAfter = "Retry-After"
+)
+
+// retryAfterHeaders are the Retry-After values of the default backoff's
+// delays, up to five minutes, made once: a flood in backoff is answered
+// with them.
+var retryAfterHeaders = func() [][]string {
+	v := make([][]string, 301)
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
 	}
-	b, _ := json.Marshal(k)
-	b = append(b, '\n')
-	if h.nBody.Add(1) <= maxBodies {
-		h.bodies.Store(k, b)
+	return v
+}()
+
+// retryAfterHeader is Retry-After for a wait of d, as net/http holds it.
+func retryAfterHeader(d time.Duration) []string {
+	if s := max(1, ceilSeconds(d)); s < int64(len(retryAfterHeaders)) {
+		return retryAfterHeaders[s]
 	}
-	return b
+	return []string{retryAfter(d)}
 }
 
 // Header values shared by every response; net/http only reads them.

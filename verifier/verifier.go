@@ -30,7 +30,7 @@ type Verifier struct {
 	classes  access.Classes
 	limits   *limiter
 	metrics  *Metrics
-	audit    AccessLog
+	audit    *accessLog
 	log      logr.Logger
 	// tokens is nil unless OAuth is configured; JWTs are then refused.
 	tokens *Tokens
@@ -133,7 +133,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 	}
 	v := &Verifier{
 		limits: limits, tokens: o.Tokens, leaks: o.LeakReports, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
-		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit, log: o.Log,
+		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit.start(), log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
 		byKeySrc: newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
@@ -166,8 +166,12 @@ func New(index *Index, o Options) (*Verifier, error) {
 	return v, nil
 }
 
-// Close releases the connection to a shared rate-limit store.
-func (v *Verifier) Close() error { return v.limits.Close() }
+// Close writes the denials counted so far and releases the connection to
+// a shared rate-limit store.
+func (v *Verifier) Close() error {
+	v.audit.flush()
+	return v.limits.Close()
+}
 
 // HashesRun is how many PBKDF2 comparisons this verifier computed.
 func (v *Verifier) HashesRun() int64 { return v.hashes.runs.Load() }
@@ -264,16 +268,28 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	v.metrics.cacheMisses.Inc()
 	src := sourceID(req.Env.Address, req.Peer)
 	keySrc := e.Record.KeyID + " " + src
-	for _, b := range [...]struct {
-		table *backoff
-		id    string
-	}{{v.byKeySrc, keySrc}, {v.bySrc, src}} {
-		if until, blocked := b.table.blocked(b.id, now); blocked {
-			d := withKey(deny(ReasonTooManyFailures, "too many failed attempts; try again later"), e)
-			d.RetryAfter = &until
-			return d
+	until, admitted := v.byKeySrc.admit(keySrc, now)
+	if admitted {
+		if until, admitted = v.bySrc.admit(src, now); !admitted {
+			v.byKeySrc.done(keySrc)
 		}
 	}
+	if !admitted {
+		d := withKey(deny(ReasonTooManyFailures, "too many failed attempts; try again later"), e)
+		if !until.IsZero() {
+			d.RetryAfter = &until
+		}
+		return d
+	}
+	// Whatever ends the attempt without a verdict on the secret leaves the
+	// allowance as it was.
+	verdict := false
+	defer func() {
+		if !verdict {
+			v.byKeySrc.done(keySrc)
+			v.bySrc.done(src)
+		}
+	}()
 	if v.bySrc.full(src, now) {
 		return withKey(indeterminate(ReasonHashingBusy, "too many clients are failing verification; try again later"), e)
 	}
@@ -290,12 +306,14 @@ func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time)
 	case err != nil:
 		return withKey(indeterminate(ReasonHashingBusy, "the key could not be verified right now; try again"), e)
 	}
+	verdict = true
 	if serial == "" {
 		v.byKeySrc.fail(keySrc, now)
 		v.bySrc.fail(src, now)
 		return withKey(deny(ReasonInvalidSecret, "the key is not valid"), e)
 	}
 	v.byKeySrc.succeed(keySrc)
+	v.bySrc.done(src)
 	if v.cache.put(mac, verified{keyID: e.Record.KeyID, version: e.Record.Version, serial: serial}) {
 		v.audit.firstUse(now, e, serial)
 	}

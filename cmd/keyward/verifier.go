@@ -40,6 +40,8 @@ type verifierOptions struct {
 	// The flags the manager also renders into the verifier Deployment.
 	verifierflags.Flags
 	auditLog                          string
+	auditDenialInterval               time.Duration
+	auditDenialGroups                 int
 	hashConcurrency, hashQueue, cache int
 	hashWait                          time.Duration
 	freeFailures                      int
@@ -55,6 +57,8 @@ func runVerifier(args []string) error {
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
 	o.Bind(fs, envOr("POD_NAMESPACE", defaultVerifierNamespace))
 	fs.StringVar(&o.auditLog, "audit-log", "stdout", `where denials and first uses are logged: "stdout" or a file path`)
+	fs.DurationVar(&o.auditDenialInterval, "audit-denial-interval", verifier.DefaultDenialInterval, "denials of one reason from one source network are counted over this interval: the first is logged in full, the count at its end (0: a line per denial, which a flood turns into a full disk)")
+	fs.IntVar(&o.auditDenialGroups, "audit-denial-groups", verifier.DefaultMaxDenialGroups, "most (reason, source network) groups counted in one interval; denials beyond them are counted on one line together")
 	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "PBKDF2 comparisons at once (0: half the CPUs, at least 1)")
 	fs.IntVar(&o.hashQueue, "hash-queue", 64, "verifications that may wait for a hashing slot; more are answered Indeterminate")
 	fs.DurationVar(&o.hashWait, "hash-wait", time.Second, "longest wait for a hashing slot")
@@ -71,6 +75,9 @@ func runVerifier(args []string) error {
 		return err
 	}
 	if err := checkStaleness(o.maxStaleness, o.heartbeat); err != nil {
+		return err
+	}
+	if err := checkAuditDenials(o.auditDenialInterval, o.auditDenialGroups); err != nil {
 		return err
 	}
 	// Capped for the same reason as the manager's: nothing at any level may
@@ -217,7 +224,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		return err
 	}
 	v, err := verifier.New(index, verifier.Options{
-		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: verifier.AccessLog{W: sink}, Log: logger,
+		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: accessLog(sink, o), Log: logger,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
 		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
@@ -386,4 +393,25 @@ func checkStaleness(maxStaleness, heartbeat time.Duration) error {
 		return fmt.Errorf("--max-staleness=%v: must exceed twice --heartbeat (%v) and a second, %v, or be 0 to never stop permitting", maxStaleness, heartbeat, least)
 	}
 	return nil
+}
+
+// checkAuditDenials refuses a counting of denials that would count nothing.
+func checkAuditDenials(interval time.Duration, groups int) error {
+	if interval < 0 {
+		return fmt.Errorf("--audit-denial-interval=%v: must be positive, or 0 for a line per denial", interval)
+	}
+	if groups < 1 {
+		return fmt.Errorf("--audit-denial-groups=%d: must be at least 1", groups)
+	}
+	return nil
+}
+
+// accessLog is the verifier's trail as the flags configure it: 0 there
+// means no counting, as the interval's default is not zero.
+func accessLog(sink *audit.Writer, o verifierOptions) verifier.AccessLog {
+	c := verifier.AccessLog{W: sink, Interval: o.auditDenialInterval, MaxGroups: o.auditDenialGroups}
+	if c.Interval == 0 {
+		c.Interval = -1
+	}
+	return c
 }

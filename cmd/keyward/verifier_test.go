@@ -41,3 +41,11 @@ func TestVerifierRefusesAStalenessBoundItsHeartbeatCannotKeep(t *testing.T) {
 	g.Expect(checkStaleness(0, 10*time.Second)).To(Succeed(), "0: never stop")
 	g.Expect(checkStaleness(5*time.Minute, 10*time.Second)).To(Succeed(), "the defaults")
 }
+
+func TestVerifierRefusesACountingOfDenialsThatCountsNothing(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(runVerifier([]string{"--audit-denial-interval=-1s"})).To(MatchError("--audit-denial-interval=-1s: must be positive, or 0 for a line per denial"))
+	g.Expect(runVerifier([]string{"--audit-denial-groups=0"})).To(MatchError("--audit-denial-groups=0: must be at least 1"))
+	g.Expect(accessLog(nil, verifierOptions{auditDenialInterval: 0, auditDenialGroups: 5}).Interval).To(BeNumerically("<", 0), "0 on the command line: a line per denial")
+	g.Expect(accessLog(nil, verifierOptions{auditDenialInterval: time.Second}).Interval).To(Equal(time.Second))
+}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyward-dev/keyward/internal/access"
@@ -69,12 +70,16 @@ const forwardedPath = verifier.EnvoyPrefix + "/acme/payments/investigations/INV-
 // 0.15, more than the costs they measure.
 func BenchmarkVerifier(b *testing.B) {
 	lg := newLoadgen(b)
+	gens := []generator{lg}
+	if w := newWrk(b, lg); w != nil {
+		gens = append(gens, w)
+	}
 	for i := 0; i < b.N; i++ {
-		benchVerifierOnce(b, lg)
+		benchVerifierOnce(b, lg, gens)
 	}
 }
 
-func benchVerifierOnce(b *testing.B, lg loadgen) {
+func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 	helloURL := serve(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("hello"))
 	}))
@@ -96,7 +101,8 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	}
 	// Denials go to a file, as with --audit-log: the flood is all
 	// denials, and writing them is part of what a flood costs.
-	auditLog, closeAudit, err := audit.Open(filepath.Join(b.TempDir(), "audit.log"))
+	auditPath := filepath.Join(b.TempDir(), "audit.log")
+	auditLog, closeAudit, err := audit.Open(auditPath)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,6 +150,13 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 	flood := loadspec.Spec{Method: http.MethodGet, URL: verifierURL + forwardedPath, Expect: http.StatusUnauthorized,
 		Headers:   map[string]string{"X-Forwarded-For": "10.1.2.3"},
 		RandomKey: &loadspec.RandomKey{Header: "Authorization", Prefix: "Bearer ", Pool: 100_000}}
+	// Wrong secrets of the cached key's ID, from an address of their own:
+	// failures back off per key and source, so the key's own client, at
+	// another address, must not notice them.
+	wrongSecrets := loadspec.Spec{Method: http.MethodGet, URL: verifierURL + forwardedPath,
+		Expect: http.StatusUnauthorized, AlsoExpect: []int{http.StatusTooManyRequests},
+		Headers:   map[string]string{"X-Forwarded-For": "192.0.2.66"},
+		RandomKey: &loadspec.RandomKey{Header: "Authorization", Prefix: "Bearer ", Pool: 100_000, KeyID: plain.ID()}}
 
 	// One request each before any load: it proves every target answers
 	// what the figures assume, and runs the one PBKDF2 per key that
@@ -152,44 +165,87 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		probe(b, s)
 	}
 
-	helloPeak := &loadResult{name: "hello, closed loop"}
-	cachedPeak := &loadResult{name: "cached verification, closed loop"}
-	pipelinePeak := &loadResult{name: "full pipeline, closed loop"}
-	limitedPeak := &loadResult{name: "pipeline + token bucket, closed loop"}
-	floodPeak := &loadResult{name: "random-key flood, closed loop"}
+	targets := []target{
+		{"hello", "hello, closed loop", hello},
+		{"cached", "cached verification, closed loop", cached},
+		{"pipeline", "full pipeline, closed loop", pipeline},
+		{"limited", "pipeline + token bucket, closed loop", withLimit},
+		{"flood", "random-key flood, closed loop", flood},
+	}
+	peaks := map[string]map[string]*loadResult{}
+	for _, g := range gens {
+		peaks[g.label()] = map[string]*loadResult{}
+		for _, t := range targets {
+			peaks[g.label()][t.tag] = &loadResult{name: g.label() + ": " + t.name}
+		}
+	}
+	attacks := map[string]*wrongSecretResult{}
+	for _, g := range gens {
+		attacks[g.label()] = newWrongSecretResult(g.label())
+	}
 	hashes := map[*loadResult]int64{}
+	var floodTime time.Duration
 	profiles := os.Getenv(envCPUProfile)
 	for round := range lg.rounds {
-		for _, t := range []struct {
-			into *loadResult
-			tag  string
-			spec loadspec.Spec
-		}{{helloPeak, "hello", hello}, {cachedPeak, "cached", cached}, {pipelinePeak, "pipeline", pipeline}, {limitedPeak, "limited", withLimit}, {floodPeak, "flood", flood}} {
-			profile := ""
-			if profiles != "" {
-				profile = filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", t.tag, round+1))
+		for _, g := range alternate(gens, round) {
+			for _, t := range targets {
+				profile := ""
+				if _, isGo := g.(loadgen); isGo && profiles != "" {
+					profile = filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", t.tag, round+1))
+				}
+				into := peaks[g.label()][t.tag]
+				before, started := v.HashesRun(), time.Now()
+				into.add(g.drive(b, into.name, t.spec, 0, profile))
+				hashes[into] += v.HashesRun() - before
+				if t.tag == "flood" {
+					floodTime += time.Since(started)
+				}
 			}
-			before := v.HashesRun()
-			t.into.add(lg.run(b, t.into.name, t.spec, 0, profile))
-			hashes[t.into] += v.HashesRun() - before
+			before, started := v.HashesRun(), time.Now()
+			attacks[g.label()].round(b, g, wrongSecrets, cached)
+			attacks[g.label()].hashes += v.HashesRun() - before
+			floodTime += time.Since(started)
 		}
 	}
 	if profiles != "" {
-		fmt.Printf("CPU profiles of the closed-loop runs: %s/{hello,cached,pipeline,limited,flood}-*.pprof\n", profiles)
+		fmt.Printf("CPU profiles of the Go generator's closed-loop runs: %s/{hello,cached,pipeline,limited,flood}-*.pprof\n", profiles)
 	}
-	if n := hashes[cachedPeak] + hashes[pipelinePeak] + hashes[limitedPeak]; n != 0 {
-		b.Errorf("the cached and full-pipeline runs computed %d PBKDF2 hashes: the cache was missed", n)
+	for _, g := range gens {
+		p := peaks[g.label()]
+		if n := hashes[p["cached"]] + hashes[p["pipeline"]] + hashes[p["limited"]]; n != 0 {
+			b.Errorf("%s: the cached and full-pipeline runs computed %d PBKDF2 hashes: the cache was missed", g.label(), n)
+		}
 	}
+	helloPeak, cachedPeak, pipelinePeak := peaks["go"]["hello"], peaks["go"]["cached"], peaks["go"]["pipeline"]
+	limitedPeak, floodPeak := peaks["go"]["limited"], peaks["go"]["flood"]
 	floodHashes := hashes[floodPeak]
 
-	half := helloPeak.rps() / 2
-	helloOpen := &loadResult{name: "hello, open loop"}
-	pipelineOpen := &loadResult{name: "full pipeline, open loop"}
-	for range lg.rounds {
-		helloOpen.add(lg.run(b, helloOpen.name, hello, half, ""))
-		pipelineOpen.add(lg.run(b, pipelineOpen.name, pipeline, half, ""))
+	opens := map[string][2]*loadResult{}
+	for _, g := range gens {
+		opens[g.label()] = [2]*loadResult{{name: g.label() + ": hello, open loop"}, {name: g.label() + ": full pipeline, open loop"}}
 	}
-	all := []*loadResult{helloPeak, cachedPeak, pipelinePeak, limitedPeak, helloOpen, pipelineOpen, floodPeak}
+	for round := range lg.rounds {
+		for _, g := range alternate(gens, round) {
+			half := peaks[g.label()]["hello"].rps() / 2
+			o := opens[g.label()]
+			o[0].add(g.drive(b, o[0].name, hello, half, ""))
+			o[1].add(g.drive(b, o[1].name, pipeline, half, ""))
+		}
+	}
+	half := helloPeak.rps() / 2
+	helloOpen, pipelineOpen := opens["go"][0], opens["go"][1]
+	var all []*loadResult
+	for _, g := range gens {
+		for _, t := range targets {
+			all = append(all, peaks[g.label()][t.tag])
+		}
+		all = append(all, opens[g.label()][0], opens[g.label()][1], attacks[g.label()].alone, attacks[g.label()].flood, attacks[g.label()].attacked)
+	}
+	// What the counted denials wrote, the last interval's included.
+	g := gomega.NewWithT(b)
+	g.Expect(v.Close()).To(gomega.Succeed())
+	auditInfo, err := os.Stat(auditPath)
+	g.Expect(err).NotTo(gomega.HaveOccurred())
 
 	cachedRatio := cachedPeak.rps() / helloPeak.rps()
 	pipelineRatio := pipelinePeak.rps() / helloPeak.rps()
@@ -209,21 +265,26 @@ func benchVerifierOnce(b *testing.B, lg loadgen) {
 		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), lg.conns)
 	fmt.Printf("each target measured for %d rounds of %s (each after %s of warm-up), the targets taking turns\n\n",
 		lg.rounds, lg.duration, lg.warmup)
-	fmt.Printf("  %-38s %9s %9s %9s %9s %9s %7s %6s %9s %9s\n",
+	fmt.Printf("  %-45s %9s %9s %9s %9s %9s %7s %6s %9s %9s\n",
 		"run", "req/s", "p50", "p90", "p99", "max", "errors", "wrong", "srv CPU", "gen CPU")
 	for _, r := range all {
 		srv, gen := r.cpuPerRequest()
-		fmt.Printf("  %-38s %9.0f %9s %9s %9s %9s %7d %6d %9s %9s\n", r.name, r.rps(),
+		fmt.Printf("  %-45s %9.0f %9s %9s %9s %9s %7d %6d %9s %9s\n", r.name, r.rps(),
 			r.quantile(0.50), r.quantile(0.90), r.quantile(0.99), r.max, r.Errors, r.Unexpected, srv, gen)
 	}
 	fmt.Printf("  (srv CPU: CPU time per request of this process, both servers and whatever else it runs;\n")
-	fmt.Printf("   gen CPU: of the load generator, which shares the machine's CPUs with the server)\n")
-	fmt.Printf("\n  cached ÷ hello                  = %.3f  (goal ≥ 0.9)\n", cachedRatio)
+	fmt.Printf("   gen CPU: of the load generator, which shares the machine's CPUs with the server; wrk's is not measured)\n")
+	fmt.Printf("\n  Go load generator, all rounds pooled:\n")
+	fmt.Printf("  cached ÷ hello                  = %.3f  (goal ≥ 0.9)\n", cachedRatio)
 	fmt.Printf("  full pipeline ÷ hello           = %.3f  (goal ≥ 0.8)\n", pipelineRatio)
 	fmt.Printf("  pipeline + token bucket ÷ hello = %.3f  (goal ≥ 0.8)\n", limitedRatio)
 	fmt.Printf("  p99 at %.0f req/s (half of hello's peak): hello %s, full pipeline %s (open loop; achieved %.0f and %.0f req/s)\n",
 		half, helloOpen.quantile(0.99), pipelineOpen.quantile(0.99), helloOpen.rps(), pipelineOpen.rps())
 	fmt.Printf("  random-key flood ÷ hello        = %.3f  with %d PBKDF2 hashes run (goal 0 hashes)\n\n", floodRatio, floodHashes)
+	printMedians(gens, peaks, hashes, opens, attacks, lg.rounds)
+	fmt.Printf("  audit trail: %d bytes in all, over %.1f s of floods (random keys and wrong secrets, warm-ups included): %.0f bytes/s\n\n",
+		auditInfo.Size(), floodTime.Seconds(), float64(auditInfo.Size())/floodTime.Seconds())
+	b.ReportMetric(float64(auditInfo.Size())/floodTime.Seconds(), "flood-audit-B/s")
 
 	for _, r := range all {
 		if r.Errors > 0 || r.Unexpected > 0 {
@@ -367,13 +428,16 @@ type loadResult struct {
 	ServerCPU time.Duration
 
 	name string
-	max  time.Duration
+	// perRound holds the req/s of each round added, for medians.
+	perRound []float64
+	max      time.Duration
 	// buckets merges the rounds' histograms: low bound → [high, count].
 	buckets map[int64][2]int64
 }
 
 // add merges one round into r.
 func (r *loadResult) add(o loadResult) {
+	r.perRound = append(r.perRound, o.rps())
 	r.Seconds += o.Seconds
 	r.Requests += o.Requests
 	r.Errors += o.Errors

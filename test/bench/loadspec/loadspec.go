@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // Spec is the request to send.
@@ -15,10 +16,12 @@ type Spec struct {
 	Method  string            `json:"method"`
 	URL     string            `json:"url"`
 	Headers map[string]string `json:"headers,omitempty"`
-	// Expect is the status a correct answer has; any other is counted.
-	Expect int `json:"expect"`
-	// RandomKey, when set, puts a different well-formed key that no record
-	// knows into every request.
+	// Expect is the status a correct answer has; any other is counted,
+	// except those of AlsoExpect (a flood is refused in more than one way).
+	Expect     int   `json:"expect"`
+	AlsoExpect []int `json:"alsoExpect,omitempty"`
+	// RandomKey, when set, puts a different well-formed key into every
+	// request: one no record knows, or a wrong secret of RandomKey.KeyID.
 	RandomKey *RandomKey `json:"randomKey,omitempty"`
 	// TLS, for an https URL, is how the generator trusts the server and
 	// which client certificate it presents.
@@ -50,6 +53,14 @@ type RandomKey struct {
 	// so that generating them costs the measurement nothing. Requests cycle
 	// through them.
 	Pool int `json:"pool"`
+	// KeyID, when set, is the key ID of every key: secrets guessed for a
+	// key that exists.
+	KeyID string `json:"keyID,omitempty"`
+}
+
+// Expected reports whether status is a correct answer.
+func (s Spec) Expected(status int) bool {
+	return status == s.Expect || slices.Contains(s.AlsoExpect, status)
 }
 
 // Result is the one line of output. Latencies are in microseconds.
