@@ -56,22 +56,8 @@ func (v *Verifier) RunActivityFlush(ctx context.Context, replica string, interva
 	if err != nil {
 		return err
 	}
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
-	if interval <= 0 {
-		interval = DefaultUsageInterval
-	}
-	ticker := clk.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C():
-			f.flush(ctx)
-		}
-	}
+	everyInterval(ctx, clk, interval, f.flush)
+	return nil
 }
 
 func newActivityFlush(v *Verifier, replica string, log logr.Logger) (*activityFlush, error) {

@@ -57,20 +57,8 @@ func (a *ActivityReporter) Run(ctx context.Context) error {
 	if a.Clock == nil {
 		a.Clock = clock.RealClock{}
 	}
-	interval := a.Interval
-	if interval <= 0 {
-		interval = DefaultUsageInterval
-	}
-	ticker := a.Clock.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C():
-			a.report(ctx, name)
-		}
-	}
+	everyInterval(ctx, a.Clock, a.Interval, func(ctx context.Context) { a.report(ctx, name) })
+	return nil
 }
 
 func (a *ActivityReporter) report(ctx context.Context, name string) {

@@ -90,20 +90,8 @@ func (u *UsageReporter) Run(ctx context.Context) error {
 	if u.Clock == nil {
 		u.Clock = clock.RealClock{}
 	}
-	interval := u.Interval
-	if interval <= 0 {
-		interval = DefaultUsageInterval
-	}
-	ticker := u.Clock.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C():
-			u.report(ctx, name)
-		}
-	}
+	everyInterval(ctx, u.Clock, u.Interval, func(ctx context.Context) { u.report(ctx, name) })
+	return nil
 }
 
 func (u *UsageReporter) report(ctx context.Context, name string) {
