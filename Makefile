@@ -203,7 +203,7 @@ FUZZ_TARGETS ?= .
 
 .PHONY: fuzz
 fuzz: ## Fuzz every fuzz target for FUZZTIME each (FUZZTIME=10s make fuzz: a smoke run); crashers land in the package's testdata/fuzz.
-	FUZZTIME="$(FUZZTIME)" FUZZ_PARALLEL="$(FUZZ_PARALLEL)" FUZZ_TARGETS="$(FUZZ_TARGETS)" bash hack/fuzz.sh
+	FUZZTIME="$(FUZZTIME)" FUZZ_PARALLEL="$(FUZZ_PARALLEL)" FUZZ_TARGETS='$(value FUZZ_TARGETS)' bash hack/fuzz.sh
 
 ##@ Build
 
