@@ -100,7 +100,11 @@ func TestSoak(t *testing.T) {
 
 	var falsePermits, falseDenials, failed int
 	var latencies []time.Duration
+	// What the verifier answered, to show which states the traffic met:
+	// the secret matched for a Permit, the reason for a denial.
+	answered := map[string]int{}
 	for _, a := range answers {
+		answered[a.reason]++
 		if a.status == 0 || a.status >= 500 {
 			failed++
 			continue
@@ -131,9 +135,9 @@ func TestSoak(t *testing.T) {
 	for _, k := range m.keys {
 		states[k.state]++
 	}
-	t.Logf("soak: %d requests in %v (%.0f/s offered, %.0f/s answered), p50 %v p99 %v max %v; false permits %d, false denials %d, failed %d; changes %v; keys at the end %v",
+	t.Logf("soak: %d requests in %v (%.0f/s offered, %.0f/s answered), p50 %v p99 %v max %v; false permits %d, false denials %d, failed %d; answers %v; changes %v; keys at the end %v",
 		len(answers), elapsed.Round(time.Millisecond), rate, float64(len(answers))/elapsed.Seconds(),
-		pct(0.5), pct(0.99), pct(1), falsePermits, falseDenials, failed, c.made, states)
+		pct(0.5), pct(0.99), pct(1), falsePermits, falseDenials, failed, answered, c.made, states)
 	g.Expect(falsePermits).To(BeZero(), "false permits")
 	g.Expect(falseDenials).To(BeZero(), "false denials")
 	g.Expect(failed).To(BeZero(), "requests without a decision")
