@@ -187,6 +187,25 @@ bench: setup-envtest bench-deps ## Run unit benchmarks (BENCH_PKGS) and the envt
 	KUBEBUILDER_ASSETS="$$assets" go test $(BENCH_OPERATOR_PKG) -run '^$$' -bench '$(BENCH)' \
 		-benchtime=$(BENCH_OPERATOR_TIME) -timeout $(BENCH_OPERATOR_TIMEOUT) -v
 
+# Soak (`make soak`): the manager and two verifier replicas on envtest, at
+# half of the verifier's measured peak (SOAK_RATE overrides it) for
+# SOAK_DURATION, while keys are rotated, suspended, resumed and revoked and
+# a replica is replaced; every answer is checked. `make test` runs only the
+# package's unit tests: without SOAK_DURATION the soak skips, since even
+# 20 s of it (plus envtest's start) would take a 2-CPU runner from every
+# other package of the suite for a result the outage and integration
+# suites already give in part.
+SOAK_DURATION ?= 10m
+# SOAK_TIMEOUT covers SOAK_DURATION, envtest's start and the peak's
+# measurement: raise it with a longer SOAK_DURATION.
+SOAK_TIMEOUT ?= 20m
+
+.PHONY: soak
+soak: setup-envtest ## Run the soak test (test/soak) for SOAK_DURATION (default 10m) at half of the verifier's peak, or SOAK_RATE requests per second.
+	@assets="$$($(ENVTEST_ASSETS))"; \
+	set -x; \
+	KUBEBUILDER_ASSETS="$$assets" SOAK_DURATION=$(SOAK_DURATION) go test ./test/soak/ -run '^TestSoak$$' -count=1 -v -timeout $(SOAK_TIMEOUT)
+
 # Fuzzing (`make fuzz`): every fuzz target of the module, one after the
 # other, FUZZTIME each with FUZZ_PARALLEL workers; FUZZ_TARGETS, a regexp on
 # <package>.<Target>, narrows it (hack/fuzz.sh). The default gives each
