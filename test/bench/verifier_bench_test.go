@@ -42,8 +42,9 @@ import (
 //	                            connections (default 500ms)
 //	VERIFIER_BENCH_CONNECTIONS  keep-alive connections of every run (default 32)
 //	VERIFIER_BENCH_CPUPROFILE   a directory for CPU profiles of this process
-//	                            in every closed-loop run, one file per target
-//	                            and round (hello-1.pprof, cached-1.pprof, …);
+//	                            in every closed-loop run, one file per
+//	                            generator, target and round (go-hello-1.pprof,
+//	                            wrk-cached-1.pprof, …);
 //	                            `go tool pprof` merges the files it is given
 const (
 	envDuration    = "VERIFIER_BENCH_DURATION"
@@ -190,8 +191,8 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 		for _, g := range alternate(gens, round) {
 			for _, t := range targets {
 				profile := ""
-				if _, isGo := g.(loadgen); isGo && profiles != "" {
-					profile = filepath.Join(profiles, fmt.Sprintf("%s-%d.pprof", t.tag, round+1))
+				if profiles != "" {
+					profile = filepath.Join(profiles, fmt.Sprintf("%s-%s-%d.pprof", g.label(), t.tag, round+1))
 				}
 				into := peaks[g.label()][t.tag]
 				before, started := v.HashesRun(), time.Now()
@@ -208,7 +209,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 		}
 	}
 	if profiles != "" {
-		fmt.Printf("CPU profiles of the Go generator's closed-loop runs: %s/{hello,cached,pipeline,limited,flood}-*.pprof\n", profiles)
+		fmt.Printf("CPU profiles of the closed-loop runs: %s/{go,wrk}-{hello,cached,pipeline,limited,flood}-*.pprof\n", profiles)
 	}
 	for _, g := range gens {
 		p := peaks[g.label()]

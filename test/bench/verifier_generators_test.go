@@ -14,8 +14,7 @@ import (
 type generator interface {
 	label() string
 	// drive runs a target: closed loop when rate is 0, else at rate;
-	// profile, when not "", is where a CPU profile of the server goes
-	// (the Go generator only).
+	// profile, when not "", is where a CPU profile of the server goes.
 	drive(b *testing.B, name string, s loadspec.Spec, rate float64, profile string) loadResult
 }
 
@@ -27,8 +26,8 @@ func (l loadgen) drive(b *testing.B, name string, s loadspec.Spec, rate float64,
 
 func (w *wrk) label() string { return "wrk" }
 
-func (w *wrk) drive(b *testing.B, name string, s loadspec.Spec, rate float64, _ string) loadResult {
-	return w.run(b, name, s, rate)
+func (w *wrk) drive(b *testing.B, name string, s loadspec.Spec, rate float64, profile string) loadResult {
+	return w.run(b, name, s, rate, profile)
 }
 
 // alternate is the order of the generators in a round: the other way

@@ -73,12 +73,14 @@ type wrkDone struct {
 // connection waits its share of the interval between requests, so a slow
 // answer delays the next one and the latencies are kinder than an open
 // loop's).
-func (w *wrk) run(b *testing.B, name string, s loadspec.Spec, rate float64) loadResult {
+func (w *wrk) run(b *testing.B, name string, s loadspec.Spec, rate float64, profile string) loadResult {
 	b.Helper()
 	script := w.script(b, name, s, rate)
 	if w.warmup > 0 {
 		w.exec(b, name, script, s, w.warmup)
 	}
+	stop := startProfile(b, profile)
+	defer stop()
 	return w.exec(b, name, script, s, w.duration)
 }
 
