@@ -110,12 +110,12 @@ func (a *activity) record(d Decision, env *envSnapshot, now time.Time, took time
 
 // countActivity counts a decision into the key's activity, when analytics
 // is on.
-func (v *Verifier) countActivity(d Decision, env access.Environment, took time.Duration) {
+func (v *Verifier) countActivity(d Decision, env access.Environment, now time.Time, took time.Duration) {
 	if v.activity == nil {
 		return
 	}
 	e := snapshotEnv(env.Country, env.Address)
-	v.activity.record(d, &e, v.clock.Now(), took)
+	v.activity.record(d, &e, now, took)
 }
 
 // envSnapshot is what of a request's environment analytics keeps.

@@ -21,10 +21,16 @@ type ClientAddress struct {
 	TrustedHops int `json:"trustedHops,omitempty"`
 }
 
+// withDefaults also puts Header in net/http's canonical form, so that each
+// request indexes the header map without canonicalising the name again.
+// remoteAddr is "RemoteAddr" as withDefaults leaves it.
+var remoteAddr = http.CanonicalHeaderKey("RemoteAddr")
+
 func (c ClientAddress) withDefaults() ClientAddress {
 	if c.Header == "" {
 		c.Header = "X-Forwarded-For"
 	}
+	c.Header = http.CanonicalHeaderKey(c.Header)
 	if c.TrustedHops <= 0 {
 		c.TrustedHops = 1
 	}
@@ -35,17 +41,17 @@ func (c ClientAddress) withDefaults() ClientAddress {
 // do not say (fewer hops than trusted, garbage): conditions on the address
 // then fail closed.
 func (c ClientAddress) from(r *http.Request) netip.Addr {
-	switch {
-	case strings.EqualFold(c.Header, "RemoteAddr"):
+	switch c.Header {
+	case remoteAddr:
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
 			return netip.Addr{}
 		}
 		return parseAddr(host)
-	case strings.EqualFold(c.Header, "X-Forwarded-For"):
-		return forwardedFor(r.Header.Values("X-Forwarded-For"), c.TrustedHops)
+	case "X-Forwarded-For":
+		return forwardedFor(r.Header["X-Forwarded-For"], c.TrustedHops)
 	}
-	vs := r.Header.Values(c.Header)
+	vs := r.Header[c.Header]
 	if len(vs) != 1 {
 		return netip.Addr{}
 	}

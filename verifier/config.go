@@ -223,10 +223,19 @@ type compiledConfig struct {
 	forwarded, publicForwarded *forwardedCert
 }
 
+// canonicalOrEmpty is a configured header name as net/http stores what it
+// read, so that each request indexes the header map directly.
+func canonicalOrEmpty(name string) string {
+	if name == "" {
+		return ""
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
 func (c Config) compile() (compiledConfig, error) {
 	out := compiledConfig{
 		realm: c.Realm, apiKeyHeaders: c.APIKeyHeaders, clientAddress: c.ClientAddress.withDefaults(),
-		countryHeader: c.CountryHeader, deviceHeader: c.DeviceHeader,
+		countryHeader: canonicalOrEmpty(c.CountryHeader), deviceHeader: canonicalOrEmpty(c.DeviceHeader),
 	}
 	if out.realm == "" {
 		out.realm = "keyward"

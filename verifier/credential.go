@@ -27,11 +27,13 @@ const maxCredentialHeader = 8 << 10
 // any of apiKeyHeaders. The same credential in several headers is accepted;
 // different ones, a repeated header, another Authorization scheme or an empty
 // value are malformed: guessing which one the client meant would let a proxy
-// and the verifier disagree about who is calling.
+// and the verifier disagree about who is calling. apiKeyHeaders are in
+// net/http's canonical form (http.CanonicalHeaderKey), as Config makes
+// them: the map is indexed directly, as net/http stores what it read.
 func ExtractCredential(h http.Header, apiKeyHeaders []string) (string, CredentialProblem) {
 	var found string
 	add := func(v string) CredentialProblem {
-		if v == "" || len(v) > maxCredentialHeader || strings.ContainsAny(v, " \t,") {
+		if v == "" || len(v) > maxCredentialHeader || hasSeparator(v) {
 			return CredentialMalformed
 		}
 		if found != "" && found != v {
@@ -40,7 +42,7 @@ func ExtractCredential(h http.Header, apiKeyHeaders []string) (string, Credentia
 		found = v
 		return CredentialPresent
 	}
-	if vs := h.Values("Authorization"); len(vs) > 0 {
+	if vs := h["Authorization"]; len(vs) > 0 {
 		if len(vs) > 1 {
 			return "", CredentialMalformed
 		}
@@ -53,7 +55,7 @@ func ExtractCredential(h http.Header, apiKeyHeaders []string) (string, Credentia
 		}
 	}
 	for _, name := range apiKeyHeaders {
-		vs := h.Values(name)
+		vs := h[name]
 		if len(vs) == 0 {
 			continue
 		}
@@ -68,6 +70,18 @@ func ExtractCredential(h http.Header, apiKeyHeaders []string) (string, Credentia
 		return "", CredentialMissing
 	}
 	return found, CredentialPresent
+}
+
+// hasSeparator reports whether v holds a space, a tab or a comma: a list
+// or a scheme where one credential belongs. A loop, not strings.ContainsAny,
+// which builds its set on every call of this per-request path.
+func hasSeparator(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == ' ' || c == '\t' || c == ',' {
+			return true
+		}
+	}
+	return false
 }
 
 // bearerToken parses "Bearer <token>" with one or more spaces, the scheme

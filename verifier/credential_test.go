@@ -8,7 +8,7 @@ import (
 )
 
 func TestExtractCredential(t *testing.T) {
-	headers := []string{"Argus-API-Key"}
+	headers := []string{http.CanonicalHeaderKey("Argus-API-Key")}
 	tests := map[string]struct {
 		h       http.Header
 		want    string
@@ -26,6 +26,7 @@ func TestExtractCredential(t *testing.T) {
 		"two api key headers":         {http.Header{"Argus-Api-Key": {"abc", "abc"}}, "", CredentialMalformed},
 		"token with a space":          {http.Header{"Authorization": {"Bearer abc def"}}, "", CredentialMalformed},
 		"list in api key header":      {http.Header{"Argus-Api-Key": {"abc,def"}}, "", CredentialMalformed},
+		"tab in api key header":       {http.Header{"Argus-Api-Key": {"abc\tdef"}}, "", CredentialMalformed},
 		"empty api key header":        {http.Header{"Argus-Api-Key": {""}}, "", CredentialMalformed},
 		"unconfigured header ignored": {http.Header{"X-Api-Key": {"abc"}}, "", CredentialMissing},
 	}
@@ -71,7 +72,7 @@ func FuzzExtractCredential(f *testing.F) {
 		if apiKey != "" {
 			h.Set("Argus-API-Key", apiKey)
 		}
-		got, problem := ExtractCredential(h, []string{"Argus-API-Key"})
+		got, problem := ExtractCredential(h, []string{http.CanonicalHeaderKey("Argus-API-Key")})
 		switch problem {
 		case CredentialPresent:
 			if got == "" || len(got) > maxCredentialHeader {

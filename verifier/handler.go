@@ -171,13 +171,22 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, style proxySty
 func (h *handler) environment(r *http.Request) access.Environment {
 	env := access.Environment{Address: h.cfg.clientAddress.from(r)}
 	if h.cfg.countryHeader != "" {
-		env.Country = strings.TrimSpace(r.Header.Get(h.cfg.countryHeader))
+		env.Country = strings.TrimSpace(firstValue(r.Header, h.cfg.countryHeader))
 	}
 	h.placeClient(&env)
 	if h.cfg.deviceHeader != "" {
-		env.Device = parseDevice(r.Header.Get(h.cfg.deviceHeader))
+		env.Device = parseDevice(firstValue(r.Header, h.cfg.deviceHeader))
 	}
 	return env
+}
+
+// firstValue is Header.Get for a name already in canonical form: the
+// per-request path skips canonicalising a name that config did once.
+func firstValue(h http.Header, canonical string) string {
+	if vs := h[canonical]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // placeClient gives a request without a country the one the GeoIP

@@ -262,3 +262,31 @@ func TestHealthEndpoints(t *testing.T) {
 	ready = true
 	g.Expect(get("/readyz")).To(Equal(200))
 }
+
+// The configured header names are matched as HTTP matches them, whatever
+// case the configuration spells them in: the handler reads each from the
+// header map by its canonical form.
+func TestConfiguredHeaderNamesInAnyCase(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, Options{Classes: mustClasses(t, map[string][]string{"corporate": {"10.0.0.0/8"}})})
+	k := f.issue("acme/payments/investigations:read")
+	k.rec.Conditions = access.Conditions{SourceCIDRs: []string{"10.0.0.0/8"}, Countries: []string{"DE"}, RequireCompliantDevice: true}
+	f.publish(k)
+	h, err := newTestHandler(f.v, Config{
+		ClientAddress: ClientAddress{Header: "x-real-ip"}, CountryHeader: "x-country", DeviceHeader: "x-DEVICE",
+		APIKeyHeaders: []string{"x-api-key"},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	ask := func(country string) int {
+		r := httptest.NewRequest(http.MethodGet, EnvoyPrefix+"/acme/payments/investigations/INV-7", nil)
+		r.Header.Set("X-Api-Key", k.key.Plaintext())
+		r.Header.Set("X-Real-IP", "10.1.2.3")
+		r.Header.Set("X-Country", country)
+		r.Header.Set("X-Device", "compliant")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	g.Expect(ask("DE")).To(Equal(http.StatusOK), "every condition reads its header")
+	g.Expect(ask("FR")).To(Equal(http.StatusForbidden), "the country header is read, not ignored")
+}

@@ -215,7 +215,7 @@ func (h *handler) authenticateClient(r *http.Request, form url.Values, cert Clie
 	start := time.Now()
 	d := h.v.authenticate(r.Context(), req, now)
 	// A client secret is the key itself: its use, or a guess at it.
-	h.v.countActivity(d, req.Env, time.Since(start))
+	h.v.countActivity(d, req.Env, now, time.Since(start))
 	if d.Result != Permit {
 		// A failed client authentication is a denial like any other in
 		// the audit trail (which never sees the credential).

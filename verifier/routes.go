@@ -240,12 +240,19 @@ func (cr *compiledRoute) match(method, path string) (scope.Resource, scope.Actio
 // (which a hop that decodes twice turns into any of those). Such requests
 // are never mapped to a resource.
 func cleanPath(p string) bool {
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\?#;") {
+	if !strings.HasPrefix(p, "/") {
 		return false
 	}
-	for i := 0; i+2 < len(p); i++ {
-		if p[i] == '%' && encodedSeparator(p[i+1], p[i+2]) {
+	// One pass for both the raw and the percent-encoded separators: this
+	// runs on every request.
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\', '?', '#', ';':
 			return false
+		case '%':
+			if i+2 < len(p) && encodedSeparator(p[i+1], p[i+2]) {
+				return false
+			}
 		}
 	}
 	if p == "/" {

@@ -18,11 +18,13 @@ import (
 
 // Verifier decides requests against the records in its Index.
 type Verifier struct {
-	index  *Index
-	clock  clock.PassiveClock
-	mac    *macer
-	cache  *verifiedCache
-	hashes *hasher
+	index *Index
+	clock clock.PassiveClock
+	// realClock is whether clock is the real one (see nowAt).
+	realClock bool
+	mac       *macer
+	cache     *verifiedCache
+	hashes    *hasher
 	// Failures back off per (key ID, source) and per source: never per key
 	// ID alone, which would let anyone lock a key out by failing with it.
 	byKeySrc *backoff
@@ -131,8 +133,10 @@ func New(index *Index, o Options) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, realClock := o.Clock.(clock.RealClock)
 	v := &Verifier{
-		limits: limits, tokens: o.Tokens, leaks: o.LeakReports, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
+		realClock: realClock,
+		limits:    limits, tokens: o.Tokens, leaks: o.LeakReports, authorities: o.Authorities, certs: newCertCache(o.CacheSize),
 		index: index, clock: o.Clock, mac: mac, classes: o.Classes, metrics: o.Metrics, audit: o.Audit.start(), log: o.Log,
 		cache:    newVerifiedCache(o.CacheSize),
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
@@ -180,14 +184,25 @@ func (v *Verifier) HashesRun() int64 { return v.hashes.runs.Load() }
 // credential whose scopes and conditions allow the request.
 func (v *Verifier) Decide(ctx context.Context, req Request) Decision {
 	start := time.Now()
-	d := v.decide(ctx, req)
+	now := v.nowAt(start)
+	d := v.decide(ctx, req, now)
 	took := time.Since(start)
 	v.metrics.decided(d, took)
-	v.countActivity(d, req.Env, took)
+	v.countActivity(d, req.Env, now, took)
 	if d.Result != Permit {
-		v.audit.denied(v.clock.Now(), req, d)
+		v.audit.denied(now, req, d)
 	}
 	return d
+}
+
+// nowAt is the verifier's clock at start, a reading of the real clock:
+// with the real clock, start itself, since every reading costs a little
+// on each request.
+func (v *Verifier) nowAt(start time.Time) time.Time {
+	if v.realClock {
+		return start
+	}
+	return v.clock.Now()
 }
 
 // refuse records a decision made before the verifier was asked (a request
@@ -198,11 +213,10 @@ func (v *Verifier) refuse(req Request, d Decision) Decision {
 	return d
 }
 
-func (v *Verifier) decide(ctx context.Context, req Request) Decision {
+func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Decision {
 	if !v.ready() {
 		return indeterminate(ReasonNotReady, "the verifier has not loaded its key records yet")
 	}
-	now := v.clock.Now()
 	if v.stale(now) {
 		return indeterminate(ReasonStale, "the verifier has not known its key records current for too long to permit anything")
 	}

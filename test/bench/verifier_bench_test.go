@@ -84,6 +84,17 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 	helloURL := serve(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("hello"))
 	}))
+	// The floor of any permit: hello answering with the headers a permit
+	// carries (the proxies' contract), nothing decided. What the verifier
+	// loses beyond it is the cost of deciding.
+	permitHeadersURL := serve(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		for _, name := range []string{"Cache-Control", verifier.HeaderKeyID, verifier.HeaderOwner,
+			verifier.HeaderScopes, verifier.HeaderMatchedScope, verifier.HeaderSecret} {
+			h[name] = permitHeaderValue
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
 
 	// Real PBKDF2 cost, so that the first request of each key and any
 	// request that slipped past the cache would show in the figures.
@@ -159,18 +170,29 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 		Headers:   map[string]string{"X-Forwarded-For": "192.0.2.66"},
 		RandomKey: &loadspec.RandomKey{Header: "Authorization", Prefix: "Bearer ", Pool: 100_000, KeyID: plain.ID()}}
 
+	// The floods' baseline: hello receiving the flood's requests, a new key
+	// in each. Drawing a key per request costs the load generator (wrk
+	// runs a Lua function for each), and that cost must weigh on both
+	// sides of the ratio, not on the verifier's alone.
+	helloKeys := flood
+	helloKeys.URL, helloKeys.Expect = helloURL+forwardedPath, http.StatusOK
+	permitHeaders := hello
+	permitHeaders.URL = permitHeadersURL + forwardedPath
+
 	// One request each before any load: it proves every target answers
 	// what the figures assume, and runs the one PBKDF2 per key that
 	// "cached" means is already behind us.
-	for _, s := range []loadspec.Spec{hello, cached, pipeline, withLimit} {
+	for _, s := range []loadspec.Spec{hello, permitHeaders, cached, pipeline, withLimit} {
 		probe(b, s)
 	}
 
 	targets := []target{
 		{"hello", "hello, closed loop", hello},
+		{"headers", "hello + a permit's headers, closed loop", permitHeaders},
 		{"cached", "cached verification, closed loop", cached},
 		{"pipeline", "full pipeline, closed loop", pipeline},
 		{"limited", "pipeline + token bucket, closed loop", withLimit},
+		{"helloKeys", "hello, random keys, closed loop", helloKeys},
 		{"flood", "random-key flood, closed loop", flood},
 	}
 	peaks := map[string]map[string]*loadResult{}
@@ -218,7 +240,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 		}
 	}
 	helloPeak, cachedPeak, pipelinePeak := peaks["go"]["hello"], peaks["go"]["cached"], peaks["go"]["pipeline"]
-	limitedPeak, floodPeak := peaks["go"]["limited"], peaks["go"]["flood"]
+	limitedPeak, floodPeak, helloKeysPeak := peaks["go"]["limited"], peaks["go"]["flood"], peaks["go"]["helloKeys"]
 	floodHashes := hashes[floodPeak]
 
 	opens := map[string][2]*loadResult{}
@@ -250,7 +272,7 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 
 	cachedRatio := cachedPeak.rps() / helloPeak.rps()
 	pipelineRatio := pipelinePeak.rps() / helloPeak.rps()
-	floodRatio := floodPeak.rps() / helloPeak.rps()
+	floodRatio := floodPeak.rps() / helloKeysPeak.rps()
 	limitedRatio := limitedPeak.rps() / helloPeak.rps()
 	b.ReportMetric(helloPeak.rps(), "hello-req/s")
 	b.ReportMetric(cachedRatio, "cached/hello")
@@ -277,11 +299,11 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 	fmt.Printf("   gen CPU: of the load generator, which shares the machine's CPUs with the server; wrk's is not measured)\n")
 	fmt.Printf("\n  Go load generator, all rounds pooled:\n")
 	fmt.Printf("  cached ÷ hello                  = %.3f  (goal ≥ 0.9)\n", cachedRatio)
-	fmt.Printf("  full pipeline ÷ hello           = %.3f  (goal ≥ 0.8)\n", pipelineRatio)
-	fmt.Printf("  pipeline + token bucket ÷ hello = %.3f  (goal ≥ 0.8)\n", limitedRatio)
+	fmt.Printf("  full pipeline ÷ hello           = %.3f  (goal ≥ 0.85)\n", pipelineRatio)
+	fmt.Printf("  pipeline + token bucket ÷ hello = %.3f\n", limitedRatio)
 	fmt.Printf("  p99 at %.0f req/s (half of hello's peak): hello %s, full pipeline %s (open loop; achieved %.0f and %.0f req/s)\n",
 		half, helloOpen.quantile(0.99), pipelineOpen.quantile(0.99), helloOpen.rps(), pipelineOpen.rps())
-	fmt.Printf("  random-key flood ÷ hello        = %.3f  with %d PBKDF2 hashes run (goal 0 hashes)\n\n", floodRatio, floodHashes)
+	fmt.Printf("  random-key flood ÷ hello (random keys) = %.3f  with %d PBKDF2 hashes run (goal 0 hashes)\n\n", floodRatio, floodHashes)
 	printMedians(gens, peaks, hashes, opens, attacks, lg.rounds)
 	fmt.Printf("  audit trail: %d bytes in all, over %.1f s of floods (random keys and wrong secrets, warm-ups included): %.0f bytes/s\n\n",
 		auditInfo.Size(), floodTime.Seconds(), float64(auditInfo.Size())/floodTime.Seconds())
@@ -294,6 +316,9 @@ func benchVerifierOnce(b *testing.B, lg loadgen, gens []generator) {
 		}
 	}
 }
+
+// permitHeaderValue stands for each permit header's value.
+var permitHeaderValue = []string{"x"}
 
 // forwarded is the ext_authz request of a client with key from an address
 // and country, with a device, that every key's conditions allow.

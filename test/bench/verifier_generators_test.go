@@ -108,20 +108,23 @@ func printMedians(gens []generator, peaks map[string]map[string]*loadResult, has
 		}
 		fmt.Printf("  %s\n", goal)
 	}
-	peak := func(tag string) func(g generator) (float64, float64) {
+	against := func(tag, base string) func(g generator) (float64, float64) {
 		return func(g generator) (float64, float64) {
 			p := peaks[g.label()]
-			return p[tag].median(), p[tag].median() / p["hello"].median()
+			return p[tag].median(), p[tag].median() / p[base].median()
 		}
 	}
+	peak := func(tag string) func(g generator) (float64, float64) { return against(tag, "hello") }
 	row("hello", "", peak("hello"))
+	row("hello + a permit's headers ÷ hello", "(the floor of any permit)", peak("headers"))
 	row("cached ÷ hello", "(goal ≥ 0.9)", peak("cached"))
 	row("full pipeline ÷ hello", "(goal ≥ 0.85)", peak("pipeline"))
 	row("pipeline + token bucket ÷ hello", "", peak("limited"))
-	row("random-key flood ÷ hello", "(goal ≥ 0.95)", peak("flood"))
-	row("wrong-secret flood ÷ hello", "", func(g generator) (float64, float64) {
+	row("hello, random keys ÷ hello", "(the floods' baseline)", peak("helloKeys"))
+	row("random-key flood ÷ hello, random keys", "(goal ≥ 0.95)", against("flood", "helloKeys"))
+	row("wrong-secret flood ÷ hello, random keys", "", func(g generator) (float64, float64) {
 		a := attacks[g.label()]
-		return a.flood.median(), a.flood.median() / peaks[g.label()]["hello"].median()
+		return a.flood.median(), a.flood.median() / peaks[g.label()]["helloKeys"].median()
 	})
 	row("key's client during the flood ÷ alone", "(goal ≥ 0.9)", func(g generator) (float64, float64) {
 		a := attacks[g.label()]
