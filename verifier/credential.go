@@ -73,15 +73,11 @@ func ExtractCredential(h http.Header, apiKeyHeaders []string) (string, Credentia
 }
 
 // hasSeparator reports whether v holds a space, a tab or a comma: a list
-// or a scheme where one credential belongs. A loop, not strings.ContainsAny,
-// which builds its set on every call of this per-request path.
+// or a scheme where one credential belongs. Three vectorised byte
+// searches: strings.ContainsAny builds its set on every call, and a byte
+// loop is slower still over a whole key, on every request.
 func hasSeparator(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == ' ' || c == '\t' || c == ',' {
-			return true
-		}
-	}
-	return false
+	return strings.IndexByte(v, ' ') >= 0 || strings.IndexByte(v, '\t') >= 0 || strings.IndexByte(v, ',') >= 0
 }
 
 // bearerToken parses "Bearer <token>" with one or more spaces, the scheme

@@ -1,7 +1,6 @@
 package verifier
 
 import (
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +31,7 @@ type Metrics struct {
 	reg                     prometheus.Registerer
 	// byOutcome holds the decision counters already resolved, so the
 	// request path does not hash label values; outcomes are a fixed set.
-	byOutcome sync.Map
+	byOutcome answerMemo[outcome, prometheus.Counter]
 }
 
 type outcome struct {
@@ -122,13 +121,12 @@ func (m *Metrics) observeActivity(a *activity) {
 	)
 }
 
+func (m *Metrics) decisionCounter(k outcome) prometheus.Counter {
+	return m.decisions.WithLabelValues(string(k.result), string(k.reason))
+}
+
 func (m *Metrics) decided(d Decision, took time.Duration) {
-	k := outcome{d.Result, d.Reason}
-	c, ok := m.byOutcome.Load(k)
-	if !ok {
-		c, _ = m.byOutcome.LoadOrStore(k, m.decisions.WithLabelValues(string(d.Result), string(d.Reason)))
-	}
-	c.(prometheus.Counter).Inc()
+	m.byOutcome.get(outcome{d.Result, d.Reason}, m.decisionCounter).Inc()
 	m.latency.Observe(took.Seconds())
 }
 
