@@ -12,18 +12,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/apimachinery/pkg/watch"
-
-	"github.com/keyward-dev/keyward/internal/record"
 )
 
-// How the verifier knows its records are current.
+// How the verifier knows its records and its signing keys are current.
+// Both come from a watch of Secrets (a feed), and both are held to this
+// rule the same way; "the records" below stands for either.
 //
 // Hearing the API server is not enough: a watch can stall (a proxy or load
 // balancer that keeps the connection open but forwards nothing) while every
 // new request succeeds, and the verifier would then go on permitting keys
-// revoked since. So every heartbeat asks the API server what changed since
-// the last resource version the watch delivered: a second, short watch from
-// that version, which the API server ends itself after HeartbeatProbeWindow.
+// revoked since, or tokens of a signing key withdrawn since. So every
+// heartbeat asks the API server what changed since the last resource
+// version the watch delivered: a second, short watch from that version,
+// which the API server ends itself after HeartbeatProbeWindow.
 //
 //   - Nothing changed: the records were current when the heartbeat began;
 //     that moment is the contact the staleness bound counts from.
@@ -54,52 +55,52 @@ type behind struct {
 	since   time.Time
 }
 
-func (w *Watch) heartbeat(ctx context.Context) {
-	began := w.clock.Now()
-	delivered := w.informer.LastSyncResourceVersion()
-	if w.behind.version != "" {
-		if atLeast(delivered, w.behind.version) {
-			w.touchAt(w.behind.since)
-			w.behind = behind{}
+func (f *feed) heartbeat(ctx context.Context) {
+	began := f.clock.Now()
+	delivered := f.informer.LastSyncResourceVersion()
+	if f.behind.version != "" {
+		if atLeast(delivered, f.behind.version) {
+			f.touchAt(f.behind.since)
+			f.behind = behind{}
 		} else {
-			w.log.Info("the record watch has not delivered a change the API server reported a heartbeat ago; watching again",
-				"delivered", delivered, "changed", w.behind.version)
-			w.streams.restart()
+			f.log.Info("the watch has not delivered a change the API server reported a heartbeat ago; watching again",
+				"watch", f.name, "delivered", delivered, "changed", f.behind.version)
+			f.streams.restart()
 		}
 	}
-	latest, err := w.changesSince(ctx, delivered)
+	latest, err := f.changesSince(ctx, delivered)
 	switch {
 	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
 		// The API server no longer holds history that far back (it
 		// restarted, or the watch is far behind): only a new list helps.
-		w.log.Info("the record watch is too far behind the API server; watching again", "delivered", delivered)
-		w.streams.restart()
+		f.log.Info("the watch is too far behind the API server; watching again", "watch", f.name, "delivered", delivered)
+		f.streams.restart()
 	case err != nil:
-		w.log.Info("the API server cannot be heard", "error", err.Error())
+		f.log.Info("the API server cannot be heard", "watch", f.name, "error", err.Error())
 	case latest == "":
-		w.touchAt(began)
-		w.behind = behind{}
-	case w.behind.version == "":
+		f.touchAt(began)
+		f.behind = behind{}
+	case f.behind.version == "":
 		// An older sighting is kept until it is delivered, so that a busy
 		// namespace cannot keep postponing the stall check.
-		w.behind = behind{version: latest, since: began}
+		f.behind = behind{version: latest, since: began}
 	}
 }
 
-// changesSince watches the records from resource version from for
+// changesSince watches the Secrets from resource version from for
 // HeartbeatProbeWindow and returns the newest resource version of a change
 // it reports ("" when nothing changed). It fails unless the API server
 // itself ended the watch at its timeout: a stream cut or stalled before
 // then may have held back changes.
-func (w *Watch) changesSince(ctx context.Context, from string) (string, error) {
+func (f *feed) changesSince(ctx context.Context, from string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, HeartbeatProbeWindow+5*time.Second)
 	defer cancel()
 	seconds := int64(HeartbeatProbeWindow / time.Second)
 	// Real time, not the injected clock: it is compared with the API
 	// server's own timeout.
 	start := time.Now()
-	stream, err := w.client.CoreV1().Secrets(w.ns).Watch(ctx, metav1.ListOptions{
-		LabelSelector: record.RecordLabel, ResourceVersion: from, TimeoutSeconds: &seconds,
+	stream, err := f.client.CoreV1().Secrets(f.ns).Watch(ctx, metav1.ListOptions{
+		LabelSelector: f.selector, ResourceVersion: from, TimeoutSeconds: &seconds,
 	})
 	if err != nil {
 		return "", err
@@ -112,7 +113,7 @@ func (w *Watch) changesSince(ctx context.Context, from string) (string, error) {
 		}
 		m, err := meta.Accessor(ev.Object)
 		if err != nil {
-			return "", fmt.Errorf("a change of the records without metadata: %w", err)
+			return "", fmt.Errorf("a change without metadata: %w", err)
 		}
 		if rv := m.GetResourceVersion(); latest == "" || atLeast(rv, latest) {
 			latest = rv

@@ -5,7 +5,7 @@ import (
 )
 
 // HealthHandler serves /healthz (the process answers) and /readyz (records
-// loaded and known current recently enough to permit).
+// and signing keys loaded and known current recently enough to permit).
 func (v *Verifier) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -17,6 +17,8 @@ func (v *Verifier) HealthHandler() http.Handler {
 			http.Error(w, "key records not loaded yet", http.StatusServiceUnavailable)
 		case v.stale(v.clock.Now()):
 			http.Error(w, "the key records have not been known current for longer than the staleness bound: the API server cannot be heard, or the record watch is stalled", http.StatusServiceUnavailable)
+		case v.tokens != nil && v.signingStale(v.clock.Now()):
+			http.Error(w, "the signing keys have not been known current for longer than the staleness bound: the API server cannot be heard, or the signing-key watch is stalled", http.StatusServiceUnavailable)
 		default:
 			// A failing shared rate-limit store does not make the replica
 			// unready: the fallback policy decides meanwhile. It is told.

@@ -34,7 +34,14 @@ func (h *handler) registerOAuth(mux *http.ServeMux) {
 // before the first token it signs arrives.
 func (h *handler) jwks(w http.ResponseWriter, _ *http.Request) {
 	t := h.v.tokens
-	set, age := t.keys.jwks(h.v.clock.Now(), t.set.jwksAge)
+	now := h.v.clock.Now()
+	if h.v.signingStale(now) {
+		// The set may still hold a key withdrawn since; relying parties
+		// keep the set they fetched before.
+		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable", Description: "the verifier has not known its signing keys current for too long to publish them"})
+		return
+	}
+	set, age := t.keys.jwks(now, t.set.jwksAge)
 	b, err := json.Marshal(set)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable", Description: "the key set cannot be encoded"})

@@ -107,6 +107,11 @@ func (v *Verifier) authenticateJWT(ctx context.Context, req Request, now time.Ti
 	if t == nil {
 		return deny(ReasonTokensDisabled, "this verifier does not accept tokens")
 	}
+	// Before the cache: a token cached under a key withdrawn since must
+	// not outlive what the verifier can know of its keys.
+	if v.signingStale(now) {
+		return indeterminate(ReasonStale, "the verifier has not known its signing keys current for too long to accept tokens")
+	}
 	var (
 		claims token.Claims
 		method string

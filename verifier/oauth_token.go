@@ -82,7 +82,7 @@ func (h *handler) issueToken(r *http.Request) (tokenResponse, *tokenRequestError
 	}
 	v := h.v
 	now := v.clock.Now()
-	if !v.ready() || v.stale(now) {
+	if !v.ready() || v.stale(now) || v.signingStale(now) {
 		return tokenResponse{}, &tokenRequestError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
 			oauthError: oauthError{Error: "temporarily_unavailable", Description: "the verifier cannot authenticate clients right now"}}
 	}

@@ -48,5 +48,8 @@ func (o Options) withDefaults() Options {
 	if o.LastContact == nil {
 		o.LastContact = o.Clock.Now
 	}
+	if o.SigningLastContact == nil {
+		o.SigningLastContact = o.Clock.Now
+	}
 	return o
 }

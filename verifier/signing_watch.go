@@ -2,11 +2,10 @@ package verifier
 
 import (
 	"context"
+	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -15,19 +14,18 @@ import (
 
 // SigningWatch feeds SigningKeys from the signing-key Secrets of one
 // namespace, with the same permissions as the record Watch: list and
-// watch on Secrets there, reading only labelled ones.
+// watch on Secrets there, reading only labelled ones. It is held current
+// as the record Watch is (catchup.go): a stalled watch would keep a
+// withdrawn key's tokens valid and its public key in the JWKS.
 type SigningWatch struct {
-	informer cache.SharedIndexInformer
-	keys     *SigningKeys
-	log      logr.Logger
+	feed
+	keys *SigningKeys
 }
 
 // NewSigningWatch prepares a SigningWatch; Run starts it.
-func NewSigningWatch(client kubernetes.Interface, namespace string, keys *SigningKeys, log logr.Logger) *SigningWatch {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = signingrecord.Label }))
-	w := &SigningWatch{informer: factory.Core().V1().Secrets().Informer(), keys: keys, log: log}
+func NewSigningWatch(client kubernetes.Interface, namespace string, keys *SigningKeys, o WatchOptions) *SigningWatch {
+	w := &SigningWatch{keys: keys}
+	w.init(client, namespace, signingrecord.Label, "signing-key watch", o)
 	_ = w.informer.SetTransform(func(obj any) (any, error) {
 		s, ok := obj.(*corev1.Secret)
 		if !ok {
@@ -50,11 +48,11 @@ func NewSigningWatch(client kubernetes.Interface, namespace string, keys *Signin
 	return w
 }
 
-// Run watches until ctx ends.
-func (w *SigningWatch) Run(ctx context.Context) { w.informer.RunWithContext(ctx) }
-
-// Ready reports whether the first list is loaded.
-func (w *SigningWatch) Ready() bool { return w.informer.HasSynced() }
+// Run watches until ctx ends, with a heartbeat every interval that checks
+// the signing keys are current (catchup.go).
+func (w *SigningWatch) Run(ctx context.Context, heartbeat time.Duration) {
+	w.run(ctx, heartbeat, func() { w.log.Info("signing keys loaded", "namespace", w.ns) })
+}
 
 func (w *SigningWatch) put(obj any) {
 	s, ok := obj.(*corev1.Secret)

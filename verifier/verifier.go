@@ -53,11 +53,14 @@ type Verifier struct {
 	geo *geoip.DB
 
 	hashWait time.Duration
-	// ready and lastContact come from the record watch; maxStaleness bounds
-	// how long the verifier permits without knowing its records current.
-	ready        func() bool
-	lastContact  func() time.Time
-	maxStaleness time.Duration
+	// ready and lastContact come from the record watch, signingContact
+	// from the signing-key watch; maxStaleness bounds how long the
+	// verifier permits without knowing its records current, and accepts
+	// or issues tokens without knowing its signing keys current.
+	ready          func() bool
+	lastContact    func() time.Time
+	signingContact func() time.Time
+	maxStaleness   time.Duration
 }
 
 // Options configure a Verifier; zero values take the documented defaults.
@@ -109,10 +112,13 @@ type Options struct {
 	// Ready reports whether the records are loaded (the first sync).
 	Ready func() bool
 	// LastContact is when the records were last known current (the
-	// record watch's), and MaxStaleness how long the verifier may permit
-	// after that (0: forever).
-	LastContact  func() time.Time
-	MaxStaleness time.Duration
+	// record watch's), SigningLastContact when the signing keys were (the
+	// signing-key watch's), and MaxStaleness how long the verifier may
+	// permit after either (0: forever). Stale signing keys stop only what
+	// rests on them: tokens, the JWKS and the token endpoint.
+	LastContact        func() time.Time
+	SigningLastContact func() time.Time
+	MaxStaleness       time.Duration
 }
 
 // New returns a Verifier over index.
@@ -142,7 +148,7 @@ func New(index *Index, o Options) (*Verifier, error) {
 		hashes:   newHasher(o.HashConcurrency, o.HashQueue),
 		byKeySrc: newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
 		bySrc:    newBackoff(o.FreeFailures, o.BackoffBase, o.BackoffMax, o.BackoffTracked),
-		hashWait: o.HashWait, ready: o.Ready, lastContact: o.LastContact, maxStaleness: o.MaxStaleness,
+		hashWait: o.HashWait, ready: o.Ready, lastContact: o.LastContact, signingContact: o.SigningLastContact, maxStaleness: o.MaxStaleness,
 		analytics: plan, geo: o.GeoIP,
 	}
 	if plan.enabled {
@@ -251,8 +257,15 @@ func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Decis
 	return v.spend(ctx, d, req, now)
 }
 
-func (v *Verifier) stale(now time.Time) bool {
-	return v.maxStaleness > 0 && now.Sub(v.lastContact()) > v.maxStaleness
+// stale reports whether the records have not been known current for
+// longer than the staleness bound, signingStale the same of the signing
+// keys: one bound, counted from each watch's own contact (catchup.go).
+func (v *Verifier) stale(now time.Time) bool { return v.pastBound(v.lastContact, now) }
+
+func (v *Verifier) signingStale(now time.Time) bool { return v.pastBound(v.signingContact, now) }
+
+func (v *Verifier) pastBound(lastContact func() time.Time, now time.Time) bool {
+	return v.maxStaleness > 0 && now.Sub(lastContact()) > v.maxStaleness
 }
 
 func (v *Verifier) authenticate(ctx context.Context, req Request, now time.Time) Decision {

@@ -6,14 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/clock"
 
 	"github.com/keyward-dev/keyward/internal/keys"
 	"github.com/keyward-dev/keyward/internal/record"
@@ -25,47 +21,15 @@ import (
 // outage (apiretry.Wrap): otherwise the informer's backoff can keep it
 // stale for up to a minute after the API server is back.
 type Watch struct {
-	informer cache.SharedIndexInformer
-	client   kubernetes.Interface
-	ns       string
-	index    *Index
-	log      logr.Logger
-	clock    clock.PassiveClock
-	// lastContact is the Unix nanoseconds of the last moment the watch is
-	// known to have held everything the API server had (catchup.go).
-	lastContact atomic.Int64
-	invalid     atomic.Int64
-	streams     restartable
-	// behind is what a heartbeat saw that the watch had not delivered yet;
-	// only the heartbeat goroutine touches it.
-	behind behind
-}
-
-// WatchOptions tune a Watch.
-type WatchOptions struct {
-	Log   logr.Logger
-	Clock clock.PassiveClock
+	feed
+	index   *Index
+	invalid atomic.Int64
 }
 
 // NewWatch prepares a Watch; Run starts it.
 func NewWatch(client kubernetes.Interface, namespace string, index *Index, o WatchOptions) *Watch {
-	if o.Clock == nil {
-		o.Clock = clock.RealClock{}
-	}
-	w := &Watch{client: client, ns: namespace, index: index, log: o.Log, clock: o.Clock}
-	secrets := client.CoreV1().Secrets(namespace)
-	// Its own list-watch rather than an informer factory's, so that a
-	// stalled watch can be ended (catchup.go).
-	w.informer = cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
-			lo.LabelSelector = record.RecordLabel
-			return secrets.List(ctx, lo)
-		},
-		WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
-			lo.LabelSelector = record.RecordLabel
-			return w.streams.track(secrets.Watch(ctx, lo))
-		},
-	}, client), &corev1.Secret{}, 0, cache.Indexers{})
+	w := &Watch{index: index}
+	w.init(client, namespace, record.RecordLabel, "record watch", o)
 	// Keep only what a record needs: the verifier holds every record in
 	// memory, and annotations and managed fields would multiply that.
 	_ = w.informer.SetTransform(func(obj any) (any, error) {
@@ -91,41 +55,15 @@ func NewWatch(client kubernetes.Interface, namespace string, index *Index, o Wat
 }
 
 // Run watches until ctx ends, with a heartbeat every interval that checks
-// the watch is current (catchup.go).
+// the records are current (catchup.go).
 func (w *Watch) Run(ctx context.Context, heartbeat time.Duration) {
-	if heartbeat <= 0 {
-		heartbeat = 10 * time.Second
-	}
-	go w.informer.RunWithContext(ctx)
-	if cache.WaitForCacheSync(ctx.Done(), w.informer.HasSynced) {
-		w.touch()
+	w.run(ctx, heartbeat, func() {
 		w.log.Info("key records loaded", "namespace", w.ns, "records", w.index.Len())
-	}
-	t := time.NewTicker(heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.heartbeat(ctx)
-		}
-	}
+	})
 }
-
-// Ready reports whether the first list of records is loaded.
-func (w *Watch) Ready() bool { return w.informer.HasSynced() }
-
-// LastContact is the last moment the records are known to have been
-// current: the staleness bound counts from it.
-func (w *Watch) LastContact() time.Time { return time.Unix(0, w.lastContact.Load()) }
 
 // Invalid is how many record Secrets failed to load.
 func (w *Watch) Invalid() int64 { return w.invalid.Load() }
-
-func (w *Watch) touch() { w.touchAt(w.clock.Now()) }
-
-func (w *Watch) touchAt(t time.Time) { w.lastContact.Store(t.UnixNano()) }
 
 func (w *Watch) put(obj any) {
 	s, ok := obj.(*corev1.Secret)

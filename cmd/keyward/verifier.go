@@ -66,8 +66,8 @@ func runVerifier(args []string) error {
 	fs.IntVar(&o.freeFailures, "free-failures", 3, "failed verifications per key ID or client before backoff starts")
 	fs.DurationVar(&o.backoffBase, "backoff-base", time.Second, "first backoff delay; it doubles with every further failure")
 	fs.DurationVar(&o.backoffMax, "backoff-max", 5*time.Minute, "longest backoff delay")
-	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the key records have not been known current for this long: the API server cannot be heard, or the record watch is stalled (0: never stop)")
-	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the key records are current: the API server is asked for their changes since the last one the record watch delivered")
+	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "stop permitting when the key records have not been known current for this long, and stop accepting and issuing tokens when the signing keys have not: the API server cannot be heard, or the record or signing-key watch is stalled (0: never stop)")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "how often to check that the key records and signing keys are current: the API server is asked for their changes since the last one each watch delivered")
 	fs.DurationVar(&o.usageInterval, "usage-report-interval", verifier.DefaultUsageInterval, "how often to report quota usage for the APIKeys' status.quota, when it changed (0: never)")
 	fs.DurationVar(&o.tlsReloadInterval, "tls-reload-interval", servingtls.DefaultReloadInterval, "how often the TLS files are read again; a renewed certificate or CA bundle is in use this long after it is written at most")
 	o.zap.BindFlags(fs)
@@ -209,9 +209,11 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	}
 	ready := watch.Ready
 	var signingWatch *verifier.SigningWatch
+	var signingContact func() time.Time
 	if tokens != nil {
-		signingWatch = verifier.NewSigningWatch(client, o.Namespace, signing, logger)
+		signingWatch = verifier.NewSigningWatch(client, o.Namespace, signing, verifier.WatchOptions{Log: logger})
 		ready = func() bool { return watch.Ready() && signingWatch.Ready() }
+		signingContact = signingWatch.LastContact
 	}
 	leaks, err := verifier.NewLeakReports(conf.LeakReports, verifier.LeakReportsOptions{
 		Sink: verifier.LeakWriter{Client: client, Namespace: o.Namespace}, Log: logger,
@@ -227,7 +229,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 		Classes: classes, Metrics: verifier.NewMetrics(reg), Audit: accessLog(sink, o), Log: logger,
 		HashConcurrency: o.hashConcurrency, HashQueue: o.hashQueue, HashWait: o.hashWait, CacheSize: o.cache,
 		FreeFailures: o.freeFailures, BackoffBase: o.backoffBase, BackoffMax: o.backoffMax,
-		Ready: ready, LastContact: watch.LastContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
+		Ready: ready, LastContact: watch.LastContact, SigningLastContact: signingContact, MaxStaleness: o.maxStaleness, Tokens: tokens,
 		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
 		Analytics: conf.Analytics, GeoIP: geo,
 	})
@@ -244,7 +246,7 @@ func serveVerifier(ctx context.Context, o verifierOptions, restCfg *rest.Config,
 	g.Go(func() error { watch.Run(ctx, o.heartbeat); return nil })
 	g.Go(func() error { authorities.Run(ctx, verifier.AuthoritiesReloadInterval, logger); return nil })
 	if signingWatch != nil {
-		g.Go(func() error { signingWatch.Run(ctx); return nil })
+		g.Go(func() error { signingWatch.Run(ctx, o.heartbeat); return nil })
 	}
 	if leaks != nil {
 		g.Go(func() error { leaks.Run(ctx); return nil })
@@ -382,9 +384,9 @@ func newServer(addr string, h http.Handler) *http.Server {
 }
 
 // checkStaleness refuses a staleness bound the heartbeat cannot keep: while
-// the records keep changing, they are known current up to two heartbeats
-// and a probe late (verifier/catchup.go), and a shorter bound would make a
-// healthy verifier stale.
+// the records or signing keys keep changing, they are known current up to
+// two heartbeats and a probe late (verifier/catchup.go), and a shorter
+// bound would make a healthy verifier stale.
 func checkStaleness(maxStaleness, heartbeat time.Duration) error {
 	if heartbeat <= 0 {
 		return fmt.Errorf("--heartbeat=%v: must be positive", heartbeat)

@@ -17,7 +17,8 @@ import (
 // APIProxy stands between a client and the API server, so that a test can
 // take the API server away from that client alone (Cut) or stall its
 // watches while its other requests go through (StallWatches,
-// StallOpenWatches), as a broken network or load balancer would. It
+// StallOpenWatches, StallWatchesOf), as a broken network or load balancer
+// would. It
 // forwards with the credentials of the config it was made from; the
 // client's impersonation headers pass through.
 type APIProxy struct {
@@ -36,8 +37,11 @@ type APIProxy struct {
 	endEpoch  context.CancelFunc
 	stallAll  bool
 	stallUpTo uint64 // watch streams numbered up to this one stall
-	watches   uint64 // watch streams opened so far
-	forwarded []Forwarded
+	// stallSelector, when set, stalls the watch streams of that label
+	// selector.
+	stallSelector string
+	watches       uint64 // watch streams opened so far
+	forwarded     []Forwarded
 }
 
 // Forwarded is one request the proxy passed on and the API server answered.
@@ -69,8 +73,8 @@ func NewAPIProxy(cfg *rest.Config) (*APIProxy, error) {
 		ErrorLog:  log.New(io.Discard, "", 0),
 		ModifyResponse: func(resp *http.Response) error {
 			p.record(resp.Request)
-			if n, ok := resp.Request.Context().Value(watchStream{}).(uint64); ok {
-				resp.Body = &heldBody{ReadCloser: resp.Body, p: p, n: n, ctx: resp.Request.Context()}
+			if s, ok := resp.Request.Context().Value(watchStream{}).(stream); ok {
+				resp.Body = &heldBody{ReadCloser: resp.Body, p: p, s: s, ctx: resp.Request.Context()}
 			}
 			return nil
 		},
@@ -102,6 +106,12 @@ func (p *APIProxy) track(c net.Conn, s http.ConnState) {
 }
 
 type watchStream struct{}
+
+// stream is a watch stream: its number and label selector.
+type stream struct {
+	n        uint64
+	selector string
+}
 
 // Config reaches the API server through the proxy: plain HTTP, without
 // credentials of its own.
@@ -138,6 +148,13 @@ func (p *APIProxy) StallWatches() { p.update(func() { p.stallAll = true }) }
 // through.
 func (p *APIProxy) StallOpenWatches() { p.update(func() { p.stallUpTo = p.watches }) }
 
+// StallWatchesOf holds back every byte of every watch stream, open or new,
+// of the label selector selector until Restore; other watches and
+// requests go through.
+func (p *APIProxy) StallWatchesOf(selector string) {
+	p.update(func() { p.stallSelector = selector })
+}
+
 // Restore forwards everything again, on the same address.
 func (p *APIProxy) Restore() error {
 	var err error
@@ -151,7 +168,7 @@ func (p *APIProxy) Restore() error {
 			go func() { _ = p.srv.Serve(l) }()
 			p.epoch, p.endEpoch = context.WithCancel(context.Background())
 		}
-		p.cut, p.stallAll, p.stallUpTo = false, false, 0
+		p.cut, p.stallAll, p.stallUpTo, p.stallSelector = false, false, 0, ""
 	})
 	return err
 }
@@ -183,7 +200,7 @@ func (p *APIProxy) admit(r *http.Request) (context.Context, func(), bool) {
 	stop := context.AfterFunc(p.epoch, cancel)
 	if q := r.URL.Query().Get("watch"); q == "true" || q == "1" {
 		p.watches++
-		ctx = context.WithValue(ctx, watchStream{}, p.watches)
+		ctx = context.WithValue(ctx, watchStream{}, stream{n: p.watches, selector: r.URL.Query().Get("labelSelector")})
 	}
 	return ctx, func() { stop(); cancel() }, true
 }
@@ -191,16 +208,16 @@ func (p *APIProxy) admit(r *http.Request) (context.Context, func(), bool) {
 func (p *APIProxy) record(r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, watch := r.Context().Value(watchStream{}).(uint64)
+	_, watch := r.Context().Value(watchStream{}).(stream)
 	p.forwarded = append(p.forwarded, Forwarded{At: time.Now(), Watch: watch, Query: r.URL.Query()})
 }
 
-// stalled reports whether watch stream n must hold its bytes back, and a
+// stalled reports whether watch stream s must hold its bytes back, and a
 // channel closed when that may have changed.
-func (p *APIProxy) stalled(n uint64) (bool, <-chan struct{}) {
+func (p *APIProxy) stalled(s stream) (bool, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stallAll || n <= p.stallUpTo, p.changed
+	return p.stallAll || s.n <= p.stallUpTo || (p.stallSelector != "" && s.selector == p.stallSelector), p.changed
 }
 
 // heldBody is a watch stream's body that delivers nothing while stalled,
@@ -208,7 +225,7 @@ func (p *APIProxy) stalled(n uint64) (bool, <-chan struct{}) {
 type heldBody struct {
 	io.ReadCloser
 	p   *APIProxy
-	n   uint64
+	s   stream
 	ctx context.Context
 }
 
@@ -225,7 +242,7 @@ func (b *heldBody) Read(buf []byte) (int, error) {
 
 func (b *heldBody) wait() error {
 	for {
-		stalled, changed := b.p.stalled(b.n)
+		stalled, changed := b.p.stalled(b.s)
 		if !stalled {
 			return nil
 		}

@@ -55,7 +55,7 @@ type VerifierOptions struct {
 	ActivityReplica string
 	// Clock, when set, is the verifier's clock and its reporters': a test
 	// that steps time through minutes. The verifier then does not judge
-	// its own staleness, since the watch's last contact is in real time,
+	// its own staleness, since the watches' last contact is in real time,
 	// which a stepped clock does not follow.
 	Clock clock.WithTicker
 }
@@ -111,7 +111,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	if err != nil {
 		return nil, err
 	}
-	signing := verifier.NewSigningWatch(cs, o.Namespace, keys, logr.Discard())
+	signing := verifier.NewSigningWatch(cs, o.Namespace, keys, verifier.WatchOptions{})
 	leaks, err := verifier.NewLeakReports(conf.LeakReports, verifier.LeakReportsOptions{
 		Sink: verifier.LeakWriter{Client: cs, Namespace: o.Namespace}, HTTPClient: o.LeakKeysClient,
 	})
@@ -132,7 +132,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	v, err := verifier.New(index, verifier.Options{
 		Classes: classes, Audit: verifier.AccessLog{W: audit.NewWriter(o.Audit)}, Clock: o.Clock,
 		Ready:       func() bool { return watch.Ready() && signing.Ready() },
-		LastContact: watch.LastContact, MaxStaleness: maxStaleness, Tokens: tokens,
+		LastContact: watch.LastContact, SigningLastContact: signing.LastContact, MaxStaleness: maxStaleness, Tokens: tokens,
 		RateLimits: conf.RateLimits, Authorities: authorities, LeakReports: leaks,
 		Analytics: conf.Analytics, GeoIP: geo,
 	})
@@ -145,7 +145,7 @@ func StartVerifier(ctx context.Context, cfg *rest.Config, o VerifierOptions) (*V
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	go watch.Run(ctx, time.Second)
-	go signing.Run(ctx)
+	go signing.Run(ctx, time.Second)
 	if leaks != nil {
 		go leaks.Run(ctx)
 	}

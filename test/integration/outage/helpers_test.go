@@ -33,10 +33,16 @@ func newNamespace(g *WithT) string {
 // applyKey creates an APIKey that may read investigations and returns its
 // plaintext from the delivery Secret, as its consumer reads it.
 func applyKey(g *WithT, ns, name string, rotation *keywardv1.Rotation) string {
-	ctx := context.Background()
-	key := &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: keywardv1.APIKeySpec{
+	return applyKeySpec(g, ns, name, keywardv1.APIKeySpec{
 		Owner: "15a6", Scopes: []keywardv1.Scope{"acme/payments/investigations:read"}, Rotation: rotation,
-	}}
+	})
+}
+
+// applyKeySpec creates an APIKey of spec and returns its plaintext from
+// the delivery Secret.
+func applyKeySpec(g *WithT, ns, name string, spec keywardv1.APIKeySpec) string {
+	ctx := context.Background()
+	key := &keywardv1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
 	g.Expect(k8s.Create(ctx, key)).To(Succeed())
 	var plain string
 	g.Eventually(func(g Gomega) { plain = deliveredKey(g, ns, name) }).WithTimeout(waitFor).Should(Succeed())
@@ -133,9 +139,15 @@ func eventually(g *WithT, v *harness.Verifier, key string, want verifier.Reason,
 }
 
 func readyz(v *harness.Verifier) int {
+	code, _ := readiness(v)
+	return code
+}
+
+// readiness is the verifier's /readyz answer: its status and its text.
+func readiness(v *harness.Verifier) (int, string) {
 	rec := httptest.NewRecorder()
 	v.HealthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	return rec.Code
+	return rec.Code, rec.Body.String()
 }
 
 // answer is one decision, with when it was asked for and when it came.
