@@ -51,10 +51,25 @@ func (m *model) newSecret(k *key, plain, serial string) *secret {
 	return &secret{plain: plain, serial: serial, key: k, source: fmt.Sprintf("10.%d.%d.%d", m.sources>>16&255, m.sources>>8&255, m.sources&255)}
 }
 
-// publish makes the driver send every key's current and previous secret.
+// revokedTargets is how many of the most recently revoked keys the driver
+// goes on sending: enough to prove each revocation holds, few enough that
+// the traffic stays mostly that of keys in use, as a real one is, rather
+// than of the revoked keys a long soak piles up.
+const revokedTargets = 5
+
+// publish makes the driver send every live key's current and previous
+// secret, and those of the last revokedTargets revoked keys.
 func (m *model) publish() {
 	var ts []*secret
-	for _, k := range m.keys {
+	revokedLeft := revokedTargets
+	for i := len(m.keys) - 1; i >= 0; i-- {
+		k := m.keys[i]
+		if k.state == revoked {
+			if revokedLeft == 0 {
+				continue
+			}
+			revokedLeft--
+		}
 		ts = append(ts, k.current)
 		if k.previous != nil {
 			ts = append(ts, k.previous)
