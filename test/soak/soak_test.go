@@ -96,7 +96,7 @@ func TestSoak(t *testing.T) {
 	}
 	answers := <-answersCh
 	elapsed := time.Since(began)
-	g.Expect(managerDone).NotTo(BeClosed(), "the manager ran throughout: %v", managerErr)
+	g.Expect(mgr.Done).NotTo(BeClosed(), "the manager ran throughout: %v", mgr.Err)
 
 	var falsePermits, falseDenials, failed int
 	var latencies []time.Duration

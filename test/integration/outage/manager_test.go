@@ -66,8 +66,8 @@ func TestTheManagerRotatesOnceAcrossAnOutage(t *testing.T) {
 	delivered := time.Now()
 	g.Expect(delivered.Sub(asked)).To(BeNumerically("<", 10*time.Second))
 	select {
-	case <-managerDone:
-		t.Fatalf("the manager stopped in the outage: %v", managerErr)
+	case <-mgr.Done:
+		t.Fatalf("the manager stopped in the outage: %v", mgr.Err)
 	default:
 	}
 	t.Logf("rotation due %v into an API-server outage of %v: rotated once, status converged (last written) %v after the API server's start began; a key created after was delivered in %v",
