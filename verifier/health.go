@@ -14,7 +14,7 @@ func (v *Verifier) HealthHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
 		case !v.ready():
-			http.Error(w, "key records not loaded yet", http.StatusServiceUnavailable)
+			http.Error(w, "the key records or the signing keys are not loaded yet", http.StatusServiceUnavailable)
 		case v.stale(v.clock.Now()):
 			http.Error(w, "the key records have not been known current for longer than the staleness bound: the API server cannot be heard, or the record watch is stalled", http.StatusServiceUnavailable)
 		case v.tokens != nil && v.signingStale(v.clock.Now()):

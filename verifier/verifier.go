@@ -221,7 +221,7 @@ func (v *Verifier) refuse(req Request, d Decision) Decision {
 
 func (v *Verifier) decide(ctx context.Context, req Request, now time.Time) Decision {
 	if !v.ready() {
-		return indeterminate(ReasonNotReady, "the verifier has not loaded its key records yet")
+		return indeterminate(ReasonNotReady, "the verifier has not loaded its key records and signing keys yet")
 	}
 	if v.stale(now) {
 		return indeterminate(ReasonStale, "the verifier has not known its key records current for too long to permit anything")
