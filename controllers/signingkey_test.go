@@ -40,6 +40,13 @@ func newIssuerKey(ns, name string) *keywardv1.SigningKey {
 	}
 }
 
+// nudgeInterval paces the polls that call reconcileSigning. Each nudge
+// changes the object, and a reconcile that reads it from a cache still
+// behind the API server writes nothing (isFresh) and waits for the next
+// event: nudging faster than the cache catches up on a loaded machine
+// starves the reconcile it asks for.
+const nudgeInterval = time.Second
+
 // reconcileSigning wakes the manager's reconciler after the fake clock
 // moved (its RequeueAfter would wait for the real clock) by touching the
 // object, and returns what the API server holds. Going through the
@@ -107,7 +114,7 @@ func TestIssuerRotationTimeline(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		got = reconcileSigning(g, sk)
 		g.Expect(got.Status.Keys).To(HaveLen(2))
-	}, timeout, interval).Should(Succeed())
+	}, timeout, nudgeInterval).Should(Succeed())
 	old, next := got.Status.Keys[0], got.Status.Keys[1]
 	handover := rotation.Add(10 * time.Minute)
 	withdraw := handover.Add(5*time.Minute + keywardv1.WithdrawLeeway)
@@ -139,7 +146,7 @@ func TestIssuerRotationTimeline(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		got = reconcileSigning(g, sk)
 		g.Expect(meta.FindStatusCondition(got.Status.Conditions, keywardv1.KeysRotatingCondition).Reason).To(Equal(keywardv1.OverlapReason))
-	}, timeout, interval).Should(Succeed())
+	}, timeout, nudgeInterval).Should(Succeed())
 
 	signingClock.SetTime(withdraw)
 	g.Eventually(func(g Gomega) {
@@ -147,7 +154,7 @@ func TestIssuerRotationTimeline(t *testing.T) {
 		g.Expect(got.Status.Keys).To(HaveLen(1))
 		g.Expect(got.Status.Keys[0].KID).To(Equal(next.KID))
 		g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, keywardv1.KeysRotatingCondition)).To(BeTrue())
-	}, timeout, interval).Should(Succeed())
+	}, timeout, nudgeInterval).Should(Succeed())
 	oldSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: verifierNamespace, Name: signingrecord.SecretName(old.KID)}}
 	g.Eventually(gone(oldSecret), timeout, interval).Should(BeTrue(), func() string {
 		cur := &keywardv1.SigningKey{}
@@ -190,7 +197,7 @@ func TestIssuerRotationOnDemand(t *testing.T) {
 		got := reconcileSigning(g, sk)
 		g.Expect(got.Status.Keys).To(HaveLen(1))
 		g.Expect(got.Status.Algorithm).To(Equal(keywardv1.ES256))
-	}, timeout, interval).Should(Succeed())
+	}, timeout, nudgeInterval).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		cur := &keywardv1.SigningKey{}
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sk), cur)).To(Succeed())
@@ -201,7 +208,7 @@ func TestIssuerRotationOnDemand(t *testing.T) {
 		got := reconcileSigning(g, sk)
 		g.Expect(got.Status.Keys).To(HaveLen(2))
 		g.Expect(got.Status.RotationRequest).To(Equal("2026-11-23/"))
-	}, timeout, interval).Should(Succeed())
+	}, timeout, nudgeInterval).Should(Succeed())
 	g.Consistently(func(g Gomega) {
 		g.Expect(reconcileSigning(g, sk).Status.Keys).To(HaveLen(2))
 	}, time.Second, 200*time.Millisecond).Should(Succeed())
