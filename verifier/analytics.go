@@ -15,9 +15,10 @@ import (
 
 // activity counts each key's use per minute, for the activity reports.
 //
-// It sits on every decision, so its hot path is a read-locked lookup in one
-// of many shards and a short per-key lock around a few increments: nothing
-// slow is ever held under a lock, and a known key costs no allocation.
+// It sits on every decision, so its hot path is a lookup that takes no lock
+// in one of many shards and a short per-key lock around a few increments:
+// nothing slow is ever held under a lock, and a known key costs no
+// allocation.
 // Only keys the index knows get an entry (a decision carries an entry only
 // for them), at most max of them, so a flood of made-up key IDs grows
 // nothing; keys idle for the minutes a report carries free their place at
@@ -35,8 +36,11 @@ type activity struct {
 const activityShards = 64
 
 type activityShard struct {
-	mu sync.RWMutex
-	m  map[string]*keyActivity
+	// mu is held by whoever adds or drops keys. Lookups read m without
+	// it: a sync.Map's reads write nothing shared, where a read lock is a
+	// write the cores taking requests contend for.
+	mu sync.Mutex
+	m  sync.Map // key ID → *keyActivity
 	// pad keeps neighbouring shards' locks off one cache line.
 	_ [40]byte
 }
@@ -68,11 +72,7 @@ type reasonCount struct {
 }
 
 func newActivity(maxKeys int) *activity {
-	a := &activity{max: int64(maxKeys)}
-	for i := range a.shards {
-		a.shards[i].m = map[string]*keyActivity{}
-	}
-	return a
+	return &activity{max: int64(maxKeys)}
 }
 
 // record counts one decision. A decision about a key carries its entry;
@@ -207,11 +207,8 @@ func (s *minuteCounts) countDenial(r Reason) {
 // key finds or adds the key's counts; nil when the table is full.
 func (a *activity) key(id string) *keyActivity {
 	sh := &a.shards[shardOf(id)]
-	sh.mu.RLock()
-	k := sh.m[id]
-	sh.mu.RUnlock()
-	if k != nil {
-		return k
+	if k, ok := sh.m.Load(id); ok {
+		return k.(*keyActivity)
 	}
 	// Once full, the table stays so until a snapshot frees places: a flood
 	// of decisions about untracked keys must not queue on the write lock.
@@ -220,15 +217,15 @@ func (a *activity) key(id string) *keyActivity {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if k = sh.m[id]; k != nil {
-		return k
+	if k, ok := sh.m.Load(id); ok {
+		return k.(*keyActivity)
 	}
 	if a.tracked.Add(1) > a.max {
 		a.tracked.Add(-1)
 		return nil
 	}
-	k = &keyActivity{}
-	sh.m[id] = k
+	k := &keyActivity{}
+	sh.m.Store(id, k)
 	return k
 }
 
@@ -262,8 +259,8 @@ func (a *activity) snapshot(now time.Time) []keyMinutes {
 // oldest first, and how many other keys had some; it forgets the keys with
 // none, freeing their place. Keys are ranked on their counts alone and
 // only the chosen ones are exported, so that a report costs the same
-// whatever the number of keys tracked. Each shard is read-locked while its
-// keys are ranked and write-locked only to drop idle keys.
+// whatever the number of keys tracked. A shard is locked only to drop idle
+// keys.
 func (a *activity) busiest(now time.Time, limit int) (_ []keyMinutes, others int) {
 	oldest := unixMinute(now) - usage.ActivityMinutes + 1
 	top := rankHeap{limit: limit}
@@ -271,15 +268,14 @@ func (a *activity) busiest(now time.Time, limit int) (_ []keyMinutes, others int
 	for i := range a.shards {
 		sh := &a.shards[i]
 		idle = idle[:0]
-		sh.mu.RLock()
-		for id, k := range sh.m {
-			if r, ok := k.rank(id, oldest); ok {
-				top.offer(rankedKey{rank: r, k: k})
+		sh.m.Range(func(id, k any) bool {
+			if r, ok := k.(*keyActivity).rank(id.(string), oldest); ok {
+				top.offer(rankedKey{rank: r, k: k.(*keyActivity)})
 			} else {
-				idle = append(idle, id)
+				idle = append(idle, id.(string))
 			}
-		}
-		sh.mu.RUnlock()
+			return true
+		})
 		if len(idle) > 0 {
 			a.forget(sh, idle, oldest)
 		}
@@ -297,14 +293,15 @@ func (a *activity) forget(sh *activityShard, ids []string, oldest int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for _, id := range ids {
-		k := sh.m[id]
-		if k == nil {
+		got, ok := sh.m.Load(id)
+		if !ok {
 			continue
 		}
+		k := got.(*keyActivity)
 		k.mu.Lock()
 		if !k.active(oldest) {
 			k.gone = true
-			delete(sh.m, id)
+			sh.m.Delete(id)
 			a.tracked.Add(-1)
 		}
 		k.mu.Unlock()

@@ -94,3 +94,32 @@ func servePermitted(b *testing.B, h http.Handler, r *http.Request) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// BenchmarkForwardAuthCachedParallel is BenchmarkForwardAuthCached from
+// every CPU at once, as a server takes requests on all of them: what the
+// shared counters and locks of a decision cost when the cores contend for
+// them.
+func BenchmarkForwardAuthCachedParallel(b *testing.B) {
+	f := newFixture(&testing.T{}, Options{})
+	k := f.issue("acme/payments/investigations:read")
+	f.publish(k)
+	h, err := newTestHandler(f.v, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest(http.MethodGet, EnvoyPrefix+"/acme/payments/investigations/INV-7", nil)
+		r.Header.Set("Authorization", "Bearer "+k.key.Plaintext())
+		r.Header.Set("X-Forwarded-For", "10.1.2.3")
+		w := &discardWriter{h: http.Header{}, code: http.StatusOK}
+		for pb.Next() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		}
+		if w.code != http.StatusOK {
+			b.Errorf("status %d", w.code)
+		}
+	})
+}

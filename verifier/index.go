@@ -98,8 +98,12 @@ func ownerBucket(r record.Record) string {
 // change it synchronously, so a change applies to the next request after
 // its event.
 type Index struct {
-	mu       sync.RWMutex
-	byID     map[string]*Entry
+	mu   sync.RWMutex
+	byID map[string]*Entry
+	// live is byID for Lookup, which every request makes: a sync.Map's
+	// reads write nothing shared, where a read lock is a write that the
+	// cores taking requests contend for. Written with byID, under mu.
+	live     sync.Map          // key ID → *Entry
 	idBySecr map[string]string // record Secret name → key ID
 	// byCert finds the keys bound to a certificate: binding lookup key
 	// (certbind.Binding.LookupKey) → key IDs. One entry per bound record
@@ -130,10 +134,11 @@ func NewIndex() *Index {
 
 // Lookup returns the entry of a key ID.
 func (ix *Index) Lookup(keyID string) (*Entry, bool) {
-	ix.mu.RLock()
-	e, ok := ix.byID[keyID]
-	ix.mu.RUnlock()
-	return e, ok
+	e, ok := ix.live.Load(keyID)
+	if !ok {
+		return nil, false
+	}
+	return e.(*Entry), true
 }
 
 // Len is the number of records loaded.
@@ -165,6 +170,7 @@ func (ix *Index) Put(secretName string, data []byte) error {
 		ix.unbindLocked(old)
 	}
 	ix.byID[r.KeyID] = e
+	ix.live.Store(r.KeyID, e)
 	ix.idBySecr[secretName] = r.KeyID
 	ix.bindLocked(e)
 	collisions := ix.collisionsLocked(e)
@@ -190,6 +196,7 @@ func (ix *Index) Remove(secretName string) {
 		}
 		delete(ix.idBySecr, secretName)
 		delete(ix.byID, id)
+		ix.live.Delete(id)
 	}
 	ix.mu.Unlock()
 	if ok && ix.changed != nil {

@@ -58,23 +58,31 @@ type verified struct {
 // PBKDF2 per record version and process. Only a correct key can add an
 // entry, so its size grows with legitimate use; it is still capped, and a
 // full cache evicts an arbitrary entry, which costs its owner one hash.
+//
+// Every request with a key reads it, so reads take no lock: a sync.Map's
+// reads write nothing shared, where even a read lock is a write the cores
+// taking requests contend for. Writes, rare (a secret's first use per
+// record version), hold mu and keep entries, byKeyID and size together.
 type verifiedCache struct {
-	mu      sync.RWMutex
+	entries sync.Map // macKey → verified
+	mu      sync.Mutex
 	max     int
-	entries map[macKey]verified
+	size    int
 	byKeyID map[string][]macKey
 }
 
 func newVerifiedCache(max int) *verifiedCache {
-	return &verifiedCache{max: max, entries: map[macKey]verified{}, byKeyID: map[string][]macKey{}}
+	return &verifiedCache{max: max, byKeyID: map[string][]macKey{}}
 }
 
 // get returns the entry for mac if it was made from this record version.
 func (c *verifiedCache) get(mac macKey, keyID string, version int64) (verified, bool) {
-	c.mu.RLock()
-	v, ok := c.entries[mac]
-	c.mu.RUnlock()
-	if !ok || v.keyID != keyID || v.version != version {
+	got, ok := c.entries.Load(mac)
+	if !ok {
+		return verified{}, false
+	}
+	v := got.(verified)
+	if v.keyID != keyID || v.version != version {
 		return verified{}, false
 	}
 	return v, true
@@ -85,17 +93,22 @@ func (c *verifiedCache) get(mac macKey, keyID string, version int64) (verified, 
 func (c *verifiedCache) put(mac macKey, v verified) (first bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.entries[mac]; ok && old.keyID == v.keyID {
-		c.entries[mac] = v
-		return false
+	if got, ok := c.entries.Load(mac); ok {
+		old := got.(verified)
+		if old.keyID == v.keyID {
+			c.entries.Store(mac, v)
+			return false
+		}
+		c.removeLocked(mac, old.keyID)
 	}
-	for len(c.entries) >= c.max {
-		for k, old := range c.entries {
-			c.removeLocked(k, old.keyID)
+	for c.size >= c.max && c.size > 0 {
+		for keyID, macs := range c.byKeyID {
+			c.removeLocked(macs[0], keyID)
 			break
 		}
 	}
-	c.entries[mac] = v
+	c.entries.Store(mac, v)
+	c.size++
 	c.byKeyID[v.keyID] = append(c.byKeyID[v.keyID], mac)
 	return true
 }
@@ -105,13 +118,15 @@ func (c *verifiedCache) forget(keyID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, mac := range c.byKeyID[keyID] {
-		delete(c.entries, mac)
+		c.entries.Delete(mac)
+		c.size--
 	}
 	delete(c.byKeyID, keyID)
 }
 
 func (c *verifiedCache) removeLocked(mac macKey, keyID string) {
-	delete(c.entries, mac)
+	c.entries.Delete(mac)
+	c.size--
 	macs := c.byKeyID[keyID]
 	for i, m := range macs {
 		if m == mac {
@@ -127,7 +142,7 @@ func (c *verifiedCache) removeLocked(mac macKey, keyID string) {
 }
 
 func (c *verifiedCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
 }
