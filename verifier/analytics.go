@@ -268,11 +268,12 @@ func (a *activity) busiest(now time.Time, limit int) (_ []keyMinutes, others int
 	for i := range a.shards {
 		sh := &a.shards[i]
 		idle = idle[:0]
-		sh.m.Range(func(id, k any) bool {
-			if r, ok := k.(*keyActivity).rank(id.(string), oldest); ok {
-				top.offer(rankedKey{rank: r, k: k.(*keyActivity)})
+		sh.m.Range(func(key, value any) bool {
+			id, k := key.(string), value.(*keyActivity)
+			if r, ok := k.rank(id, oldest); ok {
+				top.offer(rankedKey{rank: r, k: k})
 			} else {
-				idle = append(idle, id.(string))
+				idle = append(idle, id)
 			}
 			return true
 		})

@@ -58,7 +58,7 @@ func run(m *testing.M) int {
 func start(ctx context.Context) error {
 	var err error
 	mgr, err = harness.StartManager(ctx, env.Config, harness.ManagerOptions{
-		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace, Namespaces: nil,
+		VerifierNamespace: verifierNamespace, ManagerNamespace: managerNamespace,
 		Iterations: testIterations, Audit: managerTrail,
 	})
 	if err != nil {
